@@ -1,0 +1,79 @@
+"""What every CLI command needs: the settings, a database (embedded or external) at the schema head, and one
+transaction per command (commit at the boundary)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from typing import TypeVar
+
+import typer
+from rich.console import Console
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from regula.config import Settings
+from regula.db import migrate
+from regula.db.engine import Database, database_url, make_database
+from regula.errors import DomainError
+from regula.logs import configure_logging
+
+T = TypeVar("T")
+console = Console(stderr=True)
+
+
+def load_settings() -> Settings:
+    settings = Settings()
+    configure_logging(settings, stream_is_cli=True)
+    return settings
+
+
+@contextmanager
+def database(settings: Settings, *, upgrade: bool | None = None) -> Iterator[str]:
+    """Yield a URL whose schema is at head.
+
+    The embedded server is a single-user install: its schema is upgraded automatically. An external server is
+    production: its schema changes only through ``regula db upgrade``, and other commands refuse to run on an
+    outdated schema.
+    """
+    with database_url(settings) as url:
+        do_upgrade = settings.embedded if upgrade is None else upgrade
+        if do_upgrade:
+            migrate.upgrade(url)
+        else:
+            db = make_database(url, pool_size=1)
+            try:
+                at_head = asyncio.run(_at_head(db))
+            finally:
+                asyncio.run(db.dispose())
+            if not at_head:
+                fail("O esquema do banco não está atualizado: rode `regula db upgrade`.", "esquema_desatualizado")
+        yield url
+
+
+async def _at_head(db: Database) -> bool:
+    return await migrate.is_at_head(db.engine)
+
+
+def run_in_transaction(url: str, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    """Run ``work`` in one transaction: committed when it returns, rolled back (nothing written) when it raises."""
+
+    async def _run() -> T:
+        db = make_database(url, pool_size=2)
+        try:
+            async with db.transaction() as session:
+                return await work(session)
+        finally:
+            await db.dispose()
+
+    try:
+        return asyncio.run(_run())
+    except DomainError as exc:
+        fail(str(exc), exc.code)
+
+
+def fail(message: str, code: str) -> typer.Exit:
+    console.print(f"[bold red]Erro:[/] {message} [dim]({code})[/]")
+    logging.getLogger("regula.cli").info("command failed", extra={"code": code})
+    raise typer.Exit(code=2)

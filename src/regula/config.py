@@ -1,0 +1,53 @@
+"""One typed settings object for the whole process (prefix ``REGULA_``).
+
+Built once by the entry point (CLI command or test fixture) and passed down; nothing in regula reads the
+environment or connects to anything at import time.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import platformdirs
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_home() -> Path:
+    return Path(platformdirs.user_data_dir("regula", appauthor=False))
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="REGULA_", env_file=None, extra="ignore")
+
+    home: Path = Field(default_factory=_default_home, description="Data directory (embedded PostgreSQL lives here)")
+    database_url: SecretStr | None = Field(
+        default=None,
+        description="postgresql+asyncpg://… of an external server; unset starts the embedded PostgreSQL",
+    )
+    database_pool_size: int = Field(default=10, ge=1, le=200)
+    environment: Literal["development", "production", "test"] = "development"
+    secret_key: SecretStr = Field(
+        default=SecretStr("regula-development-secret-change-me"),
+        description="Signs session cookies and CSRF tokens; must be set in production",
+    )
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    public_base_url: str = Field(default="http://127.0.0.1:8000", description="Base URL seen by citizens/Twilio")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_json: bool = True
+    session_max_age_minutes: int = Field(default=8 * 60, ge=5)
+    token_default_days: int = Field(default=90, ge=1, le=3650)
+    timezone: str = "America/Sao_Paulo"
+    # Program rules that are not SIGTAP data (see catalog.policy).
+    oci_max_days_oncology: int = Field(default=30, ge=1, description="tM for subgroup 0901 (oncology)")
+    oci_max_days_default: int = Field(default=60, ge=1, description="tM for every other OCI")
+
+    @property
+    def embedded(self) -> bool:
+        return self.database_url is None
+
+    @property
+    def pgdata(self) -> Path:
+        return self.home / "pgdata"

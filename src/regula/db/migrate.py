@@ -1,0 +1,49 @@
+"""Run Alembic programmatically: ``regula db upgrade`` and the test fixtures use the same path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+
+def migrations_dir() -> Path:
+    """``migrations/`` at the repository root (editable install) or inside the wheel (``_migrations``)."""
+    here = Path(__file__).resolve()
+    for candidate in (here.parents[1] / "_migrations", here.parents[3] / "migrations"):
+        if (candidate / "env.py").is_file():
+            return candidate
+    raise RuntimeError("regula's migrations directory was not found; reinstall the package")
+
+
+def alembic_config(url: str) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(migrations_dir()))
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return cfg
+
+
+def upgrade(url: str, revision: str = "heads") -> None:
+    command.upgrade(alembic_config(url), revision)
+
+
+def head_revisions() -> set[str]:
+    return set(ScriptDirectory.from_config(alembic_config("postgresql+asyncpg://")).get_heads())
+
+
+def _current(connection: Connection) -> set[str]:
+    return set(MigrationContext.configure(connection).get_current_heads())
+
+
+async def current_revisions(engine: AsyncEngine) -> set[str]:
+    async with engine.connect() as conn:
+        return await conn.run_sync(_current)
+
+
+async def is_at_head(engine: AsyncEngine) -> bool:
+    return await current_revisions(engine) == head_revisions()
