@@ -11,12 +11,21 @@ import asyncio
 import os
 import tempfile
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import make_url, text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 
 from regula.config import Settings
 from regula.db import migrate
@@ -96,8 +105,67 @@ async def connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
 
 @pytest.fixture
 async def session(connection: AsyncConnection) -> AsyncIterator[AsyncSession]:
-    s = AsyncSession(
-        bind=connection, expire_on_commit=False, autoflush=False, join_transaction_mode="create_savepoint"
-    )
+    s = AsyncSession(bind=connection, expire_on_commit=False, autoflush=False, join_transaction_mode="create_savepoint")
     yield s
     await s.close()
+
+
+@pytest.fixture
+def sessionmaker(connection: AsyncConnection) -> async_sessionmaker[AsyncSession]:
+    """Sessions for the app under test: every commit only releases a savepoint of the test's transaction."""
+    return async_sessionmaker(
+        bind=connection, expire_on_commit=False, autoflush=False, join_transaction_mode="create_savepoint"
+    )
+
+
+@pytest.fixture
+async def client(
+    settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]
+) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client calling the app in the test's own event loop (Litestar's test client runs the app on
+    another loop in a thread, where the test's database connection cannot be used)."""
+    from regula.web.app import create_app
+
+    async with app_client(create_app(settings, sessionmaker)) as c:
+        yield c
+
+
+def app_client(app: Any) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver.local")
+
+
+@dataclass
+class Login:
+    username: str
+    password: str
+    token: str
+    user_id: int
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+@pytest.fixture
+def make_user(session: AsyncSession) -> Callable[..., Awaitable[Login]]:
+    """Create a user with a role and jurisdiction and an API token for it."""
+    from regula.access import service
+
+    counter = iter(range(1_000_000))
+
+    async def _make(role: str = "admin", jurisdiction: str = "br", password: str = "senha-forte-123") -> Login:
+        username = f"{role}.{next(counter)}.{uuid.uuid4().hex[:6]}"
+        user = await service.create_user(
+            session,
+            username=username,
+            full_name=username.title(),
+            role=role,
+            jurisdiction=jurisdiction,
+            password=password,
+        )
+        _, secret = await service.create_token(session, username)
+        await session.commit()
+        assert user.id is not None
+        return Login(username, password, secret, user.id)
+
+    return _make

@@ -7,7 +7,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from typing import TypeVar
+from typing import NoReturn, TypeVar
 
 import typer
 from rich.console import Console
@@ -20,7 +20,8 @@ from regula.errors import DomainError
 from regula.logs import configure_logging
 
 T = TypeVar("T")
-console = Console(stderr=True)
+console = Console(stderr=True)  # messages for people
+out = Console()  # results (tables), on stdout
 
 
 def load_settings() -> Settings:
@@ -48,7 +49,10 @@ def database(settings: Settings, *, upgrade: bool | None = None) -> Iterator[str
             finally:
                 asyncio.run(db.dispose())
             if not at_head:
-                fail("O esquema do banco não está atualizado: rode `regula db upgrade`.", "esquema_desatualizado")
+                fail(
+                    "O esquema do banco não está atualizado: rode `regula db upgrade`.",
+                    "esquema_desatualizado",
+                )
         yield url
 
 
@@ -73,7 +77,7 @@ def run_in_transaction(url: str, work: Callable[[AsyncSession], Awaitable[T]]) -
         fail(str(exc), exc.code)
 
 
-def fail(message: str, code: str) -> typer.Exit:
+def fail(message: str, code: str) -> NoReturn:
     console.print(f"[bold red]Erro:[/] {message} [dim]({code})[/]")
     logging.getLogger("regula.cli").info("command failed", extra={"code": code})
     raise typer.Exit(code=2)

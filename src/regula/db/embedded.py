@@ -32,12 +32,11 @@ class EmbeddedPostgres:
         self.pgdata.parent.mkdir(parents=True, exist_ok=True)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            import pgserver
+            from pgserver import get_server  # type: ignore[attr-defined]
 
-            self._server = pgserver.get_server(str(self.pgdata), cleanup_mode="stop")
+            self._server = get_server(str(self.pgdata), cleanup_mode="stop")
         self._server.psql(
-            "SELECT 'CREATE DATABASE regula' WHERE NOT EXISTS "
-            "(SELECT FROM pg_database WHERE datname = 'regula')\\gexec"
+            "SELECT 'CREATE DATABASE regula' WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'regula')\\gexec"
         )
         log.info("embedded PostgreSQL ready", extra={"pgdata": str(self.pgdata)})
         return self.url("regula")

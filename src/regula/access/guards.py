@@ -1,0 +1,128 @@
+"""Authentication and authorization at the edge.
+
+* ``/api/…`` takes bearer tokens only (no cookies, so no CSRF exposure); any request there without a valid token
+  is answered 401 before routing, whether or not the route exists.
+* Pages take the session cookie; every unsafe method (POST, …) must carry the session's CSRF token.
+* ``access_guard`` runs on every route: a route that declares neither roles nor ``public`` is denied.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from typing import Any, NoReturn
+
+from litestar.connection import ASGIConnection
+from litestar.enums import ScopeType
+from litestar.handlers.base import BaseRouteHandler
+from litestar.middleware import AbstractMiddleware
+from litestar.types import Receive, Scope, Send
+
+from regula.access import service
+from regula.access.policy import OPT_PUBLIC, OPT_ROLES, Role
+from regula.audit.service import record_in_own_transaction
+from regula.errors import NotAuthenticated, PermissionDenied
+from regula.web.state import audit_context_for, sessionmaker_from
+
+SESSION_COOKIE = "regula_session"
+CSRF_FIELD = "_csrf"
+CSRF_HEADER = "x-csrf-token"
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+log = logging.getLogger("regula.access")
+
+
+def _bearer(headers: dict[str, str]) -> str | None:
+    raw = headers.get("authorization", "")
+    scheme, _, value = raw.partition(" ")
+    return value.strip() if scheme.lower() == "bearer" and value.strip() else None
+
+
+class AuthenticationMiddleware(AbstractMiddleware):
+    scopes = {ScopeType.HTTP}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        connection: ASGIConnection[Any, Any, Any, Any] = ASGIConnection(scope)
+        path = scope["path"]
+        scope["user"] = None
+        if path.startswith("/api/"):
+            token = _bearer(dict(connection.headers))
+            if token is None:
+                await deny(
+                    connection,
+                    NotAuthenticated(
+                        "Envie um token válido no cabeçalho Authorization: Bearer <token>.", code="token_ausente"
+                    ),
+                )
+            principal = await self._resolve(connection, token=token)
+            if principal is None:
+                await deny(connection, NotAuthenticated("Token inválido, expirado ou revogado.", code="token_invalido"))
+            scope["user"] = principal
+        elif (cookie := connection.cookies.get(SESSION_COOKIE)) is not None:
+            scope["user"] = await self._resolve(connection, cookie=cookie)
+        await self.app(scope, receive, send)
+
+    async def _resolve(
+        self,
+        connection: ASGIConnection[Any, Any, Any, Any],
+        *,
+        token: str | None = None,
+        cookie: str | None = None,
+    ) -> service.Principal | None:
+        async with sessionmaker_from(connection.app.state)() as session, session.begin():
+            if token is not None:
+                return await service.principal_from_token(session, token)
+            assert cookie is not None
+            return await service.principal_from_session(session, cookie)
+
+
+async def access_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+    opt = handler.opt
+    if opt.get(OPT_PUBLIC):
+        return
+    principal = connection.scope.get("user")
+    if not isinstance(principal, service.Principal):
+        raise NotAuthenticated("Entre no sistema para continuar.", code="nao_autenticado")
+    roles: frozenset[Role] | None = opt.get(OPT_ROLES)
+    if not roles:
+        # Deny by default: a route that forgot to declare who it admits serves nobody.
+        raise PermissionDenied("Esta rota não declara quem pode acessá-la.", code="rota_sem_politica")
+    if principal.role not in roles:
+        raise PermissionDenied(f"O papel {principal.role.value} não tem acesso a esta função.", code="papel_sem_acesso")
+    if principal.via == "session" and connection.scope.get("method", "GET") not in _SAFE_METHODS:
+        await _check_csrf(connection, principal)
+
+
+async def _check_csrf(connection: ASGIConnection[Any, Any, Any, Any], principal: service.Principal) -> None:
+    sent = connection.headers.get(CSRF_HEADER)
+    if sent is None:
+        from litestar import Request
+
+        request = connection if isinstance(connection, Request) else None
+        if request is not None and request.headers.get("content-type", "").startswith(
+            ("application/x-www-form-urlencoded", "multipart/form-data")
+        ):
+            form = await request.form()
+            value = form.get(CSRF_FIELD)
+            sent = value if isinstance(value, str) else None
+    if not sent or not principal.csrf_token or not hmac.compare_digest(sent, principal.csrf_token):
+        await deny(
+            connection, PermissionDenied("Formulário expirado ou inválido; recarregue a página.", code="csrf_invalido")
+        )
+
+
+async def deny(connection: ASGIConnection[Any, Any, Any, Any], error: NotAuthenticated | PermissionDenied) -> NoReturn:
+    """Audit the denial in its own transaction (the request's work is rolled back), then raise it."""
+    from litestar import Request
+
+    request: Request[Any, Any, Any] = connection if isinstance(connection, Request) else Request(connection.scope)
+    try:
+        await record_in_own_transaction(
+            sessionmaker_from(connection.app.state),
+            audit_context_for(request),
+            "deny",
+            reason=f"{error.code}: {error.message}",
+            status_code=error.status_code,
+        )
+    except Exception:  # the denial stands even when the audit store is down; the log keeps it
+        log.exception("could not audit a denied request", extra={"path": connection.scope["path"]})
+    raise error

@@ -1,0 +1,85 @@
+"""Queries of the access domain."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from regula.access.models import ApiToken, User, WebSession
+from regula.errors import NotFound
+
+
+async def user_by_username(session: AsyncSession, username: str) -> User | None:
+    result = await session.execute(select(User).where(User.username == username))  # type: ignore[arg-type]
+    return result.scalar_one_or_none()
+
+
+async def get_user(session: AsyncSession, user_id: int) -> User:
+    user = await session.get(User, user_id)
+    if user is None:
+        raise NotFound("Usuário não encontrado.", code="usuario_desconhecido")
+    return user
+
+
+async def list_users(session: AsyncSession) -> list[User]:
+    result = await session.execute(select(User).order_by(User.username))
+    return list(result.scalars())
+
+
+async def get_token(session: AsyncSession, token_id: int) -> ApiToken:
+    token = await session.get(ApiToken, token_id)
+    if token is None:
+        raise NotFound("Token não encontrado.", code="token_desconhecido")
+    return token
+
+
+async def tokens_of(session: AsyncSession, user_id: int) -> list[ApiToken]:
+    stmt = select(ApiToken).where(ApiToken.user_id == user_id).order_by(ApiToken.id)  # type: ignore[arg-type]
+    return list((await session.execute(stmt)).scalars())
+
+
+async def active_token(session: AsyncSession, token_hash: str, now: datetime) -> tuple[ApiToken, User] | None:
+    stmt = (
+        select(ApiToken, User)
+        .join(User, User.id == ApiToken.user_id)  # type: ignore[arg-type]
+        .where(
+            ApiToken.token_hash == token_hash,  # type: ignore[arg-type]
+            ApiToken.revoked_at.is_(None),  # type: ignore[union-attr]
+            ApiToken.expires_at > now,  # type: ignore[arg-type]
+            User.is_active.is_(True),  # type: ignore[attr-defined]
+        )
+    )
+    row = (await session.execute(stmt)).first()
+    return (row[0], row[1]) if row else None
+
+
+async def touch_token(session: AsyncSession, token_id: int, now: datetime) -> None:
+    # A Core update: a last-used stamp is operational data, not a change worth an audit row per request.
+    await session.execute(
+        update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=now)  # type: ignore[arg-type]
+    )
+
+
+async def active_session(session: AsyncSession, session_hash: str, now: datetime) -> tuple[WebSession, User] | None:
+    stmt = (
+        select(WebSession, User)
+        .join(User, User.id == WebSession.user_id)  # type: ignore[arg-type]
+        .where(
+            WebSession.session_hash == session_hash,  # type: ignore[arg-type]
+            WebSession.revoked_at.is_(None),  # type: ignore[union-attr]
+            WebSession.expires_at > now,  # type: ignore[arg-type]
+            User.is_active.is_(True),  # type: ignore[attr-defined]
+        )
+    )
+    row = (await session.execute(stmt)).first()
+    return (row[0], row[1]) if row else None
+
+
+async def revoke_session(session: AsyncSession, session_hash: str, now: datetime) -> None:
+    await session.execute(
+        update(WebSession)
+        .where(WebSession.session_hash == session_hash, WebSession.revoked_at.is_(None))  # type: ignore[arg-type,union-attr]
+        .values(revoked_at=now)
+    )

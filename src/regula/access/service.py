@@ -1,0 +1,325 @@
+"""Users, credentials and who may do what where."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from regula.access import repository as repo
+from regula.access.models import ApiToken, User, WebSession
+from regula.access.policy import Jurisdiction, JurisdictionKind, Place, Role
+from regula.db.base import utcnow
+from regula.errors import Conflict, FieldError, NotAuthenticated, NotFound, PermissionDenied, ValidationFailed
+
+_hasher = PasswordHasher()
+TOKEN_PREFIX = "rgl_"  # noqa: S105 - marks regula tokens for secret scanners
+MAX_FAILED_LOGINS = 5
+LOCKOUT = timedelta(minutes=15)
+_USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{2,63}$")
+MIN_PASSWORD = 10
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The authenticated person behind a request."""
+
+    user_id: int
+    username: str
+    full_name: str
+    role: Role
+    jurisdiction: Jurisdiction
+    via: str  # "token" | "session"
+    csrf_token: str | None = None
+    must_change_password: bool = False
+
+    def has_role(self, *roles: Role) -> bool:
+        return self.role is Role.ADMIN or self.role in roles
+
+    def covers(self, place: Place, cnes: str | None = None) -> bool:
+        return self.jurisdiction.covers_place(place, cnes)
+
+    def require_place(self, place: Place, cnes: str | None = None) -> None:
+        if not self.covers(place, cnes):
+            raise PermissionDenied(f"Fora da sua jurisdição ({self.jurisdiction}).", code="fora_da_jurisdicao")
+
+
+def digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def hash_password(password: str) -> str:
+    return str(_hasher.hash(password))
+
+
+def check_password_rules(password: str, field: str = "password") -> None:
+    if len(password) < MIN_PASSWORD:
+        raise ValidationFailed.for_field(
+            field, "senha_curta", f"A senha deve ter pelo menos {MIN_PASSWORD} caracteres."
+        )
+
+
+def _jurisdiction_covers(outer: Jurisdiction, inner: Jurisdiction) -> bool:
+    """Whether ``outer`` contains every place of ``inner`` (for managers granting access)."""
+    from regula.territory.reference import territory
+
+    if outer.kind is JurisdictionKind.NATIONAL:
+        return True
+    if inner.kind is JurisdictionKind.NATIONAL:
+        return False
+    if outer == inner:
+        return True
+    places: list[Place]
+    t = territory()
+    match inner.kind:
+        case JurisdictionKind.UF:
+            places = list(t.by_uf(inner.code))
+        case JurisdictionKind.MACRO:
+            places = [m for m in t.all() if m.macro_code == inner.code]
+        case JurisdictionKind.REGION:
+            places = [m for m in t.all() if m.health_region_code == inner.code]
+        case JurisdictionKind.MUNICIPALITY:
+            places = [t.municipality(inner.code)]
+        case JurisdictionKind.CNES:
+            # An establishment's place is known once providers are registered; until then only an equal
+            # jurisdiction (handled above) or a national one covers it.
+            return False
+    return bool(places) and all(outer.covers_place(p) for p in places)
+
+
+def validate_jurisdiction(raw: str, field: str = "jurisdiction") -> Jurisdiction:
+    """Parse and check that the code exists in the territory."""
+    j = Jurisdiction.parse(raw, field)
+    if j.kind in (JurisdictionKind.NATIONAL, JurisdictionKind.CNES):
+        return j
+    from regula.territory.reference import territory
+
+    t = territory()
+    known = True
+    match j.kind:
+        case JurisdictionKind.UF:
+            known = bool(list(t.by_uf(j.code)))
+        case JurisdictionKind.MACRO:
+            known = any(m.macro_code == j.code for m in t.all())
+        case JurisdictionKind.REGION:
+            known = any(m.health_region_code == j.code for m in t.all())
+        case JurisdictionKind.MUNICIPALITY:
+            known = t.find(j.code) is not None
+        case _:
+            pass
+    if not known:
+        raise ValidationFailed.for_field(field, "jurisdicao_desconhecida", f"Jurisdição desconhecida: {j}")
+    return j
+
+
+async def create_user(
+    session: AsyncSession,
+    *,
+    username: str,
+    full_name: str,
+    role: str,
+    jurisdiction: str,
+    password: str,
+    must_change_password: bool = False,
+    granted_by: Principal | None = None,
+) -> User:
+    errors: list[FieldError] = []
+    uname = username.strip().lower()
+    if not _USERNAME.match(uname):
+        errors.append(
+            FieldError(
+                "username",
+                "usuario_formato",
+                "Use de 3 a 64 letras minúsculas, números, ponto, hífen ou sublinhado.",
+            )
+        )
+    try:
+        role_value = Role(role.strip().lower())
+    except ValueError:
+        errors.append(
+            FieldError(
+                "role",
+                "papel_desconhecido",
+                f"Papel desconhecido; use um de: {', '.join(r.value for r in Role)}",
+            )
+        )
+        role_value = None
+    try:
+        juris = validate_jurisdiction(jurisdiction)
+    except ValidationFailed as exc:
+        errors.extend(exc.errors)
+        juris = None
+    if len(password) < MIN_PASSWORD:
+        errors.append(FieldError("password", "senha_curta", f"A senha deve ter pelo menos {MIN_PASSWORD} caracteres."))
+    if not full_name.strip():
+        errors.append(FieldError("full_name", "obrigatorio", "Informe o nome completo."))
+    if errors:
+        raise ValidationFailed("Não foi possível criar o usuário.", errors=errors)
+    assert role_value is not None and juris is not None
+    if granted_by is not None:
+        # A manager grants only inside their own jurisdiction, and never the admin role.
+        if role_value is Role.ADMIN and granted_by.role is not Role.ADMIN:
+            raise PermissionDenied("Somente administradores criam administradores.", code="papel_nao_concedivel")
+        if not _jurisdiction_covers(granted_by.jurisdiction, juris):
+            raise PermissionDenied(
+                f"A jurisdição {juris} está fora da sua ({granted_by.jurisdiction}).",
+                code="fora_da_jurisdicao",
+            )
+    if await repo.user_by_username(session, uname) is not None:
+        raise Conflict.for_field("username", "usuario_existente", f"Já existe um usuário {uname!r}.")
+    user = User(
+        username=uname,
+        full_name=full_name.strip(),
+        role=role_value.value,
+        jurisdiction=str(juris),
+        password_hash=hash_password(password),
+        must_change_password=must_change_password,
+    )
+    session.add(user)
+    await session.flush()
+    return user
+
+
+async def authenticate_password(session: AsyncSession, username: str, password: str) -> User:
+    """Check a login. Failures are counted; five in a row lock the account for 15 minutes."""
+    user = await repo.user_by_username(session, username.strip().lower())
+    now = utcnow()
+    if user is None or not user.is_active:
+        _hasher.hash(password)  # same cost whether or not the user exists
+        raise NotAuthenticated("Usuário ou senha incorretos.", code="credenciais_invalidas")
+    if user.locked_until is not None and user.locked_until > now:
+        raise NotAuthenticated(
+            "Conta bloqueada temporariamente por tentativas erradas; tente mais tarde.",
+            code="conta_bloqueada",
+        )
+    try:
+        _hasher.verify(user.password_hash, password)
+    except (VerificationError, InvalidHashError):
+        user.failed_logins += 1
+        if user.failed_logins >= MAX_FAILED_LOGINS:
+            user.locked_until = now + LOCKOUT
+            user.failed_logins = 0
+        user.updated_at = now
+        await session.flush()
+        raise NotAuthenticated("Usuário ou senha incorretos.", code="credenciais_invalidas") from None
+    if _hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+    user.failed_logins = 0
+    user.locked_until = None
+    user.last_login_at = now
+    await session.flush()
+    return user
+
+
+async def change_password(session: AsyncSession, user_id: int, current: str, new: str) -> None:
+    user = await repo.get_user(session, user_id)
+    try:
+        _hasher.verify(user.password_hash, current)
+    except (VerificationError, InvalidHashError):
+        raise ValidationFailed.for_field(
+            "current_password", "senha_atual_incorreta", "A senha atual está incorreta."
+        ) from None
+    check_password_rules(new, "new_password")
+    if new == current:
+        raise ValidationFailed.for_field("new_password", "senha_igual", "A nova senha deve ser diferente da atual.")
+    user.password_hash = hash_password(new)
+    user.must_change_password = False
+    user.updated_at = utcnow()
+    await session.flush()
+
+
+async def create_token(
+    session: AsyncSession, username: str, *, name: str = "cli", days: int = 90
+) -> tuple[ApiToken, str]:
+    """Return the token row and the secret, which is shown once and never stored."""
+    user = await repo.user_by_username(session, username.strip().lower())
+    if user is None or not user.is_active:
+        raise NotFound.for_field("username", "usuario_desconhecido", f"Usuário {username!r} não encontrado.")
+    secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    assert user.id is not None
+    token = ApiToken(
+        user_id=user.id,
+        name=name,
+        prefix=secret[:12],
+        token_hash=digest(secret),
+        expires_at=utcnow() + timedelta(days=days),
+    )
+    session.add(token)
+    await session.flush()
+    return token, secret
+
+
+async def revoke_token(session: AsyncSession, token_id: int, by: Principal | None = None) -> ApiToken:
+    token = await repo.get_token(session, token_id)
+    if by is not None and by.role is not Role.ADMIN and token.user_id != by.user_id:
+        raise PermissionDenied("Você só pode revogar os seus próprios tokens.", code="token_de_outro_usuario")
+    if token.revoked_at is None:
+        token.revoked_at = utcnow()
+        await session.flush()
+    return token
+
+
+def _principal(user: User, via: str, csrf: str | None = None) -> Principal:
+    assert user.id is not None
+    return Principal(
+        user_id=user.id,
+        username=user.username,
+        full_name=user.full_name,
+        role=Role(user.role),
+        jurisdiction=Jurisdiction.parse(user.jurisdiction),
+        via=via,
+        csrf_token=csrf,
+        must_change_password=user.must_change_password,
+    )
+
+
+async def principal_from_token(session: AsyncSession, secret: str) -> Principal | None:
+    found = await repo.active_token(session, digest(secret), utcnow())
+    if found is None:
+        return None
+    token, user = found
+    now = utcnow()
+    # Record use at most once a minute: a write per request would be waste.
+    if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=1):
+        await repo.touch_token(session, token.id or 0, now)
+    return _principal(user, "token")
+
+
+async def open_session(
+    session: AsyncSession, user: User, *, max_age: timedelta, ip: str | None, user_agent: str | None
+) -> tuple[WebSession, str]:
+    secret = secrets.token_urlsafe(32)
+    assert user.id is not None
+    web = WebSession(
+        user_id=user.id,
+        session_hash=digest(secret),
+        csrf_token=secrets.token_urlsafe(24),
+        expires_at=utcnow() + max_age,
+        ip=ip,
+        user_agent=(user_agent or "")[:300] or None,
+    )
+    session.add(web)
+    await session.flush()
+    return web, secret
+
+
+async def principal_from_session(session: AsyncSession, secret: str) -> Principal | None:
+    found = await repo.active_session(session, digest(secret), utcnow())
+    if found is None:
+        return None
+    web, user = found
+    return _principal(user, "session", web.csrf_token)
+
+
+async def close_session(session: AsyncSession, secret: str) -> None:
+    await repo.revoke_session(session, digest(secret), utcnow())
+
+
+def now() -> datetime:
+    return utcnow()

@@ -1,0 +1,231 @@
+"""Audit: who did what, when, from where, with the state before and after.
+
+One mechanism covers every write: a flush listener records an ``audit_event`` row for each insert or update of
+a model marked ``__audited__ = True``, in the same transaction (so a rolled-back change leaves no audit row and a
+committed one always has its row). Hard deletes of any regula model are refused: records are closed, cancelled
+or revoked, never removed. Reads of a citizen's record and denied requests are recorded explicitly.
+
+The actor comes from the ``AuditContext`` put on the session (``session.info``) by the request, job or command
+that owns the transaction.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import event, insert, inspect
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session, UOWTransaction
+
+from regula.audit.models import AuditEvent
+from regula.errors import Conflict
+
+_CONTEXT_KEY = "regula_audit_context"
+_audit_table = AuditEvent.__table__  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class AuditContext:
+    actor_user_id: int | None = None
+    actor_username: str | None = None
+    actor_role: str | None = None
+    source: str = "web"
+    ip: str | None = None
+    user_agent: str | None = None
+    request_id: str | None = None
+    method: str | None = None
+    path: str | None = None
+
+    @classmethod
+    def system(cls, source: str, name: str) -> AuditContext:
+        """For commands and jobs: the actor is the system component, named."""
+        return cls(actor_username=name, source=source)
+
+    def columns(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def set_context(session: AsyncSession | Session, context: AuditContext) -> None:
+    session.info[_CONTEXT_KEY] = context
+
+
+def get_context(session: AsyncSession | Session) -> AuditContext:
+    ctx = session.info.get(_CONTEXT_KEY)
+    return ctx if isinstance(ctx, AuditContext) else AuditContext(source="unknown")
+
+
+def jsonable(value: Any) -> Any:
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, UUID):
+        return str(value)
+    if isinstance(value, enum.Enum):
+        return jsonable(value.value)
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [jsonable(v) for v in value]
+    return str(value)
+
+
+def _is_audited(obj: object) -> bool:
+    return bool(getattr(type(obj), "__audited__", False))
+
+
+def _excluded(obj: object) -> frozenset[str]:
+    excluded: frozenset[str] = getattr(type(obj), "__audit_exclude__", frozenset())
+    return excluded
+
+
+def _snapshot(obj: object) -> dict[str, Any]:
+    state = inspect(obj)
+    excluded = _excluded(obj)
+    return {
+        attr.key: jsonable(attr.value)
+        for attr in state.attrs
+        if attr.key not in excluded and attr.key in state.mapper.columns
+    }
+
+
+def _changes(obj: object) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Only the columns that changed, their old and new values (secrets shown as changed, never their value)."""
+    state = inspect(obj)
+    excluded = _excluded(obj)
+    before: dict[str, Any] = {}
+    after: dict[str, Any] = {}
+    for attr in state.attrs:
+        if attr.key not in state.mapper.columns:
+            continue
+        hist = attr.history
+        if not hist.has_changes():
+            continue
+        if attr.key in excluded:
+            before[attr.key], after[attr.key] = "***", "*** (alterado)"
+            continue
+        before[attr.key] = jsonable(hist.deleted[0]) if hist.deleted else None
+        after[attr.key] = jsonable(hist.added[0]) if hist.added else None
+    return before, after
+
+
+def _entity_id(obj: object) -> str:
+    # The identity key is assigned after the flush completes; the mapper reads the key the INSERT produced.
+    key = inspect(obj).mapper.primary_key_from_instance(obj)
+    return ":".join(str(part) for part in key)
+
+
+def _place(obj: object) -> dict[str, Any]:
+    """Models that belong to a place expose ``audit_place()`` -> (uf, municipality_ibge)."""
+    getter = getattr(obj, "audit_place", None)
+    uf, municipality = getter() if callable(getter) else (None, None)
+    return {"uf": uf, "municipality_ibge": municipality}
+
+
+def _before_flush(session: Session, flush_context: UOWTransaction, instances: object) -> None:
+    for obj in session.deleted:
+        raise Conflict(
+            "Registros do regula nunca são apagados: encerre, cancele ou revogue o registro.",
+            code="exclusao_proibida",
+            extra={"entity": type(obj).__name__},
+        )
+
+
+def _after_flush(session: Session, flush_context: UOWTransaction) -> None:
+    ctx = get_context(session).columns()
+    rows: list[dict[str, Any]] = []
+    for obj in session.new:
+        if _is_audited(obj):
+            rows.append(
+                ctx
+                | _place(obj)
+                | {
+                    "action": "create",
+                    "entity_type": type(obj).__name__,
+                    "entity_id": _entity_id(obj),
+                    "before": None,
+                    "after": _snapshot(obj),
+                }
+            )
+    for obj in session.dirty:
+        if _is_audited(obj) and session.is_modified(obj, include_collections=False):
+            before, after = _changes(obj)
+            if after:
+                rows.append(
+                    ctx
+                    | _place(obj)
+                    | {
+                        "action": "update",
+                        "entity_type": type(obj).__name__,
+                        "entity_id": _entity_id(obj),
+                        "before": before,
+                        "after": after,
+                    }
+                )
+    if rows:
+        session.connection().execute(insert(_audit_table), rows)
+
+
+def install() -> None:
+    """Attach the listeners to every ORM session (idempotent)."""
+    if not event.contains(Session, "before_flush", _before_flush):
+        event.listen(Session, "before_flush", _before_flush)
+        event.listen(Session, "after_flush", _after_flush)
+
+
+async def record(
+    session: AsyncSession,
+    action: str,
+    *,
+    entity_type: str | None = None,
+    entity_id: str | None = None,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+    reason: str | None = None,
+    uf: str | None = None,
+    municipality_ibge: str | None = None,
+    status_code: int | None = None,
+) -> None:
+    """An explicit event in the caller's transaction: reads of a citizen's record, logins, imports."""
+    row = get_context(session).columns() | {
+        "action": action,
+        "entity_type": entity_type,
+        "entity_id": entity_id,
+        "before": jsonable(before),
+        "after": jsonable(after),
+        "reason": reason,
+        "uf": uf,
+        "municipality_ibge": municipality_ibge,
+        "status_code": status_code,
+    }
+    await session.execute(insert(_audit_table), [row])
+
+
+async def record_read(
+    session: AsyncSession, entity_type: str, entity_id: str, *, uf: str | None, municipality_ibge: str | None
+) -> None:
+    await record(
+        session,
+        "read",
+        entity_type=entity_type,
+        entity_id=entity_id,
+        uf=uf,
+        municipality_ibge=municipality_ibge,
+    )
+
+
+async def record_in_own_transaction(
+    sessionmaker: async_sessionmaker[AsyncSession], context: AuditContext, action: str, **fields: Any
+) -> None:
+    """For denials and failed logins: the request's own transaction is rolled back, the record must stay."""
+    async with sessionmaker() as session, session.begin():
+        set_context(session, context)
+        await record(session, action, **fields)

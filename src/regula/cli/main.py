@@ -1,0 +1,197 @@
+"""The ``regula`` command."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from regula.cli.context import console, database, load_settings, out, run_in_transaction
+from regula.config import Settings
+
+app = typer.Typer(
+    name="regula",
+    help="regula: regulação de filas de OCIs do SUS.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+db_app = typer.Typer(help="Banco de dados.", no_args_is_help=True)
+users_app = typer.Typer(help="Usuários.", no_args_is_help=True)
+tokens_app = typer.Typer(help="Tokens de API.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(users_app, name="users")
+app.add_typer(tokens_app, name="tokens")
+
+
+def _register_domain_clis() -> None:
+    from regula.catalog.cli import app as catalog_app
+    from regula.territory.cli import app as territory_app
+
+    app.add_typer(catalog_app, name="catalog", help="Catálogo SIGTAP de OCIs.")
+    app.add_typer(territory_app, name="territory", help="Municípios e regiões de saúde.")
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Aplica as migrações até a versão mais recente."""
+    settings = load_settings()
+    with database(settings, upgrade=True):
+        console.print("[green]Banco atualizado.[/]")
+
+
+@users_app.command("create")
+def users_create(
+    username: Annotated[str, typer.Option(help="Nome de usuário (minúsculas)")],
+    role: Annotated[str, typer.Option(help="admin, gestor, regulador, navegador, solicitante, executante, auditor")],
+    jurisdiction: Annotated[
+        str, typer.Option(help="br, uf:SC, macro:4201, region:42001, municipality:4205407, cnes:…")
+    ],
+    full_name: Annotated[str | None, typer.Option(help="Nome completo")] = None,
+    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Lê a senha da entrada padrão")] = False,
+) -> None:
+    """Cria um usuário com papel e jurisdição."""
+    from regula.access import service
+    from regula.audit.service import AuditContext, set_context
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = typer.prompt("Senha", hide_input=True, confirmation_prompt=True)
+    settings = load_settings()
+    with database(settings) as url:
+
+        async def work(session: AsyncSession) -> Any:
+            set_context(session, AuditContext.system("cli", "regula users create"))
+            return await service.create_user(
+                session,
+                username=username,
+                full_name=full_name or username,
+                role=role,
+                jurisdiction=jurisdiction,
+                password=password,
+            )
+
+        user = run_in_transaction(url, work)
+    console.print(f"Usuário [bold]{user.username}[/] criado: {user.role} em {user.jurisdiction}.")
+
+
+@users_app.command("list")
+def users_list() -> None:
+    """Lista os usuários."""
+    from regula.access import repository
+
+    settings = load_settings()
+    with database(settings) as url:
+        users = run_in_transaction(url, repository.list_users)
+    table = Table("usuário", "nome", "papel", "jurisdição", "ativo")
+    for u in users:
+        table.add_row(u.username, u.full_name, u.role, u.jurisdiction, "sim" if u.is_active else "não")
+    out.print(table)
+
+
+@tokens_app.command("create")
+def tokens_create(
+    username: Annotated[str, typer.Option(help="Dono do token")],
+    name: Annotated[str, typer.Option(help="Para que serve o token")] = "cli",
+    days: Annotated[int, typer.Option(min=1, max=3650, help="Validade em dias")] = 90,
+) -> None:
+    """Cria um token de API; o token aparece sozinho na última linha e não é mostrado de novo."""
+    from regula.access import service
+    from regula.audit.service import AuditContext, set_context
+
+    settings = load_settings()
+    with database(settings) as url:
+
+        async def work(session: AsyncSession) -> Any:
+            set_context(session, AuditContext.system("cli", "regula tokens create"))
+            return await service.create_token(session, username, name=name, days=days)
+
+        token, secret = run_in_transaction(url, work)
+    console.print(f"Token {token.prefix}… de {username}, válido até {token.expires_at:%d/%m/%Y}.")
+    print(secret)
+
+
+@tokens_app.command("revoke")
+def tokens_revoke(token_id: Annotated[int, typer.Argument(help="Id do token")]) -> None:
+    """Revoga um token."""
+    from regula.access import service
+    from regula.audit.service import AuditContext, set_context
+
+    settings = load_settings()
+    with database(settings) as url:
+
+        async def work(session: AsyncSession) -> Any:
+            set_context(session, AuditContext.system("cli", "regula tokens revoke"))
+            return await service.revoke_token(session, token_id)
+
+        run_in_transaction(url, work)
+    console.print(f"Token {token_id} revogado.")
+
+
+@app.command("seed")
+def seed() -> None:
+    """Carrega os dados de referência: municípios, regiões de saúde e o catálogo SIGTAP embarcado (2026-01)."""
+    from regula.seed import load_reference_data
+
+    settings = load_settings()
+    with database(settings) as url:
+        run_in_transaction(url, lambda s: load_reference_data(s, settings, console))
+
+
+@app.command("serve")
+def serve(
+    host: Annotated[str | None, typer.Option(help="Endereço")] = None,
+    port: Annotated[int | None, typer.Option(help="Porta")] = None,
+) -> None:
+    """Inicia o aplicativo web."""
+    settings = load_settings()
+    with database(settings) as url:
+        _serve(settings, url, host or settings.host, port or settings.port)
+
+
+def _serve(settings: Settings, url: str, host: str, port: int) -> None:
+    import uvicorn
+
+    from regula.db.engine import make_database
+    from regula.web.app import create_app
+
+    db = make_database(url, pool_size=settings.database_pool_size)
+    application = create_app(settings, db.sessionmaker)
+    application.on_shutdown.append(lambda: db.dispose())
+    console.print(f"regula em [bold]http://{host}:{port}[/] (Ctrl+C para parar)")
+    uvicorn.run(application, host=host, port=port, log_config=None, access_log=False)
+
+
+@app.command("demo")
+def demo(
+    host: Annotated[str | None, typer.Option(help="Endereço")] = None,
+    port: Annotated[int | None, typer.Option(help="Porta")] = None,
+    no_serve: Annotated[bool, typer.Option("--no-serve", help="Só prepara os dados")] = False,
+) -> None:
+    """Prepara a demonstração (banco embarcado, dados de referência, usuários) e inicia o aplicativo."""
+    from regula.seed import ensure_demo_users, load_reference_data
+
+    settings = load_settings()
+    with database(settings) as url:
+        run_in_transaction(url, lambda s: load_reference_data(s, settings, console))
+        creds = run_in_transaction(url, lambda s: ensure_demo_users(s, settings))
+        table = Table("usuário", "senha", "papel", "jurisdição", title="Usuários da demonstração")
+        for c in creds:
+            table.add_row(c.username, c.password, c.role, c.jurisdiction)
+        out.print(table)
+        console.print(f"As senhas também ficam em {settings.home / 'demo-credentials.txt'}")
+        if not no_serve:
+            _serve(settings, url, host or settings.host, port or settings.port)
+
+
+def main() -> None:
+    _register_domain_clis()
+    app()
+
+
+if __name__ == "__main__":
+    main()

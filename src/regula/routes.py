@@ -1,0 +1,15 @@
+"""Every HTTP route of regula, gathered in one place (each domain exports ``ROUTES``)."""
+
+from __future__ import annotations
+
+from litestar.types import ControllerRouterHandler
+
+
+def all_routes() -> list[ControllerRouterHandler]:
+    from regula.access.pages import ROUTES as access_pages
+    from regula.access.routes import ROUTES as access_api
+    from regula.audit.routes import ROUTES as audit_api
+    from regula.web.health import health
+    from regula.web.pages import ROUTES as pages
+
+    return [health, *pages, *access_pages, *access_api, *audit_api]

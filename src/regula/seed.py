@@ -1,0 +1,89 @@
+"""Reference data and demo users, shared by ``regula seed`` and ``regula demo``."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Console
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from regula.access import repository as access_repo
+from regula.access import service as access
+from regula.audit.service import AuditContext, set_context
+from regula.config import Settings
+
+
+async def load_reference_data(session: AsyncSession, settings: Settings, console: Console) -> None:
+    """Municipalities and health regions, then the shipped SIGTAP 2026-01 catalog; both idempotent."""
+    from regula.catalog.service import bundled_sigtap_zip, import_sigtap
+    from regula.territory.service import load_territory
+
+    set_context(session, AuditContext.system("cli", "regula seed"))
+    territory = await load_territory(session)
+    console.print(f"Territórios: {territory}")
+    result = await import_sigtap(session, bundled_sigtap_zip(), settings)
+    console.print(f"Catálogo SIGTAP: {result}")
+
+
+@dataclass(frozen=True)
+class DemoCredential:
+    username: str
+    password: str
+    role: str
+    jurisdiction: str
+    full_name: str
+
+
+# One user per role, in Santa Catarina: Florianópolis (4205407) is in the Grande Florianópolis health region.
+DEMO_USERS: tuple[tuple[str, str, str, str], ...] = (
+    ("admin", "admin", "br", "Administração regula"),
+    ("gestora", "gestor", "uf:SC", "Gestora Estadual SC"),
+    ("regulador", "regulador", "uf:SC", "Central de Regulação SC"),
+    ("navegadora", "navegador", "uf:SC", "Navegadora do Cuidado"),
+    ("ubs.centro", "solicitante", "municipality:4205407", "UBS Centro Florianópolis"),
+    ("auditor", "auditor", "uf:SC", "Auditoria SES/SC"),
+)
+
+
+def _credentials_file(settings: Settings) -> Path:
+    return settings.home / "demo-credentials.txt"
+
+
+def _load_saved(path: Path) -> dict[str, str]:
+    if not path.is_file():
+        return {}
+    saved: dict[str, str] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        user, _, password = line.partition("\t")
+        if user and password:
+            saved[user] = password
+    return saved
+
+
+async def ensure_demo_users(session: AsyncSession, settings: Settings) -> list[DemoCredential]:
+    """Create the demo users once, with random passwords kept (mode 0600) in the home directory."""
+    set_context(session, AuditContext.system("cli", "regula demo"))
+    path = _credentials_file(settings)
+    saved = _load_saved(path)
+    creds: list[DemoCredential] = []
+    for username, role, jurisdiction, full_name in DEMO_USERS:
+        password = saved.get(username) or secrets.token_urlsafe(9)
+        if await access_repo.user_by_username(session, username) is None:
+            await access.create_user(
+                session,
+                username=username,
+                full_name=full_name,
+                role=role,
+                jurisdiction=jurisdiction,
+                password=password,
+            )
+        elif username not in saved:
+            password = "(definida anteriormente)"  # noqa: S105 - a label, not a password
+        creds.append(DemoCredential(username, password, role, jurisdiction, full_name))
+    settings.home.mkdir(parents=True, exist_ok=True)
+    known = [c for c in creds if not c.password.startswith("(")]
+    path.write_text("".join(f"{c.username}\t{c.password}\n" for c in known), encoding="utf-8")
+    path.chmod(0o600)
+    return creds

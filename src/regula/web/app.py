@@ -1,0 +1,121 @@
+"""The Litestar application factory. Built by ``regula serve``/``regula demo`` and by the tests, always from an
+explicit settings object and session factory: nothing connects at import time."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from litestar import Litestar, Router
+from litestar.config.response_cache import ResponseCacheConfig
+from litestar.contrib.jinja import JinjaTemplateEngine
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.enums import ScopeType
+from litestar.middleware import AbstractMiddleware
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
+from litestar.static_files import create_static_files_router
+from litestar.template.config import TemplateConfig
+from litestar.types import ControllerRouterHandler, Message, Receive, Scope, Send
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from regula import __version__
+from regula.access.guards import AuthenticationMiddleware, access_guard
+from regula.access.policy import public
+from regula.audit.service import install as install_audit
+from regula.config import Settings
+from regula.web.problems import EXCEPTION_HANDLERS
+from regula.web.state import SESSIONMAKER_KEY, SETTINGS_KEY, provide_db_session, provide_settings
+
+WEB_DIR = Path(__file__).parent
+access_log = logging.getLogger("regula.access_log")
+
+
+class RequestLogMiddleware(AbstractMiddleware):
+    """One structured line per request, with a request id echoed to the client."""
+
+    scopes = {ScopeType.HTTP}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = dict((k.decode().lower(), v.decode()) for k, v in scope.get("headers", []))
+        request_id = headers.get("x-request-id") or uuid.uuid4().hex
+        started = time.perf_counter()
+        status_holder: dict[str, int] = {}
+
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status_holder["status"] = message["status"]
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            user = scope.get("user")
+            access_log.info(
+                "request",
+                extra={
+                    "request_id": request_id,
+                    "method": scope.get("method"),
+                    "path": scope.get("path"),
+                    "status": status_holder.get("status", 500),
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+                    "user": getattr(user, "username", None),
+                },
+            )
+
+
+class MetricsController(PrometheusController):
+    path = "/metrics"
+    opt = public()
+    include_in_schema = False
+
+
+def _route_handlers() -> list[ControllerRouterHandler]:
+    from regula import routes
+
+    return routes.all_routes()
+
+
+def create_app(
+    settings: Settings,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    *,
+    extra_routes: list[ControllerRouterHandler] | None = None,
+) -> Litestar:
+    install_audit()
+    prometheus = PrometheusConfig(app_name="regula", prefix="regula", group_path=True)
+    openapi = OpenAPIConfig(
+        title="regula",
+        version=__version__,
+        description="Regulação de filas de OCIs do SUS: API. Autenticação por token Bearer.",
+        path="/schema",
+        render_plugins=[SwaggerRenderPlugin()],
+        openapi_router=Router(path="/schema", route_handlers=[], opt=public()),
+    )
+    static = create_static_files_router(path="/static", directories=[WEB_DIR / "static"], opt=public())
+    return Litestar(
+        route_handlers=[*_route_handlers(), MetricsController, static, *(extra_routes or [])],
+        dependencies={
+            "db_session": Provide(provide_db_session),
+            "settings": Provide(provide_settings, sync_to_thread=False),
+        },
+        guards=[access_guard],
+        middleware=[RequestLogMiddleware, prometheus.middleware, AuthenticationMiddleware],
+        exception_handlers=EXCEPTION_HANDLERS,
+        openapi_config=openapi,
+        template_config=TemplateConfig(directory=WEB_DIR / "templates", engine=JinjaTemplateEngine),
+        state=State({SESSIONMAKER_KEY: sessionmaker, SETTINGS_KEY: settings}),
+        response_cache_config=ResponseCacheConfig(),
+        debug=False,
+        logging_config=None,
+    )
+
+
+def app_globals() -> dict[str, Any]:
+    return {"version": __version__}

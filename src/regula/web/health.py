@@ -1,0 +1,40 @@
+"""Liveness with meaning: ``ok`` only when the database answers and the schema is at the migrations' head."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, Response, get
+from sqlalchemy import text
+
+from regula import __version__
+from regula.access.policy import public
+from regula.db import migrate
+from regula.web.state import sessionmaker_from
+
+
+@get("/health", opt=public(), include_in_schema=True, tags=["sistema"], summary="Saúde do serviço")
+async def health(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
+    body: dict[str, Any] = {"status": "ok", "version": __version__, "database": "ok", "migrations": "head"}
+    try:
+        async with sessionmaker_from(request.app.state)() as session:
+            await session.execute(text("SELECT 1"))
+            current = set((await session.execute(text("SELECT version_num FROM alembic_version"))).scalars())
+    except Exception as exc:
+        body |= {
+            "status": "error",
+            "database": "unreachable",
+            "migrations": "unknown",
+            "detail": type(exc).__name__,
+        }
+        return Response(body, status_code=503)
+    heads = migrate.head_revisions()
+    if current != heads:
+        body |= {
+            "status": "error",
+            "migrations": "behind",
+            "current": sorted(current),
+            "expected": sorted(heads),
+        }
+        return Response(body, status_code=503)
+    return Response(body, status_code=200)

@@ -1,0 +1,64 @@
+"""Per-request database session, committed at the boundary.
+
+A generator dependency: Litestar exits it after the handler and ``to_response`` but before anything is sent,
+inside its exception handling. So a handler that returns (a page, JSON, a redirect after a form POST) commits;
+one that raises rolls back; and a commit that fails becomes a proper error response, never a 2xx that lied.
+Services and repositories only flush.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from typing import Any, cast
+
+from litestar import Request
+from litestar.datastructures import State
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from regula.audit.service import AuditContext, set_context
+from regula.config import Settings
+
+SESSIONMAKER_KEY = "sessionmaker"
+SETTINGS_KEY = "settings"
+
+
+def sessionmaker_from(state: State) -> async_sessionmaker[AsyncSession]:
+    return cast("async_sessionmaker[AsyncSession]", state[SESSIONMAKER_KEY])
+
+
+def settings_from(state: State) -> Settings:
+    return cast("Settings", state[SETTINGS_KEY])
+
+
+def audit_context_for(request: Request[Any, Any, Any]) -> AuditContext:
+    from regula.access.service import Principal
+
+    user = request.scope.get("user")
+    principal = user if isinstance(user, Principal) else None
+    return AuditContext(
+        actor_user_id=principal.user_id if principal else None,
+        actor_username=principal.username if principal else None,
+        actor_role=principal.role.value if principal else None,
+        source="api" if request.url.path.startswith("/api/") else "web",
+        ip=request.client.host if request.client else None,
+        user_agent=(request.headers.get("user-agent") or "")[:300] or None,
+        request_id=request.headers.get("x-request-id"),
+        method=request.method,
+        path=request.url.path[:500],
+    )
+
+
+async def provide_db_session(request: Request[Any, Any, Any]) -> AsyncGenerator[AsyncSession, None]:
+    async with sessionmaker_from(request.app.state)() as session:
+        set_context(session, audit_context_for(request))
+        try:
+            yield session
+        except BaseException:
+            await session.rollback()
+            raise
+        else:
+            await session.commit()
+
+
+def provide_settings(request: Request[Any, Any, Any]) -> Settings:
+    return settings_from(request.app.state)

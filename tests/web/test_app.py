@@ -1,0 +1,58 @@
+"""Operational endpoints and the deny-by-default rule."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from litestar import get
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from tests.conftest import app_client
+
+from regula.config import Settings
+from regula.web.app import create_app
+
+
+async def test_health_ok_when_database_at_head(client: httpx.AsyncClient) -> None:
+    response = await client.get("/health")
+    assert response.status_code == 200
+    assert response.json()["status"] == "ok"
+    assert response.json()["migrations"] == "head"
+
+
+async def test_health_503_when_database_unreachable(settings: Settings) -> None:
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    dead = create_async_engine("postgresql+asyncpg://nobody@127.0.0.1:1/none")
+    app = create_app(settings, async_sessionmaker(dead))
+    async with app_client(app) as c:
+        response = await c.get("/health")
+    assert response.status_code == 503
+    assert response.json()["status"] == "error"
+    await dead.dispose()
+
+
+async def test_openapi_and_metrics_are_served(client: httpx.AsyncClient) -> None:
+    schema = await client.get("/schema/openapi.json")
+    assert schema.status_code == 200
+    paths = schema.json()["paths"]
+    assert "/api/v1/me" in paths and "/health" in paths
+    await client.get("/health")
+    metrics = await client.get("/metrics")
+    assert metrics.status_code == 200
+    assert "regula_requests_total" in metrics.text
+
+
+async def test_route_without_declared_roles_is_denied(
+    settings: Settings, sessionmaker: async_sessionmaker[AsyncSession], make_user: Any
+) -> None:
+    @get("/api/v1/forgotten")
+    async def forgotten() -> str:
+        return "secret"
+
+    admin = await make_user("admin", "br")
+    app = create_app(settings, sessionmaker, extra_routes=[forgotten])
+    async with app_client(app) as c:
+        response = await c.get("/api/v1/forgotten", headers=admin.headers)
+    assert response.status_code == 403
+    assert response.json()["code"] == "rota_sem_politica"
