@@ -81,13 +81,16 @@ async def access_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: 
         return
     principal = connection.scope.get("user")
     if not isinstance(principal, service.Principal):
-        raise NotAuthenticated("Entre no sistema para continuar.", code="nao_autenticado")
+        await deny(connection, NotAuthenticated("Entre no sistema para continuar.", code="nao_autenticado"))
     roles: frozenset[Role] | None = opt.get(OPT_ROLES)
     if not roles:
         # Deny by default: a route that forgot to declare who it admits serves nobody.
-        raise PermissionDenied("Esta rota não declara quem pode acessá-la.", code="rota_sem_politica")
+        await deny(connection, PermissionDenied("Esta rota não declara quem pode acessá-la.", code="rota_sem_politica"))
     if principal.role not in roles:
-        raise PermissionDenied(f"O papel {principal.role.value} não tem acesso a esta função.", code="papel_sem_acesso")
+        await deny(
+            connection,
+            PermissionDenied(f"O papel {principal.role.value} não tem acesso a esta função.", code="papel_sem_acesso"),
+        )
     if principal.via == "session" and connection.scope.get("method", "GET") not in _SAFE_METHODS:
         await _check_csrf(connection, principal)
 

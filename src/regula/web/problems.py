@@ -12,6 +12,7 @@ from typing import Any
 
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, NotFoundException, ValidationException
+from litestar.background_tasks import BackgroundTask
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from sqlalchemy.exc import DBAPIError
@@ -128,8 +129,30 @@ def http_error_handler(request: Request[Any, Any, Any], exc: HTTPException) -> R
         404: "O recurso pedido não existe.",
     }.get(status, exc.detail if isinstance(exc.detail, str) and exc.detail else title)
     if isinstance(exc, NotFoundException):
+        if request.url.path.startswith("/api/") and not request.headers.get("authorization"):
+            return _unauthenticated_api(request)
         detail = "O recurso pedido não existe."
     return problem(request, status, code, title, detail)
+
+
+def _unauthenticated_api(request: Request[Any, Any, Any]) -> Response[Any]:
+    """An unknown /api path fails routing before the authentication middleware runs; without a token it is still
+    a 401 (nothing about the API is told to an anonymous caller) and, like every denial, audited — after the
+    response, since exception handlers cannot wait on the database."""
+    from regula.audit.service import record_in_own_transaction
+    from regula.web.state import audit_context_for, sessionmaker_from
+
+    code, detail = "token_ausente", "Envie um token válido no cabeçalho Authorization: Bearer <token>."
+    response = problem(request, 401, code, "Autenticação necessária", detail)
+    response.background = BackgroundTask(
+        record_in_own_transaction,
+        sessionmaker_from(request.app.state),
+        audit_context_for(request),
+        "deny",
+        reason=f"{code}: {detail}",
+        status_code=401,
+    )
+    return response
 
 
 def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
