@@ -93,7 +93,7 @@ async def test_through_the_application_guard(
     from regula.web.app import create_app
 
     user = await make_user("solicitante", "municipality:4205407")
-    async with app_client(create_app(settings, sessionmaker, extra_routes=ROUTES)) as c:
+    async with app_client(create_app(settings, sessionmaker)) as c:
         assert (await c.get("/api/v1/territory/municipalities/4205407")).status_code == 401
         response = await c.get("/api/v1/territory/municipalities/420910", headers=user.headers)
         assert response.status_code == 200  # reference data: not limited to the user's jurisdiction
