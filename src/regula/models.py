@@ -3,3 +3,4 @@
 import regula.access.models
 import regula.audit.models
 import regula.catalog.models  # noqa: F401
+import regula.territory.models  # noqa: F401

@@ -9,8 +9,9 @@ def all_routes() -> list[ControllerRouterHandler]:
     from regula.access.pages import ROUTES as access_pages
     from regula.access.routes import ROUTES as access_api
     from regula.audit.routes import ROUTES as audit_api
+    from regula.catalog.routes import ROUTES as catalog_api
     from regula.territory.routes import ROUTES as territory_api
     from regula.web.health import health
     from regula.web.pages import ROUTES as pages
 
-    return [health, *pages, *access_pages, *access_api, *audit_api, *territory_api]
+    return [health, *pages, *access_pages, *access_api, *audit_api, *catalog_api, *territory_api]

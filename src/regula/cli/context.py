@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from regula.config import Settings
 from regula.db import migrate
-from regula.db.engine import Database, database_url, make_database
+from regula.db.engine import database_url, make_database
 from regula.errors import DomainError
 from regula.logs import configure_logging
 
@@ -43,12 +43,7 @@ def database(settings: Settings, *, upgrade: bool | None = None) -> Iterator[str
         if do_upgrade:
             migrate.upgrade(url)
         else:
-            db = make_database(url, pool_size=1)
-            try:
-                at_head = asyncio.run(_at_head(db))
-            finally:
-                asyncio.run(db.dispose())
-            if not at_head:
+            if not asyncio.run(_at_head(url)):
                 fail(
                     "O esquema do banco não está atualizado: rode `regula db upgrade`.",
                     "esquema_desatualizado",
@@ -56,8 +51,12 @@ def database(settings: Settings, *, upgrade: bool | None = None) -> Iterator[str
         yield url
 
 
-async def _at_head(db: Database) -> bool:
-    return await migrate.is_at_head(db.engine)
+async def _at_head(url: str) -> bool:
+    db = make_database(url, pool_size=1)
+    try:
+        return await migrate.is_at_head(db.engine)
+    finally:
+        await db.dispose()
 
 
 def run_in_transaction(url: str, work: Callable[[AsyncSession], Awaitable[T]]) -> T:

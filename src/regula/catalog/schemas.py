@@ -1,0 +1,157 @@
+"""What the catalog domain returns to the rest of regula (CLI, HTTP, other domains): plain frozen dataclasses,
+never table models. Money is ``Decimal``; JSON renders it as a number with its exact digits (catalog.routes)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated
+
+from litestar.params import KwargDefinition
+
+# Money in reais: exact in Python; documented (OpenAPI) and rendered (routes.MoneyAsNumberResponse) as a number.
+Money = Annotated[Decimal, KwargDefinition(schema_extra={"type": "number"})]
+
+# TP_COMPLEXIDADE of SIGTAP.
+COMPLEXITY_PT: dict[str, str] = {
+    "0": "Não se aplica",
+    "1": "Atenção Básica",
+    "2": "Média Complexidade",
+    "3": "Alta Complexidade",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class SecondaryItem:
+    """A secondary procedure of an OCI. ``qty``: how many times it may be registered (QT_PERMITIDA); None when
+    SIGTAP sets no quantity (QT_PERMITIDA 0)."""
+
+    code: str
+    name: str
+    qty: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class OneOfGroupItem:
+    """At least one of ``codes`` must be registered (see catalog.policy)."""
+
+    source: str  # complementary attribute behind the rule, e.g. "053"
+    rule: str
+    codes: list[SecondaryItem]
+
+
+@dataclass(frozen=True, slots=True)
+class CodeName:
+    code: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class CidItem:
+    code: str
+    name: str
+    principal: bool | None
+
+
+@dataclass(frozen=True, slots=True)
+class HabilitacaoItem:
+    code: str
+    group: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class RuleItem:
+    code: str
+    name: str
+    description: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ValueComponents:
+    sa: Money  # serviço ambulatorial
+    sh: Money  # serviço hospitalar
+    sp: Money  # serviço profissional
+
+
+@dataclass(frozen=True, slots=True)
+class OciSummary:
+    """An OCI of one competência with its composition.
+
+    ``mandatory`` holds the SIGTAP TP_COMPATIBILIDADE 5 secondaries. ``optional`` holds the TP 1 secondaries
+    except the PMAE consultation pair (0301010072 / 0301010307): those are listed in ``consultation_one_of``
+    instead, because under PMAE one of them is required (catalog.policy), so calling them optional would mislead
+    (the same split as the reference catalog's ``optional`` / ``mandatory_one_of``). A procedure named by an
+    attribute group (056/057, in ``one_of_groups``) stays in ``optional`` as well: each one of them is optional,
+    only the group is not.
+    """
+
+    code: str
+    name: str
+    competencia: str
+    subgroup: str
+    subgroup_name: str
+    forma_organizacao: str
+    forma_organizacao_name: str
+    value_brl: Money
+    max_days: int  # tM, program policy
+    sex: str | None  # "M" / "F"; None = any
+    age_min_months: int | None  # None = no limit
+    age_max_months: int | None
+    mandatory: list[SecondaryItem]
+    optional: list[SecondaryItem]
+    consultation_one_of: list[SecondaryItem]
+    min_secondaries: int | None
+    one_of_groups: list[OneOfGroupItem]
+    cids: list[str]
+    attributes: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class OciDetail(OciSummary):
+    """An OCI with everything SIGTAP says about it."""
+
+    sex_sigtap: str  # M, F, I (both) or N (not applicable)
+    complexity: str
+    complexity_name: str
+    max_executions: int | None
+    value_components: ValueComponents
+    financing: CodeName
+    rubrica: CodeName | None
+    description: str | None
+    cid_details: list[CidItem]
+    attribute_details: list[CodeName]
+    habilitacoes: list[HabilitacaoItem]
+    rules: list[RuleItem]
+    other_compatible: list[SecondaryItem]  # compatibility types other than 1 and 5, if SIGTAP ever has them
+
+
+@dataclass(frozen=True, slots=True)
+class VersionInfo:
+    competencia: str
+    source_filename: str
+    sha256: str
+    imported_at: datetime
+    oci_count: int
+    procedure_count: int
+    cid_count: int
+    attribute_count: int
+    habilitacao_count: int
+    rule_count: int
+    current: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ImportResult:
+    competencia: str
+    source_filename: str
+    sha256: str
+    unchanged: bool  # True: this very file was already imported, nothing was written
+    oci_count: int
+    procedure_count: int
+    cid_count: int
+    attribute_count: int
+    habilitacao_count: int
+    rule_count: int
+    current_competencia: str  # the newest competência after the import
