@@ -169,3 +169,14 @@ def make_user(session: AsyncSession) -> Callable[..., Awaitable[Login]]:
         return Login(username, password, secret, user.id)
 
     return _make
+
+
+@pytest.fixture
+async def reference_data(session: AsyncSession, settings: Settings) -> None:
+    """Municipalities and the shipped SIGTAP 2026-01 catalog, inside the test's rolled-back transaction."""
+    from regula.catalog.service import bundled_sigtap_zip, import_sigtap
+    from regula.territory.service import load_territory
+
+    await load_territory(session)
+    await import_sigtap(session, bundled_sigtap_zip(), settings)
+    await session.commit()

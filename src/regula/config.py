@@ -43,6 +43,10 @@ class Settings(BaseSettings):
     # Program rules that are not SIGTAP data (see catalog.policy).
     oci_max_days_oncology: int = Field(default=30, ge=1, description="tM for subgroup 0901 (oncology)")
     oci_max_days_default: int = Field(default=60, ge=1, description="tM for every other OCI")
+    # Portaria 3.492/2024 art. 10 §3 I: OCIs whose referrals wait for a teleconsultation answer before the queue.
+    teleconsult_first_ocis: frozenset[str] = Field(
+        default=frozenset(), description='JSON list of OCI codes, e.g. ["0902010026"]'
+    )
 
     @property
     def embedded(self) -> bool:

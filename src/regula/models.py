@@ -2,5 +2,7 @@
 
 import regula.access.models
 import regula.audit.models
-import regula.catalog.models  # noqa: F401
-import regula.territory.models  # noqa: F401
+import regula.catalog.models
+import regula.people.models
+import regula.territory.models
+import regula.waitlist.models  # noqa: F401

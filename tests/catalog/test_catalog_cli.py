@@ -120,7 +120,8 @@ def test_list_json_shape(run: CliRunner) -> None:
     by_code = {o["code"]: o for o in ocis}
     breast = by_code["0901010014"]
     assert breast["value_brl"] == 125 and breast["max_days"] == 30 and breast["sex"] is None
-    assert breast["mandatory"] == [{"code": "0204030030", "name": "MAMOGRAFIA", "qty": 1}]
+    assert breast["mandatory"] == [{"code": "0204030030", "qty": 1}]  # exactly the contract's keys
+    assert breast["procedure_names"]["0204030030"] == "MAMOGRAFIA"
     assert [c["code"] for c in breast["consultation_one_of"]] == ["0301010072", "0301010307"]
     assert by_code["0906010039"]["value_brl"] == 304.86
     assert by_code["0901010049"]["sex"] == "M"

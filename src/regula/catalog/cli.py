@@ -173,9 +173,16 @@ def oci_json(oci: OciSummary) -> dict[str, Any]:
     0301010072/0301010307, which goes to ``consultation_one_of`` because the PMAE rule requires one of them
     (catalog.policy); this is the split of the reference catalog (its ``optional`` / ``mandatory_one_of``).
     ``qty`` is null when SIGTAP fixes no quantity (QT_PERMITIDA 0). ``sex`` null and ages null mean "no limit".
+    Procedure items are exactly ``{"code", "qty"}`` (the published contract); their names are in
+    ``procedure_names``.
     """
     data = asdict(oci)
     data["value_brl"] = _number(oci.value_brl)
+    names: dict[str, str] = {}
+    for key in ("mandatory", "optional", "consultation_one_of"):
+        names |= {item["code"]: item["name"] for item in data[key]}
+        data[key] = [{"code": item["code"], "qty": item["qty"]} for item in data[key]]
+    data["procedure_names"] = names
     return data
 
 

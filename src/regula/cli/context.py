@@ -11,6 +11,7 @@ from typing import NoReturn, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from regula.config import Settings
@@ -77,6 +78,7 @@ def run_in_transaction(url: str, work: Callable[[AsyncSession], Awaitable[T]]) -
 
 
 def fail(message: str, code: str) -> NoReturn:
-    console.print(f"[bold red]Erro:[/] {message} [dim]({code})[/]")
+    # Messages carry field codes in brackets, which rich would read as markup.
+    console.print(f"[bold red]Erro:[/] {escape(message)} [dim]({escape(code)})[/]")
     logging.getLogger("regula.cli").info("command failed", extra={"code": code})
     raise typer.Exit(code=2)

@@ -1,0 +1,176 @@
+"""The individualized queue: one entry per citizen per OCI, by municipality of origin, consolidated by UF
+(Portaria GM/MS 3.492/2024 as amended, art. 14 §1–2), with its whole history kept."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Date,
+    DateTime,
+    ForeignKey,
+    Identity,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlmodel import Field, SQLModel
+
+from regula.db.base import utcnow
+
+# Statuses in which an entry still occupies the citizen's place for that OCI (mirrors states.ACTIVE_STATUSES;
+# a test keeps them equal). One active entry per citizen per OCI is enforced by a partial unique index.
+ACTIVE_STATUS_SQL = (
+    "status IN ('aguardando_teleconsulta', 'solicitada', 'em_analise', 'devolvida', 'autorizada', 'agendada', "
+    "'confirmada', 'em_atendimento', 'faltou', 'suspensa')"
+)
+
+
+class RegulationScope(SQLModel, table=True):
+    """How far a health region's queues reach, as its PAR defines (Portaria 3.492/2024 art. 9): the region
+    itself, its macro-region, or the whole UF."""
+
+    __tablename__ = "regulation_scope"
+    __audited__ = True
+
+    health_region_code: str = Field(sa_column=Column(String(5), primary_key=True))
+    scope_kind: str = Field(sa_column=Column(String(10), nullable=False))  # region | macro | uf
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
+class PriorityPolicyVersion(SQLModel, table=True):
+    """A version of the priority policy of one queue (``queue_key`` = ``OCI:kind:code``), of every queue of an OCI
+    (``OCI:*``) or the default (``*``). The newest version of the most specific key applies."""
+
+    __tablename__ = "priority_policy"
+    __audited__ = True
+    __table_args__ = (UniqueConstraint("queue_key", "version"),)
+
+    id: int | None = Field(default=None, sa_column=Column(BigInteger, Identity(), primary_key=True))
+    queue_key: str = Field(sa_column=Column(String(40), nullable=False))
+    version: int = Field(sa_column=Column(Integer, nullable=False))
+    params: dict[str, Any] = Field(sa_column=Column(JSONB, nullable=False))
+    note: str | None = Field(default=None, sa_column=Column(Text))
+    created_by: str | None = Field(default=None, sa_column=Column(String(64)))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
+class QueueCapacity(SQLModel, table=True):
+    """Capacity offered per week for an OCI in a scope: the PAR's planned quantity (art. 9 IV as amended) until
+    provider agendas give the real figure. Estimates of waiting time come from it."""
+
+    __tablename__ = "queue_capacity"
+    __audited__ = True
+
+    oci_code: str = Field(sa_column=Column(String(10), primary_key=True))
+    scope_kind: str = Field(sa_column=Column(String(10), primary_key=True))
+    scope_code: str = Field(sa_column=Column(String(7), primary_key=True))
+    weekly_capacity: int = Field(sa_column=Column(Integer, nullable=False))
+    source: str = Field(default="par", sa_column=Column(String(10), nullable=False))
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
+class WaitlistEntry(SQLModel, table=True):
+    __tablename__ = "waitlist_entry"
+    __audited__ = True
+    __table_args__ = (
+        Index(
+            "uq_waitlist_entry_active_citizen_oci",
+            "citizen_id",
+            "oci_code",
+            unique=True,
+            postgresql_where=text(ACTIVE_STATUS_SQL),
+        ),
+        Index(
+            "ix_waitlist_entry_queue_order",
+            "oci_code",
+            "scope_kind",
+            "scope_code",
+            text("score DESC"),
+            "authorized_at",
+            "id",
+            postgresql_where=text("status = 'autorizada'"),
+        ),
+        Index("ix_waitlist_entry_status_uf", "status", "uf"),
+        UniqueConstraint("external_source", "external_id"),
+    )
+
+    id: int | None = Field(default=None, sa_column=Column(BigInteger, Identity(), primary_key=True))
+    protocol: str = Field(sa_column=Column(String(16), nullable=False, unique=True))
+    citizen_id: int = Field(sa_column=Column(BigInteger, ForeignKey("citizen.id"), nullable=False, index=True))
+    oci_code: str = Field(sa_column=Column(String(10), nullable=False))
+    catalog_competencia: str = Field(sa_column=Column(String(6), nullable=False))
+    # During the six months after the PAR's approval a referral may name a secondary procedure compatible
+    # with the OCI instead of the OCI (amendment, art. 14 §2); it is kept as asked and mapped to the OCI.
+    requested_procedure_code: str | None = Field(default=None, sa_column=Column(String(10)))
+    cid_code: str = Field(sa_column=Column(String(4), nullable=False))
+    risk_class: str = Field(sa_column=Column(String(10), nullable=False))
+    risk_justification: str = Field(sa_column=Column(Text, nullable=False))
+    checklist: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSONB, nullable=False))
+    requesting_cnes: str = Field(sa_column=Column(String(7), nullable=False))
+    requesting_ine: str | None = Field(default=None, sa_column=Column(String(10)))
+    professional_cns: str | None = Field(default=None, sa_column=Column(String(15)))
+    professional_cbo: str | None = Field(default=None, sa_column=Column(String(6)))
+    # Municipality of origin (the citizen's residence when referred) and the queue it belongs to.
+    municipality_ibge: str = Field(sa_column=Column(String(7), ForeignKey("municipality.ibge_code"), nullable=False))
+    uf: str = Field(sa_column=Column(String(2), nullable=False))
+    scope_kind: str = Field(sa_column=Column(String(10), nullable=False))
+    scope_code: str = Field(sa_column=Column(String(7), nullable=False))
+    status: str = Field(sa_column=Column(String(24), nullable=False))
+    status_changed_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
+    )
+    external_source: str | None = Field(default=None, sa_column=Column(String(32)))
+    external_id: str | None = Field(default=None, sa_column=Column(String(64)))
+    requested_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    authorized_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    deadline_date: date | None = Field(default=None, sa_column=Column(Date))
+    max_days: int = Field(sa_column=Column(Integer, nullable=False))
+    suspended_days: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
+    paused_since: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    score: int | None = Field(default=None, sa_column=Column(BigInteger))
+    score_breakdown: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONB(none_as_null=True)))
+    policy_id: int | None = Field(default=None, sa_column=Column(BigInteger, ForeignKey("priority_policy.id")))
+    position: int | None = Field(default=None, sa_column=Column(Integer))
+    queue_size: int | None = Field(default=None, sa_column=Column(Integer))
+    estimate_from: date | None = Field(default=None, sa_column=Column(Date))
+    estimate_to: date | None = Field(default=None, sa_column=Column(Date))
+    position_updated_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    escalated_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    created_by: str | None = Field(default=None, sa_column=Column(String(64)))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
+
+    def audit_place(self) -> tuple[str | None, str | None]:
+        return self.uf, self.municipality_ibge
+
+
+class EntryEvent(SQLModel, table=True):
+    """The entry's history, append-only (the database refuses UPDATE and DELETE): every transition with its
+    actor, time and reason, every score change with the old and new score and policy version."""
+
+    __tablename__ = "waitlist_entry_event"
+    __table_args__ = (Index("ix_waitlist_entry_event_entry", "entry_id", "id"),)
+
+    id: int | None = Field(default=None, sa_column=Column(BigInteger, Identity(), primary_key=True))
+    entry_id: int = Field(sa_column=Column(BigInteger, ForeignKey("waitlist_entry.id"), nullable=False))
+    occurred_at: datetime | None = Field(
+        default=None,
+        sa_column=Column(DateTime(timezone=True), nullable=False, server_default=text("clock_timestamp()")),
+    )
+    kind: str = Field(sa_column=Column(String(16), nullable=False))  # created | transition | score | note
+    from_status: str | None = Field(default=None, sa_column=Column(String(24)))
+    to_status: str | None = Field(default=None, sa_column=Column(String(24)))
+    reason_code: str | None = Field(default=None, sa_column=Column(String(32)))
+    reason_text: str | None = Field(default=None, sa_column=Column(Text))
+    data: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONB(none_as_null=True)))
+    actor_user_id: int | None = Field(default=None, sa_column=Column(BigInteger))
+    actor_username: str | None = Field(default=None, sa_column=Column(String(64)))
+    actor_role: str | None = Field(default=None, sa_column=Column(String(20)))

@@ -1,0 +1,421 @@
+"""Waitlist API under /api/v1 and the public position look-up. Every read of a citizen's record is audited;
+jurisdiction is enforced on every entry and citizen touched."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from litestar import Controller, Request, get, post, put
+from litestar.middleware.rate_limit import RateLimitConfig
+from litestar.params import Parameter
+from litestar.types import ControllerRouterHandler
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from regula.access.policy import Role, allow, public
+from regula.access.service import Principal
+from regula.audit.service import record_read
+from regula.config import Settings
+from regula.errors import PermissionDenied, ValidationFailed
+from regula.people import documents
+from regula.people import service as people
+from regula.people.models import Citizen
+from regula.people.schemas import CitizenCreate, CitizenPublic, CitizenUpdate
+from regula.waitlist import priority
+from regula.waitlist import service as wl
+from regula.waitlist.models import PriorityPolicyVersion, WaitlistEntry
+from regula.waitlist.schemas import (
+    CapacityUpdate,
+    EntryDetail,
+    EntryPage,
+    EntryPublic,
+    EventPublic,
+    PolicyChangeResult,
+    PolicyPublic,
+    PolicyUpdate,
+    PublicPosition,
+    ReferralCreate,
+    ScopeUpdate,
+    TransitionRequest,
+)
+from regula.waitlist.states import STATUS_LABELS_PT, EntryStatus, allowed_targets
+
+# Who works with citizens' records: APS teams refer, operators regulate, navigators follow, providers execute.
+CARE_ROLES = (Role.SOLICITANTE, Role.REGULADOR, Role.NAVEGADOR, Role.EXECUTANTE, Role.GESTOR, Role.AUDITOR)
+
+
+def entry_public(e: WaitlistEntry, citizen_name: str, today: date) -> EntryPublic:
+    assert e.id is not None
+    return EntryPublic(
+        id=e.id,
+        protocol=e.protocol,
+        citizen_id=e.citizen_id,
+        citizen_name=citizen_name,
+        oci_code=e.oci_code,
+        cid_code=e.cid_code,
+        risk_class=e.risk_class,
+        status=e.status,
+        status_label=STATUS_LABELS_PT[EntryStatus(e.status)],
+        municipality_ibge=e.municipality_ibge,
+        uf=e.uf,
+        queue=f"{e.oci_code}:{e.scope_kind}:{e.scope_code}",
+        requested_at=e.requested_at,
+        authorized_at=e.authorized_at,
+        deadline_date=e.deadline_date,
+        max_days=e.max_days,
+        days_waiting=wl.days_waiting(e, today),
+        score=e.score,
+        score_breakdown=e.score_breakdown,
+        position=e.position,
+        queue_size=e.queue_size,
+        estimate_from=e.estimate_from,
+        estimate_to=e.estimate_to,
+        position_updated_at=e.position_updated_at,
+    )
+
+
+def _policy_public(p: PriorityPolicyVersion) -> PolicyPublic:
+    assert p.id is not None
+    return PolicyPublic(p.id, p.queue_key, p.version, p.params, p.note, p.created_by, p.created_at)
+
+
+def _cursor(e: WaitlistEntry) -> str:
+    return base64.urlsafe_b64encode(json.dumps([e.id]).encode()).decode()
+
+
+def _parse_cursor(raw: str) -> int:
+    try:
+        (value,) = json.loads(base64.urlsafe_b64decode(raw.encode()))
+        return int(value)
+    except (ValueError, TypeError):
+        raise ValidationFailed.for_field("cursor", "cursor_invalido", "Cursor de paginação inválido.") from None
+
+
+class CitizenController(Controller):
+    path = "/api/v1/citizens"
+    tags = ["cidadãos"]
+
+    @post("/", opt=allow(Role.SOLICITANTE, Role.REGULADOR, Role.NAVEGADOR), operation_id="createCitizen")
+    async def create(
+        self, request: Request[Principal, Any, Any], db_session: AsyncSession, settings: Settings, data: CitizenCreate
+    ) -> CitizenPublic:
+        today = wl.local_today(settings)
+        valid = people.validate_citizen(data, today).values
+        wl.Actor.of(request.user).require(valid["municipality_ibge"])
+        citizen = await people.create_citizen(db_session, data, today)
+        return people.to_public(citizen, today)
+
+    @get("/{citizen_id:int}", opt=allow(*CARE_ROLES), operation_id="getCitizen")
+    async def read(
+        self, request: Request[Principal, Any, Any], db_session: AsyncSession, settings: Settings, citizen_id: int
+    ) -> CitizenPublic:
+        citizen = await people.get_citizen(db_session, citizen_id)
+        wl.Actor.of(request.user).require(citizen.municipality_ibge)
+        await record_read(
+            db_session, "Citizen", str(citizen_id), uf=citizen.uf, municipality_ibge=citizen.municipality_ibge
+        )
+        return people.to_public(citizen, wl.local_today(settings))
+
+    @get("/", opt=allow(*CARE_ROLES), operation_id="findCitizen", summary="Busca por CPF ou CNS")
+    async def find(
+        self,
+        request: Request[Principal, Any, Any],
+        db_session: AsyncSession,
+        settings: Settings,
+        cpf: str | None = None,
+        cns: str | None = None,
+    ) -> list[CitizenPublic]:
+        if not cpf and not cns:
+            raise ValidationFailed.for_field("cpf", "obrigatorio", "Informe cpf ou cns.")
+        found = await people.find_by_documents(
+            db_session,
+            documents.validate_cpf(cpf) if cpf else None,
+            documents.validate_cns(cns) if cns else None,
+        )
+        actor = wl.Actor.of(request.user)
+        visible = [c for c in found if actor.covers(c.municipality_ibge)]
+        for c in visible:
+            await record_read(db_session, "Citizen", str(c.id), uf=c.uf, municipality_ibge=c.municipality_ibge)
+        today = wl.local_today(settings)
+        return [people.to_public(c, today) for c in visible]
+
+    @put("/{citizen_id:int}", opt=allow(Role.SOLICITANTE, Role.REGULADOR, Role.NAVEGADOR), operation_id="updateCitizen")
+    async def update(
+        self,
+        request: Request[Principal, Any, Any],
+        db_session: AsyncSession,
+        settings: Settings,
+        citizen_id: int,
+        data: CitizenUpdate,
+    ) -> CitizenPublic:
+        citizen = await people.get_citizen(db_session, citizen_id)
+        actor = wl.Actor.of(request.user)
+        actor.require(citizen.municipality_ibge)
+        await people.update_citizen(db_session, citizen, data)
+        actor.require(citizen.municipality_ibge)  # moving a citizen out of one's jurisdiction is not allowed
+        return people.to_public(citizen, wl.local_today(settings))
+
+
+class EntryController(Controller):
+    path = "/api/v1"
+    tags = ["fila"]
+
+    @post("/referrals", opt=allow(Role.SOLICITANTE, Role.REGULADOR), operation_id="createReferral")
+    async def create_referral(
+        self, request: Request[Principal, Any, Any], db_session: AsyncSession, settings: Settings, data: ReferralCreate
+    ) -> EntryPublic:
+        entry = await wl.create_referral(db_session, data, wl.Actor.of(request.user), settings)
+        citizen = await people.get_citizen(db_session, entry.citizen_id)
+        return entry_public(entry, citizen.name, wl.local_today(settings))
+
+    @get("/entries", opt=allow(*CARE_ROLES), operation_id="listEntries", summary="Busca de solicitações na fila")
+    async def list_entries(
+        self,
+        request: Request[Principal, Any, Any],
+        db_session: AsyncSession,
+        settings: Settings,
+        oci: str | None = None,
+        status: str | None = None,
+        municipality: str | None = Parameter(default=None, description="IBGE de origem (6 ou 7 dígitos)"),
+        risk_class: str | None = None,
+        age_min: int | None = Parameter(default=None, ge=0),
+        age_max: int | None = Parameter(default=None, ge=0),
+        min_days_waiting: int | None = Parameter(default=None, ge=0),
+        queue: str | None = Parameter(default=None, description="OCI:escopo:código; ordena pela posição"),
+        cursor: str | None = None,
+        limit: int = Parameter(default=50, ge=1, le=500),
+    ) -> EntryPage:
+        today = wl.local_today(settings)
+        e, c = WaitlistEntry, Citizen
+        stmt = select(e, col(c.name)).join(c, col(c.id) == col(e.citizen_id))
+        if oci:
+            stmt = stmt.where(col(e.oci_code) == oci)
+        if status:
+            try:
+                stmt = stmt.where(col(e.status) == EntryStatus(status).value)
+            except ValueError:
+                raise ValidationFailed.for_field("status", "status_desconhecido", "Status desconhecido.") from None
+        if municipality:
+            from regula.territory.reference import territory
+
+            stmt = stmt.where(
+                col(e.municipality_ibge) == territory().municipality(municipality, "municipality").ibge_code
+            )
+        if risk_class:
+            stmt = stmt.where(col(e.risk_class) == risk_class)
+        if age_min is not None:
+            stmt = stmt.where(col(c.birth_date) <= today.replace(year=today.year - age_min))
+        if age_max is not None:
+            stmt = stmt.where(col(c.birth_date) > today.replace(year=today.year - age_max - 1))
+        if min_days_waiting is not None:
+            cutoff = datetime.combine(today - timedelta(days=min_days_waiting), datetime.min.time(), UTC)
+            stmt = stmt.where(col(e.authorized_at) <= cutoff)
+        allowed = wl.Actor.of(request.user).municipality_filter()
+        if allowed is not None:
+            # A municipal operator sees only residents of the municipalities in their jurisdiction.
+            stmt = stmt.where(col(e.municipality_ibge).in_(allowed))
+        if queue:
+            key = wl.QueueKey.parse(queue)
+            stmt = stmt.where(
+                col(e.oci_code) == key.oci_code,
+                col(e.scope_kind) == key.scope_kind,
+                col(e.scope_code) == key.scope_code,
+            )
+        # Keyset pagination on the entry id (stable under inserts); within a queue, position order is given
+        # by the position column, which the client may sort by.
+        if cursor:
+            stmt = stmt.where(col(e.id) > _parse_cursor(cursor))
+        stmt = stmt.order_by(col(e.id)).limit(limit + 1)
+        rows = (await db_session.execute(stmt)).all()
+        items = [entry_public(row[0], row[1], today) for row in rows[:limit]]
+        next_cursor = _cursor(rows[limit - 1][0]) if len(rows) > limit else None
+        return EntryPage(items=items, next_cursor=next_cursor)
+
+    @get("/entries/{entry_id:int}", opt=allow(*CARE_ROLES), operation_id="getEntry")
+    async def get_entry(
+        self, request: Request[Principal, Any, Any], db_session: AsyncSession, settings: Settings, entry_id: int
+    ) -> EntryDetail:
+        entry = await wl.get_entry(db_session, entry_id)
+        wl.Actor.of(request.user).require(entry.municipality_ibge)
+        citizen = await people.get_citizen(db_session, entry.citizen_id)
+        await record_read(
+            db_session, "WaitlistEntry", str(entry_id), uf=entry.uf, municipality_ibge=entry.municipality_ibge
+        )
+        today = wl.local_today(settings)
+        base = entry_public(entry, citizen.name, today)
+        breakdown = entry.score_breakdown or {}
+        score = priority.Score(entry.score or 0, {k: v for k, v in breakdown.items() if isinstance(v, int | str)})
+        events = await wl.history(db_session, entry_id)
+        return EntryDetail(
+            **{f: getattr(base, f) for f in base.__struct_fields__},
+            risk_justification=entry.risk_justification,
+            checklist=entry.checklist,
+            requesting_cnes=entry.requesting_cnes,
+            requested_procedure_code=entry.requested_procedure_code,
+            explanation=priority.explain(score) if entry.score_breakdown else [],
+            allowed_transitions=[s.value for s in allowed_targets(EntryStatus(entry.status), request.user.role.value)],
+            history=[
+                EventPublic(
+                    id=ev.id or 0,
+                    occurred_at=ev.occurred_at or entry.created_at,
+                    kind=ev.kind,
+                    from_status=ev.from_status,
+                    to_status=ev.to_status,
+                    reason_code=ev.reason_code,
+                    reason_text=ev.reason_text,
+                    data=ev.data,
+                    actor_username=ev.actor_username,
+                    actor_role=ev.actor_role,
+                )
+                for ev in events
+            ],
+        )
+
+    @post("/entries/{entry_id:int}/transitions", opt=allow(*CARE_ROLES), operation_id="transitionEntry")
+    async def transition(
+        self,
+        request: Request[Principal, Any, Any],
+        db_session: AsyncSession,
+        settings: Settings,
+        entry_id: int,
+        data: TransitionRequest,
+    ) -> EntryPublic:
+        entry = await wl.transition(
+            db_session, entry_id, data.to, wl.Actor.of(request.user), settings, data.reason_code, data.reason_text
+        )
+        await db_session.refresh(entry)  # positions were recomputed in SQL
+        citizen = await people.get_citizen(db_session, entry.citizen_id)
+        return entry_public(entry, citizen.name, wl.local_today(settings))
+
+
+class QueueAdminController(Controller):
+    path = "/api/v1/queues"
+    tags = ["filas"]
+
+    @get("/", opt=allow(*CARE_ROLES), operation_id="listQueues", summary="Filas com tamanho e espera")
+    async def list_queues(
+        self, request: Request[Principal, Any, Any], db_session: AsyncSession
+    ) -> list[dict[str, Any]]:
+        e = WaitlistEntry
+        stmt = (
+            select(
+                col(e.oci_code),
+                col(e.scope_kind),
+                col(e.scope_code),
+                func.count().label("size"),
+                func.min(col(e.authorized_at)).label("oldest"),
+            )
+            .where(col(e.status) == EntryStatus.AUTORIZADA.value)
+            .group_by(col(e.oci_code), col(e.scope_kind), col(e.scope_code))
+            .order_by(col(e.oci_code), col(e.scope_kind), col(e.scope_code))
+        )
+        allowed = wl.Actor.of(request.user).municipality_filter()
+        if allowed is not None:
+            stmt = stmt.where(col(e.municipality_ibge).in_(allowed))
+        rows = (await db_session.execute(stmt)).all()
+        return [{"queue": f"{r[0]}:{r[1]}:{r[2]}", "size": r.size, "oldest_authorized_at": r.oldest} for r in rows]
+
+    @get("/policies/{queue_key:str}", opt=allow(*CARE_ROLES), operation_id="getPolicy")
+    async def get_policy(self, db_session: AsyncSession, queue_key: str) -> PolicyPublic:
+        latest = await wl.latest_policies(db_session)
+        if queue_key in latest:
+            return _policy_public(latest[queue_key])
+        return _policy_public(wl.resolve_policy(latest, wl.QueueKey.parse(queue_key)))
+
+    @put("/policies/{queue_key:str}", opt=allow(Role.GESTOR), operation_id="setPolicy")
+    async def set_policy(
+        self,
+        request: Request[Principal, Any, Any],
+        db_session: AsyncSession,
+        settings: Settings,
+        queue_key: str,
+        data: PolicyUpdate,
+    ) -> PolicyChangeResult:
+        _require_national_or_queue_scope(request.user, queue_key)
+        row, rescored, changed = await wl.set_policy(
+            db_session, queue_key, data.params, wl.Actor.of(request.user), settings, data.note
+        )
+        return PolicyChangeResult(_policy_public(row), rescored, changed)
+
+    @put("/scopes/{health_region_code:str}", opt=allow(Role.GESTOR), operation_id="setScope")
+    async def set_scope(
+        self,
+        request: Request[Principal, Any, Any],
+        db_session: AsyncSession,
+        health_region_code: str,
+        data: ScopeUpdate,
+    ) -> dict[str, str]:
+        _require_region(request.user, health_region_code)
+        row = await wl.set_scope(db_session, health_region_code, data.scope_kind)
+        return {"health_region_code": row.health_region_code, "scope_kind": row.scope_kind}
+
+    @put("/capacity", opt=allow(Role.GESTOR), operation_id="setCapacity")
+    async def set_capacity(
+        self, request: Request[Principal, Any, Any], db_session: AsyncSession, settings: Settings, data: CapacityUpdate
+    ) -> dict[str, Any]:
+        key = wl.QueueKey(data.oci_code, data.scope_kind, data.scope_code)
+        _require_national_or_queue_scope(request.user, str(key))
+        await wl.set_capacity(db_session, key, data.weekly_capacity)
+        updated = await wl.recompute_positions(db_session, settings, [key])
+        return {"queue": str(key), "weekly_capacity": data.weekly_capacity, "positions_updated": updated}
+
+
+def _require_region(user: Principal, health_region_code: str) -> None:
+    from regula.territory.reference import territory
+
+    places = [m for m in territory().all() if m.health_region_code == health_region_code]
+    if not places or not all(user.jurisdiction.covers_place(m) for m in places):
+        raise PermissionDenied("Região fora da sua jurisdição.", code="fora_da_jurisdicao")
+
+
+def _require_national_or_queue_scope(user: Principal, queue_key: str) -> None:
+    """A manager changes the policy or capacity only of queues whose whole territory is theirs."""
+    from regula.territory.reference import territory
+
+    if user.jurisdiction.kind.value == "br":
+        return
+    if queue_key == wl.DEFAULT_KEY or queue_key.endswith(":*"):
+        raise PermissionDenied("Só a gestão nacional altera políticas gerais.", code="fora_da_jurisdicao")
+    key = wl.QueueKey.parse(queue_key)
+    attr = {"region": "health_region_code", "macro": "macro_code", "uf": "uf"}[key.scope_kind]
+    places = [m for m in territory().all() if getattr(m, attr) == key.scope_code]
+    if not places or not all(user.jurisdiction.covers_place(m) for m in places):
+        raise PermissionDenied("Fila fora da sua jurisdição.", code="fora_da_jurisdicao")
+
+
+def _rate_limit_identifier(request: Request[Any, Any, Any]) -> str:
+    return request.client.host if request.client else "desconhecido"
+
+
+# Art. 10 §2 V: a regular channel telling each citizen their situation in the queue. No login; rate-limited per
+# address; nothing personal beyond a masked name.
+public_rate_limit = RateLimitConfig(rate_limit=("minute", 10), identifier_for_request=_rate_limit_identifier)
+
+
+@get(
+    "/public/position",
+    opt=public(),
+    middleware=[public_rate_limit.middleware],
+    tags=["público"],
+    operation_id="publicPosition",
+    summary="Consulta pública da posição na fila",
+)
+async def public_position(db_session: AsyncSession, protocol: str, birth_date: date) -> PublicPosition:
+    entry, citizen = await wl.public_position(db_session, protocol, birth_date)
+    return PublicPosition(
+        protocol=entry.protocol,
+        name=documents.mask_name(citizen.social_name or citizen.name),
+        status=STATUS_LABELS_PT[EntryStatus(entry.status)],
+        position=entry.position,
+        queue_size=entry.queue_size,
+        estimate_from=entry.estimate_from,
+        estimate_to=entry.estimate_to,
+        updated_at=entry.position_updated_at,
+    )
+
+
+ROUTES: list[ControllerRouterHandler] = [CitizenController, EntryController, QueueAdminController, public_position]

@@ -1,0 +1,767 @@
+"""The waitlist's rules: referrals into entries, the regulation workflow, scores, positions and estimates.
+
+Sources: Portaria GM/MS 3.492/2024 art. 14 §1–2 as amended (individualized queues by CPF/CNS and municipality of
+origin, consolidated by UF; queues by OCI, or by compatible secondary procedure during six months after the PAR's
+approval), art. 9 (the PAR defines the regional scope and the quantities), art. 3 VIII (equity), art. 10 §2 V
+(tell each citizen their situation in the queue).
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import bindparam, func, select, text, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from regula.access.policy import Jurisdiction, JurisdictionKind
+from regula.access.service import Principal
+from regula.catalog.schemas import OciSummary
+from regula.catalog.service import list_ocis
+from regula.config import Settings
+from regula.db.base import utcnow
+from regula.errors import Conflict, FieldError, NotFound, PermissionDenied, ValidationFailed
+from regula.people import documents
+from regula.people.models import Citizen
+from regula.people.schemas import CitizenCreate
+from regula.people.service import age_on, create_citizen, find_by_documents, get_citizen
+from regula.territory.reference import territory
+from regula.waitlist import priority
+from regula.waitlist.models import (
+    ACTIVE_STATUS_SQL,
+    EntryEvent,
+    PriorityPolicyVersion,
+    QueueCapacity,
+    RegulationScope,
+    WaitlistEntry,
+)
+from regula.waitlist.schemas import ReferralCreate
+from regula.waitlist.states import SYSTEM_ROLE, EntryStatus, check_transition, clock_paused, initial_status
+
+RISK_CLASSES = priority.RISK_CLASSES
+SCOPE_KINDS = ("region", "macro", "uf")
+DEFAULT_KEY = "*"
+
+
+# -- who acts --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Actor:
+    username: str
+    role: str
+    user_id: int | None = None
+    jurisdiction: Jurisdiction = field(default_factory=lambda: Jurisdiction(JurisdictionKind.NATIONAL))
+
+    @classmethod
+    def of(cls, p: Principal) -> Actor:
+        return cls(p.username, p.role.value, p.user_id, p.jurisdiction)
+
+    @classmethod
+    def system(cls, name: str) -> Actor:
+        return cls(name, SYSTEM_ROLE)
+
+    def covers(self, municipality_ibge: str) -> bool:
+        m = territory().find(municipality_ibge)
+        return m is not None and self.jurisdiction.covers_place(m)
+
+    def require(self, municipality_ibge: str) -> None:
+        if not self.covers(municipality_ibge):
+            raise PermissionDenied(
+                f"Cidadão de município fora da sua jurisdição ({self.jurisdiction}).", code="fora_da_jurisdicao"
+            )
+
+    def municipality_filter(self) -> list[str] | None:
+        """IBGE codes this actor may see, or None for no restriction (national)."""
+        if self.jurisdiction.kind is JurisdictionKind.NATIONAL:
+            return None
+        return [m.ibge_code for m in territory().all() if self.jurisdiction.covers_place(m)]
+
+
+def local_today(settings: Settings) -> date:
+    return datetime.now(ZoneInfo(settings.timezone)).date()
+
+
+# -- queues ----------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class QueueKey:
+    oci_code: str
+    scope_kind: str
+    scope_code: str
+
+    def __str__(self) -> str:
+        return f"{self.oci_code}:{self.scope_kind}:{self.scope_code}"
+
+    @classmethod
+    def parse(cls, raw: str) -> QueueKey:
+        parts = raw.split(":")
+        if len(parts) != 3 or parts[1] not in SCOPE_KINDS:
+            raise ValidationFailed.for_field(
+                "queue", "fila_formato", "Fila no formato OCI:escopo:código, por exemplo 0901010014:region:42007."
+            )
+        return cls(*parts)
+
+
+async def scope_for(session: AsyncSession, municipality_ibge: str) -> tuple[str, str]:
+    """The queue scope of a municipality of origin, as its health region's PAR defines (art. 9): the region
+    itself (the default where the region is known), its macro-region, or the whole UF."""
+    m = territory().municipality(municipality_ibge)
+    kind = "region" if m.health_region_code else "macro"
+    if m.health_region_code:
+        configured = await session.get(RegulationScope, m.health_region_code)
+        if configured is not None:
+            kind = configured.scope_kind
+    code = {"region": m.health_region_code, "macro": m.macro_code, "uf": m.uf}[kind]
+    assert code is not None
+    return kind, code
+
+
+async def set_scope(session: AsyncSession, health_region_code: str, scope_kind: str) -> RegulationScope:
+    if scope_kind not in SCOPE_KINDS:
+        raise ValidationFailed.for_field("scope_kind", "escopo_invalido", "Escopo deve ser region, macro ou uf.")
+    if territory().health_region(health_region_code) is None:
+        raise ValidationFailed.for_field(
+            "health_region_code", "regiao_desconhecida", f"Região de saúde desconhecida: {health_region_code}."
+        )
+    row = await session.get(RegulationScope, health_region_code)
+    if row is None:
+        row = RegulationScope(health_region_code=health_region_code, scope_kind=scope_kind)
+        session.add(row)
+    else:
+        row.scope_kind = scope_kind
+        row.updated_at = utcnow()
+    await session.flush()
+    return row
+
+
+async def set_capacity(
+    session: AsyncSession, key: QueueKey, weekly_capacity: int, source: str = "par"
+) -> QueueCapacity:
+    if weekly_capacity < 0:
+        raise ValidationFailed.for_field(
+            "weekly_capacity", "capacidade_negativa", "A capacidade não pode ser negativa."
+        )
+    row = await session.get(QueueCapacity, (key.oci_code, key.scope_kind, key.scope_code))
+    if row is None:
+        row = QueueCapacity(
+            oci_code=key.oci_code,
+            scope_kind=key.scope_kind,
+            scope_code=key.scope_code,
+            weekly_capacity=weekly_capacity,
+            source=source,
+        )
+        session.add(row)
+    else:
+        row.weekly_capacity, row.source, row.updated_at = weekly_capacity, source, utcnow()
+    await session.flush()
+    return row
+
+
+# -- catalog snapshot --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Catalog:
+    competencia: str
+    ocis: dict[str, OciSummary]
+
+    def oci(self, code: str, field_name: str = "oci_code") -> OciSummary:
+        oci = self.ocis.get(code.strip())
+        if oci is None:
+            raise ValidationFailed.for_field(
+                field_name, "oci_desconhecida", f"OCI {code!r} não existe na competência {self.competencia}."
+            )
+        return oci
+
+    def ocis_with_procedure(self, procedure_code: str) -> list[OciSummary]:
+        return [
+            o
+            for o in self.ocis.values()
+            if any(p.code == procedure_code for p in (*o.mandatory, *o.optional, *o.consultation_one_of))
+        ]
+
+
+async def load_catalog(session: AsyncSession, settings: Settings) -> Catalog:
+    ocis = await list_ocis(session, settings)
+    if not ocis:
+        raise Conflict("O catálogo SIGTAP não foi importado: rode `regula seed`.", code="catalogo_vazio")
+    return Catalog(ocis[0].competencia, {o.code: o for o in ocis})
+
+
+# -- referrals ---------------------------------------------------------------------------------------------------
+
+
+def _check_referral_fields(
+    data: ReferralCreate, catalog: Catalog, citizen: Citizen, today: date, errors: list[FieldError], prefix: str = ""
+) -> OciSummary | None:
+    """Every rule a referral must meet, appended to ``errors``; returns the OCI when it is known."""
+
+    def f(name: str) -> str:
+        return f"{prefix}{name}"
+
+    oci: OciSummary | None = None
+    if data.oci_code:
+        try:
+            oci = catalog.oci(data.oci_code, f("oci_code"))
+        except ValidationFailed as exc:
+            errors.extend(exc.errors)
+    elif data.procedure_code:
+        matches = catalog.ocis_with_procedure(data.procedure_code.strip())
+        if len(matches) == 1:
+            oci = matches[0]
+        elif not matches:
+            errors.append(
+                FieldError(f("procedure_code"), "procedimento_sem_oci", "Nenhuma OCI contém este procedimento.")
+            )
+        else:
+            codes = ", ".join(sorted(o.code for o in matches))
+            errors.append(
+                FieldError(
+                    f("procedure_code"),
+                    "procedimento_ambiguo",
+                    f"O procedimento pertence a várias OCIs ({codes}); informe a OCI.",
+                )
+            )
+    else:
+        errors.append(FieldError(f("oci_code"), "obrigatorio", "Informe a OCI (ou o procedimento compatível)."))
+    cid = (data.cid_code or "").strip().upper().replace(".", "")
+    if oci is not None:
+        if oci.cids and not any(cid == c or cid.startswith(c) for c in oci.cids):
+            errors.append(
+                FieldError(
+                    f("cid_code"), "cid_nao_aceito", f"O CID {cid or '(vazio)'} não é aceito pela OCI {oci.code}."
+                )
+            )
+        # SIGTAP eligibility: sex and age limits of the OCI's principal procedure.
+        if oci.sex and citizen.sex != oci.sex:
+            errors.append(
+                FieldError(f("oci_code"), "sexo_incompativel", f"A OCI {oci.code} é exclusiva do sexo {oci.sex}.")
+            )
+        months = (today.year - citizen.birth_date.year) * 12 + today.month - citizen.birth_date.month
+        months -= today.day < citizen.birth_date.day
+        if oci.age_min_months is not None and months < oci.age_min_months:
+            errors.append(
+                FieldError(
+                    f("oci_code"), "idade_abaixo_do_minimo", f"Idade mínima da OCI: {oci.age_min_months // 12} anos."
+                )
+            )
+        if oci.age_max_months is not None and months > oci.age_max_months:
+            errors.append(
+                FieldError(
+                    f("oci_code"), "idade_acima_do_maximo", f"Idade máxima da OCI: {oci.age_max_months // 12} anos."
+                )
+            )
+    elif not cid:
+        errors.append(FieldError(f("cid_code"), "obrigatorio", "Informe o CID-10."))
+    if data.risk_class not in RISK_CLASSES:
+        errors.append(
+            FieldError(
+                f("risk_class"), "classe_de_risco_invalida", "Classe de risco: vermelho, amarelo, verde ou azul."
+            )
+        )
+    if len((data.risk_justification or "").strip()) < 10:
+        errors.append(
+            FieldError(
+                f("risk_justification"), "justificativa_curta", "Justifique a classe de risco (mínimo 10 letras)."
+            )
+        )
+    if not (data.requesting_cnes or "").isdigit() or len(data.requesting_cnes) != 7:
+        errors.append(FieldError(f("requesting_cnes"), "cnes_formato", "CNES tem 7 dígitos."))
+    if data.requesting_ine and (not data.requesting_ine.isdigit() or len(data.requesting_ine) != 10):
+        errors.append(FieldError(f("requesting_ine"), "ine_formato", "INE tem 10 dígitos."))
+    if data.professional_cns and not documents.is_valid_cns(data.professional_cns):
+        errors.append(FieldError(f("professional_cns"), "cns_digito_verificador", "CNS do profissional inválido."))
+    if data.professional_cbo and len(data.professional_cbo.strip()) != 6:
+        errors.append(FieldError(f("professional_cbo"), "cbo_formato", "CBO tem 6 caracteres."))
+    unanswered = [k for k, v in data.checklist.items() if v is not True]
+    if unanswered:
+        errors.append(
+            FieldError(
+                f("checklist"),
+                "protocolo_incompleto",
+                f"Itens do protocolo não atendidos: {', '.join(sorted(unanswered))}.",
+            )
+        )
+    return oci
+
+
+def new_protocol(uf: str, today: date) -> str:
+    """Protocol numbers are short enough for an SMS and not guessable in sequence (the public look-up also
+    needs the birth date and is rate-limited)."""
+    return f"{uf}{today:%y}{secrets.randbelow(10**8):08d}"
+
+
+async def create_referral(
+    session: AsyncSession, data: ReferralCreate, actor: Actor, settings: Settings, catalog: Catalog | None = None
+) -> WaitlistEntry:
+    today = local_today(settings)
+    catalog = catalog or await load_catalog(session, settings)
+    citizen = await _citizen_for(session, data, today)
+    actor.require(citizen.municipality_ibge)
+    errors: list[FieldError] = []
+    oci = _check_referral_fields(data, catalog, citizen, today, errors)
+    if errors:
+        raise ValidationFailed("Encaminhamento inválido.", errors=errors)
+    assert oci is not None and citizen.id is not None
+    if data.external_source and data.external_id:
+        existing = await _by_external(session, data.external_source, data.external_id)
+        if existing is not None:
+            return existing  # idempotent re-submission
+    await _refuse_second_active(session, citizen.id, oci.code)
+    kind, code = await scope_for(session, citizen.municipality_ibge)
+    status = initial_status(actor.role, requires_teleconsultation=oci.code in settings.teleconsult_first_ocis)
+    entry = WaitlistEntry(
+        protocol=new_protocol(citizen.uf, today),
+        citizen_id=citizen.id,
+        oci_code=oci.code,
+        catalog_competencia=catalog.competencia,
+        requested_procedure_code=data.procedure_code if not data.oci_code else None,
+        cid_code=data.cid_code.strip().upper().replace(".", ""),
+        risk_class=data.risk_class,
+        risk_justification=data.risk_justification.strip(),
+        checklist=dict(data.checklist),
+        requesting_cnes=data.requesting_cnes,
+        requesting_ine=data.requesting_ine,
+        professional_cns=documents.normalize_digits(data.professional_cns) if data.professional_cns else None,
+        professional_cbo=data.professional_cbo,
+        municipality_ibge=citizen.municipality_ibge,
+        uf=citizen.uf,
+        scope_kind=kind,
+        scope_code=code,
+        status=status.value,
+        external_source=data.external_source,
+        external_id=data.external_id,
+        requested_at=data.requested_at or utcnow(),
+        max_days=oci.max_days,
+        created_by=actor.username,
+    )
+    session.add(entry)
+    try:
+        async with session.begin_nested():
+            await session.flush()
+    except IntegrityError as exc:
+        raise _integrity_conflict(exc) from None
+    await _event(session, entry, actor, "created", None, status.value)
+    return entry
+
+
+def _integrity_conflict(exc: IntegrityError) -> Conflict:
+    if "uq_waitlist_entry_active_citizen_oci" in str(exc.orig):
+        return Conflict("O cidadão já tem uma solicitação ativa desta OCI.", code="entrada_ativa_existente")
+    return Conflict("Registro em conflito com outro já existente.", code="conflito")
+
+
+async def _refuse_second_active(session: AsyncSession, citizen_id: int, oci_code: str) -> None:
+    # One active entry per citizen per OCI (art. 14 §1); the database's partial unique index is the last word.
+    stmt = select(col(WaitlistEntry.id), col(WaitlistEntry.protocol)).where(
+        col(WaitlistEntry.citizen_id) == citizen_id,
+        col(WaitlistEntry.oci_code) == oci_code,
+        text(ACTIVE_STATUS_SQL),
+    )
+    row = (await session.execute(stmt)).first()
+    if row is not None:
+        raise Conflict(
+            f"O cidadão já tem uma solicitação ativa desta OCI (protocolo {row.protocol}).",
+            code="entrada_ativa_existente",
+            extra={"existing_id": row.id},
+        )
+
+
+async def _citizen_for(session: AsyncSession, data: ReferralCreate, today: date) -> Citizen:
+    if data.citizen_id is not None:
+        return await get_citizen(session, data.citizen_id)
+    if data.citizen is None:
+        raise ValidationFailed.for_field("citizen", "obrigatorio", "Informe citizen_id ou os dados do cidadão.")
+    return await citizen_from_data(session, data.citizen, today)
+
+
+async def citizen_from_data(session: AsyncSession, data: CitizenCreate, today: date) -> Citizen:
+    """The registered citizen with these documents, or a new record."""
+    cpf = documents.normalize_digits(data.cpf) if data.cpf else None
+    cns = documents.normalize_digits(data.cns) if data.cns else None
+    found = await find_by_documents(session, cpf, cns)
+    if found:
+        return found[0]
+    return await create_citizen(session, data, today)
+
+
+async def _by_external(session: AsyncSession, source: str, external_id: str) -> WaitlistEntry | None:
+    stmt = select(WaitlistEntry).where(
+        WaitlistEntry.external_source == source,  # type: ignore[arg-type]
+        WaitlistEntry.external_id == external_id,  # type: ignore[arg-type]
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def _event(
+    session: AsyncSession,
+    entry: WaitlistEntry,
+    actor: Actor,
+    kind: str,
+    from_status: str | None,
+    to_status: str | None,
+    reason_code: str | None = None,
+    reason_text: str | None = None,
+    data: dict[str, Any] | None = None,
+) -> None:
+    assert entry.id is not None
+    session.add(
+        EntryEvent(
+            entry_id=entry.id,
+            kind=kind,
+            from_status=from_status,
+            to_status=to_status,
+            reason_code=reason_code,
+            reason_text=reason_text,
+            data=data,
+            actor_user_id=actor.user_id,
+            actor_username=actor.username,
+            actor_role=actor.role,
+        )
+    )
+    await session.flush()
+
+
+# -- workflow ----------------------------------------------------------------------------------------------------
+
+
+async def get_entry(session: AsyncSession, entry_id: int, *, for_update: bool = False) -> WaitlistEntry:
+    stmt = select(WaitlistEntry).where(WaitlistEntry.id == entry_id)  # type: ignore[arg-type]
+    if for_update:
+        stmt = stmt.with_for_update()
+    entry = (await session.execute(stmt)).scalar_one_or_none()
+    if entry is None:
+        raise NotFound("Solicitação não encontrada.", code="entrada_nao_encontrada")
+    return entry
+
+
+async def transition(
+    session: AsyncSession,
+    entry_id: int,
+    target: str,
+    actor: Actor,
+    settings: Settings,
+    reason_code: str | None = None,
+    reason_text: str | None = None,
+) -> WaitlistEntry:
+    """Move an entry along the workflow (409 with the allowed statuses when the move is illegal)."""
+    entry = await get_entry(session, entry_id, for_update=True)
+    actor.require(entry.municipality_ibge)
+    current = EntryStatus(entry.status)
+    try:
+        wanted = EntryStatus(target)
+    except ValueError:
+        raise ValidationFailed.for_field("to", "status_desconhecido", f"Status desconhecido: {target!r}.") from None
+    checked = check_transition(current, wanted, actor.role, reason_code, reason_text)
+    now = utcnow()
+    # The waiting clock pauses while suspended, returned to APS or waiting for teleconsultation.
+    if clock_paused(current) and entry.paused_since is not None:
+        entry.suspended_days += max(0, (now - entry.paused_since).days)
+        entry.paused_since = None
+    if clock_paused(wanted) and entry.authorized_at is not None:
+        entry.paused_since = now
+    if wanted is EntryStatus.AUTORIZADA and entry.authorized_at is None:
+        entry.authorized_at = now
+        entry.deadline_date = local_today(settings) + timedelta(days=entry.max_days)
+    entry.status = wanted.value
+    entry.status_changed_at = now
+    entry.updated_at = now
+    await session.flush()
+    await _event(
+        session, entry, actor, "transition", current.value, wanted.value, checked.reason_code, checked.reason_text
+    )
+    key = QueueKey(entry.oci_code, entry.scope_kind, entry.scope_code)
+    if EntryStatus.AUTORIZADA in (current, wanted):
+        if wanted is EntryStatus.AUTORIZADA:
+            await rescore(session, settings, entry_ids=[entry.id or 0], actor=actor, record_events=False)
+        await recompute_positions(session, settings, [key])
+    return entry
+
+
+# -- policies ----------------------------------------------------------------------------------------------------
+
+
+def _policy_keys(key: QueueKey) -> list[str]:
+    return [str(key), f"{key.oci_code}:*", DEFAULT_KEY]
+
+
+async def latest_policies(session: AsyncSession) -> dict[str, PriorityPolicyVersion]:
+    """The newest version of every policy key (ensuring the default exists)."""
+    key_col, version_col = col(PriorityPolicyVersion.queue_key), col(PriorityPolicyVersion.version)
+    sub_q = select(key_col, func.max(version_col).label("v")).group_by(key_col).subquery()
+    stmt = select(PriorityPolicyVersion).join(sub_q, (key_col == sub_q.c.queue_key) & (version_col == sub_q.c.v))
+    latest = {p.queue_key: p for p in (await session.execute(stmt)).scalars()}
+    if DEFAULT_KEY not in latest:
+        default = PriorityPolicyVersion(
+            queue_key=DEFAULT_KEY,
+            version=1,
+            params=priority.policy_to_json(priority.DEFAULT_POLICY),
+            note="Política padrão do regula",
+            created_by="regula",
+        )
+        session.add(default)
+        await session.flush()
+        latest[DEFAULT_KEY] = default
+    return latest
+
+
+def resolve_policy(latest: dict[str, PriorityPolicyVersion], key: QueueKey) -> PriorityPolicyVersion:
+    for candidate in _policy_keys(key):
+        if candidate in latest:
+            return latest[candidate]
+    return latest[DEFAULT_KEY]
+
+
+def _validate_policy_key(raw: str) -> str:
+    if raw == DEFAULT_KEY:
+        return raw
+    parts = raw.split(":")
+    if len(parts) == 2 and parts[1] == "*" and parts[0].isdigit() and len(parts[0]) == 10:
+        return raw
+    QueueKey.parse(raw)
+    return raw
+
+
+async def set_policy(
+    session: AsyncSession,
+    queue_key: str,
+    params: dict[str, Any],
+    actor: Actor,
+    settings: Settings,
+    note: str | None = None,
+) -> tuple[PriorityPolicyVersion, int, int]:
+    """Add a policy version and, in the same transaction, rescore every entry it governs (old and new score
+    and versions recorded in each changed entry's history), then recompute the affected queues' positions."""
+    key = _validate_policy_key(queue_key)
+    policy = priority.policy_from_json(params)
+    latest = await latest_policies(session)
+    version = latest[key].version + 1 if key in latest else 1
+    row = PriorityPolicyVersion(
+        queue_key=key, version=version, params=priority.policy_to_json(policy), note=note, created_by=actor.username
+    )
+    session.add(row)
+    await session.flush()
+    if key == DEFAULT_KEY:
+        where: dict[str, str] = {}
+    elif key.endswith(":*"):
+        where = {"oci_code": key.split(":")[0]}
+    else:
+        q = QueueKey.parse(key)
+        where = {"oci_code": q.oci_code, "scope_kind": q.scope_kind, "scope_code": q.scope_code}
+    rescored, changed = await rescore(session, settings, where=where, actor=actor, record_events=True)
+    await session.refresh(row)
+    return row, rescored, changed
+
+
+# -- scores ------------------------------------------------------------------------------------------------------
+
+
+def _facts(entry: WaitlistEntry, citizen: Citizen, oci_sex: str | None, today: date) -> priority.PriorityFacts:
+    assert entry.authorized_at is not None
+    paused = entry.suspended_days
+    if entry.paused_since is not None:
+        paused += max(0, (datetime.now(UTC) - entry.paused_since).days)
+    vi = citizen.vulnerability_index
+    return priority.PriorityFacts(
+        risk_class=entry.risk_class,  # type: ignore[arg-type]
+        authorized_on=entry.authorized_at.date(),
+        today=today,
+        suspended_days=paused,
+        max_days=entry.max_days,
+        age_years=age_on(citizen.birth_date, today),
+        pregnant=citizen.pregnant,
+        disability=citizen.disability,
+        autism=citizen.autism,
+        race_color=citizen.race_color,  # type: ignore[arg-type]
+        sex=citizen.sex,  # type: ignore[arg-type]
+        cadunico=citizen.cadunico,
+        vulnerability_index=float(vi) if vi is not None else None,
+        oci_sex=oci_sex,  # type: ignore[arg-type]
+    )
+
+
+async def rescore(
+    session: AsyncSession,
+    settings: Settings,
+    *,
+    where: dict[str, str] | None = None,
+    entry_ids: Sequence[int] | None = None,
+    actor: Actor | None = None,
+    record_events: bool = False,
+) -> tuple[int, int]:
+    """Recompute the score and breakdown of waiting entries (all, a queue's, or some) with their queue's policy.
+    Returns (entries scored, entries whose score or policy changed)."""
+    today = local_today(settings)
+    catalog = await load_catalog(session, settings)
+    latest = await latest_policies(session)
+    compiled: dict[int, priority.PriorityPolicy] = {}
+    stmt = (
+        select(WaitlistEntry, Citizen)
+        .join(Citizen, Citizen.id == WaitlistEntry.citizen_id)  # type: ignore[arg-type]
+        .where(WaitlistEntry.status == EntryStatus.AUTORIZADA.value)  # type: ignore[arg-type]
+    )
+    for column, value in (where or {}).items():
+        stmt = stmt.where(getattr(WaitlistEntry, column) == value)
+    if entry_ids is not None:
+        stmt = stmt.where(WaitlistEntry.id.in_(list(entry_ids)))  # type: ignore[union-attr]
+    rows = (await session.execute(stmt)).all()
+    updates: list[dict[str, Any]] = []
+    events: list[dict[str, Any]] = []
+    actor = actor or Actor.system("regula")
+    for entry, citizen in rows:
+        pol = resolve_policy(latest, QueueKey(entry.oci_code, entry.scope_kind, entry.scope_code))
+        assert pol.id is not None
+        if pol.id not in compiled:
+            compiled[pol.id] = priority.policy_from_json(pol.params)
+        oci = catalog.ocis.get(entry.oci_code)
+        score = priority.compute_score(_facts(entry, citizen, oci.sex if oci else None, today), compiled[pol.id])
+        breakdown = dict(score.breakdown) | {"politica": f"{pol.queue_key} v{pol.version}"}
+        if score.value != entry.score or pol.id != entry.policy_id or breakdown != entry.score_breakdown:
+            updates.append({"b_id": entry.id, "b_score": score.value, "b_breakdown": breakdown, "b_policy": pol.id})
+            if record_events and (score.value != entry.score or pol.id != entry.policy_id):
+                events.append(
+                    {
+                        "entry_id": entry.id,
+                        "kind": "score",
+                        "data": {
+                            "score_anterior": entry.score,
+                            "score_novo": score.value,
+                            "politica_anterior": (entry.score_breakdown or {}).get("politica"),
+                            "politica_nova": breakdown["politica"],
+                        },
+                        "actor_user_id": actor.user_id,
+                        "actor_username": actor.username,
+                        "actor_role": actor.role,
+                    }
+                )
+    if updates:
+        # Core executemany: derived data, audited through the entry's history events below, not row by row.
+        table = WaitlistEntry.__table__  # type: ignore[attr-defined]
+        await session.execute(
+            update(table)
+            .where(table.c.id == bindparam("b_id"))
+            .values(
+                score=bindparam("b_score"), score_breakdown=bindparam("b_breakdown"), policy_id=bindparam("b_policy")
+            ),
+            updates,
+            execution_options={"synchronize_session": False},
+        )
+    if events:
+        await session.execute(EntryEvent.__table__.insert(), events)  # type: ignore[attr-defined]
+    changed_queues = {QueueKey(e.oci_code, e.scope_kind, e.scope_code) for e, _ in rows}
+    session.expire_all()  # the Core update bypassed the identity map
+    if where is not None or entry_ids is None:
+        await recompute_positions(session, settings, sorted(changed_queues, key=str) if where else None)
+    return len(rows), len(updates)
+
+
+# -- positions and estimates ------------------------------------------------------------------------------------
+
+# An honest range: the earliest date assumes every slot offered goes to this queue in order; the latest assumes
+# only 80% of them do (no-shows, urgent entries arriving ahead, slots lost), plus the week in progress.
+ESTIMATE_USABLE_SHARE = 0.8
+
+_POSITIONS_SQL = """
+WITH ranked AS (
+    SELECT id, oci_code, scope_kind, scope_code,
+           row_number() OVER w AS pos,
+           count(*) OVER (PARTITION BY oci_code, scope_kind, scope_code) AS n
+    FROM waitlist_entry
+    WHERE status = 'autorizada' {queue_filter}
+    WINDOW w AS (PARTITION BY oci_code, scope_kind, scope_code ORDER BY score DESC NULLS LAST, authorized_at, id)
+), estimated AS (
+    SELECT r.id, r.pos, r.n,
+           CASE WHEN c.weekly_capacity > 0
+                THEN CAST(:today AS date) + CAST(floor((r.pos - 1) / c.weekly_capacity::numeric) * 7 AS int) END
+               AS est_from,
+           CASE WHEN c.weekly_capacity > 0
+                THEN CAST(:today AS date)
+                     + CAST(ceil(r.pos / (c.weekly_capacity * CAST(:share AS numeric))) * 7 + 6 AS int) END AS est_to
+    FROM ranked r
+    LEFT JOIN queue_capacity c
+      ON c.oci_code = r.oci_code AND c.scope_kind = r.scope_kind AND c.scope_code = r.scope_code
+)
+UPDATE waitlist_entry e
+SET position = x.pos, queue_size = x.n, estimate_from = x.est_from, estimate_to = x.est_to,
+    position_updated_at = now()
+FROM estimated x
+WHERE e.id = x.id
+  AND (e.position IS DISTINCT FROM x.pos OR e.queue_size IS DISTINCT FROM x.n
+       OR e.estimate_from IS DISTINCT FROM x.est_from OR e.estimate_to IS DISTINCT FROM x.est_to
+       OR e.position_updated_at IS NULL OR e.position_updated_at < CAST(:today AS date))
+"""
+
+_CLEAR_SQL = """
+UPDATE waitlist_entry SET position = NULL, queue_size = NULL, estimate_from = NULL, estimate_to = NULL
+WHERE status <> 'autorizada' AND position IS NOT NULL {queue_filter}
+"""
+
+
+async def recompute_positions(
+    session: AsyncSession, settings: Settings, queues: Iterable[QueueKey] | None = None
+) -> int:
+    """Positions (row_number in queue order) and estimated date ranges of the waiting entries, in one statement.
+    Only rows whose figures changed are written. Returns the number of rows written."""
+    params: dict[str, Any] = {"today": local_today(settings), "share": ESTIMATE_USABLE_SHARE}
+    queue_filter = ""
+    if queues is not None:
+        keys = list(queues)
+        if not keys:
+            return 0
+        params |= {
+            "q_oci": [k.oci_code for k in keys],
+            "q_kind": [k.scope_kind for k in keys],
+            "q_code": [k.scope_code for k in keys],
+        }
+        queue_filter = (
+            "AND (oci_code, scope_kind, scope_code) IN "
+            "(SELECT * FROM unnest(CAST(:q_oci AS text[]), CAST(:q_kind AS text[]), CAST(:q_code AS text[])))"
+        )
+    await session.execute(text(_CLEAR_SQL.format(queue_filter=queue_filter)), params)
+    result = await session.execute(text(_POSITIONS_SQL.format(queue_filter=queue_filter)), params)
+    session.expire_all()
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+# -- reads -------------------------------------------------------------------------------------------------------
+
+
+async def history(session: AsyncSession, entry_id: int) -> list[EntryEvent]:
+    stmt = select(EntryEvent).where(EntryEvent.entry_id == entry_id).order_by(EntryEvent.id)  # type: ignore[arg-type]
+    return list((await session.execute(stmt)).scalars())
+
+
+async def public_position(session: AsyncSession, protocol: str, birth_date: date) -> tuple[WaitlistEntry, Citizen]:
+    stmt = (
+        select(WaitlistEntry, Citizen)
+        .join(Citizen, Citizen.id == WaitlistEntry.citizen_id)  # type: ignore[arg-type]
+        .where(WaitlistEntry.protocol == protocol.strip().upper(), Citizen.birth_date == birth_date)  # type: ignore[arg-type]
+    )
+    row = (await session.execute(stmt)).first()
+    if row is None:
+        # The same answer whether the protocol or the birth date is wrong: nothing to learn by probing.
+        raise NotFound("Protocolo ou data de nascimento não conferem.", code="protocolo_nao_encontrado")
+    return row[0], row[1]
+
+
+def days_waiting(entry: WaitlistEntry, today: date) -> int | None:
+    if entry.authorized_at is None:
+        return None
+    paused = entry.suspended_days + (max(0, (datetime.now(UTC) - entry.paused_since).days) if entry.paused_since else 0)
+    return max(0, (today - entry.authorized_at.date()).days - paused)
+
+
+def group_by_queue(entries: Iterable[WaitlistEntry]) -> dict[QueueKey, list[WaitlistEntry]]:
+    out: dict[QueueKey, list[WaitlistEntry]] = defaultdict(list)
+    for e in entries:
+        out[QueueKey(e.oci_code, e.scope_kind, e.scope_code)].append(e)
+    return out
