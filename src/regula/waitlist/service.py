@@ -200,7 +200,7 @@ async def load_catalog(session: AsyncSession, settings: Settings) -> Catalog:
 # -- referrals ---------------------------------------------------------------------------------------------------
 
 
-def _check_referral_fields(
+def check_referral_fields(
     data: ReferralCreate, catalog: Catalog, citizen: Citizen, today: date, errors: list[FieldError], prefix: str = ""
 ) -> OciSummary | None:
     """Every rule a referral must meet, appended to ``errors``; returns the OCI when it is known."""
@@ -308,7 +308,7 @@ async def create_referral(
     citizen = await _citizen_for(session, data, today)
     actor.require(citizen.municipality_ibge)
     errors: list[FieldError] = []
-    oci = _check_referral_fields(data, catalog, citizen, today, errors)
+    oci = check_referral_fields(data, catalog, citizen, today, errors)
     if errors:
         raise ValidationFailed("Encaminhamento inválido.", errors=errors)
     assert oci is not None and citizen.id is not None
