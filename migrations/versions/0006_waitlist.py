@@ -44,6 +44,7 @@ def upgrade() -> None:
         "regulation_scope",
         sa.Column("health_region_code", sa.String(length=5), nullable=False),
         sa.Column("scope_kind", sa.String(length=10), nullable=False),
+        sa.Column("par_approved_on", sa.Date(), nullable=True),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("health_region_code", name=op.f("pk_regulation_scope")),
     )

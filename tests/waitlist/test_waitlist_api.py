@@ -303,3 +303,33 @@ async def test_keyset_pagination(client: httpx.AsyncClient, make_user: MakeUser)
             break
         url = f"/api/v1/entries?limit=2&cursor={page['next_cursor']}"
     assert len(seen) == 5 and seen == sorted(seen)
+
+
+async def test_referral_by_procedure_only_within_six_months_of_par(
+    client: httpx.AsyncClient, make_user: MakeUser
+) -> None:
+    aps = await make_user("solicitante", f"municipality:{FLORIANOPOLIS}")
+    gestor = await make_user("gestor", "uf:SC")
+    cid = await accepted_cid(client, aps.headers, "0901010014")
+    body = {
+        "citizen": citizen_body(),
+        "procedure_code": "0204030030",  # MAMOGRAFIA: a secondary of the breast-cancer OCI only
+        "cid_code": cid,
+        "risk_class": "amarelo",
+        "risk_justification": "Nódulo palpável em mama esquerda.",
+        "requesting_cnes": "2691868",
+    }
+    closed = await client.post("/api/v1/referrals", json=body, headers=aps.headers)
+    assert closed.status_code == 422
+    assert {e["code"] for e in closed.json()["errors"]} == {"procedimento_fora_do_prazo"}
+    region = "42007"  # Grande Florianópolis
+    today = date.today()
+    opened = await client.put(
+        f"/api/v1/queues/scopes/{region}",
+        json={"scope_kind": "region", "par_approved_on": today.replace(day=1).isoformat()},
+        headers=gestor.headers,
+    )
+    assert opened.status_code == 200, opened.text
+    mapped = await client.post("/api/v1/referrals", json=body, headers=aps.headers)
+    assert mapped.status_code == 201, mapped.text
+    assert mapped.json()["oci_code"] == "0901010014"

@@ -42,6 +42,9 @@ class RegulationScope(SQLModel, table=True):
 
     health_region_code: str = Field(sa_column=Column(String(5), primary_key=True))
     scope_kind: str = Field(sa_column=Column(String(10), nullable=False))  # region | macro | uf
+    # The CIB/CIR approval of the region's PAR: for six months after it, referrals may name a secondary
+    # procedure compatible with an OCI instead of the OCI (amendment to 3.492/2024, art. 14 §2).
+    par_approved_on: date | None = Field(default=None, sa_column=Column(Date))
     updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
 
 

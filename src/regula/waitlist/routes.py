@@ -350,8 +350,12 @@ class QueueAdminController(Controller):
         data: ScopeUpdate,
     ) -> dict[str, str]:
         _require_region(request.user, health_region_code)
-        row = await wl.set_scope(db_session, health_region_code, data.scope_kind)
-        return {"health_region_code": row.health_region_code, "scope_kind": row.scope_kind}
+        row = await wl.set_scope(db_session, health_region_code, data.scope_kind, data.par_approved_on)
+        return {
+            "health_region_code": row.health_region_code,
+            "scope_kind": row.scope_kind,
+            "par_approved_on": row.par_approved_on.isoformat() if row.par_approved_on else "",
+        }
 
     @put("/capacity", opt=allow(Role.GESTOR), operation_id="setCapacity")
     async def set_capacity(

@@ -123,6 +123,7 @@ class CapacityUpdate(Struct, forbid_unknown_fields=True):
 
 class ScopeUpdate(Struct, forbid_unknown_fields=True):
     scope_kind: str
+    par_approved_on: date | None = None
 
 
 class PublicPosition(Struct):

@@ -125,7 +125,9 @@ async def scope_for(session: AsyncSession, municipality_ibge: str) -> tuple[str,
     return kind, code
 
 
-async def set_scope(session: AsyncSession, health_region_code: str, scope_kind: str) -> RegulationScope:
+async def set_scope(
+    session: AsyncSession, health_region_code: str, scope_kind: str, par_approved_on: date | None = None
+) -> RegulationScope:
     if scope_kind not in SCOPE_KINDS:
         raise ValidationFailed.for_field("scope_kind", "escopo_invalido", "Escopo deve ser region, macro ou uf.")
     if territory().health_region(health_region_code) is None:
@@ -134,10 +136,14 @@ async def set_scope(session: AsyncSession, health_region_code: str, scope_kind: 
         )
     row = await session.get(RegulationScope, health_region_code)
     if row is None:
-        row = RegulationScope(health_region_code=health_region_code, scope_kind=scope_kind)
+        row = RegulationScope(
+            health_region_code=health_region_code, scope_kind=scope_kind, par_approved_on=par_approved_on
+        )
         session.add(row)
     else:
         row.scope_kind = scope_kind
+        if par_approved_on is not None:
+            row.par_approved_on = par_approved_on
         row.updated_at = utcnow()
     await session.flush()
     return row
@@ -294,6 +300,23 @@ def check_referral_fields(
     return oci
 
 
+PROCEDURE_REFERRAL_WINDOW_MONTHS = 6
+
+
+async def procedure_referrals_open(session: AsyncSession, citizen: Citizen, today: date) -> bool:
+    """Whether the citizen's region may still refer by secondary procedure: until six months after its PAR's
+    approval (amendment to Portaria 3.492/2024, art. 14 §2). Unknown approval date: closed."""
+    region = territory().municipality(citizen.municipality_ibge).health_region_code
+    config = await session.get(RegulationScope, region) if region else None
+    if config is None or config.par_approved_on is None:
+        return False
+    approved = config.par_approved_on
+    month = approved.month - 1 + PROCEDURE_REFERRAL_WINDOW_MONTHS
+    year, month = approved.year + month // 12, month % 12 + 1
+    day = min(approved.day, 28 if month == 2 else 30 if month in (4, 6, 9, 11) else 31)
+    return today <= date(year, month, day)
+
+
 def new_protocol(uf: str, today: date) -> str:
     """Protocol numbers are short enough for an SMS and not guessable in sequence (the public look-up also
     needs the birth date and is rate-limited)."""
@@ -309,6 +332,15 @@ async def create_referral(
     actor.require(citizen.municipality_ibge)
     errors: list[FieldError] = []
     oci = check_referral_fields(data, catalog, citizen, today, errors)
+    if data.procedure_code and not data.oci_code and not await procedure_referrals_open(session, citizen, today):
+        errors.append(
+            FieldError(
+                "procedure_code",
+                "procedimento_fora_do_prazo",
+                "Encaminhar por procedimento só é permitido até seis meses após a aprovação do PAR da região; "
+                "informe a OCI.",
+            )
+        )
     if errors:
         raise ValidationFailed("Encaminhamento inválido.", errors=errors)
     assert oci is not None and citizen.id is not None
