@@ -4,5 +4,6 @@ import regula.access.models
 import regula.audit.models
 import regula.catalog.models
 import regula.people.models
+import regula.providers.models
 import regula.territory.models
 import regula.waitlist.models  # noqa: F401

@@ -10,9 +10,20 @@ def all_routes() -> list[ControllerRouterHandler]:
     from regula.access.routes import ROUTES as access_api
     from regula.audit.routes import ROUTES as audit_api
     from regula.catalog.routes import ROUTES as catalog_api
+    from regula.providers.routes import ROUTES as providers_api
     from regula.territory.routes import ROUTES as territory_api
     from regula.waitlist.routes import ROUTES as waitlist_api
     from regula.web.health import health
     from regula.web.pages import ROUTES as pages
 
-    return [health, *pages, *access_pages, *access_api, *audit_api, *catalog_api, *territory_api, *waitlist_api]
+    return [
+        health,
+        *pages,
+        *access_pages,
+        *access_api,
+        *audit_api,
+        *catalog_api,
+        *territory_api,
+        *waitlist_api,
+        *providers_api,
+    ]

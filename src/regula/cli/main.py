@@ -29,10 +29,12 @@ app.add_typer(tokens_app, name="tokens")
 
 def _register_domain_clis() -> None:
     from regula.catalog.cli import app as catalog_app
+    from regula.providers.cli import app as agendas_app
     from regula.territory.cli import app as territory_app
 
     app.add_typer(catalog_app, name="catalog", help="Catálogo SIGTAP de OCIs.")
     app.add_typer(territory_app, name="territory", help="Municípios e regiões de saúde.")
+    app.add_typer(agendas_app, name="agendas", help="Agendas dos prestadores.")
 
 
 @db_app.command("upgrade")

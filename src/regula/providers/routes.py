@@ -1,0 +1,150 @@
+"""Providers API: establishments and their offers (managers), agendas (providers, operators), quotas."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Controller, Request, get, post, put
+from litestar.datastructures import UploadFile
+from litestar.di import NamedDependency
+from litestar.enums import RequestEncodingType
+from litestar.params import Body, FromQuery
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from regula.access.policy import Role, allow
+from regula.access.service import Principal
+from regula.catalog.service import list_ocis
+from regula.config import Settings
+from regula.errors import PermissionDenied
+from regula.providers import service
+from regula.providers.models import AgendaSlot, Establishment
+from regula.providers.schemas import (
+    AgendaImportReport,
+    EstablishmentIn,
+    EstablishmentOut,
+    OfferIn,
+    QuotaIn,
+    SlotIn,
+    SlotOut,
+)
+from regula.territory.reference import territory
+
+
+def _require_establishment(user: Principal, est: Establishment) -> None:
+    place = territory().municipality(est.municipality_ibge)
+    if not user.covers(place, est.cnes):
+        raise PermissionDenied("Estabelecimento fora da sua jurisdição.", code="fora_da_jurisdicao")
+
+
+async def _out(session: AsyncSession, est: Establishment) -> EstablishmentOut:
+    offers = await service.offers_of(session, est.cnes)
+    return EstablishmentOut(
+        cnes=est.cnes,
+        name=est.name,
+        municipality_ibge=est.municipality_ibge,
+        uf=est.uf,
+        kind=est.kind,
+        habilitacoes=list(est.habilitacoes),
+        offers=[OfferIn(o.oci_code, o.age_min_years, o.age_max_years, o.sex, o.teleconsultation) for o in offers],
+    )
+
+
+def _slot_out(s: AgendaSlot) -> SlotOut:
+    assert s.id is not None
+    return SlotOut(s.id, s.cnes, s.oci_code, s.starts_at, s.modality, s.capacity, s.booked, s.status)
+
+
+class ProvidersController(Controller):
+    path = "/api/v1"
+    tags = ["prestadores"]
+
+    @post("/establishments", opt=allow(Role.GESTOR), operation_id="upsertEstablishment")
+    async def upsert(
+        self, request: Request[Principal, Any, Any], db_session: NamedDependency[AsyncSession], data: EstablishmentIn
+    ) -> EstablishmentOut:
+        place = territory().municipality(data.municipality_ibge)
+        if not request.user.covers(place, data.cnes):
+            raise PermissionDenied("Estabelecimento fora da sua jurisdição.", code="fora_da_jurisdicao")
+        est = await service.upsert_establishment(db_session, data)
+        return await _out(db_session, est)
+
+    @get("/establishments", opt=allow(*Role), operation_id="listEstablishments")
+    async def list_establishments(
+        self, db_session: NamedDependency[AsyncSession], uf: FromQuery[str | None] = None
+    ) -> list[EstablishmentOut]:
+        stmt = select(Establishment).order_by(col(Establishment.cnes))
+        if uf:
+            stmt = stmt.where(col(Establishment.uf) == uf.upper())
+        rows = (await db_session.execute(stmt)).scalars().all()
+        return [await _out(db_session, e) for e in rows]
+
+    @put("/establishments/{cnes:str}/offers", opt=allow(Role.GESTOR), operation_id="setOffer")
+    async def set_offer(
+        self,
+        request: Request[Principal, Any, Any],
+        db_session: NamedDependency[AsyncSession],
+        settings: NamedDependency[Settings],
+        cnes: str,
+        data: OfferIn,
+    ) -> EstablishmentOut:
+        est = await service.get_establishment(db_session, cnes)
+        _require_establishment(request.user, est)
+        known = [o.code for o in await list_ocis(db_session, settings)]
+        await service.set_offer(db_session, cnes, data, known)
+        return await _out(db_session, est)
+
+    @post("/slots", opt=allow(Role.EXECUTANTE, Role.REGULADOR, Role.GESTOR), operation_id="addSlot")
+    async def add_slot(
+        self,
+        request: Request[Principal, Any, Any],
+        db_session: NamedDependency[AsyncSession],
+        settings: NamedDependency[Settings],
+        data: SlotIn,
+    ) -> SlotOut:
+        _require_establishment(request.user, await service.get_establishment(db_session, data.cnes))
+        return _slot_out(await service.add_slot(db_session, data, settings))
+
+    @post("/agendas/import", opt=allow(Role.EXECUTANTE, Role.REGULADOR, Role.GESTOR), operation_id="importAgenda")
+    async def import_agenda(
+        self,
+        request: Request[Principal, Any, Any],
+        db_session: NamedDependency[AsyncSession],
+        settings: NamedDependency[Settings],
+        data: Annotated[UploadFile, Body(media_type=RequestEncodingType.MULTI_PART)],
+    ) -> AgendaImportReport:
+        content = (await data.read()).decode("utf-8-sig")
+        rows = service.parse_agenda_csv(content)
+        allowed = {
+            e.cnes
+            for e in (await db_session.execute(select(Establishment))).scalars()
+            if request.user.covers(territory().municipality(e.municipality_ibge), e.cnes)
+        }
+        return await service.import_agenda(db_session, rows, settings, allowed_cnes=allowed)
+
+    @get("/slots", opt=allow(*Role), operation_id="listSlots")
+    async def list_slots(
+        self,
+        db_session: NamedDependency[AsyncSession],
+        oci: FromQuery[str | None] = None,
+        cnes: FromQuery[str | None] = None,
+    ) -> list[SlotOut]:
+        stmt = select(AgendaSlot).order_by(col(AgendaSlot.starts_at), col(AgendaSlot.id)).limit(1000)
+        if oci:
+            stmt = stmt.where(col(AgendaSlot.oci_code) == oci)
+        if cnes:
+            stmt = stmt.where(col(AgendaSlot.cnes) == cnes)
+        return [_slot_out(s) for s in (await db_session.execute(stmt)).scalars()]
+
+    @put("/quotas", opt=allow(Role.GESTOR), operation_id="setQuota")
+    async def set_quota(
+        self, request: Request[Principal, Any, Any], db_session: NamedDependency[AsyncSession], data: QuotaIn
+    ) -> QuotaIn:
+        if not request.user.covers(territory().municipality(data.municipality_ibge)):
+            raise PermissionDenied("Município fora da sua jurisdição.", code="fora_da_jurisdicao")
+        await service.set_quota(db_session, data)
+        return data
+
+
+ROUTES = [ProvidersController]
