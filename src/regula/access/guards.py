@@ -15,8 +15,8 @@ from typing import Any, NoReturn
 from litestar.connection import ASGIConnection
 from litestar.enums import ScopeType
 from litestar.handlers.base import BaseRouteHandler
-from litestar.middleware import AbstractMiddleware
-from litestar.types import Receive, Scope, Send
+from litestar.middleware import ASGIMiddleware
+from litestar.types import ASGIApp, Receive, Scope, Send
 
 from regula.access import service
 from regula.access.policy import OPT_PUBLIC, OPT_ROLES, Role
@@ -37,10 +37,10 @@ def _bearer(headers: dict[str, str]) -> str | None:
     return value.strip() if scheme.lower() == "bearer" and value.strip() else None
 
 
-class AuthenticationMiddleware(AbstractMiddleware):
-    scopes = {ScopeType.HTTP}
+class AuthenticationMiddleware(ASGIMiddleware):
+    scopes = (ScopeType.HTTP,)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         connection: ASGIConnection[Any, Any, Any, Any] = ASGIConnection(scope)
         path = scope["path"]
         scope["user"] = None
@@ -59,7 +59,7 @@ class AuthenticationMiddleware(AbstractMiddleware):
             scope["user"] = principal
         elif (cookie := connection.cookies.get(SESSION_COOKIE)) is not None:
             scope["user"] = await self._resolve(connection, cookie=cookie)
-        await self.app(scope, receive, send)
+        await next_app(scope, receive, send)
 
     async def _resolve(
         self,

@@ -8,8 +8,9 @@ from urllib.parse import urlparse
 
 from litestar import Controller, Request, get, post
 from litestar.datastructures import Cookie
+from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
-from litestar.params import Body
+from litestar.params import Body, FromQuery
 from litestar.response import Redirect, Template
 from msgspec import Struct
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -26,7 +27,7 @@ from regula.web.state import audit_context_for, sessionmaker_from
 class LoginForm(Struct):
     username: str = ""
     password: str = ""
-    next: str = "/"
+    next: FromQuery[str] = "/"
 
 
 class PasswordForm(Struct):
@@ -49,15 +50,15 @@ class LoginController(Controller):
     include_in_schema = False
 
     @get("/login", opt=public())
-    async def login_page(self, request: Request[Any, Any, Any], next: str = "/") -> Template:
+    async def login_page(self, request: Request[Any, Any, Any], next: FromQuery[str] = "/") -> Template:
         return Template("login.html", context={"next": _safe_next(next), "error": None, "username": ""})
 
     @post("/login", opt=public(), status_code=303)
     async def login(
         self,
         request: Request[Any, Any, Any],
-        db_session: AsyncSession,
-        settings: Settings,
+        db_session: NamedDependency[AsyncSession],
+        settings: NamedDependency[Settings],
         data: Annotated[LoginForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
     ) -> Redirect | Template:
         try:
@@ -104,7 +105,7 @@ class LoginController(Controller):
         )
 
     @post("/logout", opt=allow(*Role), status_code=303)
-    async def logout(self, request: Request[Any, Any, Any], db_session: AsyncSession) -> Redirect:
+    async def logout(self, request: Request[Any, Any, Any], db_session: NamedDependency[AsyncSession]) -> Redirect:
         cookie = request.cookies.get(SESSION_COOKIE)
         if cookie:
             await service.close_session(db_session, cookie)
@@ -119,7 +120,7 @@ class LoginController(Controller):
     async def change_password(
         self,
         request: Request[Any, Any, Any],
-        db_session: AsyncSession,
+        db_session: NamedDependency[AsyncSession],
         data: Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)],
     ) -> Template:
         current = str(data.get("current_password", ""))

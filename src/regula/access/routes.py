@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Controller, Request, get, post
-from litestar.params import Parameter
+from litestar.di import NamedDependency
+from litestar.params import JSONBody, PathParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from regula.access import repository as repo
@@ -54,7 +55,7 @@ class AccessController(Controller):
 
     @get("/users", opt=allow(Role.GESTOR), operation_id="listUsers", summary="Usuários da jurisdição")
     async def list_users(
-        self, request: Request[service.Principal, Any, Any], db_session: AsyncSession
+        self, request: Request[service.Principal, Any, Any], db_session: NamedDependency[AsyncSession]
     ) -> list[UserPublic]:
         me = request.user
         users = await repo.list_users(db_session)
@@ -65,7 +66,10 @@ class AccessController(Controller):
 
     @post("/users", opt=allow(Role.GESTOR), operation_id="createUser", summary="Criar usuário")
     async def create_user(
-        self, request: Request[service.Principal, Any, Any], db_session: AsyncSession, data: UserCreate
+        self,
+        request: Request[service.Principal, Any, Any],
+        db_session: NamedDependency[AsyncSession],
+        data: JSONBody[UserCreate],
     ) -> UserPublic:
         user = await service.create_user(
             db_session,
@@ -81,13 +85,16 @@ class AccessController(Controller):
 
     @get("/tokens", opt=allow(*Role), operation_id="listMyTokens", summary="Meus tokens")
     async def my_tokens(
-        self, request: Request[service.Principal, Any, Any], db_session: AsyncSession
+        self, request: Request[service.Principal, Any, Any], db_session: NamedDependency[AsyncSession]
     ) -> list[TokenPublic]:
         return [_token_public(t) for t in await repo.tokens_of(db_session, request.user.user_id)]
 
     @post("/tokens", opt=allow(*Role), operation_id="createToken", summary="Criar token (mostrado uma vez)")
     async def create_token(
-        self, request: Request[service.Principal, Any, Any], db_session: AsyncSession, data: TokenCreate
+        self,
+        request: Request[service.Principal, Any, Any],
+        db_session: NamedDependency[AsyncSession],
+        data: JSONBody[TokenCreate],
     ) -> TokenCreated:
         if not 1 <= data.days <= 365:
             raise ValidationFailed.for_field("days", "validade_fora_do_limite", "A validade vai de 1 a 365 dias.")
@@ -98,8 +105,8 @@ class AccessController(Controller):
     async def revoke_token(
         self,
         request: Request[service.Principal, Any, Any],
-        db_session: AsyncSession,
-        token_id: int = Parameter(gt=0),
+        db_session: NamedDependency[AsyncSession],
+        token_id: Annotated[int, PathParameter(gt=0)],
     ) -> TokenPublic:
         return _token_public(await service.revoke_token(db_session, token_id, by=request.user))
 

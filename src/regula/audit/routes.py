@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Controller, Request, get
-from litestar.params import Parameter
+from litestar.di import NamedDependency
+from litestar.params import FromQuery, QueryParameter
 from msgspec import Struct
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -52,12 +53,14 @@ class AuditController(Controller):
     async def list_events(
         self,
         request: Request[Principal, Any, Any],
-        db_session: AsyncSession,
-        entity_type: str | None = None,
-        entity_id: str | None = None,
-        action: str | None = None,
-        before_id: int | None = Parameter(default=None, gt=0, description="Página: eventos com id menor que este"),
-        limit: int = Parameter(default=100, ge=1, le=1000),
+        db_session: NamedDependency[AsyncSession],
+        entity_type: FromQuery[str | None] = None,
+        entity_id: FromQuery[str | None] = None,
+        action: FromQuery[str | None] = None,
+        before_id: Annotated[
+            int | None, QueryParameter(gt=0, description="Página: eventos com id menor que este")
+        ] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
     ) -> AuditPage:
         t = AuditEvent.__table__  # type: ignore[attr-defined]
         stmt = select(t).order_by(t.c.id.desc()).limit(limit)

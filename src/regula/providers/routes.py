@@ -8,7 +8,7 @@ from litestar import Controller, Request, get, post, put
 from litestar.datastructures import UploadFile
 from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
-from litestar.params import Body, FromQuery
+from litestar.params import Body, FromPath, FromQuery, JSONBody
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -62,7 +62,10 @@ class ProvidersController(Controller):
 
     @post("/establishments", opt=allow(Role.GESTOR), operation_id="upsertEstablishment")
     async def upsert(
-        self, request: Request[Principal, Any, Any], db_session: NamedDependency[AsyncSession], data: EstablishmentIn
+        self,
+        request: Request[Principal, Any, Any],
+        db_session: NamedDependency[AsyncSession],
+        data: JSONBody[EstablishmentIn],
     ) -> EstablishmentOut:
         place = territory().municipality(data.municipality_ibge)
         if not request.user.covers(place, data.cnes):
@@ -86,8 +89,8 @@ class ProvidersController(Controller):
         request: Request[Principal, Any, Any],
         db_session: NamedDependency[AsyncSession],
         settings: NamedDependency[Settings],
-        cnes: str,
-        data: OfferIn,
+        cnes: FromPath[str],
+        data: JSONBody[OfferIn],
     ) -> EstablishmentOut:
         est = await service.get_establishment(db_session, cnes)
         _require_establishment(request.user, est)
@@ -101,7 +104,7 @@ class ProvidersController(Controller):
         request: Request[Principal, Any, Any],
         db_session: NamedDependency[AsyncSession],
         settings: NamedDependency[Settings],
-        data: SlotIn,
+        data: JSONBody[SlotIn],
     ) -> SlotOut:
         _require_establishment(request.user, await service.get_establishment(db_session, data.cnes))
         return _slot_out(await service.add_slot(db_session, data, settings))
@@ -139,7 +142,7 @@ class ProvidersController(Controller):
 
     @put("/quotas", opt=allow(Role.GESTOR), operation_id="setQuota")
     async def set_quota(
-        self, request: Request[Principal, Any, Any], db_session: NamedDependency[AsyncSession], data: QuotaIn
+        self, request: Request[Principal, Any, Any], db_session: NamedDependency[AsyncSession], data: JSONBody[QuotaIn]
     ) -> QuotaIn:
         if not request.user.covers(territory().municipality(data.municipality_ibge)):
             raise PermissionDenied("Município fora da sua jurisdição.", code="fora_da_jurisdicao")

@@ -6,11 +6,12 @@ from __future__ import annotations
 import base64
 import json
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Controller, Request, get, post, put
+from litestar.di import NamedDependency
 from litestar.middleware.rate_limit import RateLimitConfig
-from litestar.params import Parameter
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.types import ControllerRouterHandler
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -101,7 +102,11 @@ class CitizenController(Controller):
 
     @post("/", opt=allow(Role.SOLICITANTE, Role.REGULADOR, Role.NAVEGADOR), operation_id="createCitizen")
     async def create(
-        self, request: Request[Principal, Any, Any], db_session: AsyncSession, settings: Settings, data: CitizenCreate
+        self,
+        request: Request[Principal, Any, Any],
+        db_session: NamedDependency[AsyncSession],
+        settings: NamedDependency[Settings],
+        data: JSONBody[CitizenCreate],
     ) -> CitizenPublic:
         today = wl.local_today(settings)
         valid = people.validate_citizen(data, today).values
@@ -111,7 +116,11 @@ class CitizenController(Controller):
 
     @get("/{citizen_id:int}", opt=allow(*CARE_ROLES), operation_id="getCitizen")
     async def read(
-        self, request: Request[Principal, Any, Any], db_session: AsyncSession, settings: Settings, citizen_id: int
+        self,
+        request: Request[Principal, Any, Any],
+        db_session: NamedDependency[AsyncSession],
+        settings: NamedDependency[Settings],
+        citizen_id: FromPath[int],
     ) -> CitizenPublic:
         citizen = await people.get_citizen(db_session, citizen_id)
         wl.Actor.of(request.user).require(citizen.municipality_ibge)
@@ -124,10 +133,10 @@ class CitizenController(Controller):
     async def find(
         self,
         request: Request[Principal, Any, Any],
-        db_session: AsyncSession,
-        settings: Settings,
-        cpf: str | None = None,
-        cns: str | None = None,
+        db_session: NamedDependency[AsyncSession],
+        settings: NamedDependency[Settings],
+        cpf: FromQuery[str | None] = None,
+        cns: FromQuery[str | None] = None,
     ) -> list[CitizenPublic]:
         if not cpf and not cns:
             raise ValidationFailed.for_field("cpf", "obrigatorio", "Informe cpf ou cns.")
@@ -147,10 +156,10 @@ class CitizenController(Controller):
     async def update(
         self,
         request: Request[Principal, Any, Any],
-        db_session: AsyncSession,
-        settings: Settings,
-        citizen_id: int,
-        data: CitizenUpdate,
+        db_session: NamedDependency[AsyncSession],
+        settings: NamedDependency[Settings],
+        citizen_id: FromPath[int],
+        data: JSONBody[CitizenUpdate],
     ) -> CitizenPublic:
         citizen = await people.get_citizen(db_session, citizen_id)
         actor = wl.Actor.of(request.user)
@@ -166,7 +175,11 @@ class EntryController(Controller):
 
     @post("/referrals", opt=allow(Role.SOLICITANTE, Role.REGULADOR), operation_id="createReferral")
     async def create_referral(
-        self, request: Request[Principal, Any, Any], db_session: AsyncSession, settings: Settings, data: ReferralCreate
+        self,
+        request: Request[Principal, Any, Any],
+        db_session: NamedDependency[AsyncSession],
+        settings: NamedDependency[Settings],
+        data: JSONBody[ReferralCreate],
     ) -> EntryPublic:
         entry = await wl.create_referral(db_session, data, wl.Actor.of(request.user), settings)
         citizen = await people.get_citizen(db_session, entry.citizen_id)
@@ -176,18 +189,18 @@ class EntryController(Controller):
     async def list_entries(
         self,
         request: Request[Principal, Any, Any],
-        db_session: AsyncSession,
-        settings: Settings,
-        oci: str | None = None,
-        status: str | None = None,
-        municipality: str | None = Parameter(default=None, description="IBGE de origem (6 ou 7 dígitos)"),
-        risk_class: str | None = None,
-        age_min: int | None = Parameter(default=None, ge=0),
-        age_max: int | None = Parameter(default=None, ge=0),
-        min_days_waiting: int | None = Parameter(default=None, ge=0),
-        queue: str | None = Parameter(default=None, description="OCI:escopo:código; ordena pela posição"),
-        cursor: str | None = None,
-        limit: int = Parameter(default=50, ge=1, le=500),
+        db_session: NamedDependency[AsyncSession],
+        settings: NamedDependency[Settings],
+        oci: FromQuery[str | None] = None,
+        status: FromQuery[str | None] = None,
+        municipality: Annotated[str | None, QueryParameter(description="IBGE de origem (6 ou 7 dígitos)")] = None,
+        risk_class: FromQuery[str | None] = None,
+        age_min: Annotated[int | None, QueryParameter(ge=0)] = None,
+        age_max: Annotated[int | None, QueryParameter(ge=0)] = None,
+        min_days_waiting: Annotated[int | None, QueryParameter(ge=0)] = None,
+        queue: Annotated[str | None, QueryParameter(description="OCI:escopo:código; ordena pela posição")] = None,
+        cursor: FromQuery[str | None] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
     ) -> EntryPage:
         today = wl.local_today(settings)
         e, c = WaitlistEntry, Citizen
@@ -237,7 +250,11 @@ class EntryController(Controller):
 
     @get("/entries/{entry_id:int}", opt=allow(*CARE_ROLES), operation_id="getEntry")
     async def get_entry(
-        self, request: Request[Principal, Any, Any], db_session: AsyncSession, settings: Settings, entry_id: int
+        self,
+        request: Request[Principal, Any, Any],
+        db_session: NamedDependency[AsyncSession],
+        settings: NamedDependency[Settings],
+        entry_id: FromPath[int],
     ) -> EntryDetail:
         entry = await wl.get_entry(db_session, entry_id)
         wl.Actor.of(request.user).require(entry.municipality_ibge)
@@ -279,10 +296,10 @@ class EntryController(Controller):
     async def transition(
         self,
         request: Request[Principal, Any, Any],
-        db_session: AsyncSession,
-        settings: Settings,
-        entry_id: int,
-        data: TransitionRequest,
+        db_session: NamedDependency[AsyncSession],
+        settings: NamedDependency[Settings],
+        entry_id: FromPath[int],
+        data: JSONBody[TransitionRequest],
     ) -> EntryPublic:
         entry = await wl.transition(
             db_session, entry_id, data.to, wl.Actor.of(request.user), settings, data.reason_code, data.reason_text
@@ -298,7 +315,7 @@ class QueueAdminController(Controller):
 
     @get("/", opt=allow(*CARE_ROLES), operation_id="listQueues", summary="Filas com tamanho e espera")
     async def list_queues(
-        self, request: Request[Principal, Any, Any], db_session: AsyncSession
+        self, request: Request[Principal, Any, Any], db_session: NamedDependency[AsyncSession]
     ) -> list[dict[str, Any]]:
         e = WaitlistEntry
         stmt = (
@@ -320,7 +337,7 @@ class QueueAdminController(Controller):
         return [{"queue": f"{r[0]}:{r[1]}:{r[2]}", "size": r.size, "oldest_authorized_at": r.oldest} for r in rows]
 
     @get("/policies/{queue_key:str}", opt=allow(*CARE_ROLES), operation_id="getPolicy")
-    async def get_policy(self, db_session: AsyncSession, queue_key: str) -> PolicyPublic:
+    async def get_policy(self, db_session: NamedDependency[AsyncSession], queue_key: FromPath[str]) -> PolicyPublic:
         latest = await wl.latest_policies(db_session)
         if queue_key in latest:
             return _policy_public(latest[queue_key])
@@ -330,10 +347,10 @@ class QueueAdminController(Controller):
     async def set_policy(
         self,
         request: Request[Principal, Any, Any],
-        db_session: AsyncSession,
-        settings: Settings,
-        queue_key: str,
-        data: PolicyUpdate,
+        db_session: NamedDependency[AsyncSession],
+        settings: NamedDependency[Settings],
+        queue_key: FromPath[str],
+        data: JSONBody[PolicyUpdate],
     ) -> PolicyChangeResult:
         _require_national_or_queue_scope(request.user, queue_key)
         row, rescored, changed = await wl.set_policy(
@@ -345,9 +362,9 @@ class QueueAdminController(Controller):
     async def set_scope(
         self,
         request: Request[Principal, Any, Any],
-        db_session: AsyncSession,
-        health_region_code: str,
-        data: ScopeUpdate,
+        db_session: NamedDependency[AsyncSession],
+        health_region_code: FromPath[str],
+        data: JSONBody[ScopeUpdate],
     ) -> dict[str, str]:
         _require_region(request.user, health_region_code)
         row = await wl.set_scope(db_session, health_region_code, data.scope_kind, data.par_approved_on)
@@ -359,7 +376,11 @@ class QueueAdminController(Controller):
 
     @put("/capacity", opt=allow(Role.GESTOR), operation_id="setCapacity")
     async def set_capacity(
-        self, request: Request[Principal, Any, Any], db_session: AsyncSession, settings: Settings, data: CapacityUpdate
+        self,
+        request: Request[Principal, Any, Any],
+        db_session: NamedDependency[AsyncSession],
+        settings: NamedDependency[Settings],
+        data: JSONBody[CapacityUpdate],
     ) -> dict[str, Any]:
         key = wl.QueueKey(data.oci_code, data.scope_kind, data.scope_code)
         _require_national_or_queue_scope(request.user, str(key))
@@ -408,7 +429,9 @@ public_rate_limit = RateLimitConfig(rate_limit=("minute", 10), identifier_for_re
     operation_id="publicPosition",
     summary="Consulta pública da posição na fila",
 )
-async def public_position(db_session: AsyncSession, protocol: str, birth_date: date) -> PublicPosition:
+async def public_position(
+    db_session: NamedDependency[AsyncSession], protocol: FromQuery[str], birth_date: FromQuery[date]
+) -> PublicPosition:
     entry, citizen = await wl.public_position(db_session, protocol, birth_date)
     return PublicPosition(
         protocol=entry.protocol,

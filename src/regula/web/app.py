@@ -11,17 +11,17 @@ from typing import Any
 
 from litestar import Litestar, Router
 from litestar.config.response_cache import ResponseCacheConfig
-from litestar.contrib.jinja import JinjaTemplateEngine
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.enums import ScopeType
-from litestar.middleware import AbstractMiddleware
+from litestar.middleware import ASGIMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
-from litestar.types import ControllerRouterHandler, Message, Receive, Scope, Send
+from litestar.types import ASGIApp, ControllerRouterHandler, Message, Receive, Scope, Send
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from regula import __version__
@@ -36,12 +36,12 @@ WEB_DIR = Path(__file__).parent
 access_log = logging.getLogger("regula.access_log")
 
 
-class RequestLogMiddleware(AbstractMiddleware):
+class RequestLogMiddleware(ASGIMiddleware):
     """One structured line per request, with a request id echoed to the client."""
 
-    scopes = {ScopeType.HTTP}
+    scopes = (ScopeType.HTTP,)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         headers = dict((k.decode().lower(), v.decode()) for k, v in scope.get("headers", []))
         request_id = headers.get("x-request-id") or uuid.uuid4().hex
         started = time.perf_counter()
@@ -54,7 +54,7 @@ class RequestLogMiddleware(AbstractMiddleware):
             await send(message)
 
         try:
-            await self.app(scope, receive, send_wrapper)
+            await next_app(scope, receive, send_wrapper)
         finally:
             user = scope.get("user")
             access_log.info(
@@ -106,7 +106,7 @@ def create_app(
             "settings": Provide(provide_settings, sync_to_thread=False),
         },
         guards=[access_guard],
-        middleware=[RequestLogMiddleware, prometheus.middleware, AuthenticationMiddleware],
+        middleware=[RequestLogMiddleware(), prometheus.middleware, AuthenticationMiddleware()],
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=openapi,
         template_config=TemplateConfig(directory=WEB_DIR / "templates", engine=JinjaTemplateEngine),
