@@ -1,0 +1,291 @@
+"""The nightly bulk refresh gives the per-entry path's scores, positions and estimates, and only writes changes."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections import defaultdict
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from sqlalchemy import insert, select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from regula.config import Settings
+from regula.db.engine import Database
+from regula.people.models import Citizen
+from regula.territory.reference import territory
+from regula.waitlist import refresh, service
+from regula.waitlist.models import WaitlistEntry
+from regula.waitlist.service import QueueKey
+
+pytestmark = pytest.mark.usefixtures("reference_data")
+
+CARDIO = "0902010026"  # 60 days, any sex: governed by a queue-specific policy in one region
+CERVIX = "0901010057"  # 30 days, SIGTAP-restricted to F: the default policy's sex points never apply
+ORTHO = "0903010011"  # 60 days, any sex: governed by an OCI-wide policy (with sex points and an aging cap)
+OCIS = (CARDIO, CERVIX, ORTHO)
+entry_table = WaitlistEntry.__table__  # type: ignore[attr-defined]
+citizen_table = Citizen.__table__  # type: ignore[attr-defined]
+
+
+def _places() -> list[tuple[str, str, str]]:
+    """Three SC municipalities of different health regions: (ibge, scope_kind, scope_code); the last one's queues
+    reach the whole macro-region."""
+    seen: dict[str, Any] = {}
+    for m in territory().by_uf("SC"):
+        if m.health_region_code and m.health_region_code not in seen:
+            seen[m.health_region_code] = m
+    a, b, c = list(seen.values())[:3]
+    assert a.health_region_code and b.health_region_code
+    return [
+        (a.ibge_code, "region", a.health_region_code),
+        (b.ibge_code, "region", b.health_region_code),
+        (c.ibge_code, "macro", c.macro_code),
+    ]
+
+
+def years_before(day: date, years: int) -> date:
+    try:
+        return day.replace(year=day.year - years)
+    except ValueError:  # Feb 29 of a leap year
+        return day.replace(year=day.year - years, day=28)
+
+
+async def populate(session: AsyncSession, settings: Settings, n: int, seed: int) -> dict[str, Any]:
+    """Policies, capacities, ``n`` waiting entries with varied facts across 9 queues, and a few entries that left
+    their queue with a stale position. Inserted with Core, without scores."""
+    rng = random.Random(seed)
+    today = service.local_today(settings)
+    now = datetime.now(UTC)
+    places = _places()
+    actor = service.Actor.system("test")
+    cardio_queue = QueueKey(CARDIO, places[0][1], places[0][2])
+    await service.set_policy(session, str(cardio_queue), {"cross_class_aging_days": 90}, actor, settings)
+    await service.set_policy(
+        session,
+        f"{ORTHO}:*",
+        {"aging": {"points_per_day": 1.5, "cap_points": 120}, "equity": {"sex": {"F": 5}}},
+        actor,
+        settings,
+    )
+    # Sex points by default: never for an OCI that SIGTAP restricts to one sex (CERVIX).
+    await service.set_policy(session, service.DEFAULT_KEY, {"equity": {"sex": {"F": 3}}}, actor, settings)
+    await service.set_capacity(session, cardio_queue, 7)
+    await service.set_capacity(session, QueueKey(ORTHO, places[2][1], places[2][2]), 3)
+    await service.set_capacity(session, QueueKey(CERVIX, places[1][1], places[1][2]), 0)  # no estimate
+
+    # Feb 29, and people turning 60 today and 80 tomorrow: the legal-priority points hinge on the exact age.
+    births = [date(1952, 2, 29), years_before(today, 60), years_before(today + timedelta(days=1), 80)]
+    citizens, entries = [], []
+    tied_at = now - timedelta(days=40, hours=3)
+    for i in range(n):
+        ibge, kind, code = places[i % 3]
+        oci = OCIS[(i // 3) % 3]
+        tie = i % 9 == 0 and i < 45  # one queue, identical facts and authorization time: only the id orders them
+        sex = "F" if oci == CERVIX or tie else rng.choice("MF")
+        birth = births[i % 3] if i % 7 == 0 else date(1920, 1, 1) + timedelta(days=rng.randrange(95 * 365))
+        citizen_id = i + 1
+        citizens.append(
+            {
+                "id": citizen_id,
+                "cpf": f"9{uuid.uuid4().int % 10**10:010d}",
+                "name": f"Pessoa {i}",
+                "search_name": f"pessoa {i}",
+                "birth_date": date(1970, 5, 5) if tie else birth,
+                "sex": sex,
+                "race_color": "parda" if tie else rng.choice(["branca", "preta", "parda", "amarela", "indigena"]),
+                "municipality_ibge": ibge,
+                "uf": "SC",
+                "preferred_channel": "sms",
+                "contact_consent": False,
+                "pregnant": not tie and sex == "F" and rng.random() < 0.1,
+                "disability": not tie and rng.random() < 0.1,
+                "autism": not tie and rng.random() < 0.05,
+                "cadunico": not tie and rng.random() < 0.3,
+                "vulnerability_index": None if tie or rng.random() < 0.3 else Decimal(rng.randrange(1001)) / 1000,
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
+        authorized = tied_at if tie else now - timedelta(seconds=rng.randrange(200 * 86400))
+        paused = not tie and rng.random() < 0.1
+        entries.append(
+            {
+                "protocol": f"T{uuid.uuid4().hex[:14].upper()}",
+                "citizen_id": citizen_id,
+                "oci_code": oci,
+                "catalog_competencia": "202601",
+                "cid_code": "Z136",
+                "risk_class": "amarelo" if tie else rng.choice(["vermelho", "amarelo", "verde", "azul"]),
+                "risk_justification": "Justificativa suficiente.",
+                "checklist": {},
+                "requesting_cnes": "2691868",
+                "municipality_ibge": ibge,
+                "uf": "SC",
+                "scope_kind": kind,
+                "scope_code": code,
+                "status": "autorizada",
+                "status_changed_at": authorized,
+                "requested_at": authorized - timedelta(days=2),
+                "authorized_at": authorized,
+                "max_days": 30 if oci == CERVIX else 60,
+                "suspended_days": 0 if tie or rng.random() < 0.8 else rng.randrange(1, 20),
+                # an open pause counts up to now; 5 h off midnight so both paths see the same whole days
+                "paused_since": now - timedelta(days=rng.randrange(1, 15), hours=5) if paused else None,
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
+    await session.execute(insert(citizen_table), citizens)
+    await session.execute(text("SELECT setval(pg_get_serial_sequence('citizen', 'id'), :n)"), {"n": n + 10})
+    await session.execute(insert(entry_table), entries)
+    # Entries that left their queue but still show a position: the refresh clears it.
+    left = (await session.execute(select(entry_table.c.id).order_by(entry_table.c.id.desc()).limit(4))).scalars()
+    await session.execute(
+        update(entry_table)
+        .where(entry_table.c.id.in_(list(left)))
+        .values(status="agendada", position=3, queue_size=10, estimate_from=today)
+    )
+    return {"places": places, "cardio_queue": cardio_queue}
+
+
+async def snapshot(session: AsyncSession) -> dict[int, tuple[Any, ...]]:
+    rows = await session.execute(
+        text(
+            "SELECT id, status, score, policy_id, position, queue_size, estimate_from, estimate_to "
+            "FROM waitlist_entry ORDER BY id"
+        )
+    )
+    return {r[0]: tuple(r[1:]) for r in rows}
+
+
+async def test_bulk_refresh_equals_the_per_entry_path(session: AsyncSession, settings: Settings) -> None:
+    await populate(session, settings, 360, seed=1)
+    result = await refresh.refresh_all(session, settings)
+    assert result.entries == 356 and result.queues == 9 and result.policies == 3
+    assert result.written == 356 and result.scores_changed == 356 and result.cleared == 4
+    bulk = await snapshot(session)
+
+    await session.execute(
+        update(entry_table).values(
+            score=None, policy_id=None, position=None, queue_size=None, estimate_from=None, estimate_to=None
+        )
+    )
+    scored, changed = await service.rescore(session, settings)  # per entry, then recompute_positions
+    assert (scored, changed) == (356, 356)
+    per_entry = await snapshot(session)
+    assert bulk == per_entry
+    policies = {row[2] for row in bulk.values() if row[0] == "autorizada"}
+    assert len(policies) == 3
+    # recompute_positions agrees with every position and estimate the refresh wrote
+    assert await service.recompute_positions(session, settings) == 0
+
+
+async def test_positions_are_gapless_in_queue_order(session: AsyncSession, settings: Settings) -> None:
+    await populate(session, settings, 300, seed=2)
+    await refresh.refresh_all(session, settings)
+    rows = await session.execute(
+        text(
+            "SELECT oci_code, scope_kind, scope_code, id, score, authorized_at, position, queue_size "
+            "FROM waitlist_entry WHERE status = 'autorizada'"
+        )
+    )
+    queues: dict[tuple[str, str, str], list[Any]] = defaultdict(list)
+    for r in rows:
+        queues[(r[0], r[1], r[2])].append(r)
+    assert len(queues) == 9
+    for members in queues.values():
+        members.sort(key=lambda r: (-r.score, r.authorized_at, r.id))
+        assert [r.position for r in members] == list(range(1, len(members) + 1))
+        assert {r.queue_size for r in members} == {len(members)}
+    # identical facts and authorization time: equal scores, ordered by id
+    first_id = min(r.id for members in queues.values() for r in members)
+    tied = [r for members in queues.values() for r in members if (r.id - first_id) % 9 == 0 and r.id - first_id < 45]
+    assert len({(r[0], r[1], r[2]) for r in tied}) == 1 and len({r.score for r in tied}) == 1
+    assert [r.id for r in sorted(tied, key=lambda r: r.position)] == sorted(r.id for r in tied)
+    left = await session.execute(text("SELECT count(*) FROM waitlist_entry WHERE status <> 'autorizada'"))
+    assert left.scalar_one() == 4
+    assert (
+        await session.execute(
+            text("SELECT count(*) FROM waitlist_entry WHERE status <> 'autorizada' AND position IS NOT NULL")
+        )
+    ).scalar_one() == 0
+
+
+async def test_second_refresh_the_same_day_writes_nothing(session: AsyncSession, settings: Settings) -> None:
+    await populate(session, settings, 200, seed=3)
+    first = await refresh.refresh_all(session, settings)
+    before = await snapshot(session)
+    again = await refresh.refresh_all(session, settings)
+    assert first.written == 196
+    assert (again.entries, again.written, again.scores_changed, again.cleared) == (196, 0, 0, 0)
+    assert await snapshot(session) == before
+
+
+async def test_a_later_day_ages_scores_and_moves_estimates(
+    session: AsyncSession, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await populate(session, settings, 240, seed=4)
+    today = service.local_today(settings)
+    await refresh.refresh_all(session, settings, today=today)
+    before = await snapshot(session)
+    facts = {
+        r.id: r
+        for r in await session.execute(
+            text("SELECT id, oci_code, authorized_at, suspended_days, paused_since FROM waitlist_entry")
+        )
+    }
+    later = today + timedelta(days=10)
+    result = await refresh.refresh_all(session, settings, today=later)
+    after = await snapshot(session)
+    assert result.written == result.entries == 236
+    ortho_capped = 0
+    for entry_id, (status, score, *_rest) in before.items():
+        if status != "autorizada":
+            continue
+        f = facts[entry_id]
+        waited = (today - f.authorized_at.date()).days - f.suspended_days
+        new_score = after[entry_id][1]
+        if f.oci_code == ORTHO and (waited + 10) * 1.5 >= 120:
+            ortho_capped += 1  # reaches the aging cap: the waiting term grows less, or not at all
+            assert new_score >= score
+        elif f.paused_since is None:
+            assert new_score >= score + 10, (entry_id, score, new_score)
+        else:
+            assert new_score >= score  # paused: the clock stood still (the pause grew as much as the days)
+    assert ortho_capped > 0
+    # The estimates count from the later day and agree with recompute_positions run on that day.
+    # (It rewrites every row, though: for it, positions confirmed before that day are stale.)
+    monkeypatch.setattr(service, "local_today", lambda _settings: later)
+    await service.recompute_positions(session, settings)
+    assert await snapshot(session) == after
+
+
+async def test_refresh_of_some_queues_leaves_the_others(session: AsyncSession, settings: Settings) -> None:
+    data = await populate(session, settings, 180, seed=5)
+    queue: QueueKey = data["cardio_queue"]
+    result = await refresh.refresh_all(session, settings, queues=[queue])
+    rows = await session.execute(
+        text("SELECT oci_code, scope_kind, scope_code, score FROM waitlist_entry WHERE status = 'autorizada'")
+    )
+    scored = {QueueKey(r[0], r[1], r[2]) for r in rows if r[3] is not None}
+    assert scored == {queue}
+    assert result.queues == 1 and result.entries == result.written == 20
+    assert (await refresh.refresh_all(session, settings, queues=[])).entries == 0
+
+
+async def test_nightly_refresh_commits_one_transaction(
+    session: AsyncSession, settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    await populate(session, settings, 60, seed=6)
+    await session.commit()  # releases the savepoint: the job's own session sees the rows
+    db = Database(url="unused", engine=None, sessionmaker=sessionmaker)  # type: ignore[arg-type]
+    result = await refresh.nightly_refresh(db, settings)
+    assert result.entries == result.written == 56
+    unscored = await session.execute(
+        text("SELECT count(*) FROM waitlist_entry WHERE status = 'autorizada' AND position IS NULL")
+    )
+    assert unscored.scalar_one() == 0
