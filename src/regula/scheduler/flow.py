@@ -1,0 +1,858 @@
+"""The allocation as an exact min-cost flow over classes of interchangeable entries.
+
+Objective (``Weights``): minimize the sum over assignments of
+``cost(e, b) = -value(level_e) + earliness(level_e, date_b) + travel(muni_e, b) + lateness(e, b)``; an entry left
+unserved costs 0, so an entry is served only when that lowers the total. ``earliness = w·(level+1)·days`` is a
+product of the entry's urgency and the bucket's delay: by the rearrangement inequality, any optimum gives the
+earlier buckets to the more urgent levels.
+
+**Classes.** Entries with the same OCI, municipality, scope and *signature* (``problem.Signatures``: priority level,
+deadline position among the bucket dates, age band, sex where some bucket restricts it, short notice where some bucket
+is short-notice, unavailable bucket spans) have identical eligibility and identical cost against every bucket. They
+form one class, a node with supply = its size. Arcs grow with classes, not people.
+
+**Hubs.** Cost separates exactly as ``[-value(level) + travel(muni, provider)] + [earliness(level, date) +
+lateness(deadline position, date)]``: the first part depends on the class and the provider group only, the second on
+the class signature and the bucket only. A *provider group* is (OCI, provider, modality, quota segment). So each
+class has one arc per provider group in its scope, to a hub node (provider group × signature) shared by every
+municipality with that signature, and each hub has one arc per bucket it may use. A path class → hub → bucket exists
+iff the pair is eligible, and its cost is exactly ``cost(e, b)``: the network is the per-patient problem with
+identical people merged. Not serving is an arc class → sink at cost 0; bucket → sink has the bucket's capacity.
+
+**Quotas.** A quota (municipality m, provider p, OCI o, period) is a node pair ``Q_in → Q_out`` with capacity =
+limit, between the classes of m and the buckets of p/o in the period (those provider groups are split at every quota
+boundary, and m's classes do not reach them through hubs). Routing different classes through one node forgets which
+class a unit came from, so it is exact only when every class of m that can use the quota's buckets can use *the same*
+buckets, and the cost differences between those buckets are the same for all of them (single-date periods, or one
+priority level and one deadline position); then ``cost(c, b) = α_c + β_b`` with ``α_c = cost(c, b0)`` on
+``c → Q_in`` and ``β_b = cost(c0, b) - cost(c0, b0)`` on ``Q_out → b``. This is checked per quota.
+
+Otherwise no network can be exact: with entries e1 and y of m, e2 of another municipality, buckets x and b1 of p under
+one quota of limit 1 and a bucket b2 elsewhere, eligible pairs (e1,x), (y,b1), (e2,b1), (e2,b2), (e1,b2), all of value
+1 and capacities 1, the LP relaxation of the per-patient problem reaches 2.5 (every pair at 1/2) while the best
+assignment serves 2 — the constraint matrix contains an odd cycle. Components holding such a quota are solved by
+the exact integer model in ``fallback.py`` (CP-SAT) over (class, bucket) pairs; ``stats.fallback_components`` counts
+them and ``status`` is FEASIBLE if CP-SAT could not prove optimality within its deterministic limit.
+
+**Inside a class.** The flow says how many members of class c go to each bucket. Members are ranked by priority
+(highest first), then deadline (earliest first), then id; the k served members are the first k and receive the
+buckets in date order. Claim: this keeps the flow's objective optimal. Proof: every member of a class has the same
+eligible buckets and the same cost on each (the class is defined by the facts that decide both, and the cost uses the
+priority *level*, on which the class is split). Any assignment of the class's units to any k of its members is
+therefore feasible and costs ``Σ_b f(c, b)·cost(c, b)``, the flow's cost for the class — independent of who is
+picked and in which order. So among the optimal solutions we may pick the one that serves the most urgent members
+first and gives them the earliest dates. The same argument splits a hub's (or a quota node's) flow among its classes:
+all classes at a hub share the signature, so the hub's buckets cost the same for each of them.
+
+**Components.** Classes and provider groups that cannot reach each other form independent problems, solved
+separately (optionally in parallel processes) and merged in a fixed order; ties inside each are broken by the
+solver's deterministic order over arcs numbered from sorted codes and ids, so the same instance always gives the
+same assignments.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+from ortools.graph.python import min_cost_flow
+
+from regula.scheduler.fallback import PairModel, solve_pairs
+from regula.scheduler.instance import Assignment, Explanation, Instance, Meta, Solution, Stats, Status
+from regula.scheduler.problem import (
+    Problem,
+    Signatures,
+    escalate_problem,
+    from_instance,
+    group_rows,
+    pair_ok,
+    signatures,
+)
+
+I32 = npt.NDArray[np.int32]
+I64 = npt.NDArray[np.int64]
+B = npt.NDArray[np.bool_]
+
+#: Below this many arcs in total, components are solved in this process.
+PARALLEL_MIN_ARCS = 2_000_000
+
+
+@dataclass(frozen=True, eq=False)
+class Allocation:
+    """The solver's answer over the columns of a problem (after escalation)."""
+
+    problem: Problem
+    status: Status
+    objective: int
+    bucket_of: I64  # per entry: bucket index or -1
+    escalated: I64  # entry indices
+    class_of: I64  # per entry
+    rank_in_class: I64  # per entry, 1-based
+    class_size: I64  # per class
+    stats: Stats
+    meta: Meta = field(default_factory=Meta)
+
+
+def _group(cols: list[npt.NDArray[np.int64]]) -> tuple[I64, I64]:
+    """Lexicographic grouping: (group id per row, first row of each group); group ids follow the key order."""
+    return group_rows(cols)
+
+
+def _rank(ids: npt.NDArray[np.str_]) -> I64:
+    """Position of each id in sorted order (ids are unique)."""
+    order = np.argsort(ids, kind="stable")
+    rank = np.empty(ids.size, dtype=np.int64)
+    rank[order] = np.arange(ids.size, dtype=np.int64)
+    return rank
+
+
+def _csr(keys: I64, n: int, order_keys: list[I64]) -> tuple[I64, I64]:
+    """Rows grouped by ``keys`` (0..n-1): (ptr, items); items of one key sorted by ``order_keys`` in turn."""
+    order = np.lexsort((*order_keys[::-1], keys)).astype(np.int64)
+    ptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(keys, minlength=n), out=ptr[1:])
+    return ptr, order
+
+
+def _expand(ptr: I64, items: I64, groups: I64) -> tuple[I64, I64]:
+    """For each position i of ``groups``, every item of group ``groups[i]``: (position, item) pairs."""
+    counts = ptr[groups + 1] - ptr[groups]
+    pos = np.repeat(np.arange(groups.size, dtype=np.int64), counts)
+    start = np.repeat(ptr[groups], counts)
+    offs = np.arange(pos.size, dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
+    return pos, items[start + offs]
+
+
+class _UnionFind:
+    def __init__(self, n: int) -> None:
+        self.parent = list(range(n))
+
+    def find(self, a: int) -> int:
+        root = a
+        while self.parent[root] != root:
+            root = self.parent[root]
+        while self.parent[a] != root:
+            self.parent[a], a = root, self.parent[a]
+        return root
+
+    def union(self, a: int, b: int) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            self.parent[max(ra, rb)] = min(ra, rb)
+
+
+@dataclass(eq=False)
+class _Net:
+    """All arcs of all components, numbered globally; ``arc_comp`` says which component each arc belongs to."""
+
+    tails: list[I64] = field(default_factory=list)
+    heads: list[I64] = field(default_factory=list)
+    caps: list[I64] = field(default_factory=list)
+    costs: list[I64] = field(default_factory=list)
+    comps: list[I64] = field(default_factory=list)
+    kinds: list[I64] = field(default_factory=list)
+
+    def add(self, kind: int, tails: I64, heads: I64, caps: I64, costs: I64, comps: I64) -> None:
+        self.tails.append(tails.astype(np.int64))
+        self.heads.append(heads.astype(np.int64))
+        self.caps.append(caps.astype(np.int64))
+        self.costs.append(costs.astype(np.int64))
+        self.comps.append(comps.astype(np.int64))
+        self.kinds.append(np.full(tails.size, kind, dtype=np.int64))
+
+    def arrays(self) -> tuple[I64, I64, I64, I64, I64, I64]:
+        return (
+            np.concatenate(self.tails),
+            np.concatenate(self.heads),
+            np.concatenate(self.caps),
+            np.concatenate(self.costs),
+            np.concatenate(self.comps),
+            np.concatenate(self.kinds),
+        )
+
+
+# Arc kinds (for reading the flows back).
+UNSERVED, CLASS_HUB, HUB_BUCKET, CLASS_QIN, QIN_QOUT, QOUT_BUCKET, BUCKET_SINK, CLASS_BUCKET = range(8)
+
+
+def _solve_network(
+    tails: I64, heads: I64, caps: I64, costs: I64, supplies: I64
+) -> tuple[str, int, npt.NDArray[np.int64]]:
+    smcf = min_cost_flow.SimpleMinCostFlow()
+    smcf.add_arcs_with_capacity_and_unit_cost(tails, heads, caps, costs)
+    smcf.set_nodes_supplies(np.arange(supplies.size, dtype=np.int64), supplies)
+    code = smcf.solve()
+    if code != smcf.OPTIMAL:
+        return f"ERROR:{code}", 0, np.zeros(tails.size, dtype=np.int64)
+    flows = smcf.flows(np.arange(tails.size, dtype=np.int64))
+    return "OPTIMAL", int(smcf.optimal_cost()), np.asarray(flows, dtype=np.int64)
+
+
+def solve(instance: Instance, *, workers: int | None = None) -> Solution:
+    """Solve an instance exactly; the canonical part of the result depends only on the instance."""
+    t0 = time.perf_counter()
+    problem = from_instance(instance)
+    allocation = solve_problem(problem, workers=workers)
+    solution = to_solution(allocation, explain=instance.params.explain)
+    meta = allocation.meta.model_copy(update={"total_seconds": round(time.perf_counter() - t0, 6)})
+    return solution.model_copy(update={"meta": meta})
+
+
+def solve_problem(problem: Problem, *, workers: int | None = None) -> Allocation:
+    t0 = time.perf_counter()
+    sig = signatures(problem)
+    p, escalated = escalate_problem(problem, sig)
+    params = p.params
+    w = params.weights
+    forbid_late = params.late_policy == "forbid"
+    n, k = p.n_entries, p.n_buckets
+    e_rank = _rank(p.e_id)
+    b_rank = _rank(p.b_id)
+
+    # -- classes ------------------------------------------------------------------------------------------------
+    class_cols = [
+        p.e_oci.astype(np.int64),
+        p.e_muni.astype(np.int64),
+        p.e_scope_kind.astype(np.int64),
+        p.e_scope_code.astype(np.int64),
+        sig.level,
+        sig.cut.astype(np.int64) if (forbid_late or w.lateness_penalty > 0) else np.zeros(n, np.int64),
+        sig.band.astype(np.int64),
+        sig.sex.astype(np.int64),
+        sig.short.astype(np.int64),
+        sig.unav.astype(np.int64),
+    ]
+    if n:
+        class_of, class_first = _group(class_cols)
+    else:
+        class_of, class_first = np.zeros(0, np.int64), np.zeros(0, np.int64)
+    n_cls = int(class_first.size)
+    c_size = np.bincount(class_of, minlength=n_cls).astype(np.int64)
+    c_oci, c_muni, c_kind, c_code, c_level, c_cut, c_band, c_sex, c_short, c_unav = (
+        col[class_first] for col in class_cols
+    )
+    bsig_cols = [c_level, c_cut, c_band, c_sex, c_short, c_unav]
+    if n_cls:
+        c_bsig, bsig_first = _group(bsig_cols)
+    else:
+        c_bsig, bsig_first = np.zeros(0, np.int64), np.zeros(0, np.int64)
+    bs_level, bs_cut, bs_band, bs_sex, bs_short, bs_unav = (col[bsig_first] for col in bsig_cols)
+
+    # -- provider groups, split at quota boundaries ------------------------------------------------------------------
+    segment = np.zeros(k, dtype=np.int64)
+    if p.q_id.size:
+        qkeys = np.unique(np.stack([p.q_provider, p.q_oci], axis=1), axis=0)
+        for prov, oci in qkeys.tolist():
+            sel = (p.q_provider == prov) & (p.q_oci == oci)
+            bounds = np.unique(np.concatenate([p.q_start[sel], p.q_end[sel] + 1]))
+            bsel = np.flatnonzero((p.b_provider == prov) & (p.b_oci == oci))
+            segment[bsel] = np.searchsorted(bounds, p.b_date[bsel], side="right")
+    pg_cols = [p.b_oci.astype(np.int64), p.b_provider.astype(np.int64), p.b_tele.astype(np.int64), segment]
+    if k:
+        b_pg, pg_first = _group(pg_cols)
+    else:
+        b_pg, pg_first = np.zeros(0, np.int64), np.zeros(0, np.int64)
+    n_pg = int(pg_first.size)
+    pg_oci, pg_provider, _pg_tele = (col[pg_first] for col in pg_cols[:3])
+    pg_scope = p.b_scope[:, pg_first]
+    pg_date = p.b_date[pg_first]  # any date of the group: a group never straddles a quota boundary
+    pg_ptr, pg_items = _csr(b_pg, n_pg, [p.b_date.astype(np.int64), b_rank])
+
+    # -- scope groups and the provider groups each may reach -------------------------------------------------------
+    sg_cols = [c_oci, c_kind, c_code]
+    if n_cls:
+        c_sg, sg_first = _group(sg_cols)
+    else:
+        c_sg, sg_first = np.zeros(0, np.int64), np.zeros(0, np.int64)
+    n_sg = int(sg_first.size)
+    sg_pairs_sg: list[I64] = []
+    sg_pairs_pg: list[I64] = []
+    for s, (oci, kind, code) in enumerate(zip(*(col[sg_first].tolist() for col in sg_cols), strict=True)):
+        hit = np.flatnonzero((pg_oci == oci) & (pg_scope[kind] == code))
+        sg_pairs_sg.append(np.full(hit.size, s, dtype=np.int64))
+        sg_pairs_pg.append(hit.astype(np.int64))
+    sp_sg = np.concatenate(sg_pairs_sg) if sg_pairs_sg else np.zeros(0, np.int64)
+    sp_pg = np.concatenate(sg_pairs_pg) if sg_pairs_pg else np.zeros(0, np.int64)
+    sg_ptr = np.zeros(n_sg + 1, dtype=np.int64)
+    np.cumsum(np.bincount(sp_sg, minlength=n_sg), out=sg_ptr[1:])  # sp_* is already sorted by scope group
+
+    # class × reachable provider group
+    cp_class, cp_pg = _expand(sg_ptr, sp_pg, c_sg)
+
+    # -- components --------------------------------------------------------------------------------------------
+    uf = _UnionFind(n_sg + n_pg)
+    for s, g in zip(sp_sg.tolist(), sp_pg.tolist(), strict=True):
+        uf.union(s, n_sg + g)
+    root_sg = np.array([uf.find(s) for s in range(n_sg)], dtype=np.int64)
+    root_pg = np.array([uf.find(n_sg + g) for g in range(n_pg)], dtype=np.int64)
+    c_root = root_sg[c_sg] if n_cls else np.zeros(0, np.int64)
+    roots_in_class_order = c_root[np.sort(np.unique(c_root, return_index=True)[1])] if n_cls else c_root
+    comp_of_root = {int(r): i for i, r in enumerate(roots_in_class_order.tolist())}
+    n_comp = len(comp_of_root)
+    c_comp = np.array([comp_of_root[int(r)] for r in c_root.tolist()], dtype=np.int64)
+    pg_comp = np.array([comp_of_root.get(int(r), -1) for r in root_pg.tolist()], dtype=np.int64)
+
+    # -- quota coverage ----------------------------------------------------------------------------------------
+    n_q = int(p.q_id.size)
+    cover_q: list[I64] = []
+    cover_pg: list[I64] = []
+    for q in range(n_q):
+        g = np.flatnonzero(
+            (pg_provider == p.q_provider[q])
+            & (pg_oci == p.q_oci[q])
+            & (pg_date >= p.q_start[q])
+            & (pg_date <= p.q_end[q])
+        )
+        cover_q.append(np.full(g.size, q, dtype=np.int64))
+        cover_pg.append(g.astype(np.int64))
+    cv_q = np.concatenate(cover_q) if cover_q else np.zeros(0, np.int64)
+    cv_pg = np.concatenate(cover_pg) if cover_pg else np.zeros(0, np.int64)
+    cv_key = p.q_muni[cv_q].astype(np.int64) * max(n_pg, 1) + cv_pg
+    cp_key = c_muni[cp_class] * max(n_pg, 1) + cp_pg
+    covered = np.isin(cp_key, cv_key)
+
+    def bucket_part(bsig: I64, bucket: I64) -> I64:
+        days = np.maximum(p.b_date[bucket].astype(np.int64) - p.today, 0)
+        late = sig.date_index[bucket] >= bs_cut[bsig]
+        return w.earliness_per_level_day * (bs_level[bsig] + 1) * days + np.where(late, w.lateness_penalty, 0)
+
+    def class_part(cls: I64, pg: I64) -> I64:
+        value = w.value_base + w.value_per_level * c_level[cls]
+        bucket = pg_items[pg_ptr[pg]]  # any bucket of the group: same municipality and modality
+        km = p.travel_km(c_muni[cls].astype(np.int32), bucket)
+        return -value + w.travel_per_km * km
+
+    def eligible(bsig: I64, bucket: I64) -> B:
+        return pair_ok(
+            p,
+            sig,
+            cut=bs_cut[bsig].astype(np.int32),
+            band=bs_band[bsig].astype(np.int32),
+            sex=bs_sex[bsig].astype(np.int8),
+            short=bs_short[bsig].astype(np.bool_),
+            unav=bs_unav[bsig].astype(np.int32),
+            bucket=bucket,
+            forbid_late=forbid_late,
+        )
+
+    # -- hubs (direct pairs) -----------------------------------------------------------------------------------
+    d_class, d_pg = cp_class[~covered], cp_pg[~covered]
+    # A hub only needs to tell apart what changes eligibility or cost *among its own buckets*: restrictions that
+    # are uniform over the provider group are checked on the class → hub arc instead, and the deadline position
+    # is clipped to the group's dates.
+    first_item = pg_items[pg_ptr[:-1]] if n_pg else np.zeros(0, np.int64)
+    uniform = np.ones(n_pg, dtype=np.bool_)
+    pg_short = np.zeros(n_pg, dtype=np.bool_)
+    d_lo = np.zeros(n_pg, dtype=np.int64)
+    d_hi = np.zeros(n_pg, dtype=np.int64)
+    if n_pg:
+        starts = pg_ptr[:-1]
+        for col in (p.b_age_min, p.b_age_max, p.b_sex):
+            v = col[pg_items].astype(np.int64)
+            uniform &= np.minimum.reduceat(v, starts) == np.maximum.reduceat(v, starts)
+        pg_short = np.maximum.reduceat(sig.short_bucket[pg_items].astype(np.int64), starts) > 0
+        di = sig.date_index[pg_items].astype(np.int64)
+        d_lo = np.minimum.reduceat(di, starts)
+        d_hi = np.maximum.reduceat(di, starts)
+    u = uniform[d_pg]
+    rep_b = first_item[d_pg]
+    age = sig.age_rep[c_band[d_class]]
+    fits = ((p.b_sex[rep_b] == 0) | (p.b_sex[rep_b] == c_sex[d_class])) & (
+        (age >= p.b_age_min[rep_b]) & (age <= p.b_age_max[rep_b])
+    )
+    keep = ~u | fits
+    d_class, d_pg, u = d_class[keep], d_pg[keep], u[keep]
+    cut_matters = forbid_late or w.lateness_penalty > 0
+    cut_eff = np.clip(c_cut[d_class], d_lo[d_pg], d_hi[d_pg] + 1) if cut_matters else np.zeros(d_class.size, np.int64)
+    hub_cols = [
+        d_pg,
+        c_level[d_class],
+        cut_eff,
+        np.where(pg_short[d_pg], c_short[d_class], 1),
+        c_unav[d_class],
+        np.where(u, -1, c_band[d_class]),
+        np.where(u, -1, c_sex[d_class]),
+    ]
+    if d_class.size:
+        d_hub, hub_first = _group(hub_cols)
+    else:
+        d_hub, hub_first = np.zeros(0, np.int64), np.zeros(0, np.int64)
+    n_hub0 = int(hub_first.size)
+    h_pg = d_pg[hub_first]
+    h_bsig = c_bsig[d_class[hub_first]]  # any class of the hub stands for all of them
+    hb_hub, hb_bucket = _expand(pg_ptr, pg_items, h_pg)
+    ok = eligible(h_bsig[hb_hub], hb_bucket)
+    hb_hub, hb_bucket = hb_hub[ok], hb_bucket[ok]
+    live = np.bincount(hb_hub, minlength=n_hub0) > 0
+    renum = np.cumsum(live) - 1
+    keep = live[d_hub]
+    d_class, d_pg, d_hub = d_class[keep], d_pg[keep], renum[d_hub[keep]]
+    h_pg, h_bsig = h_pg[live], h_bsig[live]
+    hb_hub = renum[hb_hub]
+    n_hub = int(h_pg.size)
+    d_cost = class_part(d_class, d_pg)
+    hb_cost = bucket_part(h_bsig[hb_hub], hb_bucket)
+
+    # -- quota blocks ------------------------------------------------------------------------------------------
+    qc_class, qc_pg = cp_class[covered], cp_pg[covered]
+    qp_pos, qp_bucket = _expand(pg_ptr, pg_items, qc_pg)
+    qp_class = qc_class[qp_pos]
+    qp_pg = qc_pg[qp_pos]
+    qok = eligible(c_bsig[qp_class], qp_bucket)
+    qp_class, qp_pg, qp_bucket = qp_class[qok], qp_pg[qok], qp_bucket[qok]
+    qp_cost = class_part(qp_class, qp_pg) + bucket_part(c_bsig[qp_class], qp_bucket)
+    # Which quotas count each pair (a pair may be counted by several overlapping quotas of its municipality).
+    pair_key = c_muni[qp_class] * max(n_pg, 1) + qp_pg
+    cv_order = np.argsort(cv_key, kind="stable")
+    cv_sorted = cv_key[cv_order]
+    lo = np.searchsorted(cv_sorted, pair_key, side="left")
+    hi = np.searchsorted(cv_sorted, pair_key, side="right")
+    multi = (hi - lo) > 1
+    qp_quota = cv_q[cv_order[lo]] if lo.size else np.zeros(0, np.int64)
+    exact_q = np.ones(n_q, dtype=np.bool_)
+    if multi.any():
+        for a, bnd in zip(lo[multi].tolist(), hi[multi].tolist(), strict=True):
+            exact_q[cv_q[cv_order[a:bnd]]] = False
+    q_alpha: dict[int, tuple[I64, I64]] = {}
+    q_beta: dict[int, tuple[I64, I64]] = {}
+    if qp_class.size:
+        order = np.lexsort((b_rank[qp_bucket], p.b_date[qp_bucket], qp_class, qp_quota))
+        qs = qp_quota[order]
+        starts = np.flatnonzero(np.r_[True, qs[1:] != qs[:-1]])
+        ends = np.r_[starts[1:], qs.size]
+        for s, e in zip(starts.tolist(), ends.tolist(), strict=True):
+            q = int(qs[s])
+            idx = order[s:e]
+            cls, bkt, cst = qp_class[idx], qp_bucket[idx], qp_cost[idx]
+            first = np.flatnonzero(np.r_[True, cls[1:] != cls[:-1]])
+            per = np.diff(np.r_[first, cls.size])
+            if not exact_q[q] or (per != per[0]).any():
+                exact_q[q] = False
+                continue
+            m = int(per[0])
+            bmat = bkt.reshape(-1, m)
+            cmat = cst.reshape(-1, m)
+            diff = cmat - cmat[:, :1]
+            if (bmat != bmat[0]).any() or (diff != diff[0]).any():
+                exact_q[q] = False
+                continue
+            q_alpha[q] = (cls[first], cmat[:, 0].astype(np.int64))
+            q_beta[q] = (bmat[0].astype(np.int64), diff[0].astype(np.int64))
+
+    # Components holding an inexact quota go to the integer model.
+    pair_comp = c_comp[qp_class] if qp_class.size else np.zeros(0, np.int64)
+    fallback_comp = np.zeros(n_comp, dtype=np.bool_)
+    if qp_class.size:
+        bad = ~exact_q[qp_quota] | multi
+        fallback_comp[np.unique(pair_comp[bad])] = True
+
+    # -- the network -------------------------------------------------------------------------------------------
+    exact_list = sorted(q_alpha)
+    n_qn = len(exact_list)
+    base_hub = n_cls
+    base_qin = base_hub + n_hub
+    base_qout = base_qin + n_qn
+    base_bucket = base_qout + n_qn
+    sink = base_bucket + k
+    net = _Net()
+    net.add(UNSERVED, np.arange(n_cls), np.full(n_cls, sink), c_size, np.zeros(n_cls, np.int64), c_comp)
+    # A hub with a single class saves nothing: that class gets the hub's bucket arcs directly.
+    hub_deg = np.bincount(d_hub, minlength=n_hub)
+    hub_class = np.full(n_hub, -1, dtype=np.int64)
+    hub_class[d_hub] = d_class
+    hub_dcost = np.zeros(n_hub, dtype=np.int64)
+    hub_dcost[d_hub] = d_cost
+    shared_d = hub_deg[d_hub] > 1
+    shared_b = hub_deg[hb_hub] > 1
+    n_shared_hubs = int((hub_deg > 1).sum())
+    net.add(
+        CLASS_HUB,
+        d_class[shared_d],
+        base_hub + d_hub[shared_d],
+        c_size[d_class[shared_d]],
+        d_cost[shared_d],
+        c_comp[d_class[shared_d]],
+    )
+    hub_comp = pg_comp[h_pg]
+    hs, hd = hb_hub[shared_b], hb_hub[~shared_b]
+    net.add(
+        HUB_BUCKET,
+        base_hub + hs,
+        base_bucket + hb_bucket[shared_b],
+        p.b_cap[hb_bucket[shared_b]],
+        hb_cost[shared_b],
+        hub_comp[hs],
+    )
+    net.add(
+        CLASS_BUCKET,
+        hub_class[hd],
+        base_bucket + hb_bucket[~shared_b],
+        p.b_cap[hb_bucket[~shared_b]],
+        hub_dcost[hd] + hb_cost[~shared_b],
+        hub_comp[hd],
+    )
+    qn_comp = np.zeros(n_qn, dtype=np.int64)
+    for i, q in enumerate(exact_list):
+        cls, alpha = q_alpha[q]
+        bkt, beta = q_beta[q]
+        comp = int(c_comp[cls[0]])
+        qn_comp[i] = comp
+        net.add(CLASS_QIN, cls, np.full(cls.size, base_qin + i), c_size[cls], alpha, np.full(cls.size, comp))
+        net.add(
+            QIN_QOUT,
+            np.array([base_qin + i]),
+            np.array([base_qout + i]),
+            np.array([int(p.q_limit[q])]),
+            np.zeros(1, np.int64),
+            np.array([comp]),
+        )
+        net.add(
+            QOUT_BUCKET,
+            np.full(bkt.size, base_qout + i),
+            base_bucket + bkt,
+            p.b_cap[bkt],
+            beta,
+            np.full(bkt.size, comp),
+        )
+    b_comp = pg_comp[b_pg] if k else np.zeros(0, np.int64)
+    used_b = b_comp >= 0
+    bidx = np.flatnonzero(used_b)
+    net.add(
+        BUCKET_SINK,
+        base_bucket + bidx,
+        np.full(bidx.size, sink),
+        p.b_cap[bidx],
+        np.zeros(bidx.size, np.int64),
+        b_comp[bidx],
+    )
+    tails, heads, caps, costs, comps, kinds = net.arrays()
+    net_arc = ~fallback_comp[comps] if comps.size else np.zeros(0, np.bool_)
+    prepare_seconds = time.perf_counter() - t0
+
+    # -- solve components --------------------------------------------------------------------------------------
+    t1 = time.perf_counter()
+    order = np.argsort(comps, kind="stable")
+    comp_sorted = comps[order]
+    c_starts = np.searchsorted(comp_sorted, np.arange(n_comp), side="left")
+    c_ends = np.searchsorted(comp_sorted, np.arange(n_comp), side="right")
+    tasks: list[tuple[int, I64, tuple[I64, I64, I64, I64, I64]]] = []
+    n_nodes_total = 0
+    for comp in range(n_comp):
+        if fallback_comp[comp]:
+            continue
+        arcs = order[c_starts[comp] : c_ends[comp]]
+        t, h = tails[arcs], heads[arcs]
+        nodes = np.unique(np.concatenate([t, h]))
+        lt = np.searchsorted(nodes, t)
+        lh = np.searchsorted(nodes, h)
+        supplies = np.zeros(nodes.size, dtype=np.int64)
+        is_class = nodes < n_cls
+        supplies[is_class] = c_size[nodes[is_class]]
+        supplies[-1] = -int(supplies[is_class].sum())  # the sink has the largest number
+        n_nodes_total += int(nodes.size)
+        tasks.append((comp, arcs, (lt, lh, caps[arcs], costs[arcs], supplies)))
+    n_workers = _workers(workers, len(tasks), int(net_arc.sum()))
+    flows = np.zeros(tails.size, dtype=np.int64)
+    statuses: list[str] = []
+    objective = 0
+    if n_workers > 1:
+        with ProcessPoolExecutor(max_workers=n_workers) as pool:
+            results = list(pool.map(_solve_network_task, [t[2] for t in tasks]))
+    else:
+        results = [_solve_network(*t[2]) for t in tasks]
+    for (_, arcs, _), (comp_status, cost, f) in zip(tasks, results, strict=True):
+        statuses.append(comp_status)
+        objective += cost
+        flows[arcs] = f
+
+    # Read (class, bucket, units) back through hubs and quota nodes.
+    mids_in_node: list[I64] = []
+    mids_in_class: list[I64] = []
+    mids_in_flow: list[I64] = []
+    mids_out_node: list[I64] = []
+    mids_out_bucket: list[I64] = []
+    mids_out_flow: list[I64] = []
+    for kind_in, kind_out in ((CLASS_HUB, HUB_BUCKET), (CLASS_QIN, QOUT_BUCKET)):
+        sel = (kinds == kind_in) & (flows > 0)
+        mids_in_node.append(
+            heads[sel] - (base_hub if kind_in == CLASS_HUB else base_qin) + (0 if kind_in == CLASS_HUB else n_hub)
+        )
+        mids_in_class.append(tails[sel])
+        mids_in_flow.append(flows[sel])
+        sel = (kinds == kind_out) & (flows > 0)
+        mids_out_node.append(
+            tails[sel] - (base_hub if kind_out == HUB_BUCKET else base_qout) + (0 if kind_out == HUB_BUCKET else n_hub)
+        )
+        mids_out_bucket.append(heads[sel] - base_bucket)
+        mids_out_flow.append(flows[sel])
+    t_cls, t_bkt, t_amt = _decompose(
+        np.concatenate(mids_in_node),
+        np.concatenate(mids_in_class),
+        np.concatenate(mids_in_flow),
+        np.concatenate(mids_out_node),
+        np.concatenate(mids_out_bucket),
+        np.concatenate(mids_out_flow),
+        p.b_date.astype(np.int64),
+        b_rank,
+    )
+
+    direct = (kinds == CLASS_BUCKET) & (flows > 0)
+    # Components the network cannot hold exactly.
+    fb_cls: list[I64] = [t_cls, tails[direct]]
+    fb_bkt: list[I64] = [t_bkt, heads[direct] - base_bucket]
+    fb_amt: list[I64] = [t_amt, flows[direct]]
+    for comp in np.flatnonzero(fallback_comp).tolist():
+        result = _fallback(
+            comp,
+            c_comp,
+            c_size,
+            p,
+            d_class,
+            d_hub,
+            d_cost,
+            hb_hub,
+            hb_bucket,
+            hb_cost,
+            qp_class,
+            qp_bucket,
+            qp_cost,
+            pair_key,
+            cv_sorted,
+            cv_order,
+            cv_q,
+        )
+        statuses.append(result[0])
+        objective += result[1]
+        fb_cls.append(result[2])
+        fb_bkt.append(result[3])
+        fb_amt.append(result[4])
+    t_cls = np.concatenate(fb_cls)
+    t_bkt = np.concatenate(fb_bkt)
+    t_amt = np.concatenate(fb_amt)
+    solve_seconds = time.perf_counter() - t1
+
+    # -- inside each class: most urgent members first, earliest buckets first ---------------------------------------
+    member_order = np.lexsort((e_rank, p.e_deadline, -p.e_priority, class_of)).astype(np.int64)
+    class_start = np.zeros(n_cls + 1, dtype=np.int64)
+    np.cumsum(c_size, out=class_start[1:])
+    rank_in_class = np.empty(n, dtype=np.int64)
+    rank_in_class[member_order] = np.arange(n, dtype=np.int64) - class_start[class_of[member_order]] + 1
+    bucket_of = np.full(n, -1, dtype=np.int64)
+    if t_amt.size:
+        o = np.lexsort((b_rank[t_bkt], p.b_date[t_bkt], t_cls))
+        u_cls = np.repeat(t_cls[o], t_amt[o])
+        u_bkt = np.repeat(t_bkt[o], t_amt[o])
+        u_first = np.searchsorted(u_cls, np.arange(n_cls), side="left")
+        u_rank = np.arange(u_cls.size, dtype=np.int64) - u_first[u_cls]
+        members = member_order[class_start[u_cls] + u_rank]
+        bucket_of[members] = u_bkt
+
+    status: Status = "OPTIMAL"
+    if any(s.startswith("ERROR") for s in statuses):
+        status = "ERROR"
+    elif any(s == "FEASIBLE" for s in statuses):
+        status = "FEASIBLE"
+    served = np.flatnonzero(bucket_of >= 0)
+    check = int(entry_costs(p, sig, served, bucket_of[served]).sum())
+    if status != "ERROR" and check != objective:
+        status = "ERROR"
+    stats = Stats(
+        entries=n,
+        buckets=k,
+        quotas=n_q,
+        classes=n_cls,
+        hubs=n_shared_hubs,
+        quota_nodes=n_qn,
+        nodes=n_nodes_total,
+        arcs=int(net_arc.sum()),
+        components=n_comp,
+        fallback_components=int(fallback_comp.sum()),
+        assigned=int(served.size),
+    )
+    meta = Meta(prepare_seconds=round(prepare_seconds, 6), solve_seconds=round(solve_seconds, 6), workers=n_workers)
+    return Allocation(
+        problem=p,
+        status=status,
+        objective=check,
+        bucket_of=bucket_of,
+        escalated=escalated,
+        class_of=class_of,
+        rank_in_class=rank_in_class,
+        class_size=c_size,
+        stats=stats,
+        meta=meta,
+    )
+
+
+def _solve_network_task(args: tuple[I64, I64, I64, I64, I64]) -> tuple[str, int, npt.NDArray[np.int64]]:
+    return _solve_network(*args)
+
+
+def _workers(requested: int | None, n_tasks: int, n_arcs: int) -> int:
+    if n_tasks <= 1:
+        return 1
+    if requested is None:
+        if n_arcs < PARALLEL_MIN_ARCS:
+            return 1
+        requested = os.cpu_count() or 1
+    return max(1, min(requested, n_tasks))
+
+
+def _decompose(
+    in_node: I64, in_class: I64, in_flow: I64, out_node: I64, out_bucket: I64, out_flow: I64, b_date: I64, b_rank: I64
+) -> tuple[I64, I64, I64]:
+    """Split the flow through each middle node (hub or quota node) into (class, bucket, units): classes in index
+    order meet buckets in date order. Valid because every class at a middle node may use each of its buckets at
+    the same cost (see the module docstring)."""
+    if in_node.size == 0:
+        z = np.zeros(0, np.int64)
+        return z, z, z
+    oi = np.lexsort((in_class, in_node))
+    oo = np.lexsort((b_rank[out_bucket], b_date[out_bucket], out_node))
+    a_end = np.cumsum(in_flow[oi])
+    b_end = np.cumsum(out_flow[oo])
+    points = np.unique(np.concatenate([a_end, b_end]))
+    starts = np.r_[0, points[:-1]]
+    ia = np.searchsorted(a_end, starts, side="right")
+    ib = np.searchsorted(b_end, starts, side="right")
+    return in_class[oi][ia], out_bucket[oo][ib], points - starts
+
+
+def _fallback(
+    comp: int,
+    c_comp: I64,
+    c_size: I64,
+    p: Problem,
+    d_class: I64,
+    d_hub: I64,
+    d_cost: I64,
+    hb_hub: I64,
+    hb_bucket: I64,
+    hb_cost: I64,
+    qp_class: I64,
+    qp_bucket: I64,
+    qp_cost: I64,
+    pair_key: I64,
+    cv_sorted: I64,
+    cv_order: I64,
+    cv_q: I64,
+) -> tuple[str, int, I64, I64, I64]:
+    """Expand the component's class → hub → bucket paths and quota pairs into (class, bucket) pairs and solve
+    the integer model."""
+    sel = np.flatnonzero(c_comp[d_class] == comp)
+    n_hub = int(hb_hub.max()) + 1 if hb_hub.size else 0
+    hptr = np.zeros(n_hub + 1, dtype=np.int64)
+    horder = np.argsort(hb_hub, kind="stable")
+    np.cumsum(np.bincount(hb_hub, minlength=n_hub), out=hptr[1:])
+    pos, arc = _expand(hptr, horder.astype(np.int64), d_hub[sel])
+    pc = [d_class[sel][pos]]
+    pb = [hb_bucket[arc]]
+    pk = [d_cost[sel][pos] + hb_cost[arc]]
+    qsel = np.flatnonzero(c_comp[qp_class] == comp)
+    pc.append(qp_class[qsel])
+    pb.append(qp_bucket[qsel])
+    pk.append(qp_cost[qsel])
+    cls_g, bkt_g, cost = np.concatenate(pc), np.concatenate(pb), np.concatenate(pk)
+    cls_ids, cls_loc = np.unique(cls_g, return_inverse=True)
+    bkt_ids, bkt_loc = np.unique(bkt_g, return_inverse=True)
+    n_direct = int(pos.size)
+    # quota rows: pairs counted by each quota
+    rows_q: list[int] = []
+    rows_pair: list[int] = []
+    keys = pair_key[qsel]
+    lo = np.searchsorted(cv_sorted, keys, side="left")
+    hi = np.searchsorted(cv_sorted, keys, side="right")
+    for j, (a, b) in enumerate(zip(lo.tolist(), hi.tolist(), strict=True)):
+        for t in range(a, b):
+            rows_q.append(int(cv_q[cv_order[t]]))
+            rows_pair.append(n_direct + j)
+    q_ids = sorted(set(rows_q))
+    q_loc = {q: i for i, q in enumerate(q_ids)}
+    rq = np.array([q_loc[q] for q in rows_q], dtype=np.int64)
+    rp = np.array(rows_pair, dtype=np.int64)
+    o = np.lexsort((rp, rq))
+    qptr = np.zeros(len(q_ids) + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rq, minlength=len(q_ids)), out=qptr[1:])
+    model = PairModel(
+        pair_class=cls_loc.reshape(-1).astype(np.int64),
+        pair_bucket=bkt_loc.reshape(-1).astype(np.int64),
+        pair_cost=cost.astype(np.int64),
+        class_size=c_size[cls_ids],
+        bucket_cap=p.b_cap[bkt_ids],
+        quota_limit=p.q_limit[np.array(q_ids, dtype=np.int64)] if q_ids else np.zeros(0, np.int64),
+        quota_ptr=qptr,
+        quota_pairs=rp[o],
+    )
+    res = solve_pairs(model, p.params.fallback_deterministic_seconds)
+    used = res.amount > 0
+    return res.status, res.objective, cls_g[used], bkt_g[used], res.amount[used]
+
+
+def entry_costs(p: Problem, sig: Signatures, entries: I64, buckets: I64) -> I64:
+    """Per-assignment cost, recomputed from the columns (the flow's objective must equal its sum)."""
+    parts = cost_components(p, sig, entries, buckets)
+    return -parts[0] + parts[1] + parts[3] + parts[4]
+
+
+def cost_components(p: Problem, sig: Signatures, entries: I64, buckets: I64) -> tuple[I64, I64, I64, I64, I64]:
+    w = p.params.weights
+    level = sig.level[entries]
+    value = w.value_base + w.value_per_level * level
+    days = np.maximum(p.b_date[buckets].astype(np.int64) - p.today, 0)
+    earliness = w.earliness_per_level_day * (level + 1) * days
+    km = p.travel_km(p.e_muni[entries], buckets)
+    late = np.where(p.b_date[buckets] > p.e_deadline[entries], w.lateness_penalty, 0).astype(np.int64)
+    return value, earliness, km, w.travel_per_km * km, late
+
+
+def to_solution(allocation: Allocation, *, explain: bool = True) -> Solution:
+    p = allocation.problem
+    sig = signatures(p)
+    ids = p.e_id
+    served = np.flatnonzero(allocation.bucket_of >= 0)
+    served = served[np.argsort(ids[served], kind="stable")]
+    buckets = allocation.bucket_of[served]
+    assignments: list[Assignment] = []
+    if explain:
+        value, earliness, km, travel, late = cost_components(p, sig, served, buckets)
+        cost = -value + earliness + travel + late
+        for j, (i, b) in enumerate(zip(served.tolist(), buckets.tolist(), strict=True)):
+            c = int(allocation.class_of[i])
+            assignments.append(
+                Assignment(
+                    entry_id=str(ids[i]),
+                    bucket_id=str(p.b_id[b]),
+                    explanation=Explanation(
+                        value=int(value[j]),
+                        earliness=int(earliness[j]),
+                        travel_km=int(km[j]),
+                        travel_cost=int(travel[j]),
+                        lateness=int(late[j]),
+                        cost=int(cost[j]),
+                        class_index=c,
+                        rank_in_class=int(allocation.rank_in_class[i]),
+                        class_size=int(allocation.class_size[c]),
+                    ),
+                )
+            )
+    else:
+        assignments = [
+            Assignment(entry_id=str(ids[i]), bucket_id=str(p.b_id[b]))
+            for i, b in zip(served.tolist(), buckets.tolist(), strict=True)
+        ]
+    unassigned = np.sort(ids[allocation.bucket_of < 0]).tolist()
+    escalated = np.sort(ids[allocation.escalated]).tolist() if allocation.escalated.size else []
+    return Solution(
+        solver="flow",
+        status=allocation.status,
+        objective=allocation.objective,
+        assignments=assignments,
+        unassigned=[str(x) for x in unassigned],
+        escalated=[str(x) for x in escalated],
+        stats=allocation.stats,
+        meta=allocation.meta,
+    )

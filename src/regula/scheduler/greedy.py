@@ -1,0 +1,73 @@
+"""The greedy baseline, kept for comparison: entries in priority order (priority weight, then deadline, then id),
+each to the nearest, then earliest, feasible bucket with capacity and quota left."""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+
+from regula.scheduler.instance import Assignment, Bucket, Instance, Meta, Quota, Solution, Stats
+from regula.scheduler.problem import escalate
+from regula.scheduler.rules import Travel, cost_parts, pair_violations, quota_counts
+
+
+def solve_greedy(instance: Instance) -> Solution:
+    t0 = time.perf_counter()
+    prepared, escalated = escalate(instance)
+    params = prepared.params
+    travel = Travel(prepared)
+    remaining = {b.id: b.capacity for b in prepared.buckets}
+    quota_left = {q.id: q.limit for q in prepared.quotas}
+    by_oci: dict[str, list[Bucket]] = defaultdict(list)
+    for b in sorted(prepared.buckets, key=lambda b: (b.date, b.id)):
+        by_oci[b.oci_code].append(b)
+    quotas_at: dict[tuple[str, str, str], list[Quota]] = defaultdict(list)
+    for q in prepared.quotas:
+        quotas_at[(q.municipality_ibge, q.provider_cnes, q.oci_code)].append(q)
+
+    assignments: list[Assignment] = []
+    objective = 0
+    for e in sorted(prepared.entries, key=lambda e: (-e.priority, e.deadline, e.id)):
+        best: tuple[int, int, str] | None = None
+        best_bucket: Bucket | None = None
+        best_quotas: list[Quota] = []
+        for b in by_oci.get(e.oci_code, []):
+            if remaining[b.id] <= 0 or pair_violations(e, b, params):
+                continue
+            counted = [
+                q
+                for q in quotas_at.get((e.municipality_ibge, b.provider_cnes, b.oci_code), [])
+                if quota_counts(e, b, q)
+            ]
+            if any(quota_left[q.id] <= 0 for q in counted):
+                continue
+            km = 0 if b.teleconsultation else travel.km(e.municipality_ibge, b.municipality_ibge)
+            key = (km, b.date.toordinal(), b.id)
+            if best is None or key < best:
+                best, best_bucket, best_quotas = key, b, counted
+        if best_bucket is None:
+            continue
+        remaining[best_bucket.id] -= 1
+        for q in best_quotas:
+            quota_left[q.id] -= 1
+        objective += cost_parts(e, best_bucket, params, travel).cost
+        assignments.append(Assignment(entry_id=e.id, bucket_id=best_bucket.id))
+
+    assignments.sort(key=lambda a: a.entry_id)
+    served = {a.entry_id for a in assignments}
+    elapsed = time.perf_counter() - t0
+    return Solution(
+        solver="greedy",
+        status="FEASIBLE",
+        objective=objective,
+        assignments=assignments,
+        unassigned=sorted(e.id for e in prepared.entries if e.id not in served),
+        escalated=escalated,
+        stats=Stats(
+            entries=len(prepared.entries),
+            buckets=len(prepared.buckets),
+            quotas=len(prepared.quotas),
+            assigned=len(assignments),
+        ),
+        meta=Meta(solve_seconds=round(elapsed, 6), total_seconds=round(elapsed, 6)),
+    )

@@ -1,0 +1,372 @@
+"""The allocation instance and solution: the documented JSON exchange format of the optimizer.
+
+Pure types (pydantic v2, frozen, unknown fields refused). ``docs/allocation-instance.md`` describes the format and
+``docs/allocation-instance.schema.json`` is generated from :class:`Instance` (a test keeps them equal).
+
+Everything in a :class:`Solution` except ``meta`` is canonical: it depends only on the instance, so solving the
+same file twice gives the same bytes (:func:`dump_solution`). Wall-clock figures live in ``meta`` and are written
+only when asked for.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Annotated, Any, Final, Literal, Self, TypeVar
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+
+from regula.errors import FieldError, ValidationFailed
+
+INSTANCE_FORMAT: Final = "regula.allocation.instance/1"
+SOLUTION_FORMAT: Final = "regula.allocation.solution/1"
+
+ScopeKind = Literal["municipality", "region", "macro", "uf"]
+Sex = Literal["M", "F"]
+Status = Literal["OPTIMAL", "FEASIBLE", "INFEASIBLE", "ERROR"]
+SCOPE_WIDTH: Final[dict[str, int]] = {"municipality": 0, "region": 1, "macro": 2, "uf": 3}
+
+
+_M = TypeVar("_M", bound=BaseModel)
+
+
+def _id_to_str(value: Any) -> Any:
+    # Ids from the database are integers; the exchange format keeps them as strings so every id compares alike.
+    if isinstance(value, bool):
+        return value
+    return str(value) if isinstance(value, int) else value
+
+
+Id = Annotated[str, BeforeValidator(_id_to_str), Field(min_length=1, max_length=64)]
+Ibge = Annotated[str, Field(pattern=r"^\d{7}$", description="Código IBGE do município (7 dígitos)")]
+Code = Annotated[str, Field(min_length=1, max_length=16)]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Entry(_Frozen):
+    """An authorized waiting entry (one citizen, one OCI)."""
+
+    id: Id
+    municipality_ibge: Ibge = Field(description="Município de residência")
+    priority: int = Field(ge=0, description="Peso de prioridade (o escore da fila); maior é mais urgente")
+    authorized_date: dt.date = Field(description="Início da janela do tM (autorização)")
+    deadline: dt.date = Field(description="Prazo do tM")
+    oci_code: Code = Field(description="OCI para a qual a entrada é elegível")
+    sex: Sex
+    age_years: int = Field(ge=0, le=130)
+    scope_kind: ScopeKind = Field(description="Abrangência em que a entrada pode ser atendida")
+    scope_code: Code = Field(description="Código da abrangência (IBGE, região, macrorregião ou UF)")
+    macro_code: Code | None = Field(default=None, description="Macrorregião de residência, para o escalonamento")
+    uf: Code | None = Field(default=None, description="UF de residência, para o escalonamento")
+    unavailable_dates: list[dt.date] = Field(default_factory=list)
+    accepts_short_notice: bool = False
+
+    @model_validator(mode="after")
+    def _window(self) -> Self:
+        if self.deadline < self.authorized_date:
+            raise ValueError("o prazo (deadline) é anterior à autorização (authorized_date)")
+        return self
+
+
+class Bucket(_Frozen):
+    """Slots of one provider for one OCI, aggregated by day or week and modality."""
+
+    id: Id
+    provider_cnes: Code
+    municipality_ibge: Ibge = Field(description="Município do estabelecimento")
+    region_code: Code
+    macro_code: Code
+    uf: Code
+    date: dt.date = Field(description="Primeiro dia do agrupamento")
+    days: int = Field(default=1, ge=1, le=31, description="Dias cobertos a partir de date (1 = um dia, 7 = semana)")
+    oci_code: Code
+    capacity: int = Field(ge=0)
+    teleconsultation: bool = False
+    age_min: int | None = Field(default=None, ge=0, le=130)
+    age_max: int | None = Field(default=None, ge=0, le=130)
+    sex: Sex | None = Field(default=None, description="Restrição de sexo do estabelecimento para esta OCI")
+
+    @model_validator(mode="after")
+    def _ages(self) -> Self:
+        if self.age_min is not None and self.age_max is not None and self.age_min > self.age_max:
+            raise ValueError("idade mínima maior que a máxima")
+        return self
+
+
+class Quota(_Frozen):
+    """PPI/PAR agreement: municipality may use at most ``limit`` of the provider's slots of the OCI in the period."""
+
+    id: Id
+    municipality_ibge: Ibge
+    provider_cnes: Code
+    oci_code: Code
+    start: dt.date
+    end: dt.date
+    limit: int = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _period(self) -> Self:
+        if self.end < self.start:
+            raise ValueError("o fim do período é anterior ao início")
+        return self
+
+
+class Distance(_Frozen):
+    from_ibge: Ibge
+    to_ibge: Ibge
+    km: int = Field(ge=0)
+
+
+class Weights(_Frozen):
+    """Integer objective weights. The cost of serving entry e at bucket b (minimized; not serving costs 0) is::
+
+    -(value_base + value_per_level·level) + earliness_per_level_day·(level+1)·days + travel_per_km·km + lateness
+
+    with ``level = priority // priority_band``, ``days`` from ``today`` to the bucket's date, ``km`` 0 for
+    teleconsultation and ``lateness = lateness_penalty`` when the bucket's date is after the deadline."""
+
+    value_base: int = Field(default=10_000, ge=0)
+    value_per_level: int = Field(default=100, ge=0)
+    earliness_per_level_day: int = Field(default=1, ge=0)
+    travel_per_km: int = Field(default=10, ge=0)
+    lateness_penalty: int = Field(default=5_000, ge=0)
+
+
+class Params(_Frozen):
+    today: dt.date
+    priority_band: int = Field(default=1, ge=1, description="Largura de um nível de prioridade no objetivo")
+    weights: Weights = Field(default_factory=Weights)
+    late_policy: Literal["penalize", "forbid"] = "penalize"
+    short_notice_days: int = Field(default=0, ge=0, description="Vagas a menos de N dias só para quem aceita")
+    escalation_percent: int = Field(default=75, ge=0, le=100, description="Fração do tM que dispara o escalonamento")
+    fallback_deterministic_seconds: float = Field(
+        default=60.0, gt=0, description="Limite (tempo determinístico do CP-SAT) dos componentes fora da rede"
+    )
+    explain: bool = True
+
+
+class Instance(_Frozen):
+    format: Literal["regula.allocation.instance/1"] = INSTANCE_FORMAT
+    params: Params
+    entries: list[Entry]
+    buckets: list[Bucket]
+    quotas: list[Quota] = Field(default_factory=list)
+    municipalities: dict[Ibge, tuple[float, float]] = Field(
+        default_factory=dict, description="Coordenadas [latitude, longitude] por município (IBGE)"
+    )
+    distances: list[Distance] = Field(default_factory=list, description="Distâncias que substituem a haversine")
+
+    @model_validator(mode="after")
+    def _references(self) -> Self:
+        lists: tuple[tuple[str, list[str]], ...] = (
+            ("entries", [e.id for e in self.entries]),
+            ("buckets", [b.id for b in self.buckets]),
+            ("quotas", [q.id for q in self.quotas]),
+        )
+        for name, ids in lists:
+            seen: set[str] = set()
+            for i, item_id in enumerate(ids):
+                if item_id in seen:
+                    raise _located(f"{name}[{i}].id", "id repetido", "id_repetido")
+                seen.add(item_id)
+        providers: dict[str, tuple[str, str, str, str]] = {}
+        for i, b in enumerate(self.buckets):
+            where = (b.municipality_ibge, b.region_code, b.macro_code, b.uf)
+            if providers.setdefault(b.provider_cnes, where) != where:
+                raise _located(
+                    f"buckets[{i}].municipality_ibge", "o mesmo CNES aparece em territórios diferentes", "cnes_ambiguo"
+                )
+            if b.date < self.params.today:
+                raise _located(f"buckets[{i}].date", "vaga anterior a params.today", "vaga_no_passado")
+        known = set(self.municipalities) | {d.from_ibge for d in self.distances} | {d.to_ibge for d in self.distances}
+        pairs = {(d.from_ibge, d.to_ibge) for d in self.distances}
+        provider_munis = {b.municipality_ibge for b in self.buckets if not b.teleconsultation}
+        if provider_munis:
+            for i, e in enumerate(self.entries):
+                m = e.municipality_ibge
+                if m in self.municipalities:
+                    continue
+                missing = [p for p in provider_munis if (m, p) not in pairs and p != m]
+                if missing and m not in known:
+                    raise _located(
+                        f"entries[{i}].municipality_ibge",
+                        f"município {m} sem coordenadas nem distâncias (inclua-o em municipalities)",
+                        "municipio_sem_coordenadas",
+                    )
+            for i, b in enumerate(self.buckets):
+                if not b.teleconsultation and b.municipality_ibge not in self.municipalities:
+                    entry_munis = {e.municipality_ibge for e in self.entries}
+                    if any((m, b.municipality_ibge) not in pairs and m != b.municipality_ibge for m in entry_munis):
+                        raise _located(
+                            f"buckets[{i}].municipality_ibge",
+                            f"município {b.municipality_ibge} sem coordenadas nem distâncias",
+                            "municipio_sem_coordenadas",
+                        )
+        return self
+
+
+class _Located(ValueError):
+    def __init__(self, field: str, message: str, code: str) -> None:
+        super().__init__(f"{field}: {message} [{code}]")
+        self.field, self.message, self.code = field, message, code
+
+
+def _located(field: str, message: str, code: str) -> _Located:
+    return _Located(field, message, code)
+
+
+# -- solution ------------------------------------------------------------------------------------------------------
+
+
+class Explanation(_Frozen):
+    """Why this bucket: the cost components of the assignment and the entry's rank inside its class."""
+
+    value: int = Field(description="Valor do atendimento (entra com sinal negativo no custo)")
+    earliness: int
+    travel_km: int
+    travel_cost: int
+    lateness: int
+    cost: int = Field(description="-value + earliness + travel_cost + lateness")
+    class_index: int = Field(description="Classe de equivalência da entrada (mesmos custos e elegibilidade)")
+    rank_in_class: int = Field(ge=1, description="Posição na classe: prioridade, prazo, id")
+    class_size: int = Field(ge=1)
+
+
+class Assignment(_Frozen):
+    entry_id: str
+    bucket_id: str
+    explanation: Explanation | None = None
+
+
+class Stats(_Frozen):
+    """Deterministic counts (part of the canonical output)."""
+
+    entries: int = 0
+    buckets: int = 0
+    quotas: int = 0
+    classes: int = 0
+    hubs: int = 0
+    quota_nodes: int = 0
+    nodes: int = 0
+    arcs: int = 0
+    components: int = 0
+    fallback_components: int = 0
+    assigned: int = 0
+
+
+class Meta(_Frozen):
+    """Wall-clock figures: never part of the canonical output."""
+
+    prepare_seconds: float = 0.0
+    solve_seconds: float = 0.0
+    total_seconds: float = 0.0
+    workers: int = 1
+
+
+class Solution(_Frozen):
+    format: Literal["regula.allocation.solution/1"] = SOLUTION_FORMAT
+    solver: Literal["flow", "greedy"]
+    status: Status
+    objective: int = Field(description="Custo total minimizado (negativo: benefício líquido)")
+    assignments: list[Assignment] = Field(description="Ordenadas por entry_id")
+    unassigned: list[str] = Field(description="Entradas não alocadas, em ordem de id")
+    escalated: list[str] = Field(description="Entradas cuja abrangência foi ampliada (para a navegação)")
+    stats: Stats = Field(default_factory=Stats)
+    meta: Meta | None = None
+
+
+# -- I/O helpers ---------------------------------------------------------------------------------------------------
+
+
+def dump_solution(solution: Solution, *, with_timing: bool = False) -> bytes:
+    """Canonical bytes of a solution: fixed key order, no wall time unless ``with_timing``."""
+    data = solution.model_dump(mode="json", exclude=None if with_timing else {"meta"}, exclude_none=False)
+    if not with_timing:
+        data.pop("meta", None)
+    return (json.dumps(data, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
+
+
+def _field_path(loc: tuple[int | str, ...]) -> str:
+    path = ""
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            path += f".{part}" if path else str(part)
+    return path or "(documento)"
+
+
+_MESSAGES: Final[dict[str, tuple[str, str]]] = {
+    "missing": ("obrigatorio", "Campo obrigatório."),
+    "extra_forbidden": ("campo_desconhecido", "Campo desconhecido."),
+    "int_type": ("tipo_invalido", "Número inteiro esperado."),
+    "int_parsing": ("tipo_invalido", "Número inteiro esperado."),
+    "int_from_float": ("tipo_invalido", "Número inteiro esperado."),
+    "string_type": ("tipo_invalido", "Texto esperado."),
+    "bool_type": ("tipo_invalido", "Verdadeiro ou falso esperado."),
+    "bool_parsing": ("tipo_invalido", "Verdadeiro ou falso esperado."),
+    "date_type": ("data_invalida", "Data inválida (use AAAA-MM-DD)."),
+    "date_parsing": ("data_invalida", "Data inválida (use AAAA-MM-DD)."),
+    "date_from_datetime_parsing": ("data_invalida", "Data inválida (use AAAA-MM-DD)."),
+    "literal_error": ("valor_nao_permitido", "Valor não permitido."),
+    "greater_than_equal": ("valor_fora_do_intervalo", "Valor abaixo do mínimo."),
+    "greater_than": ("valor_fora_do_intervalo", "Valor abaixo do mínimo."),
+    "less_than_equal": ("valor_fora_do_intervalo", "Valor acima do máximo."),
+    "string_pattern_mismatch": ("formato_invalido", "Formato inválido."),
+    "string_too_short": ("obrigatorio", "Texto vazio."),
+    "string_too_long": ("formato_invalido", "Texto longo demais."),
+    "list_type": ("tipo_invalido", "Lista esperada."),
+    "dict_type": ("tipo_invalido", "Objeto esperado."),
+    "model_type": ("tipo_invalido", "Objeto esperado."),
+    "json_invalid": ("json_invalido", "JSON inválido."),
+}
+
+
+def field_errors(exc: ValidationError) -> list[FieldError]:
+    """Pydantic errors as :class:`FieldError` values with dotted paths and Portuguese messages."""
+    out: list[FieldError] = []
+    for err in exc.errors(include_url=False):
+        ctx = err.get("ctx") or {}
+        located = ctx.get("error")
+        if isinstance(located, _Located):
+            base = _field_path(tuple(err["loc"]))
+            field = located.field if base == "(documento)" else f"{base}.{located.field}"
+            out.append(FieldError(field, located.code, located.message[:1].upper() + located.message[1:] + "."))
+            continue
+        code, message = _MESSAGES.get(err["type"], ("valor_invalido", ""))
+        if not message:
+            text = str(located) if located is not None else err["msg"]
+            message = f"Valor inválido: {text}."
+        out.append(FieldError(_field_path(tuple(err["loc"])), code, message))
+    return out
+
+
+def _parse(model: type[_M], raw: bytes | str, what: str) -> _M:
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as exc:
+        errors = field_errors(exc)
+        raise ValidationFailed(f"{what} inválida.", code="dados_invalidos", errors=errors) from exc
+
+
+def load_instance(raw: bytes | str) -> Instance:
+    """Parse an instance; raises :class:`ValidationFailed` naming each bad field."""
+    return _parse(Instance, raw, "Instância")
+
+
+def load_solution(raw: bytes | str) -> Solution:
+    return _parse(Solution, raw, "Solução")
+
+
+def instance_json_schema() -> dict[str, Any]:
+    schema = Instance.model_json_schema(mode="validation")
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = "https://regula.example/schemas/allocation-instance.schema.json"
+    return schema
+
+
+def instance_json_schema_text() -> str:
+    return json.dumps(instance_json_schema(), ensure_ascii=False, indent=2, sort_keys=True) + "\n"

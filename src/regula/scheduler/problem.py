@@ -1,0 +1,473 @@
+"""The instance as columns (numpy arrays), the form the solver works on.
+
+A million pydantic entries take more than a gigabyte; a million rows of these columns take about 60 MB. The database
+side can fill a :class:`Problem` straight from a query; the CLI builds one from an :class:`Instance`.
+
+Codes (municipalities, regions, macro-regions, UFs, OCIs, CNES) become indices into sorted vocabularies, so every
+numbering — and with it every tie the solver breaks — depends only on the data, never on input order.
+
+Also here: the *signature* of an entry (what, besides its municipality and scope, decides which buckets it may use
+and at what cost) and the escalation rule, both vectorized.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import date
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+
+from regula.scheduler.instance import SCOPE_WIDTH, Instance, Params
+from regula.scheduler.rules import Travel
+
+I8 = npt.NDArray[np.int8]
+I16 = npt.NDArray[np.int16]
+I32 = npt.NDArray[np.int32]
+I64 = npt.NDArray[np.int64]
+B = npt.NDArray[np.bool_]
+S = npt.NDArray[np.str_]
+
+SCOPE_KINDS: Final[tuple[str, ...]] = ("municipality", "region", "macro", "uf")
+SEX_CODES: Final[dict[str | None, int]] = {None: 0, "M": 1, "F": 2}
+NO_AGE_MAX: Final = 999
+
+
+def ordinal(d: date) -> int:
+    return d.toordinal()
+
+
+@dataclass(frozen=True, eq=False)
+class Problem:
+    params: Params
+    codes: list[str]  # territory codes (IBGE, region, macro, UF), sorted
+    ocis: list[str]
+    providers: list[str]
+    # entries
+    e_id: S
+    e_muni: I32
+    e_priority: I64
+    e_authorized: I32
+    e_deadline: I32
+    e_oci: I32
+    e_sex: I8  # 1 M, 2 F
+    e_age: I16
+    e_scope_kind: I8  # index in SCOPE_KINDS
+    e_scope_code: I32
+    e_macro: I32  # -1: unknown
+    e_uf: I32
+    e_short: B
+    e_unav_ptr: I64  # CSR: entry i's unavailable dates are e_unav[e_unav_ptr[i]:e_unav_ptr[i+1]] (ordinals)
+    e_unav: I32
+    # buckets
+    b_id: S
+    b_provider: I32
+    b_scope: I32  # shape (4, n): municipality, region, macro, uf codes
+    b_date: I32
+    b_days: I16
+    b_oci: I32
+    b_cap: I64
+    b_tele: B
+    b_age_min: I16
+    b_age_max: I16
+    b_sex: I8  # 0: no restriction
+    # quotas
+    q_id: S
+    q_muni: I32
+    q_provider: I32
+    q_oci: I32
+    q_start: I32
+    q_end: I32
+    q_limit: I64
+    # kilometres: km[km_row[muni], km_col[muni]]
+    km_row: I32
+    km_col: I32
+    km: I32
+
+    @property
+    def n_entries(self) -> int:
+        return int(self.e_id.shape[0])
+
+    @property
+    def n_buckets(self) -> int:
+        return int(self.b_id.shape[0])
+
+    @property
+    def today(self) -> int:
+        return ordinal(self.params.today)
+
+    @property
+    def b_muni(self) -> I32:
+        muni: I32 = self.b_scope[0]
+        return muni
+
+    def travel_km(self, entry_muni: I32, bucket: I64 | I32) -> I64:
+        """Kilometres from the entries' municipalities to the buckets' (0 for teleconsultation)."""
+        km = self.km[self.km_row[entry_muni], self.km_col[self.b_muni[bucket]]].astype(np.int64)
+        out: I64 = np.where(self.b_tele[bucket], 0, km).astype(np.int64)
+        return out
+
+
+def _vocab(values: list[str]) -> tuple[list[str], dict[str, int]]:
+    words = sorted(set(values))
+    return words, {w: i for i, w in enumerate(words)}
+
+
+def build_km(
+    codes: list[str], entry_munis: I32, bucket_munis: I32, travel_km: dict[tuple[str, str], int] | Travel
+) -> tuple[I32, I32, I32]:
+    """Dense table of kilometres between the entries' and the buckets' municipalities (indices into ``codes``)."""
+    rows = np.unique(entry_munis)
+    cols = np.unique(bucket_munis)
+    km_row = np.full(len(codes), -1, dtype=np.int32)
+    km_col = np.full(len(codes), -1, dtype=np.int32)
+    km_row[rows] = np.arange(rows.size, dtype=np.int32)
+    km_col[cols] = np.arange(cols.size, dtype=np.int32)
+    km = np.zeros((max(rows.size, 1), max(cols.size, 1)), dtype=np.int32)
+    for i, r in enumerate(rows.tolist()):
+        for j, c in enumerate(cols.tolist()):
+            a, b = codes[r], codes[c]
+            km[i, j] = travel_km.km(a, b) if isinstance(travel_km, Travel) else travel_km[(a, b)]
+    return km_row, km_col, km
+
+
+def from_instance(instance: Instance) -> Problem:
+    """Columns of an instance (no rule is applied here; only representation changes)."""
+    # Rows in id order, so the numbering (and every tie the solver breaks) does not depend on the file's order.
+    entries = sorted(instance.entries, key=lambda e: e.id)
+    buckets = sorted(instance.buckets, key=lambda b: b.id)
+    quotas = sorted(instance.quotas, key=lambda q: q.id)
+    territory: list[str] = []
+    for e in entries:
+        territory.extend((e.municipality_ibge, e.scope_code))
+        if e.macro_code is not None:
+            territory.append(e.macro_code)
+        if e.uf is not None:
+            territory.append(e.uf)
+    for b in buckets:
+        territory.extend((b.municipality_ibge, b.region_code, b.macro_code, b.uf))
+    territory.extend(q.municipality_ibge for q in quotas)
+    codes, code_ix = _vocab(territory)
+    ocis, oci_ix = _vocab([e.oci_code for e in entries] + [b.oci_code for b in buckets] + [q.oci_code for q in quotas])
+    providers, prov_ix = _vocab([b.provider_cnes for b in buckets] + [q.provider_cnes for q in quotas])
+    kinds = {k: i for i, k in enumerate(SCOPE_KINDS)}
+
+    unav_ptr = np.zeros(len(entries) + 1, dtype=np.int64)
+    unav: list[int] = []
+    for i, e in enumerate(entries):
+        unav.extend(sorted({d.toordinal() for d in e.unavailable_dates}))
+        unav_ptr[i + 1] = len(unav)
+
+    e_muni = np.array([code_ix[e.municipality_ibge] for e in entries], dtype=np.int32)
+    b_scope = np.array(
+        [[code_ix[b.municipality_ibge], code_ix[b.region_code], code_ix[b.macro_code], code_ix[b.uf]] for b in buckets],
+        dtype=np.int32,
+    ).reshape(-1, 4)
+    b_muni = b_scope[:, 0].copy()
+    km_row, km_col, km = build_km(codes, e_muni, b_muni, Travel(instance))
+    return Problem(
+        params=instance.params,
+        codes=codes,
+        ocis=ocis,
+        providers=providers,
+        e_id=np.array([e.id for e in entries], dtype=np.str_),
+        e_muni=e_muni,
+        e_priority=np.array([e.priority for e in entries], dtype=np.int64),
+        e_authorized=np.array([e.authorized_date.toordinal() for e in entries], dtype=np.int32),
+        e_deadline=np.array([e.deadline.toordinal() for e in entries], dtype=np.int32),
+        e_oci=np.array([oci_ix[e.oci_code] for e in entries], dtype=np.int32),
+        e_sex=np.array([SEX_CODES[e.sex] for e in entries], dtype=np.int8),
+        e_age=np.array([e.age_years for e in entries], dtype=np.int16),
+        e_scope_kind=np.array([kinds[e.scope_kind] for e in entries], dtype=np.int8),
+        e_scope_code=np.array([code_ix[e.scope_code] for e in entries], dtype=np.int32),
+        e_macro=np.array([-1 if e.macro_code is None else code_ix[e.macro_code] for e in entries], dtype=np.int32),
+        e_uf=np.array([-1 if e.uf is None else code_ix[e.uf] for e in entries], dtype=np.int32),
+        e_short=np.array([e.accepts_short_notice for e in entries], dtype=np.bool_),
+        e_unav_ptr=unav_ptr,
+        e_unav=np.array(unav, dtype=np.int32),
+        b_id=np.array([b.id for b in buckets], dtype=np.str_),
+        b_provider=np.array([prov_ix[b.provider_cnes] for b in buckets], dtype=np.int32),
+        b_scope=np.ascontiguousarray(b_scope.T),
+        b_date=np.array([b.date.toordinal() for b in buckets], dtype=np.int32),
+        b_days=np.array([b.days for b in buckets], dtype=np.int16),
+        b_oci=np.array([oci_ix[b.oci_code] for b in buckets], dtype=np.int32),
+        b_cap=np.array([b.capacity for b in buckets], dtype=np.int64),
+        b_tele=np.array([b.teleconsultation for b in buckets], dtype=np.bool_),
+        b_age_min=np.array([b.age_min or 0 for b in buckets], dtype=np.int16),
+        b_age_max=np.array([NO_AGE_MAX if b.age_max is None else b.age_max for b in buckets], dtype=np.int16),
+        b_sex=np.array([SEX_CODES[b.sex] for b in buckets], dtype=np.int8),
+        q_id=np.array([q.id for q in quotas], dtype=np.str_),
+        q_muni=np.array([code_ix[q.municipality_ibge] for q in quotas], dtype=np.int32),
+        q_provider=np.array([prov_ix[q.provider_cnes] for q in quotas], dtype=np.int32),
+        q_oci=np.array([oci_ix[q.oci_code] for q in quotas], dtype=np.int32),
+        q_start=np.array([q.start.toordinal() for q in quotas], dtype=np.int32),
+        q_end=np.array([q.end.toordinal() for q in quotas], dtype=np.int32),
+        q_limit=np.array([q.limit for q in quotas], dtype=np.int64),
+        km_row=km_row,
+        km_col=km_col,
+        km=km,
+    )
+
+
+def group_rows(cols: list[npt.NDArray[np.int64]]) -> tuple[I64, I64]:
+    """Group rows by the tuple of ``cols`` (non-negative or -1 integers), in lexicographic order of the tuple:
+    (group id per row, first row of each group). One int64 mixed-radix key when it fits, else a lexsort."""
+    n = int(cols[0].size) if cols else 0
+    if n == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    shifted = [c.astype(np.int64) + 1 for c in cols]  # -1 (wildcard) becomes 0
+    radix = [int(c.max()) + 1 for c in shifted]
+    if float(np.prod(np.array(radix, dtype=np.float64))) < 2.0**62:
+        key = np.zeros(n, dtype=np.int64)
+        for c, r in zip(shifted, radix, strict=True):
+            key = key * r + c
+        _, first, gid = np.unique(key, return_index=True, return_inverse=True)
+        return gid.reshape(-1).astype(np.int64), first.astype(np.int64)
+    order = np.lexsort(shifted[::-1]).astype(np.int64)
+    change = np.zeros(n, dtype=np.bool_)
+    change[0] = True
+    for c in shifted:
+        sc = c[order]
+        change[1:] |= sc[1:] != sc[:-1]
+    gid = np.empty(n, dtype=np.int64)
+    gid[order] = np.cumsum(change) - 1
+    return gid, order[change]
+
+
+# -- signatures ----------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class Signatures:
+    """Per entry, the facts that decide eligibility and cost against any bucket, reduced to what the buckets can
+    tell apart: two entries with equal signatures (and equal municipality and scope) are interchangeable.
+
+    * ``level`` = priority // priority_band (the objective's unit of priority);
+    * ``cut`` = how many distinct bucket dates are on or before the deadline (late iff date index >= cut);
+    * ``band`` = the entry's age among the buckets' age thresholds; ``age_rep`` a representative age of the band;
+    * ``sex`` = the entry's sex, or 0 when no bucket of its OCI restricts sex;
+    * ``short`` = accepts short notice, or True when no bucket of its OCI is short-notice;
+    * ``unav`` = id of the set of bucket spans the unavailable dates hit (0: none).
+    """
+
+    level: I64
+    cut: I32
+    band: I32
+    sex: I8
+    short: B
+    unav: I32
+    age_rep: I16  # per band
+    date_index: I32  # per bucket: index of its date among the distinct dates
+    span: I32  # per bucket: index of its (date, days) span
+    unav_keys: I64  # sorted keys unav_sig * n_spans + span that are unavailable
+    n_spans: int
+    short_bucket: B  # per bucket: starts inside the short-notice window
+
+
+def signatures(p: Problem) -> Signatures:
+    params = p.params
+    dates = np.unique(p.b_date)
+    date_index = np.searchsorted(dates, p.b_date).astype(np.int32)
+    cut = np.searchsorted(dates, p.e_deadline, side="right").astype(np.int32)
+
+    thresholds = np.unique(
+        np.concatenate([p.b_age_min[p.b_age_min > 0], (p.b_age_max[p.b_age_max < NO_AGE_MAX] + 1)]).astype(np.int16)
+    )
+    band = np.searchsorted(thresholds, p.e_age, side="right").astype(np.int32)
+    age_rep = np.concatenate([[0], thresholds]).astype(np.int16)  # band 0: ages below every threshold (0 is one)
+
+    # Sex and short notice only split entries of OCIs where some bucket tells them apart.
+    n_oci = len(p.ocis)
+    oci_sex = np.zeros(n_oci, dtype=np.bool_)
+    oci_sex[p.b_oci[p.b_sex != 0]] = True
+    sex = np.where(oci_sex[p.e_oci], p.e_sex, 0).astype(np.int8)
+    short_bucket = (p.b_date - p.today) < params.short_notice_days
+    oci_short = np.zeros(n_oci, dtype=np.bool_)
+    oci_short[p.b_oci[short_bucket]] = True
+    short = p.e_short | ~oci_short[p.e_oci]
+
+    span_keys = p.b_date.astype(np.int64) * 64 + p.b_days
+    spans, span = np.unique(span_keys, return_inverse=True)
+    span_start = (spans // 64).astype(np.int64)
+    span_end = span_start + spans % 64
+    unav = np.zeros(p.n_entries, dtype=np.int32)
+    keys: list[int] = []
+    with_dates = np.flatnonzero(np.diff(p.e_unav_ptr) > 0)
+    if with_dates.size:
+        sig_ids: dict[tuple[int, ...], int] = {(): 0}
+        for i in with_dates.tolist():
+            days = p.e_unav[p.e_unav_ptr[i] : p.e_unav_ptr[i + 1]].astype(np.int64)
+            hit = (span_start[None, :] <= days[:, None]) & (days[:, None] < span_end[None, :])
+            hit_spans = tuple(np.flatnonzero(hit.any(axis=0)).tolist())
+            sid = sig_ids.get(hit_spans)
+            if sid is None:
+                sid = sig_ids[hit_spans] = len(sig_ids)
+                keys.extend(sid * spans.size + s for s in hit_spans)
+            unav[i] = sid
+    level = p.e_priority // params.priority_band
+    return Signatures(
+        level=level,
+        cut=cut,
+        band=band,
+        sex=sex,
+        short=short,
+        unav=unav,
+        age_rep=age_rep,
+        date_index=date_index,
+        span=span.astype(np.int32),
+        unav_keys=np.array(sorted(keys), dtype=np.int64),
+        n_spans=int(spans.size),
+        short_bucket=short_bucket,
+    )
+
+
+def pair_ok(
+    p: Problem,
+    sig: Signatures,
+    *,
+    cut: I32,
+    band: I32,
+    sex: I8,
+    short: B,
+    unav: I32,
+    bucket: I64,
+    forbid_late: bool,
+) -> B:
+    """Eligibility of (signature, bucket) pairs for every rule except OCI and scope (decided by the structure)."""
+    age = sig.age_rep[band]
+    ok = p.b_cap[bucket] > 0
+    ok &= (p.b_sex[bucket] == 0) | (p.b_sex[bucket] == sex)
+    ok &= (age >= p.b_age_min[bucket]) & (age <= p.b_age_max[bucket])
+    ok &= short | ~sig.short_bucket[bucket]
+    if forbid_late:
+        ok &= sig.date_index[bucket] < cut
+    if sig.unav_keys.size:
+        key = unav.astype(np.int64) * sig.n_spans + sig.span[bucket]
+        ok &= ~np.isin(key, sig.unav_keys)
+    return ok
+
+
+# -- escalation ----------------------------------------------------------------------------------------------------
+
+
+def _feasible_in_scope(p: Problem, sig: Signatures, rows: I64, kinds: I8, scope_codes: I32) -> B:
+    """For entries ``rows`` with the given scope: is there a bucket with capacity they may use before their
+    deadline (and not closed to their municipality by a zero quota)?"""
+    out = np.zeros(rows.size, dtype=np.bool_)
+    if rows.size == 0 or p.n_buckets == 0:
+        return out
+    zero_q = np.flatnonzero(p.q_limit == 0)
+    zero_munis = set(p.q_muni[zero_q].tolist())
+    muni_key = np.where(np.isin(p.e_muni[rows], list(zero_munis)), p.e_muni[rows], -1) if zero_munis else None
+    cols = [
+        p.e_oci[rows],
+        kinds.astype(np.int32),
+        scope_codes,
+        sig.cut[rows],
+        sig.band[rows],
+        sig.sex[rows].astype(np.int32),
+        sig.short[rows].astype(np.int32),
+        sig.unav[rows],
+    ]
+    if muni_key is not None:
+        cols.append(muni_key.astype(np.int32))
+    inverse, first = group_rows([c.astype(np.int64) for c in cols])
+    groups = np.stack([c[first] for c in cols], axis=1).astype(np.int64)
+    # Every group against every bucket of its OCI in its scope, all at once.
+    scope_of, scope_first = group_rows([groups[:, 0], groups[:, 1], groups[:, 2]])
+    scopes = groups[scope_first, :3]
+    cand_lists = [
+        np.flatnonzero((p.b_oci == oci) & (p.b_scope[kind] == code)).astype(np.int64)
+        for oci, kind, code in scopes.tolist()
+    ]
+    counts = np.array([c.size for c in cand_lists], dtype=np.int64)
+    ptr = np.zeros(counts.size + 1, dtype=np.int64)
+    np.cumsum(counts, out=ptr[1:])
+    items = np.concatenate(cand_lists) if cand_lists else np.zeros(0, np.int64)
+    per = counts[scope_of]
+    pair_group = np.repeat(np.arange(groups.shape[0], dtype=np.int64), per)
+    offs = np.arange(pair_group.size, dtype=np.int64) - np.repeat(np.cumsum(per) - per, per)
+    bucket = items[ptr[scope_of][pair_group] + offs]
+    g = groups[pair_group]
+    ok = pair_ok(
+        p,
+        sig,
+        cut=g[:, 3].astype(np.int32),
+        band=g[:, 4].astype(np.int32),
+        sex=g[:, 5].astype(np.int8),
+        short=g[:, 6].astype(np.bool_),
+        unav=g[:, 7].astype(np.int32),
+        bucket=bucket,
+        forbid_late=True,
+    )
+    if muni_key is not None:
+        for q in zero_q.tolist():
+            ok &= ~(
+                (g[:, 8] == p.q_muni[q])
+                & (p.b_provider[bucket] == p.q_provider[q])
+                & (p.b_oci[bucket] == p.q_oci[q])
+                & (p.b_date[bucket] >= p.q_start[q])
+                & (p.b_date[bucket] <= p.q_end[q])
+            )
+    verdict = np.bincount(pair_group[ok], minlength=groups.shape[0]) > 0
+    out[:] = verdict[inverse]
+    return out
+
+
+def escalate_problem(p: Problem, sig: Signatures | None = None) -> tuple[Problem, I64]:
+    """Widen the scope of entries past ``escalation_percent`` of their tM window that have no feasible bucket
+    (capacity, eligibility, dated on or before the deadline) in their scope: to their macro-region when it has one,
+    else to their UF when it has one (Portugal's SIGIC transfers at 75% of the maximum guaranteed time). An entry
+    with no feasible bucket even in its UF keeps its scope: widening would only send it farther without meeting the
+    deadline. Returns the new problem and the escalated entry indices."""
+    sig = sig or signatures(p)
+    pct = p.params.escalation_percent
+    elapsed = (p.today - p.e_authorized).astype(np.int64)
+    window = (p.e_deadline - p.e_authorized).astype(np.int64)
+    widest = SCOPE_WIDTH["uf"]
+    candidate = (100 * elapsed >= pct * window) & (p.e_scope_kind < widest)
+    rows = np.flatnonzero(candidate)
+    if rows.size == 0:
+        return p, rows
+    own = _feasible_in_scope(p, sig, rows, p.e_scope_kind[rows], p.e_scope_code[rows])
+    rows = rows[~own]
+    kind = p.e_scope_kind.copy()
+    code = p.e_scope_code.copy()
+    macro = SCOPE_WIDTH["macro"]
+    try_macro = rows[(p.e_scope_kind[rows] < macro) & (p.e_macro[rows] >= 0)]
+    in_macro = _feasible_in_scope(p, sig, try_macro, np.full(try_macro.size, macro, np.int8), p.e_macro[try_macro])
+    to_macro = try_macro[in_macro]
+    kind[to_macro] = macro
+    code[to_macro] = p.e_macro[to_macro]
+    rest = np.setdiff1d(rows, to_macro)
+    rest = rest[p.e_uf[rest] >= 0]
+    to_uf = rest[_feasible_in_scope(p, sig, rest, np.full(rest.size, widest, np.int8), p.e_uf[rest])]
+    kind[to_uf] = widest
+    code[to_uf] = p.e_uf[to_uf]
+    escalated = np.union1d(to_macro, to_uf).astype(np.int64)
+    if escalated.size == 0:
+        return p, escalated
+    return replace(p, e_scope_kind=kind, e_scope_code=code), escalated
+
+
+def escalate(instance: Instance) -> tuple[Instance, list[str]]:
+    """Instance preparation: the same instance with the escalated entries' scopes widened, and their ids."""
+    p = from_instance(instance)
+    widened, rows = escalate_problem(p)
+    if rows.size == 0:
+        return instance, []
+    by_id = {str(p.e_id[i]): i for i in rows.tolist()}
+    entries = list(instance.entries)
+    for pos, e in enumerate(entries):
+        i = by_id.get(e.id)
+        if i is None:
+            continue
+        entries[pos] = e.model_copy(
+            update={
+                "scope_kind": SCOPE_KINDS[int(widened.e_scope_kind[i])],
+                "scope_code": p.codes[int(widened.e_scope_code[i])],
+            }
+        )
+    ids = sorted(by_id)
+    return instance.model_copy(update={"entries": entries}), ids

@@ -1,0 +1,122 @@
+"""Solver-independent check of a solution against its instance.
+
+Uses only the plain rules of ``rules.py`` (one entry, one bucket at a time) and the instance preparation
+(``escalate``), never the solver's structures, so a bug in the model shows up here. Every violation carries a stable
+code for programs and a Portuguese message for people; a valid solution gives an empty list.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import asdict, dataclass
+
+from regula.scheduler.instance import Instance, Solution
+from regula.scheduler.problem import escalate
+from regula.scheduler.rules import PAIR_RULES, Travel, cost_parts, pair_violations, quota_counts
+
+
+@dataclass(frozen=True)
+class Violation:
+    code: str
+    message: str
+    entry_id: str | None = None
+    bucket_id: str | None = None
+    quota_id: str | None = None
+
+    def as_dict(self) -> dict[str, str | None]:
+        return asdict(self)
+
+
+def objective_of(instance: Instance, solution: Solution) -> int:
+    """The objective of the solution's assignments, recomputed from the instance (unknown ids are skipped)."""
+    entries = {e.id: e for e in instance.entries}
+    buckets = {b.id: b for b in instance.buckets}
+    travel = Travel(instance)
+    total = 0
+    for a in solution.assignments:
+        e, b = entries.get(a.entry_id), buckets.get(a.bucket_id)
+        if e is not None and b is not None:
+            total += cost_parts(e, b, instance.params, travel).cost
+    return total
+
+
+def validate(instance: Instance, solution: Solution, *, check_objective: bool = True) -> list[Violation]:
+    prepared, escalated = escalate(instance)
+    params = prepared.params
+    entries = {e.id: e for e in prepared.entries}
+    buckets = {b.id: b for b in prepared.buckets}
+    out: list[Violation] = []
+
+    seen: Counter[str] = Counter(a.entry_id for a in solution.assignments)
+    for entry_id, times in sorted(seen.items()):
+        if times > 1:
+            out.append(
+                Violation("entrada_repetida", f"A entrada {entry_id} foi alocada {times} vezes.", entry_id=entry_id)
+            )
+    used: Counter[str] = Counter()
+    valid_pairs = []
+    for a in solution.assignments:
+        e, b = entries.get(a.entry_id), buckets.get(a.bucket_id)
+        if e is None:
+            out.append(Violation("entrada_inexistente", f"A entrada {a.entry_id} não existe na instância.", a.entry_id))
+        if b is None:
+            out.append(
+                Violation(
+                    "vaga_inexistente",
+                    f"A vaga {a.bucket_id} não existe na instância.",
+                    a.entry_id,
+                    a.bucket_id,
+                )
+            )
+        if e is None or b is None:
+            continue
+        used[b.id] += 1
+        valid_pairs.append((e, b))
+        for code in pair_violations(e, b, params):
+            out.append(Violation(code, f"Entrada {e.id} na vaga {b.id}: {PAIR_RULES[code]}.", e.id, b.id))
+    for bucket_id, count in sorted(used.items()):
+        cap = buckets[bucket_id].capacity
+        if count > cap:
+            out.append(
+                Violation(
+                    "capacidade_excedida",
+                    f"A vaga {bucket_id} recebeu {count} entradas e tem capacidade {cap}.",
+                    bucket_id=bucket_id,
+                )
+            )
+    for q in prepared.quotas:
+        count = sum(1 for e, b in valid_pairs if quota_counts(e, b, q))
+        if count > q.limit:
+            out.append(
+                Violation(
+                    "cota_excedida",
+                    f"O município {q.municipality_ibge} usou {count} vagas do estabelecimento {q.provider_cnes} "
+                    f"(OCI {q.oci_code}, {q.start:%d/%m/%Y} a {q.end:%d/%m/%Y}); a cota é {q.limit}.",
+                    quota_id=q.id,
+                )
+            )
+    expected_unassigned = sorted(set(entries) - set(seen))
+    if sorted(solution.unassigned) != expected_unassigned:
+        out.append(
+            Violation(
+                "nao_alocadas_inconsistente",
+                "A lista de entradas não alocadas não corresponde às entradas sem vaga.",
+            )
+        )
+    if sorted(solution.escalated) != escalated:
+        out.append(
+            Violation(
+                "escalonamento_inconsistente",
+                "A lista de entradas escalonadas não corresponde à regra dos 75% do tM.",
+            )
+        )
+    if check_objective:
+        recomputed = objective_of(instance, solution)
+        if recomputed != solution.objective:
+            out.append(
+                Violation(
+                    "objetivo_divergente",
+                    f"O objetivo informado ({solution.objective}) difere do recalculado ({recomputed}).",
+                )
+            )
+    return out
