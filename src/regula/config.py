@@ -44,6 +44,12 @@ class Settings(BaseSettings):
     oci_max_days_oncology: int = Field(default=30, ge=1, description="tM for subgroup 0901 (oncology)")
     oci_max_days_default: int = Field(default=60, ge=1, description="tM for every other OCI")
     # Portaria 3.492/2024 art. 10 §3 I: OCIs whose referrals wait for a teleconsultation answer before the queue.
+    # Allocation runs proposed by the scheduler (jurisdictions such as "uf:SC" or "region:42007"); empty = none.
+    allocation_scopes: list[str] = Field(default_factory=list, description='JSON list, e.g. ["uf:SC"]')
+    allocation_cron: str = Field(default="0 3 * * 1-5", description="crontab of the allocation job")
+    # Without it, every proposed run waits for an operator's approval (issue: "approved by an operator, or by a
+    # policy that allows auto-approval").
+    allocation_auto_approve: bool = False
     teleconsult_first_ocis: frozenset[str] = Field(
         default=frozenset(), description='JSON list of OCI codes, e.g. ["0902010026"]'
     )

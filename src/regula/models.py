@@ -1,8 +1,10 @@
 """Every table model of regula, imported in one place so the metadata is complete."""
 
 import regula.access.models
+import regula.allocation.models
 import regula.audit.models
 import regula.catalog.models
+import regula.jobs.models
 import regula.people.models
 import regula.providers.models
 import regula.territory.models

@@ -512,9 +512,15 @@ async def transition(
         session, entry, actor, "transition", current.value, wanted.value, checked.reason_code, checked.reason_text
     )
     key = QueueKey(entry.oci_code, entry.scope_kind, entry.scope_code)
+    if current.value in ("agendada", "confirmada") and wanted.value not in ("confirmada", "em_atendimento"):
+        # Leaving a booked status frees the place, and the next person gets it at once.
+        from regula.allocation.backfill import release_for_entry
+
+        reason = wanted.value if wanted is EntryStatus.FALTOU else (checked.reason_code or wanted.value)
+        await release_for_entry(session, settings, entry, reason)
     if EntryStatus.AUTORIZADA in (current, wanted):
         if wanted is EntryStatus.AUTORIZADA:
-            await rescore(session, settings, entry_ids=[entry.id or 0], actor=actor, record_events=False)
+            await rescore(session, settings, entry_ids=[entry_id], actor=actor, record_events=False)
         await recompute_positions(session, settings, [key])
     return entry
 
@@ -690,7 +696,7 @@ async def rescore(
     if events:
         await session.execute(EntryEvent.__table__.insert(), events)  # type: ignore[attr-defined]
     changed_queues = {QueueKey(e.oci_code, e.scope_kind, e.scope_code) for e, _ in rows}
-    session.expire_all()  # the Core update bypassed the identity map
+    expire_entries(session)  # the Core update bypassed the identity map
     if where is not None or entry_ids is None:
         await recompute_positions(session, settings, sorted(changed_queues, key=str) if where else None)
     return len(rows), len(updates)
@@ -760,8 +766,16 @@ async def recompute_positions(
         )
     await session.execute(text(_CLEAR_SQL.format(queue_filter=queue_filter)), params)
     result = await session.execute(text(_POSITIONS_SQL.format(queue_filter=queue_filter)), params)
-    session.expire_all()
+    expire_entries(session)
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def expire_entries(session: AsyncSession) -> None:
+    """After a Core UPDATE of scores or positions: reload waiting entries on next access, and nothing else
+    (expiring every object would make the caller's other objects lazy-load, which async sessions cannot do)."""
+    for obj in list(session.sync_session.identity_map.values()):
+        if isinstance(obj, WaitlistEntry):
+            session.expire(obj)
 
 
 # -- reads -------------------------------------------------------------------------------------------------------

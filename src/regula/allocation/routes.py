@@ -1,0 +1,199 @@
+"""Allocation runs for operators: launch, review with explanations and summaries, approve, commit or discard."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from litestar import Controller, Request, Response, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, JSONBody, QueryParameter
+from msgspec import Struct
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from regula.access.policy import Role, allow
+from regula.access.service import Principal
+from regula.allocation import service
+from regula.allocation.models import AllocationAssignment, AllocationRun
+from regula.config import Settings
+from regula.providers.models import AgendaSlot
+from regula.waitlist import service as wl
+from regula.waitlist.models import WaitlistEntry
+
+
+class RunCreate(Struct, forbid_unknown_fields=True):
+    scope: str
+    horizon_days: int = service.DEFAULT_HORIZON_DAYS
+
+
+class RunPublic(Struct):
+    id: int
+    scope: str
+    status: str
+    solver: str
+    solver_status: str
+    objective: int
+    greedy_objective: int | None
+    wall_seconds: float
+    counts: dict[str, Any]
+    violations: int
+    instance_sha256: str
+    created_by: str
+    created_at: datetime
+    decided_by: str | None
+    decided_at: datetime | None
+    committed_at: datetime | None
+
+
+class AssignmentPublic(Struct):
+    entry_id: int
+    protocol: str
+    municipality_ibge: str
+    slot_id: int
+    cnes: str
+    starts_at: datetime
+    explanation: dict[str, Any] | None
+    displaced_entry_id: int | None
+    outcome: str
+
+
+class RunDetail(Struct):
+    run: RunPublic
+    assignments: list[AssignmentPublic]
+    summary: dict[str, Any]
+
+
+def _public(r: AllocationRun) -> RunPublic:
+    return RunPublic(
+        r.id or 0,
+        r.scope,
+        r.status,
+        r.solver,
+        r.solver_status,
+        r.objective,
+        r.greedy_objective,
+        r.wall_seconds,
+        r.counts,
+        r.violations,
+        r.instance_sha256,
+        r.created_by,
+        r.created_at,
+        r.decided_by,
+        r.decided_at,
+        r.committed_at,
+    )
+
+
+async def detail(session: AsyncSession, run: AllocationRun, limit: int = 500) -> RunDetail:
+    assignments = list(
+        (
+            await session.execute(
+                select(AllocationAssignment)
+                .where(col(AllocationAssignment.run_id) == run.id)
+                .order_by(col(AllocationAssignment.id))
+            )
+        ).scalars()
+    )
+    slots = {
+        s.id or 0: s
+        for s in (
+            await session.execute(select(AgendaSlot).where(col(AgendaSlot.id).in_([a.slot_id for a in assignments])))
+        ).scalars()
+    }
+    entries = {
+        e.id or 0: e
+        for e in (
+            await session.execute(
+                select(WaitlistEntry).where(col(WaitlistEntry.id).in_([a.entry_id for a in assignments]))
+            )
+        ).scalars()
+    }
+    items = [
+        AssignmentPublic(
+            a.entry_id,
+            entries[a.entry_id].protocol,
+            entries[a.entry_id].municipality_ibge,
+            a.slot_id,
+            slots[a.slot_id].cnes,
+            slots[a.slot_id].starts_at,
+            a.explanation,
+            a.displaced_entry_id,
+            a.outcome,
+        )
+        for a in assignments[:limit]
+    ]
+    return RunDetail(_public(run), items, service.summary(assignments, slots, entries))
+
+
+class AllocationController(Controller):
+    path = "/api/v1/allocation/runs"
+    tags = ["alocação"]
+
+    @post("/", opt=allow(Role.REGULADOR, Role.GESTOR), operation_id="proposeAllocation")
+    async def propose(
+        self,
+        request: Request[Principal, Any, Any],
+        db_session: NamedDependency[AsyncSession],
+        settings: NamedDependency[Settings],
+        data: JSONBody[RunCreate],
+    ) -> RunDetail:
+        run = await service.propose(
+            db_session, settings, data.scope, wl.Actor.of(request.user), horizon_days=data.horizon_days
+        )
+        return await detail(db_session, run)
+
+    @get("/", opt=allow(Role.REGULADOR, Role.GESTOR, Role.AUDITOR), operation_id="listAllocations")
+    async def list_runs(
+        self,
+        db_session: NamedDependency[AsyncSession],
+        limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
+    ) -> list[RunPublic]:
+        rows = (
+            await db_session.execute(select(AllocationRun).order_by(col(AllocationRun.id).desc()).limit(limit))
+        ).scalars()
+        return [_public(r) for r in rows]
+
+    @get("/{run_id:int}", opt=allow(Role.REGULADOR, Role.GESTOR, Role.AUDITOR), operation_id="getAllocation")
+    async def get_run(self, db_session: NamedDependency[AsyncSession], run_id: FromPath[int]) -> RunDetail:
+        return await detail(db_session, await service.get_run(db_session, run_id))
+
+    @get(
+        "/{run_id:int}/instance",
+        opt=allow(Role.REGULADOR, Role.GESTOR, Role.AUDITOR),
+        operation_id="allocationInstance",
+    )
+    async def instance(self, db_session: NamedDependency[AsyncSession], run_id: FromPath[int]) -> Response[bytes]:
+        run = await service.get_run(db_session, run_id)
+        return Response(
+            service.instance_bytes(run),
+            media_type="application/json",
+            headers={"Content-Disposition": f'attachment; filename="alocacao-{run_id}.json"'},
+        )
+
+    @post("/{run_id:int}/approve", opt=allow(Role.REGULADOR, Role.GESTOR), operation_id="approveAllocation")
+    async def approve(
+        self, request: Request[Principal, Any, Any], db_session: NamedDependency[AsyncSession], run_id: FromPath[int]
+    ) -> RunPublic:
+        return _public(await service.decide(db_session, run_id, "aprovada", wl.Actor.of(request.user)))
+
+    @post("/{run_id:int}/discard", opt=allow(Role.REGULADOR, Role.GESTOR), operation_id="discardAllocation")
+    async def discard(
+        self, request: Request[Principal, Any, Any], db_session: NamedDependency[AsyncSession], run_id: FromPath[int]
+    ) -> RunPublic:
+        return _public(await service.decide(db_session, run_id, "descartada", wl.Actor.of(request.user)))
+
+    @post("/{run_id:int}/commit", opt=allow(Role.REGULADOR, Role.GESTOR), operation_id="commitAllocation")
+    async def commit(
+        self,
+        request: Request[Principal, Any, Any],
+        db_session: NamedDependency[AsyncSession],
+        settings: NamedDependency[Settings],
+        run_id: FromPath[int],
+    ) -> dict[str, Any]:
+        result = await service.commit(db_session, settings, run_id, wl.Actor.of(request.user))
+        return {"run": run_id, **result}
+
+
+ROUTES = [AllocationController]

@@ -1,0 +1,353 @@
+"""Allocation runs on the database: build the instance from the waitlist and the agendas, solve it off the
+event loop with the pure optimizer, validate it, store it for review, and commit it at the operator's word."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import hashlib
+import time
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from regula.access.policy import Jurisdiction, JurisdictionKind
+from regula.allocation.models import AllocationAssignment, AllocationRun
+from regula.config import Settings
+from regula.db.base import utcnow
+from regula.errors import Conflict, NotFound, ValidationFailed
+from regula.people.models import Citizen
+from regula.people.service import age_on
+from regula.providers import service as providers
+from regula.providers.models import AgendaSlot, Establishment, EstablishmentOffer, MunicipalQuota, SlotBooking
+from regula.scheduler.flow import solve
+from regula.scheduler.greedy import solve_greedy
+from regula.scheduler.instance import Bucket, Entry, Instance, Params, Quota, Solution
+from regula.scheduler.validate import validate
+from regula.territory.reference import territory
+from regula.waitlist import service as wl
+from regula.waitlist.models import WaitlistEntry
+from regula.waitlist.states import EntryStatus
+
+DEFAULT_HORIZON_DAYS = 60
+
+
+@dataclass(frozen=True)
+class BuiltInstance:
+    instance: Instance
+    canonical: bytes  # the canonical JSON that is stored, exported and hashed
+
+
+def _covers(scope: Jurisdiction, ibge: str) -> bool:
+    m = territory().find(ibge)
+    return m is not None and scope.covers_place(m)
+
+
+async def build_instance(
+    session: AsyncSession, settings: Settings, scope: Jurisdiction, *, horizon_days: int = DEFAULT_HORIZON_DAYS
+) -> BuiltInstance:
+    """Waiting entries of residents in ``scope`` and open future slots of providers anywhere they may reach
+    (their own queue scope, widened by escalation inside the optimizer)."""
+    today = wl.local_today(settings)
+    tz = ZoneInfo(settings.timezone)
+    t = territory()
+    rows = (
+        await session.execute(
+            select(WaitlistEntry, Citizen)
+            .join(Citizen, col(Citizen.id) == col(WaitlistEntry.citizen_id))
+            .where(col(WaitlistEntry.status) == EntryStatus.AUTORIZADA.value)
+            .order_by(col(WaitlistEntry.id))
+        )
+    ).all()
+    entries: list[Entry] = []
+    munis: set[str] = set()
+    for e, c in rows:
+        if not _covers(scope, e.municipality_ibge) or e.authorized_at is None or e.deadline_date is None:
+            continue
+        m = t.municipality(e.municipality_ibge)
+        entries.append(
+            Entry(
+                id=str(e.id),
+                municipality_ibge=e.municipality_ibge,
+                priority=max(0, e.score or 0),
+                authorized_date=e.authorized_at.astimezone(tz).date(),
+                deadline=e.deadline_date,
+                oci_code=e.oci_code,
+                sex=c.sex,
+                age_years=age_on(c.birth_date, today),
+                scope_kind=e.scope_kind,
+                scope_code=e.scope_code,
+                macro_code=m.macro_code,
+                uf=m.uf,
+            )
+        )
+        munis.add(e.municipality_ibge)
+    ocis = {e.oci_code for e in entries}
+    start = datetime.combine(today + timedelta(days=1), datetime.min.time(), tz)
+    end = start + timedelta(days=horizon_days)
+    slot_rows = (
+        await session.execute(
+            select(AgendaSlot, Establishment, EstablishmentOffer)
+            .join(Establishment, col(Establishment.cnes) == col(AgendaSlot.cnes))
+            .join(
+                EstablishmentOffer,
+                (col(EstablishmentOffer.cnes) == col(AgendaSlot.cnes))
+                & (col(EstablishmentOffer.oci_code) == col(AgendaSlot.oci_code)),
+            )
+            .where(
+                col(AgendaSlot.status) == "aberta",
+                col(AgendaSlot.booked) < col(AgendaSlot.capacity),
+                col(AgendaSlot.starts_at) >= start,
+                col(AgendaSlot.starts_at) < end,
+                col(AgendaSlot.oci_code).in_(sorted(ocis)),
+                col(Establishment.active),
+                col(EstablishmentOffer.active),
+            )
+            .order_by(col(AgendaSlot.id))
+        )
+    ).all()
+    buckets: list[Bucket] = []
+    for slot, est, offer in slot_rows:
+        m = t.municipality(est.municipality_ibge)
+        buckets.append(
+            Bucket(
+                id=str(slot.id),
+                provider_cnes=est.cnes,
+                municipality_ibge=est.municipality_ibge,
+                region_code=m.health_region_code or m.macro_code,
+                macro_code=m.macro_code,
+                uf=m.uf,
+                date=slot.starts_at.astimezone(tz).date(),
+                oci_code=slot.oci_code,
+                capacity=slot.capacity - slot.booked,
+                teleconsultation=slot.modality == "teleconsulta",
+                age_min=offer.age_min_years,
+                age_max=offer.age_max_years,
+                sex=offer.sex,
+            )
+        )
+        munis.add(est.municipality_ibge)
+    quotas = await _quotas_left(session, today, end.date())
+    instance = Instance(
+        params=Params(today=today),
+        entries=entries,
+        buckets=buckets,
+        quotas=quotas,
+        municipalities={
+            code: (t.municipality(code).latitude, t.municipality(code).longitude) for code in sorted(munis)
+        },
+    )
+    canonical = (instance.model_dump_json(exclude_none=False) + "\n").encode()
+    return BuiltInstance(instance, canonical)
+
+
+async def _quotas_left(session: AsyncSession, today: date, until: date) -> list[Quota]:
+    """PPI/PAR quotas still open, minus what the municipality already holds in bookings of that period."""
+    rows = (
+        await session.execute(
+            select(MunicipalQuota).where(
+                col(MunicipalQuota.period_end) >= today, col(MunicipalQuota.period_start) <= until
+            )
+        )
+    ).scalars()
+    quotas: list[Quota] = []
+    for q in rows:
+        used_stmt = (
+            select(col(SlotBooking.id))
+            .join(AgendaSlot, col(AgendaSlot.id) == col(SlotBooking.slot_id))
+            .join(WaitlistEntry, col(WaitlistEntry.id) == col(SlotBooking.entry_id))
+            .where(
+                col(SlotBooking.status).in_(("ativa", "realizada", "faltou")),
+                col(AgendaSlot.cnes) == q.cnes,
+                col(AgendaSlot.oci_code) == q.oci_code,
+                col(WaitlistEntry.municipality_ibge) == q.municipality_ibge,
+                col(AgendaSlot.starts_at) >= datetime.combine(q.period_start, datetime.min.time(), UTC),
+                col(AgendaSlot.starts_at)
+                < datetime.combine(q.period_end + timedelta(days=1), datetime.min.time(), UTC),
+            )
+        )
+        used = len((await session.execute(used_stmt)).all())
+        quotas.append(
+            Quota(
+                id=f"{q.municipality_ibge}:{q.cnes}:{q.oci_code}:{q.period_start.isoformat()}",
+                municipality_ibge=q.municipality_ibge,
+                provider_cnes=q.cnes,
+                oci_code=q.oci_code,
+                start=max(q.period_start, today),
+                end=q.period_end,
+                limit=max(0, q.max_slots - used),
+            )
+        )
+    return quotas
+
+
+def _solve_and_check(instance: Instance) -> tuple[Solution, Solution, int, float]:
+    started = time.perf_counter()
+    solution = solve(instance)
+    elapsed = time.perf_counter() - started
+    violations = validate(instance, solution)
+    greedy = solve_greedy(instance)
+    return solution, greedy, len(violations), elapsed
+
+
+async def propose(
+    session: AsyncSession,
+    settings: Settings,
+    scope_raw: str,
+    actor: wl.Actor,
+    *,
+    horizon_days: int = DEFAULT_HORIZON_DAYS,
+) -> AllocationRun:
+    scope = Jurisdiction.parse(scope_raw, "scope")
+    if not _scope_inside(actor.jurisdiction, scope):
+        raise ValidationFailed.for_field("scope", "fora_da_jurisdicao", "Escopo fora da sua jurisdição.")
+    built = await build_instance(session, settings, scope, horizon_days=horizon_days)
+    # The solver is CPU-bound: off the event loop (ARCHITECTURE.md, decision 7).
+    solution, greedy, violations, elapsed = await asyncio.to_thread(_solve_and_check, built.instance)
+    greedy_by_bucket: dict[str, list[str]] = {}
+    for a in greedy.assignments:
+        greedy_by_bucket.setdefault(a.bucket_id, []).append(a.entry_id)
+    chosen_by_bucket: dict[str, set[str]] = {}
+    for a in solution.assignments:
+        chosen_by_bucket.setdefault(a.bucket_id, set()).add(a.entry_id)
+    run = AllocationRun(
+        scope=str(scope),
+        params={"horizon_days": horizon_days, **built.instance.params.model_dump(mode="json")},
+        instance_sha256=hashlib.sha256(built.canonical).hexdigest(),
+        instance_gz=gzip.compress(built.canonical, mtime=0),
+        solver=solution.solver,
+        solver_status=solution.status,
+        objective=solution.objective,
+        greedy_objective=greedy.objective,
+        wall_seconds=round(elapsed, 4),
+        counts={
+            "entries": len(built.instance.entries),
+            "slots": len(built.instance.buckets),
+            "assigned": len(solution.assignments),
+            "unassigned": len(solution.unassigned),
+            "escalated": len(solution.escalated),
+            "greedy_assigned": len(greedy.assignments),
+        },
+        violations=violations,
+        created_by=actor.username,
+    )
+    session.add(run)
+    await session.flush()
+    assert run.id is not None
+    rows = []
+    for a in solution.assignments:
+        displaced = next(
+            (g for g in greedy_by_bucket.get(a.bucket_id, []) if g not in chosen_by_bucket[a.bucket_id]), None
+        )
+        rows.append(
+            AllocationAssignment(
+                run_id=run.id,
+                entry_id=int(a.entry_id),
+                slot_id=int(a.bucket_id),
+                explanation=a.explanation.model_dump(mode="json") if a.explanation else None,
+                displaced_entry_id=int(displaced) if displaced else None,
+            )
+        )
+    session.add_all(rows)
+    await session.flush()
+    if violations:
+        # Never offered for approval: a solution the validator rejects is a defect, recorded and visible.
+        run.status = "descartada"
+        run.decided_by, run.decided_at = "validador", utcnow()
+        await session.flush()
+    return run
+
+
+def _scope_inside(outer: Jurisdiction, inner: Jurisdiction) -> bool:
+    if outer.kind is JurisdictionKind.NATIONAL:
+        return True
+    places = [m for m in territory().all() if inner.covers_place(m)]
+    return bool(places) and all(outer.covers_place(m) for m in places)
+
+
+async def get_run(session: AsyncSession, run_id: int, *, for_update: bool = False) -> AllocationRun:
+    stmt = select(AllocationRun).where(col(AllocationRun.id) == run_id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    run = (await session.execute(stmt)).scalar_one_or_none()
+    if run is None:
+        raise NotFound("Rodada de alocação não encontrada.", code="rodada_nao_encontrada")
+    return run
+
+
+async def decide(session: AsyncSession, run_id: int, decision: str, actor: wl.Actor) -> AllocationRun:
+    run = await get_run(session, run_id, for_update=True)
+    allowed = {"aprovada": ("proposta",), "descartada": ("proposta", "aprovada")}
+    if decision not in allowed or run.status not in allowed[decision]:
+        raise Conflict(
+            f"A rodada está {run.status}; não pode passar a {decision}.",
+            code="rodada_transicao_invalida",
+            extra={"status": run.status},
+        )
+    run.status, run.decided_by, run.decided_at = decision, actor.username, utcnow()
+    await session.flush()
+    return run
+
+
+async def commit(session: AsyncSession, settings: Settings, run_id: int, actor: wl.Actor) -> dict[str, int]:
+    """Book the approved assignments and move their entries to agendada, all in the caller's transaction.
+    An assignment whose entry left the queue or whose slot filled since the proposal is marked ``conflito``
+    and skipped; the rest goes through."""
+    run = await get_run(session, run_id, for_update=True)
+    if run.status != "aprovada":
+        raise Conflict("Só uma rodada aprovada pode ser efetivada.", code="rodada_nao_aprovada")
+    assignments = (
+        (
+            await session.execute(
+                select(AllocationAssignment)
+                .where(col(AllocationAssignment.run_id) == run_id)
+                .order_by(col(AllocationAssignment.id))
+            )
+        )
+        .scalars()
+        .all()
+    )
+    booked = conflicts = 0
+    system = wl.Actor(actor.username, "sistema", actor.user_id, actor.jurisdiction)
+    for a in assignments:
+        entry = await wl.get_entry(session, a.entry_id, for_update=True)
+        if entry.status != EntryStatus.AUTORIZADA.value:
+            a.outcome = "conflito"
+            conflicts += 1
+            continue
+        try:
+            async with session.begin_nested():
+                await providers.book(session, a.slot_id, a.entry_id, run_id)
+                await wl.transition(session, a.entry_id, EntryStatus.AGENDADA.value, system, settings)
+        except Conflict:
+            a.outcome = "conflito"
+            conflicts += 1
+            continue
+        a.outcome = "efetivada"
+        booked += 1
+    run.status, run.committed_at = "efetivada", utcnow()
+    await session.flush()
+    return {"booked": booked, "conflicts": conflicts}
+
+
+def instance_bytes(run: AllocationRun) -> bytes:
+    return gzip.decompress(run.instance_gz)
+
+
+def summary(
+    assignments: list[AllocationAssignment], slots: dict[int, AgendaSlot], entries: dict[int, WaitlistEntry]
+) -> dict[str, Any]:
+    by_municipality: dict[str, int] = {}
+    by_provider: dict[str, int] = {}
+    for a in assignments:
+        e, s = entries.get(a.entry_id), slots.get(a.slot_id)
+        if e is not None:
+            by_municipality[e.municipality_ibge] = by_municipality.get(e.municipality_ibge, 0) + 1
+        if s is not None:
+            by_provider[s.cnes] = by_provider.get(s.cnes, 0) + 1
+    return {"by_municipality": by_municipality, "by_provider": by_provider}

@@ -1,0 +1,45 @@
+"""Job runs, visible to managers, operators and auditors."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from litestar import get
+from litestar.di import NamedDependency
+from litestar.params import FromQuery
+from msgspec import Struct
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from regula.access.policy import Role, allow
+from regula.jobs.models import JobRun
+
+
+class JobRunPublic(Struct):
+    id: int
+    job: str
+    started_at: datetime
+    finished_at: datetime | None
+    outcome: str
+    counts: dict[str, Any] | None
+    error: str | None
+
+
+@get(
+    "/api/v1/jobs/runs", opt=allow(Role.GESTOR, Role.REGULADOR, Role.AUDITOR), tags=["tarefas"], operation_id="jobRuns"
+)
+async def job_runs(
+    db_session: NamedDependency[AsyncSession], job: FromQuery[str | None] = None, limit: FromQuery[int] = 50
+) -> list[JobRunPublic]:
+    stmt = select(JobRun).order_by(col(JobRun.id).desc()).limit(max(1, min(limit, 500)))
+    if job:
+        stmt = stmt.where(col(JobRun.job) == job)
+    return [
+        JobRunPublic(r.id or 0, r.job, r.started_at, r.finished_at, r.outcome, r.counts, r.error)
+        for r in (await db_session.execute(stmt)).scalars()
+    ]
+
+
+ROUTES = [job_runs]

@@ -1,0 +1,151 @@
+"""An operator launches an allocation run, reviews it, approves and commits it; entries become agendada with
+their slot, slots are booked, and the run is reproducible from its exported instance."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Awaitable, Callable
+from datetime import date, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+from tests.conftest import Login
+from tests.waitlist.test_waitlist_api import authorize, citizen_body, refer
+
+from regula.scheduler.flow import solve
+from regula.scheduler.instance import dump_solution, load_instance
+from regula.scheduler.validate import validate
+
+MakeUser = Callable[..., Awaitable[Login]]
+pytestmark = pytest.mark.usefixtures("reference_data")
+OCI = "0902010026"
+rng = random.Random(7)
+
+
+async def _provider_with_agenda(client: httpx.AsyncClient, gestor: Login, cnes: str, ibge: str, places: int) -> None:
+    r = await client.post(
+        "/api/v1/establishments",
+        json={"cnes": cnes, "name": f"Policlínica {cnes}", "municipality_ibge": ibge, "kind": "contratado"},
+        headers=gestor.headers,
+    )
+    assert r.status_code == 201, r.text
+    r = await client.put(f"/api/v1/establishments/{cnes}/offers", json={"oci_code": OCI}, headers=gestor.headers)
+    assert r.status_code == 200, r.text
+    day = date.today() + timedelta(days=5)
+    for i in range(places):
+        r = await client.post(
+            "/api/v1/slots",
+            json={
+                "cnes": cnes,
+                "oci_code": OCI,
+                "starts_at": f"{day + timedelta(days=i)}T09:00:00-03:00",
+                "capacity": 1,
+            },
+            headers=gestor.headers,
+        )
+        assert r.status_code == 201, r.text
+
+
+async def test_propose_review_approve_commit(
+    client: httpx.AsyncClient, session: AsyncSession, make_user: MakeUser
+) -> None:
+    gestor = await make_user("gestor", "uf:SC")
+    reg = await make_user("regulador", "uf:SC")
+    aps = await make_user("solicitante", "municipality:4205407")
+    await _provider_with_agenda(client, gestor, "7000001", "4216602", places=2)  # São José, same region
+    entries: list[dict[str, Any]] = []
+    for name, risk in (("Ana Urgente", "vermelho"), ("Bia Média", "amarelo"), ("Cris Eletiva", "azul")):
+        e = await refer(client, aps, citizen_body(name=name, cpf=None) | {"cpf": _cpf()}, risk=risk)
+        await authorize(client, reg, e["id"])
+        entries.append(e)
+
+    proposed = await client.post("/api/v1/allocation/runs", json={"scope": "uf:SC"}, headers=reg.headers)
+    assert proposed.status_code == 201, proposed.text
+    run = proposed.json()
+    assert run["run"]["status"] == "proposta"
+    assert run["run"]["violations"] == 0
+    assert run["run"]["counts"]["assigned"] == 2
+    served = {a["protocol"] for a in run["assignments"]}
+    assert served == {entries[0]["protocol"], entries[1]["protocol"]}  # the two most urgent
+    assert all(a["explanation"] is not None for a in run["assignments"])
+    assert run["summary"]["by_provider"] == {"7000001": 2}
+    run_id = run["run"]["id"]
+
+    early = await client.post(f"/api/v1/allocation/runs/{run_id}/commit", headers=reg.headers)
+    assert early.status_code == 409
+    assert (await client.post(f"/api/v1/allocation/runs/{run_id}/approve", headers=reg.headers)).status_code == 201
+    committed = await client.post(f"/api/v1/allocation/runs/{run_id}/commit", headers=reg.headers)
+    assert committed.status_code == 201, committed.text
+    assert committed.json()["booked"] == 2
+
+    statuses = {
+        e["protocol"]: (await client.get(f"/api/v1/entries/{e['id']}", headers=reg.headers)).json()["status"]
+        for e in entries
+    }
+    assert sorted(statuses.values()) == ["agendada", "agendada", "autorizada"]
+    booked = (await session.execute(text("SELECT sum(booked) FROM agenda_slot WHERE cnes = '7000001'"))).scalar()
+    assert booked == 2
+
+    exported = await client.get(f"/api/v1/allocation/runs/{run_id}/instance", headers=reg.headers)
+    instance = load_instance(exported.content)
+    again = solve(instance)
+    assert validate(instance, again) == []
+    assert again.objective == run["run"]["objective"]
+    assert dump_solution(again) == dump_solution(solve(load_instance(exported.content)))
+
+
+async def test_scope_outside_jurisdiction_is_refused(client: httpx.AsyncClient, make_user: MakeUser) -> None:
+    reg = await make_user("regulador", "region:42007")
+    response = await client.post("/api/v1/allocation/runs", json={"scope": "uf:SC"}, headers=reg.headers)
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["code"] == "fora_da_jurisdicao"
+
+
+def _cpf() -> str:
+    from regula.people.documents import generate_cpf
+
+    return generate_cpf(rng)
+
+
+async def test_released_place_goes_to_the_next_person(
+    client: httpx.AsyncClient, session: AsyncSession, make_user: MakeUser
+) -> None:
+    gestor = await make_user("gestor", "uf:SC")
+    reg = await make_user("regulador", "uf:SC")
+    nav = await make_user("navegador", "uf:SC")
+    aps = await make_user("solicitante", "municipality:4205407")
+    await _provider_with_agenda(client, gestor, "7000002", "4216602", places=1)
+    first = await refer(client, aps, citizen_body(name="Primeira Pessoa") | {"cpf": _cpf()}, risk="vermelho")
+    second = await refer(client, aps, citizen_body(name="Segunda Pessoa") | {"cpf": _cpf()}, risk="amarelo")
+    for e in (first, second):
+        await authorize(client, reg, e["id"])
+    run = (await client.post("/api/v1/allocation/runs", json={"scope": "uf:SC"}, headers=reg.headers)).json()
+    run_id = run["run"]["id"]
+    await client.post(f"/api/v1/allocation/runs/{run_id}/approve", headers=reg.headers)
+    await client.post(f"/api/v1/allocation/runs/{run_id}/commit", headers=reg.headers)
+
+    declined = await client.post(
+        f"/api/v1/entries/{first['id']}/transitions",
+        json={"to": "autorizada", "reason_text": "Respondeu NÃO à confirmação."},
+        headers=nav.headers,
+    )
+    assert declined.status_code == 201, declined.text
+    after = (await client.get(f"/api/v1/entries/{second['id']}", headers=reg.headers)).json()
+    assert after["status"] == "agendada"
+    assert any("encaixe" in (h["reason_text"] or "") for h in after["history"])
+    bookings = (
+        (
+            await session.execute(
+                text(
+                    "SELECT b.status FROM slot_booking b JOIN agenda_slot s ON s.id = b.slot_id "
+                    "WHERE s.cnes = '7000002' ORDER BY b.id"
+                )
+            )
+        )
+        .scalars()
+        .all()
+    )
+    assert bookings == ["liberada", "ativa"]
