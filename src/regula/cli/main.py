@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 from typing import Annotated, Any
 
@@ -29,12 +31,19 @@ app.add_typer(tokens_app, name="tokens")
 
 def _register_domain_clis() -> None:
     from regula.catalog.cli import app as catalog_app
+    from regula.jobs.cli import jobs_app, scheduler_command
     from regula.providers.cli import app as agendas_app
+    from regula.scheduler.cli import app as allocate_app
     from regula.territory.cli import app as territory_app
+    from regula.waitlist.cli import import_app
 
     app.add_typer(catalog_app, name="catalog", help="Catálogo SIGTAP de OCIs.")
     app.add_typer(territory_app, name="territory", help="Municípios e regiões de saúde.")
     app.add_typer(agendas_app, name="agendas", help="Agendas dos prestadores.")
+    app.add_typer(jobs_app, name="jobs", help="Tarefas periódicas.")
+    app.add_typer(allocate_app, name="allocate", help="Alocação de vagas (otimizador).")
+    app.command("scheduler")(scheduler_command)
+    app.add_typer(import_app, name="import", help="Importação de encaminhamentos.")
 
 
 @db_app.command("upgrade")
@@ -174,12 +183,17 @@ def demo(
     port: Annotated[int | None, typer.Option(help="Porta")] = None,
     no_serve: Annotated[bool, typer.Option("--no-serve", help="Só prepara os dados")] = False,
 ) -> None:
-    """Prepara a demonstração (banco embarcado, dados de referência, usuários) e inicia o aplicativo."""
+    """Prepara a demonstração (banco embarcado, dados de referência, dados fictícios de SC, usuários) e inicia o
+    aplicativo."""
+    from regula.demo import load_demo_data, summary_lines
     from regula.seed import ensure_demo_users, load_reference_data
 
     settings = load_settings()
     with database(settings) as url:
         run_in_transaction(url, lambda s: load_reference_data(s, settings, console))
+        summary = run_in_transaction(url, lambda s: load_demo_data(s, settings, progress=console.print))
+        for line in summary_lines(summary):
+            console.print(line, markup=False, highlight=False)
         creds = run_in_transaction(url, lambda s: ensure_demo_users(s, settings))
         table = Table("usuário", "senha", "papel", "jurisdição", title="Usuários da demonstração")
         for c in creds:
@@ -187,7 +201,24 @@ def demo(
         out.print(table)
         console.print(f"As senhas também ficam em {settings.home / 'demo-credentials.txt'}")
         if not no_serve:
-            _serve(settings, url, host or settings.host, port or settings.port)
+            # The scheduler is its own process, as in production (ARCHITECTURE.md, decision 8); it attaches to
+            # the same embedded server and stops with the demo.
+            scheduler = _start_scheduler_process(settings)
+            try:
+                _serve(settings, url, host or settings.host, port or settings.port)
+            finally:
+                scheduler.terminate()
+                scheduler.wait(timeout=30)
+
+
+def _start_scheduler_process(settings: Settings) -> subprocess.Popen[bytes]:
+    env = dict(os.environ)
+    # In the demo the scheduler runs every job at start (positions, escalations, backfill, an allocation run for
+    # Santa Catarina that an operator reviews and approves), then on its schedule.
+    env.setdefault("REGULA_ALLOCATION_SCOPES", '["uf:SC"]')
+    env["REGULA_HOME"] = str(settings.home)
+    console.print("Agendador iniciado em processo próprio (regula scheduler).")
+    return subprocess.Popen([sys.executable, "-m", "regula.cli.main", "scheduler", "--run-now"], env=env)
 
 
 def main() -> None:
