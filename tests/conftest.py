@@ -12,6 +12,7 @@ import os
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,24 +56,34 @@ async def _admin(url: str, sql: str) -> None:
     await engine.dispose()
 
 
+@contextmanager
+def throwaway_database(server_url: str, prefix: str) -> Iterator[str]:
+    """A new database on the server of ``server_url``, built by the migrations, dropped afterwards."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    asyncio.run(_admin(server_url, f'CREATE DATABASE "{name}"'))
+    url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    try:
+        migrate.upgrade(url)
+        yield url
+    finally:
+        asyncio.run(
+            _admin(server_url, f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'")
+        )
+        asyncio.run(_admin(server_url, f'DROP DATABASE IF EXISTS "{name}"'))
+
+
 @pytest.fixture(scope="session")
 def database_url() -> Iterator[str]:
     for server_url in _server_url():
-        name = f"regula_test_{uuid.uuid4().hex[:12]}"
-        base = make_url(server_url)
-        asyncio.run(_admin(server_url, f'CREATE DATABASE "{name}"'))
-        url = base.set(database=name).render_as_string(hide_password=False)
-        try:
-            migrate.upgrade(url)
+        with throwaway_database(server_url, "regula_test") as url:
             yield url
-        finally:
-            asyncio.run(
-                _admin(
-                    server_url,
-                    f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'",
-                )
-            )
-            asyncio.run(_admin(server_url, f'DROP DATABASE IF EXISTS "{name}"'))
+
+
+@pytest.fixture
+def fresh_database_url(database_url: str) -> Iterator[str]:
+    """For code that commits (jobs, concurrent bookings): a database of the test's own, not rolled back."""
+    with throwaway_database(database_url, "regula_fresh") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -4,16 +4,13 @@ of their tM window. Jobs commit, so these tests use a database of their own."""
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from sqlalchemy import make_url, text
-from tests.conftest import _admin
+from sqlalchemy import text
 
 from regula.config import Settings
-from regula.db import migrate
 from regula.db.engine import Database, make_database
 from regula.jobs.registry import all_jobs
 from regula.jobs.runner import Job, lock_key, run_job
@@ -21,19 +18,10 @@ from regula.territory.service import load_territory
 
 
 @pytest.fixture
-async def db(database_url: str) -> AsyncIterator[Database]:
-    name = f"regula_jobs_{uuid.uuid4().hex[:10]}"
-    server = make_url(database_url).set(database="postgres").render_as_string(hide_password=False)
-    await _admin(server, f'CREATE DATABASE "{name}"')
-    url = make_url(database_url).set(database=name).render_as_string(hide_password=False)
-    await asyncio.to_thread(migrate.upgrade, url)
-    database = make_database(url, pool_size=4)
-    try:
-        yield database
-    finally:
-        await database.dispose()
-        await _admin(server, f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'")
-        await _admin(server, f'DROP DATABASE "{name}"')
+async def db(fresh_database_url: str) -> AsyncIterator[Database]:
+    database = make_database(fresh_database_url, pool_size=4)
+    yield database
+    await database.dispose()
 
 
 async def test_runs_are_recorded_with_outcome_and_counts(db: Database, settings: Settings) -> None:

@@ -4,35 +4,23 @@ tasks on separate connections against the real database (committed, in a databas
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import make_url, text
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
-from tests.conftest import _admin
 
-from regula.db import migrate
 from regula.db.engine import make_sessionmaker
 from regula.errors import Conflict
 from regula.providers import service
 
 
 @pytest.fixture
-async def own_engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    name = f"regula_booking_{uuid.uuid4().hex[:10]}"
-    server = make_url(database_url).set(database="postgres").render_as_string(hide_password=False)
-    await _admin(server, f'CREATE DATABASE "{name}"')
-    url = make_url(database_url).set(database=name).render_as_string(hide_password=False)
-    await asyncio.to_thread(migrate.upgrade, url)
-    engine = create_async_engine(url, pool_size=12)
-    try:
-        yield engine
-    finally:
-        await engine.dispose()
-        await _admin(server, f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'")
-        await _admin(server, f'DROP DATABASE "{name}"')
+async def own_engine(fresh_database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_async_engine(fresh_database_url, pool_size=12)
+    yield engine
+    await engine.dispose()
 
 
 async def test_concurrent_bookings_never_exceed_capacity(own_engine: AsyncEngine) -> None:
