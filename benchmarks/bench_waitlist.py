@@ -580,7 +580,16 @@ def _drive(base: str, path: str, pairs_file: Path, rate: float, duration: float)
 
 
 def position_bench(
-    db: BenchDb, gen: Generated, *, rate: float, duration: float, runs: int, workers: int, port: int
+    db: BenchDb,
+    gen: Generated,
+    *,
+    rate: float,
+    duration: float,
+    runs: int,
+    workers: int,
+    port: int,
+    sweep: Sequence[float] = (),
+    sweep_duration: float = 10,
 ) -> dict[str, Any]:
     pairs_file = Path(f"/tmp/{db.name}-pairs.json")  # noqa: S108
     pairs_file.write_text(json.dumps(list(zip(gen.protocols, gen.birth_dates, strict=True))))
@@ -605,6 +614,16 @@ def position_bench(
                 result = _drive(base, path, pairs_file, rate, duration)
                 out[name].append(result)
                 print(f"  run {i + 1} {name}: {result}", flush=True)
+        # Lower open-loop rates, to find what this machine sustains within the latency target.
+        out["sweep"] = []
+        for sweep_rate in sweep:
+            for name, path in (("baseline_select1", "/bench/select1"), ("position", "/bench/position")):
+                result = _drive(base, path, pairs_file, sweep_rate, sweep_duration) | {
+                    "route": name,
+                    "rate": sweep_rate,
+                }
+                out["sweep"].append(result)
+                print(f"  sweep {sweep_rate:g}/s {name}: {result}", flush=True)
         # The real public route: its per-IP rate limit answers 429 after 10 requests a minute.
         out["real_route_with_rate_limit"] = _drive(base, "/public/position", pairs_file, rate, 3)
         print(f"  /public/position (rate-limited): {out['real_route_with_rate_limit']}", flush=True)
@@ -657,6 +676,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--duration", type=float, default=20)
     p.add_argument("--position-runs", type=int, default=3)
     p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--sweep", default="", help="also these lower rates, one 10 s run each, e.g. 100,200,300")
     p.add_argument("--port", type=int, default=8765)
     p.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
     a = p.parse_args(argv)
@@ -710,7 +730,14 @@ def main(argv: Sequence[str] | None = None) -> None:
                 save()
         if "position" in benches:
             results["position"] = position_bench(
-                db, gen, rate=a.rate, duration=a.duration, runs=a.position_runs, workers=a.workers, port=a.port
+                db,
+                gen,
+                rate=a.rate,
+                duration=a.duration,
+                runs=a.position_runs,
+                workers=a.workers,
+                port=a.port,
+                sweep=[float(r) for r in a.sweep.split(",") if r],
             )
             summary = {
                 k: v for k, v in results["position"].items() if "median" in k or k in ("met", "p99_over_baseline")
