@@ -54,6 +54,34 @@ class Settings(BaseSettings):
         default=frozenset(), description='JSON list of OCI codes, e.g. ["0902010026"]'
     )
 
+    # -- citizen messaging (issue 5) ----------------------------------------------------------------------------
+    # "console" writes messages to the log and the web app's message log (the demo's default); "twilio" sends SMS
+    # and WhatsApp through Twilio, and needs the account below.
+    notify_channel: Literal["console", "twilio"] = "console"
+    twilio_account_sid: str | None = None
+    twilio_auth_token: SecretStr | None = Field(
+        default=None, description="Signs Twilio's webhooks; also checks replies in console mode when set"
+    )
+    twilio_api_base: str = Field(default="https://api.twilio.com", description="Twilio's REST API (a fake in tests)")
+    twilio_sms_senders: list[str] = Field(default_factory=list, description='JSON list of E.164 numbers')
+    twilio_whatsapp_sender: str | None = Field(default=None, description="E.164 number enabled for WhatsApp")
+    # Approved WhatsApp templates per message kind (ContentSid "HX…"), used outside the 24-hour window.
+    twilio_content_sids: dict[str, str] = Field(default_factory=dict, description='JSON, e.g. {"confirmacao": "HX…"}')
+    twilio_timeout_seconds: float = Field(default=10.0, gt=0)
+    notify_rate_per_sender: float = Field(default=1.0, gt=0, description="Messages per second per sender number")
+    notify_rate_per_account: float = Field(default=100.0, gt=0, description="Messages per second for the account")
+    notify_batch_size: int = Field(default=200, ge=1, le=5000)
+    notify_max_in_flight: int = Field(default=64, ge=1, le=1000)
+    notify_quiet_start_hour: int = Field(default=20, ge=0, le=23, description="No messages from this hour…")
+    notify_quiet_end_hour: int = Field(default=8, ge=0, le=23, description="…until this hour (citizen's time)")
+    notify_quiet_sundays: bool = True
+    notify_daily_cap: int = Field(default=3, ge=1, description="Non-urgent messages per citizen per day")
+    notify_confirmation_days_before: int = Field(default=7, ge=1)
+    notify_confirmation_reply_hours: int = Field(default=72, ge=1)
+    notify_offer_reply_minutes: int = Field(default=120, ge=5)
+    notify_validation_days: int = Field(default=90, ge=7)
+    notify_position_days: int = Field(default=30, ge=1)
+
     @property
     def embedded(self) -> bool:
         return self.database_url is None

@@ -5,6 +5,8 @@ import regula.allocation.models
 import regula.audit.models
 import regula.catalog.models
 import regula.jobs.models
+import regula.navigation.models
+import regula.notify.models
 import regula.people.models
 import regula.providers.models
 import regula.territory.models

@@ -12,6 +12,8 @@ def all_routes() -> list[ControllerRouterHandler]:
     from regula.audit.routes import ROUTES as audit_api
     from regula.catalog.routes import ROUTES as catalog_api
     from regula.jobs.routes import ROUTES as jobs_api
+    from regula.navigation.routes import ROUTES as navigation_api
+    from regula.notify.routes import ROUTES as notify_api
     from regula.providers.routes import ROUTES as providers_api
     from regula.territory.routes import ROUTES as territory_api
     from regula.waitlist.import_routes import ROUTES as import_api
@@ -32,4 +34,6 @@ def all_routes() -> list[ControllerRouterHandler]:
         *providers_api,
         *jobs_api,
         *allocation_api,
+        *notify_api,
+        *navigation_api,
     ]

@@ -80,9 +80,10 @@ async def test_escalation_sweep_flags_entries_past_three_quarters(db: Database, 
             )
     run = await run_job(db, settings, all_jobs()["escalation_sweep"])
     assert run.outcome == "ok", run.error
-    assert run.counts == {"flagged": 1, "escalated_waiting": 1}
+    # …and the navigators get a task for it, once.
+    assert run.counts == {"flagged": 1, "escalated_waiting": 1, "tasks_opened": 1}
     async with db.transaction() as s:
         flagged = (await s.execute(text("SELECT protocol FROM waitlist_entry WHERE escalated_at IS NOT NULL"))).all()
     assert [r[0] for r in flagged] == ["SC2600000001"]
     again = await run_job(db, settings, all_jobs()["escalation_sweep"])
-    assert again.counts == {"flagged": 0, "escalated_waiting": 1}
+    assert again.counts == {"flagged": 0, "escalated_waiting": 1, "tasks_opened": 0}

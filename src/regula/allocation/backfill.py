@@ -78,6 +78,10 @@ async def backfill_slot(
                 col(WaitlistEntry.oci_code) == slot.oci_code,
                 col(Citizen.phone).is_not(None),
                 col(Citizen.contact_consent),
+                # Whoever already let this place go (declined it, or did not answer the offer) is not asked again.
+                ~select(col(SlotBooking.id))
+                .where(col(SlotBooking.slot_id) == slot_id, col(SlotBooking.entry_id) == col(WaitlistEntry.id))
+                .exists(),
             )
             .order_by(
                 col(WaitlistEntry.score).desc().nulls_last(), col(WaitlistEntry.authorized_at), col(WaitlistEntry.id)

@@ -32,6 +32,7 @@ app.add_typer(tokens_app, name="tokens")
 def _register_domain_clis() -> None:
     from regula.catalog.cli import app as catalog_app
     from regula.jobs.cli import jobs_app, scheduler_command
+    from regula.notify.cli import app as notify_app
     from regula.providers.cli import app as agendas_app
     from regula.scheduler.cli import app as allocate_app
     from regula.territory.cli import app as territory_app
@@ -44,6 +45,7 @@ def _register_domain_clis() -> None:
     app.add_typer(allocate_app, name="allocate", help="Alocação de vagas (otimizador).")
     app.command("scheduler")(scheduler_command)
     app.add_typer(import_app, name="import", help="Importação de encaminhamentos.")
+    app.add_typer(notify_app, name="notify", help="Mensagens aos cidadãos (SMS e WhatsApp).")
 
 
 @db_app.command("upgrade")

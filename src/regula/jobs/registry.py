@@ -39,10 +39,13 @@ async def escalation_sweep(db: Database, settings: Settings) -> dict[str, Any]:
             )
         )
         ids = [r[0] for r in flagged]
+        from regula.navigation.service import open_escalation_tasks
+
+        tasks = await open_escalation_tasks(session)
         total = await session.execute(
             select(text("count(*)")).select_from(WaitlistEntry).where(col(WaitlistEntry.escalated_at).is_not(None))
         )
-        return {"flagged": len(ids), "escalated_waiting": int(total.scalar_one())}
+        return {"flagged": len(ids), "escalated_waiting": int(total.scalar_one()), "tasks_opened": tasks}
 
 
 async def backfill_sweep(db: Database, settings: Settings) -> dict[str, Any]:
@@ -73,6 +76,25 @@ async def allocation(db: Database, settings: Settings) -> dict[str, Any]:
     return counts
 
 
+async def notify_dispatch(db: Database, settings: Settings) -> dict[str, Any]:
+    """The outbox trigger: send what is due (``regula notify dispatch`` does the same continuously)."""
+    from regula.notify.jobs import dispatch
+
+    return await dispatch(db, settings)
+
+
+async def reply_deadlines(db: Database, settings: Settings) -> dict[str, Any]:
+    from regula.notify.jobs import reply_deadlines as run
+
+    return await run(db, settings)
+
+
+async def notify_planning(db: Database, settings: Settings) -> dict[str, Any]:
+    from regula.notify.jobs import planning
+
+    return await planning(db, settings)
+
+
 def all_jobs(settings: Settings | None = None) -> dict[str, Job]:
     allocation_cron = settings.allocation_cron if settings else "0 3 * * 1-5"
     jobs = [
@@ -85,5 +107,13 @@ def all_jobs(settings: Settings | None = None) -> dict[str, Job]:
         Job("escalation_sweep", "Sinaliza solicitações além de 75% do prazo (tM)", escalation_sweep, "0 6 * * *"),
         Job("backfill_sweep", "Oferece vagas liberadas às próximas pessoas das filas", backfill_sweep, "*/10 * * * *"),
         Job("allocation", "Propõe rodadas de alocação por escopo configurado", allocation, allocation_cron),
+        Job("notify_dispatch", "Envia as mensagens pendentes aos cidadãos", notify_dispatch, "* * * * *"),
+        Job(
+            "reply_deadlines",
+            "Trata perguntas sem resposta no prazo (ofertas, confirmações)",
+            reply_deadlines,
+            "*/5 * * * *",
+        ),
+        Job("notify_planning", "Planeja avisos de posição e validações de 90 dias", notify_planning, "0 9 * * *"),
     ]
     return {j.name: j for j in jobs}

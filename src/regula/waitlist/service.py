@@ -522,6 +522,11 @@ async def transition(
         if wanted is EntryStatus.AUTORIZADA:
             await rescore(session, settings, entry_ids=[entry_id], actor=actor, record_events=False)
         await recompute_positions(session, settings, [key])
+    # The messages this change causes are written in this same transaction (the outbox; issue 5).
+    from regula.notify.events import on_transition
+
+    entry = await get_entry(session, entry_id)  # reloaded: recomputing positions expired it
+    await on_transition(session, settings, entry, current.value, wanted.value, actor.username)
     return entry
 
 

@@ -1,0 +1,1 @@
+"""Care navigation: the navigators' worklist and their contacts with citizens."""

@@ -1,0 +1,1 @@
+"""Citizen messaging: SMS and WhatsApp through Twilio, the outbox and its dispatcher."""

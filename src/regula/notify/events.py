@@ -1,0 +1,317 @@
+"""Which messages a change to an entry causes — called by the waitlist inside the change's own transaction.
+
+One hook, :func:`on_transition`, called by ``waitlist.service.transition`` after every status change. It writes
+the messages into the outbox (``outbox.enqueue``), cancels the ones whose cause went away, and opens navigator
+tasks. The periodic planners (position updates, 90-day validation, reply deadlines) live in ``notify.jobs``.
+
+Timeline of an appointment (issue 5, item 3): "marcada" at once (date, time, place, preparation); a confirmation
+request seven days before ("responda SIM ou NÃO"); reminders two days and one day before. A place released and
+offered to the next person (backfill) is a short-notice offer instead: "responda SIM em até 2 horas".
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from regula.config import Settings
+from regula.db.base import utcnow
+from regula.notify.content import when_variables
+from regula.notify.outbox import Outgoing, cancel_pending, close_questions, enqueue
+from regula.notify.respect import timezone_for
+from regula.people.models import Citizen
+from regula.providers.models import AgendaSlot, Establishment, SlotBooking
+from regula.territory.reference import territory
+from regula.waitlist.models import WaitlistEntry
+from regula.waitlist.states import EntryStatus
+
+BOOKED = (EntryStatus.AGENDADA.value, EntryStatus.CONFIRMADA.value)
+APPOINTMENT_KINDS = ("agendamento", "confirmacao", "lembrete", "oferta", "confirmada")
+#: The actor name backfill uses: its bookings are short-notice offers, not ordinary appointments.
+BACKFILL_ACTOR = "backfill"
+
+
+def position_url(settings: Settings) -> str:
+    return settings.public_base_url.rstrip("/") + "/posicao"
+
+
+def base_variables(entry: WaitlistEntry, settings: Settings) -> dict[str, Any]:
+    return {"protocol": entry.protocol, "url": position_url(settings)}
+
+
+async def _citizen(session: AsyncSession, entry: WaitlistEntry) -> Citizen:
+    citizen = await session.get(Citizen, entry.citizen_id)
+    assert citizen is not None
+    return citizen
+
+
+async def _booking(session: AsyncSession, entry_id: int) -> tuple[SlotBooking, AgendaSlot, Establishment] | None:
+    row = (
+        await session.execute(
+            select(SlotBooking, AgendaSlot, Establishment)
+            .join(AgendaSlot, col(AgendaSlot.id) == col(SlotBooking.slot_id))
+            .join(Establishment, col(Establishment.cnes) == col(AgendaSlot.cnes))
+            .where(col(SlotBooking.entry_id) == entry_id, col(SlotBooking.status) == "ativa")
+        )
+    ).first()
+    return None if row is None else (row[0], row[1], row[2])
+
+
+def appointment_variables(
+    entry: WaitlistEntry, citizen: Citizen, slot: AgendaSlot, place: Establishment, settings: Settings
+) -> dict[str, Any]:
+    tz = timezone_for(citizen.uf, citizen.municipality_ibge)
+    city = territory().find(place.municipality_ibge)
+    return {
+        **base_variables(entry, settings),
+        **when_variables(slot.starts_at, tz),
+        "place": place.name,
+        "city": city.name if city else place.municipality_ibge,
+        "teleconsultation": slot.modality == "teleconsulta",
+        "starts_at": slot.starts_at.isoformat(),
+    }
+
+
+async def on_transition(
+    session: AsyncSession, settings: Settings, entry: WaitlistEntry, source: str, target: str, actor_name: str
+) -> None:
+    """Messages and tasks caused by moving ``entry`` from ``source`` to ``target``."""
+    assert entry.id is not None
+    if source in BOOKED and target not in BOOKED and target != EntryStatus.EM_ATENDIMENTO.value:
+        await cancel_pending(session, entry.id, APPOINTMENT_KINDS, reason="vaga_liberada")
+        await close_questions(session, entry.id, "encerrada")
+    if target == EntryStatus.AUTORIZADA.value:
+        await _authorized(session, settings, entry, source)
+    elif target == EntryStatus.AGENDADA.value:
+        if actor_name == BACKFILL_ACTOR:
+            await _offer(session, settings, entry)
+        else:
+            await schedule_appointment_messages(session, settings, entry)
+    elif target == EntryStatus.CONFIRMADA.value:
+        await close_questions(session, entry.id, "confirmada")
+        from regula.navigation.service import close_tasks_of_entry
+
+        await close_tasks_of_entry(
+            session, entry.id, ("confirmacao_sem_resposta", "mensagem_nao_entregue"), "Presença confirmada."
+        )
+    elif target == EntryStatus.FALTOU.value:
+        await _no_show(session, settings, entry)
+    elif target in (EntryStatus.CANCELADA.value, EntryStatus.NEGADA.value, EntryStatus.TRANSFERIDA.value):
+        await cancel_pending(session, entry.id, None, reason="solicitacao_encerrada")
+        await close_questions(session, entry.id, "encerrada")
+
+
+async def _authorized(session: AsyncSession, settings: Settings, entry: WaitlistEntry, source: str) -> None:
+    assert entry.id is not None
+    citizen = await _citizen(session, entry)
+    now = utcnow()
+    variables = base_variables(entry, settings)
+    if source in BOOKED:
+        # The place went back (declined, no answer to an offer, released by the regulation): still in the queue.
+        booking = (
+            await session.execute(
+                select(SlotBooking, AgendaSlot)
+                .join(AgendaSlot, col(AgendaSlot.id) == col(SlotBooking.slot_id))
+                .where(col(SlotBooking.entry_id) == entry.id)
+                .order_by(col(SlotBooking.id).desc())
+                .limit(1)
+            )
+        ).first()
+        if booking is None:
+            return
+        b, slot = booking
+        tz = timezone_for(citizen.uf, citizen.municipality_ibge)
+        await enqueue(
+            session,
+            settings,
+            citizen,
+            Outgoing(
+                "liberada",
+                f"e{entry.id}:b{b.id}:liberada",
+                {**variables, **when_variables(slot.starts_at, tz)},
+                valid_until=now + timedelta(days=3),
+                entry_id=entry.id,
+                booking_id=b.id,
+            ),
+        )
+        return
+    if source in (EntryStatus.EM_ANALISE.value, EntryStatus.SOLICITADA.value):
+        await enqueue(
+            session,
+            settings,
+            citizen,
+            Outgoing(
+                "fila_entrada",
+                f"e{entry.id}:fila_entrada",
+                {**variables, "estimate_from": entry.estimate_from.isoformat() if entry.estimate_from else None},
+                valid_until=now + timedelta(days=7),
+                entry_id=entry.id,
+            ),
+        )
+
+
+async def schedule_appointment_messages(session: AsyncSession, settings: Settings, entry: WaitlistEntry) -> None:
+    """An ordinary appointment: told now, confirmation asked seven days before, reminders at two and one day."""
+    assert entry.id is not None
+    found = await _booking(session, entry.id)
+    if found is None:
+        return
+    booking, slot, place = found
+    citizen = await _citizen(session, entry)
+    variables = appointment_variables(entry, citizen, slot, place, settings)
+    now = utcnow()
+    starts = slot.starts_at
+    key = f"e{entry.id}:b{booking.id}"
+    common: dict[str, Any] = {"entry_id": entry.id, "booking_id": booking.id}
+    await enqueue(
+        session,
+        settings,
+        citizen,
+        Outgoing("agendamento", f"{key}:agendamento", variables, valid_until=starts - timedelta(hours=6), **common),
+    )
+    ask_at = max(now, starts - timedelta(days=settings.notify_confirmation_days_before))
+    reply_deadline = starts - timedelta(hours=24)
+    if reply_deadline > ask_at + timedelta(hours=2):
+        await enqueue(
+            session,
+            settings,
+            citizen,
+            Outgoing(
+                "confirmacao",
+                f"{key}:confirmacao",
+                variables,
+                due_at=ask_at,
+                valid_until=reply_deadline - timedelta(hours=2),
+                reply_within=timedelta(hours=settings.notify_confirmation_reply_hours),
+                reply_deadline=reply_deadline,
+                **common,
+            ),
+        )
+    await _reminders(session, settings, citizen, variables, starts, key, common)
+
+
+async def _reminders(
+    session: AsyncSession,
+    settings: Settings,
+    citizen: Citizen,
+    variables: dict[str, Any],
+    starts: datetime,
+    key: str,
+    common: dict[str, Any],
+) -> None:
+    now = utcnow()
+    for days, when in ((2, "depois de amanhã"), (1, "amanhã")):
+        due = starts - timedelta(days=days)
+        if due <= now:
+            continue
+        await enqueue(
+            session,
+            settings,
+            citizen,
+            Outgoing(
+                "lembrete",
+                f"{key}:lembrete{days}",
+                {**variables, "when": when},
+                due_at=due,
+                valid_until=starts - timedelta(hours=3),
+                **common,
+            ),
+        )
+
+
+async def _offer(session: AsyncSession, settings: Settings, entry: WaitlistEntry) -> None:
+    """A released place offered at short notice: the citizen has two hours to say SIM."""
+    assert entry.id is not None
+    found = await _booking(session, entry.id)
+    if found is None:
+        return
+    booking, slot, place = found
+    citizen = await _citizen(session, entry)
+    window = timedelta(minutes=settings.notify_offer_reply_minutes)
+    variables = {
+        **appointment_variables(entry, citizen, slot, place, settings),
+        "reply_hours": max(1, settings.notify_offer_reply_minutes // 60),
+    }
+    deadline = slot.starts_at - timedelta(hours=6)
+    await enqueue(
+        session,
+        settings,
+        citizen,
+        Outgoing(
+            "oferta",
+            f"e{entry.id}:b{booking.id}:oferta",
+            variables,
+            valid_until=min(deadline, utcnow() + timedelta(hours=12)),
+            reply_within=window,
+            reply_deadline=deadline,
+            entry_id=entry.id,
+            booking_id=booking.id,
+        ),
+    )
+
+
+async def offer_accepted(session: AsyncSession, settings: Settings, entry: WaitlistEntry) -> None:
+    """After a SIM to an offer the appointment is confirmed: tell where and when, and remind."""
+    assert entry.id is not None
+    found = await _booking(session, entry.id)
+    if found is None:
+        return
+    booking, slot, place = found
+    citizen = await _citizen(session, entry)
+    variables = appointment_variables(entry, citizen, slot, place, settings)
+    key = f"e{entry.id}:b{booking.id}"
+    common: dict[str, Any] = {"entry_id": entry.id, "booking_id": booking.id}
+    await enqueue(
+        session,
+        settings,
+        citizen,
+        Outgoing(
+            "agendamento",
+            f"{key}:agendamento",
+            variables,
+            valid_until=slot.starts_at - timedelta(hours=3),
+            **common,
+        ),
+    )
+    await _reminders(session, settings, citizen, variables, slot.starts_at, key, common)
+
+
+async def _no_show(session: AsyncSession, settings: Settings, entry: WaitlistEntry) -> None:
+    assert entry.id is not None
+    citizen = await _citizen(session, entry)
+    last = (
+        await session.execute(
+            select(SlotBooking, AgendaSlot)
+            .join(AgendaSlot, col(AgendaSlot.id) == col(SlotBooking.slot_id))
+            .where(col(SlotBooking.entry_id) == entry.id)
+            .order_by(col(SlotBooking.id).desc())
+            .limit(1)
+        )
+    ).first()
+    variables = base_variables(entry, settings)
+    key = f"e{entry.id}:falta"
+    if last is not None:
+        booking, slot = last
+        variables |= when_variables(slot.starts_at, timezone_for(citizen.uf, citizen.municipality_ibge))
+        key = f"e{entry.id}:b{booking.id}:falta"
+    else:
+        variables |= {"day": "marcada", "time": ""}
+    await enqueue(
+        session,
+        settings,
+        citizen,
+        Outgoing("falta", key, variables, valid_until=utcnow() + timedelta(days=3), entry_id=entry.id),
+    )
+    from regula.navigation.service import open_task
+
+    await open_task(
+        session,
+        "falta",
+        citizen,
+        entry.id,
+        "Faltou ao atendimento: entender o motivo e, se ainda precisar, devolver à fila.",
+    )

@@ -1,0 +1,162 @@
+"""Writing messages into the outbox, in the caller's transaction.
+
+:func:`enqueue` is the only way a message is born. It runs inside the transaction of the change that causes the
+message (an appointment, a released place…), so the message exists if and only if that change committed; its
+idempotency key — (entry, event, version, channel) — makes writing it twice a no-op (``ON CONFLICT DO NOTHING``).
+The channel is chosen here: the console in the demo, else the citizen's preferred channel. A citizen who cannot be
+reached (no phone, no consent, opted out, channel "nenhum") gets the row anyway, ``bloqueada``, so the message log
+tells the whole story, and a critical message then becomes a navigator's task.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from regula.config import Settings
+from regula.db.base import utcnow
+from regula.notify import content
+from regula.notify.models import Message
+from regula.notify.respect import timezone_for
+from regula.people.models import Citizen
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """What the caller wants said; :func:`enqueue` decides how and when."""
+
+    kind: str
+    key: str  # the event and version part of the idempotency key, e.g. "e42:b7:agendamento"
+    variables: dict[str, Any]
+    valid_until: datetime
+    due_at: datetime | None = None
+    entry_id: int | None = None
+    booking_id: int | None = None
+    reply_within: timedelta | None = None  # questions: how long the citizen has, counted from sending
+    reply_deadline: datetime | None = None  # …but never past this
+    bypass_consent: bool = False  # only the opt-out acknowledgement
+
+
+def channel_for(citizen: Citizen, settings: Settings) -> tuple[str, str | None]:
+    """(channel, address) — the address is None when the citizen cannot be reached by message."""
+    if settings.notify_channel == "console":
+        return "console", citizen.phone
+    if citizen.preferred_channel == "whatsapp" and settings.twilio_whatsapp_sender:
+        return "whatsapp", f"whatsapp:{citizen.phone}" if citizen.phone else None
+    return "sms", citizen.phone
+
+
+def blocked_reason(citizen: Citizen, address: str | None) -> str | None:
+    if citizen.phone is None or address is None:
+        return "sem_telefone"
+    if citizen.preferred_channel == "nenhum":
+        return "sem_canal"
+    if not citizen.contact_consent:
+        return "sem_consentimento"
+    return None
+
+
+async def enqueue(
+    session: AsyncSession, settings: Settings, citizen: Citizen, out: Outgoing, *, channel: str | None = None
+) -> Message | None:
+    """Write the message (or nothing, when the same key was written before). Returns the new row or None."""
+    assert citizen.id is not None
+    critical, question = content.KINDS[out.kind]
+    chosen, address = channel_for(citizen, settings)
+    if channel is not None:
+        chosen = channel
+        address = f"whatsapp:{citizen.phone}" if channel == "whatsapp" and citizen.phone else citizen.phone
+    variables = dict(out.variables)
+    if out.reply_within is not None:
+        variables["reply_within_s"] = int(out.reply_within.total_seconds())
+    if out.reply_deadline is not None:
+        variables["reply_deadline"] = out.reply_deadline.isoformat()
+    variables["tz"] = timezone_for(citizen.uf, citizen.municipality_ibge)
+    reason = None if out.bypass_consent and citizen.phone else blocked_reason(citizen, address)
+    now = utcnow()
+    due = max(out.due_at or now, now)
+    row = {
+        "idempotency_key": f"{out.key}:{chosen}",
+        "citizen_id": citizen.id,
+        "entry_id": out.entry_id,
+        "booking_id": out.booking_id,
+        "kind": out.kind,
+        "channel": chosen,
+        "to_address": address or "",
+        "body": content.render(out.kind, variables, chosen),
+        "variables": variables,
+        "question": question,
+        "critical": critical,
+        "status": "bloqueada" if reason else "pendente",
+        "deferred_reason": reason,
+        "due_at": due,
+        "next_attempt_at": due,
+        "valid_until": out.valid_until,
+        "created_at": now,
+        "updated_at": now,
+    }
+    stmt = insert(Message).values(**row).on_conflict_do_nothing(index_elements=["idempotency_key"])
+    result = await session.execute(stmt.returning(col(Message.id)))
+    new_id = result.scalar_one_or_none()
+    if new_id is None:
+        return None
+    message = await session.get(Message, new_id)
+    assert message is not None
+    if reason and critical and out.entry_id is not None:
+        from regula.navigation.service import open_task
+
+        await open_task(
+            session,
+            "mensagem_nao_entregue",
+            citizen,
+            out.entry_id,
+            f"{content.KIND_LABELS_PT[out.kind]} não pôde ser enviada ({_REASONS_PT[reason]}): ligar para o cidadão.",
+            message_id=new_id,
+        )
+    return message
+
+
+_REASONS_PT = {
+    "sem_telefone": "sem telefone cadastrado",
+    "sem_canal": "cidadão não quer mensagens",
+    "sem_consentimento": "sem consentimento para mensagens",
+}
+
+
+async def cancel_pending(
+    session: AsyncSession, entry_id: int, kinds: tuple[str, ...] | None = None, *, reason: str = "motivo_encerrado"
+) -> int:
+    """Messages of an entry not yet sent whose cause went away (a released appointment, a closed entry)."""
+    stmt = (
+        update(Message)
+        .where(col(Message.entry_id) == entry_id, col(Message.status) == "pendente")
+        .values(status="cancelada", deferred_reason=reason, updated_at=utcnow())
+    )
+    if kinds is not None:
+        stmt = stmt.where(col(Message.kind).in_(kinds))
+    result = await session.execute(stmt)
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def close_questions(session: AsyncSession, entry_id: int, answer: str) -> None:
+    """Questions about an entry that no longer need an answer (it moved on by other means)."""
+    await session.execute(
+        update(Message)
+        .where(
+            col(Message.entry_id) == entry_id,
+            col(Message.question).is_not(None),
+            col(Message.answered_at).is_(None),
+        )
+        .values(answer=answer, answered_at=utcnow(), updated_at=utcnow())
+    )
+
+
+async def messages_of_entry(session: AsyncSession, entry_id: int) -> list[Message]:
+    stmt = select(Message).where(col(Message.entry_id) == entry_id).order_by(col(Message.created_at), col(Message.id))
+    return list((await session.execute(stmt)).scalars().all())

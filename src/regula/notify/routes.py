@@ -1,0 +1,189 @@
+"""Twilio's webhooks (replies and delivery receipts) and the message log API.
+
+Both webhooks are public routes guarded by Twilio's request signature: ``X-Twilio-Signature`` is checked with the
+twilio SDK's ``RequestValidator`` against ``REGULA_PUBLIC_BASE_URL`` + path (+ query) and the posted form. A
+forgery gets 403, is audited, and changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from litestar import Controller, Request, Response, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromQuery
+from msgspec import Struct
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from regula.access.policy import Role, allow, public
+from regula.access.service import Principal
+from regula.audit.service import record_in_own_transaction
+from regula.config import Settings
+from regula.errors import PermissionDenied
+from regula.notify.models import Message
+from regula.notify.receipts import Receipt, ReceiptSink
+from regula.notify.replies import handle_inbound
+from regula.people.models import Citizen
+from regula.waitlist.service import Actor
+from regula.web.state import audit_context_for, sessionmaker_from, settings_from
+
+log = logging.getLogger("regula.notify")
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
+RECEIPT_SINK_KEY = "receipt_sink"
+
+
+def signed_url(settings: Settings, request: Request[Any, Any, Any]) -> str:
+    url = settings.public_base_url.rstrip("/") + request.url.path
+    query = request.scope.get("query_string", b"").decode()
+    return f"{url}?{query}" if query else url
+
+
+async def verified_form(request: Request[Any, Any, Any]) -> dict[str, str]:
+    """The posted form, only when Twilio signed it; otherwise 403 (audited)."""
+    from twilio.request_validator import RequestValidator
+
+    settings = settings_from(request.app.state)
+    form = await request.form()
+    params = {k: str(v) for k, v in form.items()}
+    signature = request.headers.get("x-twilio-signature", "")
+    token = settings.twilio_auth_token.get_secret_value() if settings.twilio_auth_token else None
+    if token and signature and RequestValidator(token).validate(signed_url(settings, request), params, signature):
+        return params
+    error = PermissionDenied("Assinatura do Twilio inválida.", code="assinatura_invalida")
+    await record_in_own_transaction(
+        sessionmaker_from(request.app.state),
+        audit_context_for(request),
+        "deny",
+        reason=f"{error.code}: webhook {request.url.path} from {params.get('From', '?')}",
+        status_code=403,
+    )
+    raise error
+
+
+class TwilioWebhooks(Controller):
+    path = "/webhooks/twilio"
+    include_in_schema = False
+
+    @post("/inbound", opt=public(), status_code=200)
+    async def inbound(
+        self, request: Request[Any, Any, Any], db_session: NamedDependency[AsyncSession]
+    ) -> Response[str]:
+        params = await verified_form(request)
+        settings = settings_from(request.app.state)
+        sid = params.get("MessageSid") or params.get("SmsMessageSid") or ""
+        if not sid or not params.get("From"):
+            return Response(EMPTY_TWIML, media_type="text/xml")
+        row = await handle_inbound(
+            db_session, settings, sid, params["From"], params.get("To", ""), params.get("Body", "")
+        )
+        log.info("reply %s from %s: %s", row.intent, row.from_address, row.outcome)
+        return Response(EMPTY_TWIML, media_type="text/xml")
+
+    @post("/status", opt=public(), status_code=204)
+    async def status(self, request: Request[Any, Any, Any]) -> None:
+        params = await verified_form(request)
+        raw_id = request.query_params.get("m")
+        status = params.get("MessageStatus") or params.get("SmsStatus") or ""
+        sid = params.get("MessageSid") or params.get("SmsSid") or ""
+        if not status or not sid:
+            return
+        receipt = Receipt(
+            int(raw_id) if raw_id and raw_id.isdigit() else None, sid, status, params.get("ErrorCode") or None
+        )
+        state = request.app.state
+        sink = state.get(RECEIPT_SINK_KEY)
+        if sink is None:
+            sink = ReceiptSink(sessionmaker_from(state), settings_from(state))
+            state[RECEIPT_SINK_KEY] = sink
+        await sink.submit(receipt)
+
+
+class MessagePublic(Struct):
+    id: int
+    entry_id: int | None
+    kind: str
+    channel: str
+    to: str
+    body: str
+    status: str
+    provider_status: str | None
+    question: str | None
+    answer: str | None
+    due_at: datetime
+    sent_at: datetime | None
+    delivered_at: datetime | None
+    attempts: int
+    error_code: str | None
+    deferred_reason: str | None
+    created_at: datetime
+
+
+def public_message(m: Message) -> MessagePublic:
+    return MessagePublic(
+        m.id or 0,
+        m.entry_id,
+        m.kind,
+        m.channel,
+        m.to_address,
+        m.body,
+        m.status,
+        m.provider_status,
+        m.question,
+        m.answer,
+        m.due_at,
+        m.sent_at,
+        m.delivered_at,
+        m.attempts,
+        m.error_code,
+        m.deferred_reason,
+        m.created_at,
+    )
+
+
+async def message_log(
+    session: AsyncSession,
+    actor: Actor,
+    *,
+    entry_id: int | None = None,
+    status: str | None = None,
+    limit: int = 200,
+) -> list[Message]:
+    """Messages the actor may see (their jurisdiction), newest first."""
+    stmt = (
+        select(Message)
+        .join(Citizen, col(Citizen.id) == col(Message.citizen_id))
+        .order_by(col(Message.created_at).desc(), col(Message.id).desc())
+        .limit(min(max(limit, 1), 1000))
+    )
+    if entry_id is not None:
+        stmt = stmt.where(col(Message.entry_id) == entry_id)
+    if status is not None:
+        stmt = stmt.where(col(Message.status) == status)
+    allowed = actor.municipality_filter()
+    if allowed is not None:
+        stmt = stmt.where(col(Citizen.municipality_ibge).in_(allowed))
+    return list((await session.execute(stmt)).scalars().all())
+
+
+class MessagesController(Controller):
+    path = "/api/v1/messages"
+    tags = ["mensagens"]
+
+    @get("/", opt=allow(Role.REGULADOR, Role.NAVEGADOR, Role.GESTOR, Role.AUDITOR), operation_id="listMessages")
+    async def list_messages(
+        self,
+        request: Request[Principal, Any, Any],
+        db_session: NamedDependency[AsyncSession],
+        entry_id: FromQuery[int | None] = None,
+        status: FromQuery[str | None] = None,
+        limit: FromQuery[int] = 200,
+    ) -> list[MessagePublic]:
+        rows = await message_log(db_session, Actor.of(request.user), entry_id=entry_id, status=status, limit=limit)
+        return [public_message(m) for m in rows]
+
+
+ROUTES = [TwilioWebhooks, MessagesController]

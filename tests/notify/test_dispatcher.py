@@ -1,0 +1,228 @@
+"""The dispatcher against the real twilio SDK and a local fake Twilio server, on a committed database: what is due
+goes out once, at the allowed rate and hours; 429s are retried; a send whose answer was lost, and the rows of a
+dispatcher that died, are looked up at the provider before anything is sent again — never twice."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import AsyncIterator, Iterator
+from datetime import date, timedelta
+
+import pytest
+from pydantic import SecretStr
+from sqlalchemy import text
+from twilio.rest import Client
+
+from regula.config import Settings
+from regula.db.base import utcnow
+from regula.db.engine import Database, make_database
+from regula.notify import dispatcher as dispatcher_module
+from regula.notify.dispatcher import Dispatcher
+from regula.notify.fake_twilio import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, FakeTwilio
+from regula.notify.outbox import Outgoing, enqueue
+from regula.people.documents import generate_cpf
+from regula.people.models import Citizen
+from regula.people.schemas import CitizenCreate
+from regula.people.service import create_citizen
+from regula.territory.service import load_territory
+
+SENDERS = ["+554830000001", "+554830000002"]
+rng = random.Random(5)
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeTwilio]:
+    with FakeTwilio(DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, callback_statuses=()) as server:
+        yield server
+
+
+@pytest.fixture
+def twilio_settings(settings: Settings, fake: FakeTwilio) -> Settings:
+    return settings.model_copy(
+        update={
+            "notify_channel": "twilio",
+            "twilio_account_sid": DEFAULT_ACCOUNT_SID,
+            "twilio_auth_token": SecretStr(DEFAULT_AUTH_TOKEN),
+            "twilio_api_base": fake.base_url,
+            "twilio_sms_senders": SENDERS,
+            "twilio_timeout_seconds": 0.5,
+            "notify_rate_per_sender": 200.0,
+            "notify_rate_per_account": 400.0,
+            "notify_quiet_start_hour": 0,
+            "notify_quiet_end_hour": 0,  # no quiet hours in these tests unless asked
+            "notify_quiet_sundays": False,
+        }
+    )
+
+
+@pytest.fixture
+async def db(fresh_database_url: str) -> AsyncIterator[Database]:
+    database = make_database(fresh_database_url, pool_size=6)
+    async with database.transaction() as s:
+        await load_territory(s)
+    yield database
+    await database.dispose()
+
+
+async def citizens(db: Database, n: int, *, consent: bool = True) -> list[Citizen]:
+    out = []
+    async with db.transaction() as s:
+        for i in range(n):
+            data = CitizenCreate(
+                name=f"Pessoa Teste {i}",
+                birth_date=date(1970, 1, 1),
+                sex="F",
+                race_color="parda",
+                municipality_ibge="4205407",
+                cpf=generate_cpf(rng),
+                phone=f"+55489{rng.randrange(10**8):08d}",
+                contact_consent=consent,
+            )
+            out.append(await create_citizen(s, data, date.today()))
+    return out
+
+
+async def queue(
+    db: Database, settings: Settings, people: list[Citizen], per_person: int = 1, kind: str = "posicao"
+) -> None:
+    async with db.transaction() as s:
+        for c in people:
+            for k in range(per_person):
+                await enqueue(
+                    s,
+                    settings,
+                    c,
+                    Outgoing(
+                        kind,
+                        f"c{c.id}:teste:{k}",
+                        {
+                            "protocol": f"SC26{c.id:08d}",
+                            "url": "https://x/posicao",
+                            "position": k + 1,
+                            "estimate": None,
+                        },
+                        valid_until=utcnow() + timedelta(days=1),
+                    ),
+                )
+
+
+async def counts(db: Database) -> dict[str, int]:
+    async with db.transaction() as s:
+        rows = await s.execute(text("SELECT status, count(*) FROM message GROUP BY status"))
+        return {r[0]: int(r[1]) for r in rows}
+
+
+async def make_due(db: Database) -> None:
+    async with db.transaction() as s:
+        await s.execute(text("UPDATE message SET next_attempt_at = now() WHERE status = 'pendente'"))
+
+
+async def test_sends_once_through_twilio_and_records_each_sid(
+    db: Database, twilio_settings: Settings, fake: FakeTwilio
+) -> None:
+    people = await citizens(db, 20)
+    await queue(db, twilio_settings, people)
+    stats = await Dispatcher(db, twilio_settings).run(once=True)
+    assert (stats.claimed, stats.sent) == (20, 20)
+    assert await counts(db) == {"enviada": 20}
+    assert fake.accepted_count() == 20 and fake.duplicates() == []
+    async with db.transaction() as s:
+        rows = (await s.execute(text("SELECT to_address, sender, provider_sid, body FROM message"))).all()
+    sent = {m.sid: m for m in fake.messages()}
+    for row in rows:
+        twin = sent[row.provider_sid]
+        assert (twin.to, twin.from_, twin.body) == (row.to_address, row.sender, row.body)
+    assert {r.sender for r in rows} == set(SENDERS)  # both senders used, each citizen always by the same one
+
+
+async def test_429_is_retried_with_backoff(db: Database, twilio_settings: Settings, fake: FakeTwilio) -> None:
+    await queue(db, twilio_settings, await citizens(db, 6))
+    fake.fail_next(2, status=429)
+    stats = await Dispatcher(db, twilio_settings).run(once=True)
+    assert (stats.sent, stats.retried) == (4, 2)
+    async with db.transaction() as s:
+        waiting = (
+            await s.execute(
+                text("SELECT attempts, next_attempt_at > now(), error_code FROM message WHERE status = 'pendente'")
+            )
+        ).all()
+    assert [(a, later, code) for a, later, code in waiting] == [(1, True, "20429")] * 2
+    await make_due(db)
+    await Dispatcher(db, twilio_settings).run(once=True)
+    assert await counts(db) == {"enviada": 6}
+    assert fake.accepted_count() == 6 and fake.duplicates() == []
+
+
+async def test_a_send_whose_answer_was_lost_is_looked_up_not_resent(
+    db: Database, twilio_settings: Settings, fake: FakeTwilio
+) -> None:
+    await queue(db, twilio_settings, await citizens(db, 3))
+    fake.stall_next(1, 2.0, accept=True)  # Twilio takes it, the answer comes after our timeout
+    stats = await Dispatcher(db, twilio_settings).run(once=True)
+    assert stats.unknown == 1
+    async with db.transaction() as s:
+        assert (await s.execute(text("SELECT count(*) FROM message WHERE needs_reconcile"))).scalar_one() == 1
+    await make_due(db)
+    again = await Dispatcher(db, twilio_settings).run(once=True)
+    assert again.reconciled == 1 and again.sent == 1
+    assert await counts(db) == {"enviada": 3}
+    assert fake.accepted_count() == 3 and fake.duplicates() == []
+
+
+async def test_rows_of_a_dead_dispatcher_are_recovered_without_duplicates(
+    db: Database, twilio_settings: Settings, fake: FakeTwilio, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(dispatcher_module, "RECONCILE_GRACE", timedelta(0))
+    await queue(db, twilio_settings, await citizens(db, 10))
+    # A dispatcher claimed all ten, sent four, and was killed before recording anything.
+    async with db.transaction() as s:
+        await s.execute(
+            text(
+                "UPDATE message SET status = 'enviando', claimed_by = 'morto:1', claimed_at = now(), sender = :sender"
+            ),
+            {"sender": SENDERS[0]},
+        )
+        sent_before = (await s.execute(text("SELECT to_address, body FROM message ORDER BY id LIMIT 4"))).all()
+    client = Client(DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN)
+    client.api.base_url = fake.base_url
+    for to, body in sent_before:
+        client.messages.create(to=to, from_=SENDERS[0], body=body)
+
+    stats = await Dispatcher(db, twilio_settings).run(once=True)
+    assert stats.recovered == 10
+    assert (stats.reconciled, stats.sent) == (4, 10)
+    assert await counts(db) == {"enviada": 10}
+    assert fake.accepted_count() == 10 and fake.duplicates() == []
+
+
+async def test_quiet_hours_consent_and_the_daily_cap(db: Database, twilio_settings: Settings, fake: FakeTwilio) -> None:
+    quiet = twilio_settings.model_copy(update={"notify_quiet_start_hour": 0, "notify_quiet_end_hour": 23})
+    hour = utcnow().astimezone().hour
+    always_quiet = quiet if hour < 23 else quiet.model_copy(update={"notify_quiet_end_hour": 0})
+    await queue(db, twilio_settings, await citizens(db, 2))
+    stats = await Dispatcher(db, always_quiet).run(once=True)
+    assert stats.deferred == 2 and fake.accepted_count() == 0
+    async with db.transaction() as s:
+        reasons = (await s.execute(text("SELECT DISTINCT deferred_reason FROM message"))).scalars().all()
+        assert reasons == ["horario_silencioso"]
+        await s.execute(text("UPDATE message SET status = 'cancelada'"))
+
+    # Consent withdrawn after the message was written: never sent.
+    refused = await citizens(db, 1, consent=True)
+    await queue(db, twilio_settings, refused)
+    async with db.transaction() as s:
+        await s.execute(text("UPDATE citizen SET contact_consent = false WHERE id = :c"), {"c": refused[0].id})
+    capped = await citizens(db, 1)
+    await queue(db, twilio_settings, capped, per_person=5)
+    stats = await Dispatcher(db, twilio_settings).run(once=True)
+    assert stats.blocked == 1
+    assert stats.sent == twilio_settings.notify_daily_cap == 3
+    async with db.transaction() as s:
+        rows = dict(
+            (
+                await s.execute(
+                    text("SELECT deferred_reason, count(*) FROM message WHERE status = 'pendente' GROUP BY 1")
+                )
+            ).all()
+        )
+    assert rows == {"limite_diario": 2}
