@@ -58,7 +58,7 @@ def upgrade() -> None:
             "channel IN ('sms', 'whatsapp', 'console', 'memoria')", name=op.f("ck_message_channel_known")
         ),
         sa.CheckConstraint(
-            "question IS NULL OR question IN ('confirmacao', 'oferta', 'validacao', 'validacao_confirma')",
+            "question IS NULL OR question IN ('aviso', 'confirmacao', 'oferta', 'validacao', 'validacao_confirma')",
             name=op.f("ck_message_question_known"),
         ),
         sa.CheckConstraint(

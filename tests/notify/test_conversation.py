@@ -317,3 +317,14 @@ async def test_opt_out_and_unreadable_replies(
     assert await status_of(app, s["reg"], first) == "agendada"  # opting out of messages is not leaving the queue
     ack = (await session.execute(text("SELECT status, body FROM message WHERE kind = 'optout'"))).one()
     assert ack.status == "pendente" and "não receberá mais mensagens" in ack.body
+
+
+async def test_no_to_the_appointment_notice_releases_the_place(
+    app: httpx.AsyncClient, session: AsyncSession, make_user: MakeUser, notify_settings: Settings
+) -> None:
+    s = await _two_waiting_and_one_slot(app, make_user, "7100007")
+    await mark_sent(session, s["first"]["id"], "agendamento")
+    assert (await reply(app, notify_settings, "+5548991110001", "Não posso ir nesse dia")).status_code == 200
+    assert await status_of(app, s["reg"], s["first"]["id"]) == "autorizada"
+    assert await status_of(app, s["reg"], s["second"]["id"]) == "agendada"
+    assert ("oferta", "pendente") in await messages(session, s["second"]["id"])

@@ -188,9 +188,10 @@ def demo(
     """Prepara a demonstração (banco embarcado, dados de referência, dados fictícios de SC, usuários) e inicia o
     aplicativo."""
     from regula.demo import load_demo_data, summary_lines
+    from regula.notify.cli import with_webhook_token
     from regula.seed import ensure_demo_users, load_reference_data
 
-    settings = load_settings()
+    settings = with_webhook_token(load_settings())
     with database(settings) as url:
         run_in_transaction(url, lambda s: load_reference_data(s, settings, console))
         summary = run_in_transaction(url, lambda s: load_demo_data(s, settings, progress=console.print))
@@ -202,6 +203,10 @@ def demo(
             table.add_row(c.username, c.password, c.role, c.jurisdiction)
         out.print(table)
         console.print(f"As senhas também ficam em {settings.home / 'demo-credentials.txt'}")
+        console.print(
+            "Mensagens aos cidadãos: canal console (aparecem no registro de mensagens). Para simular uma resposta "
+            "assinada: regula notify reply --from +55DDDNUMERO --body NÃO"
+        )
         if not no_serve:
             # The scheduler is its own process, as in production (ARCHITECTURE.md, decision 8); it attaches to
             # the same embedded server and stops with the demo.

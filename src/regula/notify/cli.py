@@ -8,13 +8,29 @@ import signal
 from typing import Annotated
 
 import typer
+from pydantic import SecretStr
 from rich.table import Table
 from sqlalchemy import text
 
 from regula.cli.context import console, database, fail, load_settings, out
+from regula.config import Settings
 from regula.db.engine import make_database
 
 app = typer.Typer(help="Mensagens aos cidadãos (SMS e WhatsApp).", no_args_is_help=True)
+SIGNING_KEY_FILE = "twilio-webhook-token"
+
+
+def with_webhook_token(settings: Settings) -> Settings:
+    """Without Twilio, the demo still checks reply signatures: with a token of its own, kept in ``REGULA_HOME``
+    so that ``regula notify reply`` signs what the running demo verifies."""
+    if settings.twilio_auth_token is not None:
+        return settings
+    path = settings.home / SIGNING_KEY_FILE
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_hex(16))
+        path.chmod(0o600)
+    return settings.model_copy(update={"twilio_auth_token": SecretStr(path.read_text().strip())})
 
 
 @app.command("dispatch")
@@ -81,7 +97,7 @@ def reply(
     import httpx
     from twilio.request_validator import RequestValidator
 
-    settings = load_settings()
+    settings = with_webhook_token(load_settings())
     if settings.twilio_auth_token is None:
         fail("Defina REGULA_TWILIO_AUTH_TOKEN para assinar a resposta.", "twilio_nao_configurado")
     target = url or settings.public_base_url.rstrip("/") + "/webhooks/twilio/inbound"

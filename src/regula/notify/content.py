@@ -24,7 +24,7 @@ TEMPLATES_DIR: Final = Path(__file__).parent / "templates"
 KINDS: Final[dict[str, tuple[bool, str | None]]] = {
     "fila_entrada": (False, None),
     "posicao": (False, None),
-    "agendamento": (True, None),
+    "agendamento": (True, "aviso"),
     "confirmacao": (True, "confirmacao"),
     "lembrete": (False, None),
     "oferta": (True, "oferta"),

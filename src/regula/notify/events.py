@@ -93,6 +93,7 @@ async def on_transition(
             await schedule_appointment_messages(session, settings, entry)
     elif target == EntryStatus.CONFIRMADA.value:
         await close_questions(session, entry.id, "confirmada")
+        await cancel_pending(session, entry.id, ("confirmacao",), reason="ja_confirmada")
         from regula.navigation.service import close_tasks_of_entry
 
         await close_tasks_of_entry(
@@ -171,7 +172,15 @@ async def schedule_appointment_messages(session: AsyncSession, settings: Setting
         session,
         settings,
         citizen,
-        Outgoing("agendamento", f"{key}:agendamento", variables, valid_until=starts - timedelta(hours=6), **common),
+        Outgoing(
+            "agendamento",
+            f"{key}:agendamento",
+            variables,
+            valid_until=starts - timedelta(hours=6),
+            reply_within=starts - now,
+            reply_deadline=starts - timedelta(hours=24),
+            **common,
+        ),
     )
     ask_at = max(now, starts - timedelta(days=settings.notify_confirmation_days_before))
     reply_deadline = starts - timedelta(hours=24)
@@ -274,6 +283,8 @@ async def offer_accepted(session: AsyncSession, settings: Settings, entry: Waitl
             f"{key}:agendamento",
             variables,
             valid_until=slot.starts_at - timedelta(hours=3),
+            reply_within=slot.starts_at - utcnow(),
+            reply_deadline=slot.starts_at - timedelta(hours=24),
             **common,
         ),
     )

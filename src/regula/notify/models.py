@@ -43,7 +43,9 @@ MESSAGE_STATUSES = (
     "bloqueada",  # the citizen opted out or gave no consent: never sent
 )
 CHANNELS = ("sms", "whatsapp", "console", "memoria")
-QUESTIONS = ("confirmacao", "oferta", "validacao", "validacao_confirma")
+# "aviso": the appointment notice — a NÃO releases the place, a SIM confirms it, silence is fine (the
+# confirmation request seven days before is the question whose silence goes to the navigators).
+QUESTIONS = ("aviso", "confirmacao", "oferta", "validacao", "validacao_confirma")
 
 
 class Message(SQLModel, table=True):

@@ -5,7 +5,8 @@ opt out of messages (never out of the queue). Anything else gets one short help 
 unreadable reply goes to the navigators. Acting on a reply is an ordinary, audited workflow transition by the
 citizen-channel robot (role ``sistema``):
 
-* confirmation request: SIM → confirmada; NÃO → the place is released and offered to the next person;
+* appointment notice and confirmation request: SIM → confirmada; NÃO → the place is released and offered
+  to the next person;
 * short-notice offer: SIM → confirmada (and the appointment details follow); NÃO → released, next person;
 * 90-day validation: SIM → stays; NÃO → "confirma que quer sair?"; SIM to that → cancelada
   (``recusa_validacao``), the reason recorded.
@@ -159,8 +160,9 @@ async def _act(session: AsyncSession, settings: Settings, citizen: Citizen, ques
     robot = wl.Actor.system(ROBOT)
     variables = dict(question.variables)
     kind = question.question
-    if kind in ("confirmacao", "oferta"):
-        if entry.status != EntryStatus.AGENDADA.value:
+    if kind in ("aviso", "confirmacao", "oferta"):
+        booked = entry.status in (EntryStatus.AGENDADA.value, EntryStatus.CONFIRMADA.value)
+        if not booked or (intent == "sim" and entry.status != EntryStatus.AGENDADA.value):
             return "sem_efeito:ja_resolvida"
         if intent == "sim":
             await wl.transition(session, entry_id, EntryStatus.CONFIRMADA.value, robot, settings)
@@ -171,7 +173,7 @@ async def _act(session: AsyncSession, settings: Settings, citizen: Citizen, ques
             else:
                 await _say(session, settings, citizen, "confirmada", f"q{question.id}:confirmada", variables, entry_id)
             return "confirmou"
-        said = "à confirmação" if kind == "confirmacao" else "à oferta de vaga"
+        said = {"aviso": "ao aviso de agendamento", "confirmacao": "à confirmação", "oferta": "à oferta de vaga"}[kind]
         await wl.transition(
             session,
             entry_id,
