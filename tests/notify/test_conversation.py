@@ -328,3 +328,30 @@ async def test_no_to_the_appointment_notice_releases_the_place(
     assert await status_of(app, s["reg"], s["first"]["id"]) == "autorizada"
     assert await status_of(app, s["reg"], s["second"]["id"]) == "agendada"
     assert ("oferta", "pendente") in await messages(session, s["second"]["id"])
+
+
+async def test_signed_status_callbacks_update_the_message_and_forgeries_do_not(
+    app: httpx.AsyncClient, session: AsyncSession, make_user: MakeUser, notify_settings: Settings
+) -> None:
+    s = await _two_waiting_and_one_slot(app, make_user, "7100008")
+    message_id = await mark_sent(session, s["first"]["id"], "agendamento")
+    sid = (await session.execute(text("SELECT provider_sid FROM message WHERE id = :m"), {"m": message_id})).scalar()
+    path = f"/webhooks/twilio/status?m={message_id}"
+    url = notify_settings.public_base_url.rstrip("/") + path
+
+    async def callback(status: str, *, token: str = TOKEN) -> int:
+        params = {"MessageSid": str(sid), "MessageStatus": status, "To": "+5548991110001", "AccountSid": "AC1"}
+        signature = RequestValidator(token).compute_signature(url, params)
+        response = await app.post(path, data=params, headers={"X-Twilio-Signature": signature})
+        return response.status_code
+
+    assert await callback("delivered", token="forjado") == 403
+    assert (await session.execute(text("SELECT status FROM message WHERE id = :m"), {"m": message_id})).scalar() == (
+        "enviada"
+    )
+    assert await callback("delivered") == 204
+    assert await callback("sent") == 204  # late: ignored
+    row = (
+        await session.execute(text("SELECT status, provider_status FROM message WHERE id = :m"), {"m": message_id})
+    ).one()
+    assert tuple(row) == ("entregue", "delivered")

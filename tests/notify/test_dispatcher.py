@@ -226,3 +226,40 @@ async def test_quiet_hours_consent_and_the_daily_cap(db: Database, twilio_settin
             ).all()
         )
     assert rows == {"limite_diario": 2}
+
+
+async def test_whatsapp_uses_the_approved_template_outside_the_24_hour_window(
+    db: Database, twilio_settings: Settings, fake: FakeTwilio
+) -> None:
+    settings = twilio_settings.model_copy(
+        update={"twilio_whatsapp_sender": "+554830000009", "twilio_content_sids": {"posicao": "HX" + "a" * 32}}
+    )
+    people = await citizens(db, 2)
+    async with db.transaction() as s:
+        await s.execute(text("UPDATE citizen SET preferred_channel = 'whatsapp'"))
+        # The second citizen wrote to us an hour ago: free text is allowed inside the 24-hour window.
+        await s.execute(
+            text(
+                "INSERT INTO inbound_message (provider_sid, channel, from_address, to_address, body, intent, outcome, "
+                "received_at) VALUES ('SMin', 'whatsapp', :a, 'whatsapp:+554830000009', 'oi', 'desconhecida', "
+                "'sem_pergunta_pendente', now() - interval '1 hour')"
+            ),
+            {"a": f"whatsapp:{people[1].phone}"},
+        )
+    people = [await _reload(db, c) for c in people]
+    await queue(db, settings, people)
+    stats = await Dispatcher(db, settings).run(once=True)
+    assert stats.sent == 2
+    by_to = {m.to: m for m in fake.messages()}
+    templated = by_to[f"whatsapp:{people[0].phone}"]
+    assert templated.content_sid == "HX" + "a" * 32
+    assert '"1": "SC26' in (templated.content_variables or "")
+    free = by_to[f"whatsapp:{people[1].phone}"]
+    assert not free.content_sid and "posição" in free.body  # accents kept on WhatsApp
+
+
+async def _reload(db: Database, citizen: Citizen) -> Citizen:
+    async with db.transaction() as s:
+        fresh = await s.get(Citizen, citizen.id)
+        assert fresh is not None
+        return fresh
