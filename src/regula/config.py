@@ -63,7 +63,7 @@ class Settings(BaseSettings):
         default=None, description="Signs Twilio's webhooks; also checks replies in console mode when set"
     )
     twilio_api_base: str = Field(default="https://api.twilio.com", description="Twilio's REST API (a fake in tests)")
-    twilio_sms_senders: list[str] = Field(default_factory=list, description='JSON list of E.164 numbers')
+    twilio_sms_senders: list[str] = Field(default_factory=list, description="JSON list of E.164 numbers")
     twilio_whatsapp_sender: str | None = Field(default=None, description="E.164 number enabled for WhatsApp")
     # Approved WhatsApp templates per message kind (ContentSid "HX…"), used outside the 24-hour window.
     twilio_content_sids: dict[str, str] = Field(default_factory=dict, description='JSON, e.g. {"confirmacao": "HX…"}')

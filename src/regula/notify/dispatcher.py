@@ -11,7 +11,8 @@ Exactly once, without an idempotency key at Twilio (docs/decisions/0007-outbox-e
 4. Each dispatcher holds a PostgreSQL advisory lock for its whole life. Rows ``enviando`` whose owner's lock is
    free belong to a dead dispatcher: they go back to ``pendente`` with ``needs_reconcile``.
 5. Before a message marked ``needs_reconcile`` is sent again, it is **looked up at the provider** (recipient,
-   sender, body): found means it went out — record its SID and do not resend.
+   sender, body): found means it went out — record its SID and do not resend. The look-up waits
+   ``RECONCILE_GRACE`` after the attempt, so a request still queued at the provider has landed by then.
 
 Quiet hours, consent and the per-citizen daily cap are checked when a message is claimed, so a message written
 in the afternoon for the evening waits for the morning; a message past its validity expires and, when it mattered
@@ -61,7 +62,11 @@ PROVIDER_RANK = {
 }
 BACKOFF_BASE_SECONDS = 2.0
 BACKOFF_CAP_SECONDS = 15 * 60.0
-RECONCILE_GRACE = timedelta(seconds=5)
+# How long after an attempt whose outcome is unknown (a timeout, a dropped connection, a 5xx, a dead dispatcher)
+# the message is looked up: a request we gave up on may still sit in the provider's queue and be accepted later,
+# and a look-up that comes before it finds nothing and resends. With 1–3 s (the first backoff) and 5 s here, a
+# fake Twilio stalled for ~10 s accepted 12 of 100,000 messages twice (docs/benchmarks.md, notifier).
+RECONCILE_GRACE = timedelta(seconds=60)
 
 
 def status_for(provider_status: str | None) -> str:
@@ -160,6 +165,12 @@ class Dispatcher:
         self._live: AsyncConnection | None = None
         self._account_bucket = TokenBucket(settings.notify_rate_per_account)
         self._sender_buckets: dict[str, TokenBucket] = {}
+        # twilio's HTTP client logs every request and response at INFO (ten lines a message, the query of every
+        # lookup with the citizen's phone number): half of a send's CPU time (docs/benchmarks.md, notifier).
+        # Quiet unless someone set its level on purpose.
+        twilio_log = logging.getLogger("twilio")
+        if twilio_log.level == logging.NOTSET:
+            twilio_log.setLevel(logging.WARNING)
 
     # -- life ------------------------------------------------------------------------------------------------
 
@@ -255,12 +266,14 @@ class Dispatcher:
         return senders[zlib.crc32(to.encode()) % len(senders)]
 
     def _prefetch(self) -> int:
+        """How many claimed messages may wait in the lanes: about one second of sending. Every one of them is
+        looked up at the provider before it is sent, should this dispatcher die, so fewer is cheaper to recover."""
         rated = [c for n, c in self.channels.items() if n not in ("console", "memoria")]
         if not rated:
             return self.settings.notify_batch_size * 4
         senders = sum(len(c.senders()) for c in rated)
         rate = min(self.settings.notify_rate_per_account, self.settings.notify_rate_per_sender * senders)
-        return max(self.settings.notify_batch_size, int(rate * 2))
+        return max(20, min(self.settings.notify_batch_size, int(rate)))
 
     async def drain(self) -> DispatchStats:
         """Send everything due now; returns when the outbox has nothing due."""
@@ -320,10 +333,11 @@ class Dispatcher:
         try:
             while True:
                 backlog = sum(lane.queue.qsize() for lane in lanes.values())
-                if backlog >= prefetch:
+                room = prefetch - backlog
+                if room < max(1, prefetch // 4):  # top the lanes up, a quarter of the prefetch at least
                     await asyncio.sleep(0.05)
                     continue
-                batch = await self._claim(stats)
+                batch = await self._claim(stats, room)
                 for claimed, env in batch:
                     claimed_by_id[claimed.id] = claimed
                     lane = lanes.get((claimed.channel, env.sender))
@@ -347,7 +361,7 @@ class Dispatcher:
 
     # -- claim -----------------------------------------------------------------------------------------------
 
-    async def _claim(self, stats: DispatchStats) -> list[tuple[_Claimed, Envelope]]:
+    async def _claim(self, stats: DispatchStats, limit: int | None = None) -> list[tuple[_Claimed, Envelope]]:
         """Take a batch of due messages; defer, block or expire those that must not go now."""
         async with self.db.transaction() as session:
             set_context(session, AuditContext.system("notify", "dispatcher"))
@@ -362,7 +376,10 @@ class Dispatcher:
                         "m.variables, m.valid_until, m.critical, m.needs_reconcile, m.attempts, m.sender, "
                         "m.claimed_at"
                     ),
-                    {"n": self.settings.notify_batch_size, "me": self.worker},
+                    {
+                        "n": min(limit or self.settings.notify_batch_size, self.settings.notify_batch_size),
+                        "me": self.worker,
+                    },
                 )
             ).all()
             if not rows:
@@ -488,6 +505,8 @@ class Dispatcher:
                 continue
             if r.outcome in ("retry", "unknown"):
                 nxt = now + backoff(c.attempts + 1, r.retry_after)
+                if r.outcome == "unknown":
+                    nxt = max(nxt, now + RECONCILE_GRACE)
                 if nxt >= c.valid_until:
                     stats.expired += 1
                     later.append(

@@ -21,7 +21,7 @@ from sqlmodel import col
 from regula.config import Settings
 from regula.db.base import utcnow
 from regula.notify.content import when_variables
-from regula.notify.outbox import Outgoing, cancel_pending, close_questions, enqueue
+from regula.notify.outbox import Outgoing, cancel_pending, close_questions, enqueue, enqueue_many
 from regula.notify.respect import timezone_for
 from regula.people.models import Citizen
 from regula.providers.models import AgendaSlot, Establishment, SlotBooking
@@ -168,10 +168,7 @@ async def schedule_appointment_messages(session: AsyncSession, settings: Setting
     starts = slot.starts_at
     key = f"e{entry.id}:b{booking.id}"
     common: dict[str, Any] = {"entry_id": entry.id, "booking_id": booking.id}
-    await enqueue(
-        session,
-        settings,
-        citizen,
+    outs = [
         Outgoing(
             "agendamento",
             f"{key}:agendamento",
@@ -180,15 +177,12 @@ async def schedule_appointment_messages(session: AsyncSession, settings: Setting
             reply_within=starts - now,
             reply_deadline=starts - timedelta(hours=24),
             **common,
-        ),
-    )
+        )
+    ]
     ask_at = max(now, starts - timedelta(days=settings.notify_confirmation_days_before))
     reply_deadline = starts - timedelta(hours=24)
     if reply_deadline > ask_at + timedelta(hours=2):
-        await enqueue(
-            session,
-            settings,
-            citizen,
+        outs.append(
             Outgoing(
                 "confirmacao",
                 f"{key}:confirmacao",
@@ -198,29 +192,20 @@ async def schedule_appointment_messages(session: AsyncSession, settings: Setting
                 reply_within=timedelta(hours=settings.notify_confirmation_reply_hours),
                 reply_deadline=reply_deadline,
                 **common,
-            ),
+            )
         )
-    await _reminders(session, settings, citizen, variables, starts, key, common)
+    outs += _reminders(variables, starts, key, common)
+    await enqueue_many(session, settings, citizen, outs)
 
 
-async def _reminders(
-    session: AsyncSession,
-    settings: Settings,
-    citizen: Citizen,
-    variables: dict[str, Any],
-    starts: datetime,
-    key: str,
-    common: dict[str, Any],
-) -> None:
+def _reminders(variables: dict[str, Any], starts: datetime, key: str, common: dict[str, Any]) -> list[Outgoing]:
     now = utcnow()
+    outs = []
     for days, when in ((2, "depois de amanhã"), (1, "amanhã")):
         due = starts - timedelta(days=days)
         if due <= now:
             continue
-        await enqueue(
-            session,
-            settings,
-            citizen,
+        outs.append(
             Outgoing(
                 "lembrete",
                 f"{key}:lembrete{days}",
@@ -228,8 +213,9 @@ async def _reminders(
                 due_at=due,
                 valid_until=starts - timedelta(hours=3),
                 **common,
-            ),
+            )
         )
+    return outs
 
 
 async def _offer(session: AsyncSession, settings: Settings, entry: WaitlistEntry) -> None:
@@ -274,10 +260,7 @@ async def offer_accepted(session: AsyncSession, settings: Settings, entry: Waitl
     variables = appointment_variables(entry, citizen, slot, place, settings)
     key = f"e{entry.id}:b{booking.id}"
     common: dict[str, Any] = {"entry_id": entry.id, "booking_id": booking.id}
-    await enqueue(
-        session,
-        settings,
-        citizen,
+    outs = [
         Outgoing(
             "agendamento",
             f"{key}:agendamento",
@@ -287,8 +270,9 @@ async def offer_accepted(session: AsyncSession, settings: Settings, entry: Waitl
             reply_deadline=slot.starts_at - timedelta(hours=24),
             **common,
         ),
-    )
-    await _reminders(session, settings, citizen, variables, slot.starts_at, key, common)
+        *_reminders(variables, slot.starts_at, key, common),
+    ]
+    await enqueue_many(session, settings, citizen, outs)
 
 
 async def _no_show(session: AsyncSession, settings: Settings, entry: WaitlistEntry) -> None:

@@ -62,64 +62,94 @@ def blocked_reason(citizen: Citizen, address: str | None) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class Queued:
+    id: int
+    kind: str
+    status: str
+
+
 async def enqueue(
     session: AsyncSession, settings: Settings, citizen: Citizen, out: Outgoing, *, channel: str | None = None
-) -> Message | None:
-    """Write the message (or nothing, when the same key was written before). Returns the new row or None."""
+) -> Queued | None:
+    """Write the message (or nothing, when the same key was written before)."""
+    written = await enqueue_many(session, settings, citizen, [out], channel=channel)
+    return written[0] if written else None
+
+
+async def enqueue_many(
+    session: AsyncSession,
+    settings: Settings,
+    citizen: Citizen,
+    outs: list[Outgoing],
+    *,
+    channel: str | None = None,
+) -> list[Queued]:
+    """Write several messages to one citizen in one statement; returns those that were new."""
     assert citizen.id is not None
-    critical, question = content.KINDS[out.kind]
+    if not outs:
+        return []
     chosen, address = channel_for(citizen, settings)
     if channel is not None:
         chosen = channel
         address = f"whatsapp:{citizen.phone}" if channel == "whatsapp" and citizen.phone else citizen.phone
-    variables = dict(out.variables)
-    if out.reply_within is not None:
-        variables["reply_within_s"] = int(out.reply_within.total_seconds())
-    if out.reply_deadline is not None:
-        variables["reply_deadline"] = out.reply_deadline.isoformat()
-    variables["tz"] = timezone_for(citizen.uf, citizen.municipality_ibge)
-    reason = None if out.bypass_consent and citizen.phone else blocked_reason(citizen, address)
     now = utcnow()
-    due = max(out.due_at or now, now)
-    row = {
-        "idempotency_key": f"{out.key}:{chosen}",
-        "citizen_id": citizen.id,
-        "entry_id": out.entry_id,
-        "booking_id": out.booking_id,
-        "kind": out.kind,
-        "channel": chosen,
-        "to_address": address or "",
-        "body": content.render(out.kind, variables, chosen),
-        "variables": variables,
-        "question": question,
-        "critical": critical,
-        "status": "bloqueada" if reason else "pendente",
-        "deferred_reason": reason,
-        "due_at": due,
-        "next_attempt_at": due,
-        "valid_until": out.valid_until,
-        "created_at": now,
-        "updated_at": now,
-    }
-    stmt = insert(Message).values(**row).on_conflict_do_nothing(index_elements=["idempotency_key"])
-    result = await session.execute(stmt.returning(col(Message.id)))
-    new_id = result.scalar_one_or_none()
-    if new_id is None:
-        return None
-    message = await session.get(Message, new_id)
-    assert message is not None
-    if reason and critical and out.entry_id is not None:
-        from regula.navigation.service import open_task
-
-        await open_task(
-            session,
-            "mensagem_nao_entregue",
-            citizen,
-            out.entry_id,
-            f"{content.KIND_LABELS_PT[out.kind]} não pôde ser enviada ({_REASONS_PT[reason]}): ligar para o cidadão.",
-            message_id=new_id,
+    rows = []
+    for out in outs:
+        critical, question = content.KINDS[out.kind]
+        variables = dict(out.variables)
+        if out.reply_within is not None:
+            variables["reply_within_s"] = int(out.reply_within.total_seconds())
+        if out.reply_deadline is not None:
+            variables["reply_deadline"] = out.reply_deadline.isoformat()
+        variables["tz"] = timezone_for(citizen.uf, citizen.municipality_ibge)
+        reason = None if out.bypass_consent and citizen.phone else blocked_reason(citizen, address)
+        due = max(out.due_at or now, now)
+        rows.append(
+            {
+                "idempotency_key": f"{out.key}:{chosen}",
+                "citizen_id": citizen.id,
+                "entry_id": out.entry_id,
+                "booking_id": out.booking_id,
+                "kind": out.kind,
+                "channel": chosen,
+                "to_address": address or "",
+                "body": content.render(out.kind, variables, chosen),
+                "variables": variables,
+                "question": question,
+                "critical": critical,
+                "status": "bloqueada" if reason else "pendente",
+                "deferred_reason": reason,
+                "due_at": due,
+                "next_attempt_at": due,
+                "valid_until": out.valid_until,
+                "created_at": now,
+                "updated_at": now,
+            }
         )
-    return message
+    stmt = insert(Message).values(rows).on_conflict_do_nothing(index_elements=["idempotency_key"])
+    result = await session.execute(
+        stmt.returning(col(Message.id), col(Message.kind), col(Message.status), col(Message.entry_id))
+    )
+    written: list[tuple[Queued, int | None]] = []
+    for new_id, kind, status, entry_id in result.all():
+        assert new_id is not None
+        written.append((Queued(new_id, kind, status), entry_id))
+    for queued, entry_id in written:
+        if queued.status == "bloqueada" and content.KINDS[queued.kind][0] and entry_id is not None:
+            from regula.navigation.service import open_task
+
+            reason = blocked_reason(citizen, address) or "sem_consentimento"
+            await open_task(
+                session,
+                "mensagem_nao_entregue",
+                citizen,
+                entry_id,
+                f"{content.KIND_LABELS_PT[queued.kind]} não pôde ser enviada ({_REASONS_PT[reason]}): "
+                "ligar para o cidadão.",
+                message_id=queued.id,
+            )
+    return [q for q, _ in written]
 
 
 _REASONS_PT = {

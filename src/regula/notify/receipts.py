@@ -6,7 +6,8 @@ the message's. Duplicates and late arrivals are therefore harmless. The callback
 (``?m=``), so a receipt lands even when the dispatcher died before recording the SID.
 
 Under load the receipts are written by :class:`ReceiptSink`, a group commit: concurrent requests are gathered
-for a few milliseconds and written in one transaction, and each request answers only after its write committed.
+for a few milliseconds and written in one transaction (a few transactions in flight at once), and each request
+answers only after its write committed.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from regula.audit.service import AuditContext, set_context
@@ -54,6 +56,20 @@ _APPLY_SQL = (
 )
 _APPLY = text(_APPLY_SQL)
 _APPLY_RETURNING = text(_APPLY_SQL + " RETURNING id")
+# The same update for many messages (each at most once) in one statement: one plan, one round trip.
+_APPLY_MANY = text(
+    "UPDATE message AS m SET provider_status = v.pstatus, provider_rank = v.rank, status = v.status, "
+    "provider_sid = COALESCE(m.provider_sid, v.sid), error_code = COALESCE(v.error_code, m.error_code), "
+    "delivered_at = CASE WHEN v.delivered THEN COALESCE(m.delivered_at, now()) ELSE m.delivered_at END, "
+    "updated_at = now() "
+    "FROM unnest(CAST(:mid AS bigint[]), CAST(:sid AS text[]), CAST(:pstatus AS text[]), "
+    "CAST(:rank AS smallint[]), CAST(:status AS text[]), CAST(:error_code AS text[]), "
+    "CAST(:delivered AS boolean[])) AS v(mid, sid, pstatus, rank, status, error_code, delivered) "
+    "WHERE m.id = v.mid AND m.provider_rank < v.rank AND m.status IN ('enviando', 'enviada', 'entregue', 'falhou')"
+)
+# Row locks in id order before writing: concurrent batches (several writers, several web workers) that touch the
+# same messages then wait for each other instead of deadlocking.
+_LOCK = text("SELECT id FROM message WHERE id = ANY(CAST(:ids AS bigint[])) ORDER BY id FOR UPDATE")
 
 
 def _params(r: Receipt) -> dict[str, Any]:
@@ -68,11 +84,35 @@ def _params(r: Receipt) -> dict[str, Any]:
     }
 
 
+def _columns(receipts: list[Receipt]) -> dict[str, list[Any]]:
+    rows = [_params(r) for r in receipts]
+    return {key: [row[key] for row in rows] for key in rows[0]}
+
+
 async def apply_receipts(session: AsyncSession, settings: Settings, receipts: list[Receipt]) -> None:
-    """Write a batch of receipts; failures then get their follow-up (fallback channel or navigators)."""
-    ok = [_params(r) for r in receipts if r.rank and not r.failed]
-    if ok:
-        await session.execute(_APPLY, ok)
+    """Write a batch of receipts; failures then get their follow-up (fallback channel or navigators).
+
+    Receipts that name their message (``?m=``, always the case for ours) are written a round at a time: round k
+    holds the k-th receipt of each message, in order of arrival, so the end state is the one of applying them one
+    by one (statements on different messages commute). The others are matched by SID, one statement each.
+    """
+    ok = [r for r in receipts if r.rank and not r.failed]
+    rounds: list[list[Receipt]] = []
+    seen: dict[int, int] = {}
+    for r in ok:
+        if r.message_id:
+            k = seen.get(r.message_id, 0)
+            seen[r.message_id] = k + 1
+            if k == len(rounds):
+                rounds.append([])
+            rounds[k].append(r)
+    if seen:
+        await session.execute(_LOCK, {"ids": sorted(seen)})
+    for group in rounds:
+        await session.execute(_APPLY_MANY, _columns(group))
+    by_sid = [_params(r) for r in ok if not r.message_id]
+    if by_sid:
+        await session.execute(_APPLY, by_sid)
     for r in receipts:
         if r.failed:
             changed = (await session.execute(_APPLY_RETURNING, _params(r))).scalar_one_or_none()
@@ -129,15 +169,30 @@ async def handle_undeliverable(session: AsyncSession, settings: Settings, messag
 
 
 class ReceiptSink:
-    """Group commit of receipts: many concurrent callbacks, one transaction every few milliseconds."""
+    """Group commit of receipts: many concurrent callbacks, one transaction every few milliseconds.
 
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], settings: Settings, window: float = 0.005):
+    Up to ``writers`` transactions are in flight at once (a commit waits for the disk: while one batch commits, the
+    next is written); while all of them are busy, arriving receipts gather into the next, larger batch. A batch
+    that loses a deadlock is retried; any other failure fails its requests (Twilio then retries the callback).
+    """
+
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        settings: Settings,
+        window: float = 0.005,
+        *,
+        writers: int = 4,
+        max_batch: int = 2000,
+    ):
         self.sessionmaker = sessionmaker
         self.settings = settings
         self.window = window
+        self.writers = max(1, writers)
+        self.max_batch = max_batch
         self._queue: list[tuple[Receipt, asyncio.Future[None]]] = []
         self._task: asyncio.Task[None] | None = None
-        self._wake = asyncio.Event()
+        self._writing: set[asyncio.Task[None]] = set()
 
     async def submit(self, receipt: Receipt) -> None:
         loop = asyncio.get_running_loop()
@@ -145,23 +200,43 @@ class ReceiptSink:
         self._queue.append((receipt, future))
         if self._task is None or self._task.done():
             self._task = loop.create_task(self._run())
-        self._wake.set()
         await future
 
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
         while self._queue:
             await asyncio.sleep(self.window)
-            batch, self._queue = self._queue[:2000], self._queue[2000:]
+            while len(self._writing) >= self.writers:
+                await asyncio.wait(set(self._writing), return_when=asyncio.FIRST_COMPLETED)
+            batch, self._queue = self._queue[: self.max_batch], self._queue[self.max_batch :]
+            task = loop.create_task(self._write(batch))
+            self._writing.add(task)
+            task.add_done_callback(self._writing.discard)
+
+    async def _write(self, batch: list[tuple[Receipt, asyncio.Future[None]]]) -> None:
+        receipts = [r for r, _ in batch]
+        for attempt in range(3):
             try:
                 async with self.sessionmaker() as session, session.begin():
                     set_context(session, AuditContext.system("notify", "receipts"))
-                    await apply_receipts(session, self.settings, [r for r, _ in batch])
+                    await apply_receipts(session, self.settings, receipts)
+                break
             except Exception as exc:
+                if attempt < 2 and _retryable(exc):
+                    log.warning("retrying %d delivery receipts after %s", len(batch), type(exc).__name__)
+                    continue
                 log.exception("could not record %d delivery receipts", len(batch))
                 for _, f in batch:
                     if not f.done():
                         f.set_exception(exc)
-                continue
-            for _, f in batch:
-                if not f.done():
-                    f.set_result(None)
+                return
+        for _, f in batch:
+            if not f.done():
+                f.set_result(None)
+
+
+def _retryable(exc: BaseException) -> bool:
+    """A deadlock or serialization failure: the transaction was rolled back and may simply run again."""
+    orig = getattr(exc, "orig", None)
+    code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    return isinstance(exc, DBAPIError) and code in ("40P01", "40001")

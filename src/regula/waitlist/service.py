@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import secrets
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import bindparam, func, select, text, update
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -521,13 +523,38 @@ async def transition(
     if EntryStatus.AUTORIZADA in (current, wanted):
         if wanted is EntryStatus.AUTORIZADA:
             await rescore(session, settings, entry_ids=[entry_id], actor=actor, record_events=False)
-        await recompute_positions(session, settings, [key])
+        deferred = session.info.get(_DEFERRED_POSITIONS)
+        if deferred is not None:
+            deferred.add(key)
+        else:
+            await recompute_positions(session, settings, [key])
     # The messages this change causes are written in this same transaction (the outbox; issue 5).
     from regula.notify.events import on_transition
 
-    entry = await get_entry(session, entry_id)  # reloaded: recomputing positions expired it
+    if sa_inspect(entry).expired_attributes:
+        entry = await get_entry(session, entry_id)  # reloaded: recomputing positions expired it
     await on_transition(session, settings, entry, current.value, wanted.value, actor.username)
     return entry
+
+
+_DEFERRED_POSITIONS = "regula.deferred_positions"
+
+
+@asynccontextmanager
+async def positions_deferred(session: AsyncSession, settings: Settings) -> AsyncIterator[None]:
+    """Many transitions in one unit of work (committing an allocation run): recompute each touched queue's
+    positions once at the end instead of after every move. Positions are only read after the commit."""
+    if session.info.get(_DEFERRED_POSITIONS) is not None:
+        yield
+        return
+    keys: set[QueueKey] = set()
+    session.info[_DEFERRED_POSITIONS] = keys
+    try:
+        yield
+    finally:
+        session.info.pop(_DEFERRED_POSITIONS, None)
+    if keys:
+        await recompute_positions(session, settings, sorted(keys, key=str))
 
 
 # -- policies ----------------------------------------------------------------------------------------------------

@@ -29,8 +29,10 @@ from regula.access.guards import AuthenticationMiddleware, access_guard
 from regula.access.policy import public
 from regula.audit.service import install as install_audit
 from regula.config import Settings
+from regula.db.base import load_all_models
 from regula.web.problems import EXCEPTION_HANDLERS
 from regula.web.state import SESSIONMAKER_KEY, SETTINGS_KEY, provide_db_session, provide_settings
+from regula.web.templating import configure as configure_templates
 
 WEB_DIR = Path(__file__).parent
 access_log = logging.getLogger("regula.access_log")
@@ -89,6 +91,9 @@ def create_app(
     extra_routes: list[ControllerRouterHandler] | None = None,
 ) -> Litestar:
     install_audit()
+    # Every table in the metadata: a flush sorts tables by their foreign keys, and a model whose referenced table
+    # was never imported (waitlist_entry → municipality) fails at the first write otherwise.
+    load_all_models()
     prometheus = PrometheusConfig(app_name="regula", prefix="regula", group_path=True)
     openapi = OpenAPIConfig(
         title="regula",
@@ -109,7 +114,11 @@ def create_app(
         middleware=[RequestLogMiddleware(), prometheus.middleware, AuthenticationMiddleware()],
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=openapi,
-        template_config=TemplateConfig(directory=WEB_DIR / "templates", engine=JinjaTemplateEngine),
+        template_config=TemplateConfig(
+            directory=WEB_DIR / "templates",
+            engine=JinjaTemplateEngine,
+            engine_callback=lambda engine: configure_templates(engine, settings),
+        ),
         state=State({SESSIONMAKER_KEY: sessionmaker, SETTINGS_KEY: settings}),
         response_cache_config=ResponseCacheConfig(),
         debug=False,

@@ -1,4 +1,8 @@
-"""The home page: what each role can do from here."""
+"""The home page, and every server-rendered page of regula gathered in ``ROUTES`` (``regula.routes`` includes it).
+
+Pages live in modules by who uses them: ``regulation`` (operators: queues, entries, decisions), ``allocation_runs``
+(allocation runs), ``agendas`` (provider agendas), ``requester`` (APS teams), ``dashboard`` (managers) and
+``public`` (citizens, no login), ``navigation`` (navigators' worklist and the message log)."""
 
 from __future__ import annotations
 
@@ -6,9 +10,18 @@ from typing import Any
 
 from litestar import Request, get
 from litestar.response import Redirect, Template
+from litestar.types import ControllerRouterHandler
 
 from regula.access.policy import ROLE_LABELS_PT, public
 from regula.access.service import Principal
+from regula.web.agendas import ROUTES as agenda_pages
+from regula.web.allocation_runs import ROUTES as allocation_pages
+from regula.web.dashboard import ROUTES as dashboard_pages
+from regula.web.nav import nav_items
+from regula.web.navigation import ROUTES as navigation_pages
+from regula.web.public import ROUTES as public_pages
+from regula.web.regulation import ROUTES as regulation_pages
+from regula.web.requester import ROUTES as requester_pages
 
 
 @get("/", opt=public(), include_in_schema=False)
@@ -16,7 +29,16 @@ async def home(request: Request[Any, Any, Any]) -> Template | Redirect:
     user = request.scope.get("user")
     if not isinstance(user, Principal):
         return Redirect(path="/login")
-    return Template("home.html", context={"role_label": ROLE_LABELS_PT[user.role]})
+    return Template("home.html", context={"role_name": ROLE_LABELS_PT[user.role], "shortcuts": nav_items(user)})
 
 
-ROUTES = [home]
+ROUTES: list[ControllerRouterHandler] = [
+    home,
+    *regulation_pages,
+    *allocation_pages,
+    *agenda_pages,
+    *requester_pages,
+    *dashboard_pages,
+    *public_pages,
+    *navigation_pages,
+]

@@ -1,0 +1,277 @@
+"""Allocation runs for operators: launch one for a scope, review what it proposes (each assignment with its
+explanation, and a summary by municipality and by provider), approve or discard it, and commit it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery
+from litestar.response import Redirect, Template
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from regula.access.policy import Jurisdiction, JurisdictionKind, Role, allow
+from regula.access.service import Principal
+from regula.allocation import service as allocation
+from regula.allocation.models import AllocationAssignment, AllocationRun
+from regula.config import Settings
+from regula.errors import Conflict, DomainError, PermissionDenied, ValidationFailed
+from regula.people.models import Citizen
+from regula.providers.models import AgendaSlot, Establishment
+from regula.territory.reference import territory
+from regula.waitlist.models import WaitlistEntry
+from regula.web import charts, common
+
+VIEWERS = (Role.REGULADOR, Role.GESTOR, Role.AUDITOR)
+DECIDERS = (Role.REGULADOR, Role.GESTOR)
+ASSIGNMENTS_PER_PAGE = 100
+
+RUN_STATUS_PT = {
+    "proposta": "Proposta: aguarda revisão",
+    "aprovada": "Aprovada: aguarda efetivação",
+    "efetivada": "Efetivada: vagas reservadas e pessoas agendadas",
+    "descartada": "Descartada",
+}
+OUTCOME_PT = {"proposta": "Proposta", "efetivada": "Efetivada", "conflito": "Conflito (não efetivada)"}
+DONE_PT = {
+    "proposta": "Rodada calculada. Revise as atribuições e aprove ou descarte.",
+    "aprovada": "Rodada aprovada. Efetive para reservar as vagas e agendar as pessoas.",
+    "descartada": "Rodada descartada; nada foi agendado.",
+    "efetivada": "Rodada efetivada: as pessoas foram agendadas.",
+}
+ACTIONS = {"aprovar": "aprovada", "descartar": "descartada"}
+
+
+def scope_inside(outer: Jurisdiction, inner: Jurisdiction) -> bool:
+    if outer.kind is JurisdictionKind.NATIONAL:
+        return True
+    places = [m for m in territory().all() if inner.covers_place(m)]
+    return bool(places) and all(outer.covers_place(m) for m in places)
+
+
+def _visible(p: Principal, run: AllocationRun) -> bool:
+    try:
+        return scope_inside(p.jurisdiction, Jurisdiction.parse(run.scope))
+    except DomainError:
+        return False
+
+
+async def _runs_page(
+    request: Request[Any, Any, Any],
+    db_session: AsyncSession,
+    *,
+    errors: dict[str, str] | None = None,
+    values: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Template:
+    p = common.principal(request)
+    runs = (
+        (await db_session.execute(select(AllocationRun).order_by(col(AllocationRun.id).desc()).limit(200)))
+        .scalars()
+        .all()
+    )
+    visible = [r for r in runs if _visible(p, r)][:50]
+    return Template(
+        "regulacao/alocacoes.html",
+        context={
+            "runs": visible,
+            "status_pt": RUN_STATUS_PT,
+            "scopes": common.sub_scopes(p),
+            "errors": errors or {},
+            "values": values or {"scope": str(p.jurisdiction), "horizon": str(allocation.DEFAULT_HORIZON_DAYS)},
+            "can_launch": p.role in (*DECIDERS, Role.ADMIN),
+        },
+        status_code=status_code,
+    )
+
+
+@get("/regulacao/alocacoes", opt=allow(*VIEWERS), include_in_schema=False)
+async def runs_page(request: Request[Any, Any, Any], db_session: NamedDependency[AsyncSession]) -> Template:
+    return await _runs_page(request, db_session)
+
+
+@post("/regulacao/alocacoes", opt=allow(*DECIDERS), include_in_schema=False, status_code=303)
+async def launch_run(
+    request: Request[Any, Any, Any],
+    db_session: NamedDependency[AsyncSession],
+    settings: NamedDependency[Settings],
+) -> Redirect | Template:
+    form = await common.read_form(request)
+    scope = common.text_field(form, "escopo", 40)
+    horizon_raw = common.text_field(form, "horizonte", 5)
+    values = {"scope": scope, "horizon": horizon_raw}
+    errors: dict[str, str] = {}
+    horizon = int(horizon_raw) if horizon_raw.isdigit() else 0
+    if not 1 <= horizon <= 180:
+        errors["horizon"] = "Informe um horizonte de 1 a 180 dias."
+    if not scope:
+        errors["scope"] = "Escolha o escopo da rodada."
+    if errors:
+        return await _runs_page(request, db_session, errors=errors, values=values, status_code=422)
+    try:
+        async with db_session.begin_nested():
+            run = await allocation.propose(db_session, settings, scope, common.actor(request), horizon_days=horizon)
+    except ValidationFailed as exc:
+        found = common.field_errors(exc.errors)
+        errors = {"scope": found.get("scope", exc.message)} | {k: v for k, v in found.items() if k != "scope"}
+        return await _runs_page(request, db_session, errors=errors, values=values, status_code=422)
+    return Redirect(path=f"/regulacao/alocacoes/{run.id}?feito=proposta", status_code=303)
+
+
+async def _run_or_403(db_session: AsyncSession, p: Principal, run_id: int) -> AllocationRun:
+    run = await allocation.get_run(db_session, run_id)
+    if not _visible(p, run):
+        raise PermissionDenied("Rodada fora da sua jurisdição.", code="fora_da_jurisdicao")
+    return run
+
+
+async def _run_page(
+    request: Request[Any, Any, Any],
+    db_session: AsyncSession,
+    settings: Settings,
+    run_id: int,
+    *,
+    page: int = 1,
+    done: str | None = None,
+    alert: str | None = None,
+    status_code: int = 200,
+) -> Template:
+    p = common.principal(request)
+    run = await _run_or_403(db_session, p, run_id)
+    await db_session.refresh(run)
+    a, e, s, est = AllocationAssignment, WaitlistEntry, AgendaSlot, Establishment
+    total = int(
+        (await db_session.execute(select(func.count()).select_from(a).where(col(a.run_id) == run_id))).scalar_one()
+    )
+    pg = common.Page(max(1, page), ASSIGNMENTS_PER_PAGE, total)
+    rows = (
+        await db_session.execute(
+            select(a, e, s, est, col(Citizen.name))
+            .join(e, col(e.id) == col(a.entry_id))
+            .join(s, col(s.id) == col(a.slot_id))
+            .join(est, col(est.cnes) == col(s.cnes))
+            .join(Citizen, col(Citizen.id) == col(e.citizen_id))
+            .where(col(a.run_id) == run_id)
+            .order_by(col(s.starts_at), col(a.id))
+            .offset(pg.offset)
+            .limit(pg.size)
+        )
+    ).all()
+    displaced_ids = [r[0].displaced_entry_id for r in rows if r[0].displaced_entry_id]
+    displaced = {
+        i: protocol
+        for i, protocol in (
+            await db_session.execute(select(col(e.id), col(e.protocol)).where(col(e.id).in_(displaced_ids or [-1])))
+        ).all()
+    }
+    tz = settings.timezone
+    assignments = [
+        {
+            "entry_id": entry.id,
+            "protocol": entry.protocol,
+            "name": name,
+            "risk": entry.risk_class,
+            "score": entry.score,
+            "municipality": common.municipality_label(entry.municipality_ibge),
+            "establishment": f"{place.name} ({common.municipality_label(place.municipality_ibge)})",
+            "starts_at": common.fmt_datetime(slot.starts_at, tz),
+            "modality": slot.modality,
+            "explanation": assignment.explanation or {},
+            "displaced": (assignment.displaced_entry_id, displaced.get(assignment.displaced_entry_id or -1)),
+            "outcome": OUTCOME_PT.get(assignment.outcome, assignment.outcome),
+        }
+        for assignment, entry, slot, place, name in rows
+    ]
+    by_muni = (
+        await db_session.execute(
+            select(col(e.municipality_ibge), func.count())
+            .join(a, col(a.entry_id) == col(e.id))
+            .where(col(a.run_id) == run_id)
+            .group_by(col(e.municipality_ibge))
+            .order_by(func.count().desc())
+        )
+    ).all()
+    by_provider = (
+        await db_session.execute(
+            select(col(est.cnes), col(est.name), col(est.municipality_ibge), func.count())
+            .join(s, col(s.cnes) == col(est.cnes))
+            .join(a, col(a.slot_id) == col(s.id))
+            .where(col(a.run_id) == run_id)
+            .group_by(col(est.cnes), col(est.name), col(est.municipality_ibge))
+            .order_by(func.count().desc())
+        )
+    ).all()
+    provider_chart = charts.Chart(
+        key="prestadores",
+        title="Atribuições por prestador",
+        compact=True,
+        bars=[charts.Bar(f"{name} ({common.municipality_label(ibge)})", n) for _c, name, ibge, n in by_provider],
+    )
+    municipality_chart = charts.Chart(
+        key="municipios",
+        title="Atribuições por município de residência (os 15 com mais)",
+        compact=True,
+        bars=[charts.Bar(common.municipality_label(ibge), n) for ibge, n in by_muni[:15]],
+    )
+    return Template(
+        "regulacao/alocacao.html",
+        context={
+            "run": run,
+            "status_pt": RUN_STATUS_PT.get(run.status, run.status),
+            "assignments": assignments,
+            "page": pg,
+            "by_municipality": [(common.municipality_label(ibge), n) for ibge, n in by_muni],
+            "by_provider": [(cnes, name, common.municipality_label(ibge), n) for cnes, name, ibge, n in by_provider],
+            "provider_chart": charts.render(provider_chart),
+            "municipality_chart": charts.render(municipality_chart),
+            "done": DONE_PT.get(done or ""),
+            "alert": alert,
+            "can_decide": p.role in (*DECIDERS, Role.ADMIN),
+            "scope_label": common.jurisdiction_label(run.scope),
+        },
+        status_code=status_code,
+    )
+
+
+@get("/regulacao/alocacoes/{run_id:int}", opt=allow(*VIEWERS), include_in_schema=False)
+async def run_page(
+    request: Request[Any, Any, Any],
+    db_session: NamedDependency[AsyncSession],
+    settings: NamedDependency[Settings],
+    run_id: FromPath[int],
+    feito: FromQuery[str | None] = None,
+    pagina: FromQuery[int | None] = None,
+) -> Template:
+    return await _run_page(request, db_session, settings, run_id, page=common.page_number(pagina), done=feito)
+
+
+@post("/regulacao/alocacoes/{run_id:int}/{action:str}", opt=allow(*DECIDERS), include_in_schema=False, status_code=303)
+async def decide_run(
+    request: Request[Any, Any, Any],
+    db_session: NamedDependency[AsyncSession],
+    settings: NamedDependency[Settings],
+    run_id: FromPath[int],
+    action: FromPath[str],
+) -> Redirect | Template:
+    p = common.principal(request)
+    await _run_or_403(db_session, p, run_id)
+    act = common.actor(request)
+    try:
+        async with db_session.begin_nested():
+            if action == "efetivar":
+                await allocation.commit(db_session, settings, run_id, act)
+                done = "efetivada"
+            elif action in ACTIONS:
+                done = ACTIONS[action]
+                await allocation.decide(db_session, run_id, done, act)
+            else:
+                raise ValidationFailed.for_field("acao", "acao_desconhecida", "Ação desconhecida.")
+    except (Conflict, ValidationFailed) as exc:
+        return await _run_page(request, db_session, settings, run_id, alert=exc.message, status_code=409)
+    return Redirect(path=f"/regulacao/alocacoes/{run_id}?feito={done}", status_code=303)
+
+
+ROUTES = [runs_page, launch_run, run_page, decide_run]

@@ -1,0 +1,380 @@
+"""The manager's dashboard: the queue's size and waiting-time distribution by OCI, municipality and UF; the share of
+OCIs concluded within their maximum time (tM); the no-show rate; and equity — the median wait by race/colour, sex
+and social vulnerability (Portaria GM/MS 3.492/2024 art. 3 VIII). Each chart is server-rendered SVG with its
+numbers on the page and as CSV. Everything is limited to the user's jurisdiction.
+
+Definitions (the same on the page, in the CSV and here):
+
+* waiting days: days since authorization, without the days the clock was paused (as the queue counts them);
+* concluded within tM: OCIs concluded in the last 12 months whose waiting days at conclusion were ≤ tM;
+* no-show rate: of the appointments that came due in the last 12 months (the person was attended or missed it),
+  the share missed;
+* equity: the median of days from authorization to the first appointment booked, for people booked in the last
+  12 months, and the median of the current waiting days of the people still in the queue.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+from litestar import Request, Response, get
+from litestar.di import NamedDependency
+from litestar.exceptions import NotFoundException
+from litestar.params import FromPath
+from litestar.response import Template
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from regula.access.policy import Role, allow
+from regula.config import Settings
+from regula.territory.reference import UF_NAMES
+from regula.waitlist import service as wl
+from regula.web import charts, common
+from regula.web.charts import Bar, Chart
+
+VIEWERS = (Role.GESTOR, Role.AUDITOR)
+PERIOD_DAYS = 365
+TOP_MUNICIPALITIES = 20
+BUCKETS = ("até 30 dias", "31 a 60", "61 a 90", "91 a 180", "mais de 180")
+
+_DISTRIBUTION_SQL = """
+SELECT {dim} AS k, count(*) AS n,
+       count(*) FILTER (WHERE w.days <= 30) AS b0,
+       count(*) FILTER (WHERE w.days BETWEEN 31 AND 60) AS b1,
+       count(*) FILTER (WHERE w.days BETWEEN 61 AND 90) AS b2,
+       count(*) FILTER (WHERE w.days BETWEEN 91 AND 180) AS b3,
+       count(*) FILTER (WHERE w.days > 180) AS b4,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY w.days) AS median,
+       count(*) FILTER (WHERE w.days * 100 >= e.max_days * 75) AS past_75
+FROM waitlist_entry e
+CROSS JOIN LATERAL (
+    SELECT GREATEST(0, CAST(:today AS date) - CAST(e.authorized_at AT TIME ZONE 'UTC' AS date) - e.suspended_days)
+        AS days
+) w
+WHERE e.status = 'autorizada' AND e.authorized_at IS NOT NULL {where}
+GROUP BY 1
+ORDER BY n DESC, 1
+"""
+
+_CONCLUDED_SQL = """
+SELECT e.oci_code AS k, count(*) AS n, count(*) FILTER (WHERE d.days <= e.max_days) AS within,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY d.days) AS median
+FROM waitlist_entry e
+CROSS JOIN LATERAL (
+    SELECT CAST(e.status_changed_at AT TIME ZONE 'UTC' AS date) - CAST(e.authorized_at AT TIME ZONE 'UTC' AS date)
+           - e.suspended_days AS days
+) d
+WHERE e.status = 'concluida' AND e.authorized_at IS NOT NULL AND e.status_changed_at >= :since {where}
+GROUP BY 1
+ORDER BY 1
+"""
+
+_NO_SHOW_SQL = """
+SELECT e.oci_code AS k, count(*) AS due, count(*) FILTER (WHERE ev.to_status = 'faltou') AS missed
+FROM waitlist_entry_event ev
+JOIN waitlist_entry e ON e.id = ev.entry_id
+WHERE ev.kind = 'transition' AND ev.to_status IN ('faltou', 'em_atendimento') AND ev.occurred_at >= :since {where}
+GROUP BY 1
+ORDER BY 1
+"""
+
+_EQUITY_SQL = """
+WITH booked AS (
+    SELECT entry_id, min(occurred_at) AS first_at
+    FROM waitlist_entry_event
+    WHERE kind = 'transition' AND to_status = 'agendada'
+    GROUP BY entry_id
+), waits AS (
+    SELECT 'agendamento' AS measure, e.citizen_id,
+           GREATEST(0, CAST(b.first_at AT TIME ZONE 'UTC' AS date)
+                       - CAST(e.authorized_at AT TIME ZONE 'UTC' AS date)) AS days
+    FROM waitlist_entry e JOIN booked b ON b.entry_id = e.id
+    WHERE e.authorized_at IS NOT NULL AND b.first_at >= :since {where}
+    UNION ALL
+    SELECT 'fila', e.citizen_id,
+           GREATEST(0, CAST(:today AS date) - CAST(e.authorized_at AT TIME ZONE 'UTC' AS date) - e.suspended_days)
+    FROM waitlist_entry e
+    WHERE e.status = 'autorizada' AND e.authorized_at IS NOT NULL {where}
+), people AS (
+    SELECT w.measure, w.days, c.race_color, c.sex,
+           CASE WHEN c.vulnerability_index IS NULL THEN 'sem_indice'
+                WHEN c.vulnerability_index < 0.25 THEN 'v1'
+                WHEN c.vulnerability_index < 0.5 THEN 'v2'
+                WHEN c.vulnerability_index < 0.75 THEN 'v3'
+                ELSE 'v4' END AS vulnerability,
+           CASE WHEN c.cadunico THEN 'sim' ELSE 'nao' END AS cadunico
+    FROM waits w JOIN citizen c ON c.id = w.citizen_id
+)
+SELECT measure, race_color, sex, vulnerability, cadunico, count(*) AS n,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY days) AS median
+FROM people
+GROUP BY measure, GROUPING SETS ((race_color), (sex), (vulnerability), (cadunico))
+"""
+
+VULNERABILITY_PT = {
+    "v1": "Índice de vulnerabilidade abaixo de 0,25",
+    "v2": "Índice de 0,25 a 0,49",
+    "v3": "Índice de 0,50 a 0,74",
+    "v4": "Índice de 0,75 ou mais",
+    "sem_indice": "Sem índice informado",
+}
+CADUNICO_PT = {"sim": "Inscritas no CadÚnico", "nao": "Não inscritas no CadÚnico"}
+
+
+@dataclass
+class Context:
+    session: AsyncSession
+    settings: Settings
+    today: date
+    where: str
+    params: dict[str, Any]
+    oci_names: dict[str, str]
+    cache: dict[str, Any] = field(default_factory=dict)
+
+    async def rows(self, sql: str) -> list[Any]:
+        if sql not in self.cache:
+            result = await self.session.execute(text(sql.format(where=self.where)), self.params)
+            self.cache[sql] = result.all()
+        rows: list[Any] = self.cache[sql]
+        return rows
+
+    def oci(self, code: str) -> str:
+        return f"{code} · {common.readable_oci_name(self.oci_names.get(code, ''))}".rstrip(" ·")
+
+
+def _pct(part: int, whole: int) -> float | None:
+    return round(100 * part / whole, 1) if whole else None
+
+
+def _median(x: float | None) -> float | None:
+    return round(float(x), 1) if x is not None else None
+
+
+async def _distribution(ctx: Context, dim: str, key: str, title: str, label: Callable[[str], str], top: int) -> Chart:
+    rows = await ctx.rows(_DISTRIBUTION_SQL.replace("{dim}", dim))  # dim: one of three column names above
+    bars = [
+        Bar(label(r.k), r.n, (r.b0, r.b1, r.b2, r.b3, r.b4), f"{common.fmt_int(r.n)} · mediana {r.median:.0f} d")
+        for r in rows[:top]
+    ]
+    return Chart(
+        key=key,
+        title=title,
+        bars=bars,
+        segment_labels=BUCKETS,
+        csv_header=(
+            "codigo",
+            "nome",
+            "na_fila",
+            *(f"espera_{b}" for b in ("ate_30", "31_60", "61_90", "91_180", "mais_180")),
+            "mediana_dias",
+            "acima_75_tm",
+        ),
+        csv_rows=[(r.k, label(r.k), r.n, r.b0, r.b1, r.b2, r.b3, r.b4, _median(r.median), r.past_75) for r in rows],
+    )
+
+
+async def queue_by_oci(ctx: Context) -> Chart:
+    return await _distribution(ctx, "e.oci_code", "fila-oci", "Fila e tempo de espera por OCI", ctx.oci, 100)
+
+
+async def queue_by_municipality(ctx: Context) -> Chart:
+    return await _distribution(
+        ctx,
+        "e.municipality_ibge",
+        "fila-municipio",
+        f"Fila e tempo de espera por município de residência ({TOP_MUNICIPALITIES} maiores filas)",
+        common.municipality_label,
+        TOP_MUNICIPALITIES,
+    )
+
+
+async def queue_by_uf(ctx: Context) -> Chart:
+    return await _distribution(
+        ctx, "e.uf", "fila-uf", "Fila e tempo de espera por UF", lambda uf: UF_NAMES.get(uf, uf), 27
+    )
+
+
+async def concluded_within_tm(ctx: Context) -> Chart:
+    rows = await ctx.rows(_CONCLUDED_SQL)
+    total, within = sum(r.n for r in rows), sum(r.within for r in rows)
+    bars = [Bar("Todas as OCIs", _pct(within, total) or 0, value_text=_pct_text(within, total))]
+    bars += [Bar(ctx.oci(r.k), _pct(r.within, r.n) or 0, value_text=_pct_text(r.within, r.n)) for r in rows]
+    return Chart(
+        key="concluidas-no-prazo",
+        title="OCIs concluídas dentro do tempo máximo (tM), últimos 12 meses",
+        bars=bars,
+        max_value=100,
+        csv_header=("codigo", "nome", "concluidas", "no_prazo", "percentual_no_prazo", "mediana_dias"),
+        csv_rows=[("todas", "Todas as OCIs", total, within, _pct(within, total), None)]
+        + [(r.k, ctx.oci_names.get(r.k, ""), r.n, r.within, _pct(r.within, r.n), _median(r.median)) for r in rows],
+    )
+
+
+def _pct_text(part: int, whole: int) -> str:
+    pct = _pct(part, whole)
+    return "sem dados" if pct is None else f"{common.fmt_decimal(pct)}% de {common.fmt_int(whole)}"
+
+
+async def no_shows(ctx: Context) -> Chart:
+    rows = await ctx.rows(_NO_SHOW_SQL)
+    due, missed = sum(r.due for r in rows), sum(r.missed for r in rows)
+    top = max([_pct(r.missed, r.due) or 0 for r in rows] + [_pct(missed, due) or 0, 1])
+    bars = [Bar("Todas as OCIs", _pct(missed, due) or 0, value_text=_pct_text(missed, due))]
+    bars += [Bar(ctx.oci(r.k), _pct(r.missed, r.due) or 0, value_text=_pct_text(r.missed, r.due)) for r in rows]
+    return Chart(
+        key="faltas",
+        title="Taxa de faltas (não comparecimento), últimos 12 meses",
+        bars=bars,
+        max_value=top,
+        csv_header=("codigo", "nome", "atendimentos_previstos", "faltas", "percentual_faltas"),
+        csv_rows=[("todas", "Todas as OCIs", due, missed, _pct(missed, due))]
+        + [(r.k, ctx.oci_names.get(r.k, ""), r.due, r.missed, _pct(r.missed, r.due)) for r in rows],
+    )
+
+
+async def _equity(ctx: Context, column: str, key: str, title: str, labels: dict[str, str]) -> Chart:
+    rows = [r for r in await ctx.rows(_EQUITY_SQL) if getattr(r, column) is not None]
+    groups: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        g = groups.setdefault(getattr(r, column), {})
+        g[r.measure] = (r.n, _median(r.median))
+    order = [k for k in labels if k in groups] + sorted(k for k in groups if k not in labels)
+    bars = []
+    csv_rows = []
+    for k in order:
+        booked_n, booked_median = groups[k].get("agendamento", (0, None))
+        waiting_n, waiting_median = groups[k].get("fila", (0, None))
+        if booked_median is not None:
+            text_ = f"{common.fmt_decimal(booked_median, 0)} dias (n = {common.fmt_int(booked_n)})"
+            bars.append(Bar(labels.get(k, k), booked_median, value_text=text_))
+        csv_rows.append((k, labels.get(k, k), booked_n, booked_median, waiting_n, waiting_median))
+    return Chart(
+        key=key,
+        title=title,
+        bars=bars,
+        unit=" dias",
+        csv_header=(
+            "grupo",
+            "nome",
+            "agendadas_12_meses",
+            "mediana_dias_ate_agendamento",
+            "na_fila_agora",
+            "mediana_dias_na_fila",
+        ),
+        csv_rows=csv_rows,
+    )
+
+
+async def equity_race(ctx: Context) -> Chart:
+    return await _equity(
+        ctx,
+        "race_color",
+        "equidade-raca-cor",
+        "Mediana de espera até o agendamento por raça/cor",
+        common.RACE_LABELS_PT,
+    )
+
+
+async def equity_sex(ctx: Context) -> Chart:
+    return await _equity(
+        ctx, "sex", "equidade-sexo", "Mediana de espera até o agendamento por sexo", common.SEX_LABELS_PT
+    )
+
+
+async def equity_vulnerability(ctx: Context) -> Chart:
+    return await _equity(
+        ctx,
+        "vulnerability",
+        "equidade-vulnerabilidade",
+        "Mediana de espera até o agendamento por índice de vulnerabilidade social",
+        VULNERABILITY_PT,
+    )
+
+
+async def equity_cadunico(ctx: Context) -> Chart:
+    return await _equity(
+        ctx, "cadunico", "equidade-cadunico", "Mediana de espera até o agendamento: CadÚnico", CADUNICO_PT
+    )
+
+
+Builder = Callable[[Context], Awaitable[Chart]]
+SECTIONS: tuple[tuple[str, tuple[Builder, ...]], ...] = (
+    ("Fila e espera", (queue_by_oci, queue_by_municipality, queue_by_uf)),
+    ("Resultados", (concluded_within_tm, no_shows)),
+    ("Equidade", (equity_race, equity_sex, equity_vulnerability, equity_cadunico)),
+)
+BUILDERS: dict[str, Builder] = {
+    "fila-oci": queue_by_oci,
+    "fila-municipio": queue_by_municipality,
+    "fila-uf": queue_by_uf,
+    "concluidas-no-prazo": concluded_within_tm,
+    "faltas": no_shows,
+    "equidade-raca-cor": equity_race,
+    "equidade-sexo": equity_sex,
+    "equidade-vulnerabilidade": equity_vulnerability,
+    "equidade-cadunico": equity_cadunico,
+}
+
+
+async def _context(request: Request[Any, Any, Any], session: AsyncSession, settings: Settings) -> Context:
+    today = wl.local_today(settings)
+    params: dict[str, Any] = {"today": today, "since": today - timedelta(days=PERIOD_DAYS)}
+    where = ""
+    allowed = common.actor(request).municipality_filter()
+    if allowed is not None:
+        params["munis"] = allowed
+        where = "AND e.municipality_ibge = ANY(CAST(:munis AS text[]))"
+    catalog = await wl.load_catalog(session, settings)
+    return Context(session, settings, today, where, params, {c: o.name for c, o in catalog.ocis.items()})
+
+
+@get("/gestao", opt=allow(*VIEWERS), include_in_schema=False)
+async def dashboard_page(
+    request: Request[Any, Any, Any],
+    db_session: NamedDependency[AsyncSession],
+    settings: NamedDependency[Settings],
+) -> Template:
+    ctx = await _context(request, db_session, settings)
+    sections = []
+    for title, builders in SECTIONS:
+        items = []
+        for build in builders:
+            chart = await build(ctx)
+            items.append({"chart": chart, "svg": charts.render(chart), "rows": charts.table_rows(chart)})
+        sections.append({"title": title, "charts": items})
+    queue = await ctx.rows(_DISTRIBUTION_SQL.replace("{dim}", "e.uf"))
+    concluded = await ctx.rows(_CONCLUDED_SQL)
+    shows = await ctx.rows(_NO_SHOW_SQL)
+    in_queue = sum(r.n for r in queue)
+    summary = {
+        "in_queue": in_queue,
+        "past_75": sum(r.past_75 for r in queue),
+        "concluded_pct": _pct(sum(r.within for r in concluded), sum(r.n for r in concluded)),
+        "no_show_pct": _pct(sum(r.missed for r in shows), sum(r.due for r in shows)),
+    }
+    return Template(
+        "gestao/painel.html",
+        context={"sections": sections, "summary": summary, "since": ctx.params["since"], "today": ctx.today},
+    )
+
+
+@get("/gestao/csv/{chart:str}", opt=allow(*VIEWERS), include_in_schema=False)
+async def dashboard_csv(
+    request: Request[Any, Any, Any],
+    db_session: NamedDependency[AsyncSession],
+    settings: NamedDependency[Settings],
+    chart: FromPath[str],
+) -> Response[bytes]:
+    name = chart.removesuffix(".csv")
+    build = BUILDERS.get(name)
+    if build is None:
+        raise NotFoundException()
+    ctx = await _context(request, db_session, settings)
+    result = await build(ctx)
+    return charts.csv_response(f"regula-{name}-{ctx.today.isoformat()}.csv", result.csv_header, result.csv_rows)
+
+
+ROUTES = [dashboard_page, dashboard_csv]

@@ -1,0 +1,371 @@
+"""Care navigation to the end of an OCI, and production control: the pages.
+
+* ``/producao``: the entries in atendimento (or concluded) of the user's territory, with their OCI clock.
+* ``/producao/entradas/{id}``: the navigator's / provider's page of one OCI — the mandatory checklist, the PMAE
+  rule, the tM clock from the first to the last procedure, the procedures recorded (and the form to record one),
+  the conclusion with the return to APS, and the navigator's closing.
+* ``/producao/controle``: the findings of production control for a period, and the indicators per provider.
+
+Forms POST and redirect (the request's session commits, redirects included); an invalid form is shown again with
+each error next to its field.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from litestar import Request, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery
+from litestar.response import Redirect, Template
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from regula.access.policy import Role, allow
+from regula.audit.service import record_read
+from regula.config import Settings
+from regula.errors import Conflict, DomainError, NotFound, PermissionDenied, ValidationFailed
+from regula.production import authorization as auth
+from regula.production import composition as comp
+from regula.production import control, indicators, service
+from regula.waitlist import service as wl
+from regula.web import common
+
+RECORDERS = (Role.EXECUTANTE, Role.NAVEGADOR)
+CLOSERS = (Role.NAVEGADOR, Role.REGULADOR)
+READERS = (Role.EXECUTANTE, Role.NAVEGADOR, Role.REGULADOR, Role.GESTOR, Role.AUDITOR)
+CONTROLLERS = (Role.GESTOR, Role.REGULADOR, Role.AUDITOR)
+LEVEL_LABELS_PT = {
+    "nao_iniciado": "não iniciada",
+    "ok": "no prazo",
+    "atencao": "passou do tR",
+    "alerta": "perto do tM",
+    "vencido": "além do tM",
+}
+# Form field → API field, so service errors land next to the right input.
+_FIELDS = {
+    "procedure_code": "procedimento",
+    "performed_on": "data",
+    "cbo": "cbo",
+    "cnes": "cnes",
+    "cid_code": "cid",
+    "quantity": "quantidade",
+    "aps_summary": "resumo",
+    "counter_referral": "contrarreferencia",
+    "procedimentos": "procedimentos",
+    "note": "encerramento",
+    "reason": "motivo",
+}
+
+
+def clock_view(clock: comp.Clock) -> dict[str, Any] | None:
+    """The clock for ``_macros.clock``: days from the first procedure against tM, with regula's tR-based level."""
+    if clock.elapsed_days is None:
+        return None
+    return {
+        "days": clock.elapsed_days,
+        "max_days": clock.max_days,
+        "percent": clock.percent,
+        "bar": min(clock.percent, 100),
+        "level": {"nao_iniciado": "ok"}.get(clock.level, clock.level),
+        "label": LEVEL_LABELS_PT.get(clock.level, clock.level),
+    }
+
+
+def _can(request: Request[Any, Any, Any], roles: tuple[Role, ...]) -> bool:
+    return common.principal(request).has_role(*roles)
+
+
+@get("/producao", opt=allow(*READERS), include_in_schema=False)
+async def in_care_page(
+    request: Request[Any, Any, Any],
+    db_session: NamedDependency[AsyncSession],
+    settings: NamedDependency[Settings],
+    situacao: FromQuery[str] = "em_atendimento",
+) -> Template:
+    if situacao not in ("em_atendimento", "concluida"):
+        situacao = "em_atendimento"
+    rows = await service.list_in_care(db_session, common.actor(request), status=situacao)
+    today = wl.local_today(settings)
+    items = []
+    for r in rows:
+        x = r.execution
+        clock = None
+        if x is not None and x.first_on is not None:
+            concluded = x.status == "concluida"
+            elapsed = (x.last_on - x.first_on).days if concluded and x.last_on else (today - x.first_on).days
+            clock = clock_view(
+                comp.Clock(x.first_on, x.last_on, None, elapsed, x.max_days, x.recommended_days, concluded)
+            )
+        items.append({"entry": r.entry, "citizen": r.citizen_name, "execution": x, "clock": clock})
+    return Template(
+        "producao/lista.html",
+        context={"rows": items, "situacao": situacao, "levels": LEVEL_LABELS_PT},
+    )
+
+
+async def _page(
+    request: Request[Any, Any, Any],
+    db_session: AsyncSession,
+    settings: Settings,
+    entry_id: int,
+    *,
+    errors: dict[str, str] | None = None,
+    values: dict[str, str] | None = None,
+    alert: str | None = None,
+    done: str | None = None,
+    status_code: int = 200,
+) -> Template:
+    v = await service.view(db_session, settings, entry_id, common.actor(request))
+    principal = common.principal(request)
+    items = comp.composition_items(v.oci)
+    options = [
+        (role, label, [(code, item.name) for code, item in items.items() if comp.role_of(v.oci, code) == role])
+        for role, label in comp.ROLE_LABELS_PT.items()
+    ]
+    x = v.execution
+    open_ = x is None or x.status == "em_execucao"
+    return Template(
+        "producao/execucao.html",
+        context={
+            "v": v,
+            "p": v.progress,
+            "clock": clock_view(v.progress.clock),
+            "level_label": LEVEL_LABELS_PT.get(v.progress.clock.level, ""),
+            "options": options,
+            "apac": auth.format_authorization(x.authorization_number) if x and x.authorization_number else None,
+            "default_cnes": (x.cnes if x else None) or await service.entry_cnes(db_session, entry_id) or "",
+            "today": wl.local_today(settings).isoformat(),
+            "can_record": open_ and v.entry.status == "em_atendimento" and _can(request, RECORDERS),
+            "can_conclude": open_ and v.can_conclude and v.progress.complete,
+            "can_close": x is not None
+            and x.status == "concluida"
+            and x.navigator_closed_at is None
+            and _can(request, CLOSERS),
+            "role": principal.role.value,
+            "errors": errors or {},
+            "values": values or {},
+            "alert": alert,
+            "done": done,
+        },
+        status_code=status_code,
+    )
+
+
+@get("/producao/entradas/{entry_id:int}", opt=allow(*READERS), include_in_schema=False)
+async def execution_page(
+    request: Request[Any, Any, Any],
+    db_session: NamedDependency[AsyncSession],
+    settings: NamedDependency[Settings],
+    entry_id: FromPath[int],
+    feito: FromQuery[str | None] = None,
+) -> Template:
+    done = {
+        "registrado": "Procedimento registrado.",
+        "anulado": "Registro anulado.",
+        "concluida": "OCI concluída; a contrarreferência foi registrada para a APS.",
+        "encerrada": "Navegação encerrada: o cuidado voltou para a APS.",
+    }.get(feito or "")
+    page = await _page(request, db_session, settings, entry_id, done=done)
+    v = page.context["v"]
+    await record_read(
+        db_session, "oci_execution", str(entry_id), uf=v.entry.uf, municipality_ibge=v.entry.municipality_ibge
+    )
+    return page
+
+
+async def _attempt(
+    request: Request[Any, Any, Any],
+    db_session: AsyncSession,
+    settings: Settings,
+    entry_id: int,
+    action: Any,
+    values: dict[str, str],
+    success: str,
+) -> Redirect | Template:
+    try:
+        async with db_session.begin_nested():
+            await action()
+    except ValidationFailed as exc:
+        errors: dict[str, str] = {}
+        for e in exc.errors:
+            key = _FIELDS.get(e.field, e.field)
+            errors[key] = f"{errors[key]} {e.message}" if key in errors else e.message
+        alert = None if errors else exc.message
+        return await _page(
+            request, db_session, settings, entry_id, errors=errors, values=values, alert=alert, status_code=422
+        )
+    except (Conflict, NotFound) as exc:
+        return await _page(request, db_session, settings, entry_id, values=values, alert=exc.message, status_code=409)
+    except PermissionDenied as exc:
+        return await _page(request, db_session, settings, entry_id, values=values, alert=exc.message, status_code=403)
+    return Redirect(path=f"/producao/entradas/{entry_id}?feito={success}", status_code=303)
+
+
+@post(
+    "/producao/entradas/{entry_id:int}/procedimentos",
+    opt=allow(*RECORDERS),
+    include_in_schema=False,
+    status_code=303,
+)
+async def record_procedure(
+    request: Request[Any, Any, Any],
+    db_session: NamedDependency[AsyncSession],
+    settings: NamedDependency[Settings],
+    entry_id: FromPath[int],
+) -> Redirect | Template:
+    form = await common.read_form(request)
+    values = {k: common.text_field(form, k, 200) for k in ("procedimento", "data", "cbo", "cnes", "cid", "quantidade")}
+    quantity_text = values["quantidade"] or "1"
+    if not quantity_text.isdigit():
+        return await _page(
+            request,
+            db_session,
+            settings,
+            entry_id,
+            errors={"quantidade": "A quantidade é um número inteiro a partir de 1."},
+            values=values,
+            status_code=422,
+        )
+    data = service.ProcedureInput(
+        procedure_code=values["procedimento"],
+        performed_on=values["data"],
+        cbo=values["cbo"],
+        cnes=values["cnes"] or None,
+        cid_code=values["cid"] or None,
+        quantity=int(quantity_text),
+    )
+
+    async def action() -> None:
+        await service.record_procedure(db_session, settings, entry_id, data, common.actor(request))
+
+    return await _attempt(request, db_session, settings, entry_id, action, values, "registrado")
+
+
+@post(
+    "/producao/procedimentos/{procedure_id:int}/anular",
+    opt=allow(*RECORDERS),
+    include_in_schema=False,
+    status_code=303,
+)
+async def void_procedure(
+    request: Request[Any, Any, Any],
+    db_session: NamedDependency[AsyncSession],
+    settings: NamedDependency[Settings],
+    procedure_id: FromPath[int],
+) -> Redirect | Template:
+    form = await common.read_form(request)
+    reason = common.text_field(form, "motivo", 2000)
+    entry_id = int(common.text_field(form, "entrada", 20) or 0)
+
+    async def action() -> None:
+        view = await service.void_procedure(db_session, settings, procedure_id, reason, common.actor(request))
+        if view.entry.id != entry_id:
+            raise NotFound("Procedimento não encontrado nesta solicitação.", code="procedimento_nao_encontrado")
+
+    return await _attempt(request, db_session, settings, entry_id, action, {"motivo": reason}, "anulado")
+
+
+@post(
+    "/producao/entradas/{entry_id:int}/concluir",
+    opt=allow(*RECORDERS),
+    include_in_schema=False,
+    status_code=303,
+)
+async def conclude(
+    request: Request[Any, Any, Any],
+    db_session: NamedDependency[AsyncSession],
+    settings: NamedDependency[Settings],
+    entry_id: FromPath[int],
+) -> Redirect | Template:
+    form = await common.read_form(request)
+    values = {k: common.text_field(form, k) for k in ("resumo", "contrarreferencia")}
+
+    async def action() -> None:
+        await service.conclude(
+            db_session,
+            settings,
+            entry_id,
+            common.actor(request),
+            aps_summary=values["resumo"],
+            counter_referral=values["contrarreferencia"],
+        )
+
+    return await _attempt(request, db_session, settings, entry_id, action, values, "concluida")
+
+
+@post(
+    "/producao/entradas/{entry_id:int}/encerrar-navegacao",
+    opt=allow(*CLOSERS),
+    include_in_schema=False,
+    status_code=303,
+)
+async def close_navigation(
+    request: Request[Any, Any, Any],
+    db_session: NamedDependency[AsyncSession],
+    settings: NamedDependency[Settings],
+    entry_id: FromPath[int],
+) -> Redirect | Template:
+    form = await common.read_form(request)
+    values = {"encerramento": common.text_field(form, "encerramento")}
+
+    async def action() -> None:
+        await service.close_navigation(db_session, settings, entry_id, common.actor(request), values["encerramento"])
+
+    return await _attempt(request, db_session, settings, entry_id, action, values, "encerrada")
+
+
+def _month(today: date, back: int = 0) -> str:
+    y, m = today.year, today.month - back
+    while m < 1:
+        y, m = y - 1, m + 12
+    return f"{y}{m:02d}"
+
+
+@get("/producao/controle", opt=allow(*CONTROLLERS), include_in_schema=False)
+async def control_page(
+    request: Request[Any, Any, Any],
+    db_session: NamedDependency[AsyncSession],
+    settings: NamedDependency[Settings],
+    competencia: FromQuery[str | None] = None,
+    ate: FromQuery[str | None] = None,
+    cnes: FromQuery[str | None] = None,
+    codigo: FromQuery[str | None] = None,
+) -> Template:
+    today = wl.local_today(settings)
+    first = (competencia or "").replace("-", "") or _month(today, 2)
+    last = (ate or "").replace("-", "") or _month(today)
+    errors: dict[str, str] = {}
+    findings: list[control.Finding] = []
+    rows: list[indicators.ProviderIndicators] = []
+    act = common.actor(request)
+    try:
+        findings = await control.check_production(
+            db_session, settings, act, competencia=first, until=last, cnes=cnes or None
+        )
+        rows = await indicators.provider_indicators(db_session, act, competencia=first, until=last, cnes=cnes or None)
+    except ValidationFailed as exc:
+        errors = {("ate" if e.field == "ate" else "competencia"): e.message for e in exc.errors}
+    except DomainError as exc:
+        errors = {"competencia": exc.message}
+    counts: dict[str, int] = {}
+    for f in findings:
+        counts[f.code] = counts.get(f.code, 0) + 1
+    shown = [f for f in findings if not codigo or f.code == codigo]
+    return Template(
+        "producao/controle.html",
+        context={
+            "findings": shown,
+            "total": len(findings),
+            "counts": counts,
+            "labels": control.FINDING_LABELS_PT,
+            "articles": control.FINDING_ARTICLES,
+            "indicators": rows,
+            "q": {"competencia": first, "ate": last, "cnes": cnes or "", "codigo": codigo or ""},
+            "errors": errors,
+        },
+        status_code=422 if errors else 200,
+    )
+
+
+ROUTES = [in_care_page, execution_page, record_procedure, void_procedure, conclude, close_navigation, control_page]

@@ -1,0 +1,345 @@
+"""The regulation operator's pages: queues by OCI and scope, the entries of a queue with their position, score and
+tM clock, the referrals waiting for a decision, and one entry with its history and the decisions the user's role
+may take (authorize, return to APS with a pendência, deny with a reason, and the rest of the workflow)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery
+from litestar.response import Redirect, Template
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from regula.access.policy import Role, allow
+from regula.config import Settings
+from regula.errors import Conflict, ValidationFailed
+from regula.waitlist import service as wl
+from regula.waitlist.states import EntryStatus
+from regula.web import common
+from regula.web.entries import (
+    ALL,
+    STATUS_GROUPS,
+    EntryFilters,
+    list_entries,
+    load_entry_view,
+    status_options,
+)
+
+S = EntryStatus
+# Who reads queues and entries: operators regulate, managers and auditors watch, navigators follow.
+READERS = (Role.REGULADOR, Role.GESTOR, Role.NAVEGADOR, Role.AUDITOR)
+# Who moves entries along the workflow from these pages (the state machine decides which moves each may make).
+WORKFLOW_ROLES = (Role.REGULADOR, Role.NAVEGADOR)
+
+DONE_MESSAGES: dict[str, str] = {
+    S.AUTORIZADA.value: "Solicitação autorizada: a pessoa entrou na fila.",
+    S.DEVOLVIDA.value: "Solicitação devolvida à APS com a pendência.",
+    S.NEGADA.value: "Solicitação negada; o motivo ficou registrado no histórico.",
+    S.EM_ANALISE.value: "Análise iniciada.",
+    S.CANCELADA.value: "Solicitação cancelada.",
+    S.SUSPENSA.value: "Solicitação suspensa; o relógio de espera está pausado.",
+    S.TRANSFERIDA.value: "Solicitação transferida.",
+    S.AGENDADA.value: "Solicitação agendada.",
+    S.CONFIRMADA.value: "Presença confirmada.",
+    S.FALTOU.value: "Falta registrada.",
+    S.SOLICITADA.value: "Solicitação enviada à regulação.",
+}
+
+_QUEUES_SQL = """
+SELECT e.oci_code, e.scope_kind, e.scope_code, count(*) AS size,
+       max(w.days) AS longest,
+       count(*) FILTER (WHERE w.days * 100 >= e.max_days * 75) AS past_75,
+       count(*) FILTER (WHERE e.risk_class = 'vermelho') AS red,
+       min(c.weekly_capacity) AS weekly_capacity
+FROM waitlist_entry e
+CROSS JOIN LATERAL (
+    SELECT GREATEST(0, CAST(:today AS date) - CAST(e.authorized_at AT TIME ZONE 'UTC' AS date) - e.suspended_days)
+        AS days
+) w
+LEFT JOIN queue_capacity c
+  ON c.oci_code = e.oci_code AND c.scope_kind = e.scope_kind AND c.scope_code = e.scope_code
+WHERE e.status = 'autorizada' AND e.authorized_at IS NOT NULL {where}
+GROUP BY e.oci_code, e.scope_kind, e.scope_code
+ORDER BY e.oci_code, e.scope_kind, e.scope_code
+"""
+
+_NEXT_REVIEW_SQL = (
+    "SELECT e.id FROM waitlist_entry e WHERE e.status IN ('solicitada', 'em_analise') {where} "
+    "ORDER BY e.requested_at, e.id LIMIT 1"
+)
+_REVIEW_COUNT_SQL = "SELECT count(*) FROM waitlist_entry e WHERE e.status IN ('solicitada', 'em_analise') {where}"
+
+
+def _territory_where(request: Request[Any, Any, Any], params: dict[str, Any]) -> str:
+    allowed = common.actor(request).municipality_filter()
+    if allowed is None:
+        return ""
+    params["munis"] = allowed
+    return "AND e.municipality_ibge = ANY(CAST(:munis AS text[]))"
+
+
+@get("/regulacao/filas", opt=allow(*READERS), include_in_schema=False)
+async def queues_page(
+    request: Request[Any, Any, Any],
+    db_session: NamedDependency[AsyncSession],
+    settings: NamedDependency[Settings],
+    oci: FromQuery[str | None] = None,
+    escopo: FromQuery[str | None] = None,
+    pagina: FromQuery[int | None] = None,
+) -> Template:
+    catalog = await wl.load_catalog(db_session, settings)
+    params: dict[str, Any] = {"today": wl.local_today(settings)}
+    where = _territory_where(request, params)
+    review_count = (await db_session.execute(text(_REVIEW_COUNT_SQL.format(where=where)), params)).scalar_one()
+    if oci:
+        params["oci"] = oci
+        where += " AND e.oci_code = :oci"
+    rows = (await db_session.execute(text(_QUEUES_SQL.format(where=where)), params)).all()
+    queues = [
+        {
+            "key": f"{r.oci_code}:{r.scope_kind}:{r.scope_code}",
+            "oci_code": r.oci_code,
+            "oci_name": catalog.ocis[r.oci_code].name if r.oci_code in catalog.ocis else r.oci_code,
+            "max_days": catalog.ocis[r.oci_code].max_days if r.oci_code in catalog.ocis else None,
+            "scope": common.scope_label(r.scope_kind, r.scope_code),
+            "size": r.size,
+            "longest": r.longest,
+            "past_75": r.past_75,
+            "red": r.red,
+            "weekly_capacity": r.weekly_capacity,
+        }
+        for r in rows
+    ]
+    scopes = sorted({(r.scope_kind, r.scope_code) for r in rows}, key=lambda k: common.scope_label(*k))
+    if escopo:
+        queues = [q for q in queues if q["key"].split(":", 1)[1] == escopo]
+    pg = common.Page(common.page_number(pagina), common.PAGE_SIZE, len(queues))
+    return Template(
+        "regulacao/filas.html",
+        context={
+            "queues": queues[pg.offset : pg.offset + pg.size],
+            "page": pg,
+            "ocis": sorted(catalog.ocis.values(), key=lambda o: o.code),
+            "scopes": [(f"{k}:{c}", common.scope_label(k, c)) for k, c in scopes],
+            "q": {"oci": oci or "", "escopo": escopo or ""},
+            "total": sum(q["size"] for q in queues),
+            "count": len(queues),
+            "review_count": review_count,
+        },
+    )
+
+
+async def _entries_page(
+    request: Request[Any, Any, Any],
+    db_session: AsyncSession,
+    settings: Settings,
+    *,
+    title: str,
+    filters: EntryFilters,
+    page: int,
+    order: str,
+    path: str,
+) -> Template:
+    p = common.principal(request)
+    catalog = await wl.load_catalog(db_session, settings)
+    rows, pg = await list_entries(db_session, settings, p, filters, page, order)
+    municipalities = common.visible_municipalities(p)
+    query = {
+        "oci": filters.oci or "",
+        "municipio": filters.municipality or "",
+        "situacao": filters.status or "",
+        "risco": filters.risk or "",
+        "fila": filters.queue or "",
+        "busca": filters.search or "",
+    }
+    return Template(
+        "regulacao/entradas.html",
+        context={
+            "title": title,
+            "path": path,
+            "rows": rows,
+            "page": pg,
+            "q": query,
+            "ocis": sorted(catalog.ocis.values(), key=lambda o: o.code),
+            "oci_names": {code: o.name for code, o in catalog.ocis.items()},
+            "municipalities": municipalities if len(municipalities) <= 600 else [],
+            "statuses": status_options(("analise", "agendadas", "encerradas")),
+            "queue_label": _queue_label(filters.queue, catalog),
+        },
+    )
+
+
+def _queue_label(queue: str | None, catalog: wl.Catalog) -> str | None:
+    if not queue:
+        return None
+    try:
+        key = wl.QueueKey.parse(queue)
+    except ValidationFailed:
+        return None
+    name = catalog.ocis[key.oci_code].name if key.oci_code in catalog.ocis else key.oci_code
+    return f"{name} · {common.scope_label(key.scope_kind, key.scope_code)}"
+
+
+@get("/regulacao/entradas", opt=allow(*READERS), include_in_schema=False)
+async def entries_page(
+    request: Request[Any, Any, Any],
+    db_session: NamedDependency[AsyncSession],
+    settings: NamedDependency[Settings],
+    oci: FromQuery[str | None] = None,
+    municipio: FromQuery[str | None] = None,
+    situacao: FromQuery[str | None] = None,
+    risco: FromQuery[str | None] = None,
+    fila: FromQuery[str | None] = None,
+    busca: FromQuery[str | None] = None,
+    pagina: FromQuery[int | None] = None,
+) -> Template:
+    status = situacao or S.AUTORIZADA.value  # the queue itself, unless asked otherwise
+    filters = EntryFilters(
+        oci=oci or None,
+        municipality=municipio or None,
+        status=status,
+        risk=risco or None,
+        queue=fila or None,
+        search=busca or None,
+    )
+    in_queue = status == S.AUTORIZADA.value
+    return await _entries_page(
+        request,
+        db_session,
+        settings,
+        title="Fila de espera" if in_queue else "Solicitações",
+        filters=filters,
+        page=common.page_number(pagina),
+        order="queue" if in_queue else "oldest" if status == "analise" else "recent",
+        path="/regulacao/entradas",
+    )
+
+
+@get("/regulacao/analise", opt=allow(*READERS), include_in_schema=False)
+async def review_page(
+    request: Request[Any, Any, Any],
+    db_session: NamedDependency[AsyncSession],
+    settings: NamedDependency[Settings],
+    oci: FromQuery[str | None] = None,
+    municipio: FromQuery[str | None] = None,
+    risco: FromQuery[str | None] = None,
+    busca: FromQuery[str | None] = None,
+    pagina: FromQuery[int | None] = None,
+) -> Template:
+    filters = EntryFilters(
+        oci=oci or None, municipality=municipio or None, status="analise", risk=risco or None, search=busca or None
+    )
+    return await _entries_page(
+        request,
+        db_session,
+        settings,
+        title="Solicitações para análise",
+        filters=filters,
+        page=common.page_number(pagina),
+        order="oldest",
+        path="/regulacao/analise",
+    )
+
+
+async def _detail(
+    request: Request[Any, Any, Any],
+    db_session: AsyncSession,
+    settings: Settings,
+    entry_id: int,
+    *,
+    done: str | None = None,
+    errors: dict[str, dict[str, str]] | None = None,
+    alert: str | None = None,
+    values: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Template:
+    p = common.principal(request)
+    view = await load_entry_view(db_session, settings, p, entry_id)
+    next_id = None
+    if done:
+        params: dict[str, Any] = {}
+        where = _territory_where(request, params)
+        next_id = (
+            await db_session.execute(
+                text(_NEXT_REVIEW_SQL.format(where=where)),
+                params,
+            )
+        ).scalar_one_or_none()
+    return Template(
+        "regulacao/entrada.html",
+        context={
+            "v": view,
+            "done": DONE_MESSAGES.get(done or ""),
+            "errors": errors or {},
+            "alert": alert,
+            "values": values or {},
+            "next_id": next_id,
+            "action_url": f"/regulacao/entradas/{entry_id}/transicao",
+            "can_act": p.role in (Role.REGULADOR, Role.NAVEGADOR, Role.ADMIN),
+        },
+        status_code=status_code,
+    )
+
+
+@get("/regulacao/entradas/{entry_id:int}", opt=allow(*READERS), include_in_schema=False)
+async def entry_page(
+    request: Request[Any, Any, Any],
+    db_session: NamedDependency[AsyncSession],
+    settings: NamedDependency[Settings],
+    entry_id: FromPath[int],
+    feito: FromQuery[str | None] = None,
+) -> Template:
+    return await _detail(request, db_session, settings, entry_id, done=feito)
+
+
+async def apply_transition(
+    db_session: AsyncSession,
+    settings: Settings,
+    act: wl.Actor,
+    entry_id: int,
+    target: str,
+    reason_code: str | None,
+    reason_text: str | None,
+) -> None:
+    """One decision, all or nothing (a savepoint: a refused move leaves no trace but the error shown). A referral
+    still ``solicitada`` is put in analysis first when the decision needs it."""
+    async with db_session.begin_nested():
+        entry = await wl.get_entry(db_session, entry_id)
+        decisions = (S.AUTORIZADA.value, S.DEVOLVIDA.value, S.NEGADA.value)
+        if entry.status == S.SOLICITADA.value and target in decisions:
+            await wl.transition(db_session, entry_id, S.EM_ANALISE.value, act, settings)
+        await wl.transition(db_session, entry_id, target, act, settings, reason_code, reason_text)
+
+
+@post(
+    "/regulacao/entradas/{entry_id:int}/transicao",
+    opt=allow(*WORKFLOW_ROLES),
+    include_in_schema=False,
+    status_code=303,
+)
+async def entry_transition(
+    request: Request[Any, Any, Any],
+    db_session: NamedDependency[AsyncSession],
+    settings: NamedDependency[Settings],
+    entry_id: FromPath[int],
+) -> Redirect | Template:
+    form = await common.read_form(request)
+    target = common.text_field(form, "para", 32)
+    reason_code = common.text_field(form, "motivo_codigo", 32) or None
+    reason_text = common.text_field(form, "motivo_texto") or None
+    values = {"target": target, "reason_code": reason_code or "", "reason_text": reason_text or ""}
+    try:
+        await apply_transition(db_session, settings, common.actor(request), entry_id, target, reason_code, reason_text)
+    except ValidationFailed as exc:
+        errors = {target: common.field_errors(exc.errors) or {"reason": exc.message}}
+        return await _detail(request, db_session, settings, entry_id, errors=errors, values=values, status_code=422)
+    except Conflict as exc:
+        return await _detail(request, db_session, settings, entry_id, alert=exc.message, status_code=409)
+    return Redirect(path=f"/regulacao/entradas/{entry_id}?feito={target}", status_code=303)
+
+
+ROUTES = [queues_page, entries_page, review_page, entry_page, entry_transition]
+__all__ = ["ALL", "READERS", "ROUTES", "STATUS_GROUPS", "apply_transition"]
