@@ -1,6 +1,7 @@
 """Each role does its main job in a real browser, on the demonstration data: the APS team refers, the operator
-authorizes, an allocation run is launched, approved and committed, and the citizen sees the appointment on the
-public page. The manager reads the dashboard and downloads its numbers. A screenshot of each main page is kept."""
+authorizes, an allocation run is launched, approved and committed, the navigator sees the appointment to confirm
+and the messages sent, and the citizen sees the appointment on the public page. The manager reads the dashboard
+and downloads its numbers. A screenshot of each main page is kept."""
 
 from __future__ import annotations
 
@@ -101,6 +102,20 @@ def test_referral_to_appointment_end_to_end(open_session: OpenSession) -> None:
     reg.shot("08-alocacao-efetivada")
     assert real_errors(reg) == []
 
+    # The navigator sees the new appointment among those to confirm, and what the citizen was told.
+    nav = open_session("navegador")
+    nav.go("/navegacao")
+    upcoming = nav.page.locator("section[aria-labelledby='h-confirmar']").inner_text()
+    assert protocol in upcoming and "Pedido de confirmação" in upcoming
+    nav.shot("09-navegacao-a-confirmar")
+    nav.page.locator("section[aria-labelledby='h-confirmar'] tr", has_text=protocol).locator(
+        "text=ver mensagens"
+    ).click()
+    log = nav.page.locator("main").inner_text()
+    assert "Consulta marcada" in log and "Responda SIM ou NÃO" in log and protocol in log
+    nav.shot("10-navegacao-mensagens")
+    assert real_errors(nav) == []
+
     # The citizen, without logging in, sees the appointment.
     citizen = open_session(None, width=390, height=844)  # a phone
     citizen.go("/posicao")
@@ -110,7 +125,7 @@ def test_referral_to_appointment_end_to_end(open_session: OpenSession) -> None:
     result = citizen.page.locator("section.resultado").inner_text()
     assert "Agendada" in result and "Data marcada" in result
     assert "Rosa A. N." in result and "Nascimento" not in result
-    citizen.shot("09-publico-agendada")
+    citizen.shot("11-publico-agendada")
     assert real_errors(citizen) == []
 
 

@@ -54,10 +54,12 @@ async def test_navigator_works_the_list_and_reads_the_message_log(
 ) -> None:
     e = await _booked_no_show(client, make_user)
     nav = await make_user("navegador", "uf:SC")
+    page = await browser_for(nav)
+    before = await page.get("/navegacao")
+    assert "Consultas a confirmar (1)" in before.text and "Pedido de confirmação: na fila de envio" in before.text
     faltou = await client.post(f"/api/v1/entries/{e['id']}/transitions", json={"to": "faltou"}, headers=nav.headers)
     assert faltou.status_code == 201, faltou.text
 
-    page = await browser_for(nav)
     worklist = await page.get("/navegacao")
     assert worklist.status_code == 200
     assert "Falta ao atendimento" in worklist.text and e["protocol"] in worklist.text

@@ -31,6 +31,7 @@ app.add_typer(tokens_app, name="tokens")
 
 def _register_domain_clis() -> None:
     from regula.catalog.cli import app as catalog_app
+    from regula.exports.cli import app as export_app
     from regula.jobs.cli import jobs_app, scheduler_command
     from regula.notify.cli import app as notify_app
     from regula.providers.cli import app as agendas_app
@@ -46,6 +47,7 @@ def _register_domain_clis() -> None:
     app.command("scheduler")(scheduler_command)
     app.add_typer(import_app, name="import", help="Importação de encaminhamentos.")
     app.add_typer(notify_app, name="notify", help="Mensagens aos cidadãos (SMS e WhatsApp).")
+    app.add_typer(export_app, name="export", help="Exportações para os sistemas federais.")
 
 
 @db_app.command("upgrade")

@@ -8,21 +8,29 @@ entry, with what the provider said.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from litestar import Request, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from regula.access.policy import Role, allow
 from regula.config import Settings
+from regula.db.base import utcnow
 from regula.errors import Conflict, NotFound, ValidationFailed
 from regula.navigation import service as nav
 from regula.navigation.models import CONTACT_OUTCOMES, TASK_KIND_LABELS_PT
 from regula.notify.content import KIND_LABELS_PT
+from regula.notify.models import Message
 from regula.notify.routes import message_log
+from regula.people.models import Citizen
+from regula.providers.models import AgendaSlot, Establishment, SlotBooking
+from regula.waitlist.models import WaitlistEntry
 from regula.web import common
 
 WORKERS = (Role.NAVEGADOR, Role.REGULADOR)
@@ -53,6 +61,60 @@ DEFERRED_LABELS_PT = {
 }
 
 
+UPCOMING_DAYS = 30
+
+
+async def unconfirmed_appointments(db_session: AsyncSession, act: Any, limit: int = 500) -> list[dict[str, Any]]:
+    """Appointments in the coming days that nobody has confirmed yet, soonest first, with what the citizen was
+    last asked and answered — the navigator's phone list (Portaria 3.492/2024 art. 10 §2 V)."""
+    now = utcnow()
+    stmt = (
+        select(WaitlistEntry, Citizen, AgendaSlot, Establishment)
+        .join(Citizen, col(Citizen.id) == col(WaitlistEntry.citizen_id))
+        .join(
+            SlotBooking,
+            (col(SlotBooking.entry_id) == col(WaitlistEntry.id)) & (col(SlotBooking.status) == "ativa"),
+        )
+        .join(AgendaSlot, col(AgendaSlot.id) == col(SlotBooking.slot_id))
+        .join(Establishment, col(Establishment.cnes) == col(AgendaSlot.cnes))
+        .where(
+            col(WaitlistEntry.status) == "agendada",
+            col(AgendaSlot.starts_at) >= now,
+            col(AgendaSlot.starts_at) < now + timedelta(days=UPCOMING_DAYS),
+        )
+        .order_by(col(AgendaSlot.starts_at), col(WaitlistEntry.id))
+        .limit(limit)
+    )
+    allowed = act.municipality_filter()
+    if allowed is not None:
+        stmt = stmt.where(col(WaitlistEntry.municipality_ibge).in_(allowed))
+    rows = (await db_session.execute(stmt)).all()
+    asked = {}
+    if rows:
+        last = await db_session.execute(
+            select(col(Message.entry_id), col(Message.kind), col(Message.status), col(Message.answer))
+            .where(
+                col(Message.entry_id).in_([e.id for e, *_ in rows]),
+                col(Message.kind).in_(("agendamento", "confirmacao", "oferta")),
+            )
+            .order_by(col(Message.entry_id), col(Message.created_at))
+        )
+        for entry_id, kind, status, answer in last:
+            asked[entry_id] = (kind, status, answer)
+    return [
+        {
+            "entry": e,
+            "name": c.social_name or c.name,
+            "phone": c.phone,
+            "consent": c.contact_consent,
+            "starts_at": slot.starts_at,
+            "place": est.name,
+            "last_message": asked.get(e.id),
+        }
+        for e, c, slot, est in rows
+    ]
+
+
 async def _worklist(
     request: Request[Any, Any, Any],
     db_session: AsyncSession,
@@ -67,6 +129,7 @@ async def _worklist(
     act = common.actor(request)
     rows = await nav.list_tasks(db_session, act, status=situacao, kind=tipo or None)
     contacts = {r.task.id: await nav.contacts_of_task(db_session, r.task.id or 0) for r in rows[:100]}
+    upcoming = await unconfirmed_appointments(db_session, act) if situacao == "aberta" else []
     counts: dict[str, int] = {}
     for r in rows:
         counts[r.task.kind] = counts.get(r.task.kind, 0) + 1
@@ -74,6 +137,8 @@ async def _worklist(
         "navegacao/lista.html",
         context={
             "rows": rows,
+            "upcoming": upcoming,
+            "message_statuses": MESSAGE_STATUS_LABELS_PT,
             "contacts": contacts,
             "counts": counts,
             "kinds": TASK_KIND_LABELS_PT,
