@@ -149,3 +149,45 @@ async def test_released_place_goes_to_the_next_person(
         .all()
     )
     assert bookings == ["liberada", "ativa"]
+
+
+async def test_a_new_run_keeps_the_uncommitted_proposal_and_supersedes_it(
+    client: httpx.AsyncClient, make_user: MakeUser
+) -> None:
+    gestor = await make_user("gestor", "uf:SC")
+    reg = await make_user("regulador", "uf:SC")
+    aps = await make_user("solicitante", "municipality:4205407")
+    await _provider_with_agenda(client, gestor, "7000003", "4216602", places=2)
+    first: list[dict[str, Any]] = []
+    for name, risk in (("Ana Primeira", "vermelho"), ("Bia Segunda", "amarelo")):
+        e = await refer(client, aps, citizen_body(name=name, cpf=None) | {"cpf": _cpf()}, risk=risk)
+        await authorize(client, reg, e["id"])
+        first.append(e)
+    one = (await client.post("/api/v1/allocation/runs", json={"scope": "uf:SC"}, headers=reg.headers)).json()
+    assert one["run"]["counts"]["incumbents"] == 0
+    before = {a["entry_id"]: a["slot_id"] for a in one["assignments"]}
+    assert len(before) == 2
+    assert (await client.post(f"/api/v1/allocation/runs/{one['run']['id']}/approve", headers=reg.headers)).is_success
+
+    # Churn before anyone was notified: one more person waiting, one more slot.
+    late = await refer(client, aps, citizen_body(name="Cris Terceira", cpf=None) | {"cpf": _cpf()}, risk="azul")
+    await authorize(client, reg, late["id"])
+    await _provider_with_agenda(client, gestor, "7000004", "4216602", places=1)
+    two = (await client.post("/api/v1/allocation/runs", json={"scope": "uf:SC"}, headers=reg.headers)).json()
+    counts = two["run"]["counts"]
+    assert (counts["incumbents"], counts["incumbents_kept"], counts["incumbents_moved"]) == (2, 2, 0)
+    after = {a["entry_id"]: a["slot_id"] for a in two["assignments"]}
+    assert {e: after[e] for e in before} == before  # the earlier proposal is kept as it was
+    assert late["id"] in after
+    assert all(
+        a["explanation"]["origin"] == ("new" if a["entry_id"] == late["id"] else "kept") for a in two["assignments"]
+    )
+
+    old = (await client.get(f"/api/v1/allocation/runs/{one['run']['id']}", headers=reg.headers)).json()["run"]
+    assert old["status"] == "substituida"
+    refused = await client.post(f"/api/v1/allocation/runs/{one['run']['id']}/commit", headers=reg.headers)
+    assert refused.status_code == 409
+    exported = await client.get(f"/api/v1/allocation/runs/{two['run']['id']}/instance", headers=reg.headers)
+    instance = load_instance(exported.content)
+    assert len(instance.incumbents) == 2
+    assert solve(instance).objective == two["run"]["objective"]

@@ -1,7 +1,9 @@
 """Allocation runs: what was solved, with which input, what it proposed and who decided what about it.
 
 Lifecycle: proposta → aprovada (by an operator) → efetivada (entries agendada, slots booked, messages written,
-all in one transaction) — or descartada. Portaria GM/MS 3.492/2024 art. 2 VII and art. 9 IV as amended.
+all in one transaction) — or descartada, or substituida when a newer run of the same scope is proposed before
+it was committed (its assignments become the newer run's incumbents, kept where they cost no more).
+Portaria GM/MS 3.492/2024 art. 2 VII and art. 9 IV as amended.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from sqlmodel import Field, SQLModel
 
 from regula.db.base import utcnow
 
-RUN_STATUSES = ("proposta", "aprovada", "efetivada", "descartada")
+# substituida: a newer run of the same scope took this uncommitted one's assignments as incumbents.
+RUN_STATUSES = ("proposta", "aprovada", "efetivada", "descartada", "substituida")
 
 
 class AllocationRun(SQLModel, table=True):

@@ -1,5 +1,11 @@
 """Allocation runs on the database: build the instance from the waitlist and the agendas, solve it off the
-event loop with the pure optimizer, validate it, store it for review, and commit it at the operator's word."""
+event loop with the pure optimizer, validate it, store it for review, and commit it at the operator's word.
+
+A new run of a scope that still has an uncommitted one (``proposta`` or ``aprovada``: nobody was notified of it)
+re-solves with that run's assignments as *incumbents* — kept unless changing one gains more than
+``params.change_penalty`` — and marks the older run ``substituida``, so one scope never has two live proposals.
+Entries already booked are not in the instances at all and their slots' remaining capacity accounts for them, so
+the database side never needs ``pinned`` pairs."""
 
 from __future__ import annotations
 
@@ -27,7 +33,7 @@ from regula.providers import service as providers
 from regula.providers.models import AgendaSlot, Establishment, EstablishmentOffer, MunicipalQuota, SlotBooking
 from regula.scheduler.flow import solve
 from regula.scheduler.greedy import solve_greedy
-from regula.scheduler.instance import Bucket, Entry, Instance, Params, Quota, Solution
+from regula.scheduler.instance import Bucket, Entry, Fixed, Instance, Params, Quota, Solution
 from regula.scheduler.validate import validate
 from regula.territory.reference import territory
 from regula.waitlist import service as wl
@@ -35,6 +41,16 @@ from regula.waitlist.models import WaitlistEntry
 from regula.waitlist.states import EntryStatus
 
 DEFAULT_HORIZON_DAYS = 60
+#: Runs nobody was notified of yet: a newer run of the same scope supersedes them.
+UNCOMMITTED = ("proposta", "aprovada")
+#: What changing an earlier, not yet notified proposal costs, in the objective's units. Instances from the database
+#: use the queue score itself as the priority level (``priority_band`` 1, scores up to 40,000: 10,000 per risk class),
+#: so a level is worth ``value_per_level`` = 100 and a day of earliness (score + 1): 100,000 is 1,000 score points of
+#: value (a tenth of a risk class), or 3–5 days earlier for an entry of the top class. A newcomer takes a proposed
+#: place only when clearly more urgent; a proposal moves only for a clearly better date or trip.
+CHANGE_PENALTY = 100_000
+#: The status of a run replaced by a newer one of the same scope (a free text column: no migration needed).
+SUPERSEDED = "substituida"
 
 
 @dataclass(frozen=True)
@@ -49,10 +65,16 @@ def _covers(scope: Jurisdiction, ibge: str) -> bool:
 
 
 async def build_instance(
-    session: AsyncSession, settings: Settings, scope: Jurisdiction, *, horizon_days: int = DEFAULT_HORIZON_DAYS
+    session: AsyncSession,
+    settings: Settings,
+    scope: Jurisdiction,
+    *,
+    horizon_days: int = DEFAULT_HORIZON_DAYS,
+    incumbents: list[tuple[int, int]] | None = None,
 ) -> BuiltInstance:
     """Waiting entries of residents in ``scope`` and open future slots of providers anywhere they may reach
-    (their own queue scope, widened by escalation inside the optimizer)."""
+    (their own queue scope, widened by escalation inside the optimizer). ``incumbents``: (entry id, slot id) pairs
+    of an earlier uncommitted proposal; those whose entry or slot is no longer in the instance are left out."""
     today = wl.local_today(settings)
     tz = ZoneInfo(settings.timezone)
     t = territory()
@@ -133,14 +155,22 @@ async def build_instance(
         )
         munis.add(est.municipality_ibge)
     quotas = await _quotas_left(session, today, end.date())
+    entry_ids = {e.id for e in entries}
+    bucket_ids = {b.id for b in buckets}
+    carried = [
+        Fixed(entry_id=str(e), bucket_id=str(s))
+        for e, s in sorted(incumbents or [])
+        if str(e) in entry_ids and str(s) in bucket_ids
+    ]
     instance = Instance(
-        params=Params(today=today),
+        params=Params(today=today, change_penalty=CHANGE_PENALTY),
         entries=entries,
         buckets=buckets,
         quotas=quotas,
         municipalities={
             code: (t.municipality(code).latitude, t.municipality(code).longitude) for code in sorted(munis)
         },
+        incumbents=carried,
     )
     canonical = (instance.model_dump_json(exclude_none=False) + "\n").encode()
     return BuiltInstance(instance, canonical)
@@ -206,7 +236,32 @@ async def propose(
     scope = Jurisdiction.parse(scope_raw, "scope")
     if not _scope_inside(actor.jurisdiction, scope):
         raise ValidationFailed.for_field("scope", "fora_da_jurisdicao", "Escopo fora da sua jurisdição.")
-    built = await build_instance(session, settings, scope, horizon_days=horizon_days)
+    # Earlier runs of this scope that nobody was notified of: locked, so a concurrent commit waits for us (and then
+    # finds the run superseded) or we wait for it (and then no longer see it as uncommitted).
+    older = list(
+        (
+            await session.execute(
+                select(AllocationRun)
+                .where(col(AllocationRun.scope) == str(scope), col(AllocationRun.status).in_(UNCOMMITTED))
+                .order_by(col(AllocationRun.id))
+                .with_for_update()
+            )
+        ).scalars()
+    )
+    incumbents: list[tuple[int, int]] = []
+    if older:
+        latest = older[-1]
+        incumbents = [
+            (int(e), int(s))
+            for e, s in (
+                await session.execute(
+                    select(col(AllocationAssignment.entry_id), col(AllocationAssignment.slot_id)).where(
+                        col(AllocationAssignment.run_id) == latest.id
+                    )
+                )
+            ).all()
+        ]
+    built = await build_instance(session, settings, scope, horizon_days=horizon_days, incumbents=incumbents)
     # The solver is CPU-bound: off the event loop (ARCHITECTURE.md, decision 7).
     solution, greedy, violations, elapsed = await asyncio.to_thread(_solve_and_check, built.instance)
     greedy_by_bucket: dict[str, list[str]] = {}
@@ -217,7 +272,11 @@ async def propose(
         chosen_by_bucket.setdefault(a.bucket_id, set()).add(a.entry_id)
     run = AllocationRun(
         scope=str(scope),
-        params={"horizon_days": horizon_days, **built.instance.params.model_dump(mode="json")},
+        params={
+            "horizon_days": horizon_days,
+            **built.instance.params.model_dump(mode="json"),
+            "supersedes": [r.id for r in older],
+        },
         instance_sha256=hashlib.sha256(built.canonical).hexdigest(),
         instance_gz=gzip.compress(built.canonical, mtime=0),
         solver=solution.solver,
@@ -232,6 +291,12 @@ async def propose(
             "unassigned": len(solution.unassigned),
             "escalated": len(solution.escalated),
             "greedy_assigned": len(greedy.assignments),
+            # the earlier proposal's pairs: those still possible were incumbents, the rest were lost before solving
+            "incumbents": solution.stats.incumbents,
+            "incumbents_lost": len(incumbents) - solution.stats.incumbents,
+            "incumbents_kept": solution.stats.incumbents_kept,
+            "incumbents_moved": solution.stats.incumbents_moved,
+            "incumbents_dropped": solution.stats.incumbents_dropped,
         },
         violations=violations,
         created_by=actor.username,
@@ -256,10 +321,14 @@ async def propose(
     session.add_all(rows)
     await session.flush()
     if violations:
-        # Never offered for approval: a solution the validator rejects is a defect, recorded and visible.
+        # Never offered for approval: a solution the validator rejects is a defect, recorded and visible; the
+        # earlier proposal, if any, stays as it was.
         run.status = "descartada"
         run.decided_by, run.decided_at = "validador", utcnow()
-        await session.flush()
+    else:
+        for r in older:
+            r.status, r.decided_by, r.decided_at = SUPERSEDED, actor.username, utcnow()
+    await session.flush()
     return run
 
 
@@ -314,22 +383,23 @@ async def commit(session: AsyncSession, settings: Settings, run_id: int, actor: 
     )
     booked = conflicts = 0
     system = wl.Actor(actor.username, "sistema", actor.user_id, actor.jurisdiction)
-    for a in assignments:
-        entry = await wl.get_entry(session, a.entry_id, for_update=True)
-        if entry.status != EntryStatus.AUTORIZADA.value:
-            a.outcome = "conflito"
-            conflicts += 1
-            continue
-        try:
-            async with session.begin_nested():
-                await providers.book(session, a.slot_id, a.entry_id, run_id)
-                await wl.transition(session, a.entry_id, EntryStatus.AGENDADA.value, system, settings)
-        except Conflict:
-            a.outcome = "conflito"
-            conflicts += 1
-            continue
-        a.outcome = "efetivada"
-        booked += 1
+    async with wl.positions_deferred(session, settings):  # each queue's positions once, not once per booking
+        for a in assignments:
+            entry = await wl.get_entry(session, a.entry_id, for_update=True)
+            if entry.status != EntryStatus.AUTORIZADA.value:
+                a.outcome = "conflito"
+                conflicts += 1
+                continue
+            try:
+                async with session.begin_nested():
+                    await providers.book(session, a.slot_id, a.entry_id, run_id)
+                    await wl.transition(session, a.entry_id, EntryStatus.AGENDADA.value, system, settings)
+            except Conflict:
+                a.outcome = "conflito"
+                conflicts += 1
+                continue
+            a.outcome = "efetivada"
+            booked += 1
     run.status, run.committed_at = "efetivada", utcnow()
     await session.flush()
     return {"booked": booked, "conflicts": conflicts}

@@ -142,6 +142,16 @@ def allocate(
                 "assigned": stats.assigned,
                 "unassigned": len(solution.unassigned),
                 "escalated": len(solution.escalated),
+                **(
+                    {
+                        "pinned": stats.pinned,
+                        "incumbents_kept": stats.incumbents_kept,
+                        "incumbents_moved": stats.incumbents_moved,
+                        "incumbents_dropped": stats.incumbents_dropped,
+                    }
+                    if instance.pinned or instance.incumbents
+                    else {}
+                ),
             },
             ensure_ascii=False,
         ),

@@ -28,6 +28,7 @@ class PairModel:
     quota_limit: I64
     quota_ptr: I64  # CSR over quota_pairs
     quota_pairs: I64  # pair indices counted by each quota
+    pair_limit: I64 | None = None  # per pair upper bound (incumbent bonus pairs), besides class and bucket
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,8 @@ def solve_pairs(model: PairModel, deterministic_seconds: float) -> PairResult:
     n = int(model.pair_class.size)
     m = cp_model.CpModel()
     ub = np.minimum(model.class_size[model.pair_class], model.bucket_cap[model.pair_bucket])
+    if model.pair_limit is not None:
+        ub = np.minimum(ub, model.pair_limit)
     y = [m.new_int_var(0, int(ub[k]), f"y{k}") for k in range(n)]
     order_c = np.argsort(model.pair_class, kind="stable")
     for c, idx in _groups(model.pair_class, order_c):

@@ -44,6 +44,20 @@ picked and in which order. So among the optimal solutions we may pick the one th
 first and gives them the earliest dates. The same argument splits a hub's (or a quota node's) flow among its classes:
 all classes at a hub share the signature, so the hub's buckets cost the same for each of them.
 
+**Re-solving after churn.** *Pinned* assignments (appointments already notified) are taken out before anything
+else: their entries leave the problem, the capacity and quota units they hold leave the buckets and quotas, and they
+are put back unchanged (``solve_problem``). *Incumbents* (earlier proposals, not yet notified) change the objective
+to ``Σ cost + (change_penalty + 1/2)·(incumbents moved or dropped)``: an incumbent is kept whenever keeping it costs
+at most ``change_penalty`` more, and the half unit means a tie never moves it. In integers: every cost is doubled and
+keeping earns ``2·change_penalty + 1``. Classes are not split by incumbency. A class c whose members held bucket b
+gets a parallel *bonus arc* c → b with capacity = how many of them held b and cost ``2·cost(c, b) − bonus``; its
+units go to those members, the most urgent first. This is exact: any flow becomes an assignment that costs at most
+the flow's cost (bonus units to the members who held the bucket, the other units to any other members), and any
+assignment is a flow of the same cost (kept members on bonus arcs, the rest through the hubs); and at an optimum no
+non-bonus unit of c reaches b while a member who held b is left over (moving it onto the bonus arc would be cheaper).
+Under a quota node the bonus cannot be carried (the node forgets the class), so a component where an incumbent's
+bucket is quota-covered for its class goes to the integer model, where a bonus pair is one more variable.
+
 **Components.** Classes and provider groups that cannot reach each other form independent problems, solved
 separately (optionally in parallel processes) and merged in a fixed order; ties inside each are broken by the
 solver's deterministic order over arcs numbered from sorted codes and ids, so the same instance always gives the
@@ -55,7 +69,8 @@ from __future__ import annotations
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -65,18 +80,20 @@ from regula.scheduler.fallback import PairModel, solve_pairs
 from regula.scheduler.instance import Assignment, Explanation, Instance, Meta, Solution, Stats, Status
 from regula.scheduler.problem import (
     Problem,
-    Signatures,
     escalate_problem,
     from_instance,
     group_rows,
     pair_ok,
     signatures,
+    without_pinned,
 )
 
 I32 = npt.NDArray[np.int32]
 I64 = npt.NDArray[np.int64]
 B = npt.NDArray[np.bool_]
 
+#: Up to this many (bucket signature × provider group) cells, hub keys are found with a dense table, not a sort.
+DENSE_PAIRS = 16_000_000
 #: Below this many arcs in total, components are solved in this process.
 PARALLEL_MIN_ARCS = 2_000_000
 
@@ -154,17 +171,18 @@ class _Net:
     caps: list[I64] = field(default_factory=list)
     costs: list[I64] = field(default_factory=list)
     comps: list[I64] = field(default_factory=list)
-    kinds: list[I64] = field(default_factory=list)
+    kinds: list[npt.NDArray[np.int8]] = field(default_factory=list)
 
     def add(self, kind: int, tails: I64, heads: I64, caps: I64, costs: I64, comps: I64) -> None:
-        self.tails.append(tails.astype(np.int64))
-        self.heads.append(heads.astype(np.int64))
-        self.caps.append(caps.astype(np.int64))
-        self.costs.append(costs.astype(np.int64))
-        self.comps.append(comps.astype(np.int64))
-        self.kinds.append(np.full(tails.size, kind, dtype=np.int64))
+        # no copies here: ``arrays`` concatenates (and so copies) once
+        self.tails.append(np.asarray(tails, dtype=np.int64))
+        self.heads.append(np.asarray(heads, dtype=np.int64))
+        self.caps.append(np.asarray(caps, dtype=np.int64))
+        self.costs.append(np.asarray(costs, dtype=np.int64))
+        self.comps.append(np.asarray(comps, dtype=np.int64))
+        self.kinds.append(np.full(tails.size, kind, dtype=np.int8))
 
-    def arrays(self) -> tuple[I64, I64, I64, I64, I64, I64]:
+    def arrays(self) -> tuple[I64, I64, I64, I64, I64, npt.NDArray[np.int8]]:
         return (
             np.concatenate(self.tails),
             np.concatenate(self.heads),
@@ -176,7 +194,7 @@ class _Net:
 
 
 # Arc kinds (for reading the flows back).
-UNSERVED, CLASS_HUB, HUB_BUCKET, CLASS_QIN, QIN_QOUT, QOUT_BUCKET, BUCKET_SINK, CLASS_BUCKET = range(8)
+UNSERVED, CLASS_HUB, HUB_BUCKET, CLASS_QIN, QIN_QOUT, QOUT_BUCKET, BUCKET_SINK, CLASS_BUCKET, INCUMBENT = range(9)
 
 
 def _solve_network(
@@ -203,6 +221,43 @@ def solve(instance: Instance, *, workers: int | None = None) -> Solution:
 
 
 def solve_problem(problem: Problem, *, workers: int | None = None) -> Allocation:
+    """Solve the columns exactly. Pinned assignments are taken out first (their entries, and the capacity and
+    quota units they hold) and put back unchanged; the rest is :func:`_solve_free`."""
+    free_problem, free = without_pinned(problem)
+    if free_problem is problem:
+        return _solve_free(problem, workers=workers)
+    inner = _solve_free(free_problem, workers=workers)
+    n = problem.n_entries
+    pin = problem.pinned_of
+    pinned = np.flatnonzero(pin >= 0)
+    bucket_of = pin.copy()
+    bucket_of[free] = inner.bucket_of
+    class_of = np.full(n, -1, dtype=np.int64)
+    class_of[free] = inner.class_of
+    rank_in_class = np.ones(n, dtype=np.int64)
+    rank_in_class[free] = inner.rank_in_class
+    kind = problem.e_scope_kind.copy()
+    code = problem.e_scope_code.copy()
+    kind[free] = inner.problem.e_scope_kind
+    code[free] = inner.problem.e_scope_code
+    merged = replace(problem, e_scope_kind=kind, e_scope_code=code)
+    objective = inner.objective + int(entry_costs(problem, pinned, pin[pinned]).sum())
+    stats = inner.stats.model_copy(
+        update={"entries": n, "assigned": inner.stats.assigned + int(pinned.size), "pinned": int(pinned.size)}
+    )
+    return replace(
+        inner,
+        problem=merged,
+        objective=objective,
+        bucket_of=bucket_of,
+        escalated=free[inner.escalated],
+        class_of=class_of,
+        rank_in_class=rank_in_class,
+        stats=stats,
+    )
+
+
+def _solve_free(problem: Problem, *, workers: int | None = None) -> Allocation:
     t0 = time.perf_counter()
     sig = signatures(problem)
     p, escalated = escalate_problem(problem, sig)
@@ -358,32 +413,50 @@ def solve_problem(problem: Problem, *, workers: int | None = None) -> Allocation
         di = sig.date_index[pg_items].astype(np.int64)
         d_lo = np.minimum.reduceat(di, starts)
         d_hi = np.maximum.reduceat(di, starts)
-    u = uniform[d_pg]
-    rep_b = first_item[d_pg]
-    age = sig.age_rep[c_band[d_class]]
-    fits = ((p.b_sex[rep_b] == 0) | (p.b_sex[rep_b] == c_sex[d_class])) & (
+    # A row's hub depends only on the class's bucket signature and the group: decide it once per distinct
+    # (signature, group) pair, then look it up for every (class, group) row.
+    n_bs = int(bsig_first.size)
+    row_key = c_bsig[d_class] * max(n_pg, 1) + d_pg
+    if n_bs * n_pg <= DENSE_PAIRS:
+        seen = np.zeros(n_bs * n_pg, dtype=np.bool_)
+        seen[row_key] = True
+        pairs = np.flatnonzero(seen).astype(np.int64)
+        row_pair = (np.cumsum(seen, dtype=np.int32) - 1)[row_key].astype(np.int64)
+    else:
+        pairs, row_pair = np.unique(row_key, return_inverse=True)
+        row_pair = row_pair.reshape(-1).astype(np.int64)
+    q_bs, q_pg = pairs // max(n_pg, 1), pairs % max(n_pg, 1)
+    u = uniform[q_pg]
+    rep_b = first_item[q_pg]
+    age = sig.age_rep[bs_band[q_bs]]
+    fits = ((p.b_sex[rep_b] == 0) | (p.b_sex[rep_b] == bs_sex[q_bs])) & (
         (age >= p.b_age_min[rep_b]) & (age <= p.b_age_max[rep_b])
     )
-    keep = ~u | fits
-    d_class, d_pg, u = d_class[keep], d_pg[keep], u[keep]
+    kq = np.flatnonzero(~u | fits)
+    q_bs, q_pg, u = q_bs[kq], q_pg[kq], u[kq]
     cut_matters = forbid_late or w.lateness_penalty > 0
-    cut_eff = np.clip(c_cut[d_class], d_lo[d_pg], d_hi[d_pg] + 1) if cut_matters else np.zeros(d_class.size, np.int64)
+    cut_eff = np.clip(bs_cut[q_bs], d_lo[q_pg], d_hi[q_pg] + 1) if cut_matters else np.zeros(q_bs.size, np.int64)
     hub_cols = [
-        d_pg,
-        c_level[d_class],
+        q_pg,
+        bs_level[q_bs],
         cut_eff,
-        np.where(pg_short[d_pg], c_short[d_class], 1),
-        c_unav[d_class],
-        np.where(u, -1, c_band[d_class]),
-        np.where(u, -1, c_sex[d_class]),
+        np.where(pg_short[q_pg], bs_short[q_bs], 1),
+        bs_unav[q_bs],
+        np.where(u, -1, bs_band[q_bs]),
+        np.where(u, -1, bs_sex[q_bs]),
     ]
-    if d_class.size:
-        d_hub, hub_first = _group(hub_cols)
+    if kq.size:
+        kq_hub, hub_first = _group(hub_cols)
     else:
-        d_hub, hub_first = np.zeros(0, np.int64), np.zeros(0, np.int64)
+        kq_hub, hub_first = np.zeros(0, np.int64), np.zeros(0, np.int64)
+    pair_hub = np.full(pairs.size, -1, dtype=np.int64)
+    pair_hub[kq] = kq_hub
+    row_hub = pair_hub[row_pair]
+    keep = row_hub >= 0
+    d_class, d_pg, d_hub = d_class[keep], d_pg[keep], row_hub[keep]
     n_hub0 = int(hub_first.size)
-    h_pg = d_pg[hub_first]
-    h_bsig = c_bsig[d_class[hub_first]]  # any class of the hub stands for all of them
+    h_pg = q_pg[hub_first]
+    h_bsig = q_bs[hub_first]  # any signature of the hub stands for all of them
     hb_hub, hb_bucket = _expand(pg_ptr, pg_items, h_pg)
     ok = eligible(h_bsig[hb_hub], hb_bucket)
     hb_hub, hb_bucket = hb_hub[ok], hb_bucket[ok]
@@ -443,12 +516,34 @@ def solve_problem(problem: Problem, *, workers: int | None = None) -> Allocation
             q_alpha[q] = (cls[first], cmat[:, 0].astype(np.int64))
             q_beta[q] = (bmat[0].astype(np.int64), diff[0].astype(np.int64))
 
-    # Components holding an inexact quota go to the integer model.
+    # -- incumbents: one bonus arc per (class, previous bucket) ---------------------------------------------------
+    inc = p.incumbent_of
+    inc_rows = np.flatnonzero(inc >= 0)
+    i_class = i_bucket = i_count = i_cost = np.zeros(0, np.int64)
+    i_covered = np.zeros(0, np.bool_)
+    if inc_rows.size and n_cls:
+        ukey, i_count = np.unique(class_of[inc_rows] * k + inc[inc_rows], return_counts=True)
+        i_class, i_bucket = ukey // k, ukey % k
+        ok = (p.b_oci[i_bucket] == c_oci[i_class]) & (p.b_scope[c_kind[i_class], i_bucket] == c_code[i_class])
+        ok &= eligible(c_bsig[i_class], i_bucket)
+        i_class, i_bucket, i_count = i_class[ok], i_bucket[ok], i_count[ok].astype(np.int64)
+        i_pg = b_pg[i_bucket]
+        i_cost = class_part(i_class, i_pg) + bucket_part(c_bsig[i_class], i_bucket)
+        i_covered = np.isin(c_muni[i_class] * max(n_pg, 1) + i_pg, cv_key)
+    # Keeping an incumbent earns ``change_penalty + 1/2``: every cost doubled and ``2·penalty + 1`` off the bonus arc,
+    # so an incumbent moves only when that gains strictly more than the penalty (integers, no ties with keeping).
+    scale = 2 if i_class.size else 1
+    bonus = 2 * params.change_penalty + 1
+
+    # Components holding an inexact quota go to the integer model, and so do those where an incumbent's bucket is
+    # under a quota node (the bonus is for one class at one bucket; a quota node forgets both).
     pair_comp = c_comp[qp_class] if qp_class.size else np.zeros(0, np.int64)
     fallback_comp = np.zeros(n_comp, dtype=np.bool_)
     if qp_class.size:
         bad = ~exact_q[qp_quota] | multi
         fallback_comp[np.unique(pair_comp[bad])] = True
+    if i_covered.any():
+        fallback_comp[np.unique(c_comp[i_class[i_covered]])] = True
 
     # -- the network -------------------------------------------------------------------------------------------
     exact_list = sorted(q_alpha)
@@ -529,32 +624,45 @@ def solve_problem(problem: Problem, *, workers: int | None = None) -> Allocation
         np.zeros(bidx.size, np.int64),
         b_comp[bidx],
     )
+    net.add(INCUMBENT, i_class, base_bucket + i_bucket, i_count, i_cost, c_comp[i_class])
     tails, heads, caps, costs, comps, kinds = net.arrays()
+    if scale != 1:
+        costs = costs * scale - np.where(kinds == INCUMBENT, bonus, 0)
     net_arc = ~fallback_comp[comps] if comps.size else np.zeros(0, np.bool_)
     prepare_seconds = time.perf_counter() - t0
 
     # -- solve components --------------------------------------------------------------------------------------
     t1 = time.perf_counter()
-    order = np.argsort(comps, kind="stable")
-    comp_sorted = comps[order]
-    c_starts = np.searchsorted(comp_sorted, np.arange(n_comp), side="left")
-    c_ends = np.searchsorted(comp_sorted, np.arange(n_comp), side="right")
+    # Small component numbers sort by radix (stable), much faster than a comparison sort of millions of arcs.
+    order = np.argsort(comps.astype(np.int16) if n_comp < 2**15 else comps, kind="stable").astype(np.int64)
+    c_bounds = np.searchsorted(comps[order], np.arange(n_comp + 1), side="left")
+    # Local node numbers: each component's nodes (those on its arcs) in increasing global number, then the sink
+    # (every component has one, through its classes' not-served arcs).
+    node_comp = np.full(sink, -1, dtype=np.int64)
+    node_comp[tails] = comps
+    to_node = heads != sink
+    node_comp[heads[to_node]] = comps[to_node]
+    used_nodes = np.flatnonzero(node_comp >= 0)
+    by_comp = used_nodes[np.argsort(node_comp[used_nodes], kind="stable")]
+    n_bounds = np.searchsorted(node_comp[by_comp], np.arange(n_comp + 1), side="left")
+    local = np.zeros(sink + 1, dtype=np.int64)
+    local[by_comp] = np.arange(by_comp.size, dtype=np.int64) - n_bounds[node_comp[by_comp]]
+    n_local = np.diff(n_bounds)
+    local_tail = local[tails]
+    local_head = np.where(to_node, local[heads], n_local[comps])
     tasks: list[tuple[int, I64, tuple[I64, I64, I64, I64, I64]]] = []
     n_nodes_total = 0
     for comp in range(n_comp):
         if fallback_comp[comp]:
             continue
-        arcs = order[c_starts[comp] : c_ends[comp]]
-        t, h = tails[arcs], heads[arcs]
-        nodes = np.unique(np.concatenate([t, h]))
-        lt = np.searchsorted(nodes, t)
-        lh = np.searchsorted(nodes, h)
-        supplies = np.zeros(nodes.size, dtype=np.int64)
+        arcs = order[c_bounds[comp] : c_bounds[comp + 1]]
+        nodes = by_comp[n_bounds[comp] : n_bounds[comp + 1]]
+        supplies = np.zeros(nodes.size + 1, dtype=np.int64)
         is_class = nodes < n_cls
-        supplies[is_class] = c_size[nodes[is_class]]
-        supplies[-1] = -int(supplies[is_class].sum())  # the sink has the largest number
-        n_nodes_total += int(nodes.size)
-        tasks.append((comp, arcs, (lt, lh, caps[arcs], costs[arcs], supplies)))
+        supplies[: nodes.size][is_class] = c_size[nodes[is_class]]
+        supplies[-1] = -int(supplies.sum())  # the sink
+        n_nodes_total += int(supplies.size)
+        tasks.append((comp, arcs, (local_tail[arcs], local_head[arcs], caps[arcs], costs[arcs], supplies)))
     n_workers = _workers(workers, len(tasks), int(net_arc.sum()))
     flows = np.zeros(tails.size, dtype=np.int64)
     statuses: list[str] = []
@@ -601,10 +709,15 @@ def solve_problem(problem: Problem, *, workers: int | None = None) -> Allocation
     )
 
     direct = (kinds == CLASS_BUCKET) & (flows > 0)
+    kept_arc = (kinds == INCUMBENT) & (flows > 0)
     # Components the network cannot hold exactly.
     fb_cls: list[I64] = [t_cls, tails[direct]]
     fb_bkt: list[I64] = [t_bkt, heads[direct] - base_bucket]
     fb_amt: list[I64] = [t_amt, flows[direct]]
+    kp_cls: list[I64] = [tails[kept_arc]]
+    kp_bkt: list[I64] = [heads[kept_arc] - base_bucket]
+    kp_amt: list[I64] = [flows[kept_arc]]
+    i_key = c_muni[i_class] * max(n_pg, 1) + (b_pg[i_bucket] if i_bucket.size else i_bucket)
     for comp in np.flatnonzero(fallback_comp).tolist():
         result = _fallback(
             comp,
@@ -624,12 +737,18 @@ def solve_problem(problem: Problem, *, workers: int | None = None) -> Allocation
             cv_sorted,
             cv_order,
             cv_q,
+            (i_class, i_bucket, i_count, i_cost, i_key),
+            scale,
+            bonus,
         )
         statuses.append(result[0])
         objective += result[1]
         fb_cls.append(result[2])
         fb_bkt.append(result[3])
         fb_amt.append(result[4])
+        kp_cls.append(result[5])
+        kp_bkt.append(result[6])
+        kp_amt.append(result[7])
     t_cls = np.concatenate(fb_cls)
     t_bkt = np.concatenate(fb_bkt)
     t_amt = np.concatenate(fb_amt)
@@ -642,13 +761,28 @@ def solve_problem(problem: Problem, *, workers: int | None = None) -> Allocation
     rank_in_class = np.empty(n, dtype=np.int64)
     rank_in_class[member_order] = np.arange(n, dtype=np.int64) - class_start[class_of[member_order]] + 1
     bucket_of = np.full(n, -1, dtype=np.int64)
+    # Units on a bonus arc go to the class's members whose incumbent is that bucket, most urgent first.
+    k_cls, k_bkt, k_amt = np.concatenate(kp_cls), np.concatenate(kp_bkt), np.concatenate(kp_amt)
+    if k_amt.size:
+        pos = np.empty(n, dtype=np.int64)
+        pos[member_order] = np.arange(n, dtype=np.int64)
+        holders = inc_rows[np.lexsort((pos[inc_rows], inc[inc_rows], class_of[inc_rows]))]
+        first = np.searchsorted(class_of[holders] * k + inc[holders], k_cls * k + k_bkt, side="left")
+        offs = np.arange(int(k_amt.sum()), dtype=np.int64) - np.repeat(np.cumsum(k_amt) - k_amt, k_amt)
+        chosen = holders[np.repeat(first, k_amt) + offs]
+        bucket_of[chosen] = inc[chosen]
+    # The other units: to the remaining members in rank order, earliest bucket first. (At an optimum no such unit
+    # reaches a bucket that a remaining member held before: the bonus arc would have taken it.)
     if t_amt.size:
+        rest = member_order[bucket_of[member_order] < 0] if k_amt.size else member_order
+        rest_start = np.zeros(n_cls + 1, dtype=np.int64)
+        np.cumsum(np.bincount(class_of[rest], minlength=n_cls), out=rest_start[1:])
         o = np.lexsort((b_rank[t_bkt], p.b_date[t_bkt], t_cls))
         u_cls = np.repeat(t_cls[o], t_amt[o])
         u_bkt = np.repeat(t_bkt[o], t_amt[o])
         u_first = np.searchsorted(u_cls, np.arange(n_cls), side="left")
         u_rank = np.arange(u_cls.size, dtype=np.int64) - u_first[u_cls]
-        members = member_order[class_start[u_cls] + u_rank]
+        members = rest[rest_start[u_cls] + u_rank]
         bucket_of[members] = u_bkt
 
     status: Status = "OPTIMAL"
@@ -657,8 +791,14 @@ def solve_problem(problem: Problem, *, workers: int | None = None) -> Allocation
     elif any(s == "FEASIBLE" for s in statuses):
         status = "FEASIBLE"
     served = np.flatnonzero(bucket_of >= 0)
-    check = int(entry_costs(p, sig, served, bucket_of[served]).sum())
-    if status != "ERROR" and check != objective:
+    check = int(entry_costs(p, served, bucket_of[served]).sum())
+    held = inc[inc_rows]
+    got = bucket_of[inc_rows]
+    kept = int((got == held).sum())
+    # The solver's objective is in the scaled costs with the bonus; recomputed from the assignment it must agree
+    # (a FEASIBLE fallback may keep an incumbent it did not route on the bonus arc: then it is only lower).
+    recomputed = scale * check - bonus * kept
+    if status != "ERROR" and (recomputed > objective or (status == "OPTIMAL" and recomputed != objective)):
         status = "ERROR"
     stats = Stats(
         entries=n,
@@ -672,6 +812,10 @@ def solve_problem(problem: Problem, *, workers: int | None = None) -> Allocation
         components=n_comp,
         fallback_components=int(fallback_comp.sum()),
         assigned=int(served.size),
+        incumbents=int(inc_rows.size),
+        incumbents_kept=kept,
+        incumbents_moved=int(((got >= 0) & (got != held)).sum()),
+        incumbents_dropped=int((got < 0).sum()),
     )
     meta = Meta(prepare_seconds=round(prepare_seconds, 6), solve_seconds=round(solve_seconds, 6), workers=n_workers)
     return Allocation(
@@ -740,9 +884,13 @@ def _fallback(
     cv_sorted: I64,
     cv_order: I64,
     cv_q: I64,
-) -> tuple[str, int, I64, I64, I64]:
-    """Expand the component's class → hub → bucket paths and quota pairs into (class, bucket) pairs and solve
-    the integer model."""
+    incumbents: tuple[I64, I64, I64, I64, I64],
+    scale: int,
+    bonus: int,
+) -> tuple[str, int, I64, I64, I64, I64, I64, I64]:
+    """Expand the component's class → hub → bucket paths, quota pairs and incumbent bonus pairs into (class,
+    bucket) pairs and solve the integer model. Returns the status, the (scaled) objective, the plain (class,
+    bucket, units) and the bonus (class, bucket, units)."""
     sel = np.flatnonzero(c_comp[d_class] == comp)
     n_hub = int(hb_hub.max()) + 1 if hb_hub.size else 0
     hptr = np.zeros(n_hub + 1, dtype=np.int64)
@@ -756,6 +904,12 @@ def _fallback(
     pc.append(qp_class[qsel])
     pb.append(qp_bucket[qsel])
     pk.append(qp_cost[qsel])
+    i_class, i_bucket, i_count, i_cost, i_key = incumbents
+    isel = np.flatnonzero(c_comp[i_class] == comp)
+    pc.append(i_class[isel])
+    pb.append(i_bucket[isel])
+    n_plain = sum(int(x.size) for x in pk)
+    pk = [scale * np.concatenate(pk), scale * i_cost[isel] - bonus]
     cls_g, bkt_g, cost = np.concatenate(pc), np.concatenate(pb), np.concatenate(pk)
     cls_ids, cls_loc = np.unique(cls_g, return_inverse=True)
     bkt_ids, bkt_loc = np.unique(bkt_g, return_inverse=True)
@@ -763,7 +917,8 @@ def _fallback(
     # quota rows: pairs counted by each quota
     rows_q: list[int] = []
     rows_pair: list[int] = []
-    keys = pair_key[qsel]
+    # quota pairs follow the direct ones, incumbent pairs follow the quota pairs (a bonus pair may be counted too)
+    keys = np.concatenate([pair_key[qsel], i_key[isel]])
     lo = np.searchsorted(cv_sorted, keys, side="left")
     hi = np.searchsorted(cv_sorted, keys, side="right")
     for j, (a, b) in enumerate(zip(lo.tolist(), hi.tolist(), strict=True)):
@@ -786,21 +941,33 @@ def _fallback(
         quota_limit=p.q_limit[np.array(q_ids, dtype=np.int64)] if q_ids else np.zeros(0, np.int64),
         quota_ptr=qptr,
         quota_pairs=rp[o],
+        pair_limit=np.concatenate([np.full(n_plain, np.iinfo(np.int64).max, np.int64), i_count[isel]]),
     )
     res = solve_pairs(model, p.params.fallback_deterministic_seconds)
     used = res.amount > 0
-    return res.status, res.objective, cls_g[used], bkt_g[used], res.amount[used]
+    plain = np.arange(cls_g.size) < n_plain
+    a, b = used & plain, used & ~plain
+    return (
+        res.status,
+        res.objective,
+        cls_g[a],
+        bkt_g[a],
+        res.amount[a],
+        cls_g[b],
+        bkt_g[b],
+        res.amount[b],
+    )
 
 
-def entry_costs(p: Problem, sig: Signatures, entries: I64, buckets: I64) -> I64:
+def entry_costs(p: Problem, entries: I64, buckets: I64) -> I64:
     """Per-assignment cost, recomputed from the columns (the flow's objective must equal its sum)."""
-    parts = cost_components(p, sig, entries, buckets)
+    parts = cost_components(p, entries, buckets)
     return -parts[0] + parts[1] + parts[3] + parts[4]
 
 
-def cost_components(p: Problem, sig: Signatures, entries: I64, buckets: I64) -> tuple[I64, I64, I64, I64, I64]:
+def cost_components(p: Problem, entries: I64, buckets: I64) -> tuple[I64, I64, I64, I64, I64]:
     w = p.params.weights
-    level = sig.level[entries]
+    level = p.e_priority[entries] // p.params.priority_band
     value = w.value_base + w.value_per_level * level
     days = np.maximum(p.b_date[buckets].astype(np.int64) - p.today, 0)
     earliness = w.earliness_per_level_day * (level + 1) * days
@@ -809,17 +976,22 @@ def cost_components(p: Problem, sig: Signatures, entries: I64, buckets: I64) -> 
     return value, earliness, km, w.travel_per_km * km, late
 
 
+ORIGINS: tuple[Literal["new", "kept", "moved", "pinned"], ...] = ("new", "kept", "moved", "pinned")
+
+
 def to_solution(allocation: Allocation, *, explain: bool = True) -> Solution:
     p = allocation.problem
-    sig = signatures(p)
     ids = p.e_id
     served = np.flatnonzero(allocation.bucket_of >= 0)
     served = served[np.argsort(ids[served], kind="stable")]
     buckets = allocation.bucket_of[served]
     assignments: list[Assignment] = []
     if explain:
-        value, earliness, km, travel, late = cost_components(p, sig, served, buckets)
+        value, earliness, km, travel, late = cost_components(p, served, buckets)
         cost = -value + earliness + travel + late
+        pinned = p.pinned_of[served] >= 0
+        inc = p.incumbent_of[served]
+        origin = np.where(pinned, 3, np.where(inc < 0, 0, np.where(inc == buckets, 1, 2)))
         for j, (i, b) in enumerate(zip(served.tolist(), buckets.tolist(), strict=True)):
             c = int(allocation.class_of[i])
             assignments.append(
@@ -835,7 +1007,8 @@ def to_solution(allocation: Allocation, *, explain: bool = True) -> Solution:
                         cost=int(cost[j]),
                         class_index=c,
                         rank_in_class=int(allocation.rank_in_class[i]),
-                        class_size=int(allocation.class_size[c]),
+                        class_size=int(allocation.class_size[c]) if c >= 0 else 1,
+                        origin=ORIGINS[int(origin[j])],
                     ),
                 )
             )

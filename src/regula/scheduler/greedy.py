@@ -1,5 +1,6 @@
 """The greedy baseline, kept for comparison: entries in priority order (priority weight, then deadline, then id),
-each to the nearest, then earliest, feasible bucket with capacity and quota left."""
+each to the nearest, then earliest, feasible bucket with capacity and quota left. Pinned assignments are kept and
+hold their capacity and quota first; incumbents are ignored (the baseline has no notion of stability)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from collections import defaultdict
 from regula.scheduler.instance import Assignment, Bucket, Instance, Meta, Quota, Solution, Stats
 from regula.scheduler.problem import escalate
 from regula.scheduler.rules import Travel, cost_parts, pair_violations, quota_counts
+from regula.scheduler.validate import carried_counts
 
 
 def solve_greedy(instance: Instance) -> Solution:
@@ -27,7 +29,20 @@ def solve_greedy(instance: Instance) -> Solution:
 
     assignments: list[Assignment] = []
     objective = 0
+    entry_by_id = {e.id: e for e in prepared.entries}
+    bucket_by_id = {b.id: b for b in prepared.buckets}
+    for f in prepared.pinned:
+        e, b = entry_by_id[f.entry_id], bucket_by_id[f.bucket_id]
+        remaining[b.id] -= 1
+        for q in quotas_at.get((e.municipality_ibge, b.provider_cnes, b.oci_code), []):
+            if quota_counts(e, b, q):
+                quota_left[q.id] -= 1
+        objective += cost_parts(e, b, params, travel).cost
+        assignments.append(Assignment(entry_id=e.id, bucket_id=b.id))
+    pinned = {f.entry_id for f in prepared.pinned}
     for e in sorted(prepared.entries, key=lambda e: (-e.priority, e.deadline, e.id)):
+        if e.id in pinned:
+            continue
         best: tuple[int, int, str] | None = None
         best_bucket: Bucket | None = None
         best_quotas: list[Quota] = []
@@ -68,6 +83,7 @@ def solve_greedy(instance: Instance) -> Solution:
             buckets=len(prepared.buckets),
             quotas=len(prepared.quotas),
             assigned=len(assignments),
+            **carried_counts(prepared, assignments),
         ),
         meta=Meta(solve_seconds=round(elapsed, 6), total_seconds=round(elapsed, 6)),
     )

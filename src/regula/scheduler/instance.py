@@ -145,7 +145,20 @@ class Params(_Frozen):
     fallback_deterministic_seconds: float = Field(
         default=60.0, gt=0, description="Limite (tempo determinístico do CP-SAT) dos componentes fora da rede"
     )
+    change_penalty: int = Field(
+        default=1_000,
+        ge=0,
+        description="Custo de mudar uma proposta anterior ainda não notificada (incumbents): ela é mantida sempre que "
+        "mantê-la custar no máximo isto a mais",
+    )
     explain: bool = True
+
+
+class Fixed(_Frozen):
+    """An entry → bucket pair carried over from before the solve (``pinned`` or ``incumbents``)."""
+
+    entry_id: Id
+    bucket_id: Id
 
 
 class Instance(_Frozen):
@@ -158,6 +171,14 @@ class Instance(_Frozen):
         default_factory=dict, description="Coordenadas [latitude, longitude] por município (IBGE)"
     )
     distances: list[Distance] = Field(default_factory=list, description="Distâncias que substituem a haversine")
+    pinned: list[Fixed] = Field(
+        default_factory=list,
+        description="Agendamentos já notificados: mantidos como estão, consomem capacidade e cotas",
+    )
+    incumbents: list[Fixed] = Field(
+        default_factory=list,
+        description="Propostas anteriores ainda não notificadas: mantidas salvo ganho maior que params.change_penalty",
+    )
 
     @model_validator(mode="after")
     def _references(self) -> Self:
@@ -205,7 +226,45 @@ class Instance(_Frozen):
                             f"município {b.municipality_ibge} sem coordenadas nem distâncias",
                             "municipio_sem_coordenadas",
                         )
+        self._check_carried_over()
         return self
+
+    def _check_carried_over(self) -> None:
+        """Pinned and incumbent pairs name known entries and buckets, each entry at most once across both lists; the
+        pinned pairs (facts: the person was notified) fit their buckets' capacities and the quotas that count them."""
+        if not self.pinned and not self.incumbents:
+            return
+        entries = {e.id: e for e in self.entries}
+        buckets = {b.id: b for b in self.buckets}
+        carried: set[str] = set()
+        for name, pairs in (("pinned", self.pinned), ("incumbents", self.incumbents)):
+            for i, f in enumerate(pairs):
+                if f.entry_id not in entries:
+                    raise _located(f"{name}[{i}].entry_id", "entrada inexistente na instância", "entrada_inexistente")
+                if f.bucket_id not in buckets:
+                    raise _located(f"{name}[{i}].bucket_id", "vaga inexistente na instância", "vaga_inexistente")
+                if f.entry_id in carried:
+                    raise _located(f"{name}[{i}].entry_id", "entrada repetida em pinned/incumbents", "id_repetido")
+                carried.add(f.entry_id)
+                if name == "pinned" and entries[f.entry_id].oci_code != buckets[f.bucket_id].oci_code:
+                    raise _located(f"{name}[{i}].bucket_id", "a vaga é de outra OCI", "oci_incompativel")
+        used: dict[str, int] = {}
+        for i, f in enumerate(self.pinned):
+            used[f.bucket_id] = used.get(f.bucket_id, 0) + 1
+            if used[f.bucket_id] > buckets[f.bucket_id].capacity:
+                raise _located(
+                    f"pinned[{i}].bucket_id",
+                    "mais agendamentos fixados que a capacidade da vaga",
+                    "capacidade_excedida",
+                )
+        dates: dict[tuple[str, str, str], list[dt.date]] = {}
+        for f in self.pinned:
+            e, b = entries[f.entry_id], buckets[f.bucket_id]
+            dates.setdefault((e.municipality_ibge, b.provider_cnes, b.oci_code), []).append(b.date)
+        for j, q in enumerate(self.quotas):
+            held = dates.get((q.municipality_ibge, q.provider_cnes, q.oci_code), [])
+            if sum(q.start <= d <= q.end for d in held) > q.limit:
+                raise _located(f"quotas[{j}].limit", "a cota é menor que os agendamentos fixados", "cota_excedida")
 
 
 class _Located(ValueError):
@@ -230,9 +289,15 @@ class Explanation(_Frozen):
     travel_cost: int
     lateness: int
     cost: int = Field(description="-value + earliness + travel_cost + lateness")
-    class_index: int = Field(description="Classe de equivalência da entrada (mesmos custos e elegibilidade)")
+    class_index: int = Field(
+        description="Classe de equivalência da entrada (mesmos custos e elegibilidade); -1 para agendamento fixado"
+    )
     rank_in_class: int = Field(ge=1, description="Posição na classe: prioridade, prazo, id")
     class_size: int = Field(ge=1)
+    origin: Literal["new", "kept", "moved", "pinned"] = Field(
+        default="new",
+        description="new: sem proposta anterior; kept/moved: proposta anterior mantida/mudada; pinned: já notificado",
+    )
 
 
 class Assignment(_Frozen):
@@ -255,6 +320,11 @@ class Stats(_Frozen):
     components: int = 0
     fallback_components: int = 0
     assigned: int = 0
+    pinned: int = Field(default=0, description="Agendamentos fixados (todos mantidos)")
+    incumbents: int = 0
+    incumbents_kept: int = Field(default=0, description="Propostas anteriores mantidas na mesma vaga")
+    incumbents_moved: int = Field(default=0, description="Propostas anteriores mudadas para outra vaga")
+    incumbents_dropped: int = Field(default=0, description="Propostas anteriores cuja entrada ficou sem vaga")
 
 
 class Meta(_Frozen):

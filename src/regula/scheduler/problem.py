@@ -19,7 +19,7 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
-from regula.scheduler.instance import SCOPE_WIDTH, Instance, Params
+from regula.scheduler.instance import SCOPE_WIDTH, Bucket, Entry, Fixed, Instance, Params
 from regula.scheduler.rules import Travel
 
 I8 = npt.NDArray[np.int8]
@@ -84,6 +84,22 @@ class Problem:
     km_row: I32
     km_col: I32
     km: I32
+    # carried over from before the solve (instance ``pinned`` / ``incumbents``): per entry a bucket index or -1;
+    # None when the instance has none
+    e_pinned: I64 | None = None
+    e_incumbent: I64 | None = None
+
+    @property
+    def pinned_of(self) -> I64:
+        if self.e_pinned is None:
+            return np.full(self.n_entries, -1, dtype=np.int64)
+        return self.e_pinned
+
+    @property
+    def incumbent_of(self) -> I64:
+        if self.e_incumbent is None:
+            return np.full(self.n_entries, -1, dtype=np.int64)
+        return self.e_incumbent
 
     @property
     def n_entries(self) -> int:
@@ -130,6 +146,78 @@ def build_km(
             a, b = codes[r], codes[c]
             km[i, j] = travel_km.km(a, b) if isinstance(travel_km, Travel) else travel_km[(a, b)]
     return km_row, km_col, km
+
+
+def take_entries(p: Problem, rows: I64) -> Problem:
+    """The same problem restricted to the entries ``rows`` (in that order); buckets and quotas unchanged."""
+    lo, hi = p.e_unav_ptr[rows], p.e_unav_ptr[rows + 1]
+    counts = hi - lo
+    ptr = np.zeros(rows.size + 1, dtype=np.int64)
+    np.cumsum(counts, out=ptr[1:])
+    offs = np.arange(int(ptr[-1]), dtype=np.int64) - np.repeat(ptr[:-1], counts)
+    unav = p.e_unav[np.repeat(lo, counts) + offs]
+    return replace(
+        p,
+        e_id=p.e_id[rows],
+        e_muni=p.e_muni[rows],
+        e_priority=p.e_priority[rows],
+        e_authorized=p.e_authorized[rows],
+        e_deadline=p.e_deadline[rows],
+        e_oci=p.e_oci[rows],
+        e_sex=p.e_sex[rows],
+        e_age=p.e_age[rows],
+        e_scope_kind=p.e_scope_kind[rows],
+        e_scope_code=p.e_scope_code[rows],
+        e_macro=p.e_macro[rows],
+        e_uf=p.e_uf[rows],
+        e_short=p.e_short[rows],
+        e_unav_ptr=ptr,
+        e_unav=unav.astype(np.int32),
+        e_pinned=None if p.e_pinned is None else p.e_pinned[rows],
+        e_incumbent=None if p.e_incumbent is None else p.e_incumbent[rows],
+    )
+
+
+def pinned_usage(p: Problem) -> tuple[I64, I64]:
+    """What the pinned assignments hold: (units per bucket, units counted by each quota)."""
+    pin = p.pinned_of
+    rows = np.flatnonzero(pin >= 0)
+    per_bucket = np.bincount(pin[rows], minlength=p.n_buckets).astype(np.int64)
+    per_quota = np.zeros(p.q_id.size, dtype=np.int64)
+    if rows.size and p.q_id.size:
+        b = pin[rows]
+        muni, prov, oci, date = p.e_muni[rows], p.b_provider[b], p.b_oci[b], p.b_date[b]
+        for q in range(p.q_id.size):
+            per_quota[q] = int(
+                (
+                    (muni == p.q_muni[q])
+                    & (prov == p.q_provider[q])
+                    & (oci == p.q_oci[q])
+                    & (date >= p.q_start[q])
+                    & (date <= p.q_end[q])
+                ).sum()
+            )
+    return per_bucket, per_quota
+
+
+def without_pinned(p: Problem) -> tuple[Problem, I64]:
+    """The problem left to optimize once the pinned assignments (already notified appointments) are taken out:
+    the other entries, with the capacity and quota units the pinned ones hold removed. Returns it and the rows
+    of ``p`` it keeps. Pinned assignments are facts: their entries are neither re-checked nor escalated."""
+    if p.e_pinned is None:
+        return p, np.arange(p.n_entries, dtype=np.int64)
+    free = np.flatnonzero(p.e_pinned < 0).astype(np.int64)
+    per_bucket, per_quota = pinned_usage(p)
+    sub = take_entries(p, free)
+    return (
+        replace(
+            sub,
+            e_pinned=None,
+            b_cap=np.maximum(p.b_cap - per_bucket, 0),
+            q_limit=np.maximum(p.q_limit - per_quota, 0),
+        ),
+        free,
+    )
 
 
 def from_instance(instance: Instance) -> Problem:
@@ -207,7 +295,20 @@ def from_instance(instance: Instance) -> Problem:
         km_row=km_row,
         km_col=km_col,
         km=km,
+        e_pinned=_carried(instance.pinned, entries, buckets),
+        e_incumbent=_carried(instance.incumbents, entries, buckets),
     )
+
+
+def _carried(pairs: list[Fixed], entries: list[Entry], buckets: list[Bucket]) -> I64 | None:
+    if not pairs:
+        return None
+    e_ix = {e.id: i for i, e in enumerate(entries)}
+    b_ix = {b.id: j for j, b in enumerate(buckets)}
+    out = np.full(len(entries), -1, dtype=np.int64)
+    for f in pairs:
+        out[e_ix[f.entry_id]] = b_ix[f.bucket_id]
+    return out
 
 
 def group_rows(cols: list[npt.NDArray[np.int64]]) -> tuple[I64, I64]:
@@ -452,8 +553,9 @@ def escalate_problem(p: Problem, sig: Signatures | None = None) -> tuple[Problem
 
 
 def escalate(instance: Instance) -> tuple[Instance, list[str]]:
-    """Instance preparation: the same instance with the escalated entries' scopes widened, and their ids."""
-    p = from_instance(instance)
+    """Instance preparation: the same instance with the escalated entries' scopes widened, and their ids. Pinned
+    entries are never escalated, and the capacity and quota units they hold are not there for the others."""
+    p, _ = without_pinned(from_instance(instance))
     widened, rows = escalate_problem(p)
     if rows.size == 0:
         return instance, []

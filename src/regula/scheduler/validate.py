@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import asdict, dataclass
 
-from regula.scheduler.instance import Instance, Solution
+from regula.scheduler.instance import Assignment, Instance, Solution
 from regula.scheduler.problem import escalate
 from regula.scheduler.rules import PAIR_RULES, Travel, cost_parts, pair_violations, quota_counts
 
@@ -40,11 +40,30 @@ def objective_of(instance: Instance, solution: Solution) -> int:
     return total
 
 
+def carried_counts(instance: Instance, assignments: list[Assignment]) -> dict[str, int]:
+    """What became of the pairs carried over from before: pinned ones kept, incumbents kept in the same bucket,
+    moved to another, or dropped (their entry left without a bucket)."""
+    got = {a.entry_id: a.bucket_id for a in assignments}
+    kept = sum(got.get(f.entry_id) == f.bucket_id for f in instance.incumbents)
+    dropped = sum(f.entry_id not in got for f in instance.incumbents)
+    return {
+        "pinned": sum(got.get(f.entry_id) == f.bucket_id for f in instance.pinned),
+        "incumbents": len(instance.incumbents),
+        "incumbents_kept": kept,
+        "incumbents_moved": len(instance.incumbents) - kept - dropped,
+        "incumbents_dropped": dropped,
+    }
+
+
 def validate(instance: Instance, solution: Solution, *, check_objective: bool = True) -> list[Violation]:
+    """Every constraint of every assignment. Pinned assignments (already notified) must be in the solution as
+    they are; they are facts, so the pair rules are not re-checked for them, but they count for capacity and
+    quotas. The counts of pinned and incumbent pairs in ``stats`` must be the recomputed ones."""
     prepared, escalated = escalate(instance)
     params = prepared.params
     entries = {e.id: e for e in prepared.entries}
     buckets = {b.id: b for b in prepared.buckets}
+    pinned = {(f.entry_id, f.bucket_id) for f in prepared.pinned}
     out: list[Violation] = []
 
     seen: Counter[str] = Counter(a.entry_id for a in solution.assignments)
@@ -72,6 +91,8 @@ def validate(instance: Instance, solution: Solution, *, check_objective: bool = 
             continue
         used[b.id] += 1
         valid_pairs.append((e, b))
+        if (e.id, b.id) in pinned:
+            continue
         for code in pair_violations(e, b, params):
             out.append(Violation(code, f"Entrada {e.id} na vaga {b.id}: {PAIR_RULES[code]}.", e.id, b.id))
     for bucket_id, count in sorted(used.items()):
@@ -95,6 +116,26 @@ def validate(instance: Instance, solution: Solution, *, check_objective: bool = 
                     quota_id=q.id,
                 )
             )
+    got = {a.entry_id: a.bucket_id for a in solution.assignments}
+    for f in prepared.pinned:
+        if got.get(f.entry_id) != f.bucket_id:
+            out.append(
+                Violation(
+                    "fixada_alterada",
+                    f"O agendamento já notificado da entrada {f.entry_id} na vaga {f.bucket_id} não foi mantido.",
+                    f.entry_id,
+                    f.bucket_id,
+                )
+            )
+    counts = carried_counts(prepared, solution.assignments)
+    reported = {name: getattr(solution.stats, name) for name in counts}
+    if reported != counts:
+        out.append(
+            Violation(
+                "contagens_divergentes",
+                f"As contagens de fixadas e propostas anteriores ({reported}) diferem das recalculadas ({counts}).",
+            )
+        )
     expected_unassigned = sorted(set(entries) - set(seen))
     if sorted(solution.unassigned) != expected_unassigned:
         out.append(

@@ -34,6 +34,7 @@ RUN_STATUS_PT = {
     "aprovada": "Aprovada: aguarda efetivação",
     "efetivada": "Efetivada: vagas reservadas e pessoas agendadas",
     "descartada": "Descartada",
+    "substituida": "Substituída por uma rodada mais recente",
 }
 OUTCOME_PT = {"proposta": "Proposta", "efetivada": "Efetivada", "conflito": "Conflito (não efetivada)"}
 DONE_PT = {
