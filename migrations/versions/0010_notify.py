@@ -129,7 +129,7 @@ def upgrade() -> None:
         sa.Column("closed_by", sa.String(length=64), nullable=True),
         sa.Column("outcome", sa.Text(), nullable=True),
         sa.CheckConstraint(
-            "kind IN ('confirmacao_sem_resposta', 'mensagem_nao_entregue', 'falta', 'validacao_negativa', 'prazo_75', 'resposta_nao_entendida')",
+            "kind IN ('confirmacao_sem_resposta', 'mensagem_nao_entregue', 'falta', 'validacao_negativa', 'prazo_75', 'resposta_nao_entendida', 'oci_tr', 'oci_tm')",
             name=op.f("ck_navigation_task_kind_known"),
         ),
         sa.CheckConstraint("status IN ('aberta', 'concluida')", name=op.f("ck_navigation_task_status_known")),

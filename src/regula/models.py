@@ -8,6 +8,7 @@ import regula.jobs.models
 import regula.navigation.models
 import regula.notify.models
 import regula.people.models
+import regula.production.models
 import regula.providers.models
 import regula.territory.models
 import regula.waitlist.models  # noqa: F401

@@ -14,6 +14,7 @@ def all_routes() -> list[ControllerRouterHandler]:
     from regula.jobs.routes import ROUTES as jobs_api
     from regula.navigation.routes import ROUTES as navigation_api
     from regula.notify.routes import ROUTES as notify_api
+    from regula.production.routes import ROUTES as production_api
     from regula.providers.routes import ROUTES as providers_api
     from regula.territory.routes import ROUTES as territory_api
     from regula.waitlist.import_routes import ROUTES as import_api
@@ -36,4 +37,5 @@ def all_routes() -> list[ControllerRouterHandler]:
         *allocation_api,
         *notify_api,
         *navigation_api,
+        *production_api,
     ]

@@ -34,6 +34,7 @@ def _register_domain_clis() -> None:
     from regula.exports.cli import app as export_app
     from regula.jobs.cli import jobs_app, scheduler_command
     from regula.notify.cli import app as notify_app
+    from regula.production.cli import app as production_app
     from regula.providers.cli import app as agendas_app
     from regula.scheduler.cli import app as allocate_app
     from regula.territory.cli import app as territory_app
@@ -48,6 +49,7 @@ def _register_domain_clis() -> None:
     app.add_typer(import_app, name="import", help="Importação de encaminhamentos.")
     app.add_typer(notify_app, name="notify", help="Mensagens aos cidadãos (SMS e WhatsApp).")
     app.add_typer(export_app, name="export", help="Exportações para os sistemas federais.")
+    app.add_typer(production_app, name="production", help="Produção: importação, controle e exportação APAC.")
 
 
 @db_app.command("upgrade")
@@ -198,6 +200,11 @@ def demo(
         run_in_transaction(url, lambda s: load_reference_data(s, settings, console))
         summary = run_in_transaction(url, lambda s: load_demo_data(s, settings, progress=console.print))
         for line in summary_lines(summary):
+            console.print(line, markup=False, highlight=False)
+        from regula.production.demo import seed_demo_production
+
+        production = run_in_transaction(url, lambda s: seed_demo_production(s, settings))
+        for line in production.lines():
             console.print(line, markup=False, highlight=False)
         creds = run_in_transaction(url, lambda s: ensure_demo_users(s, settings))
         table = Table("usuário", "senha", "papel", "jurisdição", title="Usuários da demonstração")

@@ -95,6 +95,13 @@ async def notify_planning(db: Database, settings: Settings) -> dict[str, Any]:
     return await planning(db, settings)
 
 
+async def oci_alerts(db: Database, settings: Settings) -> dict[str, Any]:
+    """OCIs in execution past tR, close to tM or past it: a task for the navigators."""
+    from regula.production.jobs import oci_alerts as run
+
+    return await run(db, settings)
+
+
 def all_jobs(settings: Settings | None = None) -> dict[str, Job]:
     allocation_cron = settings.allocation_cron if settings else "0 3 * * 1-5"
     jobs = [
@@ -114,6 +121,7 @@ def all_jobs(settings: Settings | None = None) -> dict[str, Job]:
             reply_deadlines,
             "*/5 * * * *",
         ),
+        Job("oci_alerts", "Alerta a navegação sobre OCIs além do tR e perto do tM", oci_alerts, "0 7 * * *"),
         Job("notify_planning", "Planeja avisos de posição e validações de 90 dias", notify_planning, "0 9 * * *"),
     ]
     return {j.name: j for j in jobs}

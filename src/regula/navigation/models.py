@@ -21,6 +21,8 @@ TASK_KINDS = (
     "validacao_negativa",  # "não preciso mais": confirm before closing
     "prazo_75",  # past 75% of tM without a slot (escalated)
     "resposta_nao_entendida",  # a reply we could not read, after the help message
+    "oci_tr",  # an OCI in execution past its recommended time tR
+    "oci_tm",  # an OCI in execution close to, or past, its maximum time tM
 )
 TASK_KIND_LABELS_PT = {
     "confirmacao_sem_resposta": "Confirmação sem resposta",
@@ -29,6 +31,8 @@ TASK_KIND_LABELS_PT = {
     "validacao_negativa": "Respondeu que não precisa mais",
     "prazo_75": "Passou de 75% do prazo (tM)",
     "resposta_nao_entendida": "Resposta não compreendida",
+    "oci_tr": "OCI além do tempo recomendado (tR)",
+    "oci_tm": "OCI perto ou além do tempo máximo (tM)",
 }
 CONTACT_OUTCOMES = {
     "confirmou": "Atendeu e confirmou",

@@ -19,6 +19,7 @@ from regula.web.allocation_runs import ROUTES as allocation_pages
 from regula.web.dashboard import ROUTES as dashboard_pages
 from regula.web.nav import nav_items
 from regula.web.navigation import ROUTES as navigation_pages
+from regula.web.production import ROUTES as production_pages
 from regula.web.public import ROUTES as public_pages
 from regula.web.regulation import ROUTES as regulation_pages
 from regula.web.requester import ROUTES as requester_pages
@@ -41,4 +42,5 @@ ROUTES: list[ControllerRouterHandler] = [
     *dashboard_pages,
     *public_pages,
     *navigation_pages,
+    *production_pages,
 ]

@@ -1,0 +1,273 @@
+"""Production API under /api/v1/production: the procedures of an entry's OCI, its progress and tM clock, the
+conclusion and the navigator's closing; authorization numbers and ranges; production import, control findings,
+indicators per provider and the APAC export. Jurisdiction is checked by the services on every entry and
+establishment touched; reads of a citizen's OCI are audited."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Controller, Request, Response, get, post
+from litestar.datastructures import UploadFile
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from litestar.types import ControllerRouterHandler
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from regula.access.policy import Role, allow
+from regula.access.service import Principal
+from regula.audit.service import record_read
+from regula.config import Settings
+from regula.errors import ValidationFailed
+from regula.production import apac, control, indicators, service
+from regula.production import authorization as auth
+from regula.production.schemas import (
+    AuthorizationIn,
+    AuthorizationPublic,
+    ClosingIn,
+    ConclusionIn,
+    ExecutionPublic,
+    FindingPublic,
+    ImportPublic,
+    IndicatorPublic,
+    ProcedureIn,
+    RangeIn,
+    RangePublic,
+    ValidationPublic,
+    VoidIn,
+    authorization_public,
+    execution_public,
+    finding_public,
+    import_public,
+    indicator_public,
+    range_public,
+)
+from regula.waitlist.service import Actor
+
+#: Uploads up to this size are accepted (a month of a state's BPA-I lines is a few hundred MB).
+MAX_UPLOAD_BYTES = 512 * 1024 * 1024
+RECORDERS = (Role.EXECUTANTE, Role.NAVEGADOR)
+READERS = (Role.EXECUTANTE, Role.NAVEGADOR, Role.REGULADOR, Role.GESTOR, Role.AUDITOR)
+CONTROLLERS = (Role.GESTOR, Role.REGULADOR, Role.AUDITOR)
+
+
+class ProductionController(Controller):
+    path = "/api/v1/production"
+    tags = ["produção"]
+
+    @get("/entries/{entry_id:int}", opt=allow(*READERS), operation_id="getOciExecution")
+    async def get_execution(
+        self,
+        request: Request[Principal, Any, Any],
+        db_session: NamedDependency[AsyncSession],
+        settings: NamedDependency[Settings],
+        entry_id: FromPath[int],
+    ) -> ExecutionPublic:
+        v = await service.view(db_session, settings, entry_id, Actor.of(request.user))
+        await record_read(
+            db_session, "oci_execution", str(entry_id), uf=v.entry.uf, municipality_ibge=v.entry.municipality_ibge
+        )
+        return execution_public(v)
+
+    @post("/entries/{entry_id:int}/procedures", opt=allow(*RECORDERS), operation_id="recordOciProcedure")
+    async def record(
+        self,
+        request: Request[Principal, Any, Any],
+        db_session: NamedDependency[AsyncSession],
+        settings: NamedDependency[Settings],
+        entry_id: FromPath[int],
+        data: JSONBody[ProcedureIn],
+    ) -> ExecutionPublic:
+        item = service.ProcedureInput(
+            data.procedure_code, data.performed_on, data.cbo, data.cnes, data.cid_code, data.quantity
+        )
+        v = await service.record_procedure(db_session, settings, entry_id, item, Actor.of(request.user))
+        return execution_public(v)
+
+    @post("/procedures/{procedure_id:int}/void", opt=allow(*RECORDERS), operation_id="voidOciProcedure")
+    async def void(
+        self,
+        request: Request[Principal, Any, Any],
+        db_session: NamedDependency[AsyncSession],
+        settings: NamedDependency[Settings],
+        procedure_id: FromPath[int],
+        data: JSONBody[VoidIn],
+    ) -> ExecutionPublic:
+        v = await service.void_procedure(db_session, settings, procedure_id, data.reason, Actor.of(request.user))
+        return execution_public(v)
+
+    @post("/entries/{entry_id:int}/conclusion", opt=allow(*RECORDERS), operation_id="concludeOci")
+    async def conclude(
+        self,
+        request: Request[Principal, Any, Any],
+        db_session: NamedDependency[AsyncSession],
+        settings: NamedDependency[Settings],
+        entry_id: FromPath[int],
+        data: JSONBody[ConclusionIn],
+    ) -> ExecutionPublic:
+        v = await service.conclude(
+            db_session,
+            settings,
+            entry_id,
+            Actor.of(request.user),
+            aps_summary=data.aps_summary,
+            counter_referral=data.counter_referral,
+        )
+        return execution_public(v)
+
+    @post(
+        "/entries/{entry_id:int}/navigator-closing",
+        opt=allow(Role.NAVEGADOR, Role.REGULADOR),
+        operation_id="closeOciNavigation",
+    )
+    async def close(
+        self,
+        request: Request[Principal, Any, Any],
+        db_session: NamedDependency[AsyncSession],
+        settings: NamedDependency[Settings],
+        entry_id: FromPath[int],
+        data: JSONBody[ClosingIn],
+    ) -> ExecutionPublic:
+        v = await service.close_navigation(db_session, settings, entry_id, Actor.of(request.user), data.note)
+        return execution_public(v)
+
+    @post(
+        "/entries/{entry_id:int}/authorization",
+        opt=allow(Role.REGULADOR, Role.GESTOR),
+        operation_id="authorizeOci",
+    )
+    async def authorize(
+        self,
+        request: Request[Principal, Any, Any],
+        db_session: NamedDependency[AsyncSession],
+        settings: NamedDependency[Settings],
+        entry_id: FromPath[int],
+        data: JSONBody[AuthorizationIn],
+    ) -> AuthorizationPublic:
+        number = await service.authorize_entry(
+            db_session, settings, entry_id, Actor.of(request.user), number=data.number, cnes=data.cnes
+        )
+        return authorization_public(number)
+
+    @get("/authorizations/validate", opt=allow(*Role), operation_id="validateAuthorizationNumber")
+    async def validate(
+        self,
+        number: FromQuery[str],
+        instrument: FromQuery[str | None] = None,
+        program: FromQuery[str | None] = None,
+    ) -> ValidationPublic:
+        parsed = auth.parse_authorization(number, field="number", instrument=instrument, program=program)
+        return ValidationPublic(parsed.number, parsed.formatted, parsed.instrument, parsed.program)
+
+    @post("/ranges", opt=allow(Role.GESTOR), operation_id="createAuthorizationRange")
+    async def create_range(
+        self,
+        request: Request[Principal, Any, Any],
+        db_session: NamedDependency[AsyncSession],
+        data: JSONBody[RangeIn],
+    ) -> RangePublic:
+        row = await service.create_range(
+            db_session,
+            service.RangeInput(data.cnes, data.instrument, data.program, data.first, data.last, data.note),
+            Actor.of(request.user),
+        )
+        return range_public(row)
+
+    @get("/ranges", opt=allow(*CONTROLLERS), operation_id="listAuthorizationRanges")
+    async def list_ranges(
+        self,
+        request: Request[Principal, Any, Any],
+        db_session: NamedDependency[AsyncSession],
+        cnes: FromQuery[str | None] = None,
+    ) -> list[RangePublic]:
+        return [range_public(r) for r in await service.list_ranges(db_session, Actor.of(request.user), cnes)]
+
+    @post(
+        "/imports",
+        opt=allow(Role.GESTOR, Role.REGULADOR),
+        operation_id="importProduction",
+        status_code=200,
+        request_max_body_size=MAX_UPLOAD_BYTES,
+        summary="Importação de produção (linhas SIA/BPA em CSV)",
+    )
+    async def import_file(
+        self, request: Request[Principal, Any, Any], db_session: NamedDependency[AsyncSession]
+    ) -> ImportPublic:
+        filename = "producao.csv"
+        if (request.headers.get("content-type") or "").lower().startswith("multipart/form-data"):
+            form = await request.form()
+            upload = form.get("file")
+            if not isinstance(upload, UploadFile):
+                raise ValidationFailed.for_field("file", "arquivo_ausente", "Envie o arquivo CSV no campo 'file'.")
+            data = await upload.read()
+            filename = upload.filename or filename
+        else:
+            data = await request.body()
+        actor = Actor.of(request.user)
+        report = await control.import_production(
+            db_session,
+            data,
+            filename=filename,
+            imported_by=actor.username,
+            allowed_cnes=await control.visible_cnes(db_session, actor),
+        )
+        return import_public(report)
+
+    @get("/findings", opt=allow(*CONTROLLERS), operation_id="productionFindings")
+    async def findings(
+        self,
+        request: Request[Principal, Any, Any],
+        db_session: NamedDependency[AsyncSession],
+        settings: NamedDependency[Settings],
+        competencia: Annotated[str, QueryParameter(description="AAAAMM")],
+        ate: Annotated[str | None, QueryParameter(description="AAAAMM (inclusive)")] = None,
+        cnes: FromQuery[str | None] = None,
+    ) -> list[FindingPublic]:
+        found = await control.check_production(
+            db_session, settings, Actor.of(request.user), competencia=competencia, until=ate, cnes=cnes
+        )
+        return [finding_public(f) for f in found]
+
+    @get("/indicators", opt=allow(*CONTROLLERS, Role.NAVEGADOR), operation_id="providerIndicators")
+    async def provider_indicators(
+        self,
+        request: Request[Principal, Any, Any],
+        db_session: NamedDependency[AsyncSession],
+        competencia: Annotated[str, QueryParameter(description="AAAAMM")],
+        ate: Annotated[str | None, QueryParameter(description="AAAAMM (inclusive)")] = None,
+        cnes: FromQuery[str | None] = None,
+    ) -> list[IndicatorPublic]:
+        rows = await indicators.provider_indicators(
+            db_session, Actor.of(request.user), competencia=competencia, until=ate, cnes=cnes
+        )
+        return [indicator_public(i) for i in rows]
+
+    @get(
+        "/apac",
+        opt=allow(Role.GESTOR, Role.REGULADOR, Role.EXECUTANTE, Role.AUDITOR),
+        operation_id="apacExport",
+        summary="Produção de OCIs em APAC (CSV documentado)",
+    )
+    async def apac_file(
+        self,
+        request: Request[Principal, Any, Any],
+        db_session: NamedDependency[AsyncSession],
+        settings: NamedDependency[Settings],
+        competencia: Annotated[str, QueryParameter(description="AAAAMM")],
+        cnes: FromQuery[str],
+    ) -> Response[bytes]:
+        export = await apac.apac_export(
+            db_session, settings, Actor.of(request.user), competencia=competencia, cnes=cnes
+        )
+        return Response(
+            export.csv().encode("utf-8"),
+            media_type="text/csv; charset=utf-8",
+            headers={
+                "Content-Disposition": f'attachment; filename="{export.filename}"',
+                "X-Regula-Apacs": str(export.apacs),
+                "X-Regula-Pendencias": str(len(export.pending)),
+            },
+        )
+
+
+ROUTES: list[ControllerRouterHandler] = [ProductionController]
