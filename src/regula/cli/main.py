@@ -165,7 +165,11 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Porta")] = None,
 ) -> None:
     """Inicia o aplicativo web."""
+    from regula.notify.cli import with_webhook_token
+
     settings = load_settings()
+    if settings.notify_channel == "console":  # no Twilio: replies are signed with the local key
+        settings = with_webhook_token(settings)
     with database(settings) as url:
         _serve(settings, url, host or settings.host, port or settings.port)
 
