@@ -61,6 +61,20 @@ async def _booking(session: AsyncSession, entry_id: int) -> tuple[SlotBooking, A
     return None if row is None else (row[0], row[1], row[2])
 
 
+async def _last_booking(session: AsyncSession, entry_id: int) -> tuple[SlotBooking, AgendaSlot] | None:
+    """The entry's most recent booking, active or not (the place just released, the appointment missed)."""
+    row = (
+        await session.execute(
+            select(SlotBooking, AgendaSlot)
+            .join(AgendaSlot, col(AgendaSlot.id) == col(SlotBooking.slot_id))
+            .where(col(SlotBooking.entry_id) == entry_id)
+            .order_by(col(SlotBooking.id).desc())
+            .limit(1)
+        )
+    ).first()
+    return None if row is None else (row[0], row[1])
+
+
 def appointment_variables(
     entry: WaitlistEntry, citizen: Citizen, slot: AgendaSlot, place: Establishment, settings: Settings
 ) -> dict[str, Any]:
@@ -113,15 +127,7 @@ async def _authorized(session: AsyncSession, settings: Settings, entry: Waitlist
     variables = base_variables(entry, settings)
     if source in BOOKED:
         # The place went back (declined, no answer to an offer, released by the regulation): still in the queue.
-        booking = (
-            await session.execute(
-                select(SlotBooking, AgendaSlot)
-                .join(AgendaSlot, col(AgendaSlot.id) == col(SlotBooking.slot_id))
-                .where(col(SlotBooking.entry_id) == entry.id)
-                .order_by(col(SlotBooking.id).desc())
-                .limit(1)
-            )
-        ).first()
+        booking = await _last_booking(session, entry.id)
         if booking is None:
             return
         b, slot = booking
@@ -155,46 +161,54 @@ async def _authorized(session: AsyncSession, settings: Settings, entry: Waitlist
         )
 
 
-async def schedule_appointment_messages(session: AsyncSession, settings: Settings, entry: WaitlistEntry) -> None:
-    """An ordinary appointment: told now, confirmation asked seven days before, reminders at two and one day."""
+async def _appointment(
+    session: AsyncSession, settings: Settings, entry: WaitlistEntry
+) -> tuple[Citizen, dict[str, Any], list[Outgoing], datetime, dict[str, Any]] | None:
+    """The notice of an entry's active booking (a soft question: NÃO releases it) and its two reminders."""
     assert entry.id is not None
     found = await _booking(session, entry.id)
     if found is None:
-        return
+        return None
     booking, slot, place = found
     citizen = await _citizen(session, entry)
     variables = appointment_variables(entry, citizen, slot, place, settings)
-    now = utcnow()
     starts = slot.starts_at
     key = f"e{entry.id}:b{booking.id}"
     common: dict[str, Any] = {"entry_id": entry.id, "booking_id": booking.id}
-    outs = [
-        Outgoing(
-            "agendamento",
-            f"{key}:agendamento",
-            variables,
-            valid_until=starts - timedelta(hours=6),
-            reply_within=starts - now,
-            reply_deadline=starts - timedelta(hours=24),
-            **common,
-        )
-    ]
-    ask_at = max(now, starts - timedelta(days=settings.notify_confirmation_days_before))
+    notice = Outgoing(
+        "agendamento",
+        f"{key}:agendamento",
+        variables,
+        valid_until=starts - timedelta(hours=3),
+        reply_within=starts - utcnow(),
+        reply_deadline=starts - timedelta(hours=24),
+        **common,
+    )
+    return citizen, variables, [notice, *_reminders(variables, starts, key, common)], starts, common
+
+
+async def schedule_appointment_messages(session: AsyncSession, settings: Settings, entry: WaitlistEntry) -> None:
+    """An ordinary appointment: told now, confirmation asked seven days before, reminders at two and one day."""
+    found = await _appointment(session, settings, entry)
+    if found is None:
+        return
+    citizen, variables, outs, starts, common = found
+    ask_at = max(utcnow(), starts - timedelta(days=settings.notify_confirmation_days_before))
     reply_deadline = starts - timedelta(hours=24)
     if reply_deadline > ask_at + timedelta(hours=2):
-        outs.append(
+        outs.insert(
+            1,
             Outgoing(
                 "confirmacao",
-                f"{key}:confirmacao",
+                f"e{entry.id}:b{common['booking_id']}:confirmacao",
                 variables,
                 due_at=ask_at,
                 valid_until=reply_deadline - timedelta(hours=2),
                 reply_within=timedelta(hours=settings.notify_confirmation_reply_hours),
                 reply_deadline=reply_deadline,
                 **common,
-            )
+            ),
         )
-    outs += _reminders(variables, starts, key, common)
     await enqueue_many(session, settings, citizen, outs)
 
 
@@ -251,42 +265,16 @@ async def _offer(session: AsyncSession, settings: Settings, entry: WaitlistEntry
 
 async def offer_accepted(session: AsyncSession, settings: Settings, entry: WaitlistEntry) -> None:
     """After a SIM to an offer the appointment is confirmed: tell where and when, and remind."""
-    assert entry.id is not None
-    found = await _booking(session, entry.id)
-    if found is None:
-        return
-    booking, slot, place = found
-    citizen = await _citizen(session, entry)
-    variables = appointment_variables(entry, citizen, slot, place, settings)
-    key = f"e{entry.id}:b{booking.id}"
-    common: dict[str, Any] = {"entry_id": entry.id, "booking_id": booking.id}
-    outs = [
-        Outgoing(
-            "agendamento",
-            f"{key}:agendamento",
-            variables,
-            valid_until=slot.starts_at - timedelta(hours=3),
-            reply_within=slot.starts_at - utcnow(),
-            reply_deadline=slot.starts_at - timedelta(hours=24),
-            **common,
-        ),
-        *_reminders(variables, slot.starts_at, key, common),
-    ]
-    await enqueue_many(session, settings, citizen, outs)
+    found = await _appointment(session, settings, entry)
+    if found is not None:
+        citizen, _, outs, _, _ = found
+        await enqueue_many(session, settings, citizen, outs)
 
 
 async def _no_show(session: AsyncSession, settings: Settings, entry: WaitlistEntry) -> None:
     assert entry.id is not None
     citizen = await _citizen(session, entry)
-    last = (
-        await session.execute(
-            select(SlotBooking, AgendaSlot)
-            .join(AgendaSlot, col(AgendaSlot.id) == col(SlotBooking.slot_id))
-            .where(col(SlotBooking.entry_id) == entry.id)
-            .order_by(col(SlotBooking.id).desc())
-            .limit(1)
-        )
-    ).first()
+    last = await _last_booking(session, entry.id)
     variables = base_variables(entry, settings)
     key = f"e{entry.id}:falta"
     if last is not None:
