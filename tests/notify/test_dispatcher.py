@@ -45,7 +45,7 @@ def twilio_settings(settings: Settings, fake: FakeTwilio) -> Settings:
             "twilio_auth_token": SecretStr(DEFAULT_AUTH_TOKEN),
             "twilio_api_base": fake.base_url,
             "twilio_sms_senders": SENDERS,
-            "twilio_timeout_seconds": 0.5,
+            "twilio_timeout_seconds": 3.0,  # generous: a loaded CI machine must not turn a send into a timeout
             "notify_rate_per_sender": 200.0,
             "notify_rate_per_account": 400.0,
             "notify_quiet_start_hour": 0,
@@ -157,7 +157,7 @@ async def test_a_send_whose_answer_was_lost_is_looked_up_not_resent(
     db: Database, twilio_settings: Settings, fake: FakeTwilio
 ) -> None:
     await queue(db, twilio_settings, await citizens(db, 3))
-    fake.stall_next(1, 2.0, accept=True)  # Twilio takes it, the answer comes after our timeout
+    fake.stall_next(1, 6.0, accept=True)  # Twilio takes it, the answer comes after our timeout
     stats = await Dispatcher(db, twilio_settings).run(once=True)
     assert stats.unknown == 1
     async with db.transaction() as s:

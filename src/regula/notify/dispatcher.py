@@ -63,9 +63,9 @@ PROVIDER_RANK = {
 BACKOFF_BASE_SECONDS = 2.0
 BACKOFF_CAP_SECONDS = 15 * 60.0
 # How long after an attempt whose outcome is unknown (a timeout, a dropped connection, a 5xx, a dead dispatcher)
-# the message is looked up: a request we gave up on may still sit in the provider's queue and be accepted later,
-# and a look-up that comes before it finds nothing and resends. With 1–3 s (the first backoff) and 5 s here, a
-# fake Twilio stalled for ~10 s accepted 12 of 100,000 messages twice (docs/benchmarks.md, notifier).
+# the message is looked up: a request we gave up on may still sit in a slow provider's queue and be accepted
+# later, and a look-up that comes before it finds nothing and resends. (It was 5 s, and 1–3 s — the first
+# backoff — after a timeout, shorter than the ~10 s stalls the fake Twilio showed under load.)
 RECONCILE_GRACE = timedelta(seconds=60)
 
 
@@ -370,7 +370,13 @@ class Dispatcher:
                     text(
                         "WITH due AS (SELECT id FROM message WHERE status = 'pendente' AND next_attempt_at <= now() "
                         "ORDER BY next_attempt_at, id LIMIT :n FOR UPDATE SKIP LOCKED) "
-                        "UPDATE message m SET status = 'enviando', claimed_by = :me, claimed_at = now(), "
+                        "UPDATE message m SET status = 'enviando', claimed_by = :me, "
+                        # A message whose last attempt may have gone out keeps that attempt's claim time: the
+                        # look-up searches the provider from there (channels.TwilioChannel.lookup). Taking the new
+                        # claim's time instead missed a message recovered from a dead dispatcher and claimed again
+                        # minutes later, and sent it twice (docs/benchmarks.md, notifier).
+                        "claimed_at = CASE WHEN m.needs_reconcile AND m.claimed_at IS NOT NULL THEN m.claimed_at "
+                        "ELSE now() END, "
                         "updated_at = now() FROM due WHERE m.id = due.id "
                         "RETURNING m.id, m.citizen_id, m.entry_id, m.kind, m.channel, m.to_address, m.body, "
                         "m.variables, m.valid_until, m.critical, m.needs_reconcile, m.attempts, m.sender, "
@@ -540,6 +546,9 @@ class Dispatcher:
             closed.append((c, "falhou"))
         async with self.db.transaction() as session:
             set_context(session, AuditContext.system("notify", "dispatcher"))
+            # Rows in id order, as the receipts writer takes them: two writers never wait on each other in a cycle.
+            sent.sort(key=lambda row: int(row["id"]))
+            later.sort(key=lambda row: int(row["id"]))
             if sent:
                 await session.execute(_RECORD_SENT, sent)
             await _bulk_update(session, later)

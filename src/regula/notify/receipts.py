@@ -6,8 +6,7 @@ the message's. Duplicates and late arrivals are therefore harmless. The callback
 (``?m=``), so a receipt lands even when the dispatcher died before recording the SID.
 
 Under load the receipts are written by :class:`ReceiptSink`, a group commit: concurrent requests are gathered
-for a few milliseconds and written in one transaction (a few transactions in flight at once), and each request
-answers only after its write committed.
+for a few milliseconds and written in one transaction, and each request answers only after its write committed.
 """
 
 from __future__ import annotations
@@ -67,9 +66,6 @@ _APPLY_MANY = text(
     "CAST(:delivered AS boolean[])) AS v(mid, sid, pstatus, rank, status, error_code, delivered) "
     "WHERE m.id = v.mid AND m.provider_rank < v.rank AND m.status IN ('enviando', 'enviada', 'entregue', 'falhou')"
 )
-# Row locks in id order before writing: concurrent batches (several writers, several web workers) that touch the
-# same messages then wait for each other instead of deadlocking.
-_LOCK = text("SELECT id FROM message WHERE id = ANY(CAST(:ids AS bigint[])) ORDER BY id FOR UPDATE")
 
 
 def _params(r: Receipt) -> dict[str, Any]:
@@ -106,9 +102,10 @@ async def apply_receipts(session: AsyncSession, settings: Settings, receipts: li
             if k == len(rounds):
                 rounds.append([])
             rounds[k].append(r)
-    if seen:
-        await session.execute(_LOCK, {"ids": sorted(seen)})
     for group in rounds:
+        # In id order, as other writers (another web worker's sink, the dispatcher) mostly lock rows: a deadlock
+        # is rare, and ReceiptSink retries the batch when PostgreSQL breaks one.
+        group.sort(key=lambda r: r.message_id or 0)
         await session.execute(_APPLY_MANY, _columns(group))
     by_sid = [_params(r) for r in ok if not r.message_id]
     if by_sid:
@@ -171,9 +168,11 @@ async def handle_undeliverable(session: AsyncSession, settings: Settings, messag
 class ReceiptSink:
     """Group commit of receipts: many concurrent callbacks, one transaction every few milliseconds.
 
-    Up to ``writers`` transactions are in flight at once (a commit waits for the disk: while one batch commits, the
-    next is written); while all of them are busy, arriving receipts gather into the next, larger batch. A batch
-    that loses a deadlock is retried; any other failure fails its requests (Twilio then retries the callback).
+    Up to ``writers`` transactions are in flight at once; while all of them are busy, arriving receipts gather into
+    the next, larger batch. One writer is the default: the web process is CPU-bound long before the disk is, and
+    with four, batches were smaller and the route slower (docs/benchmarks.md, notifier). A batch that loses a
+    deadlock (another web worker's sink, the dispatcher) is retried; any other failure fails its requests (Twilio
+    then retries the callback).
     """
 
     def __init__(
@@ -182,7 +181,7 @@ class ReceiptSink:
         settings: Settings,
         window: float = 0.005,
         *,
-        writers: int = 4,
+        writers: int = 1,
         max_batch: int = 2000,
     ):
         self.sessionmaker = sessionmaker
