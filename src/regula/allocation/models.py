@@ -11,7 +11,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, DateTime, Float, ForeignKey, Identity, Index, Integer, LargeBinary, String
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Identity,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    text,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
@@ -19,11 +31,22 @@ from regula.db.base import utcnow
 
 # substituida: a newer run of the same scope took this uncommitted one's assignments as incumbents.
 RUN_STATUSES = ("proposta", "aprovada", "efetivada", "descartada", "substituida")
+#: Runs nobody was notified of yet: at most one per scope (the partial unique index below, migration 0012), and a
+#: newer run of the same scope supersedes it.
+LIVE_STATUSES = ("proposta", "aprovada")
 
 
 class AllocationRun(SQLModel, table=True):
     __tablename__ = "allocation_run"
     __audited__ = True
+    __table_args__ = (
+        Index(
+            "uq_allocation_run_live_scope",
+            "scope",
+            unique=True,
+            postgresql_where=text(f"status IN {LIVE_STATUSES}"),
+        ),
+    )
 
     id: int | None = Field(default=None, sa_column=Column(BigInteger, Identity(), primary_key=True))
     scope: str = Field(sa_column=Column(String(32), nullable=False))  # a jurisdiction: uf:SC, region:42007 …
