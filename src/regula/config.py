@@ -6,11 +6,12 @@ environment or connects to anything at import time.
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Literal
 
 import platformdirs
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -28,13 +29,16 @@ class Settings(BaseSettings):
     )
     database_pool_size: int = Field(default=10, ge=1, le=200)
     environment: Literal["development", "production", "test"] = "development"
-    secret_key: SecretStr = Field(
-        default=SecretStr("regula-development-secret-change-me"),
-        description="Signs session cookies and CSRF tokens; must be set in production",
-    )
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     public_base_url: str = Field(default="http://127.0.0.1:8000", description="Base URL seen by citizens/Twilio")
+    # Proxies whose X-Forwarded-For is believed (regula.web.client.client_address): rate limits and the audit's
+    # address key on the real client, and a header sent by anyone else changes nothing.
+    trusted_proxies: list[str] = Field(
+        default_factory=list, description='JSON list of IPs/CIDRs of reverse proxies, e.g. ["10.0.0.0/8"]; empty = none'
+    )
+    # /metrics answers only a bearer with this token; unset, /metrics does not exist (404).
+    metrics_token: SecretStr | None = Field(default=None, description="Bearer token for /metrics; unset = 404")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_json: bool = True
     session_max_age_minutes: int = Field(default=8 * 60, ge=5)
@@ -76,11 +80,24 @@ class Settings(BaseSettings):
     notify_quiet_end_hour: int = Field(default=8, ge=0, le=23, description="…until this hour (citizen's time)")
     notify_quiet_sundays: bool = True
     notify_daily_cap: int = Field(default=3, ge=1, description="Non-urgent messages per citizen per day")
+    notify_max_attempts: int = Field(
+        default=5, ge=1, le=50, description="Sends that raise before a message is marked falhou (never an endless loop)"
+    )
     notify_confirmation_days_before: int = Field(default=7, ge=1)
     notify_confirmation_reply_hours: int = Field(default=72, ge=1)
     notify_offer_reply_minutes: int = Field(default=120, ge=5)
     notify_validation_days: int = Field(default=90, ge=7)
     notify_position_days: int = Field(default=30, ge=1)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _valid_networks(cls, value: list[str]) -> list[str]:
+        for item in value:
+            try:
+                ipaddress.ip_network(item.strip(), strict=False)
+            except ValueError:
+                raise ValueError(f"not an IP address or CIDR network: {item!r}") from None
+        return [item.strip() for item in value]
 
     @property
     def embedded(self) -> bool:

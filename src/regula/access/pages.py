@@ -21,6 +21,7 @@ from regula.access.policy import Role, allow, public
 from regula.audit.service import record, record_in_own_transaction
 from regula.config import Settings
 from regula.errors import NotAuthenticated, ValidationFailed
+from regula.web.client import client_address
 from regula.web.state import audit_context_for, sessionmaker_from
 
 
@@ -83,7 +84,7 @@ class LoginController(Controller):
             db_session,
             user,
             max_age=timedelta(minutes=settings.session_max_age_minutes),
-            ip=request.client.host if request.client else None,
+            ip=client_address(request),
             user_agent=request.headers.get("user-agent"),
         )
         await record(db_session, "login", entity_type="User", entity_id=str(user.id))

@@ -184,7 +184,11 @@ def _serve(settings: Settings, url: str, host: str, port: int) -> None:
     application = create_app(settings, db.sessionmaker)
     application.on_shutdown.append(lambda: db.dispose())
     console.print(f"regula em [bold]http://{host}:{port}[/] (Ctrl+C para parar)")
-    uvicorn.run(application, host=host, port=port, log_config=None, access_log=False)
+    # Proxy headers off: uvicorn would otherwise believe X-Forwarded-For from loopback. regula.web.client decides
+    # whom to believe, from REGULA_TRUSTED_PROXIES.
+    uvicorn.run(
+        application, host=host, port=port, log_config=None, access_log=False, proxy_headers=False, server_header=False
+    )
 
 
 @app.command("demo")

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from regula.audit.service import AuditContext, set_context
 from regula.config import Settings
+from regula.web.client import UNKNOWN, client_address_from_scope
 
 SESSIONMAKER_KEY = "sessionmaker"
 SETTINGS_KEY = "settings"
@@ -30,6 +31,10 @@ def settings_from(state: State) -> Settings:
     return cast("Settings", state[SETTINGS_KEY])
 
 
+def _known(address: str) -> str | None:
+    return None if address == UNKNOWN else address
+
+
 def audit_context_for(request: Request[Any, Any, Any]) -> AuditContext:
     from regula.access.service import Principal
 
@@ -40,7 +45,7 @@ def audit_context_for(request: Request[Any, Any, Any]) -> AuditContext:
         actor_username=principal.username if principal else None,
         actor_role=principal.role.value if principal else None,
         source="api" if request.url.path.startswith("/api/") else "web",
-        ip=request.client.host if request.client else None,
+        ip=_known(client_address_from_scope(request.scope, settings_from(request.app.state))),
         user_agent=(request.headers.get("user-agent") or "")[:300] or None,
         request_id=request.headers.get("x-request-id"),
         method=request.method,
