@@ -458,8 +458,10 @@ class _Clock:
     weekday: int
 
     @classmethod
-    def of(cls, settings: Settings) -> _Clock:
-        today = service.local_today(settings)
+    def of(cls, settings: Settings, today: date | None = None) -> _Clock:
+        """The demo's calendar: today's (the default, so the demo looks live) or a given day (tests pin one, so
+        the data are the same whatever day they run)."""
+        today = today if today is not None else service.local_today(settings)
         midnight = datetime(today.year, today.month, today.day, tzinfo=ZoneInfo(settings.timezone))
         return cls(today, midnight.astimezone(UTC), today.weekday())
 
@@ -468,6 +470,12 @@ class _Clock:
 
     def day(self, t: float) -> date:
         return self.today + timedelta(days=math.floor(t))
+
+    @property
+    def now(self) -> datetime:
+        """The moment the data are written as of: the real time on the demo's own day, its evening otherwise."""
+        real = datetime.now(UTC)
+        return real if self.anchor <= real < self.anchor + timedelta(days=1) else self.anchor + timedelta(hours=20)
 
 
 # -- what is generated ------------------------------------------------------------------------------------------
@@ -1270,7 +1278,7 @@ async def _score(session: AsyncSession, gen: _Generator) -> None:
     the refresh that follows finds nothing to change and only computes positions and estimates."""
     latest = await service.latest_policies(session)
     compiled: dict[int, priority.PriorityPolicy] = {}
-    today, now = gen.clock.today, datetime.now(UTC)
+    today, now = gen.clock.today, gen.clock.now
     for e in gen.entries:
         if e.status != _S.AUTORIZADA or e.authorized_t is None:
             continue
@@ -1463,7 +1471,7 @@ async def _capacities(session: AsyncSession, gen: _Generator) -> int:
     for m in gen.sc:
         population[gen._scope(m)] += m.population
     rng = gen.rng
-    now = datetime.now(UTC)
+    now = gen.clock.now
     rows = []
     for oci in gen.ocis:
         low, high = CAPACITY_WEEKS.get(oci.subgroup, (8.0, 24.0))
@@ -1500,8 +1508,8 @@ QUOTA_DAYS: Final = 30  # the PPI quotas of the demo cover the agenda of the com
 async def _providers(session: AsyncSession, gen: _Generator, network: demo_providers.Network) -> dict[str, int]:
     """The establishments and their offers, six weeks of agenda sized on the queues' weekly capacities, an active
     booking for every entry already scheduled (in the slot of its appointment) and the PPI quotas."""
-    now = datetime.now(UTC)
     clock = gen.clock
+    now = clock.now
     establishments = Establishment.__table__  # type: ignore[attr-defined]
     offers = EstablishmentOffer.__table__  # type: ignore[attr-defined]
     await session.execute(pg_insert(establishments).on_conflict_do_nothing(), network.establishment_rows(now))
@@ -1728,6 +1736,7 @@ async def load_demo_data(
     citizens: int = 30_000,
     months: int = 18,
     progress: Progress | None = None,
+    today: date | None = None,
 ) -> DemoSummary:
     """Load the demonstration data in the caller's transaction; does nothing when it is already there (entries
     with ``external_source = 'demo'``) and returns what exists. Needs the reference data (territory, catalog)."""
@@ -1749,7 +1758,7 @@ async def load_demo_data(
     say(f"Gerando {citizens} cidadãos e {months} meses de encaminhamentos…")
     gen = _Generator(
         _DemoRandom(seed),
-        _Clock.of(settings),
+        _Clock.of(settings, today),
         sorted(catalog.ocis.values(), key=lambda o: o.code),
         catalog.competencia,
         scope_kinds,
