@@ -191,3 +191,54 @@ async def test_a_new_run_keeps_the_uncommitted_proposal_and_supersedes_it(
     instance = load_instance(exported.content)
     assert len(instance.incumbents) == 2
     assert solve(instance).objective == two["run"]["objective"]
+
+
+async def test_runs_are_read_and_decided_only_inside_the_jurisdiction(
+    client: httpx.AsyncClient, make_user: MakeUser
+) -> None:
+    gestor = await make_user("gestor", "uf:SC")
+    state = await make_user("regulador", "uf:SC")
+    regional = await make_user("regulador", "region:42007")  # Grande Florianópolis
+    other_uf = await make_user("regulador", "uf:PR")
+    auditor_pr = await make_user("auditor", "uf:PR")
+    await _provider_with_agenda(client, gestor, "7000011", "4216602", places=1)  # São José, region 42007
+    await _provider_with_agenda(client, gestor, "7000012", "4209102", places=1)  # Joinville, region 42011
+    floripa = await make_user("solicitante", "municipality:4205407")
+    joinville = await make_user("solicitante", "municipality:4209102")
+    near = await refer(client, floripa, citizen_body(name="Ana Ilha") | {"cpf": _cpf()}, risk="vermelho")
+    far = await refer(
+        client, joinville, citizen_body(name="Bia Norte", municipality_ibge="4209102") | {"cpf": _cpf()}, "vermelho"
+    )
+    for e in (near, far):
+        await authorize(client, state, e["id"])
+    proposed = await client.post("/api/v1/allocation/runs", json={"scope": "uf:SC"}, headers=state.headers)
+    assert proposed.status_code == 201, proposed.text
+    run_id = proposed.json()["run"]["id"]
+    assert {a["protocol"] for a in proposed.json()["assignments"]} == {near["protocol"], far["protocol"]}
+    base = f"/api/v1/allocation/runs/{run_id}"
+
+    # Another UF: the run does not exist for them, on every route.
+    for who in (other_uf, auditor_pr):
+        listed = await client.get("/api/v1/allocation/runs", headers=who.headers)
+        assert listed.status_code == 200 and listed.json() == []
+        for path in (base, f"{base}/instance"):
+            response = await client.get(path, headers=who.headers)
+            assert response.status_code == 404, path
+            assert near["protocol"] not in response.text
+    for action in ("approve", "discard", "commit"):
+        response = await client.post(f"{base}/{action}", headers=other_uf.headers)
+        assert response.status_code == 404 and response.json()["code"] == "rodada_nao_encontrada", action
+
+    # A region inside the run's UF: sees the run and only its own residents' assignments, decides nothing.
+    assert [r["id"] for r in (await client.get("/api/v1/allocation/runs", headers=regional.headers)).json()] == [run_id]
+    seen = (await client.get(base, headers=regional.headers)).json()
+    assert [a["protocol"] for a in seen["assignments"]] == [near["protocol"]]
+    assert seen["summary"]["by_municipality"] == {"4205407": 1}
+    assert (await client.get(f"{base}/instance", headers=regional.headers)).status_code == 403
+    for action in ("approve", "discard"):
+        response = await client.post(f"{base}/{action}", headers=regional.headers)
+        assert response.status_code == 403 and response.json()["code"] == "rodada_alem_da_jurisdicao", action
+
+    # The state decides it.
+    assert (await client.post(f"{base}/approve", headers=state.headers)).status_code == 201
+    assert (await client.post(f"{base}/commit", headers=state.headers)).json()["booked"] == 2

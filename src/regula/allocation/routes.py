@@ -15,8 +15,9 @@ from sqlmodel import col
 
 from regula.access.policy import Role, allow
 from regula.access.service import Principal
+from regula.allocation import repository as runs
 from regula.allocation import service
-from regula.allocation.models import AllocationAssignment, AllocationRun
+from regula.allocation.models import AllocationRun
 from regula.config import Settings
 from regula.providers.models import AgendaSlot
 from regula.waitlist import service as wl
@@ -86,16 +87,9 @@ def _public(r: AllocationRun) -> RunPublic:
     )
 
 
-async def detail(session: AsyncSession, run: AllocationRun, limit: int = 500) -> RunDetail:
-    assignments = list(
-        (
-            await session.execute(
-                select(AllocationAssignment)
-                .where(col(AllocationAssignment.run_id) == run.id)
-                .order_by(col(AllocationAssignment.id))
-            )
-        ).scalars()
-    )
+async def detail(session: AsyncSession, run: AllocationRun, actor: wl.Actor, limit: int = 500) -> RunDetail:
+    """The run with the assignments ``actor`` may see (those of their own jurisdiction in a wider run)."""
+    assignments = await runs.assignments_for(session, run, actor)
     slots = {
         s.id or 0: s
         for s in (
@@ -142,30 +136,34 @@ class AllocationController(Controller):
         run = await service.propose(
             db_session, settings, data.scope, wl.Actor.of(request.user), horizon_days=data.horizon_days
         )
-        return await detail(db_session, run)
+        return await detail(db_session, run, wl.Actor.of(request.user))
 
     @get("/", opt=allow(Role.REGULADOR, Role.GESTOR, Role.AUDITOR), operation_id="listAllocations")
     async def list_runs(
         self,
+        request: Request[Principal, Any, Any],
         db_session: NamedDependency[AsyncSession],
         limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
     ) -> list[RunPublic]:
-        rows = (
-            await db_session.execute(select(AllocationRun).order_by(col(AllocationRun.id).desc()).limit(limit))
-        ).scalars()
-        return [_public(r) for r in rows]
+        return [_public(r) for r in await runs.readable_runs(db_session, wl.Actor.of(request.user), limit=limit)]
 
     @get("/{run_id:int}", opt=allow(Role.REGULADOR, Role.GESTOR, Role.AUDITOR), operation_id="getAllocation")
-    async def get_run(self, db_session: NamedDependency[AsyncSession], run_id: FromPath[int]) -> RunDetail:
-        return await detail(db_session, await service.get_run(db_session, run_id))
+    async def get_run(
+        self, request: Request[Principal, Any, Any], db_session: NamedDependency[AsyncSession], run_id: FromPath[int]
+    ) -> RunDetail:
+        actor = wl.Actor.of(request.user)
+        return await detail(db_session, await runs.run_for(db_session, run_id, actor), actor)
 
     @get(
         "/{run_id:int}/instance",
         opt=allow(Role.REGULADOR, Role.GESTOR, Role.AUDITOR),
         operation_id="allocationInstance",
     )
-    async def instance(self, db_session: NamedDependency[AsyncSession], run_id: FromPath[int]) -> Response[bytes]:
-        run = await service.get_run(db_session, run_id)
+    async def instance(
+        self, request: Request[Principal, Any, Any], db_session: NamedDependency[AsyncSession], run_id: FromPath[int]
+    ) -> Response[bytes]:
+        # The instance holds every resident of the scope: only for those whose jurisdiction holds all of it.
+        run = await runs.run_for(db_session, run_id, wl.Actor.of(request.user), deciding=True)
         return Response(
             service.instance_bytes(run),
             media_type="application/json",

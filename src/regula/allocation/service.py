@@ -22,7 +22,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from regula.access.policy import Jurisdiction, JurisdictionKind
+from regula.access.policy import Jurisdiction
+from regula.allocation import repository as runs
 from regula.allocation.models import AllocationAssignment, AllocationRun
 from regula.config import Settings
 from regula.db.base import utcnow
@@ -234,7 +235,7 @@ async def propose(
     horizon_days: int = DEFAULT_HORIZON_DAYS,
 ) -> AllocationRun:
     scope = Jurisdiction.parse(scope_raw, "scope")
-    if not _scope_inside(actor.jurisdiction, scope):
+    if not runs.scope_inside(actor.jurisdiction, scope):
         raise ValidationFailed.for_field("scope", "fora_da_jurisdicao", "Escopo fora da sua jurisdição.")
     # Earlier runs of this scope that nobody was notified of: locked, so a concurrent commit waits for us (and then
     # finds the run superseded) or we wait for it (and then no longer see it as uncommitted).
@@ -332,13 +333,6 @@ async def propose(
     return run
 
 
-def _scope_inside(outer: Jurisdiction, inner: Jurisdiction) -> bool:
-    if outer.kind is JurisdictionKind.NATIONAL:
-        return True
-    places = [m for m in territory().all() if inner.covers_place(m)]
-    return bool(places) and all(outer.covers_place(m) for m in places)
-
-
 async def get_run(session: AsyncSession, run_id: int, *, for_update: bool = False) -> AllocationRun:
     stmt = select(AllocationRun).where(col(AllocationRun.id) == run_id)
     if for_update:
@@ -350,7 +344,7 @@ async def get_run(session: AsyncSession, run_id: int, *, for_update: bool = Fals
 
 
 async def decide(session: AsyncSession, run_id: int, decision: str, actor: wl.Actor) -> AllocationRun:
-    run = await get_run(session, run_id, for_update=True)
+    run = await runs.run_for(session, run_id, actor, deciding=True, for_update=True)
     allowed = {"aprovada": ("proposta",), "descartada": ("proposta", "aprovada")}
     if decision not in allowed or run.status not in allowed[decision]:
         raise Conflict(
@@ -367,7 +361,7 @@ async def commit(session: AsyncSession, settings: Settings, run_id: int, actor: 
     """Book the approved assignments and move their entries to agendada, all in the caller's transaction.
     An assignment whose entry left the queue or whose slot filled since the proposal is marked ``conflito``
     and skipped; the rest goes through."""
-    run = await get_run(session, run_id, for_update=True)
+    run = await runs.run_for(session, run_id, actor, deciding=True, for_update=True)
     if run.status != "aprovada":
         raise Conflict("Só uma rodada aprovada pode ser efetivada.", code="rodada_nao_aprovada")
     assignments = (

@@ -13,15 +13,14 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from regula.access.policy import Jurisdiction, JurisdictionKind, Role, allow
-from regula.access.service import Principal
+from regula.access.policy import Role, allow
+from regula.allocation import repository as runs
 from regula.allocation import service as allocation
-from regula.allocation.models import AllocationAssignment, AllocationRun
+from regula.allocation.models import AllocationAssignment
 from regula.config import Settings
-from regula.errors import Conflict, DomainError, PermissionDenied, ValidationFailed
+from regula.errors import Conflict, ValidationFailed
 from regula.people.models import Citizen
 from regula.providers.models import AgendaSlot, Establishment
-from regula.territory.reference import territory
 from regula.waitlist.models import WaitlistEntry
 from regula.web import charts, common
 
@@ -46,20 +45,6 @@ DONE_PT = {
 ACTIONS = {"aprovar": "aprovada", "descartar": "descartada"}
 
 
-def scope_inside(outer: Jurisdiction, inner: Jurisdiction) -> bool:
-    if outer.kind is JurisdictionKind.NATIONAL:
-        return True
-    places = [m for m in territory().all() if inner.covers_place(m)]
-    return bool(places) and all(outer.covers_place(m) for m in places)
-
-
-def _visible(p: Principal, run: AllocationRun) -> bool:
-    try:
-        return scope_inside(p.jurisdiction, Jurisdiction.parse(run.scope))
-    except DomainError:
-        return False
-
-
 async def _runs_page(
     request: Request[Any, Any, Any],
     db_session: AsyncSession,
@@ -69,12 +54,7 @@ async def _runs_page(
     status_code: int = 200,
 ) -> Template:
     p = common.principal(request)
-    runs = (
-        (await db_session.execute(select(AllocationRun).order_by(col(AllocationRun.id).desc()).limit(200)))
-        .scalars()
-        .all()
-    )
-    visible = [r for r in runs if _visible(p, r)][:50]
+    visible = await runs.readable_runs(db_session, common.actor(request), limit=50)
     return Template(
         "regulacao/alocacoes.html",
         context={
@@ -122,13 +102,6 @@ async def launch_run(
     return Redirect(path=f"/regulacao/alocacoes/{run.id}?feito=proposta", status_code=303)
 
 
-async def _run_or_403(db_session: AsyncSession, p: Principal, run_id: int) -> AllocationRun:
-    run = await allocation.get_run(db_session, run_id)
-    if not _visible(p, run):
-        raise PermissionDenied("Rodada fora da sua jurisdição.", code="fora_da_jurisdicao")
-    return run
-
-
 async def _run_page(
     request: Request[Any, Any, Any],
     db_session: AsyncSession,
@@ -141,12 +114,16 @@ async def _run_page(
     status_code: int = 200,
 ) -> Template:
     p = common.principal(request)
-    run = await _run_or_403(db_session, p, run_id)
+    actor = common.actor(request)
+    run = await runs.run_for(db_session, run_id, actor)
     await db_session.refresh(run)
     a, e, s, est = AllocationAssignment, WaitlistEntry, AgendaSlot, Establishment
-    total = int(
-        (await db_session.execute(select(func.count()).select_from(a).where(col(a.run_id) == run_id))).scalar_one()
-    )
+    # Inside a run wider than the user's jurisdiction, only the assignments of their own residents.
+    munis = runs.entry_filter(actor, run)
+    mine = col(a.run_id) == run_id
+    if munis is not None:
+        mine = mine & col(a.entry_id).in_(select(col(e.id)).where(col(e.municipality_ibge).in_(munis)))
+    total = int((await db_session.execute(select(func.count()).select_from(a).where(mine))).scalar_one())
     pg = common.Page(max(1, page), ASSIGNMENTS_PER_PAGE, total)
     rows = (
         await db_session.execute(
@@ -155,7 +132,7 @@ async def _run_page(
             .join(s, col(s.id) == col(a.slot_id))
             .join(est, col(est.cnes) == col(s.cnes))
             .join(Citizen, col(Citizen.id) == col(e.citizen_id))
-            .where(col(a.run_id) == run_id)
+            .where(mine)
             .order_by(col(s.starts_at), col(a.id))
             .offset(pg.offset)
             .limit(pg.size)
@@ -190,7 +167,7 @@ async def _run_page(
         await db_session.execute(
             select(col(e.municipality_ibge), func.count())
             .join(a, col(a.entry_id) == col(e.id))
-            .where(col(a.run_id) == run_id)
+            .where(mine)
             .group_by(col(e.municipality_ibge))
             .order_by(func.count().desc())
         )
@@ -200,7 +177,7 @@ async def _run_page(
             select(col(est.cnes), col(est.name), col(est.municipality_ibge), func.count())
             .join(s, col(s.cnes) == col(est.cnes))
             .join(a, col(a.slot_id) == col(s.id))
-            .where(col(a.run_id) == run_id)
+            .where(mine)
             .group_by(col(est.cnes), col(est.name), col(est.municipality_ibge))
             .order_by(func.count().desc())
         )
@@ -230,7 +207,7 @@ async def _run_page(
             "municipality_chart": charts.render(municipality_chart),
             "done": DONE_PT.get(done or ""),
             "alert": alert,
-            "can_decide": p.role in (*DECIDERS, Role.ADMIN),
+            "can_decide": p.role in (*DECIDERS, Role.ADMIN) and runs.decidable(actor, run),
             "scope_label": common.jurisdiction_label(run.scope),
         },
         status_code=status_code,
@@ -257,9 +234,8 @@ async def decide_run(
     run_id: FromPath[int],
     action: FromPath[str],
 ) -> Redirect | Template:
-    p = common.principal(request)
-    await _run_or_403(db_session, p, run_id)
     act = common.actor(request)
+    await runs.run_for(db_session, run_id, act, deciding=True)
     try:
         async with db_session.begin_nested():
             if action == "efetivar":

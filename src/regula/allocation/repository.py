@@ -1,0 +1,123 @@
+"""Which allocation runs a user reaches, in one place for the API, the pages and the services.
+
+A run is *readable* by a user whose jurisdiction shares at least one municipality with the run's scope, and
+*decidable* (approve, discard, commit, export its instance) only by a user whose jurisdiction holds the whole
+scope. Inside a run wider than their jurisdiction (a ``uf:SC`` run seen from ``region:42007``) a user sees only the
+assignments of residents of their own jurisdiction. A run a user cannot read answers "not found", exactly as a run
+that does not exist, so its existence does not leak to another UF.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from sqlalchemy import Select, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from regula.access.policy import Jurisdiction, JurisdictionKind
+from regula.allocation.models import AllocationAssignment, AllocationRun
+from regula.errors import DomainError, NotFound, PermissionDenied
+from regula.territory.reference import territory
+from regula.waitlist.models import WaitlistEntry
+from regula.waitlist.service import Actor
+
+
+@functools.lru_cache(maxsize=512)
+def _municipalities(j: Jurisdiction) -> frozenset[str]:
+    return frozenset(m.ibge_code for m in territory().all() if j.covers_place(m))
+
+
+def scope_inside(outer: Jurisdiction, inner: Jurisdiction) -> bool:
+    """Whether every municipality of ``inner`` is in ``outer`` (an empty ``inner`` is inside nothing)."""
+    if outer.kind is JurisdictionKind.NATIONAL:
+        return True
+    places = _municipalities(inner)
+    return bool(places) and places <= _municipalities(outer)
+
+
+def _scope(run: AllocationRun) -> Jurisdiction | None:
+    try:
+        return Jurisdiction.parse(run.scope)
+    except DomainError:
+        return None
+
+
+def readable(actor: Actor, run: AllocationRun) -> bool:
+    if actor.jurisdiction.kind is JurisdictionKind.NATIONAL:
+        return True
+    scope = _scope(run)
+    return scope is not None and bool(_municipalities(scope) & _municipalities(actor.jurisdiction))
+
+
+def decidable(actor: Actor, run: AllocationRun) -> bool:
+    scope = _scope(run)
+    return scope is not None and scope_inside(actor.jurisdiction, scope)
+
+
+def _readable_scopes(j: Jurisdiction) -> list[str] | None:
+    """Every run scope sharing a municipality with ``j`` (``None``: all of them). Runs are scoped to the country, a
+    UF, a macro-region, a health region or a municipality, so these are the containers of ``j``'s municipalities."""
+    if j.kind is JurisdictionKind.NATIONAL:
+        return None
+    t = territory()
+    scopes: set[str] = {"br"}
+    for code in _municipalities(j):
+        m = t.municipality(code)
+        scopes |= {f"uf:{m.uf}", f"macro:{m.macro_code}", f"municipality:{m.ibge_code}"}
+        if m.health_region_code:
+            scopes.add(f"region:{m.health_region_code}")
+    return sorted(scopes)
+
+
+def readable_runs_query(actor: Actor) -> Select[AllocationRun]:
+    stmt = select(AllocationRun)
+    scopes = _readable_scopes(actor.jurisdiction)
+    if scopes is not None:
+        stmt = stmt.where(col(AllocationRun.scope).in_(scopes))
+    return stmt
+
+
+async def readable_runs(session: AsyncSession, actor: Actor, *, limit: int) -> list[AllocationRun]:
+    stmt = readable_runs_query(actor).order_by(col(AllocationRun.id).desc()).limit(limit)
+    return list((await session.execute(stmt)).scalars())
+
+
+async def run_for(
+    session: AsyncSession, run_id: int, actor: Actor, *, deciding: bool = False, for_update: bool = False
+) -> AllocationRun:
+    """The run, if ``actor`` may read it (and, with ``deciding``, decide it); else NotFound / PermissionDenied."""
+    stmt = select(AllocationRun).where(col(AllocationRun.id) == run_id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    run = (await session.execute(stmt)).scalar_one_or_none()
+    if run is None or not readable(actor, run):
+        raise NotFound("Rodada de alocação não encontrada.", code="rodada_nao_encontrada")
+    if deciding and not decidable(actor, run):
+        raise PermissionDenied(
+            f"A rodada ({run.scope}) vai além da sua jurisdição ({actor.jurisdiction}); só quem cobre todo o "
+            "escopo pode decidi-la ou baixar a sua instância.",
+            code="rodada_alem_da_jurisdicao",
+        )
+    return run
+
+
+def entry_filter(actor: Actor, run: AllocationRun) -> list[str] | None:
+    """IBGE codes of the residents whose assignments ``actor`` sees in ``run`` (``None``: all of them)."""
+    if decidable(actor, run):
+        return None
+    return sorted(_municipalities(actor.jurisdiction))
+
+
+async def assignments_for(session: AsyncSession, run: AllocationRun, actor: Actor) -> list[AllocationAssignment]:
+    stmt = (
+        select(AllocationAssignment)
+        .where(col(AllocationAssignment.run_id) == run.id)
+        .order_by(col(AllocationAssignment.id))
+    )
+    munis = entry_filter(actor, run)
+    if munis is not None:
+        stmt = stmt.join(WaitlistEntry, col(WaitlistEntry.id) == col(AllocationAssignment.entry_id)).where(
+            col(WaitlistEntry.municipality_ibge).in_(munis)
+        )
+    return list((await session.execute(stmt)).scalars())
