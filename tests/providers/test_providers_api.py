@@ -72,3 +72,45 @@ async def test_agenda_csv_import_reports_rows(client: httpx.AsyncClient, make_us
     assert {e["code"] for e in foreign.json()["errors"]} == {"fora_da_jurisdicao"}
     slots = (await client.get(f"/api/v1/slots?cnes={CNES}", headers=gestor.headers)).json()
     assert [(s["capacity"], s["booked"]) for s in slots] == [(4, 0)]
+
+
+async def test_an_establishment_is_not_taken_over_by_reposting_its_cnes(
+    client: httpx.AsyncClient, make_user: MakeUser
+) -> None:
+    state = await make_user("gestor", "uf:SC")
+    chapeco = await make_user("gestor", "region:42002")  # another SC region than São José's
+    assert (await _hospital(client, state)).status_code == 201
+    # Moving it into one's own region: the establishment as it is lies outside, so no.
+    taken = await _hospital(client, chapeco, municipality_ibge="4204202", name="Tomado")
+    assert taken.status_code == 403 and taken.json()["code"] == "fora_da_jurisdicao"
+    listed = (await client.get("/api/v1/establishments", headers=state.headers)).json()
+    assert [(e["municipality_ibge"], e["name"]) for e in listed if e["cnes"] == CNES] == [
+        ("4216602", "Hospital Regional de São José")
+    ]
+    offer = await client.put(f"/api/v1/establishments/{CNES}/offers", json={"oci_code": OCI}, headers=chapeco.headers)
+    assert offer.status_code == 403
+    # Across UFs only for someone whose jurisdiction holds both places.
+    assert (await _hospital(client, state, municipality_ibge="4106902")).status_code == 403
+    national = await make_user("gestor", "br")
+    moved = await _hospital(client, national, municipality_ibge="4204202")
+    assert moved.status_code == 201 and moved.json()["municipality_ibge"] == "4204202"
+
+
+async def test_a_quota_needs_both_the_municipality_and_the_provider(
+    client: httpx.AsyncClient, make_user: MakeUser
+) -> None:
+    state = await make_user("gestor", "uf:SC")
+    assert (await _hospital(client, state)).status_code == 201
+    body = {
+        "municipality_ibge": "4106902",  # Curitiba, PR
+        "cnes": CNES,
+        "oci_code": OCI,
+        "period_start": "2026-01-01",
+        "period_end": "2026-12-31",
+        "max_slots": 50,
+    }
+    parana = await make_user("gestor", "uf:PR")
+    refused = await client.put("/api/v1/quotas", json=body, headers=parana.headers)
+    assert refused.status_code == 403 and refused.json()["code"] == "fora_da_jurisdicao"
+    own = await client.put("/api/v1/quotas", json=body | {"municipality_ibge": "4205407"}, headers=state.headers)
+    assert own.status_code == 200, own.text

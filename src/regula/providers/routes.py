@@ -67,10 +67,7 @@ class ProvidersController(Controller):
         db_session: NamedDependency[AsyncSession],
         data: JSONBody[EstablishmentIn],
     ) -> EstablishmentOut:
-        place = territory().municipality(data.municipality_ibge)
-        if not request.user.covers(place, data.cnes):
-            raise PermissionDenied("Estabelecimento fora da sua jurisdição.", code="fora_da_jurisdicao")
-        est = await service.upsert_establishment(db_session, data)
+        est = await service.upsert_establishment(db_session, data, by=request.user)
         return await _out(db_session, est)
 
     @get("/establishments", opt=allow(*Role), operation_id="listEstablishments")
@@ -146,6 +143,9 @@ class ProvidersController(Controller):
     ) -> QuotaIn:
         if not request.user.covers(territory().municipality(data.municipality_ibge)):
             raise PermissionDenied("Município fora da sua jurisdição.", code="fora_da_jurisdicao")
+        # A quota shares out the provider's places: whoever sets it must reach the provider too (PPI is agreed
+        # between the municipality and the provider's manager, never by one side alone).
+        _require_establishment(request.user, await service.get_establishment(db_session, data.cnes))
         await service.set_quota(db_session, data)
         return data
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import date, datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -14,9 +14,10 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from regula.access.service import Principal
 from regula.config import Settings
 from regula.db.base import utcnow
-from regula.errors import Conflict, FieldError, NotFound, ValidationFailed
+from regula.errors import Conflict, FieldError, NotFound, PermissionDenied, ValidationFailed
 from regula.providers.models import (
     ESTABLISHMENT_KINDS,
     AgendaSlot,
@@ -40,7 +41,12 @@ def check_cnes(raw: str, field: str = "cnes") -> str:
     return value
 
 
-async def upsert_establishment(session: AsyncSession, data: EstablishmentIn) -> Establishment:
+async def upsert_establishment(
+    session: AsyncSession, data: EstablishmentIn, *, by: Principal | None = None
+) -> Establishment:
+    """Register or update an establishment. With ``by`` (a person, not the CLI or the demo), the establishment must
+    be inside their jurisdiction both where it is now and where it would be: re-posting a CNES with a municipality of
+    one's own region must not take another region's provider (and its offers and agendas) over."""
     errors: list[FieldError] = []
     cnes = ""
     try:
@@ -69,7 +75,11 @@ async def upsert_establishment(session: AsyncSession, data: EstablishmentIn) -> 
     if errors:
         raise ValidationFailed("Estabelecimento inválido.", errors=errors)
     assert municipality is not None
-    row = await session.get(Establishment, cnes)
+    row = await session.get(Establishment, cnes, with_for_update=True)
+    if by is not None:
+        places = [municipality] if row is None else [territory().municipality(row.municipality_ibge), municipality]
+        if not all(by.covers(place, cnes) for place in places):
+            raise PermissionDenied("Estabelecimento fora da sua jurisdição.", code="fora_da_jurisdicao")
     if row is None:
         row = Establishment(
             cnes=cnes,
@@ -324,6 +334,50 @@ async def book(session: AsyncSession, slot_id: int, entry_id: int, run_id: int |
     session.add(booking)
     await session.flush()
     return booking
+
+
+async def book_many(
+    session: AsyncSession, wanted: Sequence[tuple[int, int]], run_id: int | None = None
+) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    """Book many (slot id, entry id) pairs at once (committing an allocation run): the slots are locked in
+    ascending id order in one statement — after the entries, the order every writer follows — and each slot's
+    free places go to the pairs in the order given. One UPDATE moves the counters and one insert writes the
+    bookings; the CHECK ``booked <= capacity`` stays the last word. Returns (booked pairs, refused pairs)."""
+    slot_ids = sorted({slot_id for slot_id, _ in wanted})
+    if not slot_ids:
+        return [], []
+    rows = await session.execute(
+        text(
+            "SELECT id, capacity - booked AS free, status FROM agenda_slot "
+            "WHERE id = ANY(CAST(:ids AS bigint[])) ORDER BY id FOR UPDATE"
+        ),
+        {"ids": slot_ids},
+    )
+    free = {int(r.id): (int(r.free) if r.status == "aberta" else 0) for r in rows}
+    taken: dict[int, int] = {}
+    booked: list[tuple[int, int]] = []
+    refused: list[tuple[int, int]] = []
+    for slot_id, entry_id in wanted:
+        if taken.get(slot_id, 0) < free.get(slot_id, 0):
+            taken[slot_id] = taken.get(slot_id, 0) + 1
+            booked.append((slot_id, entry_id))
+        else:
+            refused.append((slot_id, entry_id))
+    if taken:
+        ids = sorted(taken)
+        await session.execute(
+            text(
+                "UPDATE agenda_slot s SET booked = s.booked + t.n "
+                "FROM unnest(CAST(:ids AS bigint[]), CAST(:ns AS int[])) AS t(id, n) WHERE s.id = t.id"
+            ),
+            {"ids": ids, "ns": [taken[i] for i in ids]},
+        )
+        for obj in list(session.sync_session.identity_map.values()):
+            if isinstance(obj, AgendaSlot) and obj.id in taken:
+                session.expire(obj)  # the Core update bypassed the identity map
+        session.add_all([SlotBooking(slot_id=s, entry_id=e, run_id=run_id) for s, e in booked])
+        await session.flush()
+    return booked, refused
 
 
 async def active_booking(session: AsyncSession, entry_id: int) -> SlotBooking | None:
