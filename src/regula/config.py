@@ -28,6 +28,18 @@ class Settings(BaseSettings):
         description="postgresql+asyncpg://… of an external server; unset starts the embedded PostgreSQL",
     )
     database_pool_size: int = Field(default=10, ge=1, le=200)
+    # Two roles (README "Production with an external PostgreSQL"): the owner of the schema runs the migrations;
+    # the web app, scheduler and dispatcher connect as a role that owns nothing and is not a superuser, so it can
+    # neither disable the audit log's append-only triggers nor set session_replication_role.
+    database_owner_url: SecretStr | None = Field(
+        default=None,
+        description="URL of the schema owner, used only by `regula db upgrade`; unset = REGULA_DATABASE_URL",
+    )
+    database_app_role: str = Field(
+        default="regula_app",
+        pattern=r"^[a-z_][a-z0-9_]{0,62}$",
+        description="Role of REGULA_DATABASE_URL; `regula db upgrade` grants it what the app needs",
+    )
     environment: Literal["development", "production", "test"] = "development"
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)

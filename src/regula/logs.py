@@ -13,6 +13,21 @@ from regula.config import Settings
 _RESERVED = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
 
 
+def mask_phone(address: str | None) -> str:
+    """A phone number as logs may show it: the country code and the last four digits (``+55*******1234``).
+
+    Enough to tell two numbers apart while debugging a channel, not enough to call anyone (no personal data in
+    logs). A channel prefix such as ``whatsapp:`` is kept.
+    """
+    if not address:
+        return ""
+    prefix, _, number = address.rpartition(":")
+    digits = "".join(ch for ch in number if ch.isdigit())
+    if len(digits) <= 6:
+        return f"{prefix + ':' if prefix else ''}{'*' * len(digits)}"
+    return f"{prefix + ':' if prefix else ''}+{digits[:2]}{'*' * (len(digits) - 6)}{digits[-4:]}"
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         payload: dict[str, Any] = {

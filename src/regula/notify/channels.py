@@ -7,6 +7,10 @@ A channel sends one message and says what happened, in four words the dispatcher
 * ``unknown`` — it may have (a timeout, a 5xx, a dropped connection): look it up before any resend;
 * ``failed`` — refused for good (invalid number, unsubscribed, no approved template).
 
+A fifth, ``error``, is the dispatcher's own: the channel raised instead of answering. It may or may not have gone
+out, so it is looked up before the next try, retried with backoff and, after ``REGULA_NOTIFY_MAX_ATTEMPTS``,
+marked ``falhou``.
+
 ``lookup`` finds a message at the provider by recipient, sender and body — how an ``unknown`` outcome, or a
 dispatcher that died between the HTTP call and its commit, is settled without sending twice (see
 docs/decisions/0007-outbox-exactly-once.md).
@@ -24,10 +28,11 @@ from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
 
 from regula.config import Settings
+from regula.logs import mask_phone
 
 log = logging.getLogger("regula.notify")
 
-Outcome = Literal["sent", "retry", "unknown", "failed"]
+Outcome = Literal["sent", "retry", "unknown", "failed", "error"]
 
 #: WhatsApp templates number their variables; this is the order regula fills {{1}}, {{2}}… from a message's
 #: variables, skipping the ones a kind does not have.
@@ -73,7 +78,8 @@ class Channel(Protocol):
 
 
 class ConsoleChannel:
-    """Writes each message to the log; the web app's message log shows it. Delivered at once."""
+    """Writes a line per message to the log (its id and kind, no text); the web app's message log shows the
+    text. Sent at once (``enviada``)."""
 
     name = "console"
 
@@ -81,8 +87,19 @@ class ConsoleChannel:
         return ["console"]
 
     async def send(self, envelope: Envelope) -> SendResult:
-        log.info("mensagem %s para %s: %s", envelope.kind, envelope.to, envelope.body, extra={"message": envelope.id})
-        return SendResult("sent", sid=f"console-{envelope.id}", provider_status="delivered")
+        # Neither the body nor the number: logs carry no personal data (the message page shows the text to
+        # those allowed to read it). ``message`` is a reserved LogRecord attribute (logging raises KeyError on it,
+        # and every send failed), hence ``message_id``.
+        log.info(
+            "mensagem %d (%s) enviada pelo console para %s",
+            envelope.id,
+            envelope.kind,
+            mask_phone(envelope.to),
+            extra={"message_id": envelope.id, "channel": self.name},
+        )
+        # "sent", not "delivered": the line reached the log, no phone — the outbox says ``enviada``, never
+        # ``entregue``, for a message nobody received.
+        return SendResult("sent", sid=f"console-{envelope.id}", provider_status="sent")
 
     async def lookup(self, envelope: Envelope) -> SendResult | None:
         return None  # nothing leaves the process, so a message is never half-sent

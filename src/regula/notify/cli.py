@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
 import signal
 from typing import Annotated
@@ -39,10 +40,12 @@ def dispatch(
     poll: Annotated[float, typer.Option(help="Segundos entre verificações")] = 1.0,
 ) -> None:
     """Envia as mensagens da fila de saída (outbox), respeitando limites de taxa e horários."""
+    from regula.cli.checks import check_production
     from regula.notify.dispatcher import Dispatcher
 
     settings = load_settings()
     with database(settings) as url:
+        check_production(settings, url)
 
         async def go() -> dict[str, int]:
             db = make_database(url, pool_size=4)
@@ -64,7 +67,11 @@ def dispatch(
 
 
 @app.command("outbox")
-def outbox() -> None:
+def outbox(
+    as_json: Annotated[
+        bool, typer.Option("--json", help='Saída JSON: [{"status", "channel", "count"}] na saída padrão')
+    ] = False,
+) -> None:
     """Mensagens por situação e canal."""
     settings = load_settings()
     with database(settings) as url:
@@ -81,6 +88,9 @@ def outbox() -> None:
                 await db.dispose()
 
         rows = asyncio.run(go())
+    if as_json:
+        typer.echo(json.dumps([{"status": s, "channel": c, "count": n} for s, c, n in rows], ensure_ascii=False))
+        return
     table = Table("situação", "canal", "mensagens")
     for status, channel, n in rows:
         table.add_row(status, channel, str(n))

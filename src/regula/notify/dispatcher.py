@@ -14,6 +14,11 @@ Exactly once, without an idempotency key at Twilio (docs/decisions/0007-outbox-e
    sender, body): found means it went out — record its SID and do not resend. The look-up waits
    ``RECONCILE_GRACE`` after the attempt, so a request still queued at the provider has landed by then.
 
+A channel that raises instead of answering (a bug, an SDK surprise) must not stall the outbox: the exception is
+caught, the row is counted (``attempts``, ``error_code = 'excecao'``), logged once with its cause and without
+personal data, looked up before the next try (it may have gone out), retried with exponential backoff and, after
+``REGULA_NOTIFY_MAX_ATTEMPTS`` raises, marked ``falhou`` — a critical one then becomes a navigator's task.
+
 Quiet hours, consent and the per-citizen daily cap are checked when a message is claimed, so a message written
 in the afternoon for the evening waits for the morning; a message past its validity expires and, when it mattered
 (an appointment, a confirmation, an offer), becomes a navigator's task.
@@ -25,6 +30,7 @@ import asyncio
 import logging
 import os
 import random
+import re
 import socket
 import time
 import zlib
@@ -67,6 +73,10 @@ BACKOFF_CAP_SECONDS = 15 * 60.0
 # later, and a look-up that comes before it finds nothing and resends. (It was 5 s, and 1–3 s — the first
 # backoff — after a timeout, shorter than the ~10 s stalls the fake Twilio showed under load.)
 RECONCILE_GRACE = timedelta(seconds=60)
+#: ``error_code`` of an attempt whose channel raised (see ``_raised``).
+RAISED = "excecao"
+# Digit runs long enough to be a CPF, a CNS or a phone number, with or without punctuation.
+_DOCUMENT_LIKE = re.compile(r"\+?\d[\d.\-/ ]{6,}\d")
 
 
 def status_for(provider_status: str | None) -> str:
@@ -118,6 +128,7 @@ class DispatchStats:
     blocked: int = 0
     deferred: int = 0
     recovered: int = 0
+    errors: int = 0  # sends that raised (each also counted in the message's ``attempts``)
 
     def add(self, other: DispatchStats) -> None:
         for name in vars(self):
@@ -140,6 +151,7 @@ class _Claimed:
     attempts: int
     sender: str | None
     claimed_at: datetime
+    error_code: str | None = None  # the previous attempt's, to log a raising row once, not on every retry
 
 
 @dataclass
@@ -296,7 +308,10 @@ class Dispatcher:
                     if result is not None and result.outcome == "sent":
                         stats.reconciled += 1
                 if result is None:
-                    result = await lane.channel.send(env)
+                    try:
+                        result = await lane.channel.send(env)
+                    except Exception as exc:  # a bug in a channel must not stall the outbox: count, back off, end
+                        result = _raised(exc, env)
                 results.append((claimed, env, result))
             finally:
                 in_flight.release()
@@ -380,7 +395,7 @@ class Dispatcher:
                         "updated_at = now() FROM due WHERE m.id = due.id "
                         "RETURNING m.id, m.citizen_id, m.entry_id, m.kind, m.channel, m.to_address, m.body, "
                         "m.variables, m.valid_until, m.critical, m.needs_reconcile, m.attempts, m.sender, "
-                        "m.claimed_at"
+                        "m.claimed_at, m.error_code"
                     ),
                     {
                         "n": min(limit or self.settings.notify_batch_size, self.settings.notify_batch_size),
@@ -509,6 +524,39 @@ class Dispatcher:
                     }
                 )
                 continue
+            if r.outcome == "error":
+                stats.errors += 1
+                attempts = c.attempts + 1
+                final = attempts >= self.settings.notify_max_attempts
+                if c.error_code != RAISED:  # once per row, not on every retry: the log must not fill
+                    log.warning(
+                        "message %d: channel %s raised %s (attempt %d of %d; %s)",
+                        c.id,
+                        c.channel,
+                        r.error,
+                        attempts,
+                        self.settings.notify_max_attempts,
+                        "marked falhou" if final else "retrying with backoff",
+                        extra={"message_id": c.id, "channel": c.channel, "error_code": RAISED},
+                    )
+                if final:
+                    stats.failed += 1
+                    later.append(_row(c.id, status="falhou", error_code=RAISED, last_error=r.error, attempts=attempts))
+                    closed.append((c, "falhou"))
+                    continue
+                nxt = now + backoff(attempts)
+                if nxt >= c.valid_until:
+                    stats.expired += 1
+                    later.append(
+                        _row(c.id, status="expirada", error_code=RAISED, last_error=r.error, attempts=attempts)
+                    )
+                    closed.append((c, "expirada"))
+                    continue
+                row = _defer(c.id, nxt, RAISED)
+                # The channel may have raised after the provider took the message: look it up before resending.
+                row |= {"error_code": RAISED, "last_error": r.error, "attempts": attempts, "needs_reconcile": True}
+                later.append(row)
+                continue
             if r.outcome in ("retry", "unknown"):
                 nxt = now + backoff(c.attempts + 1, r.retry_after)
                 if r.outcome == "unknown":
@@ -567,6 +615,18 @@ _RECORD_SENT = text(
     "provider_rank = GREATEST(provider_rank, :rank) "
     "WHERE id = :id AND claimed_by = :me"
 )
+
+
+def _raised(exc: Exception, envelope: Envelope) -> SendResult:
+    """A channel's exception as an outcome: its class and message, without the recipient, the text or anything
+    that looks like a document or phone number (it is logged and stored in ``last_error``)."""
+    text_ = str(exc)
+    for secret in (envelope.body, envelope.to, envelope.to.removeprefix("whatsapp:")):
+        if secret:
+            text_ = text_.replace(secret, "***")
+    text_ = _DOCUMENT_LIKE.sub("***", text_)
+    cause = f"{type(exc).__name__}: {text_}" if text_ else type(exc).__name__
+    return SendResult("error", error_code=RAISED, error=cause[:300])
 
 
 def _reply_by(variables: dict[str, Any], sent_at: datetime) -> datetime | None:
