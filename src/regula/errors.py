@@ -82,3 +82,7 @@ class TooManyRequests(DomainError):
     status_code = 429
     default_code = "muitas_requisicoes"
     title = "Muitas requisições"
+
+    def __init__(self, message: str, *, code: str | None = None, retry_after: int = 1) -> None:
+        super().__init__(message, code=code, extra={"retry_after": retry_after})
+        self.retry_after = retry_after  # seconds, sent as Retry-After

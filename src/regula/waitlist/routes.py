@@ -10,7 +10,6 @@ from typing import Annotated, Any
 
 from litestar import Controller, Request, get, post, put
 from litestar.di import NamedDependency
-from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.types import ControllerRouterHandler
 from sqlalchemy import func, select
@@ -22,6 +21,7 @@ from regula.access.service import Principal
 from regula.audit.service import record_read
 from regula.config import Settings
 from regula.errors import PermissionDenied, ValidationFailed
+from regula.inputs import BIGINT_MAX, MAX_AGE_YEARS, MAX_DAYS
 from regula.people import documents
 from regula.people import service as people
 from regula.people.models import Citizen
@@ -44,6 +44,9 @@ from regula.waitlist.schemas import (
     TransitionRequest,
 )
 from regula.waitlist.states import STATUS_LABELS_PT, EntryStatus, allowed_targets
+from regula.web.client import client_address
+from regula.web.input_guard import Id
+from regula.web.ratelimit import public_lookup_limits
 
 # Who works with citizens' records: APS teams refer, operators regulate, navigators follow, providers execute.
 CARE_ROLES = (Role.SOLICITANTE, Role.REGULADOR, Role.NAVEGADOR, Role.EXECUTANTE, Role.GESTOR, Role.AUDITOR)
@@ -91,9 +94,11 @@ def _cursor(e: WaitlistEntry) -> str:
 def _parse_cursor(raw: str) -> int:
     try:
         (value,) = json.loads(base64.urlsafe_b64decode(raw.encode()))
-        return int(value)
-    except (ValueError, TypeError):
-        raise ValidationFailed.for_field("cursor", "cursor_invalido", "Cursor de paginação inválido.") from None
+        if isinstance(value, int) and 0 <= value <= BIGINT_MAX:
+            return value
+    except (ValueError, TypeError, RecursionError):
+        pass
+    raise ValidationFailed.for_field("cursor", "cursor_invalido", "Cursor de paginação inválido.")
 
 
 class CitizenController(Controller):
@@ -120,7 +125,7 @@ class CitizenController(Controller):
         request: Request[Principal, Any, Any],
         db_session: NamedDependency[AsyncSession],
         settings: NamedDependency[Settings],
-        citizen_id: FromPath[int],
+        citizen_id: Id,
     ) -> CitizenPublic:
         citizen = await people.get_citizen(db_session, citizen_id)
         wl.Actor.of(request.user).require(citizen.municipality_ibge)
@@ -158,7 +163,7 @@ class CitizenController(Controller):
         request: Request[Principal, Any, Any],
         db_session: NamedDependency[AsyncSession],
         settings: NamedDependency[Settings],
-        citizen_id: FromPath[int],
+        citizen_id: Id,
         data: JSONBody[CitizenUpdate],
     ) -> CitizenPublic:
         citizen = await people.get_citizen(db_session, citizen_id)
@@ -195,9 +200,9 @@ class EntryController(Controller):
         status: FromQuery[str | None] = None,
         municipality: Annotated[str | None, QueryParameter(description="IBGE de origem (6 ou 7 dígitos)")] = None,
         risk_class: FromQuery[str | None] = None,
-        age_min: Annotated[int | None, QueryParameter(ge=0)] = None,
-        age_max: Annotated[int | None, QueryParameter(ge=0)] = None,
-        min_days_waiting: Annotated[int | None, QueryParameter(ge=0)] = None,
+        age_min: Annotated[int | None, QueryParameter(ge=0, le=MAX_AGE_YEARS)] = None,
+        age_max: Annotated[int | None, QueryParameter(ge=0, le=MAX_AGE_YEARS)] = None,
+        min_days_waiting: Annotated[int | None, QueryParameter(ge=0, le=MAX_DAYS)] = None,
         queue: Annotated[str | None, QueryParameter(description="OCI:escopo:código; ordena pela posição")] = None,
         cursor: FromQuery[str | None] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
@@ -254,7 +259,7 @@ class EntryController(Controller):
         request: Request[Principal, Any, Any],
         db_session: NamedDependency[AsyncSession],
         settings: NamedDependency[Settings],
-        entry_id: FromPath[int],
+        entry_id: Id,
     ) -> EntryDetail:
         entry = await wl.get_entry(db_session, entry_id)
         wl.Actor.of(request.user).require(entry.municipality_ibge)
@@ -298,7 +303,7 @@ class EntryController(Controller):
         request: Request[Principal, Any, Any],
         db_session: NamedDependency[AsyncSession],
         settings: NamedDependency[Settings],
-        entry_id: FromPath[int],
+        entry_id: Id,
         data: JSONBody[TransitionRequest],
     ) -> EntryPublic:
         entry = await wl.transition(
@@ -412,26 +417,25 @@ def _require_national_or_queue_scope(user: Principal, queue_key: str) -> None:
         raise PermissionDenied("Fila fora da sua jurisdição.", code="fora_da_jurisdicao")
 
 
-def _rate_limit_identifier(request: Request[Any, Any, Any]) -> str:
-    return request.client.host if request.client else "desconhecido"
-
-
 # Art. 10 §2 V: a regular channel telling each citizen their situation in the queue. No login; rate-limited per
-# address; nothing personal beyond a masked name.
-public_rate_limit = RateLimitConfig(rate_limit=("minute", 10), identifier_for_request=_rate_limit_identifier)
-
-
+# client address and per protocol, with the same buckets as the page /posicao (regula.web.ratelimit); nothing
+# personal beyond a masked name.
 @get(
     "/public/position",
     opt=public(),
-    middleware=[public_rate_limit.middleware],
     tags=["público"],
     operation_id="publicPosition",
     summary="Consulta pública da posição na fila",
 )
 async def public_position(
-    db_session: NamedDependency[AsyncSession], protocol: FromQuery[str], birth_date: FromQuery[date]
+    request: Request[Any, Any, Any],
+    db_session: NamedDependency[AsyncSession],
+    protocol: FromQuery[str],
+    birth_date: FromQuery[date],
 ) -> PublicPosition:
+    limits = public_lookup_limits(request.app.state)
+    if refusal := limits.check_address(client_address(request)) or limits.check_protocol(protocol):
+        raise refusal.error()
     entry, citizen = await wl.public_position(db_session, protocol, birth_date)
     return PublicPosition(
         protocol=entry.protocol,

@@ -17,7 +17,7 @@ from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from sqlalchemy.exc import DBAPIError
 
-from regula.errors import DomainError, FieldError
+from regula.errors import DomainError, FieldError, TooManyRequests
 
 log = logging.getLogger("regula.web")
 PROBLEM_JSON = "application/problem+json"
@@ -85,7 +85,10 @@ def problem(
 
 
 def domain_error_handler(request: Request[Any, Any, Any], exc: DomainError) -> Response[Any]:
-    return problem(request, exc.status_code, exc.code, exc.title, exc.message, exc.errors, exc.extra)
+    response = problem(request, exc.status_code, exc.code, exc.title, exc.message, exc.errors, exc.extra)
+    if isinstance(exc, TooManyRequests):
+        response.headers["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 def _field_path(raw: dict[str, Any]) -> str:

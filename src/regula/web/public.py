@@ -20,12 +20,11 @@ from regula.people import documents
 from regula.waitlist import service as wl
 from regula.waitlist.states import EntryStatus
 from regula.web import common
+from regula.web.client import client_address
 from regula.web.entries import active_booking
-from regula.web.ratelimit import TokenBucket
+from regula.web.ratelimit import Refusal, public_lookup_limits
 
 S = EntryStatus
-LOOKUPS_PER_MINUTE = 10
-BUCKET_KEY = "public_lookup_bucket"
 
 # What each situation means for the person waiting, in plain words.
 EXPLANATIONS_PT: dict[str, str] = {
@@ -49,13 +48,13 @@ EXPLANATIONS_PT: dict[str, str] = {
 }
 
 
-def _bucket(request: Request[Any, Any, Any]) -> TokenBucket:
-    state = request.app.state
-    bucket = state.get(BUCKET_KEY)
-    if not isinstance(bucket, TokenBucket):
-        bucket = TokenBucket(capacity=LOOKUPS_PER_MINUTE, period=60.0)
-        state[BUCKET_KEY] = bucket
-    return bucket
+def _refused(refusal: Refusal, values: dict[str, str]) -> Template:
+    return Template(
+        "publico/consulta.html",
+        context={"values": values, "errors": {}, "result": None, "alert": refusal.message},
+        status_code=429,
+        headers={"Retry-After": str(refusal.seconds)},
+    )
 
 
 @get("/posicao", opt=public(), include_in_schema=False)
@@ -76,21 +75,9 @@ async def lookup(
     db_session: NamedDependency[AsyncSession],
     settings: NamedDependency[Settings],
 ) -> Template:
-    address = request.client.host if request.client else "desconhecido"
-    wait = _bucket(request).take(address)
-    if wait > 0:
-        seconds = max(1, round(wait))
-        return Template(
-            "publico/consulta.html",
-            context={
-                "values": {},
-                "errors": {},
-                "result": None,
-                "alert": f"Muitas consultas a partir deste endereço. Aguarde {seconds} segundos e tente de novo.",
-            },
-            status_code=429,
-            headers={"Retry-After": str(seconds)},
-        )
+    limits = public_lookup_limits(request.app.state)
+    if refusal := limits.check_address(client_address(request)):
+        return _refused(refusal, {})
     form = await common.read_form(request)
     protocol = common.text_field(form, "protocolo", 20).upper().replace(" ", "")
     birth_raw = common.text_field(form, "nascimento", 10)
@@ -105,6 +92,8 @@ async def lookup(
         return Template(
             "publico/consulta.html", context={"values": values, "errors": errors, "result": None}, status_code=422
         )
+    if refusal := limits.check_protocol(protocol):
+        return _refused(refusal, {"protocolo": protocol})
     try:
         entry, citizen = await wl.public_position(db_session, protocol, birth)
     except NotFound as exc:
