@@ -3,6 +3,7 @@ explicit settings object and session factory: nothing connects at import time.""
 
 from __future__ import annotations
 
+import hmac
 import logging
 import time
 import uuid
@@ -10,13 +11,16 @@ from pathlib import Path
 from typing import Any
 
 from litestar import Litestar, Router
+from litestar._asgi.utils import wrap_in_exception_handler
 from litestar.config.response_cache import ResponseCacheConfig
+from litestar.connection import ASGIConnection
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.enums import ScopeType
+from litestar.exceptions import NotFoundException
+from litestar.handlers.base import BaseRouteHandler
 from litestar.middleware import ASGIMiddleware
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from litestar.static_files import create_static_files_router
@@ -25,13 +29,15 @@ from litestar.types import ASGIApp, ControllerRouterHandler, Message, Receive, S
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from regula import __version__
-from regula.access.guards import AuthenticationMiddleware, access_guard
+from regula.access.guards import AuthenticationMiddleware, access_guard, deny
 from regula.access.policy import public
 from regula.audit.service import install as install_audit
 from regula.config import Settings
 from regula.db.base import load_all_models
+from regula.errors import NotAuthenticated
 from regula.web.problems import EXCEPTION_HANDLERS
-from regula.web.state import SESSIONMAKER_KEY, SETTINGS_KEY, provide_db_session, provide_settings
+from regula.web.security import LocalSwaggerRenderPlugin, security_headers
+from regula.web.state import SESSIONMAKER_KEY, SETTINGS_KEY, provide_db_session, provide_settings, settings_from
 from regula.web.templating import configure as configure_templates
 
 WEB_DIR = Path(__file__).parent
@@ -56,7 +62,10 @@ class RequestLogMiddleware(ASGIMiddleware):
             await send(message)
 
         try:
-            await next_app(scope, receive, send_wrapper)
+            # An exception raised by an inner middleware (a denial, a limit) is turned into its response here,
+            # inside this middleware, so that the log shows the status the client got (401, 429…), not 500, and
+            # the response carries the request id.
+            await wrap_in_exception_handler(next_app)(scope, receive, send_wrapper)
         finally:
             user = scope.get("user")
             access_log.info(
@@ -72,9 +81,24 @@ class RequestLogMiddleware(ASGIMiddleware):
             )
 
 
+async def metrics_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """``/metrics`` answers only ``Authorization: Bearer $REGULA_METRICS_TOKEN``; without the setting it does not
+    exist (404), so a deployment never exposes request counts per path by accident."""
+    token = settings_from(connection.app.state).metrics_token
+    if token is None:
+        raise NotFoundException()
+    scheme, _sep, value = connection.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(value.strip().encode(), token.get_secret_value().encode()):
+        await deny(
+            connection,
+            NotAuthenticated("Envie o token de métricas (Authorization: Bearer …).", code="token_de_metricas"),
+        )
+
+
 class MetricsController(PrometheusController):
     path = "/metrics"
     opt = public()
+    guards = [metrics_guard]
     include_in_schema = False
 
 
@@ -100,7 +124,7 @@ def create_app(
         version=__version__,
         description="Regulação de filas de OCIs do SUS: API. Autenticação por token Bearer.",
         path="/schema",
-        render_plugins=[SwaggerRenderPlugin()],
+        render_plugins=[LocalSwaggerRenderPlugin()],
         openapi_router=Router(path="/schema", route_handlers=[], opt=public()),
     )
     static = create_static_files_router(path="/static", directories=[WEB_DIR / "static"], opt=public())
@@ -113,6 +137,7 @@ def create_app(
         guards=[access_guard],
         middleware=[RequestLogMiddleware(), prometheus.middleware, AuthenticationMiddleware()],
         exception_handlers=EXCEPTION_HANDLERS,
+        before_send=[security_headers(settings)],
         openapi_config=openapi,
         template_config=TemplateConfig(
             directory=WEB_DIR / "templates",
