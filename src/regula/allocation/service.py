@@ -18,7 +18,8 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import select, text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -42,6 +43,8 @@ from regula.waitlist.models import WaitlistEntry
 from regula.waitlist.states import EntryStatus
 
 DEFAULT_HORIZON_DAYS = 60
+#: The longest horizon a run looks ahead (API and page alike): agendas are not published further out.
+MAX_HORIZON_DAYS = 180
 #: Runs nobody was notified of yet: a newer run of the same scope supersedes them.
 UNCOMMITTED = ("proposta", "aprovada")
 #: What changing an earlier, not yet notified proposal costs, in the objective's units. Instances from the database
@@ -233,10 +236,16 @@ async def propose(
     actor: wl.Actor,
     *,
     horizon_days: int = DEFAULT_HORIZON_DAYS,
+    wait: bool = False,
 ) -> AllocationRun:
+    """A new run of ``scope``, superseding the live one. One proposal of a scope is computed at a time; when
+    another is being computed, ``wait`` waits for it (and then supersedes it) — for the scheduler's job — and
+    otherwise a 409 ``rodada_em_calculo`` answers at once (a second click or operator should not queue a second
+    solve behind the first)."""
     scope = Jurisdiction.parse(scope_raw, "scope")
     if not runs.scope_inside(actor.jurisdiction, scope):
         raise ValidationFailed.for_field("scope", "fora_da_jurisdicao", "Escopo fora da sua jurisdição.")
+    await _lock_scope(session, str(scope), wait=wait)
     # Earlier runs of this scope that nobody was notified of: locked, so a concurrent commit waits for us (and then
     # finds the run superseded) or we wait for it (and then no longer see it as uncommitted).
     older = list(
@@ -302,8 +311,23 @@ async def propose(
         violations=violations,
         created_by=actor.username,
     )
+    if violations:
+        # Never offered for approval: a solution the validator rejects is a defect, recorded and visible; the
+        # earlier proposal, if any, stays as it was.
+        run.status, run.decided_by, run.decided_at = "descartada", "validador", utcnow()
+    else:
+        # The older live run steps aside before the new one exists: the index allows one live run per scope.
+        for r in older:
+            r.status, r.decided_by, r.decided_at = SUPERSEDED, actor.username, utcnow()
+        await session.flush()
     session.add(run)
-    await session.flush()
+    try:
+        async with session.begin_nested():
+            await session.flush()
+    except IntegrityError as exc:
+        if "uq_allocation_run_live_scope" not in str(exc.orig):
+            raise
+        raise _being_computed(str(scope)) from None
     assert run.id is not None
     rows = []
     for a in solution.assignments:
@@ -321,16 +345,29 @@ async def propose(
         )
     session.add_all(rows)
     await session.flush()
-    if violations:
-        # Never offered for approval: a solution the validator rejects is a defect, recorded and visible; the
-        # earlier proposal, if any, stays as it was.
-        run.status = "descartada"
-        run.decided_by, run.decided_at = "validador", utcnow()
-    else:
-        for r in older:
-            r.status, r.decided_by, r.decided_at = SUPERSEDED, actor.username, utcnow()
-    await session.flush()
     return run
+
+
+async def _lock_scope(session: AsyncSession, scope: str, *, wait: bool) -> None:
+    """Proposals of one scope, one at a time: a transaction-scoped advisory lock on the scope (issue 11: twenty
+    concurrent proposals left twenty live runs). The partial unique index ``uq_allocation_run_live_scope``
+    (migration 0012) is the guarantee; this lock makes a concurrent proposal wait or step back before solving
+    instead of failing on the index after it."""
+    key = {"k": f"regula.allocation_run:{scope}"}
+    if wait:
+        await session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"), key)
+        return
+    got = (await session.execute(text("SELECT pg_try_advisory_xact_lock(hashtextextended(:k, 0))"), key)).scalar()
+    if not got:
+        raise _being_computed(scope)
+
+
+def _being_computed(scope: str) -> Conflict:
+    return Conflict(
+        "Outra rodada deste escopo está sendo calculada agora; aguarde o resultado dela e atualize a página.",
+        code="rodada_em_calculo",
+        extra={"scope": scope},
+    )
 
 
 async def get_run(session: AsyncSession, run_id: int, *, for_update: bool = False) -> AllocationRun:
@@ -357,46 +394,52 @@ async def decide(session: AsyncSession, run_id: int, decision: str, actor: wl.Ac
     return run
 
 
-async def commit(session: AsyncSession, settings: Settings, run_id: int, actor: wl.Actor) -> dict[str, int]:
+async def commit(session: AsyncSession, settings: Settings, run_id: int, actor: wl.Actor) -> dict[str, Any]:
     """Book the approved assignments and move their entries to agendada, all in the caller's transaction.
-    An assignment whose entry left the queue or whose slot filled since the proposal is marked ``conflito``
-    and skipped; the rest goes through."""
+
+    An assignment whose entry changed state since the proposal (suspended, cancelled, booked by hand…) or whose
+    slot has no place left is marked ``conflito`` and skipped; the rest goes through, and the answer names the
+    skipped entries (``changed_entries``, ``slots_taken``).
+
+    Locks are taken in the one order every writer follows (issue 11: a commit and concurrent suspensions
+    deadlocked): the run; then all its entries, ascending id, in one statement; then all its slots, ascending id,
+    in one statement. A transition locks its single entry the same way, and position recomputes never wait for
+    rows another transaction holds, so a suspension either waits for the commit (and then finds the entry
+    agendada, releasing its place) or the commit waits for the suspension (and then skips the entry)."""
     run = await runs.run_for(session, run_id, actor, deciding=True, for_update=True)
     if run.status != "aprovada":
         raise Conflict("Só uma rodada aprovada pode ser efetivada.", code="rodada_nao_aprovada")
-    assignments = (
-        (
-            await session.execute(
-                select(AllocationAssignment)
-                .where(col(AllocationAssignment.run_id) == run_id)
-                .order_by(col(AllocationAssignment.id))
-            )
+    pairs = (
+        await session.execute(
+            select(col(AllocationAssignment.entry_id), col(AllocationAssignment.slot_id))
+            .where(col(AllocationAssignment.run_id) == run_id)
+            .order_by(col(AllocationAssignment.id))
         )
-        .scalars()
-        .all()
-    )
-    booked = conflicts = 0
+    ).all()
+    entries = await wl.lock_entries(session, [int(e) for e, _ in pairs])
+    waiting = EntryStatus.AUTORIZADA.value
+    changed = sorted(int(e) for e, _ in pairs if e not in entries or entries[e].status != waiting)
+    unchanged = set(entries) - set(changed)
+    booked, refused = await providers.book_many(session, [(int(s), int(e)) for e, s in pairs if e in unchanged], run_id)
     system = wl.Actor(actor.username, "sistema", actor.user_id, actor.jurisdiction)
     async with wl.positions_deferred(session, settings):  # each queue's positions once, not once per booking
-        for a in assignments:
-            entry = await wl.get_entry(session, a.entry_id, for_update=True)
-            if entry.status != EntryStatus.AUTORIZADA.value:
-                a.outcome = "conflito"
-                conflicts += 1
-                continue
-            try:
-                async with session.begin_nested():
-                    await providers.book(session, a.slot_id, a.entry_id, run_id)
-                    await wl.transition(session, a.entry_id, EntryStatus.AGENDADA.value, system, settings)
-            except Conflict:
-                a.outcome = "conflito"
-                conflicts += 1
-                continue
-            a.outcome = "efetivada"
-            booked += 1
+        for _, entry_id in booked:
+            await wl.transition(session, entry_id, EntryStatus.AGENDADA.value, system, settings)
+    await session.execute(
+        text(
+            "UPDATE allocation_assignment SET outcome = CASE WHEN entry_id = ANY(CAST(:booked AS bigint[])) "
+            "THEN 'efetivada' ELSE 'conflito' END WHERE run_id = :run"
+        ),
+        {"booked": [e for _, e in booked], "run": run_id},
+    )
     run.status, run.committed_at = "efetivada", utcnow()
     await session.flush()
-    return {"booked": booked, "conflicts": conflicts}
+    return {
+        "booked": len(booked),
+        "conflicts": len(changed) + len(refused),
+        "changed_entries": changed,
+        "slots_taken": sorted(e for _, e in refused),
+    }
 
 
 def instance_bytes(run: AllocationRun) -> bytes:

@@ -67,7 +67,8 @@ async def allocation(db: Database, settings: Settings) -> dict[str, Any]:
     for scope in settings.allocation_scopes:
         async with db.transaction() as session:
             set_context(session, AuditContext.system("job", "allocation"))
-            run = await allocation_service.propose(session, settings, scope, actor)
+            # wait=True: a proposal of the scope being computed by an operator is waited for, then superseded
+            run = await allocation_service.propose(session, settings, scope, actor, wait=True)
             assert run.id is not None
             counts[scope] = {"run": run.id, "assigned": run.counts.get("assigned", 0), "status": run.status}
             if settings.allocation_auto_approve and run.status == "proposta":

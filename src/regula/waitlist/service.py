@@ -17,8 +17,9 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, func, select, text, update
+from sqlalchemy import BigInteger, any_, bindparam, func, select, text, update
 from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -469,13 +470,35 @@ async def _event(
 
 
 async def get_entry(session: AsyncSession, entry_id: int, *, for_update: bool = False) -> WaitlistEntry:
-    stmt = select(WaitlistEntry).where(WaitlistEntry.id == entry_id)  # type: ignore[arg-type]
     if for_update:
-        stmt = stmt.with_for_update()
+        locked = await lock_entries(session, [entry_id])
+        if entry_id not in locked:
+            raise NotFound("Solicitação não encontrada.", code="entrada_nao_encontrada")
+        return locked[entry_id]
+    stmt = select(WaitlistEntry).where(WaitlistEntry.id == entry_id)  # type: ignore[arg-type]
     entry = (await session.execute(stmt)).scalar_one_or_none()
     if entry is None:
         raise NotFound("Solicitação não encontrada.", code="entrada_nao_encontrada")
     return entry
+
+
+async def lock_entries(session: AsyncSession, entry_ids: Iterable[int]) -> dict[int, WaitlistEntry]:
+    """Lock entries for a change, in the one order every writer uses: ascending id, in one statement (the rows
+    are locked as the sorted rows come out, so two lockers of overlapping sets never wait on each other in a
+    cycle). Entries the caller's transaction already holds come back at once; the state returned is the latest
+    committed one (READ COMMITTED re-reads a row it had to wait for), refreshed in the identity map."""
+    ids = sorted(set(entry_ids))
+    if not ids:
+        return {}
+    await session.flush()  # populate_existing below must not overwrite changes not yet written
+    stmt = (
+        select(WaitlistEntry)
+        .where(col(WaitlistEntry.id) == any_(bindparam("lock_ids", ids, type_=ARRAY(BigInteger))))
+        .order_by(col(WaitlistEntry.id))
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return {e.id: e for e in (await session.execute(stmt)).scalars() if e.id is not None}
 
 
 async def transition(
@@ -759,20 +782,28 @@ WITH ranked AS (
     FROM ranked r
     LEFT JOIN queue_capacity c
       ON c.oci_code = r.oci_code AND c.scope_kind = r.scope_kind AND c.scope_code = r.scope_code
+), changed AS (
+    SELECT x.* FROM estimated x JOIN waitlist_entry e ON e.id = x.id
+    WHERE e.position IS DISTINCT FROM x.pos OR e.queue_size IS DISTINCT FROM x.n
+       OR e.estimate_from IS DISTINCT FROM x.est_from OR e.estimate_to IS DISTINCT FROM x.est_to
+       OR e.position_updated_at IS NULL OR e.position_updated_at < CAST(:today AS date)
+), free AS (
+    SELECT id FROM waitlist_entry WHERE id IN (SELECT id FROM changed) FOR UPDATE SKIP LOCKED
 )
 UPDATE waitlist_entry e
 SET position = x.pos, queue_size = x.n, estimate_from = x.est_from, estimate_to = x.est_to,
     position_updated_at = now()
-FROM estimated x
-WHERE e.id = x.id
-  AND (e.position IS DISTINCT FROM x.pos OR e.queue_size IS DISTINCT FROM x.n
-       OR e.estimate_from IS DISTINCT FROM x.est_from OR e.estimate_to IS DISTINCT FROM x.est_to
-       OR e.position_updated_at IS NULL OR e.position_updated_at < CAST(:today AS date))
+FROM changed x
+WHERE e.id = x.id AND e.id IN (SELECT id FROM free)
 """
 
 _CLEAR_SQL = """
 UPDATE waitlist_entry SET position = NULL, queue_size = NULL, estimate_from = NULL, estimate_to = NULL
-WHERE status <> 'autorizada' AND position IS NOT NULL {queue_filter}
+WHERE id IN (
+    SELECT id FROM waitlist_entry
+    WHERE status <> 'autorizada' AND position IS NOT NULL {queue_filter}
+    FOR UPDATE SKIP LOCKED
+)
 """
 
 
@@ -780,7 +811,12 @@ async def recompute_positions(
     session: AsyncSession, settings: Settings, queues: Iterable[QueueKey] | None = None
 ) -> int:
     """Positions (row_number in queue order) and estimated date ranges of the waiting entries, in one statement.
-    Only rows whose figures changed are written. Returns the number of rows written."""
+    Only rows whose figures changed are written. Returns the number of rows written.
+
+    Rows another transaction holds are skipped (``SKIP LOCKED``), never waited for: a transition holds its own
+    entry and then rewrites its whole queue, so waiting here is how a suspension and an allocation commit touching
+    the same queue deadlocked (issue 11). A skipped row belongs to a change still in progress, whose own
+    recompute (or the next change of the queue, or the nightly refresh) writes it."""
     params: dict[str, Any] = {"today": local_today(settings), "share": ESTIMATE_USABLE_SHARE}
     queue_filter = ""
     if queues is not None:

@@ -15,6 +15,7 @@ from litestar.background_tasks import BackgroundTask
 from litestar.exceptions import HTTPException, NotFoundException, ValidationException
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from sqlalchemy.exc import DataError as SQLDataError
 from sqlalchemy.exc import DBAPIError
 
 from regula.errors import DomainError, FieldError, TooManyRequests
@@ -130,6 +131,7 @@ def http_error_handler(request: Request[Any, Any, Any], exc: HTTPException) -> R
         401: "Envie um token válido (Authorization: Bearer …) ou entre no sistema.",
         403: "Seu papel ou jurisdição não permite este acesso.",
         404: "O recurso pedido não existe.",
+        413: "O corpo da requisição passa do limite desta rota; para arquivos grandes, use a linha de comando.",
     }.get(status, exc.detail if isinstance(exc.detail, str) and exc.detail else title)
     if isinstance(exc, NotFoundException):
         if request.url.path.startswith("/api/") and not request.headers.get("authorization"):
@@ -158,7 +160,41 @@ def _unauthenticated_api(request: Request[Any, Any, Any]) -> Response[Any]:
     return response
 
 
+#: PostgreSQL's deadlock_detected and serialization_failure: the transaction was rolled back whole because another
+#: one touched the same rows at the same time. Nothing was written; the same request again is safe.
+_CONCURRENCY_SQLSTATES = frozenset({"40P01", "40001"})
+
+
 def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    sqlstate = str(getattr(getattr(exc, "orig", None), "sqlstate", "") or "")
+    if isinstance(exc, DBAPIError) and sqlstate in _CONCURRENCY_SQLSTATES:
+        # The last resort behind consistent lock ordering (issue 11): a 409 to retry, not a 500 with a trace.
+        log.warning(
+            "concurrent update", extra={"path": request.url.path, "method": request.method, "sqlstate": sqlstate}
+        )
+        return problem(
+            request,
+            409,
+            "conflito_concorrente",
+            "Conflito",
+            "Outra operação alterou os mesmos registros ao mesmo tempo; nada foi gravado. Tente de novo.",
+        )
+    if isinstance(exc, SQLDataError) or (isinstance(exc, DBAPIError) and sqlstate.startswith("22")):
+        # The last resort behind the declared bounds (regula.inputs, regula.web.input_guard): a value the database
+        # cannot hold (out of range, NUL, bad text) is the caller's input, not a server fault. It names no field,
+        # so the warning says where a declaration is missing.
+        log.warning(
+            "input refused by the database",
+            extra={
+                "path": request.url.path,
+                "method": request.method,
+                "sqlstate": sqlstate,
+                "error": type(exc).__name__,
+            },
+        )
+        return problem(
+            request, 422, "valor_fora_do_intervalo", "Dados inválidos", "Um dos valores enviados não pode ser gravado."
+        )
     log.exception("unhandled error", extra={"path": request.url.path, "method": request.method})
     if isinstance(exc, DBAPIError) and "insufficient_privilege" in str(getattr(exc.orig, "sqlstate", "")):
         return problem(request, 403, "operacao_recusada_pelo_banco", "Acesso negado", "Operação recusada.")

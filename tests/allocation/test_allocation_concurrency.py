@@ -1,0 +1,232 @@
+"""Allocation under real concurrency (issue 11 item 8): the app on a committed database of its own, requests on
+separate connections at the same time. Concurrent proposals of one scope leave exactly one live run; a commit
+racing suspensions of its own entries never deadlocks or answers 500, and no suspended entry keeps a place."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from pydantic import SecretStr
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from tests.conftest import Login, app_client
+from tests.waitlist.test_waitlist_api import citizen_body
+from tests.waitlist.test_waitlist_api import refer as refer_one
+
+from regula.config import Settings
+from regula.db.engine import make_sessionmaker
+from regula.people.documents import generate_cpf
+
+OCI = "0902010026"
+SAO_JOSE = "4216602"
+rng = random.Random(11)
+
+
+@dataclass
+class World:
+    engine: AsyncEngine
+    client: httpx.AsyncClient
+    regulador: Login
+    gestor: Login
+    aps: Login
+
+
+@pytest.fixture
+async def world(fresh_database_url: str, tmp_path: Path) -> AsyncIterator[World]:
+    from regula.access import service as access
+    from regula.catalog.service import bundled_sigtap_zip, import_sigtap
+    from regula.territory.service import load_territory
+    from regula.web.app import create_app
+
+    settings = Settings(home=tmp_path, database_url=SecretStr(fresh_database_url), environment="test", log_json=False)
+    engine = create_async_engine(fresh_database_url, pool_size=25, max_overflow=10)
+    sessionmaker = make_sessionmaker(engine)
+    logins: dict[str, Login] = {}
+    async with sessionmaker() as s:
+        await load_territory(s)
+        await import_sigtap(s, bundled_sigtap_zip(), settings)
+        for role, jurisdiction in (
+            ("regulador", "uf:SC"),
+            ("gestor", "uf:SC"),
+            ("solicitante", "municipality:4205407"),
+        ):
+            user = await access.create_user(
+                s, username=role, full_name=role.title(), role=role, jurisdiction=jurisdiction, password="x" * 16
+            )
+            _, secret = await access.create_token(s, role)
+            assert user.id is not None
+            logins[role] = Login(role, "x" * 16, secret, user.id)
+        await s.commit()
+    async with app_client(create_app(settings, sessionmaker)) as client:
+        yield World(engine, client, logins["regulador"], logins["gestor"], logins["solicitante"])
+    await engine.dispose()
+
+
+async def _agenda(w: World, cnes: str, places: int) -> None:
+    r = await w.client.post(
+        "/api/v1/establishments",
+        json={"cnes": cnes, "name": f"Policlínica {cnes}", "municipality_ibge": SAO_JOSE, "kind": "contratado"},
+        headers=w.gestor.headers,
+    )
+    assert r.status_code == 201, r.text
+    r = await w.client.put(f"/api/v1/establishments/{cnes}/offers", json={"oci_code": OCI}, headers=w.gestor.headers)
+    assert r.status_code == 200, r.text
+    first = date.today() + timedelta(days=5)
+    for i in range(places):
+        r = await w.client.post(
+            "/api/v1/slots",
+            json={
+                "cnes": cnes,
+                "oci_code": OCI,
+                "starts_at": f"{first + timedelta(days=i % 20)}T{8 + i // 20:02d}:00:00-03:00",
+                "capacity": 1,
+            },
+            headers=w.gestor.headers,
+        )
+        assert r.status_code == 201, r.text
+
+
+async def _waiting_entries(w: World, n: int) -> list[int]:
+    ids = []
+    for i in range(n):
+        body = citizen_body(name=f"Pessoa Teste {i}", cpf=generate_cpf(rng))
+        e = await refer_one(w.client, w.aps, body, risk=("vermelho", "amarelo", "verde", "azul")[i % 4])
+        for target in ("em_analise", "autorizada"):
+            r = await w.client.post(
+                f"/api/v1/entries/{e['id']}/transitions", json={"to": target}, headers=w.regulador.headers
+            )
+            assert r.status_code == 201, r.text
+        ids.append(int(e["id"]))
+    return ids
+
+
+async def _live_runs(engine: AsyncEngine, scope: str) -> int:
+    async with engine.connect() as conn:
+        return int(
+            (
+                await conn.execute(
+                    text("SELECT count(*) FROM allocation_run WHERE scope = :s AND status IN ('proposta', 'aprovada')"),
+                    {"s": scope},
+                )
+            ).scalar_one()
+        )
+
+
+async def test_concurrent_proposals_leave_one_live_run(world: World) -> None:
+    await _agenda(world, "7000011", places=6)
+    await _waiting_entries(world, 6)
+
+    async def propose() -> httpx.Response:
+        return await world.client.post(
+            "/api/v1/allocation/runs", json={"scope": "uf:SC"}, headers=world.regulador.headers
+        )
+
+    responses = await asyncio.gather(*(propose() for _ in range(20)))
+    statuses = sorted(r.status_code for r in responses)
+    assert set(statuses) <= {201, 409}, [r.text for r in responses if r.status_code not in (201, 409)]
+    assert 201 in statuses
+    for r in responses:
+        if r.status_code == 409:
+            assert r.json()["code"] == "rodada_em_calculo"
+    assert await _live_runs(world.engine, "uf:SC") == 1
+    # The one live run is the newest one created; every earlier one was superseded, none was left live.
+    async with world.engine.connect() as conn:
+        rows = (await conn.execute(text("SELECT id, status FROM allocation_run ORDER BY id"))).all()
+    assert rows[-1].status == "proposta"
+    assert {r.status for r in rows[:-1]} <= {"substituida"}
+    # A later proposal supersedes the live one, as before.
+    again = await propose()
+    assert again.status_code == 201, again.text
+    assert await _live_runs(world.engine, "uf:SC") == 1
+
+
+async def test_database_refuses_a_second_live_run_of_a_scope(world: World) -> None:
+    await _agenda(world, "7000012", places=2)
+    await _waiting_entries(world, 2)
+    first = await world.client.post("/api/v1/allocation/runs", json={"scope": "uf:SC"}, headers=world.regulador.headers)
+    assert first.status_code == 201, first.text
+    with pytest.raises(Exception, match="uq_allocation_run_live_scope"):
+        async with world.engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "INSERT INTO allocation_run (scope, status, params, instance_sha256, instance_gz, solver, "
+                    "solver_status, objective, wall_seconds, counts, violations, created_by, created_at) "
+                    "SELECT scope, 'aprovada', params, instance_sha256, instance_gz, solver, solver_status, objective, "
+                    "wall_seconds, counts, violations, created_by, now() FROM allocation_run WHERE id = :id"
+                ),
+                {"id": first.json()["run"]["id"]},
+            )
+
+
+async def test_commit_racing_suspensions_never_deadlocks(world: World) -> None:
+    n = 48
+    await _agenda(world, "7000013", places=n)
+    entries = await _waiting_entries(world, n)
+    proposed = await world.client.post(
+        "/api/v1/allocation/runs", json={"scope": "uf:SC"}, headers=world.regulador.headers
+    )
+    assert proposed.status_code == 201, proposed.text
+    run = proposed.json()["run"]
+    assert run["counts"]["assigned"] == n
+    approved = await world.client.post(f"/api/v1/allocation/runs/{run['id']}/approve", headers=world.regulador.headers)
+    assert approved.status_code == 201, approved.text
+    # Every third entry is suspended while the run is being committed, spread over the commit's duration and in
+    # descending id order (the opposite of the commit's), so suspensions hold entries the commit is about to lock.
+    suspended = sorted(entries[::3], reverse=True)
+
+    async def suspend(entry_id: int, delay: float) -> httpx.Response:
+        await asyncio.sleep(delay)
+        return await world.client.post(
+            f"/api/v1/entries/{entry_id}/transitions",
+            json={"to": "suspensa", "reason_code": "adiamento_pelo_paciente"},
+            headers=world.regulador.headers,
+        )
+
+    async def commit() -> httpx.Response:
+        return await world.client.post(f"/api/v1/allocation/runs/{run['id']}/commit", headers=world.regulador.headers)
+
+    results: list[Any] = await asyncio.gather(commit(), *(suspend(e, 0.02 * i) for i, e in enumerate(suspended)))
+    committed, suspensions = results[0], results[1:]
+    # Locks in one order: neither side is ever a deadlock victim (not even the 409 that would map one).
+    assert committed.status_code == 201, committed.text
+    for r in suspensions:
+        assert r.status_code == 201, r.text
+    report = committed.json()
+    # Entries suspended before the commit reached them are skipped and named; the others were booked and then
+    # released by their suspension.
+    assert set(report["changed_entries"]) <= set(suspended)
+    assert report["booked"] + report["conflicts"] == n
+    assert report["slots_taken"] == []
+    async with world.engine.connect() as conn:
+        statuses = dict(
+            (
+                await conn.execute(text("SELECT id, status FROM waitlist_entry WHERE id = ANY(:ids)"), {"ids": entries})
+            ).all()
+        )
+        active = {
+            int(e)
+            for (e,) in (await conn.execute(text("SELECT entry_id FROM slot_booking WHERE status = 'ativa'"))).all()
+        }
+        counters = (
+            await conn.execute(
+                text(
+                    "SELECT count(*) FILTER (WHERE booked <> (SELECT count(*) FROM slot_booking b "
+                    "WHERE b.slot_id = s.id AND b.status = 'ativa')) FROM agenda_slot s"
+                )
+            )
+        ).scalar_one()
+    assert all(statuses[e] == "suspensa" for e in suspended)
+    # A suspended entry keeps no place (booked and then released, or skipped by the commit) …
+    assert not active & set(suspended)
+    # … every other entry of the run was booked, and the slots' counters match their active bookings.
+    assert {e for e in entries if e not in suspended} <= active
+    assert {e for e, s in statuses.items() if s == "agendada"} == active - set(suspended)
+    assert counters == 0
