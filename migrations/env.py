@@ -40,7 +40,8 @@ def _run_sync(connection: Connection) -> None:
 async def run_migrations_online() -> None:
     url = config.get_main_option("sqlalchemy.url")
     assert url
-    engine = create_async_engine(url, poolclass=pool.NullPool)
+    # Data migrations touch personal data: a failing statement's error must not carry its values.
+    engine = create_async_engine(url, poolclass=pool.NullPool, hide_parameters=True)
     async with engine.connect() as connection:
         await connection.run_sync(_run_sync)
     await engine.dispose()

@@ -87,3 +87,13 @@ async def ensure_demo_users(session: AsyncSession, settings: Settings) -> list[D
     path.write_text("".join(f"{c.username}\t{c.password}\n" for c in known), encoding="utf-8")
     path.chmod(0o600)
     return creds
+
+
+async def demo_passwords_in_use(session: AsyncSession, settings: Settings) -> list[str]:
+    """Demo users that still log in with the password ``ensure_demo_users`` wrote to the credentials file."""
+    in_use: list[str] = []
+    for username, password in _load_saved(_credentials_file(settings)).items():
+        user = await access_repo.user_by_username(session, username)
+        if user is not None and user.is_active and access.password_matches(user, password):
+            in_use.append(username)
+    return sorted(in_use)

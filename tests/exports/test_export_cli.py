@@ -77,6 +77,18 @@ async def _audit_rows(url: str) -> list[dict[str, object]]:
         await db.dispose()
 
 
+async def _protocols(url: str, ids: list[str]) -> set[str]:
+    db = make_database(url, pool_size=1)
+    try:
+        async with db.transaction() as session:
+            rows = await session.execute(
+                text("SELECT protocol FROM waitlist_entry WHERE id = ANY(:ids)"), {"ids": [int(i) for i in ids]}
+            )
+            return {r[0] for r in rows}
+    finally:
+        await db.dispose()
+
+
 def test_writes_csv_json_and_fhir(fresh_database_url: str, settings: Settings, tmp_path: Path) -> None:
     asyncio.run(_seed(fresh_database_url, settings))
     out = tmp_path / "saida"
@@ -112,3 +124,9 @@ def test_writes_csv_json_and_fhir(fresh_database_url: str, settings: Settings, t
     audit = asyncio.run(_audit_rows(fresh_database_url))
     assert [a["actor_username"] for a in audit] == ["regula export waitlist"] * 3
     assert [a["after"]["format"] for a in audit] == ["csv", "json", "fhir"]  # type: ignore[index]
+    # Each export names the entries that left (one event per export, as every list read of personal data).
+    exported = {row["protocolo"] for row in json.loads(json_file.read_text(encoding="utf-8"))["entradas"]}
+    for event in audit:
+        ids = event["after"]["ids"]  # type: ignore[index]
+        assert len(ids) == event["after"]["count"] == 5  # type: ignore[index]
+        assert asyncio.run(_protocols(fresh_database_url, ids)) == exported

@@ -24,6 +24,8 @@ class User(SQLModel, table=True):
     password_hash: str = Field(sa_column=Column(String(200), nullable=False))
     is_active: bool = Field(default=True)
     must_change_password: bool = Field(default=False)
+    # Unused since login failures are throttled per (account, address) in memory (regula.access.throttle): a
+    # per-account lock let anyone lock anyone out. Kept until a migration drops them.
     failed_logins: int = Field(default=0)
     locked_until: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
     last_login_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))

@@ -18,9 +18,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from regula.access import service
 from regula.access.guards import CSRF_FIELD, SESSION_COOKIE
 from regula.access.policy import Role, allow, public
+from regula.access.throttle import login_throttle
 from regula.audit.service import record, record_in_own_transaction
 from regula.config import Settings
-from regula.errors import NotAuthenticated, ValidationFailed
+from regula.errors import NotAuthenticated, TooManyRequests, ValidationFailed
 from regula.web.client import client_address
 from regula.web.state import audit_context_for, sessionmaker_from
 
@@ -62,29 +63,33 @@ class LoginController(Controller):
         settings: NamedDependency[Settings],
         data: Annotated[LoginForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
     ) -> Redirect | Template:
+        address = client_address(request)
         try:
-            user = await service.authenticate_password(db_session, data.username, data.password)
-        except NotAuthenticated as exc:
-            # The failed-attempt counter must survive this request's rollback: commit it, then audit.
-            await db_session.commit()
+            user = await service.authenticate_password(
+                db_session, data.username, data.password, address=address, throttle=login_throttle(request.app.state)
+            )
+        except (NotAuthenticated, TooManyRequests) as exc:
+            # Audited in a transaction of its own: this request's is rolled back.
+            throttled = isinstance(exc, TooManyRequests)
             await record_in_own_transaction(
                 sessionmaker_from(request.app.state),
                 audit_context_for(request),
-                "login_failed",
+                "login_throttled" if throttled else "login_failed",
                 entity_type="User",
                 reason=f"{exc.code}: {data.username[:64]}",
-                status_code=401,
+                status_code=exc.status_code,
             )
             return Template(
                 "login.html",
                 context={"next": _safe_next(data.next), "error": exc.message, "username": data.username},
-                status_code=401,
+                status_code=exc.status_code,
+                headers={"Retry-After": str(exc.retry_after)} if isinstance(exc, TooManyRequests) else None,
             )
         _web, secret = await service.open_session(
             db_session,
             user,
             max_age=timedelta(minutes=settings.session_max_age_minutes),
-            ip=client_address(request),
+            ip=address,
             user_agent=request.headers.get("user-agent"),
         )
         await record(db_session, "login", entity_type="User", entity_id=str(user.id))
@@ -132,7 +137,9 @@ class LoginController(Controller):
                 raise ValidationFailed.for_field(
                     "confirm_password", "senhas_diferentes", "A confirmação não confere com a nova senha."
                 )
-            await service.change_password(db_session, request.user.user_id, current, new)
+            await service.change_password(
+                db_session, request.user.user_id, current, new, keep_session=request.cookies.get(SESSION_COOKIE)
+            )
         except ValidationFailed as exc:
             return Template("password.html", context={"errors": exc.errors, "done": False}, status_code=422)
         return Template("password.html", context={"errors": [], "done": True})

@@ -83,3 +83,17 @@ async def revoke_session(session: AsyncSession, session_hash: str, now: datetime
         .where(WebSession.session_hash == session_hash, WebSession.revoked_at.is_(None))  # type: ignore[arg-type,union-attr]
         .values(revoked_at=now)
     )
+
+
+async def revoke_sessions_of(
+    session: AsyncSession, user_id: int, now: datetime, *, keep_hash: str | None = None
+) -> int:
+    """End every open session of a user but ``keep_hash``'s; return how many were ended."""
+    stmt = update(WebSession).where(
+        WebSession.user_id == user_id,  # type: ignore[arg-type]
+        WebSession.revoked_at.is_(None),  # type: ignore[union-attr]
+    )
+    if keep_hash is not None:
+        stmt = stmt.where(WebSession.session_hash != keep_hash)  # type: ignore[arg-type]
+    result = await session.execute(stmt.values(revoked_at=now))
+    return int(getattr(result, "rowcount", 0) or 0)

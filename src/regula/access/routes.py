@@ -83,6 +83,36 @@ class AccessController(Controller):
         )
         return _user_public(user)
 
+    @post(
+        "/users/{username:str}/deactivate",
+        opt=allow(),  # admin only
+        operation_id="deactivateUser",
+        summary="Desativar usuário (encerra sessões e revoga tokens)",
+        status_code=200,
+    )
+    async def deactivate_user(
+        self,
+        request: Request[service.Principal, Any, Any],
+        db_session: NamedDependency[AsyncSession],
+        username: Annotated[str, PathParameter(max_length=64)],
+    ) -> UserPublic:
+        return _user_public(await service.set_active(db_session, username, False, by=request.user))
+
+    @post(
+        "/users/{username:str}/activate",
+        opt=allow(),  # admin only
+        operation_id="activateUser",
+        summary="Reativar usuário",
+        status_code=200,
+    )
+    async def activate_user(
+        self,
+        request: Request[service.Principal, Any, Any],
+        db_session: NamedDependency[AsyncSession],
+        username: Annotated[str, PathParameter(max_length=64)],
+    ) -> UserPublic:
+        return _user_public(await service.set_active(db_session, username, True, by=request.user))
+
     @get("/tokens", opt=allow(*Role), operation_id="listMyTokens", summary="Meus tokens")
     async def my_tokens(
         self, request: Request[service.Principal, Any, Any], db_session: NamedDependency[AsyncSession]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 import secrets
 from dataclasses import dataclass
@@ -15,13 +16,20 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from regula.access import repository as repo
 from regula.access.models import ApiToken, User, WebSession
 from regula.access.policy import Jurisdiction, JurisdictionKind, Place, Role
+from regula.access.throttle import LoginThrottle
 from regula.db.base import utcnow
-from regula.errors import Conflict, FieldError, NotAuthenticated, NotFound, PermissionDenied, ValidationFailed
+from regula.errors import (
+    Conflict,
+    FieldError,
+    NotAuthenticated,
+    NotFound,
+    PermissionDenied,
+    TooManyRequests,
+    ValidationFailed,
+)
 
 _hasher = PasswordHasher()
 TOKEN_PREFIX = "rgl_"  # noqa: S105 - marks regula tokens for secret scanners
-MAX_FAILED_LOGINS = 5
-LOCKOUT = timedelta(minutes=15)
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{2,63}$")
 MIN_PASSWORD = 10
 
@@ -186,38 +194,51 @@ async def create_user(
     return user
 
 
-async def authenticate_password(session: AsyncSession, username: str, password: str) -> User:
-    """Check a login. Failures are counted; five in a row lock the account for 15 minutes."""
+async def authenticate_password(
+    session: AsyncSession, username: str, password: str, *, address: str, throttle: LoginThrottle
+) -> User:
+    """Check a login from ``address``. Failures slow down that address for that account (regula.access.throttle),
+    never the account itself: nobody can lock another person out by typing wrong passwords for them."""
+    wait = throttle.wait(username, address)
+    if wait > 0:
+        seconds = max(1, math.ceil(wait))
+        raise TooManyRequests(
+            f"Muitas tentativas erradas para este usuário a partir deste endereço. Aguarde {seconds} segundos e "
+            "tente de novo.",
+            code="muitas_tentativas",
+            retry_after=seconds,
+        )
     user = await repo.user_by_username(session, username.strip().lower())
-    now = utcnow()
     if user is None or not user.is_active:
         _hasher.hash(password)  # same cost whether or not the user exists
+        throttle.failed(username, address)
         raise NotAuthenticated("Usuário ou senha incorretos.", code="credenciais_invalidas")
-    if user.locked_until is not None and user.locked_until > now:
-        raise NotAuthenticated(
-            "Conta bloqueada temporariamente por tentativas erradas; tente mais tarde.",
-            code="conta_bloqueada",
-        )
     try:
         _hasher.verify(user.password_hash, password)
     except (VerificationError, InvalidHashError):
-        user.failed_logins += 1
-        if user.failed_logins >= MAX_FAILED_LOGINS:
-            user.locked_until = now + LOCKOUT
-            user.failed_logins = 0
-        user.updated_at = now
-        await session.flush()
+        throttle.failed(username, address)
         raise NotAuthenticated("Usuário ou senha incorretos.", code="credenciais_invalidas") from None
+    throttle.succeeded(username, address)
+    now = utcnow()
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
-    user.failed_logins = 0
-    user.locked_until = None
     user.last_login_at = now
     await session.flush()
     return user
 
 
-async def change_password(session: AsyncSession, user_id: int, current: str, new: str) -> None:
+def password_matches(user: User, password: str) -> bool:
+    try:
+        return bool(_hasher.verify(user.password_hash, password))
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+async def change_password(
+    session: AsyncSession, user_id: int, current: str, new: str, *, keep_session: str | None = None
+) -> None:
+    """Change a password and end every other session of the user (whoever knew the old password is out); the
+    session ``keep_session`` (the secret of the one making the change) stays open."""
     user = await repo.get_user(session, user_id)
     try:
         _hasher.verify(user.password_hash, current)
@@ -232,6 +253,32 @@ async def change_password(session: AsyncSession, user_id: int, current: str, new
     user.must_change_password = False
     user.updated_at = utcnow()
     await session.flush()
+    await repo.revoke_sessions_of(
+        session, user_id, utcnow(), keep_hash=digest(keep_session) if keep_session is not None else None
+    )
+
+
+async def set_active(session: AsyncSession, username: str, active: bool, *, by: Principal | None = None) -> User:
+    """Deactivate (or reactivate) a user. Deactivation ends every session and revokes every token at once; a
+    reactivated user logs in again and asks for new tokens. Nothing is deleted (the audit keeps the history)."""
+    user = await repo.user_by_username(session, username.strip().lower())
+    if user is None:
+        raise NotFound.for_field("username", "usuario_desconhecido", f"Usuário {username!r} não encontrado.")
+    assert user.id is not None
+    if by is not None and by.user_id == user.id and not active:
+        raise Conflict.for_field("username", "desativar_a_si_mesmo", "Você não pode desativar o seu próprio usuário.")
+    now = utcnow()
+    if user.is_active != active:
+        user.is_active = active
+        user.updated_at = now
+        await session.flush()
+    if not active:
+        for token in await repo.tokens_of(session, user.id):
+            if token.revoked_at is None:
+                token.revoked_at = now  # one audited change per token
+        await session.flush()
+        await repo.revoke_sessions_of(session, user.id, now)
+    return user
 
 
 async def create_token(

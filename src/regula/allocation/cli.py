@@ -8,7 +8,9 @@ from pathlib import Path
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from regula.access.policy import Jurisdiction
+from regula.allocation import repository as runs
 from regula.allocation import service
+from regula.audit.service import AuditContext, record_list_read, set_context
 from regula.cli.context import console, database, fail, load_settings, run_in_transaction
 
 
@@ -19,10 +21,19 @@ def export_instance(path: Path, *, run_id: int | None, scope: str | None) -> Non
     with database(settings) as url:
 
         async def work(session: AsyncSession) -> bytes:
+            set_context(session, AuditContext.system("cli", "regula allocate --export"))
             if run_id is not None:
-                return service.instance_bytes(await service.get_run(session, run_id))
+                return await runs.read_instance(session, await service.get_run(session, run_id))
             assert scope is not None
             built = await service.build_instance(session, settings, Jurisdiction.parse(scope, "scope"))
+            # Every resident waiting in the scope leaves in this file: audited like a stored run's instance.
+            await record_list_read(
+                session,
+                "AllocationInstance",
+                [e.id for e in built.instance.entries],
+                detail={"part": "instance", "ids_are": "WaitlistEntry", "scope": scope},
+                even_if_empty=True,
+            )
             return built.canonical
 
         data = run_in_transaction(url, work)

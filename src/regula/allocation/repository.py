@@ -10,6 +10,9 @@ that does not exist, so its existence does not leak to another UF.
 from __future__ import annotations
 
 import functools
+import gzip
+import json
+from collections.abc import Sequence
 
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,6 +20,7 @@ from sqlmodel import col
 
 from regula.access.policy import Jurisdiction, JurisdictionKind
 from regula.allocation.models import AllocationAssignment, AllocationRun
+from regula.audit.service import record_list_read
 from regula.errors import DomainError, NotFound, PermissionDenied
 from regula.territory.reference import territory
 from regula.waitlist.models import WaitlistEntry
@@ -121,3 +125,31 @@ async def assignments_for(session: AsyncSession, run: AllocationRun, actor: Acto
             col(WaitlistEntry.municipality_ibge).in_(munis)
         )
     return list((await session.execute(stmt)).scalars())
+
+
+async def record_assignments_read(session: AsyncSession, run: AllocationRun, entries: Sequence[WaitlistEntry]) -> None:
+    """A run's assignments were shown (the API's detail, the page): one audit event naming the entries."""
+    await record_list_read(
+        session,
+        "AllocationRun",
+        [e.id for e in entries],
+        entity_id=str(run.id),
+        detail={"part": "assignments", "ids_are": "WaitlistEntry"},
+        places=[(e.uf, e.municipality_ibge) for e in entries],
+    )
+
+
+async def read_instance(session: AsyncSession, run: AllocationRun) -> bytes:
+    """The run's stored instance, as it is handed to someone (API, ``regula allocate --export``): it holds every
+    resident of the scope, so the read is audited, naming every entry in it."""
+    data = gzip.decompress(run.instance_gz)
+    entries = json.loads(data).get("entries", [])
+    await record_list_read(
+        session,
+        "AllocationRun",
+        [e["id"] for e in entries],
+        entity_id=str(run.id),
+        detail={"part": "instance", "ids_are": "WaitlistEntry", "scope": run.scope},
+        even_if_empty=True,
+    )
+    return data

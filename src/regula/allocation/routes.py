@@ -118,6 +118,7 @@ async def detail(session: AsyncSession, run: AllocationRun, actor: wl.Actor, lim
         )
         for a in assignments[:limit]
     ]
+    await runs.record_assignments_read(session, run, [entries[a.entry_id] for a in assignments[:limit]])
     return RunDetail(_public(run), items, service.summary(assignments, slots, entries))
 
 
@@ -165,7 +166,7 @@ class AllocationController(Controller):
         # The instance holds every resident of the scope: only for those whose jurisdiction holds all of it.
         run = await runs.run_for(db_session, run_id, wl.Actor.of(request.user), deciding=True)
         return Response(
-            service.instance_bytes(run),
+            await runs.read_instance(db_session, run),
             media_type="application/json",
             headers={"Content-Disposition": f'attachment; filename="alocacao-{run_id}.json"'},
         )

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -219,6 +220,51 @@ async def record_read(
         entity_id=entity_id,
         uf=uf,
         municipality_ibge=municipality_ibge,
+    )
+
+
+#: ``action`` of the event a list read writes (see :func:`record_list_read`).
+LIST_READ = "read_list"
+
+
+async def record_list_read(
+    session: AsyncSession,
+    entity_type: str,
+    ids: Iterable[int | str | None],
+    *,
+    places: Iterable[tuple[str | None, str | None]] = (),
+    action: str = LIST_READ,
+    entity_id: str | None = None,
+    detail: dict[str, Any] | None = None,
+    uf: str | None = None,
+    municipality_ibge: str | None = None,
+    even_if_empty: bool = False,
+) -> None:
+    """One event for one read of a list holding personal data (entries, messages, navigators' tasks, a run's
+    assignments or instance, an export), naming every id it returned, in the caller's transaction.
+
+    Called by the function that produces the list, so the API route and the page that share it share the audit
+    too. One row per request, not per record: a page of 50 entries is one event with 50 ids. ``places`` are the
+    (uf, municipality) of the records: when they all share one, the event carries it, so that an auditor's
+    jurisdiction applies to it; ``uf``/``municipality_ibge`` override. A list that returned nothing read nothing
+    and writes nothing, unless ``even_if_empty`` (an export is recorded even when empty).
+    """
+    names = list(dict.fromkeys(str(i) for i in ids if i is not None))
+    if not names and not even_if_empty:
+        return
+    ufs: set[str | None] = set()
+    munis: set[str | None] = set()
+    for place_uf, place_muni in places:
+        ufs.add(place_uf)
+        munis.add(place_muni)
+    await record(
+        session,
+        action,
+        entity_type=entity_type,
+        entity_id=entity_id,
+        after=(detail or {}) | {"ids": names, "count": len(names)},
+        uf=uf or (next(iter(ufs)) if len(ufs) == 1 else None),
+        municipality_ibge=municipality_ibge or (next(iter(munis)) if len(munis) == 1 else None),
     )
 
 

@@ -110,6 +110,37 @@ def users_list() -> None:
     out.print(table)
 
 
+def _set_active(username: str, active: bool) -> None:
+    from regula.access import service
+    from regula.audit.service import AuditContext, set_context
+
+    command = f"regula users {'activate' if active else 'deactivate'}"
+    settings = load_settings()
+    with database(settings) as url:
+
+        async def work(session: AsyncSession) -> Any:
+            set_context(session, AuditContext.system("cli", command))
+            return await service.set_active(session, username, active)
+
+        user = run_in_transaction(url, work)
+    if active:
+        console.print(f"Usuário [bold]{user.username}[/] reativado.")
+    else:
+        console.print(f"Usuário [bold]{user.username}[/] desativado: sessões encerradas e tokens revogados.")
+
+
+@users_app.command("deactivate")
+def users_deactivate(username: Annotated[str, typer.Option(help="Usuário a desativar")]) -> None:
+    """Desativa um usuário: encerra as sessões e revoga os tokens (nada é apagado)."""
+    _set_active(username, False)
+
+
+@users_app.command("activate")
+def users_activate(username: Annotated[str, typer.Option(help="Usuário a reativar")]) -> None:
+    """Reativa um usuário desativado (os tokens revogados continuam revogados)."""
+    _set_active(username, True)
+
+
 @tokens_app.command("create")
 def tokens_create(
     username: Annotated[str, typer.Option(help="Dono do token")],
@@ -177,9 +208,11 @@ def serve(
 def _serve(settings: Settings, url: str, host: str, port: int) -> None:
     import uvicorn
 
+    from regula.cli.checks import check_production
     from regula.db.engine import make_database
     from regula.web.app import create_app
 
+    check_production(settings, url)
     db = make_database(url, pool_size=settings.database_pool_size)
     application = create_app(settings, db.sessionmaker)
     application.on_shutdown.append(lambda: db.dispose())

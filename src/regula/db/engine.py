@@ -29,7 +29,11 @@ class Database:
 
 
 def make_database(url: str, pool_size: int = 10) -> Database:
-    engine = create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    # hide_parameters: a failing statement's error (and so the log and any traceback) never carries its bound
+    # values — CPFs, names, phone numbers, message texts (no personal data in logs).
+    engine = create_async_engine(
+        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, hide_parameters=True
+    )
     return Database(url=url, engine=engine, sessionmaker=make_sessionmaker(engine))
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Final
@@ -23,6 +24,7 @@ from regula.errors import ValidationFailed
 from regula.exports import fhir
 from regula.exports.waitlist import (
     ExportMeta,
+    ExportRow,
     Format,
     HashingWriter,
     Totals,
@@ -166,15 +168,18 @@ async def export_waitlist(
     if flt.oci_code is not None:
         await check_oci_known(session, flt.oci_code)
     totals: Totals
+    exported: list[int] = []  # the entries that left, named in the audit event
     if fmt == "csv":
         totals = await write_csv(
-            stream_rows(session, settings, flt, now=meta.generated_at), staging.open(destination), meta
+            _noting(stream_rows(session, settings, flt, now=meta.generated_at), exported),
+            staging.open(destination),
+            meta,
         )
     elif fmt == "json":
-        rows = stream_rows(session, settings, flt, now=meta.generated_at)
+        rows = _noting(stream_rows(session, settings, flt, now=meta.generated_at), exported)
         totals = await write_json(rows, staging.open(destination), flt, meta)
     else:
-        rows = stream_rows(session, settings, flt, order="citizen", now=meta.generated_at)
+        rows = _noting(stream_rows(session, settings, flt, order="citizen", now=meta.generated_at), exported)
         totals, parts = await fhir.write_bundles(
             rows,
             lambda n: staging.open(fhir_part_path(destination, n)),
@@ -195,13 +200,21 @@ async def export_waitlist(
         files=[ExportedFile(f.final, f.writer.bytes, f.writer.sha256) for f in staging.files],
         elapsed_seconds=time.perf_counter() - started,
     )
-    await audit.record(
+    await audit.record_list_read(
         session,
-        AUDIT_ACTION,
-        entity_type=AUDIT_ENTITY,
+        AUDIT_ENTITY,
+        exported,
+        action=AUDIT_ACTION,
         entity_id=meta.export_id,
-        after=report.audit_after(),
+        detail=report.audit_after() | {"ids_are": "WaitlistEntry"},
         uf=flt.uf,
         municipality_ibge=flt.municipality_ibge,
+        even_if_empty=True,
     )
     return report
+
+
+async def _noting(rows: AsyncIterator[ExportRow], seen: list[int]) -> AsyncIterator[ExportRow]:
+    async for row in rows:
+        seen.append(row.entry_id)
+        yield row

@@ -23,10 +23,12 @@ def scheduler_command(
     run_now: Annotated[bool, typer.Option("--run-now", help="Roda todas as tarefas ao iniciar")] = False,
 ) -> None:
     """Inicia o processo agendador (um só; réplicas extras não repetem tarefas)."""
+    from regula.cli.checks import check_production
     from regula.jobs.process import serve
 
     settings = load_settings()
     with database(settings) as url:
+        check_production(settings, url)
         console.print("Agendador iniciado (Ctrl+C para parar).")
         asyncio.run(serve(settings, url, run_now=run_now))
 

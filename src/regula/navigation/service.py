@@ -10,6 +10,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from regula.audit.service import record_list_read
 from regula.db.base import utcnow
 from regula.errors import Conflict, NotFound, ValidationFailed
 from regula.navigation.models import CONTACT_OUTCOMES, TASK_KINDS, ContactAttempt, NavigationTask
@@ -132,6 +133,10 @@ async def list_tasks(
     if allowed is not None:
         stmt = stmt.where(col(NavigationTask.municipality_ibge).in_(allowed))
     rows = (await session.execute(stmt)).all()
+    # Tasks show names and phone numbers: one audit event naming those returned (API and page alike).
+    await record_list_read(
+        session, "NavigationTask", [t.id for t, _, _ in rows], places=[(c.uf, t.municipality_ibge) for t, c, _ in rows]
+    )
     return [
         TaskRow(t, c.social_name or c.name, c.phone, e.protocol if e else None, e.status if e else None)
         for t, c, e in rows

@@ -41,10 +41,12 @@ def dispatch(
 ) -> None:
     """Envia as mensagens da fila de saída (outbox), respeitando limites de taxa e horários."""
     from regula.cli.checks import check_production
+    from regula.cli.checks import check_production
     from regula.notify.dispatcher import Dispatcher
 
     settings = load_settings()
     with database(settings) as url:
+        check_production(settings, url)
         check_production(settings, url)
 
         async def go() -> dict[str, int]:

@@ -21,9 +21,10 @@ from sqlmodel import col
 
 from regula.access.policy import Role, allow, public
 from regula.access.service import Principal
-from regula.audit.service import record_in_own_transaction
+from regula.audit.service import record_in_own_transaction, record_list_read
 from regula.config import Settings
 from regula.errors import PermissionDenied
+from regula.logs import mask_phone
 from regula.notify.models import Message
 from regula.notify.receipts import Receipt, ReceiptSink
 from regula.notify.replies import handle_inbound
@@ -80,7 +81,14 @@ class TwilioWebhooks(Controller):
         row = await handle_inbound(
             db_session, settings, sid, params["From"], params.get("To", ""), params.get("Body", "")
         )
-        log.info("reply %s from %s: %s", row.intent, row.from_address, row.outcome)
+        # The number masked and the text never: no personal data in logs.
+        log.info(
+            "reply %s from %s: %s",
+            row.intent,
+            mask_phone(row.from_address),
+            row.outcome,
+            extra={"inbound_id": row.id, "reply_to_message_id": row.message_id},
+        )
         return Response(EMPTY_TWIML, media_type="text/xml")
 
     @post("/status", opt=public(), status_code=204)
@@ -166,7 +174,10 @@ async def message_log(
     allowed = actor.municipality_filter()
     if allowed is not None:
         stmt = stmt.where(col(Citizen.municipality_ibge).in_(allowed))
-    return list((await session.execute(stmt)).scalars().all())
+    rows = (await session.execute(stmt.add_columns(col(Citizen.uf), col(Citizen.municipality_ibge)))).all()
+    # Messages carry phone numbers and texts: one audit event naming those returned (API and page alike).
+    await record_list_read(session, "Message", [m.id for m, _, _ in rows], places=[(u, mu) for _, u, mu in rows])
+    return [m for m, _, _ in rows]
 
 
 class MessagesController(Controller):

@@ -18,7 +18,7 @@ from sqlmodel import col
 
 from regula.access.policy import Role, allow, public
 from regula.access.service import Principal
-from regula.audit.service import record_read
+from regula.audit.service import record_list_read, record_read
 from regula.config import Settings
 from regula.errors import PermissionDenied, ValidationFailed
 from regula.inputs import BIGINT_MAX, MAX_AGE_YEARS, MAX_DAYS
@@ -249,6 +249,10 @@ class EntryController(Controller):
             stmt = stmt.where(col(e.id) > _parse_cursor(cursor))
         stmt = stmt.order_by(col(e.id)).limit(limit + 1)
         rows = (await db_session.execute(stmt)).all()
+        page = [row[0] for row in rows[:limit]]
+        await record_list_read(
+            db_session, "WaitlistEntry", [e.id for e in page], places=[(e.uf, e.municipality_ibge) for e in page]
+        )
         items = [entry_public(row[0], row[1], today) for row in rows[:limit]]
         next_cursor = _cursor(rows[limit - 1][0]) if len(rows) > limit else None
         return EntryPage(items=items, next_cursor=next_cursor)

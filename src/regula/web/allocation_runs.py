@@ -138,6 +138,7 @@ async def _run_page(
             .limit(pg.size)
         )
     ).all()
+    await runs.record_assignments_read(db_session, run, [r[1] for r in rows])
     displaced_ids = [r[0].displaced_entry_id for r in rows if r[0].displaced_entry_id]
     displaced = {
         i: protocol

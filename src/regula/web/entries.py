@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from regula.access.service import Principal
-from regula.audit.service import record_read
+from regula.audit.service import record_list_read, record_read
 from regula.catalog.service import get_oci
 from regula.config import Settings
 from regula.errors import DomainError, NotFound
@@ -160,6 +160,10 @@ async def list_entries(
             stmt = stmt.order_by(col(e.status_changed_at).desc(), col(e.id).desc())
     pg = common.Page(page, common.PAGE_SIZE, total)
     rows = (await session.execute(stmt.offset(pg.offset).limit(pg.size))).all()
+    # The pages show names: one audit event naming the entries shown (the API's list does the same).
+    await record_list_read(
+        session, "WaitlistEntry", [r[0].id for r in rows], places=[(r[0].uf, r[0].municipality_ibge) for r in rows]
+    )
     today = wl.local_today(settings)
     booked = [r[0].id for r in rows if r[0].status in (S.AGENDADA.value, S.CONFIRMADA.value)]
     appointments: dict[int, datetime] = {}

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from regula.access.policy import Role, allow
+from regula.audit.service import record_list_read
 from regula.config import Settings
 from regula.db.base import utcnow
 from regula.errors import Conflict, NotFound, ValidationFailed
@@ -89,6 +90,14 @@ async def unconfirmed_appointments(db_session: AsyncSession, act: Any, limit: in
     if allowed is not None:
         stmt = stmt.where(col(WaitlistEntry.municipality_ibge).in_(allowed))
     rows = (await db_session.execute(stmt)).all()
+    # The phone list shows names and numbers: one audit event naming its entries.
+    await record_list_read(
+        db_session,
+        "WaitlistEntry",
+        [e.id for e, *_ in rows],
+        detail={"list": "unconfirmed_appointments"},
+        places=[(e.uf, e.municipality_ibge) for e, *_ in rows],
+    )
     asked = {}
     if rows:
         last = await db_session.execute(
