@@ -109,6 +109,12 @@ async def backfill_slot(
             continue
         chosen = entry.id
         assert chosen is not None
+        # The slot is held here (released just now) or about to be: the entry must not be waited for,
+        # since an allocation commit holds its entries and then waits for their slots (issue 11). An entry another
+        # transaction holds is being changed right now: the place goes to the next candidate.
+        locked = await wl.try_lock_entry(session, chosen)
+        if locked is None or locked.status != EntryStatus.AUTORIZADA.value:
+            continue
         try:
             async with session.begin_nested():
                 await providers.book(session, slot_id, chosen)

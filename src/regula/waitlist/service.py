@@ -482,6 +482,19 @@ async def get_entry(session: AsyncSession, entry_id: int, *, for_update: bool = 
     return entry
 
 
+async def try_lock_entry(session: AsyncSession, entry_id: int) -> WaitlistEntry | None:
+    """The entry, locked — or None when another transaction holds it (``SKIP LOCKED``: never waits). For callers
+    that already hold a slot (backfill): waiting for an entry there would invert the entries-then-slots order."""
+    await session.flush()
+    stmt = (
+        select(WaitlistEntry)
+        .where(col(WaitlistEntry.id) == entry_id)
+        .with_for_update(skip_locked=True)
+        .execution_options(populate_existing=True)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
 async def lock_entries(session: AsyncSession, entry_ids: Iterable[int]) -> dict[int, WaitlistEntry]:
     """Lock entries for a change, in the one order every writer uses: ascending id, in one statement (the rows
     are locked as the sorted rows come out, so two lockers of overlapping sets never wait on each other in a
