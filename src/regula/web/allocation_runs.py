@@ -86,8 +86,8 @@ async def launch_run(
     values = {"scope": scope, "horizon": horizon_raw}
     errors: dict[str, str] = {}
     horizon = int(horizon_raw) if horizon_raw.isdigit() else 0
-    if not 1 <= horizon <= 180:
-        errors["horizon"] = "Informe um horizonte de 1 a 180 dias."
+    if not 1 <= horizon <= allocation.MAX_HORIZON_DAYS:
+        errors["horizon"] = f"Informe um horizonte de 1 a {allocation.MAX_HORIZON_DAYS} dias."
     if not scope:
         errors["scope"] = "Escolha o escopo da rodada."
     if errors:
@@ -99,6 +99,8 @@ async def launch_run(
         found = common.field_errors(exc.errors)
         errors = {"scope": found.get("scope", exc.message)} | {k: v for k, v in found.items() if k != "scope"}
         return await _runs_page(request, db_session, errors=errors, values=values, status_code=422)
+    except Conflict as exc:  # another proposal of this scope is being computed right now
+        return await _runs_page(request, db_session, errors={"scope": exc.message}, values=values, status_code=409)
     return Redirect(path=f"/regulacao/alocacoes/{run.id}?feito=proposta", status_code=303)
 
 
