@@ -9,6 +9,7 @@ from sqlalchemy import Connection, pool
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from regula.db.base import load_all_models
+from regula.db.roles import server_settings
 
 config = context.config
 target_metadata = load_all_models()
@@ -41,7 +42,12 @@ async def run_migrations_online() -> None:
     url = config.get_main_option("sqlalchemy.url")
     assert url
     # Data migrations touch personal data: a failing statement's error must not carry its values.
-    engine = create_async_engine(url, poolclass=pool.NullPool, hide_parameters=True)
+    engine = create_async_engine(
+        url,
+        poolclass=pool.NullPool,
+        hide_parameters=True,
+        connect_args=server_settings("regula-migrate"),
+    )
     async with engine.connect() as connection:
         await connection.run_sync(_run_sync)
     await engine.dispose()

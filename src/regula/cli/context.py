@@ -16,7 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from regula.config import Settings
 from regula.db import migrate
-from regula.db.engine import database_url, make_database
+from regula.db.engine import database_urls, make_database
+from regula.db.roles import grant_app_role
 from regula.errors import DomainError
 from regula.logs import configure_logging
 
@@ -39,21 +40,23 @@ def database(settings: Settings, *, upgrade: bool | None = None) -> Iterator[str
     production: its schema changes only through ``regula db upgrade``, and other commands refuse to run on an
     outdated schema.
     """
-    with database_url(settings) as url:
+    with database_urls(settings) as urls:
         do_upgrade = settings.embedded if upgrade is None else upgrade
         if do_upgrade:
-            migrate.upgrade(url)
+            # As the owner; then the app role (which every other connection uses) gets what it needs.
+            migrate.upgrade(urls.owner)
+            asyncio.run(grant_app_role(urls.owner, urls.app_role))
         else:
-            if not asyncio.run(_at_head(url)):
+            if not asyncio.run(_at_head(urls.app)):
                 fail(
                     "O esquema do banco não está atualizado: rode `regula db upgrade`.",
                     "esquema_desatualizado",
                 )
-        yield url
+        yield urls.app
 
 
 async def _at_head(url: str) -> bool:
-    db = make_database(url, pool_size=1)
+    db = make_database(url, pool_size=1, application_name="regula-cli")
     try:
         return await migrate.is_at_head(db.engine)
     finally:
@@ -64,7 +67,7 @@ def run_in_transaction(url: str, work: Callable[[AsyncSession], Awaitable[T]]) -
     """Run ``work`` in one transaction: committed when it returns, rolled back (nothing written) when it raises."""
 
     async def _run() -> T:
-        db = make_database(url, pool_size=2)
+        db = make_database(url, pool_size=2, application_name="regula-cli")
         try:
             async with db.transaction() as session:
                 return await work(session)

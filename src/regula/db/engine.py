@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from regula.config import Settings
-from regula.db.embedded import EmbeddedPostgres
+from regula.db.embedded import APP_ROLE, EmbeddedPostgres
+from regula.db.roles import server_settings
 
 
 @dataclass
@@ -28,11 +29,17 @@ class Database:
         await self.engine.dispose()
 
 
-def make_database(url: str, pool_size: int = 10) -> Database:
+def make_database(url: str, pool_size: int = 10, *, application_name: str = "regula") -> Database:
+    """``application_name`` names the process in ``pg_stat_activity`` (regula-serve, regula-scheduler, …)."""
     # hide_parameters: a failing statement's error (and so the log and any traceback) never carries its bound
     # values — CPFs, names, phone numbers, message texts (no personal data in logs).
     engine = create_async_engine(
-        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, hide_parameters=True
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        hide_parameters=True,
+        connect_args=server_settings(application_name),
     )
     return Database(url=url, engine=engine, sessionmaker=make_sessionmaker(engine))
 
@@ -41,14 +48,31 @@ def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
 
+@dataclass(frozen=True)
+class DatabaseUrls:
+    app: str  # the web app, scheduler, dispatcher and commands: neither superuser nor owner
+    owner: str  # the schema's owner: migrations, and the grants to the app role that follow them
+    app_role: str
+
+
 @contextmanager
-def database_url(settings: Settings) -> Iterator[str]:
-    """The URL to use: the external server's, or the embedded one's, started for the block's duration."""
+def database_urls(settings: Settings) -> Iterator[DatabaseUrls]:
+    """The URLs to use: the external server's, or the embedded one's, started for the block's duration."""
     if settings.database_url is not None:
-        yield settings.database_url.get_secret_value()
+        app = settings.database_url.get_secret_value()
+        yield DatabaseUrls(app=app, owner=owner_url(settings), app_role=settings.database_app_role)
         return
     server = EmbeddedPostgres(settings.pgdata)
     try:
-        yield server.start()
+        server.start()
+        yield DatabaseUrls(app=server.app_url, owner=server.owner_url, app_role=APP_ROLE)
     finally:
         server.stop()
+
+
+def owner_url(settings: Settings) -> str:
+    """The schema owner's URL: REGULA_DATABASE_OWNER_URL, else REGULA_DATABASE_URL; on the embedded server (started
+    by ``database_urls``), its owner role."""
+    if settings.database_url is None:
+        return EmbeddedPostgres(settings.pgdata).owner_url
+    return (settings.database_owner_url or settings.database_url).get_secret_value()

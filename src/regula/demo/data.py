@@ -1252,16 +1252,28 @@ async def _foreign_keys_trusted(session: AsyncSession) -> AsyncIterator[None]:
     """Foreign-key checks run once per row (an index probe and a lock on the referenced row): for the ~400,000
     rows of the demo they cost more than the rest of the load. Every reference written here is to a row created in
     this transaction from a sequence (citizens, entries) or checked beforehand (municipalities, policies), so, when
-    the database role may (a superuser, as with the embedded server), the copies run with
-    ``session_replication_role = replica``, as ``pg_restore --disable-triggers`` does, and the setting is put back
-    right after (``SET LOCAL``: on an error the rollback puts it back). These tables have no insert trigger besides
-    those checks. Other roles just pay for the checks."""
-    superuser = (await session.execute(text("SELECT current_setting('is_superuser')"))).scalar_one() == "on"
-    if superuser:
+    the database role may (a superuser, or the embedded server's owner role, which ``regula demo`` loads as and
+    which is granted the setting), the copies run with ``session_replication_role = replica``, as ``pg_restore
+    --disable-triggers`` does, and the setting is put back right after (``SET LOCAL``: on an error the rollback puts
+    it back). These tables have no insert trigger besides those checks. Other roles (the app's) just pay for the
+    checks."""
+    trusted = await _may_set_replication_role(session)
+    if trusted:
         await session.execute(text("SET LOCAL session_replication_role = replica"))
     yield
-    if superuser:
+    if trusted:
         await session.execute(text("SET LOCAL session_replication_role = origin"))
+
+
+async def _may_set_replication_role(session: AsyncSession) -> bool:
+    stmt = text("SELECT current_setting('is_superuser') = 'on', current_setting('server_version_num')::int")
+    superuser, version = (await session.execute(stmt)).one()
+    if superuser:
+        return True
+    if version < 150000:  # GRANT SET ON PARAMETER exists from PostgreSQL 15
+        return False
+    stmt = text("SELECT has_parameter_privilege('session_replication_role', 'SET')")
+    return bool((await session.execute(stmt)).scalar_one())
 
 
 async def _check_territory(session: AsyncSession) -> None:
