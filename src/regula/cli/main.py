@@ -12,6 +12,7 @@ from rich.table import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from regula.cli.context import console, database, load_settings, out, run_in_transaction
+from regula.cli.processes import exit_on_sigterm, start_child, stop_child
 from regula.config import Settings
 
 app = typer.Typer(
@@ -213,9 +214,9 @@ def _serve(settings: Settings, url: str, host: str, port: int) -> None:
     from regula.web.app import create_app
 
     check_production(settings, url)
-    db = make_database(url, pool_size=settings.database_pool_size)
+    db = make_database(url, pool_size=settings.database_pool_size, application_name="regula-serve")
     application = create_app(settings, db.sessionmaker)
-    application.on_shutdown.append(lambda: db.dispose())
+    application.on_shutdown.append(db.dispose)
     console.print(f"regula em [bold]http://{host}:{port}[/] (Ctrl+C para parar)")
     # Proxy headers off: uvicorn would otherwise believe X-Forwarded-For from loopback. regula.web.client decides
     # whom to believe, from REGULA_TRUSTED_PROXIES.
@@ -232,14 +233,22 @@ def demo(
 ) -> None:
     """Prepara a demonstração (banco embarcado, dados de referência, dados fictícios de SC, usuários) e inicia o
     aplicativo."""
+    from regula.db.engine import owner_url
     from regula.demo import load_demo_data, summary_lines
-    from regula.notify.cli import with_webhook_token
+    from regula.notify.cli import published_base_url, with_webhook_token
     from regula.seed import ensure_demo_users, load_reference_data
 
     settings = with_webhook_token(load_settings())
+    host, port = host or settings.host, port or settings.port
+    if "public_base_url" not in settings.model_fields_set:
+        # Links in messages, Twilio's callbacks and the signature `regula notify reply` computes all use the
+        # public base URL: in the demo it is where the demo serves.
+        settings = settings.model_copy(update={"public_base_url": local_base_url(host, port)})
     with database(settings) as url:
         run_in_transaction(url, lambda s: load_reference_data(s, settings, console))
-        summary = run_in_transaction(url, lambda s: load_demo_data(s, settings, progress=console.print))
+        # A bulk load, like a restore: as the schema's owner, which may skip per-row foreign-key checks.
+        loader = owner_url(settings)
+        summary = run_in_transaction(loader, lambda s: load_demo_data(s, settings, progress=console.print))
         for line in summary_lines(summary):
             console.print(line, markup=False, highlight=False)
         from regula.production.demo import seed_demo_production
@@ -262,10 +271,10 @@ def demo(
             # the same embedded server and stops with the demo.
             scheduler = _start_scheduler_process(settings)
             try:
-                _serve(settings, url, host or settings.host, port or settings.port)
+                with published_base_url(settings):
+                    _serve(settings, url, host, port)
             finally:
-                scheduler.terminate()
-                scheduler.wait(timeout=30)
+                stop_child(scheduler)
 
 
 def _start_scheduler_process(settings: Settings) -> subprocess.Popen[bytes]:
@@ -274,11 +283,23 @@ def _start_scheduler_process(settings: Settings) -> subprocess.Popen[bytes]:
     # Santa Catarina that an operator reviews and approves), then on its schedule.
     env.setdefault("REGULA_ALLOCATION_SCOPES", '["uf:SC"]')
     env["REGULA_HOME"] = str(settings.home)
+    env["REGULA_PUBLIC_BASE_URL"] = settings.public_base_url
     console.print("Agendador iniciado em processo próprio (regula scheduler).")
-    return subprocess.Popen([sys.executable, "-m", "regula.cli.main", "scheduler", "--run-now"], env=env)
+    # It ends with the demo: SIGTERM from the demo's clean-up, from the kernel if the demo dies (even of SIGKILL,
+    # else it would run on orphaned), or its own watch of the parent id.
+    command = [sys.executable, "-m", "regula.cli.main", "scheduler", "--run-now", "--parent-pid", str(os.getpid())]
+    return start_child(command, env)
+
+
+def local_base_url(host: str, port: int) -> str:
+    """The URL this machine reaches a server listening on ``host``:``port`` at."""
+    if host in ("", "0.0.0.0", "::"):  # noqa: S104 - listening everywhere: reach it through loopback
+        host = "127.0.0.1"
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 def main() -> None:
+    exit_on_sigterm()  # clean-up code (the embedded PostgreSQL's stop, child processes) runs on SIGTERM too
     _register_domain_clis()
     app()
 

@@ -21,6 +21,9 @@ jobs_app = typer.Typer(help="Tarefas periódicas.", no_args_is_help=True)
 
 def scheduler_command(
     run_now: Annotated[bool, typer.Option("--run-now", help="Roda todas as tarefas ao iniciar")] = False,
+    parent_pid: Annotated[
+        int | None, typer.Option("--parent-pid", hidden=True, help="Para quando este processo terminar")
+    ] = None,
 ) -> None:
     """Inicia o processo agendador (um só; réplicas extras não repetem tarefas)."""
     from regula.cli.checks import check_production
@@ -30,7 +33,7 @@ def scheduler_command(
     with database(settings) as url:
         check_production(settings, url)
         console.print("Agendador iniciado (Ctrl+C para parar).")
-        asyncio.run(serve(settings, url, run_now=run_now))
+        asyncio.run(serve(settings, url, run_now=run_now, parent_pid=parent_pid))
 
 
 @jobs_app.command("run")
@@ -43,7 +46,7 @@ def run(name: Annotated[str, typer.Argument(help="Nome da tarefa")]) -> None:
     with database(settings) as url:
 
         async def go() -> JobRun:
-            db = make_database(url, pool_size=2)
+            db = make_database(url, pool_size=2, application_name="regula-cli")
             try:
                 return await run_job(db, settings, jobs[name])
             finally:
@@ -62,7 +65,7 @@ def list_runs(limit: Annotated[int, typer.Option(min=1, max=500)] = 20) -> None:
     with database(settings) as url:
 
         async def go() -> list[JobRun]:
-            db = make_database(url, pool_size=1)
+            db = make_database(url, pool_size=1, application_name="regula-cli")
             try:
                 async with db.transaction() as s:
                     stmt = select(JobRun).order_by(col(JobRun.id).desc()).limit(limit)

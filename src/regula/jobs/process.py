@@ -12,16 +12,19 @@ from zoneinfo import ZoneInfo
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 
+from regula.cli.processes import watch_parent
 from regula.config import Settings
-from regula.db.engine import make_database
+from regula.db.engine import Database, make_database
 from regula.jobs.registry import all_jobs
-from regula.jobs.runner import run_job
+from regula.jobs.runner import Job, run_job
 
 log = logging.getLogger("regula.scheduler")
 
 
-async def serve(settings: Settings, url: str, *, run_now: bool = False) -> None:
-    db = make_database(url, pool_size=4)
+async def serve(settings: Settings, url: str, *, run_now: bool = False, parent_pid: int | None = None) -> None:
+    """Run until SIGINT or SIGTERM, or until the process ``parent_pid`` (the ``regula demo`` that started this
+    scheduler) is gone."""
+    db = make_database(url, pool_size=4, application_name="regula-scheduler")
     scheduler = AsyncIOScheduler(timezone=ZoneInfo(settings.timezone))
     jobs = all_jobs(settings)
     for job in jobs.values():
@@ -39,14 +42,26 @@ async def serve(settings: Settings, url: str, *, run_now: bool = False) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    helpers: list[asyncio.Task[None]] = []
+    if parent_pid is not None:
+        helpers.append(asyncio.create_task(watch_parent(parent_pid, stop)))
     scheduler.start()
     log.info("scheduler started", extra={"jobs": sorted(jobs)})
     if run_now:
-        for job in jobs.values():
-            await run_job(db, settings, job)
+        # A task, not awaited here: a stop request must not wait for every job to run (the demo's allocation
+        # run takes a while).
+        helpers.append(asyncio.create_task(_run_all(db, settings, list(jobs.values()))))
     try:
         await stop.wait()
     finally:
         scheduler.shutdown(wait=False)
+        for task in helpers:
+            task.cancel()
+        await asyncio.gather(*helpers, return_exceptions=True)
         await db.dispose()
         log.info("scheduler stopped")
+
+
+async def _run_all(db: Database, settings: Settings, jobs: list[Job]) -> None:
+    for job in jobs:
+        await run_job(db, settings, job)

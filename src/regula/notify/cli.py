@@ -6,6 +6,8 @@ import asyncio
 import json
 import secrets
 import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated
 
 import typer
@@ -19,6 +21,7 @@ from regula.db.engine import make_database
 
 app = typer.Typer(help="Mensagens aos cidadãos (SMS e WhatsApp).", no_args_is_help=True)
 SIGNING_KEY_FILE = "twilio-webhook-token"
+DEMO_BASE_URL_FILE = "demo-public-base-url"
 
 
 def with_webhook_token(settings: Settings) -> Settings:
@@ -34,6 +37,26 @@ def with_webhook_token(settings: Settings) -> Settings:
     return settings.model_copy(update={"twilio_auth_token": SecretStr(path.read_text().strip())})
 
 
+@contextmanager
+def published_base_url(settings: Settings) -> Iterator[None]:
+    """While a ``regula demo`` serves, its address is kept in ``REGULA_HOME``, so that ``regula notify reply``
+    from another shell reaches it (and signs the URL it verifies) whatever ``--port`` it was given."""
+    path = settings.home / DEMO_BASE_URL_FILE
+    path.write_text(settings.public_base_url)
+    try:
+        yield
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def reply_base_url(settings: Settings) -> str:
+    """REGULA_PUBLIC_BASE_URL when it is set; else the address of the demo running on this REGULA_HOME."""
+    path = settings.home / DEMO_BASE_URL_FILE
+    if "public_base_url" not in settings.model_fields_set and path.is_file():
+        return path.read_text().strip()
+    return settings.public_base_url
+
+
 @app.command("dispatch")
 def dispatch(
     once: Annotated[bool, typer.Option("--once", help="Envia o que está pendente e sai")] = False,
@@ -41,16 +64,14 @@ def dispatch(
 ) -> None:
     """Envia as mensagens da fila de saída (outbox), respeitando limites de taxa e horários."""
     from regula.cli.checks import check_production
-    from regula.cli.checks import check_production
     from regula.notify.dispatcher import Dispatcher
 
     settings = load_settings()
     with database(settings) as url:
         check_production(settings, url)
-        check_production(settings, url)
 
         async def go() -> dict[str, int]:
-            db = make_database(url, pool_size=4)
+            db = make_database(url, pool_size=4, application_name="regula-dispatch")
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
@@ -79,7 +100,7 @@ def outbox(
     with database(settings) as url:
 
         async def go() -> list[tuple[str, str, int]]:
-            db = make_database(url, pool_size=1)
+            db = make_database(url, pool_size=1, application_name="regula-cli")
             try:
                 async with db.transaction() as session:
                     rows = await session.execute(
@@ -112,7 +133,7 @@ def reply(
     settings = with_webhook_token(load_settings())
     if settings.twilio_auth_token is None:
         fail("Defina REGULA_TWILIO_AUTH_TOKEN para assinar a resposta.", "twilio_nao_configurado")
-    target = url or settings.public_base_url.rstrip("/") + "/webhooks/twilio/inbound"
+    target = url or reply_base_url(settings).rstrip("/") + "/webhooks/twilio/inbound"
     params = {
         "MessageSid": "SM" + secrets.token_hex(16),
         "AccountSid": settings.twilio_account_sid or "AC" + "0" * 32,

@@ -1,0 +1,77 @@
+"""Processes that end together (issue 11, item 13).
+
+``regula demo`` runs the web app and starts the scheduler as a child process; both attach to the embedded
+PostgreSQL, which the last regula process to leave stops. That only works if every process leaves through its
+clean-up code:
+
+- SIGTERM (systemd, docker, ``kill``) raises ``SystemExit`` instead of killing the interpreter on the spot, so
+  ``finally`` blocks and ``atexit`` run (Python's default for SIGTERM runs neither);
+- a child started by ``start_child`` gets SIGTERM from the kernel when its parent dies, even of SIGKILL
+  (Linux ``prctl(PR_SET_PDEATHSIG)``), and ``watch_parent`` notices a dead parent where that is not available;
+- ``stop_child`` asks a child to stop and kills it if it has not within a grace period.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import logging
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from types import FrameType
+
+log = logging.getLogger(__name__)
+
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def exit_on_sigterm() -> None:
+    """From now on SIGTERM ends the process like ``sys.exit``: clean-up code runs."""
+
+    def _exit(signum: int, frame: FrameType | None) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, _exit)
+
+
+def _die_with_parent(parent: int) -> Callable[[], None]:
+    def setup() -> None:  # runs in the child, between fork and exec
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        if os.getppid() != parent:  # the parent died before prctl took effect
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return setup
+
+
+def start_child(args: Sequence[str], env: Mapping[str, str]) -> subprocess.Popen[bytes]:
+    """Start a process that is sent SIGTERM when this one dies (Linux; elsewhere ``watch_parent`` covers it)."""
+    preexec = _die_with_parent(os.getpid()) if sys.platform == "linux" else None
+    return subprocess.Popen(list(args), env=dict(env), preexec_fn=preexec)  # noqa: S603 - our own CLI
+
+
+def stop_child(process: subprocess.Popen[bytes], grace_seconds: float = 20.0) -> None:
+    """SIGTERM, then SIGKILL after ``grace_seconds``: a job stuck in native code must not hold the exit."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=grace_seconds)
+    except subprocess.TimeoutExpired:
+        log.warning("child process did not stop in time: killed", extra={"pid": process.pid})
+        process.kill()
+        process.wait()
+
+
+async def watch_parent(parent_pid: int, stop: asyncio.Event, interval: float = 1.0) -> None:
+    """Set ``stop`` once the process's parent is no longer ``parent_pid``: an orphan is adopted by init (or a
+    subreaper), so its parent id changes. The fallback for where PR_SET_PDEATHSIG is missing or was lost."""
+    while not stop.is_set():
+        if os.getppid() != parent_pid:
+            log.warning("parent process ended: stopping", extra={"parent_pid": parent_pid})
+            stop.set()
+            return
+        await asyncio.sleep(interval)
