@@ -304,8 +304,13 @@ async def create_token(
 
 async def revoke_token(session: AsyncSession, token_id: int, by: Principal | None = None) -> ApiToken:
     token = await repo.get_token(session, token_id)
-    if by is not None and by.role is not Role.ADMIN and token.user_id != by.user_id:
-        raise PermissionDenied("Você só pode revogar os seus próprios tokens.", code="token_de_outro_usuario")
+    if by is not None and token.user_id != by.user_id:
+        owner = await repo.get_user(session, token.user_id)
+        # Administrators revoke others' tokens, inside their own jurisdiction only (as they create users).
+        if by.role is not Role.ADMIN or not _jurisdiction_covers(
+            by.jurisdiction, Jurisdiction.parse(owner.jurisdiction)
+        ):
+            raise PermissionDenied("Você só pode revogar os seus próprios tokens.", code="token_de_outro_usuario")
     if token.revoked_at is None:
         token.revoked_at = utcnow()
         await session.flush()
