@@ -133,6 +133,9 @@ async def build_instance(
                 col(AgendaSlot.oci_code).in_(sorted(ocis)),
                 col(Establishment.active),
                 col(EstablishmentOffer.active),
+                # A queue never widens beyond its UF, so agendas of other UFs could serve nobody here; leaving them
+                # out also keeps another UF's providers out of this run's instance file.
+                col(Establishment.uf).in_(sorted({e.uf for e in entries})),
             )
             .order_by(col(AgendaSlot.id))
         )
