@@ -11,7 +11,6 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromPath, FromQuery, JSONBody
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col
 
 from regula.access.policy import Role, allow
 from regula.access.service import Principal
@@ -72,13 +71,12 @@ class ProvidersController(Controller):
 
     @get("/establishments", opt=allow(*Role), operation_id="listEstablishments")
     async def list_establishments(
-        self, db_session: NamedDependency[AsyncSession], uf: FromQuery[str | None] = None
+        self,
+        request: Request[Principal, Any, Any],
+        db_session: NamedDependency[AsyncSession],
+        uf: FromQuery[str | None] = None,
     ) -> list[EstablishmentOut]:
-        stmt = select(Establishment).order_by(col(Establishment.cnes))
-        if uf:
-            stmt = stmt.where(col(Establishment.uf) == uf.upper())
-        rows = (await db_session.execute(stmt)).scalars().all()
-        return [await _out(db_session, e) for e in rows]
+        return [await _out(db_session, e) for e in await service.list_establishments(db_session, request.user, uf)]
 
     @put("/establishments/{cnes:str}/offers", opt=allow(Role.GESTOR), operation_id="setOffer")
     async def set_offer(
@@ -126,16 +124,12 @@ class ProvidersController(Controller):
     @get("/slots", opt=allow(*Role), operation_id="listSlots")
     async def list_slots(
         self,
+        request: Request[Principal, Any, Any],
         db_session: NamedDependency[AsyncSession],
         oci: FromQuery[str | None] = None,
         cnes: FromQuery[str | None] = None,
     ) -> list[SlotOut]:
-        stmt = select(AgendaSlot).order_by(col(AgendaSlot.starts_at), col(AgendaSlot.id)).limit(1000)
-        if oci:
-            stmt = stmt.where(col(AgendaSlot.oci_code) == oci)
-        if cnes:
-            stmt = stmt.where(col(AgendaSlot.cnes) == cnes)
-        return [_slot_out(s) for s in (await db_session.execute(stmt)).scalars()]
+        return [_slot_out(s) for s in await service.list_slots(db_session, request.user, oci=oci, cnes=cnes)]
 
     @put("/quotas", opt=allow(Role.GESTOR), operation_id="setQuota")
     async def set_quota(

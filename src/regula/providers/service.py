@@ -10,10 +10,11 @@ from datetime import date, datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, text
+from sqlalchemy import ColumnElement, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from regula.access.policy import JurisdictionKind
 from regula.access.service import Principal
 from regula.config import Settings
 from regula.db.base import utcnow
@@ -96,6 +97,44 @@ async def upsert_establishment(
         row.updated_at = utcnow()
     await session.flush()
     return row
+
+
+def visible_to(by: Principal) -> ColumnElement[bool] | None:
+    """The establishments inside ``by``'s jurisdiction, as a condition on ``Establishment`` (``None``: all)."""
+    j = by.jurisdiction
+    if j.kind is JurisdictionKind.NATIONAL:
+        return None
+    if j.kind is JurisdictionKind.CNES:
+        return col(Establishment.cnes) == j.code
+    return col(Establishment.municipality_ibge).in_([m.ibge_code for m in territory().all() if j.covers_place(m)])
+
+
+async def list_establishments(session: AsyncSession, by: Principal, uf: str | None = None) -> list[Establishment]:
+    stmt = select(Establishment).order_by(col(Establishment.cnes))
+    if (inside := visible_to(by)) is not None:
+        stmt = stmt.where(inside)
+    if uf:
+        stmt = stmt.where(col(Establishment.uf) == uf.upper())
+    return list((await session.execute(stmt)).scalars())
+
+
+async def list_slots(
+    session: AsyncSession, by: Principal, *, oci: str | None = None, cnes: str | None = None
+) -> list[AgendaSlot]:
+    """Agendas of the establishments in ``by``'s jurisdiction (others' capacity is theirs to publish)."""
+    stmt = (
+        select(AgendaSlot)
+        .join(Establishment, col(Establishment.cnes) == col(AgendaSlot.cnes))
+        .order_by(col(AgendaSlot.starts_at), col(AgendaSlot.id))
+        .limit(1000)
+    )
+    if (inside := visible_to(by)) is not None:
+        stmt = stmt.where(inside)
+    if oci:
+        stmt = stmt.where(col(AgendaSlot.oci_code) == oci)
+    if cnes:
+        stmt = stmt.where(col(AgendaSlot.cnes) == cnes)
+    return list((await session.execute(stmt)).scalars())
 
 
 async def get_establishment(session: AsyncSession, cnes: str) -> Establishment:
