@@ -37,8 +37,10 @@ async def test_admin_deactivates_and_reactivates_through_the_api(
     assert (await browser.get("/", follow_redirects=False)).status_code == 200
     assert (await client.get("/api/v1/me", headers=nav.headers)).status_code == 200
 
-    # Managers and the user themself may not; an unknown user is a 404 naming the field.
-    for who in (gestor, nav):
+    # Managers, the user themself and an administrator of another UF may not; an unknown user is a 404 naming
+    # the field.
+    admin_pr = await make_user("admin", "uf:PR")
+    for who in (gestor, nav, admin_pr):
         denied = await client.post(f"/api/v1/users/{nav.username}/deactivate", headers=who.headers)
         assert denied.status_code == 403
     unknown = await client.post("/api/v1/users/ninguem.aqui/deactivate", headers=admin.headers)

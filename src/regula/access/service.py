@@ -263,8 +263,13 @@ async def set_active(session: AsyncSession, username: str, active: bool, *, by: 
     reactivated user logs in again and asks for new tokens. Nothing is deleted (the audit keeps the history)."""
     user = await repo.user_by_username(session, username.strip().lower())
     if user is None:
-        raise NotFound.for_field("username", "usuario_desconhecido", f"Usuário {username!r} não encontrado.")
+        raise NotFound.for_field("username", "usuario_desconhecido", "Usuário não encontrado.")
     assert user.id is not None
+    if by is not None and not _jurisdiction_covers(by.jurisdiction, Jurisdiction.parse(user.jurisdiction)):
+        # An administrator acts on the users of their own jurisdiction only (a national one on everyone).
+        raise PermissionDenied(
+            f"Este usuário está fora da sua jurisdição ({by.jurisdiction}).", code="fora_da_jurisdicao"
+        )
     if by is not None and by.user_id == user.id and not active:
         raise Conflict.for_field("username", "desativar_a_si_mesmo", "Você não pode desativar o seu próprio usuário.")
     now = utcnow()
