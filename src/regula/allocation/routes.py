@@ -7,8 +7,9 @@ from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
-from litestar.params import FromPath, JSONBody, QueryParameter
-from msgspec import Struct
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import JSONBody, QueryParameter
+from msgspec import Meta, Struct
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -22,11 +23,12 @@ from regula.config import Settings
 from regula.providers.models import AgendaSlot
 from regula.waitlist import service as wl
 from regula.waitlist.models import WaitlistEntry
+from regula.web.input_guard import Id
 
 
 class RunCreate(Struct, forbid_unknown_fields=True):
     scope: str
-    horizon_days: int = service.DEFAULT_HORIZON_DAYS
+    horizon_days: Annotated[int, Meta(ge=1, le=service.MAX_HORIZON_DAYS)] = service.DEFAULT_HORIZON_DAYS
 
 
 class RunPublic(Struct):
@@ -150,7 +152,7 @@ class AllocationController(Controller):
 
     @get("/{run_id:int}", opt=allow(Role.REGULADOR, Role.GESTOR, Role.AUDITOR), operation_id="getAllocation")
     async def get_run(
-        self, request: Request[Principal, Any, Any], db_session: NamedDependency[AsyncSession], run_id: FromPath[int]
+        self, request: Request[Principal, Any, Any], db_session: NamedDependency[AsyncSession], run_id: Id
     ) -> RunDetail:
         actor = wl.Actor.of(request.user)
         return await detail(db_session, await runs.run_for(db_session, run_id, actor), actor)
@@ -159,9 +161,13 @@ class AllocationController(Controller):
         "/{run_id:int}/instance",
         opt=allow(Role.REGULADOR, Role.GESTOR, Role.AUDITOR),
         operation_id="allocationInstance",
+        # Sent as the stored bytes (no re-encoding), but it is a JSON object and the document says so.
+        responses={
+            200: ResponseSpec(dict[str, Any], description="A instância do solver (JSON)", generate_examples=False)
+        },
     )
     async def instance(
-        self, request: Request[Principal, Any, Any], db_session: NamedDependency[AsyncSession], run_id: FromPath[int]
+        self, request: Request[Principal, Any, Any], db_session: NamedDependency[AsyncSession], run_id: Id
     ) -> Response[bytes]:
         # The instance holds every resident of the scope: only for those whose jurisdiction holds all of it.
         run = await runs.run_for(db_session, run_id, wl.Actor.of(request.user), deciding=True)
@@ -173,13 +179,13 @@ class AllocationController(Controller):
 
     @post("/{run_id:int}/approve", opt=allow(Role.REGULADOR, Role.GESTOR), operation_id="approveAllocation")
     async def approve(
-        self, request: Request[Principal, Any, Any], db_session: NamedDependency[AsyncSession], run_id: FromPath[int]
+        self, request: Request[Principal, Any, Any], db_session: NamedDependency[AsyncSession], run_id: Id
     ) -> RunPublic:
         return _public(await service.decide(db_session, run_id, "aprovada", wl.Actor.of(request.user)))
 
     @post("/{run_id:int}/discard", opt=allow(Role.REGULADOR, Role.GESTOR), operation_id="discardAllocation")
     async def discard(
-        self, request: Request[Principal, Any, Any], db_session: NamedDependency[AsyncSession], run_id: FromPath[int]
+        self, request: Request[Principal, Any, Any], db_session: NamedDependency[AsyncSession], run_id: Id
     ) -> RunPublic:
         return _public(await service.decide(db_session, run_id, "descartada", wl.Actor.of(request.user)))
 
@@ -189,7 +195,7 @@ class AllocationController(Controller):
         request: Request[Principal, Any, Any],
         db_session: NamedDependency[AsyncSession],
         settings: NamedDependency[Settings],
-        run_id: FromPath[int],
+        run_id: Id,
     ) -> dict[str, Any]:
         result = await service.commit(db_session, settings, run_id, wl.Actor.of(request.user))
         return {"run": run_id, **result}

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from regula.access.policy import JurisdictionKind, Role, allow
 from regula.access.service import Principal
 from regula.audit.models import AuditEvent
+from regula.inputs import BIGINT_MAX
 
 
 class AuditEventPublic(Struct):
@@ -58,7 +59,7 @@ class AuditController(Controller):
         entity_id: FromQuery[str | None] = None,
         action: FromQuery[str | None] = None,
         before_id: Annotated[
-            int | None, QueryParameter(gt=0, description="Página: eventos com id menor que este")
+            int | None, QueryParameter(gt=0, le=BIGINT_MAX, description="Página: eventos com id menor que este")
         ] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
     ) -> AuditPage:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import get
 from litestar.di import NamedDependency
-from litestar.params import FromQuery
+from litestar.params import FromQuery, QueryParameter
 from msgspec import Struct
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -31,7 +31,9 @@ class JobRunPublic(Struct):
     "/api/v1/jobs/runs", opt=allow(Role.GESTOR, Role.REGULADOR, Role.AUDITOR), tags=["tarefas"], operation_id="jobRuns"
 )
 async def job_runs(
-    db_session: NamedDependency[AsyncSession], job: FromQuery[str | None] = None, limit: FromQuery[int] = 50
+    db_session: NamedDependency[AsyncSession],
+    job: FromQuery[str | None] = None,
+    limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
 ) -> list[JobRunPublic]:
     stmt = select(JobRun).order_by(col(JobRun.id).desc()).limit(max(1, min(limit, 500)))
     if job:

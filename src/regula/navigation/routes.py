@@ -7,7 +7,7 @@ from typing import Any
 
 from litestar import Controller, Request, get, post
 from litestar.di import NamedDependency
-from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.params import FromQuery, JSONBody
 from msgspec import Struct
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,6 +16,7 @@ from regula.access.service import Principal
 from regula.navigation import service
 from regula.navigation.models import TASK_KIND_LABELS_PT, ContactAttempt
 from regula.waitlist.service import Actor
+from regula.web.input_guard import Id
 
 
 class TaskPublic(Struct):
@@ -98,7 +99,7 @@ class NavigationController(Controller):
         self,
         request: Request[Principal, Any, Any],
         db_session: NamedDependency[AsyncSession],
-        task_id: FromPath[int],
+        task_id: Id,
         data: JSONBody[ContactCreate],
     ) -> ContactPublic:
         attempt = await service.log_contact(
@@ -108,7 +109,7 @@ class NavigationController(Controller):
 
     @get("/{task_id:int}/contacts", opt=allow(Role.NAVEGADOR, Role.REGULADOR, Role.GESTOR))
     async def contacts(
-        self, request: Request[Principal, Any, Any], db_session: NamedDependency[AsyncSession], task_id: FromPath[int]
+        self, request: Request[Principal, Any, Any], db_session: NamedDependency[AsyncSession], task_id: Id
     ) -> list[ContactPublic]:
         await service.get_task(db_session, task_id, Actor.of(request.user))
         return [_contact(c) for c in await service.contacts_of_task(db_session, task_id)]

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
-from litestar.params import FromQuery
+from litestar.params import FromQuery, QueryParameter
 from msgspec import Struct
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -30,6 +30,7 @@ from regula.notify.receipts import Receipt, ReceiptSink
 from regula.notify.replies import handle_inbound
 from regula.people.models import Citizen
 from regula.waitlist.service import Actor
+from regula.web.input_guard import OptionalId
 from regula.web.state import audit_context_for, sessionmaker_from, settings_from
 
 log = logging.getLogger("regula.notify")
@@ -189,9 +190,9 @@ class MessagesController(Controller):
         self,
         request: Request[Principal, Any, Any],
         db_session: NamedDependency[AsyncSession],
-        entry_id: FromQuery[int | None] = None,
+        entry_id: OptionalId = None,
         status: FromQuery[str | None] = None,
-        limit: FromQuery[int] = 200,
+        limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 200,
     ) -> list[MessagePublic]:
         rows = await message_log(db_session, Actor.of(request.user), entry_id=entry_id, status=status, limit=limit)
         return [public_message(m) for m in rows]

@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from regula.db.base import utcnow
@@ -184,17 +185,29 @@ async def create_citizen(session: AsyncSession, data: CitizenCreate, today: date
             same.updated_at = utcnow()
             await session.flush()
             return same
-        field = "cpf" if valid["cpf"] and any(c.cpf == valid["cpf"] for c in existing) else "cns"
-        raise Conflict(
-            "Já existe um cadastro com este documento.",
-            code="cidadao_duplicado",
-            errors=[FieldError(field, "cidadao_duplicado", "Documento já cadastrado para outro registro.")],
-            extra={"existing_id": same.id},
-        )
+        raise _duplicate(existing, valid["cpf"])
     citizen = Citizen(**valid)
-    session.add(citizen)
-    await session.flush()
+    try:
+        async with session.begin_nested():
+            session.add(citizen)  # inside the savepoint: a refused insert leaves the session usable
+            await session.flush()
+    except IntegrityError as exc:
+        # Registered by a concurrent request between the look-up and the insert: the unique index decided.
+        if not any(name in str(exc.orig) for name in ("uq_citizen_cpf", "uq_citizen_cns")):
+            raise
+        cpf = valid["cpf"] if "uq_citizen_cpf" in str(exc.orig) else None
+        raise _duplicate(await find_by_documents(session, valid["cpf"], valid["cns"]), cpf) from None
     return citizen
+
+
+def _duplicate(existing: list[Citizen], cpf: str | None) -> Conflict:
+    field = "cpf" if cpf and (not existing or any(c.cpf == cpf for c in existing)) else "cns"
+    return Conflict(
+        "Já existe um cadastro com este documento.",
+        code="cidadao_duplicado",
+        errors=[FieldError(field, "cidadao_duplicado", "Documento já cadastrado para outro registro.")],
+        extra={"existing_id": existing[0].id if existing else None},
+    )
 
 
 async def get_citizen(session: AsyncSession, citizen_id: int) -> Citizen:

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import UploadFile
 from litestar.di import NamedDependency
-from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from litestar.params import FromQuery, JSONBody, QueryParameter
 from litestar.types import ControllerRouterHandler
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -19,6 +19,7 @@ from regula.access.service import Principal
 from regula.audit.service import record_read
 from regula.config import Settings
 from regula.errors import ValidationFailed
+from regula.inputs import MAX_IMPORT_BYTES
 from regula.production import apac, control, indicators, service
 from regula.production import authorization as auth
 from regula.production.schemas import (
@@ -43,9 +44,8 @@ from regula.production.schemas import (
     range_public,
 )
 from regula.waitlist.service import Actor
+from regula.web.input_guard import Id
 
-#: Uploads up to this size are accepted (a month of a state's BPA-I lines is a few hundred MB).
-MAX_UPLOAD_BYTES = 512 * 1024 * 1024
 RECORDERS = (Role.EXECUTANTE, Role.NAVEGADOR)
 READERS = (Role.EXECUTANTE, Role.NAVEGADOR, Role.REGULADOR, Role.GESTOR, Role.AUDITOR)
 CONTROLLERS = (Role.GESTOR, Role.REGULADOR, Role.AUDITOR)
@@ -61,7 +61,7 @@ class ProductionController(Controller):
         request: Request[Principal, Any, Any],
         db_session: NamedDependency[AsyncSession],
         settings: NamedDependency[Settings],
-        entry_id: FromPath[int],
+        entry_id: Id,
     ) -> ExecutionPublic:
         v = await service.view(db_session, settings, entry_id, Actor.of(request.user))
         await record_read(
@@ -75,7 +75,7 @@ class ProductionController(Controller):
         request: Request[Principal, Any, Any],
         db_session: NamedDependency[AsyncSession],
         settings: NamedDependency[Settings],
-        entry_id: FromPath[int],
+        entry_id: Id,
         data: JSONBody[ProcedureIn],
     ) -> ExecutionPublic:
         item = service.ProcedureInput(
@@ -90,7 +90,7 @@ class ProductionController(Controller):
         request: Request[Principal, Any, Any],
         db_session: NamedDependency[AsyncSession],
         settings: NamedDependency[Settings],
-        procedure_id: FromPath[int],
+        procedure_id: Id,
         data: JSONBody[VoidIn],
     ) -> ExecutionPublic:
         v = await service.void_procedure(db_session, settings, procedure_id, data.reason, Actor.of(request.user))
@@ -102,7 +102,7 @@ class ProductionController(Controller):
         request: Request[Principal, Any, Any],
         db_session: NamedDependency[AsyncSession],
         settings: NamedDependency[Settings],
-        entry_id: FromPath[int],
+        entry_id: Id,
         data: JSONBody[ConclusionIn],
     ) -> ExecutionPublic:
         v = await service.conclude(
@@ -125,7 +125,7 @@ class ProductionController(Controller):
         request: Request[Principal, Any, Any],
         db_session: NamedDependency[AsyncSession],
         settings: NamedDependency[Settings],
-        entry_id: FromPath[int],
+        entry_id: Id,
         data: JSONBody[ClosingIn],
     ) -> ExecutionPublic:
         v = await service.close_navigation(db_session, settings, entry_id, Actor.of(request.user), data.note)
@@ -141,7 +141,7 @@ class ProductionController(Controller):
         request: Request[Principal, Any, Any],
         db_session: NamedDependency[AsyncSession],
         settings: NamedDependency[Settings],
-        entry_id: FromPath[int],
+        entry_id: Id,
         data: JSONBody[AuthorizationIn],
     ) -> AuthorizationPublic:
         number = await service.authorize_entry(
@@ -187,7 +187,7 @@ class ProductionController(Controller):
         opt=allow(Role.GESTOR, Role.REGULADOR),
         operation_id="importProduction",
         status_code=200,
-        request_max_body_size=MAX_UPLOAD_BYTES,
+        request_max_body_size=MAX_IMPORT_BYTES,
         summary="Importação de produção (linhas SIA/BPA em CSV)",
     )
     async def import_file(

@@ -10,7 +10,8 @@ import typer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from regula.audit.service import AuditContext, set_context
-from regula.cli.context import console, database, load_settings, run_in_transaction
+from regula.cli.context import console, database, fail, load_settings, run_in_transaction
+from regula.errors import DomainError
 from regula.providers import service
 from regula.providers.schemas import AgendaImportReport
 
@@ -27,7 +28,10 @@ def import_agenda(
 ) -> None:
     """Importa vagas; as linhas válidas entram, as inválidas vão para o relatório (saída 1)."""
     settings = load_settings()
-    rows = service.parse_agenda_csv(file.read_text(encoding="utf-8-sig"))
+    try:
+        rows = service.parse_agenda_csv(file.read_bytes())
+    except DomainError as exc:
+        fail(str(exc), exc.code)
     with database(settings) as url:
 
         async def work(session: AsyncSession) -> AgendaImportReport:

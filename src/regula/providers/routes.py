@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from litestar import Controller, Request, get, post, put
@@ -17,6 +18,7 @@ from regula.access.service import Principal
 from regula.catalog.service import list_ocis
 from regula.config import Settings
 from regula.errors import PermissionDenied
+from regula.inputs import MAX_IMPORT_BYTES
 from regula.providers import service
 from regula.providers.models import AgendaSlot, Establishment
 from regula.providers.schemas import (
@@ -29,6 +31,14 @@ from regula.providers.schemas import (
     SlotOut,
 )
 from regula.territory.reference import territory
+
+
+@dataclass
+class AgendaUpload:
+    """The multipart form of an agenda import: the CSV in the field ``data`` (a form without it is a 422 naming
+    the field, not the error Litestar raises when asked for "the first file" of a form that has none)."""
+
+    data: UploadFile
 
 
 def _require_establishment(user: Principal, est: Establishment) -> None:
@@ -104,16 +114,20 @@ class ProvidersController(Controller):
         _require_establishment(request.user, await service.get_establishment(db_session, data.cnes))
         return _slot_out(await service.add_slot(db_session, data, settings))
 
-    @post("/agendas/import", opt=allow(Role.EXECUTANTE, Role.REGULADOR, Role.GESTOR), operation_id="importAgenda")
+    @post(
+        "/agendas/import",
+        opt=allow(Role.EXECUTANTE, Role.REGULADOR, Role.GESTOR),
+        operation_id="importAgenda",
+        request_max_body_size=MAX_IMPORT_BYTES,
+    )
     async def import_agenda(
         self,
         request: Request[Principal, Any, Any],
         db_session: NamedDependency[AsyncSession],
         settings: NamedDependency[Settings],
-        data: Annotated[UploadFile, Body(media_type=RequestEncodingType.MULTI_PART)],
+        data: Annotated[AgendaUpload, Body(media_type=RequestEncodingType.MULTI_PART)],
     ) -> AgendaImportReport:
-        content = (await data.read()).decode("utf-8-sig")
-        rows = service.parse_agenda_csv(content)
+        rows = service.parse_agenda_csv(await data.data.read())
         allowed = {
             e.cnes
             for e in (await db_session.execute(select(Establishment))).scalars()

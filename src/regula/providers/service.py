@@ -19,6 +19,7 @@ from regula.access.service import Principal
 from regula.config import Settings
 from regula.db.base import utcnow
 from regula.errors import Conflict, FieldError, NotFound, PermissionDenied, ValidationFailed
+from regula.inputs import NUL
 from regula.providers.models import (
     ESTABLISHMENT_KINDS,
     AgendaSlot,
@@ -207,8 +208,18 @@ def _parse_date(raw: str) -> date:
     return date.fromisoformat(raw)
 
 
-def parse_agenda_csv(content: str) -> list[dict[str, str]]:
-    """Rows of an agenda CSV (``;`` or ``,``), with Portuguese or English headers normalized."""
+def parse_agenda_csv(data: bytes) -> list[dict[str, str]]:
+    """Rows of an agenda CSV (UTF-8, ``;`` or ``,``), with Portuguese or English headers normalized."""
+    try:
+        content = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ValidationFailed.for_field(
+            "arquivo",
+            "arquivo_nao_utf8",
+            "O arquivo não está em UTF-8. Converta-o (por exemplo: iconv -f latin1 -t utf-8 agenda.csv > nova.csv).",
+        ) from None
+    if NUL in content:  # PostgreSQL stores no NUL in text: refuse the file, not one failed query per row
+        raise ValidationFailed.for_field("arquivo", "caractere_nulo", "O arquivo contém o caractere nulo (\\0).")
     sample = content[:2048]
     delimiter = ";" if sample.count(";") > sample.count(",") else ","
     reader = csv.DictReader(io.StringIO(content), delimiter=delimiter)

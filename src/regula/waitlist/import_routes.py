@@ -21,11 +21,9 @@ from regula.access.policy import Role, allow
 from regula.access.service import Principal
 from regula.config import Settings
 from regula.errors import ValidationFailed
+from regula.inputs import MAX_IMPORT_BYTES
 from regula.waitlist.importer import DEFAULT_SOURCE, Format, ImportFileError, import_referrals
 from regula.waitlist.service import Actor
-
-#: Uploads up to this size are accepted (a million rows of CSV is about 200 MB).
-MAX_UPLOAD_BYTES = 512 * 1024 * 1024
 
 
 @post(
@@ -35,7 +33,7 @@ MAX_UPLOAD_BYTES = 512 * 1024 * 1024
     tags=["fila"],
     operation_id="importReferrals",
     summary="Importação de encaminhamentos em lote (CSV ou JSON)",
-    request_max_body_size=MAX_UPLOAD_BYTES,
+    request_max_body_size=MAX_IMPORT_BYTES,  # larger: 413 (problem document)
 )
 async def import_referrals_route(
     request: Request[Principal, Any, Any],

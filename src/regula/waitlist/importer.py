@@ -53,6 +53,7 @@ from regula.catalog.schemas import OciSummary
 from regula.config import Settings
 from regula.db.base import utcnow
 from regula.errors import FieldError, ValidationFailed
+from regula.inputs import NUL, json_problem, nul_error, too_deep_error
 from regula.people import documents
 from regula.people.models import CHANNELS, Citizen
 from regula.people.schemas import CitizenCreate
@@ -418,7 +419,10 @@ class RowSource:
         if not header_line.strip():
             raise ImportFileError("O arquivo está vazio: falta a linha de cabeçalho.", code="arquivo_vazio")
         delimiter = max((";", ",", "\t"), key=header_line.count)
-        header = next(csv.reader([header_line], delimiter=delimiter))
+        try:
+            header = next(csv.reader([header_line], delimiter=delimiter))
+        except csv.Error as exc:  # a header longer than any cell may be (csv.field_size_limit): not a CSV
+            raise ImportFileError(f"Cabeçalho do CSV ilegível: {exc}.", code="csv_malformado") from None
         width = len(header)
         indexes = [width] * len(FIELDS)  # index ``width`` is the "" appended to every row
         for position, raw_name in enumerate(header):
@@ -498,7 +502,10 @@ class RowSource:
             if value is None:
                 continue
             if index == CHECK and isinstance(value, dict):
-                checklist = value
+                if (problem := json_problem(value, name)) is not None:
+                    errors.append(problem)
+                else:
+                    checklist = value
             elif isinstance(value, bool):
                 values[index] = "true" if value else "false"
             elif isinstance(value, str | int | float):
@@ -515,6 +522,9 @@ class RowSource:
                 obj = json.loads(line)
             except json.JSONDecodeError as exc:
                 yield RawRow(n, _EMPTY, errors=[FieldError("linha", "json_invalido", f"JSON inválido: {exc.msg}.")])
+                continue
+            except RecursionError:
+                yield RawRow(n, _EMPTY, errors=[too_deep_error("linha")])
                 continue
             yield self._object_row(n, obj)
 
@@ -566,6 +576,10 @@ class RowSource:
                     if fill():
                         continue
                     raise _bad_json(n) from None
+                except RecursionError:
+                    raise ImportFileError.for_field(
+                        "arquivo", "json_aninhado_demais", f"JSON aninhado demais no objeto {n + 1} da lista."
+                    ) from None
                 if end == len(buf) and fill():
                     continue  # a value cut at the buffer's end: decode it again whole
                 break
@@ -1238,6 +1252,9 @@ class Validator:
         )
 
     def validate(self, raw: RawRow) -> Valid | Refused:
+        if NUL in "".join(raw.values):  # one C-speed test per row; PostgreSQL refuses NUL in text
+            errors = [nul_error(FIELDS[i]) for i, value in enumerate(raw.values) if NUL in value]
+            return Refused(raw.row, "", errors)  # no external id: not even looked up
         return self.fast(raw) or self.full(raw)
 
     def eligibility(self, valid: Valid, sex: str, birth: date) -> list[FieldError]:

@@ -35,6 +35,9 @@ from regula.audit.service import install as install_audit
 from regula.config import Settings
 from regula.db.base import load_all_models
 from regula.errors import NotAuthenticated
+from regula.inputs import MAX_BODY_BYTES
+from regula.web.input_guard import GuardedRequest, InputGuardMiddleware
+from regula.web.openapi import declare_problem_responses
 from regula.web.problems import EXCEPTION_HANDLERS
 from regula.web.security import LocalSwaggerRenderPlugin, security_headers
 from regula.web.state import SESSIONMAKER_KEY, SETTINGS_KEY, provide_db_session, provide_settings, settings_from
@@ -125,17 +128,21 @@ def create_app(
         description="Regulação de filas de OCIs do SUS: API. Autenticação por token Bearer.",
         path="/schema",
         render_plugins=[LocalSwaggerRenderPlugin()],
-        openapi_router=Router(path="/schema", route_handlers=[], opt=public()),
+        openapi_router=Router(path="/schema", route_handlers=[], opt=public(), include_in_schema=False),
     )
     static = create_static_files_router(path="/static", directories=[WEB_DIR / "static"], opt=public())
-    return Litestar(
+    app = Litestar(
         route_handlers=[*_route_handlers(), MetricsController, static, *(extra_routes or [])],
         dependencies={
             "db_session": Provide(provide_db_session),
             "settings": Provide(provide_settings, sync_to_thread=False),
         },
         guards=[access_guard],
-        middleware=[RequestLogMiddleware(), prometheus.middleware, AuthenticationMiddleware()],
+        # The input guard runs after authentication: an anonymous caller learns nothing, not even about input.
+        middleware=[RequestLogMiddleware(), prometheus.middleware, AuthenticationMiddleware(), InputGuardMiddleware()],
+        request_class=GuardedRequest,
+        # Bodies are small JSON documents; the routes that take files declare their own, larger limit.
+        request_max_body_size=MAX_BODY_BYTES,
         exception_handlers=EXCEPTION_HANDLERS,
         before_send=[security_headers(settings)],
         openapi_config=openapi,
@@ -149,6 +156,8 @@ def create_app(
         debug=False,
         logging_config=None,
     )
+    declare_problem_responses(app)
+    return app
 
 
 def app_globals() -> dict[str, Any]:

@@ -234,8 +234,12 @@ class Page:
         return self.number < self.pages
 
 
+#: Pages past this one are empty anyway; a larger number would only overflow the query's OFFSET (bigint).
+MAX_PAGE = 1_000_000
+
+
 def page_number(raw: int | None) -> int:
-    return max(1, raw or 1)
+    return min(max(1, raw or 1), MAX_PAGE)
 
 
 # -- display -------------------------------------------------------------------------------------------------
