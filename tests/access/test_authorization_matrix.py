@@ -90,6 +90,7 @@ class World:
     protocols: list[str] = field(default_factory=list)
     ids: dict[str, int] = field(default_factory=dict)  # entry, entry_in_care, citizen, run, task, procedure, token
     queue_key: str = ""
+    competencia: str = ""  # the month of the recorded procedure (AAAAMM)
 
     def leaks(self, body: str) -> list[str]:
         """This world's identifiers found in a response body."""
@@ -175,6 +176,7 @@ async def _build(session: AsyncSession, settings: Settings, place: Place, rng_se
     task = await navigation.open_task(session, "falta", person, waiting, "Faltou à consulta; ligar.")
     run = await allocation.propose(session, settings, f"uf:{place.uf}", actor)
     world.queue_key = f"{OCI}:{entry.scope_kind}:{entry.scope_code}"
+    world.competencia = wl.local_today(settings).strftime("%Y%m")
     world.ids = {
         "entry": waiting,
         "entry_in_care": in_care,
@@ -377,7 +379,19 @@ def _bodies(m: Matrix) -> dict[tuple[str, str], dict[str, Any]]:
         "cpf": "52998224725",
         "contact_consent": True,
     }
+    by_cnes = {"competencia": sc.competencia, "cnes": SC.cnes}
     return {
+        # Searches and filters aimed at the SC world: a PR user must find nothing.
+        ("GET", "/api/v1/citizens"): {"query": {"cpf": sc.cpfs[0]}},
+        ("GET", "/api/v1/entries"): {"query": {"municipality": SC.home}},
+        ("GET", "/api/v1/slots"): {"query": {"cnes": SC.cnes}},
+        ("GET", "/api/v1/establishments"): {"query": {"uf": "SC"}},
+        ("GET", "/api/v1/audit"): {"query": {"entity_type": "WaitlistEntry", "entity_id": str(sc.ids["entry"])}},
+        ("GET", "/api/v1/production/findings"): {"query": by_cnes},
+        ("GET", "/api/v1/production/indicators"): {"query": by_cnes},
+        ("GET", "/api/v1/production/apac"): {"query": by_cnes},
+        ("GET", "/api/v1/production/ranges"): {"query": {"cnes": SC.cnes}},
+        ("GET", "/api/v1/production/authorizations/validate"): {"query": {"number": "3326702390979"}},
         ("POST", "/api/v1/entries/{entry_id:int}/transitions"): {
             "json": {"to": "cancelada", "reason_code": "desistencia"}
         },
@@ -478,7 +492,7 @@ async def _call(m: Matrix, caller: Caller, route: Route, url: str, body: dict[st
                 "Accept": "text/html",
             }
             kwargs = {"data": body.get("data", {})} if route.method in ("POST", "PUT", "PATCH") else {}
-        return await m.client.request(route.method, url, headers=headers, **kwargs)
+        return await m.client.request(route.method, url, headers=headers, params=body.get("query"), **kwargs)
     finally:
         m.client.cookies.clear()
         if savepoint.is_active:
