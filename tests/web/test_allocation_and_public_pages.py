@@ -123,3 +123,43 @@ async def test_agendas_show_each_provider_only_its_own(
     region = await browser_for(await make_user("regulador", "region:42007"))
     seen = await region.get("/regulacao/agendas", params={"ate": (date.today() + timedelta(days=20)).isoformat()})
     assert "Policlínica 7100002" in seen.text and "Policlínica 7100003" not in seen.text
+
+
+async def test_a_region_sees_only_its_residents_in_a_state_run_and_cannot_decide_it(
+    client: httpx.AsyncClient, make_user: MakeUser, browser_for: BrowserFor
+) -> None:
+    gestor = await make_user("gestor", "uf:SC")
+    admin = await make_user("admin", "br")
+    await _provider_with_agenda(client, gestor, "7100021", "4216602", places=1)  # São José, region 42007
+    await _provider_with_agenda(client, gestor, "7100022", "4209102", places=1)  # Joinville, region 42011
+    floripa = await make_user("solicitante", f"municipality:{FLORIANOPOLIS}")
+    joinville = await make_user("solicitante", "municipality:4209102")
+    near = await refer(client, floripa, citizen_body(name="Rosa Ilhoa") | {"cpf": generate_cpf(rng)}, "vermelho")
+    far = await refer(
+        client,
+        joinville,
+        citizen_body(name="Tereza Nortista", municipality_ibge="4209102") | {"cpf": generate_cpf(rng)},
+        "vermelho",
+    )
+    for e in (near, far):
+        await authorize(client, admin, e["id"])
+    state = await browser_for(await make_user("regulador", "uf:SC"))
+    launched = await state.post("/regulacao/alocacoes", {"escopo": "uf:SC", "horizonte": "30"})
+    assert launched.status_code == 303, launched.text
+    run_url = launched.headers["location"].split("?")[0]
+    assert far["protocol"] in (await state.get(run_url)).text
+
+    regional = await browser_for(await make_user("regulador", "region:42007"))
+    assert f'href="{run_url}"' in (await regional.get("/regulacao/alocacoes")).text
+    seen = await regional.get(run_url)
+    assert seen.status_code == 200
+    assert near["protocol"] in seen.text and "Rosa Ilhoa" in seen.text
+    assert far["protocol"] not in seen.text and "Tereza Nortista" not in seen.text and "Joinville" not in seen.text
+    assert f'action="{run_url}/aprovar"' not in seen.text
+    refused = await regional.post(f"{run_url}/aprovar", {})
+    assert refused.status_code == 403
+
+    parana = await browser_for(await make_user("regulador", "uf:PR"))
+    assert f'href="{run_url}"' not in (await parana.get("/regulacao/alocacoes")).text
+    assert (await parana.get(run_url)).status_code == 404
+    assert (await parana.post(f"{run_url}/aprovar", {})).status_code == 404
