@@ -64,9 +64,12 @@ def _readable_scopes(j: Jurisdiction) -> list[str] | None:
     UF, a macro-region, a health region or a municipality, so these are the containers of ``j``'s municipalities."""
     if j.kind is JurisdictionKind.NATIONAL:
         return None
+    munis = _municipalities(j)
+    if not munis:  # an establishment's jurisdiction holds no residents, so no run
+        return []
     t = territory()
     scopes: set[str] = {"br"}
-    for code in _municipalities(j):
+    for code in munis:
         m = t.municipality(code)
         scopes |= {f"uf:{m.uf}", f"macro:{m.macro_code}", f"municipality:{m.ibge_code}"}
         if m.health_region_code:
