@@ -167,7 +167,7 @@ async def test_database_refuses_a_second_live_run_of_a_scope(world: World) -> No
 
 
 async def test_commit_racing_suspensions_never_deadlocks(world: World) -> None:
-    n = 48
+    n = 30
     await _agenda(world, "7000013", places=n)
     entries = await _waiting_entries(world, n)
     proposed = await world.client.post(
