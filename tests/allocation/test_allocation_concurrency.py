@@ -230,3 +230,47 @@ async def test_commit_racing_suspensions_never_deadlocks(world: World) -> None:
     assert {e for e in entries if e not in suspended} <= active
     assert {e for e, s in statuses.items() if s == "agendada"} == active - set(suspended)
     assert counters == 0
+
+
+async def test_a_proposal_being_computed_makes_a_request_step_back_and_the_job_wait(
+    world: World, tmp_path: Path
+) -> None:
+    from regula.access.policy import Jurisdiction
+    from regula.allocation import service as allocation
+    from regula.waitlist import service as wl
+
+    await _agenda(world, "7000014", places=3)
+    await _waiting_entries(world, 3)
+    settings = Settings(
+        home=tmp_path,
+        database_url=SecretStr(world.engine.url.render_as_string(hide_password=False)),
+        environment="test",
+        log_json=False,
+    )
+    sessionmaker = make_sessionmaker(world.engine)
+    actor = wl.Actor("regulador", "regulador", world.regulador.user_id, Jurisdiction.parse("uf:SC", "scope"))
+    async with sessionmaker() as first:
+        # An operator's proposal, computed but not yet committed: it holds the scope.
+        held = await allocation.propose(first, settings, "uf:SC", actor)
+        # Another request steps back at once, with the reason …
+        response = await world.client.post(
+            "/api/v1/allocation/runs", json={"scope": "uf:SC"}, headers=world.regulador.headers
+        )
+        assert response.status_code == 409, response.text
+        assert response.json()["code"] == "rodada_em_calculo"
+
+        # … while the scheduler's job waits for it, and then supersedes it.
+        async def job() -> int:
+            async with sessionmaker() as s, s.begin():
+                run = await allocation.propose(s, settings, "uf:SC", wl.Actor.system("agendador"), wait=True)
+                assert run.id is not None
+                return run.id
+
+        waiting = asyncio.create_task(job())
+        await asyncio.sleep(0.5)
+        assert not waiting.done()
+        await first.commit()
+    newer = await asyncio.wait_for(waiting, timeout=30)
+    async with world.engine.connect() as conn:
+        rows = dict((await conn.execute(text("SELECT id, status FROM allocation_run"))).all())
+    assert rows == {held.id: "substituida", newer: "proposta"}
