@@ -143,6 +143,13 @@ async def test_integers_beyond_bigint_are_a_422_naming_the_parameter(
     assert response.json()["errors"][0]["field"] == "horizon_days"
     assert await count(session, "SELECT count(*) FROM allocation_run") == 0
 
+    # In a body: an integer of thousands of digits, where the declaration says a bounded one.
+    body = '{"scope": "uf:SC", "horizon_days": ' + "9" * 5000 + "}"
+    response = await client.post(
+        "/api/v1/allocation/runs", content=body, headers=h | {"content-type": "application/json"}
+    )
+    refused(response, 422, "json_invalido", "body")
+
 
 async def test_a_value_the_database_refuses_is_a_422_as_a_last_resort(
     settings: Settings, sessionmaker: async_sessionmaker[AsyncSession], make_user: MakeUser
@@ -381,6 +388,7 @@ def cli(cli_database: str, tmp_path: Path) -> CliRunner:
         ("[" + "[" * 5000 + "]" * 5000 + "]", "json_aninhado_demais"),
         (b"\xff\xfe\x00\x01binario", "arquivo_nao_utf8"),
         ('[{"id_externo": "1"}, {', "json_malformado"),
+        ('[{"id_externo": ' + "1" * 5000 + "}]", "json_malformado"),  # past Python's int conversion limit
     ],
 )
 def test_cli_import_referrals_exits_2_with_a_message_on_a_file_it_cannot_parse(

@@ -526,6 +526,11 @@ class RowSource:
             except RecursionError:
                 yield RawRow(n, _EMPTY, errors=[too_deep_error("linha")])
                 continue
+            except ValueError:  # an integer of thousands of digits (Python's int conversion limit)
+                yield RawRow(
+                    n, _EMPTY, errors=[FieldError("linha", "json_invalido", "JSON inválido: número longo demais.")]
+                )
+                continue
             yield self._object_row(n, obj)
 
     def _json_array(self) -> Iterator[RawRow]:
@@ -575,6 +580,8 @@ class RowSource:
                 except json.JSONDecodeError:
                     if fill():
                         continue
+                    raise _bad_json(n) from None
+                except ValueError:  # an integer of thousands of digits (Python's int conversion limit)
                     raise _bad_json(n) from None
                 except RecursionError:
                     raise ImportFileError.for_field(
@@ -934,7 +941,7 @@ class Validator:
         if value is None and raw.strip():
             try:
                 value = json.loads(raw)
-            except json.JSONDecodeError:
+            except (ValueError, RecursionError):  # malformed, a number too long, nested too deep
                 value = None
             if value is None:
                 if errors is not None:

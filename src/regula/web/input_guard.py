@@ -17,6 +17,7 @@ from urllib.parse import parse_qsl
 from litestar import Request
 from litestar.datastructures import FormMultiDict, UploadFile
 from litestar.enums import RequestEncodingType, ScopeType
+from litestar.exceptions import SerializationException
 from litestar.middleware import ASGIMiddleware
 from litestar.params import Parameter
 from litestar.types import ASGIApp, Receive, Scope, Send
@@ -47,6 +48,16 @@ class InputGuardMiddleware(ASGIMiddleware):
         await next_app(scope, receive, send)
 
 
+def _unreadable_json(reason: str) -> FieldError:
+    if "out of range" in reason:
+        message = "JSON com um número fora do intervalo aceito."
+    elif "truncated" in reason:
+        message = "JSON incompleto."
+    else:
+        message = "JSON malformado."
+    return FieldError("body", "json_invalido", message)
+
+
 class GuardedRequest(Request[Any, Any, Any]):
     async def json(self) -> Any:
         try:
@@ -54,6 +65,8 @@ class GuardedRequest(Request[Any, Any, Any]):
         except RecursionError:
             # The decoder gave up before we could count: certainly deeper than anything regula reads.
             raise refuse([too_deep_error()]) from None
+        except SerializationException as exc:
+            raise refuse([_unreadable_json(str(exc))]) from None
         check_json(value)
         return value
 
