@@ -53,10 +53,12 @@ class Fixture:
 
 async def _seed(url: str, settings: Settings) -> Fixture:
     from regula.access import service as access
+    from regula.allocation.service import propose
     from regula.audit.service import AuditContext, set_context
     from regula.catalog.service import bundled_sigtap_zip, import_sigtap
     from regula.demo import load_demo_data
     from regula.territory.service import load_territory
+    from regula.waitlist.service import Actor
 
     engine = create_async_engine(url, poolclass=NullPool)
     try:
@@ -69,6 +71,8 @@ async def _seed(url: str, settings: Settings) -> Fixture:
             await access.create_user(
                 s, username="schemathesis", full_name="Schemathesis", role="admin", jurisdiction="br", password="x" * 16
             )
+            # A run to review, so the run's routes (and the instance document) answer past their 404.
+            await propose(s, settings, "uf:SC", Actor.system("test_schemathesis"), horizon_days=30)
             _, token = await access.create_token(s, "schemathesis")
             spare, _ = await access.create_token(s, "schemathesis", name="revogavel")  # the run's to revoke
             await s.commit()
