@@ -49,8 +49,15 @@ SELECT 'CREATE DATABASE regula OWNER {OWNER_ROLE}'
     WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'regula')\\gexec
 ALTER DATABASE regula OWNER TO {OWNER_ROLE};
 -- Lets `regula demo` bulk-load its data without per-row foreign-key checks (regula.demo.data); the owner could
--- disable those triggers anyway. The app role never gets it.
-GRANT SET ON PARAMETER session_replication_role TO {OWNER_ROLE};
+-- disable those triggers anyway. The app role never gets it. Only when missing: a GRANT rewrites the catalog row
+-- even when nothing changes, and two processes starting at once would collide on it.
+DO $$
+BEGIN
+    IF NOT has_parameter_privilege('{OWNER_ROLE}', 'session_replication_role', 'SET') THEN
+        GRANT SET ON PARAMETER session_replication_role TO {OWNER_ROLE};
+    END IF;
+END
+$$;
 \\connect regula
 -- Installs made before the two roles have everything owned by postgres: hand it to the owner (tables carry
 -- their indexes and identity sequences along).
