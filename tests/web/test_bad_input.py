@@ -8,7 +8,7 @@ import asyncio
 import json
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -149,6 +149,19 @@ async def test_integers_beyond_bigint_are_a_422_naming_the_parameter(
         "/api/v1/allocation/runs", content=body, headers=h | {"content-type": "application/json"}
     )
     refused(response, 422, "json_invalido", "body")
+
+
+def test_age_filters_count_back_from_29_february() -> None:
+    """``age_min``/``age_max`` on a 29 February: no 500 for a date that does not exist, and the same count as
+    ``age_on``."""
+    from regula.people.service import age_on, born_by
+
+    leap_day = date(2028, 2, 29)
+    assert born_by(leap_day, 1) == date(2027, 2, 28)
+    assert born_by(leap_day, 4) == date(2024, 2, 29)
+    for years in (1, 4, 60, 150):
+        latest = born_by(leap_day, years)
+        assert age_on(latest, leap_day) >= years > age_on(latest + timedelta(days=1), leap_day)
 
 
 async def test_a_value_the_database_refuses_is_a_422_as_a_last_resort(

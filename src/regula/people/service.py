@@ -28,6 +28,14 @@ def age_on(birth: date, on: date) -> int:
     return on.year - birth.year - ((on.month, on.day) < (birth.month, birth.day))
 
 
+def born_by(on: date, years: int) -> date:
+    """The latest birth date of someone at least ``years`` old on ``on``, as ``age_on`` counts."""
+    try:
+        return on.replace(year=on.year - years)
+    except ValueError:  # on 29 February, counting back to a common year
+        return on.replace(year=on.year - years, day=28)
+
+
 def legal_priorities(c: Citizen, on: date) -> list[str]:
     """Legal priorities shown to operators (Lei 10.741/2003 art. 3 §2: 80+ before 60+; Lei 13.146/2015;
     Lei 12.764/2012; gestantes)."""

@@ -226,9 +226,9 @@ class EntryController(Controller):
         if risk_class:
             stmt = stmt.where(col(e.risk_class) == risk_class)
         if age_min is not None:
-            stmt = stmt.where(col(c.birth_date) <= today.replace(year=today.year - age_min))
+            stmt = stmt.where(col(c.birth_date) <= people.born_by(today, age_min))
         if age_max is not None:
-            stmt = stmt.where(col(c.birth_date) > today.replace(year=today.year - age_max - 1))
+            stmt = stmt.where(col(c.birth_date) > people.born_by(today, age_max + 1))
         if min_days_waiting is not None:
             cutoff = datetime.combine(today - timedelta(days=min_days_waiting), datetime.min.time(), UTC)
             stmt = stmt.where(col(e.authorized_at) <= cutoff)
