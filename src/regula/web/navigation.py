@@ -33,6 +33,7 @@ from regula.people.models import Citizen
 from regula.providers.models import AgendaSlot, Establishment, SlotBooking
 from regula.waitlist.models import WaitlistEntry
 from regula.web import common
+from regula.web.input_guard import OptionalId
 
 WORKERS = (Role.NAVEGADOR, Role.REGULADOR)
 READERS = (Role.NAVEGADOR, Role.REGULADOR, Role.GESTOR, Role.AUDITOR)
@@ -203,7 +204,7 @@ async def messages_page(
     request: Request[Any, Any, Any],
     db_session: NamedDependency[AsyncSession],
     settings: NamedDependency[Settings],
-    entrada: FromQuery[int | None] = None,
+    entrada: OptionalId = None,
     situacao: FromQuery[str | None] = None,
 ) -> Template:
     rows = await message_log(db_session, common.actor(request), entry_id=entrada, status=situacao or None, limit=300)
