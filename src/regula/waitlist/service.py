@@ -525,6 +525,67 @@ async def transition(
 ) -> WaitlistEntry:
     """Move an entry along the workflow (409 with the allowed statuses when the move is illegal)."""
     entry = await get_entry(session, entry_id, for_update=True)
+    move = _check_move(entry, target, actor, reason_code, reason_text)
+    _apply_move(entry, move, settings)
+    await session.flush()
+    await _event(
+        session, entry, actor, "transition", move.current.value, move.wanted.value, move.reason_code, move.reason_text
+    )
+    return await _after_move(session, settings, entry, move, actor)
+
+
+async def transition_many(
+    session: AsyncSession,
+    entry_ids: Sequence[int],
+    target: str,
+    actor: Actor,
+    settings: Settings,
+    reason_code: str | None = None,
+    reason_text: str | None = None,
+) -> list[WaitlistEntry]:
+    """``transition`` for many entries at once (committing an allocation run): the same rules, checked for every
+    entry before any changes; the entries locked in one statement, their rows and history events written in one
+    flush each; then each entry's consequences (places released, positions, messages) as ``transition`` does.
+    Unknown ids are refused (404), like ``transition``."""
+    entries = await lock_entries(session, entry_ids)
+    missing = sorted(set(entry_ids) - set(entries))
+    if missing:
+        raise NotFound("Solicitação não encontrada.", code="entrada_nao_encontrada", extra={"entry_ids": missing})
+    moves = [(i, entries[i], _check_move(entries[i], target, actor, reason_code, reason_text)) for i in entry_ids]
+    for _, entry, move in moves:
+        _apply_move(entry, move, settings)
+    await session.flush()
+    session.add_all(
+        [
+            EntryEvent(
+                entry_id=entry_id,
+                kind="transition",
+                from_status=move.current.value,
+                to_status=move.wanted.value,
+                reason_code=move.reason_code,
+                reason_text=move.reason_text,
+                actor_user_id=actor.user_id,
+                actor_username=actor.username,
+                actor_role=actor.role,
+            )
+            for entry_id, _, move in moves
+        ]
+    )
+    await session.flush()
+    return [await _after_move(session, settings, entry, move, actor) for _, entry, move in moves]
+
+
+@dataclass(frozen=True)
+class _Move:
+    current: EntryStatus
+    wanted: EntryStatus
+    reason_code: str | None
+    reason_text: str | None
+
+
+def _check_move(
+    entry: WaitlistEntry, target: str, actor: Actor, reason_code: str | None, reason_text: str | None
+) -> _Move:
     actor.require(entry.municipality_ibge)
     current = EntryStatus(entry.status)
     try:
@@ -532,6 +593,11 @@ async def transition(
     except ValueError:
         raise ValidationFailed.for_field("to", "status_desconhecido", f"Status desconhecido: {target!r}.") from None
     checked = check_transition(current, wanted, actor.role, reason_code, reason_text)
+    return _Move(current, wanted, checked.reason_code, checked.reason_text)
+
+
+def _apply_move(entry: WaitlistEntry, move: _Move, settings: Settings) -> None:
+    current, wanted = move.current, move.wanted
     now = utcnow()
     # The waiting clock pauses while suspended, returned to APS or waiting for teleconsultation.
     if clock_paused(current) and entry.paused_since is not None:
@@ -545,16 +611,21 @@ async def transition(
     entry.status = wanted.value
     entry.status_changed_at = now
     entry.updated_at = now
-    await session.flush()
-    await _event(
-        session, entry, actor, "transition", current.value, wanted.value, checked.reason_code, checked.reason_text
-    )
+
+
+async def _after_move(
+    session: AsyncSession, settings: Settings, entry: WaitlistEntry, move: _Move, actor: Actor
+) -> WaitlistEntry:
+    """What a move causes: a place released (and backfilled), a rescore, positions, messages."""
+    current, wanted = move.current, move.wanted
+    assert entry.id is not None
+    entry_id = entry.id
     key = QueueKey(entry.oci_code, entry.scope_kind, entry.scope_code)
     if current.value in ("agendada", "confirmada") and wanted.value not in ("confirmada", "em_atendimento"):
         # Leaving a booked status frees the place, and the next person gets it at once.
         from regula.allocation.backfill import release_for_entry
 
-        reason = wanted.value if wanted is EntryStatus.FALTOU else (checked.reason_code or wanted.value)
+        reason = wanted.value if wanted is EntryStatus.FALTOU else (move.reason_code or wanted.value)
         await release_for_entry(session, settings, entry, reason)
     if EntryStatus.AUTORIZADA in (current, wanted):
         if wanted is EntryStatus.AUTORIZADA:
