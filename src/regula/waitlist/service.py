@@ -531,7 +531,7 @@ async def transition(
     await _event(
         session, entry, actor, "transition", move.current.value, move.wanted.value, move.reason_code, move.reason_text
     )
-    return await _after_move(session, settings, entry, move, actor)
+    return await _after_move(session, settings, entry_id, entry, move, actor)
 
 
 async def transition_many(
@@ -572,7 +572,16 @@ async def transition_many(
         ]
     )
     await session.flush()
-    return [await _after_move(session, settings, entry, move, actor) for _, entry, move in moves]
+    moved = [await _after_move(session, settings, entry_id, entry, move, actor) for entry_id, entry, move in moves]
+    if any(sa_inspect(e).expired_attributes for e in moved):  # a later move's recompute expired earlier ones
+        stmt = (
+            select(WaitlistEntry)
+            .where(col(WaitlistEntry.id) == any_(bindparam("moved_ids", list(entry_ids), type_=ARRAY(BigInteger))))
+            .execution_options(populate_existing=True)
+        )
+        fresh = {e.id: e for e in (await session.execute(stmt)).scalars()}
+        moved = [fresh[i] for i in entry_ids]
+    return moved
 
 
 @dataclass(frozen=True)
@@ -614,12 +623,12 @@ def _apply_move(entry: WaitlistEntry, move: _Move, settings: Settings) -> None:
 
 
 async def _after_move(
-    session: AsyncSession, settings: Settings, entry: WaitlistEntry, move: _Move, actor: Actor
+    session: AsyncSession, settings: Settings, entry_id: int, entry: WaitlistEntry, move: _Move, actor: Actor
 ) -> WaitlistEntry:
     """What a move causes: a place released (and backfilled), a rescore, positions, messages."""
     current, wanted = move.current, move.wanted
-    assert entry.id is not None
-    entry_id = entry.id
+    if sa_inspect(entry).expired_attributes:
+        entry = await get_entry(session, entry_id)  # reloaded: an earlier move's recompute expired it
     key = QueueKey(entry.oci_code, entry.scope_kind, entry.scope_code)
     if current.value in ("agendada", "confirmada") and wanted.value not in ("confirmada", "em_atendimento"):
         # Leaving a booked status frees the place, and the next person gets it at once.
