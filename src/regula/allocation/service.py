@@ -25,7 +25,7 @@ from sqlmodel import col
 
 from regula.access.policy import Jurisdiction
 from regula.allocation import repository as runs
-from regula.allocation.models import AllocationAssignment, AllocationRun
+from regula.allocation.models import LIVE_STATUSES, AllocationAssignment, AllocationRun
 from regula.config import Settings
 from regula.db.base import utcnow
 from regula.errors import Conflict, NotFound, ValidationFailed
@@ -46,7 +46,7 @@ DEFAULT_HORIZON_DAYS = 60
 #: The longest horizon a run looks ahead (API and page alike): agendas are not published further out.
 MAX_HORIZON_DAYS = 180
 #: Runs nobody was notified of yet: a newer run of the same scope supersedes them.
-UNCOMMITTED = ("proposta", "aprovada")
+UNCOMMITTED = LIVE_STATUSES  # at most one per scope: the partial unique index of migration 0012
 #: What changing an earlier, not yet notified proposal costs, in the objective's units. Instances from the database
 #: use the queue score itself as the priority level (``priority_band`` 1, scores up to 40,000: 10,000 per risk class),
 #: so a level is worth ``value_per_level`` = 100 and a day of earliness (score + 1): 100,000 is 1,000 score points of
