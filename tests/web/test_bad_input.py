@@ -111,6 +111,19 @@ async def test_nul_in_query_path_json_and_form_is_a_422_naming_the_field(
     assert page.status_code == 422, page.text
 
 
+@pytest.mark.usefixtures("reference_data")
+async def test_text_longer_than_its_column_is_a_422_naming_the_field(
+    client: httpx.AsyncClient, make_user: MakeUser, admin: Login, session: AsyncSession
+) -> None:
+    aps = await make_user("solicitante", f"municipality:{FLORIANOPOLIS}")
+    body = citizen_body(name="Ana " + "x" * 5000)
+    response = await client.post("/api/v1/citizens", json=body, headers=aps.headers)
+    refused(response, 422, "texto_longo_demais", "name")
+    assert await count(session, "SELECT count(*) FROM citizen WHERE cpf = :cpf", cpf=body["cpf"]) == 0
+    response = await client.post("/api/v1/tokens", json={"name": "t" * 5000}, headers=admin.headers)
+    refused(response, 422, "texto_longo_demais", "name")
+
+
 # -- integers beyond 64 bits, ages and day counts ------------------------------------------------------------
 
 

@@ -34,6 +34,7 @@ from regula.access.policy import public
 from regula.audit.service import install as install_audit
 from regula.config import Settings
 from regula.db.base import load_all_models
+from regula.db.limits import install as install_length_limits
 from regula.errors import NotAuthenticated
 from regula.inputs import MAX_BODY_BYTES
 from regula.web.input_guard import GuardedRequest, InputGuardMiddleware
@@ -118,6 +119,7 @@ def create_app(
     extra_routes: list[ControllerRouterHandler] | None = None,
 ) -> Litestar:
     install_audit()
+    install_length_limits()
     # Every table in the metadata: a flush sorts tables by their foreign keys, and a model whose referenced table
     # was never imported (waitlist_entry → municipality) fails at the first write otherwise.
     load_all_models()
