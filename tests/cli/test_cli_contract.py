@@ -3,6 +3,7 @@ REGULA_DATABASE_URL, so every command runs on the embedded PostgreSQL, as an ins
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -39,6 +40,17 @@ def run(home: Path, *args: str, stdin: str | None = None, check: bool = True) ->
     if check and result.returncode != 0:
         raise AssertionError(f"regula {' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}")
     return result
+
+
+async def _audited_creations(home: Path) -> set[str]:
+    import asyncpg
+
+    conn = await asyncpg.connect(host=str(home / "pgdata"), user="postgres", database="regula")
+    try:
+        rows = await conn.fetch("SELECT DISTINCT entity_type FROM audit_event WHERE action = 'create'")
+    finally:
+        await conn.close()
+    return {r["entity_type"] for r in rows}
 
 
 def test_db_upgrade_on_empty_home(home: Path) -> None:
@@ -125,6 +137,9 @@ def test_users_and_tokens_then_serve_answers_401_and_200(home: Path) -> None:
         req = urllib.request.Request(f"{base}/api/v1/me", headers={"Authorization": f"Bearer {token}"})  # noqa: S310
         with urllib.request.urlopen(req, timeout=5) as r:  # noqa: S310
             assert json.load(r)["jurisdiction"] == "uf:SC"
+        # Writes made by CLI commands are audited as the web app's are (the user and the token created above).
+        audited = asyncio.run(_audited_creations(home))
+        assert {"User", "ApiToken"} <= audited
     finally:
         server.send_signal(signal.SIGINT)
         server.wait(timeout=30)
