@@ -15,6 +15,7 @@ from regula.audit.service import install as install_audit
 from regula.cli.context import console, database, load_settings, out, run_in_transaction
 from regula.cli.processes import exit_on_sigterm, start_child, stop_child
 from regula.config import Settings
+from regula.db.limits import install as install_length_limits
 
 app = typer.Typer(
     name="regula",
@@ -302,6 +303,7 @@ def local_base_url(host: str, port: int) -> str:
 def main() -> None:
     # Every process regula starts audits its ORM writes (users, tokens, jobs' changes), not only the web app's.
     install_audit()
+    install_length_limits()  # and refuses text longer than its column by name, as the web app does
     exit_on_sigterm()  # clean-up code (the embedded PostgreSQL's stop, child processes) runs on SIGTERM too
     _register_domain_clis()
     app()
