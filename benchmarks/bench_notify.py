@@ -10,7 +10,7 @@ consent) and their queued messages with ``generate_series``, runs the benchmark 
 
 (a) ``drain``: N queued SMS (one per citizen, a unique body each, so a duplicate is visible) drained by the real
     dispatcher (``regula notify dispatch``, a subprocess with ``REGULA_*`` settings) through the real twilio SDK to
-    the fake Twilio (``regula.notify.fake_twilio``, in its own process), which enforces the same per-sender rate
+    the fake Twilio (``tests.support.fake_twilio``, in its own process), which enforces the same per-sender rate
     (``sender_rate``: anything faster gets 429) and counts what it accepted. The dispatcher is killed with SIGKILL
     when the fake has accepted ~30% and ~60% of the messages and restarted at once; when the outbox has nothing
     ``pendente``/``enviando`` left it is stopped (SIGTERM). Checked: the fake accepted each body exactly once
@@ -55,17 +55,17 @@ from typing import Any
 import asyncpg  # type: ignore[import-untyped]
 from litestar import Litestar, Request, post
 from sqlalchemy import make_url
-
-from regula.access.policy import public
-from regula.config import Settings
-from regula.db import migrate
-from regula.notify.fake_twilio import (
+from tests.support.fake_twilio import (
     DEFAULT_ACCOUNT_SID,
     DEFAULT_AUTH_TOKEN,
     FakeTwilioProcess,
     blast_callbacks,
     sustained_rate,
 )
+
+from regula.access.policy import public
+from regula.config import Settings
+from regula.db import migrate
 
 ROOT = Path(__file__).parents[1]
 DEFAULT_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"

@@ -10,8 +10,8 @@ from pydantic import SecretStr
 
 from regula.config import Settings
 from regula.db.engine import Database, make_database
-from regula.notify.fake_twilio import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, FakeTwilio
 from regula.territory.service import load_territory
+from tests.support.fake_twilio import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, FakeTwilio
 
 SENDERS = ["+554830000001", "+554830000002"]
 

@@ -16,13 +16,13 @@ from regula.db.base import utcnow
 from regula.db.engine import Database
 from regula.notify import dispatcher as dispatcher_module
 from regula.notify.dispatcher import Dispatcher
-from regula.notify.fake_twilio import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, FakeTwilio
 from regula.notify.outbox import Outgoing, enqueue
 from regula.people.documents import generate_cpf
 from regula.people.models import Citizen
 from regula.people.schemas import CitizenCreate
 from regula.people.service import create_citizen
 from tests.notify.conftest import SENDERS
+from tests.support.fake_twilio import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, FakeTwilio
 
 rng = random.Random(5)
 

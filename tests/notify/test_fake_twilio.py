@@ -20,7 +20,7 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
-from regula.notify.fake_twilio import (
+from tests.support.fake_twilio import (
     FakeTwilio,
     FakeTwilioControl,
     FakeTwilioProcess,

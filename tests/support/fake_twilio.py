@@ -16,11 +16,11 @@ It is a real HTTP server (aiohttp, on 127.0.0.1, in a background thread with its
   ``PageSize``, ``Page`` and ``PageToken``) and ``GET .../Messages/{Sid}.json``;
 * control endpoints under ``/_fake/`` (``stats``, ``messages``, ``duplicates``, ``requests``, ``callbacks``,
   ``config``, ``reset``, ``health``), so a fake running in another process (:class:`FakeTwilioProcess`, or
-  ``python -m regula.notify.fake_twilio``) can be driven and read over HTTP.
+  ``python -m tests.support.fake_twilio`` from the repository root) can be driven and read over HTTP.
 
 It also plays Twilio's side of the webhooks: :meth:`FakeTwilio.send_inbound` posts a signed inbound message,
 :meth:`FakeTwilio.send_status_callback` one status callback and :func:`blast_callbacks` fires signed status
-callbacks as fast as a pool of keep-alive connections allows (``python -m regula.notify.fake_twilio blast``).
+callbacks as fast as a pool of keep-alive connections allows (``python -m tests.support.fake_twilio blast``).
 """
 
 from __future__ import annotations
@@ -51,6 +51,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from email.utils import format_datetime
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 from urllib.parse import parse_qsl, urlencode, urlsplit
@@ -99,6 +100,9 @@ _GSM7_BASIC = frozenset(
     "abcdefghijklmnopqrstuvwxyzäöñüà"
 )
 _GSM7_EXTENDED = frozenset("^{}\\[~]|€\f")
+# The directory holding the ``tests`` package: the child process runs ``-m tests.support.fake_twilio`` from there,
+# whatever the caller's working directory (this module is test support, never installed with regula).
+REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
 
 
 # -- helpers shared by the server, the webhook senders and the blaster -------------------------------------------
@@ -1703,7 +1707,7 @@ class FakeTwilioControl:
 
 
 class FakeTwilioProcess(FakeTwilioControl):
-    """A fake Twilio in a child process (``python -m regula.notify.fake_twilio``), driven over HTTP.
+    """A fake Twilio in a child process (``python -m tests.support.fake_twilio``), driven over HTTP.
 
     It outlives whatever the test does to other processes (a SIGKILLed client, say) and keeps counting.
     """
@@ -1725,7 +1729,7 @@ class FakeTwilioProcess(FakeTwilioControl):
         self._command = [
             python,
             "-m",
-            "regula.notify.fake_twilio",
+            "tests.support.fake_twilio",
             "--port",
             str(port),
             "--account-sid",
@@ -1748,7 +1752,7 @@ class FakeTwilioProcess(FakeTwilioControl):
     def start(self) -> Self:
         if self.process is not None:
             raise RuntimeError("already started")
-        process = subprocess.Popen(self._command, stdout=subprocess.PIPE, text=True)  # noqa: S603
+        process = subprocess.Popen(self._command, stdout=subprocess.PIPE, text=True, cwd=REPOSITORY_ROOT)  # noqa: S603
         self.process = process
         assert process.stdout is not None
         ready, _, _ = select.select([process.stdout], [], [], self._startup_timeout)
@@ -1788,7 +1792,7 @@ class FakeTwilioProcess(FakeTwilioControl):
 
 def _serve_main(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m regula.notify.fake_twilio",
+        prog="python -m tests.support.fake_twilio",
         description="Serve a fake Twilio Messaging API; prints the base URL, serves until Ctrl-C or SIGTERM. "
         "Subcommand 'blast' fires signed status callbacks instead (see 'blast --help').",
     )
@@ -1831,7 +1835,7 @@ def _serve_main(argv: Sequence[str]) -> int:
 
 def _blast_main(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m regula.notify.fake_twilio blast",
+        prog="python -m tests.support.fake_twilio blast",
         description="Fire N signed Twilio status callbacks as fast as possible; prints a JSON result.",
     )
     parser.add_argument("--url", default=None, help="callback URL (default: each message's StatusCallback)")
