@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, Final
 
-from regula.errors import FieldError, ValidationFailed
+from regula.core.errors import FieldError, ValidationFailed
 
 #: PostgreSQL ``bigint`` (every id, counter and cursor): a larger number cannot even be sent as a parameter.
 BIGINT_MAX: Final = 2**63 - 1

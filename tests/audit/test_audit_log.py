@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from regula.access import service
 from regula.audit.models import AuditEvent
 from regula.audit.service import AuditContext, install, set_context
-from regula.errors import Conflict
+from regula.core.errors import Conflict
 
 install()
 

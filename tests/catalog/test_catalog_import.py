@@ -16,7 +16,7 @@ from regula.catalog import service
 from regula.catalog.models import CatalogVersion
 from regula.catalog.repository import count_rows
 from regula.config import Settings
-from regula.errors import Conflict, NotFound, ValidationFailed
+from regula.core.errors import Conflict, NotFound, ValidationFailed
 
 CONSULTS = {"0301010072", "0301010307"}
 

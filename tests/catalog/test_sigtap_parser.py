@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from regula.catalog.sigtap import SigtapCatalog, SigtapOci, parse_sigtap_zip
-from regula.errors import ValidationFailed
+from regula.core.errors import ValidationFailed
 
 CONSULTS = {"0301010072", "0301010307"}
 

@@ -17,7 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from regula.config import Settings
-from regula.errors import ValidationFailed
+from regula.core.errors import ValidationFailed
 from regula.exports.service import Staging, default_filename, export_waitlist, fhir_part_path, resolve_destination
 from regula.exports.waitlist import (
     COLUMN_NAMES,

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from regula.errors import ValidationFailed
+from regula.core.errors import ValidationFailed
 from regula.people.documents import (
     cns_kind,
     format_cns,

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from regula.config import Settings
-from regula.errors import PermissionDenied
+from regula.core.errors import PermissionDenied
 from regula.people.models import Citizen
 from regula.production import apac, control, indicators, service
 from regula.production.apac import EXPORT_COLUMNS

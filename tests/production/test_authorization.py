@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from regula.errors import ValidationFailed
+from regula.core.errors import ValidationFailed
 from regula.production import authorization as auth
 
 # Real OCI APAC numbers (UF 33, 2026, 5th digit 7), as a public OCI billing tool records them (Cisbaf/Apac-Oci,

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from regula.config import Settings
-from regula.errors import ValidationFailed
+from regula.core.errors import ValidationFailed
 from regula.people.models import Citizen
 from regula.production import authorization as auth
 from regula.production import control, service

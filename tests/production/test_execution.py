@@ -10,7 +10,7 @@ from sqlmodel import col
 
 from regula.audit.models import AuditEvent
 from regula.config import Settings
-from regula.errors import Conflict, PermissionDenied, ValidationFailed
+from regula.core.errors import Conflict, PermissionDenied, ValidationFailed
 from regula.navigation.models import NavigationTask
 from regula.production import service
 from regula.production.models import OciProcedure

@@ -11,8 +11,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 
 from regula.config import Settings
+from regula.core.errors import Conflict, PermissionDenied, ValidationFailed
 from regula.db.engine import make_sessionmaker
-from regula.errors import Conflict, PermissionDenied, ValidationFailed
 from regula.production import authorization as auth
 from regula.production import service
 from regula.territory.service import load_territory

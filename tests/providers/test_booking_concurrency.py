@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from regula.core.errors import Conflict
 from regula.db.engine import make_sessionmaker
-from regula.errors import Conflict
 from regula.providers import service
 
 

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from regula.errors import ValidationFailed
+from regula.core.errors import ValidationFailed
 from regula.scheduler.cli import app
 from regula.scheduler.flow import solve
 from regula.scheduler.greedy import solve_greedy

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from regula.errors import ValidationFailed
+from regula.core.errors import ValidationFailed
 from regula.scheduler.instance import instance_json_schema_text, load_instance
 from tests.scheduler.factory import random_instance
 

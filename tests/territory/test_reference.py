@@ -10,7 +10,7 @@ from importlib import resources
 import pytest
 
 from regula.access.policy import Jurisdiction, Place
-from regula.errors import ValidationFailed
+from regula.core.errors import ValidationFailed
 from regula.territory.reference import (
     Municipality,
     Territory,

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from regula.errors import ValidationFailed
+from regula.core.errors import ValidationFailed
 from regula.waitlist.priority import (
     BULK_COLUMNS,
     COMPONENT_KEYS,

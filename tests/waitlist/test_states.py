@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from regula.access.policy import Role
-from regula.errors import Conflict, PermissionDenied, ValidationFailed
+from regula.core.errors import Conflict, PermissionDenied, ValidationFailed
 from regula.waitlist.states import (
     ACTIVE_STATUSES,
     CANCEL_REASON_LABELS_PT,

@@ -14,7 +14,7 @@ from tests.conftest import Login
 from tests.waitlist.test_waitlist_api import FLORIANOPOLIS, authorize, citizen_body, refer
 
 from regula.config import Settings
-from regula.errors import Conflict
+from regula.core.errors import Conflict
 from regula.people.documents import generate_cpf
 from regula.waitlist import service as wl
 

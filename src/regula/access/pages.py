@@ -21,7 +21,7 @@ from regula.access.policy import Role, allow, public
 from regula.access.throttle import login_throttle
 from regula.audit.service import record, record_in_own_transaction
 from regula.config import Settings
-from regula.errors import NotAuthenticated, TooManyRequests, ValidationFailed
+from regula.core.errors import NotAuthenticated, TooManyRequests, ValidationFailed
 from regula.web.client import client_address
 from regula.web.state import audit_context_for, sessionmaker_from
 

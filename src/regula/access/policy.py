@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from regula.errors import ValidationFailed
+from regula.core.errors import ValidationFailed
 
 
 class Role(enum.StrEnum):

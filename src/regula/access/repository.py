@@ -8,7 +8,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from regula.access.models import ApiToken, User, WebSession
-from regula.errors import NotFound
+from regula.core.errors import NotFound
 
 
 async def user_by_username(session: AsyncSession, username: str) -> User | None:

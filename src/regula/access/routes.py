@@ -14,7 +14,7 @@ from regula.access import service
 from regula.access.models import ApiToken, User
 from regula.access.policy import Jurisdiction, Role, allow
 from regula.access.schemas import Me, TokenCreate, TokenCreated, TokenPublic, UserCreate, UserPublic
-from regula.errors import ValidationFailed
+from regula.core.errors import ValidationFailed
 
 
 def _user_public(u: User) -> UserPublic:

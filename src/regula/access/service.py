@@ -17,8 +17,7 @@ from regula.access import repository as repo
 from regula.access.models import ApiToken, User, WebSession
 from regula.access.policy import Jurisdiction, JurisdictionKind, Place, Role
 from regula.access.throttle import LoginThrottle
-from regula.db.base import utcnow
-from regula.errors import (
+from regula.core.errors import (
     Conflict,
     FieldError,
     NotAuthenticated,
@@ -27,6 +26,7 @@ from regula.errors import (
     TooManyRequests,
     ValidationFailed,
 )
+from regula.db.base import utcnow
 
 _hasher = PasswordHasher()
 TOKEN_PREFIX = "rgl_"  # noqa: S105 - marks regula tokens for secret scanners

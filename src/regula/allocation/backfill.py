@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from regula.config import Settings
-from regula.errors import Conflict
+from regula.core.errors import Conflict
 from regula.people.models import Citizen
 from regula.people.service import age_on
 from regula.providers import service as providers

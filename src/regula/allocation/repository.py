@@ -21,7 +21,7 @@ from sqlmodel import col
 from regula.access.policy import Jurisdiction, JurisdictionKind
 from regula.allocation.models import AllocationAssignment, AllocationRun
 from regula.audit.service import record_list_read
-from regula.errors import DomainError, NotFound, PermissionDenied
+from regula.core.errors import DomainError, NotFound, PermissionDenied
 from regula.territory.reference import territory
 from regula.waitlist.models import WaitlistEntry
 from regula.waitlist.service import Actor

@@ -27,8 +27,8 @@ from regula.access.policy import Jurisdiction
 from regula.allocation import repository as runs
 from regula.allocation.models import LIVE_STATUSES, AllocationAssignment, AllocationRun
 from regula.config import Settings
+from regula.core.errors import Conflict, NotFound, ValidationFailed
 from regula.db.base import utcnow
-from regula.errors import Conflict, NotFound, ValidationFailed
 from regula.people.models import Citizen
 from regula.people.service import age_on
 from regula.providers import service as providers

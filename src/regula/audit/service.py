@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session, UOWTransaction
 
 from regula.audit.models import AuditEvent
-from regula.errors import Conflict
+from regula.core.errors import Conflict
 
 _CONTEXT_KEY = "regula_audit_context"
 _audit_table = AuditEvent.__table__  # type: ignore[attr-defined]

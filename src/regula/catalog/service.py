@@ -52,8 +52,8 @@ from regula.catalog.schemas import (
 )
 from regula.catalog.sigtap import ProgressCallback, SigtapCatalog, parse_sigtap_zip, sha256_of
 from regula.config import Settings
+from regula.core.errors import Conflict, NotFound, ValidationFailed
 from regula.db.base import utcnow
-from regula.errors import Conflict, NotFound, ValidationFailed
 
 BUNDLED_SIGTAP: Final = "TabelaUnificada_202601_v2601291504.zip"
 MANDATORY: Final = "5"

@@ -10,7 +10,7 @@ values, description, secondaries, CID-10 codes, complementary attributes, habili
 Large tables (``rl_procedimento_cid``, ``tb_descricao``, ``tb_cid``) are streamed line by line and filtered as
 they are read.
 
-Pure: no database. Errors in the file raise :class:`regula.errors.ValidationFailed` with a Portuguese message,
+Pure: no database. Errors in the file raise :class:`regula.core.errors.ValidationFailed` with a Portuguese message,
 a stable code and the table/column concerned.
 """
 
@@ -28,7 +28,7 @@ from decimal import Decimal
 from pathlib import Path, PurePosixPath
 from typing import IO, Final, TypeVar
 
-from regula.errors import FieldError, ValidationFailed
+from regula.core.errors import FieldError, ValidationFailed
 
 ENCODING: Final = "iso-8859-1"
 OCI_GROUP: Final = "09"

@@ -15,10 +15,10 @@ from rich.markup import escape
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from regula.config import Settings
+from regula.core.errors import DomainError
 from regula.db import migrate
 from regula.db.engine import database_urls, make_database
 from regula.db.roles import grant_app_role
-from regula.errors import DomainError
 from regula.logs import configure_logging
 
 T = TypeVar("T")

@@ -11,7 +11,7 @@ from __future__ import annotations
 from sqlalchemy import event, inspect
 from sqlalchemy.orm import Session, UOWTransaction
 
-from regula.errors import ValidationFailed
+from regula.core.errors import ValidationFailed
 
 
 def _check_lengths(session: Session, flush_context: UOWTransaction, instances: object) -> None:

@@ -44,9 +44,9 @@ from regula.audit import service as audit
 from regula.catalog.models import CatalogOci
 from regula.catalog.schemas import OciSummary
 from regula.config import Settings
+from regula.core.errors import Conflict
 from regula.demo import names
 from regula.demo import providers as demo_providers
-from regula.errors import Conflict
 from regula.people import documents
 from regula.people.models import Citizen
 from regula.providers.models import AgendaSlot, Establishment, EstablishmentOffer, MunicipalQuota, SlotBooking

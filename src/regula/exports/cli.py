@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from regula.audit.service import AuditContext, set_context
 from regula.cli.context import console, database, fail, load_settings, out, run_in_transaction
-from regula.errors import DomainError
+from regula.core.errors import DomainError
 from regula.exports.fhir import DEFAULT_BUNDLE_SIZE
 from regula.exports.service import ExportReport, Staging, default_filename, export_waitlist, resolve_destination
 from regula.exports.waitlist import ExportMeta, check_filter, check_format

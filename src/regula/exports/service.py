@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from regula.audit import service as audit
 from regula.config import Settings
-from regula.errors import ValidationFailed
+from regula.core.errors import ValidationFailed
 from regula.exports import fhir
 from regula.exports.waitlist import (
     ExportMeta,

@@ -42,8 +42,8 @@ from sqlmodel import col
 
 from regula.catalog.models import CatalogOci
 from regula.config import Settings
+from regula.core.errors import ValidationFailed
 from regula.db.base import utcnow
-from regula.errors import ValidationFailed
 from regula.people.models import Citizen
 from regula.providers.models import AgendaSlot, Establishment, SlotBooking
 from regula.territory.reference import UFS, territory

@@ -11,8 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from regula.audit.service import record_list_read
+from regula.core.errors import Conflict, NotFound, ValidationFailed
 from regula.db.base import utcnow
-from regula.errors import Conflict, NotFound, ValidationFailed
 from regula.navigation.models import CONTACT_OUTCOMES, TASK_KINDS, ContactAttempt, NavigationTask
 from regula.people.models import Citizen
 from regula.waitlist.models import WaitlistEntry

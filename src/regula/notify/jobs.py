@@ -18,9 +18,9 @@ from sqlmodel import col
 
 from regula.audit.service import AuditContext, set_context
 from regula.config import Settings
+from regula.core.errors import Conflict
 from regula.db.base import utcnow
 from regula.db.engine import Database
-from regula.errors import Conflict
 from regula.notify.models import Message
 from regula.notify.outbox import Outgoing, enqueue
 from regula.people.models import Citizen

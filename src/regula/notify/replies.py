@@ -25,8 +25,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from regula.config import Settings
+from regula.core.errors import Conflict, PermissionDenied
 from regula.db.base import utcnow
-from regula.errors import Conflict, PermissionDenied
 from regula.notify.models import InboundMessage, Message
 from regula.notify.outbox import Outgoing, enqueue
 from regula.people.models import Citizen

@@ -23,7 +23,7 @@ from regula.access.policy import Role, allow, public
 from regula.access.service import Principal
 from regula.audit.service import record_in_own_transaction, record_list_read
 from regula.config import Settings
-from regula.errors import PermissionDenied
+from regula.core.errors import PermissionDenied
 from regula.logs import mask_phone
 from regula.notify.models import Message
 from regula.notify.receipts import Receipt, ReceiptSink

@@ -28,7 +28,7 @@ from __future__ import annotations
 import random
 from typing import Literal
 
-from regula.errors import ValidationFailed
+from regula.core.errors import ValidationFailed
 
 CnsKind = Literal["definitivo", "provisorio"]
 

@@ -12,8 +12,8 @@ from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from regula.core.errors import Conflict, FieldError, NotFound, ValidationFailed
 from regula.db.base import utcnow
-from regula.errors import Conflict, FieldError, NotFound, ValidationFailed
 from regula.people import documents
 from regula.people.models import CHANNELS, RACE_COLORS, Citizen
 from regula.people.schemas import CitizenCreate, CitizenPublic, CitizenUpdate

@@ -26,7 +26,7 @@ from sqlmodel import col
 
 from regula.audit import service as audit
 from regula.config import Settings
-from regula.errors import NotFound, PermissionDenied
+from regula.core.errors import NotFound, PermissionDenied
 from regula.people.models import Citizen
 from regula.production.control import COLUMNS as PRODUCTION_COLUMNS
 from regula.production.control import competencia_bounds, month_bounds, visible_cnes

@@ -33,7 +33,7 @@ import re
 from dataclasses import dataclass
 from typing import Final, Literal
 
-from regula.errors import FieldError, ValidationFailed
+from regula.core.errors import FieldError, ValidationFailed
 from regula.territory.reference import UFS
 
 Instrument = Literal["apac", "aih", "cmd"]

@@ -44,7 +44,7 @@ from regula.access.policy import JurisdictionKind
 from regula.audit import service as audit
 from regula.catalog.schemas import OciSummary
 from regula.config import Settings
-from regula.errors import FieldError, NotFound, ValidationFailed
+from regula.core.errors import FieldError, NotFound, ValidationFailed
 from regula.people import documents
 from regula.people.models import Citizen
 from regula.production import authorization as auth

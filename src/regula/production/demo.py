@@ -29,7 +29,7 @@ from regula.access.policy import Jurisdiction
 from regula.audit import service as audit
 from regula.catalog.schemas import OciSummary
 from regula.config import Settings
-from regula.errors import DomainError
+from regula.core.errors import DomainError
 from regula.people.models import Citizen
 from regula.production import apac, control, service
 from regula.production import composition as comp

@@ -18,7 +18,7 @@ from regula.access.policy import Role, allow
 from regula.access.service import Principal
 from regula.audit.service import record_read
 from regula.config import Settings
-from regula.errors import ValidationFailed
+from regula.core.errors import ValidationFailed
 from regula.inputs import MAX_IMPORT_BYTES
 from regula.production import apac, control, indicators, service
 from regula.production import authorization as auth

@@ -38,8 +38,8 @@ from regula.access.policy import Jurisdiction, JurisdictionKind
 from regula.catalog import service as catalog
 from regula.catalog.schemas import OciSummary
 from regula.config import Settings
+from regula.core.errors import Conflict, FieldError, NotFound, PermissionDenied, ValidationFailed
 from regula.db.base import utcnow
-from regula.errors import Conflict, FieldError, NotFound, PermissionDenied, ValidationFailed
 from regula.people.models import Citizen
 from regula.production import authorization as auth
 from regula.production import composition as comp

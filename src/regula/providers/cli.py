@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from regula.audit.service import AuditContext, set_context
 from regula.cli.context import console, database, fail, load_settings, run_in_transaction
-from regula.errors import DomainError
+from regula.core.errors import DomainError
 from regula.providers import service
 from regula.providers.schemas import AgendaImportReport
 

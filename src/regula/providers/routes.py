@@ -17,7 +17,7 @@ from regula.access.policy import Role, allow
 from regula.access.service import Principal
 from regula.catalog.service import list_ocis
 from regula.config import Settings
-from regula.errors import PermissionDenied
+from regula.core.errors import PermissionDenied
 from regula.inputs import MAX_IMPORT_BYTES
 from regula.providers import service
 from regula.providers.models import AgendaSlot, Establishment

@@ -17,8 +17,8 @@ from sqlmodel import col
 from regula.access.policy import JurisdictionKind
 from regula.access.service import Principal
 from regula.config import Settings
+from regula.core.errors import Conflict, FieldError, NotFound, PermissionDenied, ValidationFailed
 from regula.db.base import utcnow
-from regula.errors import Conflict, FieldError, NotFound, PermissionDenied, ValidationFailed
 from regula.inputs import NUL
 from regula.providers.models import (
     ESTABLISHMENT_KINDS,

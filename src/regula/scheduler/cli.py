@@ -16,7 +16,7 @@ from typing import Annotated, NoReturn
 
 import typer
 
-from regula.errors import DomainError
+from regula.core.errors import DomainError
 from regula.scheduler.instance import Instance, Solution, dump_solution, load_instance, load_solution
 from regula.scheduler.validate import Violation, validate
 

@@ -16,7 +16,7 @@ from typing import Annotated, Any, Final, Literal, Self, TypeVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
-from regula.errors import FieldError, ValidationFailed
+from regula.core.errors import FieldError, ValidationFailed
 
 INSTANCE_FORMAT: Final = "regula.allocation.instance/1"
 SOLUTION_FORMAT: Final = "regula.allocation.solution/1"

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import TYPE_CHECKING
 
-from regula.errors import ValidationFailed
+from regula.core.errors import ValidationFailed
 
 if TYPE_CHECKING:
     from regula.access.policy import Place

@@ -12,7 +12,7 @@ from litestar.params import PathParameter, QueryParameter
 from litestar.types import ControllerRouterHandler
 
 from regula.access.policy import Role, allow
-from regula.errors import NotFound, ValidationFailed
+from regula.core.errors import NotFound, ValidationFailed
 from regula.territory.reference import HealthRegion, MacroRegion, Municipality, territory
 
 

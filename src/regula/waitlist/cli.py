@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from regula.audit.service import AuditContext, set_context
 from regula.cli.context import console, database, fail, load_settings, out, run_in_transaction
-from regula.errors import DomainError
+from regula.core.errors import DomainError
 from regula.waitlist.importer import DEFAULT_SOURCE, ImportProgress, ImportReport, import_referrals
 from regula.waitlist.service import Actor
 

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from regula.access.policy import Role, allow
 from regula.access.service import Principal
 from regula.config import Settings
-from regula.errors import ValidationFailed
+from regula.core.errors import ValidationFailed
 from regula.inputs import MAX_IMPORT_BYTES
 from regula.waitlist.importer import DEFAULT_SOURCE, Format, ImportFileError, import_referrals
 from regula.waitlist.service import Actor

@@ -51,8 +51,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from regula.audit.service import get_context, record
 from regula.catalog.schemas import OciSummary
 from regula.config import Settings
+from regula.core.errors import FieldError, ValidationFailed
 from regula.db.base import utcnow
-from regula.errors import FieldError, ValidationFailed
 from regula.inputs import NUL, json_problem, nul_error, too_deep_error
 from regula.people import documents
 from regula.people.models import CHANNELS, Citizen

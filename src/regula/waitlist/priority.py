@@ -45,7 +45,7 @@ from typing import Any, Final, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
 
-from regula.errors import FieldError, ValidationFailed
+from regula.core.errors import FieldError, ValidationFailed
 
 RiskClass = Literal["vermelho", "amarelo", "verde", "azul"]
 RaceColor = Literal["branca", "preta", "parda", "amarela", "indigena", "sem_informacao"]
@@ -362,7 +362,7 @@ class _Compiled:
 
 class PriorityPolicy(BaseModel):
     """A versioned, JSON-serializable priority policy. Construct with :func:`policy_from_json` to get
-    :class:`~regula.errors.ValidationFailed` with Portuguese field errors; direct construction raises pydantic's
+    :class:`~regula.core.errors.ValidationFailed` with Portuguese field errors; direct construction raises pydantic's
     ``ValidationError``.
 
     ``class_order`` lists the risk classes from highest to lowest; a class's points are its rank from the bottom

@@ -20,7 +20,7 @@ from regula.access.policy import Role, allow, public
 from regula.access.service import Principal
 from regula.audit.service import record_list_read, record_read
 from regula.config import Settings
-from regula.errors import PermissionDenied, ValidationFailed
+from regula.core.errors import PermissionDenied, ValidationFailed
 from regula.inputs import BIGINT_MAX, MAX_AGE_YEARS, MAX_DAYS
 from regula.people import documents
 from regula.people import service as people

@@ -29,8 +29,8 @@ from regula.access.service import Principal
 from regula.catalog.schemas import OciSummary
 from regula.catalog.service import list_ocis
 from regula.config import Settings
+from regula.core.errors import Conflict, FieldError, NotFound, PermissionDenied, ValidationFailed
 from regula.db.base import utcnow
-from regula.errors import Conflict, FieldError, NotFound, PermissionDenied, ValidationFailed
 from regula.people import documents
 from regula.people.models import Citizen
 from regula.people.schemas import CitizenCreate

@@ -28,7 +28,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final
 
-from regula.errors import Conflict, FieldError, PermissionDenied, ValidationFailed
+from regula.core.errors import Conflict, FieldError, PermissionDenied, ValidationFailed
 
 
 class EntryStatus(enum.StrEnum):

@@ -18,7 +18,7 @@ from regula.allocation import repository as runs
 from regula.allocation import service as allocation
 from regula.allocation.models import AllocationAssignment
 from regula.config import Settings
-from regula.errors import Conflict, ValidationFailed
+from regula.core.errors import Conflict, ValidationFailed
 from regula.people.models import Citizen
 from regula.providers.models import AgendaSlot, Establishment
 from regula.waitlist.models import WaitlistEntry

@@ -15,7 +15,7 @@ from litestar.datastructures import FormMultiDict
 
 from regula.access.policy import Jurisdiction, JurisdictionKind
 from regula.access.service import Principal
-from regula.errors import DomainError, FieldError, PermissionDenied
+from regula.core.errors import DomainError, FieldError, PermissionDenied
 from regula.territory.reference import UF_NAMES, Municipality, territory
 from regula.waitlist import service as wl
 from regula.waitlist.states import STATUS_LABELS_PT, EntryStatus

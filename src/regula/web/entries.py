@@ -16,7 +16,7 @@ from regula.access.service import Principal
 from regula.audit.service import record_list_read, record_read
 from regula.catalog.service import get_oci
 from regula.config import Settings
-from regula.errors import DomainError, NotFound
+from regula.core.errors import DomainError, NotFound
 from regula.people import documents
 from regula.people.models import Citizen
 from regula.people.service import age_on, legal_priorities

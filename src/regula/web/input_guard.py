@@ -22,7 +22,7 @@ from litestar.middleware import ASGIMiddleware
 from litestar.params import Parameter
 from litestar.types import ASGIApp, Receive, Scope, Send
 
-from regula.errors import FieldError
+from regula.core.errors import FieldError
 from regula.inputs import BIGINT_MAX, check_json, check_texts, refuse, too_deep_error
 
 #: A database id in a path or query parameter: positive and within ``bigint`` (declared, so the OpenAPI document

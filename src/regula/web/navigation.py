@@ -22,8 +22,8 @@ from sqlmodel import col
 from regula.access.policy import Role, allow
 from regula.audit.service import record_list_read
 from regula.config import Settings
+from regula.core.errors import Conflict, NotFound, ValidationFailed
 from regula.db.base import utcnow
-from regula.errors import Conflict, NotFound, ValidationFailed
 from regula.navigation import service as nav
 from regula.navigation.models import CONTACT_OUTCOMES, TASK_KIND_LABELS_PT
 from regula.notify.content import KIND_LABELS_PT

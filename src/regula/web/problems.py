@@ -18,7 +18,7 @@ from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from sqlalchemy.exc import DataError as SQLDataError
 from sqlalchemy.exc import DBAPIError
 
-from regula.errors import DomainError, FieldError, TooManyRequests
+from regula.core.errors import DomainError, FieldError, TooManyRequests
 
 log = logging.getLogger("regula.web")
 PROBLEM_JSON = "application/problem+json"

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from regula.access.policy import Role, allow
 from regula.audit.service import record_read
 from regula.config import Settings
-from regula.errors import Conflict, DomainError, NotFound, PermissionDenied, ValidationFailed
+from regula.core.errors import Conflict, DomainError, NotFound, PermissionDenied, ValidationFailed
 from regula.production import authorization as auth
 from regula.production import composition as comp
 from regula.production import control, indicators, service

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from regula.access.policy import public
 from regula.config import Settings
-from regula.errors import NotFound
+from regula.core.errors import NotFound
 from regula.people import documents
 from regula.waitlist import service as wl
 from regula.waitlist.states import EntryStatus

@@ -20,7 +20,7 @@ from typing import Any
 
 from litestar.datastructures import State
 
-from regula.errors import TooManyRequests
+from regula.core.errors import TooManyRequests
 
 MAX_TRACKED = 50_000  # addresses; past that, full buckets (idle addresses) are forgotten
 

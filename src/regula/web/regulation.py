@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from regula.access.policy import Role, allow
 from regula.config import Settings
-from regula.errors import Conflict, ValidationFailed
+from regula.core.errors import Conflict, ValidationFailed
 from regula.waitlist import service as wl
 from regula.waitlist.states import EntryStatus
 from regula.web import common

@@ -22,7 +22,7 @@ from regula.audit.service import record_read
 from regula.catalog.schemas import OciDetail
 from regula.catalog.service import get_oci
 from regula.config import Settings
-from regula.errors import Conflict, DomainError, FieldError, ValidationFailed
+from regula.core.errors import Conflict, DomainError, FieldError, ValidationFailed
 from regula.people import documents
 from regula.people import service as people
 from regula.people.models import Citizen
