@@ -12,21 +12,20 @@ from litestar import Controller, Request, get, post, put
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.types import ControllerRouterHandler
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col
 
 from regula.access.policy import Role, allow, public
 from regula.access.service import Principal
-from regula.audit.service import record_list_read, record_read
+from regula.audit.service import record_read
 from regula.config import Settings
 from regula.core.errors import PermissionDenied, ValidationFailed
 from regula.inputs import BIGINT_MAX, MAX_AGE_YEARS, MAX_DAYS
 from regula.people import documents
 from regula.people import service as people
-from regula.people.models import Citizen
 from regula.people.schemas import CitizenCreate, CitizenPublic, CitizenUpdate
+from regula.territory.reference import territory
 from regula.waitlist import priority
+from regula.waitlist import repository as repo
 from regula.waitlist import service as wl
 from regula.waitlist.models import PriorityPolicyVersion, WaitlistEntry
 from regula.waitlist.schemas import (
@@ -208,53 +207,37 @@ class EntryController(Controller):
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
     ) -> EntryPage:
         today = wl.local_today(settings)
-        e, c = WaitlistEntry, Citizen
-        stmt = select(e, col(c.name)).join(c, col(c.id) == col(e.citizen_id))
-        if oci:
-            stmt = stmt.where(col(e.oci_code) == oci)
+        statuses = None
         if status:
             try:
-                stmt = stmt.where(col(e.status) == EntryStatus(status).value)
+                statuses = (EntryStatus(status).value,)
             except ValueError:
                 raise ValidationFailed.for_field("status", "status_desconhecido", "Status desconhecido.") from None
-        if municipality:
-            from regula.territory.reference import territory
-
-            stmt = stmt.where(
-                col(e.municipality_ibge) == territory().municipality(municipality, "municipality").ibge_code
-            )
-        if risk_class:
-            stmt = stmt.where(col(e.risk_class) == risk_class)
-        if age_min is not None:
-            stmt = stmt.where(col(c.birth_date) <= people.born_by(today, age_min))
-        if age_max is not None:
-            stmt = stmt.where(col(c.birth_date) > people.born_by(today, age_max + 1))
-        if min_days_waiting is not None:
-            cutoff = datetime.combine(today - timedelta(days=min_days_waiting), datetime.min.time(), UTC)
-            stmt = stmt.where(col(e.authorized_at) <= cutoff)
-        allowed = wl.Actor.of(request.user).municipality_filter()
-        if allowed is not None:
-            # A municipal operator sees only residents of the municipalities in their jurisdiction.
-            stmt = stmt.where(col(e.municipality_ibge).in_(allowed))
-        if queue:
-            key = wl.QueueKey.parse(queue)
-            stmt = stmt.where(
-                col(e.oci_code) == key.oci_code,
-                col(e.scope_kind) == key.scope_kind,
-                col(e.scope_code) == key.scope_code,
-            )
-        # Keyset pagination on the entry id (stable under inserts); within a queue, position order is given
-        # by the position column, which the client may sort by.
-        if cursor:
-            stmt = stmt.where(col(e.id) > _parse_cursor(cursor))
-        stmt = stmt.order_by(col(e.id)).limit(limit + 1)
-        rows = (await db_session.execute(stmt)).all()
-        page = [row[0] for row in rows[:limit]]
-        await record_list_read(
-            db_session, "WaitlistEntry", [e.id for e in page], places=[(e.uf, e.municipality_ibge) for e in page]
+        search = repo.EntrySearch(
+            oci=oci or None,
+            statuses=statuses,
+            municipality=territory().municipality(municipality, "municipality").ibge_code if municipality else None,
+            risk=risk_class or None,
+            queue=wl.QueueKey.parse(queue) if queue else None,
+            born_on_or_before=people.born_by(today, age_min) if age_min is not None else None,
+            born_after=people.born_by(today, age_max + 1) if age_max is not None else None,
+            authorized_by=(
+                datetime.combine(today - timedelta(days=min_days_waiting), datetime.min.time(), UTC)
+                if min_days_waiting is not None
+                else None
+            ),
         )
-        items = [entry_public(row[0], row[1], today) for row in rows[:limit]]
-        next_cursor = _cursor(rows[limit - 1][0]) if len(rows) > limit else None
+        # Keyset pagination on the entry id (stable under inserts); within a queue, position order is given
+        # by the position column, which the client may sort by. One more than asked says whether a page follows.
+        hits = await repo.search_entries(
+            db_session,
+            wl.Actor.of(request.user),
+            search,
+            limit=limit + 1,
+            after_id=_parse_cursor(cursor) if cursor else None,
+        )
+        items = [entry_public(h.entry, h.name, today) for h in hits[:limit]]
+        next_cursor = _cursor(hits[limit - 1].entry) if len(hits) > limit else None
         return EntryPage(items=items, next_cursor=next_cursor)
 
     @get("/entries/{entry_id:int}", opt=allow(*CARE_ROLES), operation_id="getEntry")
@@ -324,26 +307,13 @@ class QueueAdminController(Controller):
 
     @get("/", opt=allow(*CARE_ROLES), operation_id="listQueues", summary="Filas com tamanho e espera")
     async def list_queues(
-        self, request: Request[Principal, Any, Any], db_session: NamedDependency[AsyncSession]
+        self,
+        request: Request[Principal, Any, Any],
+        db_session: NamedDependency[AsyncSession],
+        settings: NamedDependency[Settings],
     ) -> list[dict[str, Any]]:
-        e = WaitlistEntry
-        stmt = (
-            select(
-                col(e.oci_code),
-                col(e.scope_kind),
-                col(e.scope_code),
-                func.count().label("size"),
-                func.min(col(e.authorized_at)).label("oldest"),
-            )
-            .where(col(e.status) == EntryStatus.AUTORIZADA.value)
-            .group_by(col(e.oci_code), col(e.scope_kind), col(e.scope_code))
-            .order_by(col(e.oci_code), col(e.scope_kind), col(e.scope_code))
-        )
-        allowed = wl.Actor.of(request.user).municipality_filter()
-        if allowed is not None:
-            stmt = stmt.where(col(e.municipality_ibge).in_(allowed))
-        rows = (await db_session.execute(stmt)).all()
-        return [{"queue": f"{r[0]}:{r[1]}:{r[2]}", "size": r.size, "oldest_authorized_at": r.oldest} for r in rows]
+        summaries = await repo.queue_summaries(db_session, wl.Actor.of(request.user), wl.local_today(settings))
+        return [{"queue": q.key, "size": q.size, "oldest_authorized_at": q.oldest_authorized_at} for q in summaries]
 
     @get("/policies/{queue_key:str}", opt=allow(*CARE_ROLES), operation_id="getPolicy")
     async def get_policy(self, db_session: NamedDependency[AsyncSession], queue_key: FromPath[str]) -> PolicyPublic:

@@ -8,21 +8,19 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col
 
 from regula.access.service import Principal
-from regula.audit.service import record_list_read, record_read
+from regula.audit.service import record_read
 from regula.catalog.service import get_oci
 from regula.config import Settings
 from regula.core.errors import DomainError, NotFound
 from regula.people import documents
 from regula.people.models import Citizen
 from regula.people.service import age_on, legal_priorities
-from regula.providers.models import AgendaSlot, Establishment, SlotBooking
-from regula.territory.reference import search_key
+from regula.providers import repository as providers
 from regula.waitlist import priority
+from regula.waitlist import repository as repo
 from regula.waitlist import service as wl
 from regula.waitlist.models import EntryEvent, WaitlistEntry
 from regula.waitlist.states import (
@@ -97,42 +95,23 @@ class EntryRow:
     appointment: datetime | None = None  # the booked slot, while the entry holds one
 
 
-def _conditions(p: Principal, f: EntryFilters) -> list[ColumnElement[bool]]:
-    e, c = WaitlistEntry, Citizen
-    where: list[ColumnElement[bool]] = []
-    allowed = wl.Actor.of(p).municipality_filter()
-    if allowed is not None:
-        # Pages list only residents of the user's territory (the services check each record as well).
-        where.append(col(e.municipality_ibge).in_(allowed))
-    if f.oci:
-        where.append(col(e.oci_code) == f.oci)
-    if f.municipality:
-        where.append(col(e.municipality_ibge) == f.municipality)
-    statuses = status_values(f.status)
-    if statuses is not None:
-        where.append(col(e.status).in_(statuses))
-    if f.risk:
-        where.append(col(e.risk_class) == f.risk)
+def _search(f: EntryFilters) -> repo.EntrySearch:
+    """The page's filters as the repository's search; a queue that does not parse filters nothing."""
+    key = None
     if f.queue:
         try:
             key = wl.QueueKey.parse(f.queue)
         except DomainError:
             key = None
-        if key is not None:
-            where += [
-                col(e.oci_code) == key.oci_code,
-                col(e.scope_kind) == key.scope_kind,
-                col(e.scope_code) == key.scope_code,
-            ]
-    if f.created_by:
-        where.append(col(e.created_by) == f.created_by)
-    if f.search:
-        text = f.search.strip()
-        if text.upper().isalnum() and any(ch.isdigit() for ch in text):
-            where.append(col(e.protocol) == text.upper())
-        else:
-            where.append(col(c.search_name).contains(search_key(text)))
-    return where
+    return repo.EntrySearch(
+        oci=f.oci or None,
+        statuses=status_values(f.status),
+        municipality=f.municipality or None,
+        risk=f.risk or None,
+        queue=key,
+        created_by=f.created_by or None,
+        text=f.search or None,
+    )
 
 
 async def list_entries(
@@ -143,42 +122,17 @@ async def list_entries(
     page: int,
     order: str = "queue",
 ) -> tuple[list[EntryRow], common.Page]:
-    e, c = WaitlistEntry, Citizen
-    base = select(e, col(c.name), col(c.social_name)).join(c, col(c.id) == col(e.citizen_id))
-    where = _conditions(p, f)
-    stmt = base.where(*where)
-    count_stmt = select(func.count()).select_from(e).join(c, col(c.id) == col(e.citizen_id)).where(*where)
-    total = int((await session.execute(count_stmt)).scalar_one())
-    match order:
-        case "queue":  # the queue's own order: position, then (for entries without one) newest first
-            stmt = stmt.order_by(
-                col(e.oci_code), col(e.scope_kind), col(e.scope_code), col(e.position).asc().nulls_last(), col(e.id)
-            )
-        case "oldest":
-            stmt = stmt.order_by(col(e.requested_at), col(e.id))
-        case _:
-            stmt = stmt.order_by(col(e.status_changed_at).desc(), col(e.id).desc())
-    pg = common.Page(page, common.PAGE_SIZE, total)
-    rows = (await session.execute(stmt.offset(pg.offset).limit(pg.size))).all()
-    # The pages show names: one audit event naming the entries shown (the API's list does the same).
-    await record_list_read(
-        session, "WaitlistEntry", [r[0].id for r in rows], places=[(r[0].uf, r[0].municipality_ibge) for r in rows]
-    )
+    actor, search = wl.Actor.of(p), _search(f)
+    pg = common.Page(page, common.PAGE_SIZE, await repo.count_entries(session, actor, search))
+    hits = await repo.search_entries(session, actor, search, order=order, offset=pg.offset, limit=pg.size)
     today = wl.local_today(settings)
-    booked = [r[0].id for r in rows if r[0].status in (S.AGENDADA.value, S.CONFIRMADA.value)]
-    appointments: dict[int, datetime] = {}
-    if booked:
-        found = await session.execute(
-            select(col(SlotBooking.entry_id), col(AgendaSlot.starts_at))
-            .join(AgendaSlot, col(AgendaSlot.id) == col(SlotBooking.slot_id))
-            .where(col(SlotBooking.entry_id).in_(booked), col(SlotBooking.status) == "ativa")
-        )
-        appointments = {entry_id: starts_at for entry_id, starts_at in found.all()}
+    booked = [h.entry.id or 0 for h in hits if h.entry.status in (S.AGENDADA.value, S.CONFIRMADA.value)]
+    appointments = await providers.appointment_times(session, booked)
     out = []
-    for entry, name, social in rows:
-        days = wl.days_waiting(entry, today)
-        clock = common.tm_clock(days, entry.max_days)
-        out.append(EntryRow(entry, social or name, days, clock, appointments.get(entry.id or 0)))
+    for h in hits:
+        days = wl.days_waiting(h.entry, today)
+        clock = common.tm_clock(days, h.entry.max_days)
+        out.append(EntryRow(h.entry, h.social_name or h.name, days, clock, appointments.get(h.entry.id or 0)))
     return out, pg
 
 
@@ -252,19 +206,11 @@ def action_forms(status: str, role: str, *, shortcut_review: bool = True) -> lis
 async def load_entry_view(
     session: AsyncSession, settings: Settings, p: Principal, entry_id: int, *, audit: bool = True
 ) -> EntryView:
-    entry = (
-        await session.execute(
-            select(WaitlistEntry).where(col(WaitlistEntry.id) == entry_id).execution_options(populate_existing=True)
-        )
-    ).scalar_one_or_none()
-    if entry is None:
+    found = await repo.fresh_entry(session, entry_id)
+    if found is None:
         raise NotFound("Solicitação não encontrada.", code="entrada_nao_encontrada")
+    entry, citizen = found
     wl.Actor.of(p).require(entry.municipality_ibge)
-    citizen = (
-        await session.execute(
-            select(Citizen).where(col(Citizen.id) == entry.citizen_id).execution_options(populate_existing=True)
-        )
-    ).scalar_one()
     if audit:
         # Every read of a citizen's record is audited, as in the API.
         await record_read(
@@ -346,17 +292,10 @@ def _event_view(ev: EntryEvent) -> dict[str, Any]:
 
 
 async def active_booking(session: AsyncSession, entry_id: int) -> dict[str, Any] | None:
-    row = (
-        await session.execute(
-            select(AgendaSlot, Establishment)
-            .join(SlotBooking, col(SlotBooking.slot_id) == col(AgendaSlot.id))
-            .join(Establishment, col(Establishment.cnes) == col(AgendaSlot.cnes))
-            .where(col(SlotBooking.entry_id) == entry_id, col(SlotBooking.status) == "ativa")
-        )
-    ).first()
-    if row is None:
+    booking = await providers.active_booking(session, entry_id)
+    if booking is None:
         return None
-    slot, est = row
+    slot, est = booking.slot, booking.establishment
     return {
         "starts_at": slot.starts_at,
         "modality": slot.modality,

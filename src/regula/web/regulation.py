@@ -10,12 +10,12 @@ from litestar import Request, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from regula.access.policy import Role, allow
 from regula.config import Settings
 from regula.core.errors import Conflict, ValidationFailed
+from regula.waitlist import repository as repo
 from regula.waitlist import service as wl
 from regula.waitlist.states import EntryStatus
 from regula.web import common
@@ -48,38 +48,6 @@ DONE_MESSAGES: dict[str, str] = {
     S.SOLICITADA.value: "Solicitação enviada à regulação.",
 }
 
-_QUEUES_SQL = """
-SELECT e.oci_code, e.scope_kind, e.scope_code, count(*) AS size,
-       max(w.days) AS longest,
-       count(*) FILTER (WHERE w.days * 100 >= e.max_days * 75) AS past_75,
-       count(*) FILTER (WHERE e.risk_class = 'vermelho') AS red,
-       min(c.weekly_capacity) AS weekly_capacity
-FROM waitlist_entry e
-CROSS JOIN LATERAL (
-    SELECT GREATEST(0, CAST(:today AS date) - CAST(e.authorized_at AT TIME ZONE 'UTC' AS date) - e.suspended_days)
-        AS days
-) w
-LEFT JOIN queue_capacity c
-  ON c.oci_code = e.oci_code AND c.scope_kind = e.scope_kind AND c.scope_code = e.scope_code
-WHERE e.status = 'autorizada' AND e.authorized_at IS NOT NULL {where}
-GROUP BY e.oci_code, e.scope_kind, e.scope_code
-ORDER BY e.oci_code, e.scope_kind, e.scope_code
-"""
-
-_NEXT_REVIEW_SQL = (
-    "SELECT e.id FROM waitlist_entry e WHERE e.status IN ('solicitada', 'em_analise') {where} "
-    "ORDER BY e.requested_at, e.id LIMIT 1"
-)
-_REVIEW_COUNT_SQL = "SELECT count(*) FROM waitlist_entry e WHERE e.status IN ('solicitada', 'em_analise') {where}"
-
-
-def _territory_where(request: Request[Any, Any, Any], params: dict[str, Any]) -> str:
-    allowed = common.actor(request).municipality_filter()
-    if allowed is None:
-        return ""
-    params["munis"] = allowed
-    return "AND e.municipality_ibge = ANY(CAST(:munis AS text[]))"
-
 
 @get("/regulacao/filas", opt=allow(*READERS), include_in_schema=False)
 async def queues_page(
@@ -91,16 +59,12 @@ async def queues_page(
     pagina: FromQuery[int | None] = None,
 ) -> Template:
     catalog = await wl.load_catalog(db_session, settings)
-    params: dict[str, Any] = {"today": wl.local_today(settings)}
-    where = _territory_where(request, params)
-    review_count = (await db_session.execute(text(_REVIEW_COUNT_SQL.format(where=where)), params)).scalar_one()
-    if oci:
-        params["oci"] = oci
-        where += " AND e.oci_code = :oci"
-    rows = (await db_session.execute(text(_QUEUES_SQL.format(where=where)), params)).all()
-    queues = [
+    actor = common.actor(request)
+    review_count = await repo.count_in_status(db_session, actor, repo.UNDER_REVIEW)
+    rows = await repo.queue_summaries(db_session, actor, wl.local_today(settings), oci=oci or None)
+    queues: list[dict[str, Any]] = [
         {
-            "key": f"{r.oci_code}:{r.scope_kind}:{r.scope_code}",
+            "key": r.key,
             "oci_code": r.oci_code,
             "oci_name": catalog.ocis[r.oci_code].name if r.oci_code in catalog.ocis else r.oci_code,
             "max_days": catalog.ocis[r.oci_code].max_days if r.oci_code in catalog.ocis else None,
@@ -260,14 +224,7 @@ async def _detail(
     view = await load_entry_view(db_session, settings, p, entry_id)
     next_id = None
     if done:
-        params: dict[str, Any] = {}
-        where = _territory_where(request, params)
-        next_id = (
-            await db_session.execute(
-                text(_NEXT_REVIEW_SQL.format(where=where)),
-                params,
-            )
-        ).scalar_one_or_none()
+        next_id = await repo.next_for_review(db_session, common.actor(request))
     return Template(
         "regulacao/entrada.html",
         context={

@@ -12,9 +12,7 @@ from litestar.datastructures import FormMultiDict
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col
 
 from regula.access.policy import JurisdictionKind, Role, allow
 from regula.access.service import Principal
@@ -28,8 +26,8 @@ from regula.people import service as people
 from regula.people.models import Citizen
 from regula.people.schemas import CitizenCreate
 from regula.territory.reference import search_key
+from regula.waitlist import repository as repo
 from regula.waitlist import service as wl
-from regula.waitlist.models import WaitlistEntry
 from regula.waitlist.schemas import ReferralCreate
 from regula.waitlist.states import EntryStatus
 from regula.web import common
@@ -69,11 +67,7 @@ DONE_PT = {
 
 
 async def _pendency_count(db_session: AsyncSession, p: Principal) -> int:
-    stmt = select(func.count()).select_from(WaitlistEntry).where(col(WaitlistEntry.status) == S.DEVOLVIDA.value)
-    allowed = wl.Actor.of(p).municipality_filter()
-    if allowed is not None:
-        stmt = stmt.where(col(WaitlistEntry.municipality_ibge).in_(allowed))
-    return int((await db_session.execute(stmt)).scalar_one())
+    return await repo.count_in_status(db_session, wl.Actor.of(p), (S.DEVOLVIDA.value,))
 
 
 @get("/aps", opt=allow(*APS), include_in_schema=False)
@@ -114,13 +108,7 @@ async def _default_cnes(db_session: AsyncSession, p: Principal) -> str:
     """The unit's CNES: the jurisdiction's when it is one, else the one this user sent the last referral from."""
     if p.jurisdiction.kind is JurisdictionKind.CNES:
         return p.jurisdiction.code
-    last = await db_session.execute(
-        select(col(WaitlistEntry.requesting_cnes))
-        .where(col(WaitlistEntry.created_by) == p.username)
-        .order_by(col(WaitlistEntry.id).desc())
-        .limit(1)
-    )
-    return last.scalar_one_or_none() or ""
+    return await repo.last_requesting_cnes(db_session, p.username) or ""
 
 
 async def _form_page(

@@ -1,0 +1,284 @@
+"""The waitlist's queries, scoped to the caller, in one place for the API, the pages and the dashboard.
+
+``readable(actor)`` is the only place the jurisdiction filter on ``waitlist_entry`` is written: a user sees the
+residents of the municipalities in their jurisdiction (everyone, nationally); the services still check each record
+they change. The entry search and the queue summaries here are the ones the API and the pages both show, so a
+filter or a count means the same on either.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, func, select, text, true
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from regula.audit.service import record_list_read
+from regula.people.models import Citizen
+from regula.territory.reference import search_key
+from regula.waitlist.models import WaitlistEntry
+from regula.waitlist.service import Actor, QueueKey
+from regula.waitlist.states import EntryStatus
+
+S = EntryStatus
+# Referrals waiting for the regulation center's decision.
+UNDER_REVIEW = (S.SOLICITADA.value, S.EM_ANALISE.value)
+
+
+# -- who sees what -----------------------------------------------------------------------------------------------
+
+
+def readable(actor: Actor) -> ColumnElement[bool]:
+    """The entries ``actor`` may see: residents of the municipalities in their jurisdiction (all, nationally)."""
+    allowed = actor.municipality_filter()
+    if allowed is None:
+        return true()
+    return col(WaitlistEntry.municipality_ibge).in_(allowed)
+
+
+def readable_sql(actor: Actor, params: dict[str, Any], alias: str = "e") -> str:
+    """The same filter for hand-written SQL over ``waitlist_entry AS {alias}``: an ``AND …`` clause (empty
+    nationally), its bound parameter added to ``params``."""
+    allowed = actor.municipality_filter()
+    if allowed is None:
+        return ""
+    params["munis"] = allowed
+    return f"AND {alias}.municipality_ibge = ANY(CAST(:munis AS text[]))"
+
+
+# -- the entry search --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EntrySearch:
+    """What a person filters the entries by (already validated by the adapter that read it)."""
+
+    oci: str | None = None
+    statuses: tuple[str, ...] | None = None
+    municipality: str | None = None
+    risk: str | None = None
+    queue: QueueKey | None = None
+    created_by: str | None = None
+    text: str | None = None  # a protocol, or part of the citizen's name
+    born_on_or_before: date | None = None
+    born_after: date | None = None
+    authorized_by: datetime | None = None  # waiting since at least this instant
+
+
+@dataclass(frozen=True)
+class EntryHit:
+    entry: WaitlistEntry
+    name: str
+    social_name: str | None
+
+
+# The orders a search comes in: "id" (the keyset order the API pages by), "queue" (position within each queue),
+# "oldest" (longest since the request), anything else the most recently changed first.
+Order = str
+
+
+def _conditions(actor: Actor, s: EntrySearch) -> list[ColumnElement[bool]]:
+    e, c = WaitlistEntry, Citizen
+    where: list[ColumnElement[bool]] = [readable(actor)]
+    if s.oci:
+        where.append(col(e.oci_code) == s.oci)
+    if s.municipality:
+        where.append(col(e.municipality_ibge) == s.municipality)
+    if s.statuses is not None:
+        where.append(col(e.status).in_(s.statuses))
+    if s.risk:
+        where.append(col(e.risk_class) == s.risk)
+    if s.queue is not None:
+        where += [
+            col(e.oci_code) == s.queue.oci_code,
+            col(e.scope_kind) == s.queue.scope_kind,
+            col(e.scope_code) == s.queue.scope_code,
+        ]
+    if s.created_by:
+        where.append(col(e.created_by) == s.created_by)
+    if s.text:
+        term = s.text.strip()
+        if term.upper().isalnum() and any(ch.isdigit() for ch in term):
+            where.append(col(e.protocol) == term.upper())
+        else:
+            where.append(col(c.search_name).contains(search_key(term)))
+    if s.born_on_or_before is not None:
+        where.append(col(c.birth_date) <= s.born_on_or_before)
+    if s.born_after is not None:
+        where.append(col(c.birth_date) > s.born_after)
+    if s.authorized_by is not None:
+        where.append(col(e.authorized_at) <= s.authorized_by)
+    return where
+
+
+def _order_by(order: Order) -> list[Any]:
+    e = WaitlistEntry
+    match order:
+        case "id":  # keyset order: stable under inserts
+            return [col(e.id)]
+        case "queue":  # the queue's own order: position, then (for entries without one) by id
+            return [
+                col(e.oci_code),
+                col(e.scope_kind),
+                col(e.scope_code),
+                col(e.position).asc().nulls_last(),
+                col(e.id),
+            ]
+        case "oldest":
+            return [col(e.requested_at), col(e.id)]
+        case _:
+            return [col(e.status_changed_at).desc(), col(e.id).desc()]
+
+
+async def count_entries(session: AsyncSession, actor: Actor, s: EntrySearch) -> int:
+    e, c = WaitlistEntry, Citizen
+    stmt = select(func.count()).select_from(e).join(c, col(c.id) == col(e.citizen_id)).where(*_conditions(actor, s))
+    return int((await session.execute(stmt)).scalar_one())
+
+
+async def search_entries(
+    session: AsyncSession,
+    actor: Actor,
+    s: EntrySearch,
+    *,
+    limit: int,
+    order: Order = "id",
+    after_id: int | None = None,
+    offset: int = 0,
+) -> list[EntryHit]:
+    """The entries matching ``s`` that ``actor`` may see, with the citizen's names: after the cursor ``after_id``
+    (with ``order="id"``) or from ``offset``. Whoever shows them shows names, so the read is audited here, one
+    event naming the entries returned (the API and the pages alike)."""
+    e, c = WaitlistEntry, Citizen
+    stmt = select(e, col(c.name), col(c.social_name)).join(c, col(c.id) == col(e.citizen_id))
+    stmt = stmt.where(*_conditions(actor, s))
+    if after_id is not None:
+        stmt = stmt.where(col(e.id) > after_id)
+    stmt = stmt.order_by(*_order_by(order)).offset(offset).limit(limit)
+    hits = [EntryHit(row[0], row[1], row[2]) for row in (await session.execute(stmt)).all()]
+    await record_list_read(
+        session,
+        "WaitlistEntry",
+        [h.entry.id for h in hits],
+        places=[(h.entry.uf, h.entry.municipality_ibge) for h in hits],
+    )
+    return hits
+
+
+# -- one entry ---------------------------------------------------------------------------------------------------
+
+
+async def fresh_entry(session: AsyncSession, entry_id: int) -> tuple[WaitlistEntry, Citizen] | None:
+    """The entry and its citizen as the database has them now (not a copy the session already holds)."""
+    entry = (
+        await session.execute(
+            select(WaitlistEntry).where(col(WaitlistEntry.id) == entry_id).execution_options(populate_existing=True)
+        )
+    ).scalar_one_or_none()
+    if entry is None:
+        return None
+    citizen = (
+        await session.execute(
+            select(Citizen).where(col(Citizen.id) == entry.citizen_id).execution_options(populate_existing=True)
+        )
+    ).scalar_one()
+    return entry, citizen
+
+
+async def last_requesting_cnes(session: AsyncSession, username: str) -> str | None:
+    """The unit this user sent their latest referral from."""
+    stmt = (
+        select(col(WaitlistEntry.requesting_cnes))
+        .where(col(WaitlistEntry.created_by) == username)
+        .order_by(col(WaitlistEntry.id).desc())
+        .limit(1)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+# -- summaries ---------------------------------------------------------------------------------------------------
+
+
+async def count_in_status(session: AsyncSession, actor: Actor, statuses: tuple[str, ...]) -> int:
+    stmt = select(func.count()).select_from(WaitlistEntry).where(col(WaitlistEntry.status).in_(statuses))
+    return int((await session.execute(stmt.where(readable(actor)))).scalar_one())
+
+
+async def next_for_review(session: AsyncSession, actor: Actor) -> int | None:
+    """The referral waiting longest for a decision, among those ``actor`` sees."""
+    stmt = (
+        select(col(WaitlistEntry.id))
+        .where(col(WaitlistEntry.status).in_(UNDER_REVIEW), readable(actor))
+        .order_by(col(WaitlistEntry.requested_at), col(WaitlistEntry.id))
+        .limit(1)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+@dataclass(frozen=True)
+class QueueSummary:
+    """One queue (OCI and scope) as the people who regulate it see it: how many wait and for how long."""
+
+    oci_code: str
+    scope_kind: str
+    scope_code: str
+    size: int
+    oldest_authorized_at: datetime | None
+    longest: int | None  # days waited by whoever waits longest
+    past_75: int  # how many have waited 75% of the OCI's tM or more
+    red: int  # how many are of the red risk class
+    weekly_capacity: int | None
+
+    @property
+    def key(self) -> str:
+        return f"{self.oci_code}:{self.scope_kind}:{self.scope_code}"
+
+
+_QUEUES_SQL = """
+SELECT e.oci_code, e.scope_kind, e.scope_code, count(*) AS size,
+       min(e.authorized_at) AS oldest,
+       max(w.days) AS longest,
+       count(*) FILTER (WHERE w.days * 100 >= e.max_days * 75) AS past_75,
+       count(*) FILTER (WHERE e.risk_class = 'vermelho') AS red,
+       min(c.weekly_capacity) AS weekly_capacity
+FROM waitlist_entry e
+CROSS JOIN LATERAL (
+    SELECT GREATEST(0, CAST(:today AS date) - CAST(e.authorized_at AT TIME ZONE 'UTC' AS date) - e.suspended_days)
+        AS days
+) w
+LEFT JOIN queue_capacity c
+  ON c.oci_code = e.oci_code AND c.scope_kind = e.scope_kind AND c.scope_code = e.scope_code
+WHERE e.status = 'autorizada' AND e.authorized_at IS NOT NULL {where}
+GROUP BY e.oci_code, e.scope_kind, e.scope_code
+ORDER BY e.oci_code, e.scope_kind, e.scope_code
+"""
+
+
+async def queue_summaries(
+    session: AsyncSession, actor: Actor, today: date, *, oci: str | None = None
+) -> list[QueueSummary]:
+    """Every queue with someone authorized and waiting that ``actor`` sees, in key order (the API's list and the
+    operator's queue page)."""
+    params: dict[str, Any] = {"today": today}
+    where = readable_sql(actor, params)
+    if oci:
+        params["oci"] = oci
+        where += " AND e.oci_code = :oci"
+    rows = (await session.execute(text(_QUEUES_SQL.format(where=where)), params)).all()
+    return [
+        QueueSummary(
+            r.oci_code,
+            r.scope_kind,
+            r.scope_code,
+            r.size,
+            r.oldest,
+            r.longest,
+            r.past_75,
+            r.red,
+            r.weekly_capacity,
+        )
+        for r in rows
+    ]
