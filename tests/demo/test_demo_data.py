@@ -15,6 +15,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlmodel import col
 
+from regula.access.actor import Actor
 from regula.allocation.service import propose
 from regula.audit.models import AuditEvent
 from regula.config import Settings
@@ -26,7 +27,6 @@ from regula.providers.models import AgendaSlot, Establishment, EstablishmentOffe
 from regula.territory.reference import territory
 from regula.waitlist import service
 from regula.waitlist.models import EntryEvent, QueueCapacity, RegulationScope, WaitlistEntry
-from regula.waitlist.service import Actor
 from regula.waitlist.states import ACTIVE_STATUSES, TERMINAL_STATUSES, EntryStatus, check_transition
 
 SIZE = 3000  # citizens: big enough for every status to show up on any day

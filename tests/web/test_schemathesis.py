@@ -58,12 +58,12 @@ class Fixture:
 
 async def _seed(url: str, settings: Settings) -> Fixture:
     from regula.access import service as access
+    from regula.access.actor import Actor
     from regula.allocation.service import propose
     from regula.audit.service import AuditContext, set_context
     from regula.catalog.service import bundled_sigtap_zip, import_sigtap
     from regula.demo import load_demo_data
     from regula.territory.service import load_territory
-    from regula.waitlist.service import Actor
 
     engine = create_async_engine(url, poolclass=NullPool)
     try:

@@ -18,13 +18,13 @@ from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from regula.access.actor import Actor
 from regula.access.policy import Jurisdiction, JurisdictionKind
 from regula.allocation.models import AllocationAssignment, AllocationRun
 from regula.audit.service import record_list_read
 from regula.core.errors import DomainError, NotFound, PermissionDenied
 from regula.territory.reference import territory
 from regula.waitlist.models import WaitlistEntry
-from regula.waitlist.service import Actor
 
 
 @functools.lru_cache(maxsize=512)

@@ -59,8 +59,8 @@ async def backfill_sweep(db: Database, settings: Settings) -> dict[str, Any]:
 
 async def allocation(db: Database, settings: Settings) -> dict[str, Any]:
     """Propose an allocation run per configured scope; commit it only where auto-approval is on."""
+    from regula.access.actor import Actor
     from regula.allocation import service as allocation_service
-    from regula.waitlist.service import Actor
 
     counts: dict[str, Any] = {}
     actor = Actor.system("agendador")

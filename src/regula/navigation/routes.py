@@ -11,11 +11,11 @@ from litestar.params import FromQuery, JSONBody
 from msgspec import Struct
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from regula.access.actor import Actor
 from regula.access.policy import Role, allow
 from regula.access.service import Principal
 from regula.navigation import service
 from regula.navigation.models import TASK_KIND_LABELS_PT, ContactAttempt
-from regula.waitlist.service import Actor
 from regula.web.input_guard import Id
 
 

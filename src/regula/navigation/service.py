@@ -10,13 +10,13 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from regula.access.actor import Actor
 from regula.audit.service import record_list_read
 from regula.core.errors import Conflict, NotFound, ValidationFailed
 from regula.db.base import utcnow
 from regula.navigation.models import CONTACT_OUTCOMES, TASK_KINDS, ContactAttempt, NavigationTask
 from regula.people.models import Citizen
 from regula.waitlist.models import WaitlistEntry
-from regula.waitlist.service import Actor
 
 
 async def open_task(

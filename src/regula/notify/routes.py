@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from regula.access.actor import Actor
 from regula.access.policy import Role, allow, public
 from regula.access.service import Principal
 from regula.audit.service import record_in_own_transaction, record_list_read
@@ -29,7 +30,6 @@ from regula.notify.models import Message
 from regula.notify.receipts import Receipt, ReceiptSink
 from regula.notify.replies import handle_inbound
 from regula.people.models import Citizen
-from regula.waitlist.service import Actor
 from regula.web.input_guard import OptionalId
 from regula.web.state import audit_context_for, sessionmaker_from, settings_from
 

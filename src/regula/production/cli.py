@@ -18,10 +18,10 @@ import typer
 from rich.table import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from regula.access.actor import Actor
 from regula.audit.service import AuditContext, set_context
 from regula.cli.context import console, database, load_settings, out, run_in_transaction
 from regula.production import apac, control, service
-from regula.waitlist.service import Actor
 
 app = typer.Typer(name="production", help="Produção: importação, controle e exportação APAC.", no_args_is_help=True)
 CLI_ACTOR = Actor("regula production", "admin")  # the command line runs as the installation's operator

@@ -14,6 +14,7 @@ from litestar.params import FromQuery, JSONBody, QueryParameter
 from litestar.types import ControllerRouterHandler
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from regula.access.actor import Actor
 from regula.access.policy import Role, allow
 from regula.access.service import Principal
 from regula.audit.service import record_read
@@ -43,7 +44,6 @@ from regula.production.schemas import (
     indicator_public,
     range_public,
 )
-from regula.waitlist.service import Actor
 from regula.web.input_guard import Id
 
 RECORDERS = (Role.EXECUTANTE, Role.NAVEGADOR)

@@ -13,11 +13,11 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColum
 from rich.table import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from regula.access.actor import Actor
 from regula.audit.service import AuditContext, set_context
 from regula.cli.context import console, database, fail, load_settings, out, run_in_transaction
 from regula.core.errors import DomainError
 from regula.waitlist.importer import DEFAULT_SOURCE, ImportProgress, ImportReport, import_referrals
-from regula.waitlist.service import Actor
 
 import_app = typer.Typer(name="import", help="Importação de dados em lote.", no_args_is_help=True)
 

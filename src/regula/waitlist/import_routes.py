@@ -17,13 +17,13 @@ from litestar.params import Parameter
 from litestar.types import ControllerRouterHandler
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from regula.access.actor import Actor
 from regula.access.policy import Role, allow
 from regula.access.service import Principal
 from regula.config import Settings
 from regula.core.errors import ValidationFailed
 from regula.inputs import MAX_IMPORT_BYTES
 from regula.waitlist.importer import DEFAULT_SOURCE, Format, ImportFileError, import_referrals
-from regula.waitlist.service import Actor
 
 
 @post(

@@ -12,10 +12,9 @@ import secrets
 from collections import defaultdict
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import BigInteger, any_, bindparam, func, select, text, update
 from sqlalchemy import inspect as sa_inspect
@@ -24,12 +23,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from regula.access.policy import Jurisdiction, JurisdictionKind
-from regula.access.service import Principal
+# Re-exported: callers still write service.Actor / service.local_today (the names' homes are below the domains).
+from regula.access.actor import Actor as Actor
 from regula.catalog.schemas import OciSummary
 from regula.catalog.service import list_ocis
 from regula.config import Settings
-from regula.core.errors import Conflict, FieldError, NotFound, PermissionDenied, ValidationFailed
+from regula.core.clock import local_today as local_today
+from regula.core.errors import Conflict, FieldError, NotFound, ValidationFailed
 from regula.db.base import utcnow
 from regula.people import documents
 from regula.people.models import Citizen
@@ -46,7 +46,7 @@ from regula.waitlist.models import (
     WaitlistEntry,
 )
 from regula.waitlist.schemas import ReferralCreate
-from regula.waitlist.states import SYSTEM_ROLE, EntryStatus, check_transition, clock_paused, initial_status
+from regula.waitlist.states import EntryStatus, check_transition, clock_paused, initial_status
 
 RISK_CLASSES = priority.RISK_CLASSES
 SCOPE_KINDS = ("region", "macro", "uf")
@@ -54,42 +54,6 @@ DEFAULT_KEY = "*"
 
 
 # -- who acts --------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Actor:
-    username: str
-    role: str
-    user_id: int | None = None
-    jurisdiction: Jurisdiction = field(default_factory=lambda: Jurisdiction(JurisdictionKind.NATIONAL))
-
-    @classmethod
-    def of(cls, p: Principal) -> Actor:
-        return cls(p.username, p.role.value, p.user_id, p.jurisdiction)
-
-    @classmethod
-    def system(cls, name: str) -> Actor:
-        return cls(name, SYSTEM_ROLE)
-
-    def covers(self, municipality_ibge: str) -> bool:
-        m = territory().find(municipality_ibge)
-        return m is not None and self.jurisdiction.covers_place(m)
-
-    def require(self, municipality_ibge: str) -> None:
-        if not self.covers(municipality_ibge):
-            raise PermissionDenied(
-                f"Cidadão de município fora da sua jurisdição ({self.jurisdiction}).", code="fora_da_jurisdicao"
-            )
-
-    def municipality_filter(self) -> list[str] | None:
-        """IBGE codes this actor may see, or None for no restriction (national)."""
-        if self.jurisdiction.kind is JurisdictionKind.NATIONAL:
-            return None
-        return [m.ibge_code for m in territory().all() if self.jurisdiction.covers_place(m)]
-
-
-def local_today(settings: Settings) -> date:
-    return datetime.now(ZoneInfo(settings.timezone)).date()
 
 
 # -- queues ----------------------------------------------------------------------------------------------------

@@ -28,6 +28,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final
 
+from regula.core.actor import SYSTEM_ROLE as SYSTEM_ROLE
 from regula.core.errors import Conflict, FieldError, PermissionDenied, ValidationFailed
 
 
@@ -117,7 +118,6 @@ NAVEGADOR: Final = "navegador"
 SOLICITANTE: Final = "solicitante"
 EXECUTANTE: Final = "executante"
 AUDITOR: Final = "auditor"
-SYSTEM_ROLE: Final = "sistema"
 KNOWN_ROLES: Final[frozenset[str]] = frozenset(
     {ADMIN, GESTOR, REGULADOR, NAVEGADOR, SOLICITANTE, EXECUTANTE, AUDITOR, SYSTEM_ROLE}
 )
