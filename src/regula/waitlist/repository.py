@@ -16,11 +16,12 @@ from sqlalchemy import ColumnElement, func, select, text, true
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from regula.access.actor import Actor
 from regula.audit.service import record_list_read
 from regula.people.models import Citizen
 from regula.territory.reference import search_key
 from regula.waitlist.models import WaitlistEntry
-from regula.waitlist.service import Actor, QueueKey
+from regula.waitlist.service import QueueKey
 from regula.waitlist.states import EntryStatus
 
 S = EntryStatus
