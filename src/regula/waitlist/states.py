@@ -136,6 +136,9 @@ class TransitionRule:
     reason: ReasonKind
     action_pt: str  # what the button says
     reason_roles: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    #: When a TEXT reason is missing: the error code and message, if this move asks for something more specific
+    #: than "informe o motivo" (the answer to a pendência).
+    missing_reason: tuple[str, str] | None = None
 
     def allows(self, role: str) -> bool:
         return role == ADMIN or role in self.roles
@@ -148,13 +151,17 @@ def _rule(
     reason: ReasonKind,
     action_pt: str,
     reason_roles: Mapping[str, frozenset[str]] | None = None,
+    missing_reason: tuple[str, str] | None = None,
 ) -> TransitionRule:
-    return TransitionRule(source, target, frozenset(roles), reason, action_pt, dict(reason_roles or {}))
+    return TransitionRule(source, target, frozenset(roles), reason, action_pt, dict(reason_roles or {}), missing_reason)
 
 
 S = EntryStatus
 _NONE, _CANCEL, _SUSPEND, _TEXT = ReasonKind.NONE, ReasonKind.CANCEL, ReasonKind.SUSPEND, ReasonKind.TEXT
 _SYSTEM_CANCELS_ONLY_ON_VALIDATION: Final = {SYSTEM_ROLE: frozenset({CancelReason.RECUSA_VALIDACAO.value})}
+# A pendência is a question to the APS team, which stays in the decision (Portaria GM/MS 3.492/2024, art. 10 §1 V
+# and §2 II, IV): resubmitting without saying what was done would leave the regulator with the same referral.
+_PENDENCY_ANSWER: Final = ("resposta_obrigatoria", "Descreva o que foi feito para atender à pendência.")
 
 #: The transition table. Who does what, and why:
 #:
@@ -179,7 +186,14 @@ TRANSITIONS: Final[tuple[TransitionRule, ...]] = (
     _rule(S.EM_ANALISE, S.NEGADA, {REGULADOR}, _TEXT, "Negar"),
     _rule(S.EM_ANALISE, S.AUTORIZADA, {REGULADOR}, _NONE, "Autorizar"),
     _rule(S.EM_ANALISE, S.CANCELADA, {SOLICITANTE, REGULADOR, NAVEGADOR}, _CANCEL, "Cancelar"),
-    _rule(S.DEVOLVIDA, S.SOLICITADA, {SOLICITANTE}, _NONE, "Reenviar com a pendência respondida"),
+    _rule(
+        S.DEVOLVIDA,
+        S.SOLICITADA,
+        {SOLICITANTE},
+        _TEXT,
+        "Reenviar com a pendência respondida",
+        missing_reason=_PENDENCY_ANSWER,
+    ),
     _rule(S.DEVOLVIDA, S.CANCELADA, {SOLICITANTE, REGULADOR, NAVEGADOR}, _CANCEL, "Cancelar"),
     _rule(S.AUTORIZADA, S.AGENDADA, {SYSTEM_ROLE, REGULADOR}, _NONE, "Agendar"),
     _rule(S.AUTORIZADA, S.SUSPENSA, {REGULADOR, NAVEGADOR}, _SUSPEND, "Suspender"),
@@ -275,6 +289,44 @@ def allowed_targets(current: EntryStatus | str, role: str) -> list[EntryStatus]:
     return [t for t in _TARGETS[cur] if _RULES[(cur, t)].allows(str(role))]
 
 
+#: The decisions on a referral under analysis. A referral just sent (``solicitada``) may be decided at once by whoever
+#: may start its analysis: the analysis starts on their behalf first, so the entry never skips ``em_analise`` and
+#: its history shows both steps (who opened it, who decided).
+REVIEW_DECISIONS: Final[frozenset[EntryStatus]] = frozenset(
+    {EntryStatus.AUTORIZADA, EntryStatus.DEVOLVIDA, EntryStatus.NEGADA}
+)
+
+
+def path_to(current: EntryStatus | str, target: EntryStatus | str, role: str) -> tuple[EntryStatus, ...]:
+    """The statuses an entry passes through, in order, when ``role`` asks to move it from ``current`` to
+    ``target``: ``(em_analise, target)`` for a decision on a referral just sent by a role that may start the
+    analysis (:data:`REVIEW_DECISIONS`), else ``(target,)``. Each step is still checked by
+    :func:`check_transition`."""
+    cur = _status(current, "current")
+    tgt = _status(target, "target")
+    if (
+        cur is EntryStatus.SOLICITADA
+        and tgt in REVIEW_DECISIONS
+        and _RULES[(EntryStatus.SOLICITADA, EntryStatus.EM_ANALISE)].allows(str(role))
+    ):
+        return (EntryStatus.EM_ANALISE, tgt)
+    return (tgt,)
+
+
+def requestable_rules(current: EntryStatus | str, role: str) -> list[TransitionRule]:
+    """The moves this role may ask for from ``current``, each as the rule of its last step (what the reason must
+    be): :func:`allowed_targets`, plus the decisions :func:`path_to` reaches through ``em_analise``."""
+    cur = _status(current, "current")
+    rules = [_RULES[(cur, t)] for t in allowed_targets(cur, role)]
+    seen = {r.target for r in rules}
+    for target in sorted(REVIEW_DECISIONS):
+        steps = path_to(cur, target, role)
+        if len(steps) > 1 and target not in seen and _RULES[(steps[-2], target)].allows(str(role)):
+            rules.append(_RULES[(steps[-2], target)])
+            seen.add(target)
+    return rules
+
+
 def initial_status(role: str, *, requires_teleconsultation: bool) -> EntryStatus:
     """The status a new referral starts in: ``aguardando_teleconsulta`` when the access protocol requires the
     referral to be mediated by teleconsultoria first (Portaria GM/MS 3.492/2024, art. 10 §3 I), else
@@ -308,6 +360,8 @@ def _check_reason(rule: TransitionRule, role: str, code: str | None, text: str |
         if code is not None:
             raise _reason_error("motivo_invalido", f"Esta transição ({target_label}) não aceita código de motivo.")
         if rule.reason is ReasonKind.TEXT and text is None:
+            if rule.missing_reason is not None:
+                raise _reason_error(*rule.missing_reason)
             raise _reason_error("motivo_obrigatorio", f"Informe o motivo para marcar como {target_label}.")
         return None, text
     enum_type: type[CancelReason] | type[SuspendReason] = (
