@@ -42,7 +42,7 @@ from regula.waitlist.schemas import (
     ScopeUpdate,
     TransitionRequest,
 )
-from regula.waitlist.states import STATUS_LABELS_PT, EntryStatus, allowed_targets
+from regula.waitlist.states import STATUS_LABELS_PT, EntryStatus, requestable_rules
 from regula.web.client import client_address
 from regula.web.input_guard import Id
 from regula.web.ratelimit import public_lookup_limits
@@ -266,7 +266,10 @@ class EntryController(Controller):
             requesting_cnes=entry.requesting_cnes,
             requested_procedure_code=entry.requested_procedure_code,
             explanation=priority.explain(score) if entry.score_breakdown else [],
-            allowed_transitions=[s.value for s in allowed_targets(EntryStatus(entry.status), request.user.role.value)],
+            # What this user may ask for here, as the page offers it (a referral just sent can be decided at once).
+            allowed_transitions=[
+                r.target.value for r in requestable_rules(EntryStatus(entry.status), request.user.role.value)
+            ],
             history=[
                 EventPublic(
                     id=ev.id or 0,

@@ -25,6 +25,7 @@ from sqlmodel import col
 
 # Re-exported: callers still write service.Actor / service.local_today (the names' homes are below the domains).
 from regula.access.actor import Actor as Actor
+from regula.audit.service import record_read
 from regula.catalog.schemas import OciSummary
 from regula.catalog.service import list_ocis
 from regula.config import Settings
@@ -34,10 +35,9 @@ from regula.db.base import utcnow
 from regula.people import documents
 from regula.people.models import Citizen
 from regula.people.schemas import CitizenCreate
-from regula.people.service import age_on, create_citizen, find_by_documents, get_citizen
+from regula.people.service import age_on, create_citizen, find_by_documents, get_citizen, validate_citizen
 from regula.territory.reference import territory
 from regula.waitlist import priority
-from regula.waitlist.events import ENTRY_LEFT_BOOKING, ENTRY_TRANSITIONED, EntryLeftBooking, EntryTransitioned
 from regula.waitlist.models import (
     ACTIVE_STATUS_SQL,
     EntryEvent,
@@ -47,7 +47,7 @@ from regula.waitlist.models import (
     WaitlistEntry,
 )
 from regula.waitlist.schemas import ReferralCreate
-from regula.waitlist.states import EntryStatus, check_transition, clock_paused, initial_status
+from regula.waitlist.states import EntryStatus, check_transition, clock_paused, initial_status, path_to
 
 RISK_CLASSES = priority.RISK_CLASSES
 SCOPE_KINDS = ("region", "macro", "uf")
@@ -291,16 +291,106 @@ def new_protocol(uf: str, today: date) -> str:
     return f"{uf}{today:%y}{secrets.randbelow(10**8):08d}"
 
 
-async def create_referral(
-    session: AsyncSession, data: ReferralCreate, actor: Actor, settings: Settings, catalog: Catalog | None = None
-) -> WaitlistEntry:
-    today = local_today(settings)
-    catalog = catalog or await load_catalog(session, settings)
-    citizen = await _citizen_for(session, data, today)
-    actor.require(citizen.municipality_ibge)
+# Referral errors that depend on who the citizen is (sex, age): meaningless until the citizen's data is valid.
+_CITIZEN_DEPENDENT_CODES = frozenset({"sexo_incompativel", "idade_abaixo_do_minimo", "idade_acima_do_maximo"})
+
+
+def _stand_in(today: date) -> Citizen:
+    """A neutral citizen to check a referral's own fields against while the real one's data is invalid."""
+    return Citizen(
+        birth_date=date(today.year - 30, 1, 1),
+        sex="",
+        name="",
+        search_name="",
+        race_color="",
+        municipality_ibge="",
+        uf="",
+    )
+
+
+async def _registered(session: AsyncSession, data: CitizenCreate) -> Citizen | None:
+    """The citizen already registered with the CPF (or CNS) given, when the number is valid."""
+    cpf = documents.validate_cpf(data.cpf) if data.cpf and documents.is_valid_cpf(data.cpf) else None
+    cns = documents.validate_cns(data.cns) if data.cns and documents.is_valid_cns(data.cns) else None
+    if cpf is None and cns is None:
+        return None
+    found = await find_by_documents(session, cpf, cns)
+    return found[0] if found else None
+
+
+def _typed_citizen(
+    data: CitizenCreate, actor: Actor, today: date, undecoded: set[str], errors: list[FieldError]
+) -> Citizen | None:
+    """The citizen's typed data, every field checked; an unsaved record for the referral's rules when valid."""
+    try:
+        valid = validate_citizen(data, today).values
+    except ValidationFailed as exc:
+        for e in exc.errors:
+            if e.field in ("sex", "race_color") and not (getattr(data, e.field) or "").strip():
+                e = FieldError(e.field, "obrigatorio", "Escolha uma opção.")
+            errors.append(e)
+        return None
+    if not actor.covers(valid["municipality_ibge"]):
+        errors.append(FieldError("municipality_ibge", "fora_da_jurisdicao", "Município fora da sua jurisdição."))
+        return None
+    return None if undecoded else Citizen(**valid)
+
+
+async def check_referral(
+    session: AsyncSession,
+    data: ReferralCreate,
+    actor: Actor,
+    today: date,
+    catalog: Catalog,
+    input_errors: Sequence[FieldError] = (),
+) -> tuple[Citizen | None, list[FieldError]]:
+    """Every rule a referral must meet, checked at once so that one answer names every field to correct.
+
+    The citizen is ``citizen_id`` (404 if unknown, 403 outside the actor's jurisdiction), or the one registered
+    with the CPF/CNS given (a read of their record: audited; a field error when they live outside the actor's
+    jurisdiction), or the typed data, validated, in a municipality the actor covers. The referral's own fields
+    are checked against that citizen; while the citizen's data is invalid, against a neutral stand-in, with the
+    sex and age checks (which depend on who the citizen is) left until the citizen is valid.
+
+    ``input_errors`` are fields the adapter could not decode (a date typed in another format): they are reported
+    as given, this check's errors on the same fields are dropped, and the citizen counts as invalid (unless
+    the citizen is a registered one, whose record is used instead of the typed fields).
+
+    Returns the citizen (registered, or unsaved when new; None while invalid) and the errors."""
+    undecoded = {e.field for e in input_errors}
     errors: list[FieldError] = []
-    oci = check_referral_fields(data, catalog, citizen, today, errors)
-    if data.procedure_code and not data.oci_code and not await procedure_referrals_open(session, citizen, today):
+    citizen: Citizen | None
+    if data.citizen_id is not None:
+        citizen = await get_citizen(session, data.citizen_id)
+        actor.require(citizen.municipality_ibge)
+    elif data.citizen is None:
+        citizen = None
+        errors.append(FieldError("citizen", "obrigatorio", "Informe citizen_id ou os dados do cidadão."))
+    else:
+        citizen = await _registered(session, data.citizen)
+        if citizen is not None and not actor.covers(citizen.municipality_ibge):
+            errors.append(FieldError("cpf", "fora_da_jurisdicao", "Este CPF/CNS é de um cidadão de outro município."))
+            citizen = None
+        elif citizen is not None:
+            await record_read(
+                session, "Citizen", str(citizen.id), uf=citizen.uf, municipality_ibge=citizen.municipality_ibge
+            )
+            # Their record is used, not what was typed: the typed citizen fields do not matter.
+            input_errors = [e for e in input_errors if e.field not in CitizenCreate.__struct_fields__]
+            undecoded = {e.field for e in input_errors}
+        else:
+            citizen = _typed_citizen(data.citizen, actor, today, undecoded, errors)
+    referral_errors: list[FieldError] = []
+    check_referral_fields(data, catalog, citizen or _stand_in(today), today, referral_errors)
+    if citizen is None:
+        referral_errors = [e for e in referral_errors if e.code not in _CITIZEN_DEPENDENT_CODES]
+    errors += referral_errors
+    if (
+        citizen is not None
+        and data.procedure_code
+        and not data.oci_code
+        and not await procedure_referrals_open(session, citizen, today)
+    ):
         errors.append(
             FieldError(
                 "procedure_code",
@@ -309,9 +399,34 @@ async def create_referral(
                 "informe a OCI.",
             )
         )
-    if errors:
+    errors = [*input_errors, *(e for e in errors if e.field not in undecoded)]
+    return (None if errors else citizen), errors
+
+
+async def create_referral(
+    session: AsyncSession,
+    data: ReferralCreate,
+    actor: Actor,
+    settings: Settings,
+    catalog: Catalog | None = None,
+    input_errors: Sequence[FieldError] = (),
+) -> WaitlistEntry:
+    """A new referral, after :func:`check_referral` (the API and the referral page both come here)."""
+    today = local_today(settings)
+    catalog = catalog or await load_catalog(session, settings)
+    checked, errors = await check_referral(session, data, actor, today, catalog, input_errors)
+    if errors or checked is None:
         raise ValidationFailed("Encaminhamento inválido.", errors=errors)
-    assert oci is not None and citizen.id is not None
+    if checked.id is not None:
+        citizen = checked
+    else:
+        assert data.citizen is not None  # a new citizen comes from typed data
+        citizen = await create_citizen(session, data.citizen, today)
+    if data.oci_code:
+        oci = catalog.oci(data.oci_code)
+    else:
+        oci = catalog.ocis_with_procedure((data.procedure_code or "").strip())[0]
+    assert citizen.id is not None
     if data.external_source and data.external_id:
         existing = await _by_external(session, data.external_source, data.external_id)
         if existing is not None:
@@ -374,14 +489,6 @@ async def _refuse_second_active(session: AsyncSession, citizen_id: int, oci_code
             code="entrada_ativa_existente",
             extra={"existing_id": row.id},
         )
-
-
-async def _citizen_for(session: AsyncSession, data: ReferralCreate, today: date) -> Citizen:
-    if data.citizen_id is not None:
-        return await get_citizen(session, data.citizen_id)
-    if data.citizen is None:
-        raise ValidationFailed.for_field("citizen", "obrigatorio", "Informe citizen_id ou os dados do cidadão.")
-    return await citizen_from_data(session, data.citizen, today)
 
 
 async def citizen_from_data(session: AsyncSession, data: CitizenCreate, today: date) -> Citizen:
@@ -488,15 +595,25 @@ async def transition(
     reason_code: str | None = None,
     reason_text: str | None = None,
 ) -> WaitlistEntry:
-    """Move an entry along the workflow (409 with the allowed statuses when the move is illegal)."""
+    """Move an entry along the workflow (409 with the allowed statuses when the move is illegal). A decision on a
+    referral just sent passes through ``em_analise`` first (``states.path_to``): every step is checked before any
+    is applied, and each is its own history event. The API and the pages both call this."""
     entry = await get_entry(session, entry_id, for_update=True)
-    move = _check_move(entry, target, actor, reason_code, reason_text)
-    _apply_move(entry, move, settings)
-    await session.flush()
-    await _event(
-        session, entry, actor, "transition", move.current.value, move.wanted.value, move.reason_code, move.reason_text
-    )
-    return await _after_move(session, settings, entry_id, entry, move, actor)
+    for move in _check_path(entry, target, actor, reason_code, reason_text):
+        _apply_move(entry, move, settings)
+        await session.flush()
+        await _event(
+            session,
+            entry,
+            actor,
+            "transition",
+            move.current.value,
+            move.wanted.value,
+            move.reason_code,
+            move.reason_text,
+        )
+        entry = await _after_move(session, settings, entry_id, entry, move, actor)
+    return entry
 
 
 async def transition_many(
@@ -557,17 +674,40 @@ class _Move:
     reason_text: str | None
 
 
+def _wanted(target: str) -> EntryStatus:
+    try:
+        return EntryStatus(target)
+    except ValueError:
+        raise ValidationFailed.for_field("to", "status_desconhecido", f"Status desconhecido: {target!r}.") from None
+
+
 def _check_move(
     entry: WaitlistEntry, target: str, actor: Actor, reason_code: str | None, reason_text: str | None
 ) -> _Move:
     actor.require(entry.municipality_ibge)
     current = EntryStatus(entry.status)
-    try:
-        wanted = EntryStatus(target)
-    except ValueError:
-        raise ValidationFailed.for_field("to", "status_desconhecido", f"Status desconhecido: {target!r}.") from None
+    wanted = _wanted(target)
     checked = check_transition(current, wanted, actor.role, reason_code, reason_text)
     return _Move(current, wanted, checked.reason_code, checked.reason_text)
+
+
+def _check_path(
+    entry: WaitlistEntry, target: str, actor: Actor, reason_code: str | None, reason_text: str | None
+) -> list[_Move]:
+    """Every step from the entry's status to ``target``, checked before any is applied; the reason belongs to the
+    last step."""
+    actor.require(entry.municipality_ibge)
+    source = EntryStatus(entry.status)
+    steps = path_to(source, _wanted(target), actor.role)
+    moves: list[_Move] = []
+    for step in steps:
+        last = step is steps[-1]
+        checked = check_transition(
+            source, step, actor.role, reason_code if last else None, reason_text if last else None
+        )
+        moves.append(_Move(source, step, checked.reason_code, checked.reason_text))
+        source = step
+    return moves
 
 
 def _apply_move(entry: WaitlistEntry, move: _Move, settings: Settings) -> None:
@@ -596,9 +736,11 @@ async def _after_move(
         entry = await get_entry(session, entry_id)  # reloaded: an earlier move's recompute expired it
     key = QueueKey(entry.oci_code, entry.scope_kind, entry.scope_code)
     if current.value in ("agendada", "confirmada") and wanted.value not in ("confirmada", "em_atendimento"):
-        # Leaving a booked status frees the place, and the next person gets it at once (allocation's backfill).
+        # Leaving a booked status frees the place, and the next person gets it at once.
+        from regula.allocation.backfill import release_for_entry
+
         reason = wanted.value if wanted is EntryStatus.FALTOU else (move.reason_code or wanted.value)
-        await ENTRY_LEFT_BOOKING.emit(EntryLeftBooking(session, settings, entry, reason))
+        await release_for_entry(session, settings, entry, reason)
     if EntryStatus.AUTORIZADA in (current, wanted):
         if wanted is EntryStatus.AUTORIZADA:
             await rescore(session, settings, entry_ids=[entry_id], actor=actor, record_events=False)
@@ -607,10 +749,12 @@ async def _after_move(
             deferred.add(key)
         else:
             await recompute_positions(session, settings, [key])
-    # The messages and tasks this change causes are written in this same transaction (the outbox; issue 5).
+    # The messages this change causes are written in this same transaction (the outbox; issue 5).
+    from regula.notify.events import on_transition
+
     if sa_inspect(entry).expired_attributes:
         entry = await get_entry(session, entry_id)  # reloaded: recomputing positions expired it
-    await ENTRY_TRANSITIONED.emit(EntryTransitioned(session, settings, entry, current, wanted, actor))
+    await on_transition(session, settings, entry, current.value, wanted.value, actor.username)
     return entry
 
 

@@ -27,17 +27,14 @@ from regula.waitlist.states import (
     CANCEL_REASON_LABELS_PT,
     STATUS_LABELS_PT,
     SUSPEND_REASON_LABELS_PT,
-    TRANSITIONS,
     EntryStatus,
     ReasonKind,
-    TransitionRule,
-    allowed_targets,
+    requestable_rules,
 )
 from regula.web import common
 from regula.web.protocols import item_label
 
 S = EntryStatus
-_RULES: dict[tuple[EntryStatus, EntryStatus], TransitionRule] = {(r.source, r.target): r for r in TRANSITIONS}
 
 # Status filters people use: one status, or a group of them.
 STATUS_GROUPS: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -172,21 +169,13 @@ class EntryView:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def action_forms(status: str, role: str, *, shortcut_review: bool = True) -> list[ActionForm]:
-    """The actions this role may take from ``status``. A referral just sent (solicitada) can be decided at once:
-    the page moves it to em_analise first, on the operator's behalf (the history shows both steps)."""
+def action_forms(status: str, role: str) -> list[ActionForm]:
+    """The actions this role may ask for from ``status`` (``states.requestable_rules``: a referral just sent can
+    be decided at once, the service starting its analysis first, as the API does)."""
     current = EntryStatus(status)
-    targets = allowed_targets(current, role)
-    pairs = [(current, t) for t in targets]
-    if shortcut_review and current is S.SOLICITADA and S.EM_ANALISE in targets:
-        pairs = [(S.EM_ANALISE, t) for t in allowed_targets(S.EM_ANALISE, role) if t is not S.CANCELADA] + pairs
     forms: list[ActionForm] = []
-    seen: set[EntryStatus] = set()
-    for source, target in pairs:
-        if target in seen:
-            continue
-        seen.add(target)
-        rule = _RULES[(source, target)]
+    for rule in requestable_rules(current, role):
+        source, target = rule.source, rule.target
         options: list[tuple[str, str]] = []
         if rule.reason is ReasonKind.CANCEL:
             options = [(k.value, v) for k, v in CANCEL_REASON_LABELS_PT.items()]

@@ -14,11 +14,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from regula.access.policy import Role, allow
 from regula.config import Settings
-from regula.core.errors import Conflict, ValidationFailed
+from regula.core.errors import ValidationFailed
 from regula.waitlist import repository as repo
 from regula.waitlist import service as wl
 from regula.waitlist.states import EntryStatus
-from regula.web import common
+from regula.web import common, forms
 from regula.web.entries import (
     ALL,
     STATUS_GROUPS,
@@ -27,6 +27,7 @@ from regula.web.entries import (
     load_entry_view,
     status_options,
 )
+from regula.web.forms import Form, TransitionForm
 
 S = EntryStatus
 # Who reads queues and entries: operators regulate, managers and auditors watch, navigators follow.
@@ -252,25 +253,6 @@ async def entry_page(
     return await _detail(request, db_session, settings, entry_id, done=feito)
 
 
-async def apply_transition(
-    db_session: AsyncSession,
-    settings: Settings,
-    act: wl.Actor,
-    entry_id: int,
-    target: str,
-    reason_code: str | None,
-    reason_text: str | None,
-) -> None:
-    """One decision, all or nothing (a savepoint: a refused move leaves no trace but the error shown). A referral
-    still ``solicitada`` is put in analysis first when the decision needs it."""
-    async with db_session.begin_nested():
-        entry = await wl.get_entry(db_session, entry_id)
-        decisions = (S.AUTORIZADA.value, S.DEVOLVIDA.value, S.NEGADA.value)
-        if entry.status == S.SOLICITADA.value and target in decisions:
-            await wl.transition(db_session, entry_id, S.EM_ANALISE.value, act, settings)
-        await wl.transition(db_session, entry_id, target, act, settings, reason_code, reason_text)
-
-
 @post(
     "/regulacao/entradas/{entry_id:int}/transicao",
     opt=allow(*WORKFLOW_ROLES),
@@ -282,21 +264,26 @@ async def entry_transition(
     db_session: NamedDependency[AsyncSession],
     settings: NamedDependency[Settings],
     entry_id: FromPath[int],
+    data: Form[TransitionForm],
 ) -> Redirect | Template:
-    form = await common.read_form(request)
-    target = common.text_field(form, "para", 32)
-    reason_code = common.text_field(form, "motivo_codigo", 32) or None
-    reason_text = common.text_field(form, "motivo_texto") or None
-    values = {"target": target, "reason_code": reason_code or "", "reason_text": reason_text or ""}
-    try:
-        await apply_transition(db_session, settings, common.actor(request), entry_id, target, reason_code, reason_text)
-    except ValidationFailed as exc:
-        errors = {target: common.field_errors(exc.errors) or {"reason": exc.message}}
-        return await _detail(request, db_session, settings, entry_id, errors=errors, values=values, status_code=422)
-    except Conflict as exc:
-        return await _detail(request, db_session, settings, entry_id, alert=exc.message, status_code=409)
-    return Redirect(path=f"/regulacao/entradas/{entry_id}?feito={target}", status_code=303)
+    async def rerender(refusal: forms.Refusal) -> Template:
+        if refusal.status_code == 422:
+            errors = {data.target: refusal.fields or {"reason": refusal.message}}
+            return await _detail(
+                request, db_session, settings, entry_id, errors=errors, values=data.values(), status_code=422
+            )
+        return await _detail(
+            request, db_session, settings, entry_id, alert=refusal.message, status_code=refusal.status_code
+        )
+
+    # A decision on a referral just sent starts its analysis first: the service's rule (states.path_to), as in the API.
+    return await forms.submit(
+        db_session,
+        lambda: data.apply(db_session, settings, common.actor(request), entry_id),
+        redirect=lambda _entry: f"/regulacao/entradas/{entry_id}?feito={data.target}",
+        rerender=rerender,
+    )
 
 
 ROUTES = [queues_page, entries_page, review_page, entry_page, entry_transition]
-__all__ = ["ALL", "READERS", "ROUTES", "STATUS_GROUPS", "apply_transition"]
+__all__ = ["ALL", "READERS", "ROUTES", "STATUS_GROUPS"]

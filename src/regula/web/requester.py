@@ -8,32 +8,28 @@ from datetime import date
 from typing import Any
 
 from litestar import Request, get, post
-from litestar.datastructures import FormMultiDict
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
+from msgspec import Struct
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from regula.access.policy import JurisdictionKind, Role, allow
 from regula.access.service import Principal
-from regula.audit.service import record_read
 from regula.catalog.schemas import OciDetail
 from regula.catalog.service import get_oci
 from regula.config import Settings
-from regula.core.errors import Conflict, DomainError, FieldError, ValidationFailed
-from regula.people import documents
-from regula.people import service as people
-from regula.people.models import Citizen
+from regula.core.errors import DomainError, FieldError
 from regula.people.schemas import CitizenCreate
 from regula.territory.reference import search_key
 from regula.waitlist import repository as repo
 from regula.waitlist import service as wl
 from regula.waitlist.schemas import ReferralCreate
 from regula.waitlist.states import EntryStatus
-from regula.web import common
+from regula.web import common, forms
 from regula.web.entries import EntryFilters, list_entries, load_entry_view, status_options
+from regula.web.forms import Form, TransitionForm
 from regula.web.protocols import checklist_for
-from regula.web.regulation import apply_transition
 
 S = EntryStatus
 APS = (Role.SOLICITANTE,)
@@ -52,9 +48,6 @@ CITIZEN_FIELDS = (
 )
 REFERRAL_FIELDS = ("cid_code", "risk_class", "risk_justification", "requesting_cnes", "professional_cns")
 FLAGS = ("contact_consent", "pregnant", "disability", "autism", "cadunico")
-
-# Referral errors that depend on who the citizen is (sex, age): meaningless until the citizen's data is valid.
-CITIZEN_DEPENDENT_CODES = frozenset({"sexo_incompativel", "idade_abaixo_do_minimo", "idade_acima_do_maximo"})
 
 DONE_PT = {
     "criada": "Encaminhamento enviado à regulação.",
@@ -177,12 +170,40 @@ async def referral_form(
     return await _form_page(request, db_session, settings, oci_code=oci or None, search=busca)
 
 
-def _values(form: FormMultiDict) -> dict[str, Any]:
-    values: dict[str, Any] = {k: common.text_field(form, k, 300) for k in (*CITIZEN_FIELDS, *REFERRAL_FIELDS)}
-    values["risk_justification"] = common.text_field(form, "risk_justification", 2000)
-    values |= {k: common.checked(form, k) for k in FLAGS}
-    values["checklist"] = [v for v in form.getall("checklist") if isinstance(v, str)] if "checklist" in form else []
-    values["oci_code"] = common.text_field(form, "oci_code", 10)
+class ReferralForm(Struct):
+    """The referral form as typed: text as it came (checked by the service), checkboxes present or not."""
+
+    oci_code: str = ""
+    cpf: str = ""
+    cns: str = ""
+    name: str = ""
+    social_name: str = ""
+    birth_date: str = ""
+    sex: str = ""
+    race_color: str = ""
+    municipality_ibge: str = ""
+    phone: str = ""
+    preferred_channel: str = ""
+    cid_code: str = ""
+    risk_class: str = ""
+    risk_justification: str = ""
+    requesting_cnes: str = ""
+    professional_cns: str = ""
+    contact_consent: str = ""
+    pregnant: str = ""
+    disability: str = ""
+    autism: str = ""
+    cadunico: str = ""
+    checklist: list[str] | str = []
+
+
+def _values(data: ReferralForm) -> dict[str, Any]:
+    """The form's values as the page shows them again (trimmed, cut at the field's length)."""
+    values: dict[str, Any] = {k: forms.text(getattr(data, k), 300) for k in (*CITIZEN_FIELDS, *REFERRAL_FIELDS)}
+    values["risk_justification"] = forms.text(data.risk_justification, 2000)
+    values |= {k: forms.checked(getattr(data, k)) for k in FLAGS}
+    values["checklist"] = forms.many(data.checklist)
+    values["oci_code"] = forms.text(data.oci_code, 10)
     return values
 
 
@@ -206,96 +227,36 @@ def _citizen_data(values: dict[str, Any], birth: date) -> CitizenCreate:
     )
 
 
-async def _registered(db_session: AsyncSession, values: dict[str, Any]) -> Citizen | None:
-    """The citizen already registered with the CPF (or CNS) typed, when the number is valid."""
-    cpf = documents.validate_cpf(values["cpf"]) if documents.is_valid_cpf(values["cpf"]) else None
-    cns = documents.validate_cns(values["cns"]) if documents.is_valid_cns(values["cns"]) else None
-    if cpf is None and cns is None:
-        return None
-    found = await people.find_by_documents(db_session, cpf, cns)
-    return found[0] if found else None
-
-
-def _check_citizen(values: dict[str, Any], today: date, p: Principal, errors: list[FieldError]) -> Citizen | None:
-    """Every citizen field, checked as the service will; returns an unsaved record for the referral's rules."""
-    birth = common.parse_date_br(values["birth_date"])
-    if birth is None:
-        errors.append(FieldError("birth_date", "data_invalida", "Informe a data de nascimento (DD/MM/AAAA)."))
-    try:
-        valid = people.validate_citizen(_citizen_data(values, birth or today), today).values
-    except ValidationFailed as exc:
-        for e in exc.errors:
-            if e.field == "birth_date" and birth is None:
-                continue
-            if e.field in ("sex", "race_color") and not values[e.field]:
-                e = FieldError(e.field, "obrigatorio", "Escolha uma opção.")
-            errors.append(e)
-        return None
-    if birth is None:
-        return None
-    if not wl.Actor.of(p).covers(valid["municipality_ibge"]):
-        errors.append(FieldError("municipality_ibge", "fora_da_jurisdicao", "Município fora da sua jurisdição."))
-    return Citizen(**valid)
-
-
 @post("/aps/encaminhar", opt=allow(*APS), include_in_schema=False, status_code=303)
 async def submit_referral(
     request: Request[Any, Any, Any],
     db_session: NamedDependency[AsyncSession],
     settings: NamedDependency[Settings],
+    data: Form[ReferralForm],
 ) -> Redirect | Template:
-    p = common.principal(request)
-    act = wl.Actor.of(p)
-    form = await common.read_form(request)
-    values = _values(form)
+    values = _values(data)
     today = wl.local_today(settings)
     catalog = await wl.load_catalog(db_session, settings)
     oci_code = values["oci_code"]
-    errors: list[FieldError] = []
-    registered = await _registered(db_session, values)
-    if registered is not None:
-        if not act.covers(registered.municipality_ibge):
-            errors.append(FieldError("cpf", "fora_da_jurisdicao", "Este CPF/CNS é de um cidadão de outro município."))
-        else:
-            # Reading a registered citizen through the form is a read of their record: audited, as in the API.
-            await record_read(
-                db_session,
-                "Citizen",
-                str(registered.id),
-                uf=registered.uf,
-                municipality_ibge=registered.municipality_ibge,
-            )
-        citizen: Citizen | None = registered
-    else:
-        citizen = _check_citizen(values, today, p, errors)
-    oci = catalog.ocis.get(oci_code)
-    items = checklist_for(oci_code) if oci else ()
-    data = ReferralCreate(
+    # A date the page cannot read is the page's own decoding error; the service checks every other field with it.
+    birth = common.parse_date_br(values["birth_date"])
+    undecoded = (
+        [] if birth else [FieldError("birth_date", "data_invalida", "Informe a data de nascimento (DD/MM/AAAA).")]
+    )
+    items = checklist_for(oci_code) if oci_code in catalog.ocis else ()
+    referral = ReferralCreate(
         cid_code=values["cid_code"],
         risk_class=values["risk_class"],
         risk_justification=values["risk_justification"],
         requesting_cnes=values["requesting_cnes"],
         oci_code=oci_code or None,
-        citizen_id=registered.id if registered is not None else None,
+        citizen=_citizen_data(values, birth or today),
         checklist={key: key in values["checklist"] for key, _label in items},
         professional_cns=values["professional_cns"] or None,
     )
-    if citizen is not None:
-        wl.check_referral_fields(data, catalog, citizen, today, errors)
-    else:
-        # Without a valid citizen the referral's own fields are still checked, against a neutral record.
-        stand_in = Citizen(
-            birth_date=date(today.year - 30, 1, 1),
-            sex="",
-            name="",
-            search_name="",
-            race_color="",
-            municipality_ibge="",
-            uf="",
-        )
-        wl.check_referral_fields(data, catalog, stand_in, today, errors)
-        errors[:] = [e for e in errors if e.code not in CITIZEN_DEPENDENT_CODES]
-    if errors:
+
+    async def rerender(refusal: forms.Refusal) -> Template:
+        existing = refusal.extra.get("existing_id")
         return await _form_page(
             request,
             db_session,
@@ -303,32 +264,18 @@ async def submit_referral(
             oci_code=oci_code or None,
             search=None,
             values=values,
-            errors=common.field_errors(errors),
-            alert="Corrija os campos indicados.",
-            status_code=422,
-        )
-    if registered is None:
-        birth = common.parse_date_br(values["birth_date"])
-        assert birth is not None
-        data.citizen = _citizen_data(values, birth)
-    try:
-        async with db_session.begin_nested():
-            entry = await wl.create_referral(db_session, data, act, settings, catalog)
-    except (ValidationFailed, Conflict) as exc:
-        existing = exc.extra.get("existing_id") if isinstance(exc, Conflict) else None
-        return await _form_page(
-            request,
-            db_session,
-            settings,
-            oci_code=oci_code or None,
-            search=None,
-            values=values,
-            errors=common.field_errors(exc.errors),
-            alert=exc.message,
+            errors=refusal.fields,
+            alert="Corrija os campos indicados." if refusal.fields else refusal.message,
             existing_id=existing if isinstance(existing, int) else None,
-            status_code=exc.status_code,
+            status_code=refusal.status_code,
         )
-    return Redirect(path=f"/aps/encaminhamentos/{entry.id}?feito=criada", status_code=303)
+
+    return await forms.submit(
+        db_session,
+        lambda: wl.create_referral(db_session, referral, common.actor(request), settings, catalog, undecoded),
+        redirect=lambda entry: f"/aps/encaminhamentos/{entry.id}?feito=criada",
+        rerender=rerender,
+    )
 
 
 # -- one referral, its pendência ---------------------------------------------------------------------------------
@@ -378,26 +325,24 @@ async def referral_transition(
     db_session: NamedDependency[AsyncSession],
     settings: NamedDependency[Settings],
     entry_id: FromPath[int],
+    data: Form[TransitionForm],
 ) -> Redirect | Template:
-    form = await common.read_form(request)
-    target = common.text_field(form, "para", 32)
-    reason_code = common.text_field(form, "motivo_codigo", 32) or None
-    reason_text = common.text_field(form, "motivo_texto") or None
-    values = {"target": target, "reason_code": reason_code or "", "reason_text": reason_text or ""}
-    try:
-        entry = await wl.get_entry(db_session, entry_id)
-        if entry.status == S.DEVOLVIDA.value and target == S.SOLICITADA.value and not reason_text:
-            # The regulator asked for something: the answer goes with the resubmission, in the history.
-            raise ValidationFailed.for_field(
-                "reason", "resposta_obrigatoria", "Descreva o que foi feito para atender à pendência."
+    async def rerender(refusal: forms.Refusal) -> Template:
+        if refusal.status_code == 422:
+            errors = {data.target: refusal.fields or {"reason": refusal.message}}
+            return await _detail(
+                request, db_session, settings, entry_id, errors=errors, values=data.values(), status_code=422
             )
-        await apply_transition(db_session, settings, common.actor(request), entry_id, target, reason_code, reason_text)
-    except ValidationFailed as exc:
-        errors = {target: common.field_errors(exc.errors) or {"reason": exc.message}}
-        return await _detail(request, db_session, settings, entry_id, errors=errors, values=values, status_code=422)
-    except Conflict as exc:
-        return await _detail(request, db_session, settings, entry_id, alert=exc.message, status_code=409)
-    return Redirect(path=f"/aps/encaminhamentos/{entry_id}?feito={target}", status_code=303)
+        return await _detail(
+            request, db_session, settings, entry_id, alert=refusal.message, status_code=refusal.status_code
+        )
+
+    return await forms.submit(
+        db_session,
+        lambda: data.apply(db_session, settings, common.actor(request), entry_id),
+        redirect=lambda _entry: f"/aps/encaminhamentos/{entry_id}?feito={data.target}",
+        rerender=rerender,
+    )
 
 
 ROUTES = [referrals_page, referral_form, submit_referral, referral_page, referral_transition]
