@@ -35,6 +35,7 @@ from regula.config import Settings
 from regula.db import migrate
 from regula.db.engine import make_database
 from regula.waitlist import service as wl
+from regula.wiring import wire
 
 CONCURRENCY_SQLSTATES = ("40P01", "40001")
 CONNECTIONS = 16
@@ -157,4 +158,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    wire()  # services are called directly here: connect the domain events as the app and the CLI do
     main()

@@ -43,6 +43,7 @@ from regula.scheduler.instance import Instance, Solution
 from regula.scheduler.rules import Travel, cost_parts
 from regula.scheduler.validate import validate
 from regula.waitlist.models import WaitlistEntry
+from regula.wiring import wire
 
 VULNERABILITY_BANDS = ((0.0, 0.25), (0.25, 0.5), (0.5, 0.75), (0.75, 1.01))
 
@@ -246,4 +247,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    wire()  # services are called directly here: connect the domain events as the app and the CLI do
     main()

@@ -48,6 +48,7 @@ from regula.people.documents import generate_cpf
 from regula.territory.reference import territory
 from regula.waitlist import service
 from regula.waitlist.importer import ImportReport, import_referrals
+from regula.wiring import wire
 
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 HEADER = (
@@ -301,6 +302,7 @@ async def main(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
+    wire()  # services are called directly here: connect the domain events as the app and the CLI do
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=3)

@@ -48,6 +48,7 @@ from regula.db import migrate
 from regula.db.engine import make_database
 from regula.waitlist import routes
 from regula.waitlist.schemas import PublicPosition
+from regula.wiring import wire
 
 DEFAULT_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
 RISK_WEIGHTS = {"vermelho": 0.05, "amarelo": 0.25, "verde": 0.45, "azul": 0.25}
@@ -751,4 +752,5 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
+    wire()  # services are called directly here: connect the domain events as the app and the CLI do
     main()

@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import (
 from regula.config import Settings
 from regula.db import migrate
 from regula.db.embedded import EmbeddedPostgres
+from regula.wiring import wire
 
 
 def _server_url() -> Iterator[str]:
@@ -84,6 +85,13 @@ def fresh_database_url(database_url: str) -> Iterator[str]:
     """For code that commits (jobs, concurrent bookings): a database of the test's own, not rolled back."""
     with throwaway_database(database_url, "regula_fresh") as url:
         yield url
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _wired() -> None:
+    """Tests call services directly too, not only through the app or the CLI: connect the domain events'
+    subscribers (backfill, messages, tasks) once, as every regula process does at start."""
+    wire()
 
 
 @pytest.fixture(scope="session")

@@ -23,12 +23,18 @@ from regula.providers import service as providers
 from regula.providers.models import AgendaSlot, Establishment, EstablishmentOffer, SlotBooking
 from regula.territory.reference import territory
 from regula.waitlist import service as wl
+from regula.waitlist.events import EntryLeftBooking
 from regula.waitlist.models import WaitlistEntry
 from regula.waitlist.states import EntryStatus
 
 BOOKED_STATUSES = frozenset({EntryStatus.AGENDADA.value, EntryStatus.CONFIRMADA.value})
 # Places starting sooner than this are not offered: nobody can be told and travel in time.
 MIN_NOTICE = timedelta(hours=12)
+
+
+async def on_entry_left_booking(event: EntryLeftBooking) -> None:
+    """Subscriber of ``waitlist.events.ENTRY_LEFT_BOOKING`` (see ``regula.wiring``)."""
+    await release_for_entry(event.session, event.settings, event.entry, event.reason)
 
 
 async def release_for_entry(session: AsyncSession, settings: Settings, entry: WaitlistEntry, reason: str) -> None:

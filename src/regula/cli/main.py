@@ -16,6 +16,7 @@ from regula.cli.context import console, database, load_settings, out, run_in_tra
 from regula.cli.processes import exit_on_sigterm, start_child, stop_child
 from regula.config import Settings
 from regula.db.limits import install as install_length_limits
+from regula.wiring import wire
 
 app = typer.Typer(
     name="regula",
@@ -304,6 +305,7 @@ def main() -> None:
     # Every process regula starts audits its ORM writes (users, tokens, jobs' changes), not only the web app's.
     install_audit()
     install_length_limits()  # and refuses text longer than its column by name, as the web app does
+    wire()  # and its status changes cause the same backfill, messages and tasks (regula.wiring)
     exit_on_sigterm()  # clean-up code (the embedded PostgreSQL's stop, child processes) runs on SIGTERM too
     _register_domain_clis()
     app()

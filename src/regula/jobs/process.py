@@ -17,6 +17,7 @@ from regula.config import Settings
 from regula.db.engine import Database, make_database
 from regula.jobs.registry import all_jobs
 from regula.jobs.runner import Job, run_job
+from regula.wiring import wire
 
 log = logging.getLogger("regula.scheduler")
 
@@ -24,6 +25,7 @@ log = logging.getLogger("regula.scheduler")
 async def serve(settings: Settings, url: str, *, run_now: bool = False, parent_pid: int | None = None) -> None:
     """Run until SIGINT or SIGTERM, or until the process ``parent_pid`` (the ``regula demo`` that started this
     scheduler) is gone."""
+    wire()  # the domain events' subscribers, as the app and the CLI connect them (regula.wiring)
     db = make_database(url, pool_size=4, application_name="regula-scheduler")
     scheduler = AsyncIOScheduler(timezone=ZoneInfo(settings.timezone))
     jobs = all_jobs(settings)

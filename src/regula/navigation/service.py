@@ -16,7 +16,9 @@ from regula.core.errors import Conflict, NotFound, ValidationFailed
 from regula.db.base import utcnow
 from regula.navigation.models import CONTACT_OUTCOMES, TASK_KINDS, ContactAttempt, NavigationTask
 from regula.people.models import Citizen
+from regula.waitlist.events import EntryTransitioned
 from regula.waitlist.models import WaitlistEntry
+from regula.waitlist.states import EntryStatus
 
 
 async def open_task(
@@ -224,3 +226,16 @@ async def open_escalation_tasks(session: AsyncSession) -> int:
     )
     result = await session.execute(stmt)
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def on_entry_transitioned(event: EntryTransitioned) -> None:
+    """Subscriber of ``waitlist.events.ENTRY_TRANSITIONED`` (see ``regula.wiring``): a confirmed presence closes
+    the tasks that were chasing it."""
+    if event.target is EntryStatus.CONFIRMADA:
+        assert event.entry.id is not None
+        await close_tasks_of_entry(
+            event.session,
+            event.entry.id,
+            ("confirmacao_sem_resposta", "mensagem_nao_entregue"),
+            "Presença confirmada.",
+        )

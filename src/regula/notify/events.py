@@ -1,8 +1,9 @@
-"""Which messages a change to an entry causes — called by the waitlist inside the change's own transaction.
+"""Which messages a change to an entry causes — run inside the change's own transaction.
 
-One hook, :func:`on_transition`, called by ``waitlist.service.transition`` after every status change. It writes
-the messages into the outbox (``outbox.enqueue``), cancels the ones whose cause went away, and opens navigator
-tasks. The periodic planners (position updates, 90-day validation, reply deadlines) live in ``notify.jobs``.
+:func:`on_entry_transitioned` subscribes to the waitlist's ``ENTRY_TRANSITIONED`` hook (wired in
+``regula.wiring``), so it runs after every status change. It writes the messages into the outbox
+(``outbox.enqueue``), cancels the ones whose cause went away, and opens navigator tasks. The periodic planners
+(position updates, 90-day validation, reply deadlines) live in ``notify.jobs``.
 
 Timeline of an appointment (issue 5, item 3): "marcada" at once (date, time, place, preparation); a confirmation
 request seven days before ("responda SIM ou NÃO"); reminders two days and one day before. A place released and
@@ -20,12 +21,14 @@ from sqlmodel import col
 
 from regula.config import Settings
 from regula.db.base import utcnow
+from regula.navigation.service import open_task
 from regula.notify.content import when_variables
 from regula.notify.outbox import Outgoing, cancel_pending, close_questions, enqueue, enqueue_many
 from regula.notify.respect import timezone_for
 from regula.people.models import Citizen
 from regula.providers.models import AgendaSlot, Establishment, SlotBooking
 from regula.territory.reference import territory
+from regula.waitlist.events import EntryTransitioned
 from regula.waitlist.models import WaitlistEntry
 from regula.waitlist.states import EntryStatus
 
@@ -90,6 +93,13 @@ def appointment_variables(
     }
 
 
+async def on_entry_transitioned(event: EntryTransitioned) -> None:
+    """Subscriber of ``waitlist.events.ENTRY_TRANSITIONED`` (see ``regula.wiring``)."""
+    await on_transition(
+        event.session, event.settings, event.entry, event.source.value, event.target.value, event.actor.username
+    )
+
+
 async def on_transition(
     session: AsyncSession, settings: Settings, entry: WaitlistEntry, source: str, target: str, actor_name: str
 ) -> None:
@@ -108,11 +118,6 @@ async def on_transition(
     elif target == EntryStatus.CONFIRMADA.value:
         await close_questions(session, entry.id, "confirmada")
         await cancel_pending(session, entry.id, ("confirmacao",), reason="ja_confirmada")
-        from regula.navigation.service import close_tasks_of_entry
-
-        await close_tasks_of_entry(
-            session, entry.id, ("confirmacao_sem_resposta", "mensagem_nao_entregue"), "Presença confirmada."
-        )
     elif target == EntryStatus.FALTOU.value:
         await _no_show(session, settings, entry)
     elif target in (EntryStatus.CANCELADA.value, EntryStatus.NEGADA.value, EntryStatus.TRANSFERIDA.value):
@@ -289,8 +294,6 @@ async def _no_show(session: AsyncSession, settings: Settings, entry: WaitlistEnt
         citizen,
         Outgoing("falta", key, variables, valid_until=utcnow() + timedelta(days=3), entry_id=entry.id),
     )
-    from regula.navigation.service import open_task
-
     await open_task(
         session,
         "falta",

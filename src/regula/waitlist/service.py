@@ -38,6 +38,7 @@ from regula.people.schemas import CitizenCreate
 from regula.people.service import age_on, create_citizen, find_by_documents, get_citizen, validate_citizen
 from regula.territory.reference import territory
 from regula.waitlist import priority
+from regula.waitlist.events import ENTRY_LEFT_BOOKING, ENTRY_TRANSITIONED, EntryLeftBooking, EntryTransitioned
 from regula.waitlist.models import (
     ACTIVE_STATUS_SQL,
     EntryEvent,
@@ -736,11 +737,9 @@ async def _after_move(
         entry = await get_entry(session, entry_id)  # reloaded: an earlier move's recompute expired it
     key = QueueKey(entry.oci_code, entry.scope_kind, entry.scope_code)
     if current.value in ("agendada", "confirmada") and wanted.value not in ("confirmada", "em_atendimento"):
-        # Leaving a booked status frees the place, and the next person gets it at once.
-        from regula.allocation.backfill import release_for_entry
-
+        # Leaving a booked status frees the place, and the next person gets it at once (allocation's backfill).
         reason = wanted.value if wanted is EntryStatus.FALTOU else (move.reason_code or wanted.value)
-        await release_for_entry(session, settings, entry, reason)
+        await ENTRY_LEFT_BOOKING.emit(EntryLeftBooking(session, settings, entry, reason))
     if EntryStatus.AUTORIZADA in (current, wanted):
         if wanted is EntryStatus.AUTORIZADA:
             await rescore(session, settings, entry_ids=[entry_id], actor=actor, record_events=False)
@@ -749,12 +748,10 @@ async def _after_move(
             deferred.add(key)
         else:
             await recompute_positions(session, settings, [key])
-    # The messages this change causes are written in this same transaction (the outbox; issue 5).
-    from regula.notify.events import on_transition
-
+    # The messages and tasks this change causes are written in this same transaction (the outbox; issue 5).
     if sa_inspect(entry).expired_attributes:
         entry = await get_entry(session, entry_id)  # reloaded: recomputing positions expired it
-    await on_transition(session, settings, entry, current.value, wanted.value, actor.username)
+    await ENTRY_TRANSITIONED.emit(EntryTransitioned(session, settings, entry, current, wanted, actor))
     return entry
 
 

@@ -43,6 +43,7 @@ from regula.web.problems import EXCEPTION_HANDLERS
 from regula.web.security import LocalSwaggerRenderPlugin, security_headers
 from regula.web.state import SESSIONMAKER_KEY, SETTINGS_KEY, provide_db_session, provide_settings, settings_from
 from regula.web.templating import configure as configure_templates
+from regula.wiring import wire
 
 WEB_DIR = Path(__file__).parent
 access_log = logging.getLogger("regula.access_log")
@@ -120,6 +121,7 @@ def create_app(
 ) -> Litestar:
     install_audit()
     install_length_limits()
+    wire()  # the domain events' subscribers (regula.wiring): backfill, messages, navigator tasks
     # Every table in the metadata: a flush sorts tables by their foreign keys, and a model whose referenced table
     # was never imported (waitlist_entry → municipality) fails at the first write otherwise.
     load_all_models()

@@ -1,0 +1,24 @@
+"""The composition root of the domain events: which domains react to which event, in which order.
+
+The waitlist announces status changes (``waitlist.events``) without importing the domains that react, so the
+dependencies point one way (decision 00NN). This is the ONE place where the reactions are connected; every
+process that changes entries calls :func:`wire` at start: the app factory (``web.app.create_app``), the CLI
+entry (``cli.main``) and the jobs process (``jobs.process``). Emitting a hook that was never wired raises
+``core.hooks.HookNotWired`` rather than dropping the reactions silently.
+"""
+
+from __future__ import annotations
+
+from regula.allocation import backfill
+from regula.navigation import service as navigation
+from regula.notify import events as notify
+from regula.waitlist.events import ENTRY_LEFT_BOOKING, ENTRY_TRANSITIONED
+
+
+def wire() -> None:
+    """Connect every subscriber. Idempotent: wiring again replaces the same subscribers in the same order."""
+    # A booked entry leaving its place: release the booking and offer the place to the next person at once.
+    ENTRY_LEFT_BOOKING.connect(backfill.on_entry_left_booking)
+    # After every status change, in this order: the messages (outbox rows, cancellations of stale ones, the
+    # tasks a message's failure opens), then navigation's own bookkeeping (tasks a confirmation settles).
+    ENTRY_TRANSITIONED.connect(notify.on_entry_transitioned, navigation.on_entry_transitioned)
