@@ -435,7 +435,7 @@ async def test_authorized_row_keeps_its_waiting_time_and_gets_a_position(
     assert entry.deadline_date == authorized_on + timedelta(days=entry.max_days)
     assert entry.position == 1 and entry.queue_size >= 1 and entry.score is not None
     model = await service.get_entry(session, entry.id)
-    assert service.days_waiting(model, today) == 100
+    assert service.days_waiting(model, today, settings.timezone) == 100
 
 
 async def test_solicitante_cannot_import_authorized_entries(

@@ -15,6 +15,7 @@ from sqlalchemy import Date, DateTime, Integer, String, bindparam, cast, column,
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from regula.waitlist import measures as m
+from regula.waitlist.states import EntryStatus
 
 ZONES = ("America/Sao_Paulo", "America/Manaus", "America/Noronha", "America/Rio_Branco", "UTC")
 moments = st.datetimes(datetime(2024, 1, 1), datetime(2027, 12, 31), timezones=st.just(UTC))
@@ -27,6 +28,8 @@ entries = st.fixed_dictionaries(
         "max_days": st.integers(1, 180),
         "first_on": days,
         "span": st.integers(0, 200),
+        "status": st.sampled_from([s.value for s in EntryStatus]),
+        "status_changed_at": moments,
     }
 )
 PROPERTY = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -42,6 +45,8 @@ def _rows(cases: list[dict[str, Any]]) -> Any:
             column("max_days", Integer),
             column("first_on", Date),
             column("last_on", Date),
+            column("status", String),
+            column("status_changed_at", DateTime(timezone=True)),
             name="e",
         )
         .data(
@@ -54,6 +59,8 @@ def _rows(cases: list[dict[str, Any]]) -> Any:
                     c["max_days"],
                     c["first_on"],
                     c["first_on"] + timedelta(days=c["span"]),
+                    c["status"],
+                    c["status_changed_at"],
                 )
                 for i, c in enumerate(cases)
             ]
@@ -138,7 +145,14 @@ async def test_local_date_agrees_with_postgresql(session: AsyncSession, moment: 
 def test_days_are_local_and_today_is_a_parameter() -> None:
     # 22:30 in Brasília on 3 March is 01:30 UTC on 4 March: the authorization is of 3 March.
     late = datetime(2026, 3, 4, 1, 30, tzinfo=UTC)
-    entry = SimpleNamespace(authorized_at=late, suspended_days=2, paused_since=None, max_days=42)
+    entry = SimpleNamespace(
+        authorized_at=late,
+        suspended_days=2,
+        paused_since=None,
+        max_days=42,
+        status="autorizada",
+        status_changed_at=late,
+    )
     clock = m.entry_clock(entry, date(2026, 4, 5), "America/Sao_Paulo")
     assert clock is not None
     assert clock.authorized_on == date(2026, 3, 3)
@@ -147,13 +161,21 @@ def test_days_are_local_and_today_is_a_parameter() -> None:
     later = m.entry_clock(entry, date(2026, 4, 6), "America/Sao_Paulo")
     assert later is not None and later.days == 32 and later.past_escalation  # 3200 ≥ 3150
     # An open pause counts up to the day asked about; a closed entry stopped waiting the day it closed.
+    paused_at = datetime(2026, 3, 10, 12, tzinfo=UTC)
     paused = SimpleNamespace(
-        authorized_at=late, suspended_days=0, paused_since=datetime(2026, 3, 10, 12, tzinfo=UTC), max_days=40
+        authorized_at=late,
+        suspended_days=0,
+        paused_since=paused_at,
+        max_days=40,
+        status="suspensa",
+        status_changed_at=paused_at,
     )
     paused_clock = m.entry_clock(paused, date(2026, 3, 20), "America/Sao_Paulo")
     assert paused_clock is not None and paused_clock.days == 7 and paused_clock.paused == 10
-    closed = SimpleNamespace(**vars(entry), status_changed_at=datetime(2026, 3, 13, 12, tzinfo=UTC))
-    closed_clock = m.entry_clock(closed, date(2026, 12, 1), "America/Sao_Paulo", active=False)
+    closed = SimpleNamespace(
+        **vars(entry) | {"status": "cancelada", "status_changed_at": datetime(2026, 3, 13, 12, tzinfo=UTC)}
+    )
+    closed_clock = m.entry_clock(closed, date(2026, 12, 1), "America/Sao_Paulo")
     assert closed_clock is not None and closed_clock.days == 10 - 2
 
 

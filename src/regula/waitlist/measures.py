@@ -41,9 +41,11 @@ from datetime import date, datetime, time, timedelta
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Date, Integer, cast, func, literal, literal_column, or_
+from sqlalchemy import Date, Integer, case, cast, func, literal, literal_column, or_
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.sql.elements import ColumnElement
+
+from regula.waitlist.states import TERMINAL_STATUSES, is_terminal
 
 ESCALATION_PERCENT: Final = 75
 #: The event statuses that mean an appointment came due: attended (``em_atendimento``) or missed (``faltou``).
@@ -106,9 +108,19 @@ def days_waited_sql(authorized_on: SqlDate, as_of: SqlDate, paused: SqlInt) -> C
     return func.greatest(0, _date_sql(as_of) - _date_sql(authorized_on) - _int_sql(paused))
 
 
-def waited_until(active: bool, closed_at: datetime | None, today: date, tz: str) -> date:
-    """The day the wait is counted to: today for an open entry, the local day it closed for a closed one."""
-    return today if active or closed_at is None else min(today, local_date(closed_at, tz))
+def waited_until(status: str | None, closed_at: datetime | None, today: date, tz: str) -> date:
+    """The day the wait is counted to: today for an open entry, the local day it closed (its last status change)
+    for a closed one (``waitlist.states.TERMINAL_STATUSES``)."""
+    if status is None or closed_at is None or not is_terminal(status):
+        return today
+    return min(today, local_date(closed_at, tz))
+
+
+def waited_until_sql(
+    status: ColumnElement[str], closed_at: ColumnElement[datetime], today: SqlDate, tz: str
+) -> ColumnElement[date]:
+    closed = status.in_(sorted(s.value for s in TERMINAL_STATUSES))
+    return case((closed, func.least(_date_sql(today), local_date_sql(closed_at, tz))), else_=_date_sql(today))
 
 
 # -- tM --------------------------------------------------------------------------------------------------------------
@@ -239,12 +251,12 @@ class EntryClock:
         return past_tm(self.days, self.max_days)
 
 
-def entry_clock(entry: Any, today: date, tz: str, *, active: bool = True) -> EntryClock | None:
-    """The clock of an entry-like row (``authorized_at``, ``suspended_days``, ``paused_since``, ``max_days`` and,
-    when ``active`` is False, ``status_changed_at``); None before authorization."""
+def entry_clock(entry: Any, today: date, tz: str) -> EntryClock | None:
+    """The clock of an entry-like row (``authorized_at``, ``suspended_days``, ``paused_since``, ``max_days``,
+    ``status``, ``status_changed_at``) on ``today``; None before authorization."""
     if entry.authorized_at is None:
         return None
-    as_of = waited_until(active, getattr(entry, "status_changed_at", None), today, tz)
+    as_of = waited_until(entry.status, entry.status_changed_at, today, tz)
     paused_on = local_date(entry.paused_since, tz) if entry.paused_since is not None else None
     return EntryClock(
         authorized_on=local_date(entry.authorized_at, tz),
@@ -262,28 +274,32 @@ class EntrySql:
     suspended_days: ColumnElement[int]
     paused_since: ColumnElement[datetime]
     max_days: ColumnElement[int]
+    status: ColumnElement[str]
+    status_changed_at: ColumnElement[datetime]
+
+    _COLUMNS = ("authorized_at", "suspended_days", "paused_since", "max_days", "status", "status_changed_at")
 
     @classmethod
     def of(cls, model: Any) -> EntrySql:
-        return cls(model.authorized_at, model.suspended_days, model.paused_since, model.max_days)
+        """Over the columns of ``model`` (the ``WaitlistEntry`` class, an alias of it, or a subquery's ``.c``)."""
+        return cls(*(getattr(model, name) for name in cls._COLUMNS))
 
     @classmethod
     def alias(cls, name: str) -> EntrySql:
-        return cls(
-            literal_column(f"{name}.authorized_at"),
-            literal_column(f"{name}.suspended_days"),
-            literal_column(f"{name}.paused_since"),
-            literal_column(f"{name}.max_days"),
-        )
+        """Over ``name.column`` of a text query."""
+        return cls(*(literal_column(f"{name}.{column}") for column in cls._COLUMNS))
 
     def authorized_on(self, tz: str) -> ColumnElement[date]:
         return local_date_sql(self.authorized_at, tz)
 
-    def paused(self, as_of: SqlDate, tz: str) -> ColumnElement[int]:
-        return paused_days_sql(self.suspended_days, self.paused_since, as_of, tz)
+    def as_of(self, today: SqlDate, tz: str) -> ColumnElement[date]:
+        return waited_until_sql(self.status, self.status_changed_at, today, tz)
+
+    def paused(self, today: SqlDate, tz: str) -> ColumnElement[int]:
+        return paused_days_sql(self.suspended_days, self.paused_since, self.as_of(today, tz), tz)
 
     def days(self, today: SqlDate, tz: str) -> ColumnElement[int]:
-        return days_waited_sql(self.authorized_on(tz), today, self.paused(today, tz))
+        return days_waited_sql(self.authorized_on(tz), self.as_of(today, tz), self.paused(today, tz))
 
     def deadline(self, today: SqlDate, tz: str) -> ColumnElement[date]:
         return tm_deadline_sql(self.authorized_on(tz), self.max_days, self.paused(today, tz))

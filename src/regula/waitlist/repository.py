@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select, text, true
+from sqlalchemy import ColumnElement, func, literal_column, select, text, true
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -20,6 +20,7 @@ from regula.access.actor import Actor
 from regula.audit.service import record_list_read
 from regula.people.models import Citizen
 from regula.territory.reference import search_key
+from regula.waitlist import measures
 from regula.waitlist.models import WaitlistEntry
 from regula.waitlist.service import QueueKey
 from regula.waitlist.states import EntryStatus
@@ -66,7 +67,14 @@ class EntrySearch:
     text: str | None = None  # a protocol, or part of the citizen's name
     born_on_or_before: date | None = None
     born_after: date | None = None
-    authorized_by: datetime | None = None  # waiting since at least this instant
+    waited: WaitedAtLeast | None = None  # days waited (waitlist.measures) at least
+
+
+@dataclass(frozen=True)
+class WaitedAtLeast:
+    days: int
+    today: date
+    tz: str
 
 
 @dataclass(frozen=True)
@@ -110,8 +118,8 @@ def _conditions(actor: Actor, s: EntrySearch) -> list[ColumnElement[bool]]:
         where.append(col(c.birth_date) <= s.born_on_or_before)
     if s.born_after is not None:
         where.append(col(c.birth_date) > s.born_after)
-    if s.authorized_by is not None:
-        where.append(col(e.authorized_at) <= s.authorized_by)
+    if s.waited is not None:
+        where.append(measures.EntrySql.of(e).days(s.waited.today, s.waited.tz) >= s.waited.days)
     return where
 
 
@@ -242,13 +250,12 @@ _QUEUES_SQL = """
 SELECT e.oci_code, e.scope_kind, e.scope_code, count(*) AS size,
        min(e.authorized_at) AS oldest,
        max(w.days) AS longest,
-       count(*) FILTER (WHERE w.days * 100 >= e.max_days * 75) AS past_75,
+       count(*) FILTER (WHERE {past_75}) AS past_75,
        count(*) FILTER (WHERE e.risk_class = 'vermelho') AS red,
        min(c.weekly_capacity) AS weekly_capacity
 FROM waitlist_entry e
 CROSS JOIN LATERAL (
-    SELECT GREATEST(0, CAST(:today AS date) - CAST(e.authorized_at AT TIME ZONE 'UTC' AS date) - e.suspended_days)
-        AS days
+    SELECT {days} AS days
 ) w
 LEFT JOIN queue_capacity c
   ON c.oci_code = e.oci_code AND c.scope_kind = e.scope_kind AND c.scope_code = e.scope_code
@@ -259,16 +266,20 @@ ORDER BY e.oci_code, e.scope_kind, e.scope_code
 
 
 async def queue_summaries(
-    session: AsyncSession, actor: Actor, today: date, *, oci: str | None = None
+    session: AsyncSession, actor: Actor, today: date, tz: str, *, oci: str | None = None
 ) -> list[QueueSummary]:
     """Every queue with someone authorized and waiting that ``actor`` sees, in key order (the API's list and the
-    operator's queue page)."""
+    operator's queue page). Days waited and "past 75% of tM" are ``waitlist.measures``' on ``today``."""
     params: dict[str, Any] = {"today": today}
     where = readable_sql(actor, params)
     if oci:
         params["oci"] = oci
         where += " AND e.oci_code = :oci"
-    rows = (await session.execute(text(_QUEUES_SQL.format(where=where)), params)).all()
+    clock = measures.EntrySql.alias("e")
+    days = measures.as_text(clock.days(measures.date_param("today"), tz))
+    past_75 = measures.as_text(measures.past_escalation_sql(literal_column("w.days"), clock.max_days))
+    sql = _QUEUES_SQL.format(where=where, days=days, past_75=past_75)
+    rows = (await session.execute(text(sql), params)).all()
     return [
         QueueSummary(
             r.oci_code,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import UTC, date, datetime, timedelta
+from datetime import date
 from typing import Annotated, Any
 
 from litestar import Controller, Request, get, post, put
@@ -51,7 +51,7 @@ from regula.web.ratelimit import public_lookup_limits
 CARE_ROLES = (Role.SOLICITANTE, Role.REGULADOR, Role.NAVEGADOR, Role.EXECUTANTE, Role.GESTOR, Role.AUDITOR)
 
 
-def entry_public(e: WaitlistEntry, citizen_name: str, today: date) -> EntryPublic:
+def entry_public(e: WaitlistEntry, citizen_name: str, today: date, tz: str) -> EntryPublic:
     assert e.id is not None
     return EntryPublic(
         id=e.id,
@@ -70,7 +70,7 @@ def entry_public(e: WaitlistEntry, citizen_name: str, today: date) -> EntryPubli
         authorized_at=e.authorized_at,
         deadline_date=e.deadline_date,
         max_days=e.max_days,
-        days_waiting=wl.days_waiting(e, today),
+        days_waiting=wl.days_waiting(e, today, tz),
         score=e.score,
         score_breakdown=e.score_breakdown,
         position=e.position,
@@ -187,7 +187,7 @@ class EntryController(Controller):
     ) -> EntryPublic:
         entry = await wl.create_referral(db_session, data, wl.Actor.of(request.user), settings)
         citizen = await people.get_citizen(db_session, entry.citizen_id)
-        return entry_public(entry, citizen.name, wl.local_today(settings))
+        return entry_public(entry, citizen.name, wl.local_today(settings), settings.timezone)
 
     @get("/entries", opt=allow(*CARE_ROLES), operation_id="listEntries", summary="Busca de solicitações na fila")
     async def list_entries(
@@ -221,10 +221,8 @@ class EntryController(Controller):
             queue=wl.QueueKey.parse(queue) if queue else None,
             born_on_or_before=people.born_by(today, age_min) if age_min is not None else None,
             born_after=people.born_by(today, age_max + 1) if age_max is not None else None,
-            authorized_by=(
-                datetime.combine(today - timedelta(days=min_days_waiting), datetime.min.time(), UTC)
-                if min_days_waiting is not None
-                else None
+            waited=(
+                repo.WaitedAtLeast(min_days_waiting, today, settings.timezone) if min_days_waiting is not None else None
             ),
         )
         # Keyset pagination on the entry id (stable under inserts); within a queue, position order is given
@@ -236,7 +234,7 @@ class EntryController(Controller):
             limit=limit + 1,
             after_id=_parse_cursor(cursor) if cursor else None,
         )
-        items = [entry_public(h.entry, h.name, today) for h in hits[:limit]]
+        items = [entry_public(h.entry, h.name, today, settings.timezone) for h in hits[:limit]]
         next_cursor = _cursor(hits[limit - 1].entry) if len(hits) > limit else None
         return EntryPage(items=items, next_cursor=next_cursor)
 
@@ -255,7 +253,7 @@ class EntryController(Controller):
             db_session, "WaitlistEntry", str(entry_id), uf=entry.uf, municipality_ibge=entry.municipality_ibge
         )
         today = wl.local_today(settings)
-        base = entry_public(entry, citizen.name, today)
+        base = entry_public(entry, citizen.name, today, settings.timezone)
         breakdown = entry.score_breakdown or {}
         score = priority.Score(entry.score or 0, {k: v for k, v in breakdown.items() if isinstance(v, int | str)})
         events = await wl.history(db_session, entry_id)
@@ -301,7 +299,7 @@ class EntryController(Controller):
         )
         await db_session.refresh(entry)  # positions were recomputed in SQL
         citizen = await people.get_citizen(db_session, entry.citizen_id)
-        return entry_public(entry, citizen.name, wl.local_today(settings))
+        return entry_public(entry, citizen.name, wl.local_today(settings), settings.timezone)
 
 
 class QueueAdminController(Controller):
@@ -315,7 +313,9 @@ class QueueAdminController(Controller):
         db_session: NamedDependency[AsyncSession],
         settings: NamedDependency[Settings],
     ) -> list[dict[str, Any]]:
-        summaries = await repo.queue_summaries(db_session, wl.Actor.of(request.user), wl.local_today(settings))
+        summaries = await repo.queue_summaries(
+            db_session, wl.Actor.of(request.user), wl.local_today(settings), settings.timezone
+        )
         return [{"queue": q.key, "size": q.size, "oldest_authorized_at": q.oldest_authorized_at} for q in summaries]
 
     @get("/policies/{queue_key:str}", opt=allow(*CARE_ROLES), operation_id="getPolicy")

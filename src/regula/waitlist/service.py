@@ -13,7 +13,7 @@ from collections import defaultdict
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import BigInteger, any_, bindparam, func, select, text, update
@@ -37,7 +37,7 @@ from regula.people.models import Citizen
 from regula.people.schemas import CitizenCreate
 from regula.people.service import age_on, create_citizen, find_by_documents, get_citizen, validate_citizen
 from regula.territory.reference import territory
-from regula.waitlist import priority
+from regula.waitlist import measures, priority
 from regula.waitlist.events import ENTRY_LEFT_BOOKING, ENTRY_TRANSITIONED, EntryLeftBooking, EntryTransitioned
 from regula.waitlist.models import (
     ACTIVE_STATUS_SQL,
@@ -714,15 +714,21 @@ def _check_path(
 def _apply_move(entry: WaitlistEntry, move: _Move, settings: Settings) -> None:
     current, wanted = move.current, move.wanted
     now = utcnow()
-    # The waiting clock pauses while suspended, returned to APS or waiting for teleconsultation.
+    today = measures.local_date(now, settings.timezone)
+    # The waiting clock pauses while suspended, returned to APS or waiting for teleconsultation; the pause counts
+    # in local days, as days waited do (waitlist.measures), and moves the tM deadline by as many days.
     if clock_paused(current) and entry.paused_since is not None:
-        entry.suspended_days += max(0, (now - entry.paused_since).days)
+        paused_on = measures.local_date(entry.paused_since, settings.timezone)
+        entry.suspended_days = measures.paused_days(entry.suspended_days, paused_on, today)
         entry.paused_since = None
+        if entry.authorized_at is not None:
+            authorized_on = measures.local_date(entry.authorized_at, settings.timezone)
+            entry.deadline_date = measures.tm_deadline(authorized_on, entry.max_days, entry.suspended_days)
     if clock_paused(wanted) and entry.authorized_at is not None:
         entry.paused_since = now
     if wanted is EntryStatus.AUTORIZADA and entry.authorized_at is None:
         entry.authorized_at = now
-        entry.deadline_date = local_today(settings) + timedelta(days=entry.max_days)
+        entry.deadline_date = measures.tm_deadline(today, entry.max_days, entry.suspended_days)
     entry.status = wanted.value
     entry.status_changed_at = now
     entry.updated_at = now
@@ -1062,11 +1068,10 @@ async def public_position(session: AsyncSession, protocol: str, birth_date: date
     return row[0], row[1]
 
 
-def days_waiting(entry: WaitlistEntry, today: date) -> int | None:
-    if entry.authorized_at is None:
-        return None
-    paused = entry.suspended_days + (max(0, (datetime.now(UTC) - entry.paused_since).days) if entry.paused_since else 0)
-    return max(0, (today - entry.authorized_at.date()).days - paused)
+def days_waiting(entry: WaitlistEntry, today: date, tz: str) -> int | None:
+    """Days waited (``waitlist.measures``), counted to the day the entry closed when it is closed."""
+    clock = measures.entry_clock(entry, today, tz)
+    return clock.days if clock is not None else None
 
 
 def group_by_queue(entries: Iterable[WaitlistEntry]) -> dict[QueueKey, list[WaitlistEntry]]:

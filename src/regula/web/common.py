@@ -17,6 +17,7 @@ from regula.access.policy import Jurisdiction, JurisdictionKind
 from regula.access.service import Principal
 from regula.core.errors import DomainError, FieldError, PermissionDenied
 from regula.territory.reference import UF_NAMES, Municipality, territory
+from regula.waitlist import measures
 from regula.waitlist import service as wl
 from regula.waitlist.states import STATUS_LABELS_PT, EntryStatus
 
@@ -246,12 +247,18 @@ def page_number(raw: int | None) -> int:
 
 
 def tm_clock(days: int | None, max_days: int) -> dict[str, Any] | None:
-    """The tM clock of an entry: days counted against the OCI's maximum time, and how alarming that is (75% is
-    when the navigators are called in)."""
+    """The tM clock of an entry: days waited (``waitlist.measures``) against the OCI's maximum time, and how
+    alarming that is: ``alerta`` past 75% of tM (when the navigators are called in), ``vencido`` past tM, and
+    ``atencao`` from half of it. The thresholds are the measures' integer comparisons, never the rounded percent."""
     if days is None or max_days <= 0:
         return None
-    percent = round(100 * days / max_days)
-    level = "ok" if percent < 50 else "atencao" if percent < 75 else "alerta" if percent <= 100 else "vencido"
+    percent = measures.tm_percent(days, max_days)
+    if measures.past_tm(days, max_days):
+        level = "vencido"
+    elif measures.past_escalation(days, max_days):
+        level = "alerta"
+    else:
+        level = "atencao" if 2 * days >= max_days else "ok"
     return {"days": days, "max_days": max_days, "percent": percent, "bar": min(percent, 100), "level": level}
 
 

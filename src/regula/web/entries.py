@@ -127,7 +127,7 @@ async def list_entries(
     appointments = await providers.appointment_times(session, booked)
     out = []
     for h in hits:
-        days = wl.days_waiting(h.entry, today)
+        days = wl.days_waiting(h.entry, today, settings.timezone)
         clock = common.tm_clock(days, h.entry.max_days)
         out.append(EntryRow(h.entry, h.social_name or h.name, days, clock, appointments.get(h.entry.id or 0)))
     return out, pg
@@ -226,7 +226,7 @@ async def load_entry_view(
         score = priority.Score(entry.score or 0, {k: v for k, v in breakdown.items() if isinstance(v, int | str)})
         explanation = priority.explain(score)
     events = await wl.history(session, entry_id)
-    days = wl.days_waiting(entry, today)
+    days = wl.days_waiting(entry, today, settings.timezone)
     pendency = None
     if entry.status == S.DEVOLVIDA.value:
         pendency = next((ev.reason_text for ev in reversed(events) if ev.to_status == S.DEVOLVIDA.value), None)

@@ -62,7 +62,7 @@ async def queues_page(
     catalog = await wl.load_catalog(db_session, settings)
     actor = common.actor(request)
     review_count = await repo.count_in_status(db_session, actor, repo.UNDER_REVIEW)
-    rows = await repo.queue_summaries(db_session, actor, wl.local_today(settings), oci=oci or None)
+    rows = await repo.queue_summaries(db_session, actor, wl.local_today(settings), settings.timezone, oci=oci or None)
     queues: list[dict[str, Any]] = [
         {
             "key": r.key,
