@@ -8,12 +8,13 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from regula.jobs.registry import all_jobs
 from sqlalchemy import text
 
 from regula.config import Settings
+from regula.core.locks import lock_key
 from regula.db.engine import Database, make_database
-from regula.jobs.registry import all_jobs
-from regula.jobs.runner import Job, lock_key, run_job
+from regula.jobs.runner import Job, run_job
 from regula.territory.service import load_territory
 
 

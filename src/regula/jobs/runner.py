@@ -8,7 +8,6 @@ leaves its record; the job's work commits in its own transaction (commit at the 
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import socket
 import traceback
@@ -19,6 +18,7 @@ from typing import Any
 from sqlalchemy import text
 
 from regula.config import Settings
+from regula.core.locks import lock_key
 from regula.db.base import utcnow
 from regula.db.engine import Database
 from regula.jobs.models import JobRun
@@ -34,11 +34,6 @@ class Job:
     description: str  # Portuguese, shown to operators
     function: JobFunction
     cron: str  # crontab expression in the configured time zone
-
-
-def lock_key(name: str) -> int:
-    """A stable signed 64-bit key for ``pg_try_advisory_lock``."""
-    return int.from_bytes(hashlib.sha256(f"regula.job.{name}".encode()).digest()[:8], "big", signed=True)
 
 
 async def run_job(db: Database, settings: Settings, job: Job) -> JobRun:

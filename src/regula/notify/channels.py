@@ -253,3 +253,28 @@ def build_channels(settings: Settings) -> dict[str, Channel]:
     if settings.twilio_whatsapp_sender:
         channels["whatsapp"] = TwilioChannel(settings, "whatsapp")
     return channels
+
+
+# -- the providers' delivery statuses -----------------------------------------------------------------------
+
+#: How far along a provider status is: receipts arrive in any order, and a later one never moves a message back.
+PROVIDER_RANK = {
+    "accepted": 1,
+    "scheduled": 1,
+    "queued": 2,
+    "sending": 3,
+    "sent": 4,
+    "failed": 5,
+    "undelivered": 5,
+    "delivered": 6,
+    "read": 7,
+}
+
+
+def status_for(provider_status: str | None) -> str:
+    """The message status (as stored) a provider's delivery status means."""
+    if provider_status in ("delivered", "read"):
+        return "entregue"
+    if provider_status in ("failed", "undelivered"):
+        return "falhou"
+    return "enviada"

@@ -45,27 +45,17 @@ from sqlmodel import col
 
 from regula.audit.service import AuditContext, set_context
 from regula.config import Settings
+from regula.core.locks import lock_key
 from regula.db.base import utcnow
 from regula.db.engine import Database
-from regula.jobs.runner import lock_key
-from regula.notify.channels import Channel, Envelope, SendResult, build_channels
-from regula.notify.models import InboundMessage
+from regula.notify.channels import PROVIDER_RANK, Channel, Envelope, SendResult, build_channels, status_for
+from regula.notify.models import InboundMessage, Message
+from regula.notify.receipts import handle_undeliverable
 from regula.notify.respect import next_allowed, timezone_for
 from regula.people.models import Citizen
 
 log = logging.getLogger("regula.notify")
 
-PROVIDER_RANK = {
-    "accepted": 1,
-    "scheduled": 1,
-    "queued": 2,
-    "sending": 3,
-    "sent": 4,
-    "failed": 5,
-    "undelivered": 5,
-    "delivered": 6,
-    "read": 7,
-}
 BACKOFF_BASE_SECONDS = 2.0
 BACKOFF_CAP_SECONDS = 15 * 60.0
 # How long after an attempt whose outcome is unknown (a timeout, a dropped connection, a 5xx, a dead dispatcher)
@@ -77,14 +67,6 @@ RECONCILE_GRACE = timedelta(seconds=60)
 RAISED = "excecao"
 # Digit runs long enough to be a CPF, a CNS or a phone number, with or without punctuation.
 _DOCUMENT_LIKE = re.compile(r"\+?\d[\d.\-/ ]{6,}\d")
-
-
-def status_for(provider_status: str | None) -> str:
-    if provider_status in ("delivered", "read"):
-        return "entregue"
-    if provider_status in ("failed", "undelivered"):
-        return "falhou"
-    return "enviada"
 
 
 def backoff(attempt: int, retry_after: float | None = None) -> timedelta:
@@ -650,8 +632,6 @@ def _defer(message_id: int, until: datetime, reason: str) -> dict[str, Any]:
 
 async def _bulk_update(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
     """Update by primary key, grouped by the set of columns (executemany needs one statement per shape)."""
-    from regula.notify.models import Message
-
     shapes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for row in rows:
         shapes.setdefault(tuple(sorted(row)), []).append(row)
@@ -662,6 +642,4 @@ async def _bulk_update(session: AsyncSession, rows: list[dict[str, Any]]) -> Non
 
 async def _undeliverable(session: AsyncSession, settings: Settings, message_id: int, why: str) -> None:
     """A message that will not arrive: try WhatsApp after a failed SMS, else hand a critical one to a navigator."""
-    from regula.notify.receipts import handle_undeliverable
-
     await handle_undeliverable(session, settings, message_id, why)

@@ -22,8 +22,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from regula.audit.service import AuditContext, set_context
 from regula.config import Settings
-from regula.notify.dispatcher import PROVIDER_RANK, status_for
+from regula.navigation.service import open_task
+from regula.notify.channels import PROVIDER_RANK, status_for
+from regula.notify.content import KIND_LABELS_PT
 from regula.notify.models import Message
+from regula.notify.outbox import Outgoing, enqueue
 from regula.people.models import Citizen
 
 log = logging.getLogger("regula.notify")
@@ -119,10 +122,6 @@ async def apply_receipts(session: AsyncSession, settings: Settings, receipts: li
 
 async def handle_undeliverable(session: AsyncSession, settings: Settings, message_id: int, why: str) -> None:
     """A failed SMS is tried once on WhatsApp when configured; a critical message then goes to the navigators."""
-    from regula.navigation.service import open_task
-    from regula.notify.content import KIND_LABELS_PT
-    from regula.notify.outbox import Outgoing, enqueue
-
     message = await session.get(Message, message_id)
     if message is None:
         return
