@@ -4,7 +4,7 @@ from pathlib import Path
 import typer
 from typer.testing import CliRunner
 
-from regula.scheduler.cli import app
+from regula.allocation.allocate_cli import app
 from regula.scheduler.instance import Assignment, load_solution
 from tests.scheduler.factory import random_instance
 

@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
+from regula.allocation.allocate_cli import app
 from regula.core.errors import ValidationFailed
-from regula.scheduler.cli import app
 from regula.scheduler.flow import solve
 from regula.scheduler.greedy import solve_greedy
 from regula.scheduler.instance import Assignment, Instance, Quota, dump_solution, load_instance

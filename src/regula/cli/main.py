@@ -34,13 +34,13 @@ app.add_typer(tokens_app, name="tokens")
 
 
 def _register_domain_clis() -> None:
+    from regula.allocation.allocate_cli import app as allocate_app
     from regula.catalog.cli import app as catalog_app
     from regula.exports.cli import app as export_app
     from regula.jobs.cli import jobs_app, scheduler_command
     from regula.notify.cli import app as notify_app
     from regula.production.cli import app as production_app
     from regula.providers.cli import app as agendas_app
-    from regula.scheduler.cli import app as allocate_app
     from regula.territory.cli import app as territory_app
     from regula.waitlist.cli import import_app
 

@@ -5,6 +5,9 @@
     regula allocate --solve INSTANCE.json --validate SOLUTION.json    # check a solution file
 
 Exit status: 0 success, 1 when the validator finds violations, 2 on invalid input.
+
+This adapter lives in ``allocation``, not in the optimizer package: ``--export`` reads runs from the database,
+and the optimizer (``regula.scheduler``) imports nothing of regula but ``regula.core`` (decision 00NN).
 """
 
 from __future__ import annotations
@@ -16,7 +19,10 @@ from typing import Annotated, NoReturn
 
 import typer
 
+from regula.allocation.cli import export_instance
 from regula.core.errors import DomainError
+from regula.scheduler.flow import solve as solve_flow
+from regula.scheduler.greedy import solve_greedy
 from regula.scheduler.instance import Instance, Solution, dump_solution, load_instance, load_solution
 from regula.scheduler.validate import Violation, validate
 
@@ -92,8 +98,6 @@ def allocate(
     """Resolve uma instância exportada (mesma entrada, mesma saída byte a byte) ou valida uma solução."""
     if export is not None:
         # The only path here that touches the database; the optimizer itself stays pure.
-        from regula.allocation.cli import export_instance
-
         export_instance(export, run_id=run, scope=scope)
         return
     if solve is None:
@@ -111,14 +115,7 @@ def allocate(
         typer.echo(f"Solução válida: {len(solution.assignments)} alocações, objetivo {solution.objective}.", err=True)
         return
 
-    if greedy:
-        from regula.scheduler.greedy import solve_greedy
-
-        solution = solve_greedy(instance)
-    else:
-        from regula.scheduler.flow import solve as solve_flow
-
-        solution = solve_flow(instance, workers=workers)
+    solution = solve_greedy(instance) if greedy else solve_flow(instance, workers=workers)
     violations = validate(instance, solution)
     if violations or solution.status == "ERROR":
         typer.echo("A solução calculada não passou na validação (defeito do otimizador).", err=True)
