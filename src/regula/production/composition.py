@@ -33,6 +33,7 @@ from datetime import date
 from typing import Final
 
 from regula.catalog.schemas import OciSummary, SecondaryItem
+from regula.waitlist import measures
 
 ROLE_MANDATORY: Final = "obrigatorio"
 ROLE_CONSULTATION: Final = "consulta"  # the PMAE consultation pair
@@ -114,8 +115,8 @@ class Clock:
         """True/False once concluded; while open, False as soon as tM is exceeded, else None (not decided)."""
         if self.elapsed_days is None:
             return None
-        if self.concluded:
-            return self.elapsed_days <= self.max_days
+        if self.concluded and self.first_on is not None and self.last_on is not None:
+            return measures.within_tm(self.first_on, self.last_on, self.max_days)
         return False if self.elapsed_days > self.max_days else None
 
     @property

@@ -59,6 +59,7 @@ from regula.production.models import (
 from regula.production.service import load_oci, parse_date
 from regula.providers.models import Establishment
 from regula.territory.reference import territory
+from regula.waitlist import measures
 from regula.waitlist import service as wl
 
 COLUMNS: Final = (
@@ -643,8 +644,8 @@ async def check_production(
                 )
         dates = [r.performed_on for r in apac.lines]
         start, end = min(dates), max(dates)
-        span = (end - start).days
-        if span > oci.max_days:
+        span = measures.span_days(start, end)
+        if not measures.within_tm(start, end, oci.max_days):
             findings.append(
                 finding(
                     "prazo_tm_excedido",

@@ -51,6 +51,7 @@ from regula.production.models import (
 )
 from regula.providers.models import AgendaSlot, Establishment, SlotBooking
 from regula.territory.reference import UFS, territory
+from regula.waitlist import measures
 from regula.waitlist import service as wl
 from regula.waitlist.models import EntryEvent, WaitlistEntry
 from regula.waitlist.states import EntryStatus, allowed_targets, check_transition
@@ -506,7 +507,13 @@ async def conclude(
     execution.concluded_at = utcnow()
     execution.concluded_by = actor.username
     execution.span_days = clock.span_days
-    execution.within_tm = clock.span_days is not None and clock.span_days <= execution.max_days
+    # Amendment to Portaria GM/MS 3.492/2024, art. 14 §3 III: first → last procedure within tM (waitlist.measures,
+    # the definition the manager's dashboard counts too).
+    execution.within_tm = (
+        clock.first_on is not None
+        and clock.last_on is not None
+        and measures.within_tm(clock.first_on, clock.last_on, execution.max_days)
+    )
     execution.aps_summary = summary[:MAX_TEXT]
     execution.counter_referral = counter[:MAX_TEXT]
     execution.aps_cnes = execution.aps_cnes or entry.requesting_cnes

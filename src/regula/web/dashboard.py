@@ -3,10 +3,14 @@ OCIs concluded within their maximum time (tM); the no-show rate; and equity — 
 and social vulnerability (Portaria GM/MS 3.492/2024 art. 3 VIII). Each chart is server-rendered SVG with its
 numbers on the page and as CSV. Everything is limited to the user's jurisdiction.
 
-Definitions (the same on the page, in the CSV and here):
+Definitions (the same on the page, in the CSV and here; each measure is ``regula.waitlist.measures``', in local
+days of ``settings.timezone``, and docs/measures.md states them):
 
-* waiting days: days since authorization, without the days the clock was paused (as the queue counts them);
-* concluded within tM: OCIs concluded in the last 12 months whose waiting days at conclusion were ≤ tM;
+* waiting days: days waited since authorization, without the days the clock was paused (as the queue counts them);
+  "past 75% of tM" as the escalation sweep and the queue pages count it;
+* concluded within tM: OCIs concluded in the last 12 months whose last procedure came at most tM days after their
+  first (amendment to Portaria GM/MS 3.492/2024, art. 14 §3 III) — production control's verdict; the median is of
+  those first-to-last days;
 * no-show rate: of the appointments that came due in the last 12 months (the person was attended or missed it),
   the share missed;
 * equity: the median of days from authorization to the first appointment booked, for people booked in the last
@@ -25,12 +29,13 @@ from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
 from litestar.response import Template
-from sqlalchemy import text
+from sqlalchemy import literal_column, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from regula.access.policy import Role, allow
 from regula.config import Settings
 from regula.territory.reference import UF_NAMES
+from regula.waitlist import measures as m
 from regula.waitlist import service as wl
 from regula.web import charts, common
 from regula.web.charts import Bar, Chart
@@ -48,35 +53,31 @@ SELECT {dim} AS k, count(*) AS n,
        count(*) FILTER (WHERE w.days BETWEEN 91 AND 180) AS b3,
        count(*) FILTER (WHERE w.days > 180) AS b4,
        percentile_cont(0.5) WITHIN GROUP (ORDER BY w.days) AS median,
-       count(*) FILTER (WHERE w.days * 100 >= e.max_days * 75) AS past_75
+       count(*) FILTER (WHERE {past_75}) AS past_75
 FROM waitlist_entry e
-CROSS JOIN LATERAL (
-    SELECT GREATEST(0, CAST(:today AS date) - CAST(e.authorized_at AT TIME ZONE 'UTC' AS date) - e.suspended_days)
-        AS days
-) w
+CROSS JOIN LATERAL (SELECT {days} AS days) w
 WHERE e.status = 'autorizada' AND e.authorized_at IS NOT NULL {where}
 GROUP BY 1
 ORDER BY n DESC, 1
 """
 
+# The OCI executions production control concluded (production.service.conclude): first → last procedure.
 _CONCLUDED_SQL = """
-SELECT e.oci_code AS k, count(*) AS n, count(*) FILTER (WHERE d.days <= e.max_days) AS within,
-       percentile_cont(0.5) WITHIN GROUP (ORDER BY d.days) AS median
-FROM waitlist_entry e
-CROSS JOIN LATERAL (
-    SELECT CAST(e.status_changed_at AT TIME ZONE 'UTC' AS date) - CAST(e.authorized_at AT TIME ZONE 'UTC' AS date)
-           - e.suspended_days AS days
-) d
-WHERE e.status = 'concluida' AND e.authorized_at IS NOT NULL AND e.status_changed_at >= :since {where}
+SELECT x.oci_code AS k, {compliance},
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY x.last_on - x.first_on) AS median
+FROM oci_execution x
+JOIN waitlist_entry e ON e.id = x.entry_id
+WHERE x.status = 'concluida' AND x.first_on IS NOT NULL AND x.last_on IS NOT NULL AND x.concluded_at >= :since_at
+      {where}
 GROUP BY 1
 ORDER BY 1
 """
 
 _NO_SHOW_SQL = """
-SELECT e.oci_code AS k, count(*) AS due, count(*) FILTER (WHERE ev.to_status = 'faltou') AS missed
+SELECT e.oci_code AS k, {no_shows}
 FROM waitlist_entry_event ev
 JOIN waitlist_entry e ON e.id = ev.entry_id
-WHERE ev.kind = 'transition' AND ev.to_status IN ('faltou', 'em_atendimento') AND ev.occurred_at >= :since {where}
+WHERE ev.kind = 'transition' AND ({came_due}) AND ev.occurred_at >= :since_at {where}
 GROUP BY 1
 ORDER BY 1
 """
@@ -88,14 +89,11 @@ WITH booked AS (
     WHERE kind = 'transition' AND to_status = 'agendada'
     GROUP BY entry_id
 ), waits AS (
-    SELECT 'agendamento' AS measure, e.citizen_id,
-           GREATEST(0, CAST(b.first_at AT TIME ZONE 'UTC' AS date)
-                       - CAST(e.authorized_at AT TIME ZONE 'UTC' AS date)) AS days
+    SELECT 'agendamento' AS measure, e.citizen_id, {days_to_booking} AS days
     FROM waitlist_entry e JOIN booked b ON b.entry_id = e.id
-    WHERE e.authorized_at IS NOT NULL AND b.first_at >= :since {where}
+    WHERE e.authorized_at IS NOT NULL AND b.first_at >= :since_at {where}
     UNION ALL
-    SELECT 'fila', e.citizen_id,
-           GREATEST(0, CAST(:today AS date) - CAST(e.authorized_at AT TIME ZONE 'UTC' AS date) - e.suspended_days)
+    SELECT 'fila', e.citizen_id, {days}
     FROM waitlist_entry e
     WHERE e.status = 'autorizada' AND e.authorized_at IS NOT NULL {where}
 ), people AS (
@@ -134,9 +132,29 @@ class Context:
     oci_names: dict[str, str]
     cache: dict[str, Any] = field(default_factory=dict)
 
+    def measures(self) -> dict[str, str]:
+        """The measures' SQL forms (``waitlist.measures``) as the text queries above embed them."""
+        tz = self.settings.timezone
+        e = m.EntrySql.alias("e")
+        within, concluded = m.tm_compliance_sql(
+            literal_column("x.first_on"), literal_column("x.last_on"), literal_column("x.max_days")
+        )
+        missed, due = m.no_show_rate_sql(literal_column("ev.to_status"))
+        booked_on = m.local_date_sql(literal_column("b.first_at"), tz)
+        return {
+            "days": m.as_text(e.days(m.date_param("today"), tz)),
+            "past_75": m.as_text(m.past_escalation_sql(literal_column("w.days"), e.max_days)),
+            "compliance": f"{m.as_text(concluded)} AS n, {m.as_text(within)} AS within",
+            "no_shows": f"{m.as_text(due)} AS due, {m.as_text(missed)} AS missed",
+            "came_due": m.as_text(m.came_due_sql(literal_column("ev.to_status"))),
+            # days to the first booking: the wait as it stood then (pauses are not known per day; none counted)
+            "days_to_booking": m.as_text(m.days_waited_sql(e.authorized_on(tz), booked_on, 0)),
+        }
+
     async def rows(self, sql: str) -> list[Any]:
         if sql not in self.cache:
-            result = await self.session.execute(text(sql.format(where=self.where)), self.params)
+            query = sql.format(where=self.where, **self.measures())
+            result = await self.session.execute(text(query), self.params)
             self.cache[sql] = result.all()
         rows: list[Any] = self.cache[sql]
         return rows
@@ -146,7 +164,7 @@ class Context:
 
 
 def _pct(part: int, whole: int) -> float | None:
-    return round(100 * part / whole, 1) if whole else None
+    return m.Share(part, whole).percent
 
 
 def _median(x: float | None) -> float | None:
@@ -154,7 +172,7 @@ def _median(x: float | None) -> float | None:
 
 
 async def _distribution(ctx: Context, dim: str, key: str, title: str, label: Callable[[str], str], top: int) -> Chart:
-    rows = await ctx.rows(_DISTRIBUTION_SQL.replace("{dim}", dim))  # dim: one of three column names above
+    rows = await ctx.rows(_DISTRIBUTION_SQL.replace("{dim}", dim, 1))  # dim: one of three column names above
     bars = [
         Bar(label(r.k), r.n, (r.b0, r.b1, r.b2, r.b3, r.b4), f"{common.fmt_int(r.n)} · mediana {r.median:.0f} d")
         for r in rows[:top]
@@ -320,10 +338,14 @@ BUILDERS: dict[str, Builder] = {
 
 
 async def _context(request: Request[Any, Any, Any], session: AsyncSession, settings: Settings) -> Context:
-    today = wl.local_today(settings)
-    params: dict[str, Any] = {"today": today, "since": today - timedelta(days=PERIOD_DAYS)}
+    return await make_context(session, settings, common.actor(request).municipality_filter(), wl.local_today(settings))
+
+
+async def make_context(session: AsyncSession, settings: Settings, allowed: list[str] | None, today: date) -> Context:
+    """The dashboard's data on ``today`` for the municipalities ``allowed`` (None: all)."""
+    since = today - timedelta(days=PERIOD_DAYS)
+    params: dict[str, Any] = {"today": today, "since": since, "since_at": m.start_of_day(since, settings.timezone)}
     where = ""
-    allowed = common.actor(request).municipality_filter()
     if allowed is not None:
         params["munis"] = allowed
         where = "AND e.municipality_ibge = ANY(CAST(:munis AS text[]))"
