@@ -8,8 +8,8 @@ from alembic import context
 from sqlalchemy import Connection, pool
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from regula.db.base import load_all_models
 from regula.db.roles import server_settings
+from regula.models import load_all_models
 
 config = context.config
 target_metadata = load_all_models()

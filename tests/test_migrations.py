@@ -10,8 +10,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from regula.db.base import load_all_models
 from regula.db.migrate import alembic_config
+from regula.models import load_all_models
 
 
 def _diff(connection: Connection) -> list[Any]:

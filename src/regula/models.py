@@ -1,4 +1,7 @@
-"""Every table model of regula, imported in one place so the metadata is complete."""
+"""Every table model of regula, imported in one place so the metadata is complete. Only the composition roots
+(the app factory, Alembic's env, the drift test) import this module: it depends on every domain."""
+
+from sqlalchemy import MetaData
 
 import regula.access.models
 import regula.allocation.models
@@ -12,3 +15,10 @@ import regula.production.models
 import regula.providers.models
 import regula.territory.models
 import regula.waitlist.models  # noqa: F401
+from regula.db.base import metadata
+
+
+def load_all_models() -> MetaData:
+    """The metadata of every table (Alembic, the drift test, the app factory: a flush sorts tables by their
+    foreign keys, so every referenced table must be known)."""
+    return metadata

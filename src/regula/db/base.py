@@ -22,10 +22,3 @@ metadata: MetaData = SQLModel.metadata
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def load_all_models() -> MetaData:
-    """Import every domain's models so the metadata is complete (Alembic, drift test)."""
-    import regula.models  # noqa: F401
-
-    return metadata

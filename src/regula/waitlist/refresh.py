@@ -51,7 +51,7 @@ from regula.config import Settings
 from regula.db.engine import Database
 from regula.waitlist import priority, service
 from regula.waitlist.models import PriorityPolicyVersion
-from regula.waitlist.service import QueueKey
+from regula.waitlist.queues import QueueKey
 
 I64 = npt.NDArray[np.int64]
 Bools = npt.NDArray[np.bool_]

@@ -22,7 +22,7 @@ from regula.people.models import Citizen
 from regula.territory.reference import search_key
 from regula.waitlist import measures
 from regula.waitlist.models import WaitlistEntry
-from regula.waitlist.service import QueueKey
+from regula.waitlist.queues import QueueKey
 from regula.waitlist.states import EntryStatus
 
 S = EntryStatus

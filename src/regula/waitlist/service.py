@@ -47,37 +47,16 @@ from regula.waitlist.models import (
     RegulationScope,
     WaitlistEntry,
 )
+from regula.waitlist.queues import SCOPE_KINDS as SCOPE_KINDS
+from regula.waitlist.queues import QueueKey as QueueKey
 from regula.waitlist.schemas import ReferralCreate
 from regula.waitlist.states import EntryStatus, check_transition, clock_paused, initial_status, path_to
 
 RISK_CLASSES = priority.RISK_CLASSES
-SCOPE_KINDS = ("region", "macro", "uf")
 DEFAULT_KEY = "*"
 
 
-# -- who acts --------------------------------------------------------------------------------------------------
-
-
 # -- queues ----------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class QueueKey:
-    oci_code: str
-    scope_kind: str
-    scope_code: str
-
-    def __str__(self) -> str:
-        return f"{self.oci_code}:{self.scope_kind}:{self.scope_code}"
-
-    @classmethod
-    def parse(cls, raw: str) -> QueueKey:
-        parts = raw.split(":")
-        if len(parts) != 3 or parts[1] not in SCOPE_KINDS:
-            raise ValidationFailed.for_field(
-                "queue", "fila_formato", "Fila no formato OCI:escopo:código, por exemplo 0901010014:region:42007."
-            )
-        return cls(*parts)
 
 
 async def scope_for(session: AsyncSession, municipality_ibge: str) -> tuple[str, str]:

@@ -34,9 +34,9 @@ from regula.access.policy import public
 from regula.audit.service import install as install_audit
 from regula.config import Settings
 from regula.core.errors import NotAuthenticated
-from regula.db.base import load_all_models
 from regula.db.limits import install as install_length_limits
 from regula.inputs import MAX_BODY_BYTES
+from regula.models import load_all_models
 from regula.web.input_guard import GuardedRequest, InputGuardMiddleware
 from regula.web.openapi import declare_problem_responses
 from regula.web.problems import EXCEPTION_HANDLERS
