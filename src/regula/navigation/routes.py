@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from regula.access.actor import Actor
 from regula.access.policy import Role, allow
 from regula.access.service import Principal
-from regula.navigation import service
+from regula.navigation import repository, service
 from regula.navigation.models import TASK_KIND_LABELS_PT, ContactAttempt
 from regula.web.input_guard import Id
 
@@ -71,7 +71,7 @@ class NavigationController(Controller):
         status: FromQuery[str] = "aberta",
         kind: FromQuery[str | None] = None,
     ) -> list[TaskPublic]:
-        rows = await service.list_tasks(db_session, Actor.of(request.user), status=status, kind=kind)
+        rows = await repository.list_tasks(db_session, Actor.of(request.user), status=status, kind=kind)
         return [
             TaskPublic(
                 r.task.id or 0,

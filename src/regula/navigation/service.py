@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import func, literal, select
@@ -11,7 +10,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from regula.access.actor import Actor
-from regula.audit.service import record_list_read
 from regula.core.errors import Conflict, NotFound, ValidationFailed
 from regula.db.base import utcnow
 from regula.navigation.models import CONTACT_OUTCOMES, TASK_KINDS, ContactAttempt, NavigationTask
@@ -107,42 +105,6 @@ async def get_task(session: AsyncSession, task_id: int, actor: Actor, *, for_upd
     if task is None or not actor.covers(task.municipality_ibge):
         raise NotFound("Tarefa não encontrada.", code="tarefa_nao_encontrada")
     return task
-
-
-@dataclass(frozen=True)
-class TaskRow:
-    task: NavigationTask
-    citizen_name: str
-    phone: str | None
-    protocol: str | None
-    entry_status: str | None
-
-
-async def list_tasks(
-    session: AsyncSession, actor: Actor, *, status: str = "aberta", kind: str | None = None, limit: int = 200
-) -> list[TaskRow]:
-    stmt = (
-        select(NavigationTask, Citizen, WaitlistEntry)
-        .join(Citizen, col(Citizen.id) == col(NavigationTask.citizen_id))
-        .outerjoin(WaitlistEntry, col(WaitlistEntry.id) == col(NavigationTask.entry_id))
-        .where(col(NavigationTask.status) == status)
-        .order_by(col(NavigationTask.due_at).asc().nulls_last(), col(NavigationTask.created_at), col(NavigationTask.id))
-        .limit(limit)
-    )
-    if kind is not None:
-        stmt = stmt.where(col(NavigationTask.kind) == kind)
-    allowed = actor.municipality_filter()
-    if allowed is not None:
-        stmt = stmt.where(col(NavigationTask.municipality_ibge).in_(allowed))
-    rows = (await session.execute(stmt)).all()
-    # Tasks show names and phone numbers: one audit event naming those returned (API and page alike).
-    await record_list_read(
-        session, "NavigationTask", [t.id for t, _, _ in rows], places=[(c.uf, t.municipality_ibge) for t, c, _ in rows]
-    )
-    return [
-        TaskRow(t, c.social_name or c.name, c.phone, e.protocol if e else None, e.status if e else None)
-        for t, c, e in rows
-    ]
 
 
 async def log_contact(

@@ -15,21 +15,19 @@ from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromQuery, QueryParameter
 from msgspec import Struct
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col
 
 from regula.access.actor import Actor
 from regula.access.policy import Role, allow, public
 from regula.access.service import Principal
-from regula.audit.service import record_in_own_transaction, record_list_read
+from regula.audit.service import record_in_own_transaction
 from regula.config import Settings
 from regula.core.errors import PermissionDenied
 from regula.logs import mask_phone
 from regula.notify.models import Message
 from regula.notify.receipts import Receipt, ReceiptSink
 from regula.notify.replies import handle_inbound
-from regula.people.models import Citizen
+from regula.notify.repository import message_log
 from regula.web.input_guard import OptionalId
 from regula.web.state import audit_context_for, sessionmaker_from, settings_from
 
@@ -151,34 +149,6 @@ def public_message(m: Message) -> MessagePublic:
         m.deferred_reason,
         m.created_at,
     )
-
-
-async def message_log(
-    session: AsyncSession,
-    actor: Actor,
-    *,
-    entry_id: int | None = None,
-    status: str | None = None,
-    limit: int = 200,
-) -> list[Message]:
-    """Messages the actor may see (their jurisdiction), newest first."""
-    stmt = (
-        select(Message)
-        .join(Citizen, col(Citizen.id) == col(Message.citizen_id))
-        .order_by(col(Message.created_at).desc(), col(Message.id).desc())
-        .limit(min(max(limit, 1), 1000))
-    )
-    if entry_id is not None:
-        stmt = stmt.where(col(Message.entry_id) == entry_id)
-    if status is not None:
-        stmt = stmt.where(col(Message.status) == status)
-    allowed = actor.municipality_filter()
-    if allowed is not None:
-        stmt = stmt.where(col(Citizen.municipality_ibge).in_(allowed))
-    rows = (await session.execute(stmt.add_columns(col(Citizen.uf), col(Citizen.municipality_ibge)))).all()
-    # Messages carry phone numbers and texts: one audit event naming those returned (API and page alike).
-    await record_list_read(session, "Message", [m.id for m, _, _ in rows], places=[(u, mu) for _, u, mu in rows])
-    return [m for m, _, _ in rows]
 
 
 class MessagesController(Controller):

@@ -8,32 +8,25 @@ entry, with what the provider said.
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from litestar import Request, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
-from msgspec import Struct
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col
 
 from regula.access.policy import Role, allow
-from regula.audit.service import record_list_read
 from regula.config import Settings
+from regula.core.errors import Conflict, NotFound, ValidationFailed
 from regula.db.base import utcnow
+from regula.navigation import repository as nav_repo
 from regula.navigation import service as nav
 from regula.navigation.models import CONTACT_OUTCOMES, TASK_KIND_LABELS_PT
+from regula.notify import repository as notify_repo
 from regula.notify.content import KIND_LABELS_PT
-from regula.notify.models import Message
-from regula.notify.routes import message_log
-from regula.people.models import Citizen
-from regula.providers.models import AgendaSlot, Establishment, SlotBooking
-from regula.waitlist.models import WaitlistEntry
-from regula.web import common, forms
-from regula.web.forms import Form
+from regula.notify.repository import message_log
+from regula.web import common
 from regula.web.input_guard import OptionalId
 
 WORKERS = (Role.NAVEGADOR, Role.REGULADOR)
@@ -70,59 +63,21 @@ UPCOMING_DAYS = 30
 async def unconfirmed_appointments(db_session: AsyncSession, act: Any, limit: int = 500) -> list[dict[str, Any]]:
     """Appointments in the coming days that nobody has confirmed yet, soonest first, with what the citizen was
     last asked and answered — the navigator's phone list (Portaria 3.492/2024 art. 10 §2 V)."""
-    now = utcnow()
-    stmt = (
-        select(WaitlistEntry, Citizen, AgendaSlot, Establishment)
-        .join(Citizen, col(Citizen.id) == col(WaitlistEntry.citizen_id))
-        .join(
-            SlotBooking,
-            (col(SlotBooking.entry_id) == col(WaitlistEntry.id)) & (col(SlotBooking.status) == "ativa"),
-        )
-        .join(AgendaSlot, col(AgendaSlot.id) == col(SlotBooking.slot_id))
-        .join(Establishment, col(Establishment.cnes) == col(AgendaSlot.cnes))
-        .where(
-            col(WaitlistEntry.status) == "agendada",
-            col(AgendaSlot.starts_at) >= now,
-            col(AgendaSlot.starts_at) < now + timedelta(days=UPCOMING_DAYS),
-        )
-        .order_by(col(AgendaSlot.starts_at), col(WaitlistEntry.id))
-        .limit(limit)
+    rows = await nav_repo.unconfirmed_appointments(db_session, act, utcnow(), days=UPCOMING_DAYS, limit=limit)
+    asked = await notify_repo.last_asked(
+        db_session, [a.entry.id or 0 for a in rows], ("agendamento", "confirmacao", "oferta")
     )
-    allowed = act.municipality_filter()
-    if allowed is not None:
-        stmt = stmt.where(col(WaitlistEntry.municipality_ibge).in_(allowed))
-    rows = (await db_session.execute(stmt)).all()
-    # The phone list shows names and numbers: one audit event naming its entries.
-    await record_list_read(
-        db_session,
-        "WaitlistEntry",
-        [e.id for e, *_ in rows],
-        detail={"list": "unconfirmed_appointments"},
-        places=[(e.uf, e.municipality_ibge) for e, *_ in rows],
-    )
-    asked = {}
-    if rows:
-        last = await db_session.execute(
-            select(col(Message.entry_id), col(Message.kind), col(Message.status), col(Message.answer))
-            .where(
-                col(Message.entry_id).in_([e.id for e, *_ in rows]),
-                col(Message.kind).in_(("agendamento", "confirmacao", "oferta")),
-            )
-            .order_by(col(Message.entry_id), col(Message.created_at))
-        )
-        for entry_id, kind, status, answer in last:
-            asked[entry_id] = (kind, status, answer)
     return [
         {
-            "entry": e,
-            "name": c.social_name or c.name,
-            "phone": c.phone,
-            "consent": c.contact_consent,
-            "starts_at": slot.starts_at,
-            "place": est.name,
-            "last_message": asked.get(e.id),
+            "entry": a.entry,
+            "name": a.citizen.social_name or a.citizen.name,
+            "phone": a.citizen.phone,
+            "consent": a.citizen.contact_consent,
+            "starts_at": a.slot.starts_at,
+            "place": a.establishment.name,
+            "last_message": asked.get(a.entry.id or 0),
         }
-        for e, c, slot, est in rows
+        for a in rows
     ]
 
 
@@ -138,7 +93,7 @@ async def _worklist(
     status_code: int = 200,
 ) -> Template:
     act = common.actor(request)
-    rows = await nav.list_tasks(db_session, act, status=situacao, kind=tipo or None)
+    rows = await nav_repo.list_tasks(db_session, act, status=situacao, kind=tipo or None)
     contacts = {r.task.id: await nav.contacts_of_task(db_session, r.task.id or 0) for r in rows[:100]}
     upcoming = await unconfirmed_appointments(db_session, act) if situacao == "aberta" else []
     counts: dict[str, int] = {}
@@ -177,47 +132,27 @@ async def worklist_page(
     return await _worklist(request, db_session, tipo=tipo, situacao=situacao, done=feito)
 
 
-class ContactForm(Struct):
-    """One contact with the citizen, logged against a worklist task."""
-
-    resultado: str = ""
-    anotacao: str = ""
-    canal: str = ""
-    encerrar: str = ""
-
-
 @post("/navegacao/tarefas/{task_id:int}/contatos", opt=allow(*WORKERS), include_in_schema=False, status_code=303)
 async def log_contact(
     request: Request[Any, Any, Any],
     db_session: NamedDependency[AsyncSession],
     task_id: FromPath[int],
-    data: Form[ContactForm],
 ) -> Redirect | Template:
-    close = forms.checked(data.encerrar)
-
-    async def rerender(refusal: forms.Refusal) -> Template:
-        if refusal.status_code == 422:
-            # The service names the outcome "outcome"; the form calls it "resultado".
-            errors = {task_id: {"resultado" if k == "outcome" else k: v for k, v in refusal.fields.items()}}
-            return await _worklist(request, db_session, tipo=None, situacao="aberta", errors=errors, status_code=422)
-        return await _worklist(
-            request, db_session, tipo=None, situacao="aberta", alert=refusal.message, status_code=refusal.status_code
-        )
-
-    return await forms.submit(
-        db_session,
-        lambda: nav.log_contact(
-            db_session,
-            task_id,
-            common.actor(request),
-            forms.text(data.resultado, 20),
-            forms.text(data.anotacao, 2000) or None,
-            forms.text(data.canal, 12) or "telefone",
-            close=close,
-        ),
-        redirect=lambda _contact: f"/navegacao?feito={'encerrada' if close else 'registrado'}",
-        rerender=rerender,
-    )
+    form = await common.read_form(request)
+    outcome = common.text_field(form, "resultado", 20)
+    notes = common.text_field(form, "anotacao", 2000) or None
+    channel = common.text_field(form, "canal", 12) or "telefone"
+    close = common.checked(form, "encerrar")
+    try:
+        async with db_session.begin_nested():
+            await nav.log_contact(db_session, task_id, common.actor(request), outcome, notes, channel, close=close)
+    except ValidationFailed as exc:
+        fields = {e.field: e.message for e in exc.errors}
+        errors = {task_id: {"resultado" if k == "outcome" else k: v for k, v in fields.items()}}
+        return await _worklist(request, db_session, tipo=None, situacao="aberta", errors=errors, status_code=422)
+    except (Conflict, NotFound) as exc:
+        return await _worklist(request, db_session, tipo=None, situacao="aberta", alert=exc.message, status_code=409)
+    return Redirect(path=f"/navegacao?feito={'encerrada' if close else 'registrado'}", status_code=303)
 
 
 @get("/mensagens", opt=allow(*READERS), include_in_schema=False)

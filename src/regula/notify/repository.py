@@ -1,0 +1,70 @@
+"""The messages' queries, scoped to the caller, for the API, the navigators' pages and the worklist alike.
+
+``readable(actor)`` is the only place the jurisdiction filter on ``message`` is written: a message belongs where
+its citizen lives, so a user sees the messages of residents of the municipalities in their jurisdiction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import ColumnElement, select, true
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from regula.access.actor import Actor
+from regula.audit.service import record_list_read
+from regula.notify.models import Message
+from regula.people.models import Citizen
+
+
+def readable(actor: Actor) -> ColumnElement[bool]:
+    """The messages ``actor`` may see, for a statement that joins the message's ``Citizen``."""
+    allowed = actor.municipality_filter()
+    if allowed is None:
+        return true()
+    return col(Citizen.municipality_ibge).in_(allowed)
+
+
+async def message_log(
+    session: AsyncSession,
+    actor: Actor,
+    *,
+    entry_id: int | None = None,
+    status: str | None = None,
+    limit: int = 200,
+) -> list[Message]:
+    """Messages the actor may see (their jurisdiction), newest first."""
+    stmt = (
+        select(Message, col(Citizen.uf), col(Citizen.municipality_ibge))
+        .join(Citizen, col(Citizen.id) == col(Message.citizen_id))
+        .where(readable(actor))
+        .order_by(col(Message.created_at).desc(), col(Message.id).desc())
+        .limit(min(max(limit, 1), 1000))
+    )
+    if entry_id is not None:
+        stmt = stmt.where(col(Message.entry_id) == entry_id)
+    if status is not None:
+        stmt = stmt.where(col(Message.status) == status)
+    rows = (await session.execute(stmt)).all()
+    # Messages carry phone numbers and texts: one audit event naming those returned (API and page alike).
+    await record_list_read(session, "Message", [m.id for m, _, _ in rows], places=[(u, mu) for _, u, mu in rows])
+    return [m for m, _, _ in rows]
+
+
+async def last_asked(
+    session: AsyncSession, entry_ids: Sequence[int], kinds: Sequence[str]
+) -> dict[int, tuple[str, str, str | None]]:
+    """For each entry, the (kind, status, answer) of the latest message of these kinds sent about it."""
+    if not entry_ids:
+        return {}
+    rows = await session.execute(
+        select(col(Message.entry_id), col(Message.kind), col(Message.status), col(Message.answer))
+        .where(col(Message.entry_id).in_(entry_ids), col(Message.kind).in_(kinds))
+        .order_by(col(Message.entry_id), col(Message.created_at))
+    )
+    asked: dict[int, tuple[str, str, str | None]] = {}
+    for entry_id, kind, status, answer in rows:
+        if entry_id is not None:
+            asked[entry_id] = (kind, status, answer)
+    return asked
