@@ -46,6 +46,13 @@ async def slots_between(
     return list((await session.execute(stmt)).scalars())
 
 
+async def slots_by_id(session: AsyncSession, ids: Sequence[int]) -> dict[int, AgendaSlot]:
+    if not ids:
+        return {}
+    stmt = select(AgendaSlot).where(col(AgendaSlot.id).in_(ids))
+    return {s.id or 0: s for s in (await session.execute(stmt)).scalars()}
+
+
 @dataclass(frozen=True)
 class Booking:
     slot: AgendaSlot

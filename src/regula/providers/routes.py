@@ -10,7 +10,6 @@ from litestar.datastructures import UploadFile
 from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromPath, FromQuery, JSONBody
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from regula.access.policy import Role, allow
@@ -19,6 +18,7 @@ from regula.catalog.service import list_ocis
 from regula.config import Settings
 from regula.core.errors import PermissionDenied
 from regula.inputs import MAX_IMPORT_BYTES
+from regula.providers import repository as providers
 from regula.providers import service
 from regula.providers.models import AgendaSlot, Establishment
 from regula.providers.schemas import (
@@ -128,11 +128,7 @@ class ProvidersController(Controller):
         data: Annotated[AgendaUpload, Body(media_type=RequestEncodingType.MULTI_PART)],
     ) -> AgendaImportReport:
         rows = service.parse_agenda_csv(await data.data.read())
-        allowed = {
-            e.cnes
-            for e in (await db_session.execute(select(Establishment))).scalars()
-            if request.user.covers(territory().municipality(e.municipality_ibge), e.cnes)
-        }
+        allowed = {e.cnes for e in await providers.readable_establishments(db_session, request.user)}
         return await service.import_agenda(db_session, rows, settings, allowed_cnes=allowed)
 
     @get("/slots", opt=allow(*Role), operation_id="listSlots")

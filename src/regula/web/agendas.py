@@ -12,14 +12,12 @@ from litestar import Request, get
 from litestar.di import NamedDependency
 from litestar.params import FromQuery
 from litestar.response import Template
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col
 
 from regula.access.policy import Role, allow
 from regula.config import Settings
-from regula.providers.models import AgendaSlot, Establishment
-from regula.territory.reference import territory
+from regula.providers import repository as providers
+from regula.providers.models import AgendaSlot
 from regula.waitlist import service as wl
 from regula.web import common
 
@@ -41,12 +39,7 @@ async def agendas_page(
     pagina: FromQuery[int | None] = None,
 ) -> Template:
     p = common.principal(request)
-    t = territory()
-    establishments = [
-        est
-        for est in (await db_session.execute(select(Establishment).order_by(col(Establishment.name)))).scalars()
-        if p.covers(t.municipality(est.municipality_ibge), est.cnes)
-    ]
+    establishments = await providers.readable_establishments(db_session, p)
     errors: dict[str, str] = {}
     today = wl.local_today(settings)
     start = common.parse_date_br(de) if de else today
@@ -66,20 +59,13 @@ async def agendas_page(
     allowed = {est.cnes: est for est in establishments}
     chosen = [cnes] if cnes and cnes in allowed else list(allowed)
     tz = ZoneInfo(settings.timezone)
-    slots: list[AgendaSlot] = []
-    if chosen:
-        stmt = (
-            select(AgendaSlot)
-            .where(
-                col(AgendaSlot.cnes).in_(chosen),
-                col(AgendaSlot.starts_at) >= datetime.combine(start, datetime.min.time(), tz),
-                col(AgendaSlot.starts_at) < datetime.combine(end + timedelta(days=1), datetime.min.time(), tz),
-            )
-            .order_by(col(AgendaSlot.cnes), col(AgendaSlot.starts_at), col(AgendaSlot.id))
-        )
-        if oci:
-            stmt = stmt.where(col(AgendaSlot.oci_code) == oci)
-        slots = list((await db_session.execute(stmt)).scalars())
+    slots = await providers.slots_between(
+        db_session,
+        chosen,
+        datetime.combine(start, datetime.min.time(), tz),
+        datetime.combine(end + timedelta(days=1), datetime.min.time(), tz),
+        oci=oci or None,
+    )
     catalog = await wl.load_catalog(db_session, settings)
     groups: dict[tuple[str, date], list[AgendaSlot]] = defaultdict(list)
     for s in slots:
