@@ -9,12 +9,10 @@ from litestar import get
 from litestar.di import NamedDependency
 from litestar.params import FromQuery, QueryParameter
 from msgspec import Struct
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col
 
 from regula.access.policy import Role, allow
-from regula.jobs.models import JobRun
+from regula.jobs import repository
 
 
 class JobRunPublic(Struct):
@@ -35,12 +33,9 @@ async def job_runs(
     job: FromQuery[str | None] = None,
     limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
 ) -> list[JobRunPublic]:
-    stmt = select(JobRun).order_by(col(JobRun.id).desc()).limit(max(1, min(limit, 500)))
-    if job:
-        stmt = stmt.where(col(JobRun.job) == job)
     return [
         JobRunPublic(r.id or 0, r.job, r.started_at, r.finished_at, r.outcome, r.counts, r.error)
-        for r in (await db_session.execute(stmt)).scalars()
+        for r in await repository.recent_runs(db_session, job=job, limit=limit)
     ]
 
 
