@@ -9,12 +9,12 @@ from litestar import Controller, Request, get
 from litestar.di import NamedDependency
 from litestar.params import FromQuery, QueryParameter
 from msgspec import Struct
-from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from regula.access.policy import JurisdictionKind, Role, allow
+from regula.access.actor import Actor
+from regula.access.policy import Role, allow
 from regula.access.service import Principal
-from regula.audit.models import AuditEvent
+from regula.audit import repository
 from regula.inputs import BIGINT_MAX
 
 
@@ -63,26 +63,15 @@ class AuditController(Controller):
         ] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
     ) -> AuditPage:
-        t = AuditEvent.__table__  # type: ignore[attr-defined]
-        stmt = select(t).order_by(t.c.id.desc()).limit(limit)
-        for column, value in (("entity_type", entity_type), ("entity_id", entity_id), ("action", action)):
-            if value is not None:
-                stmt = stmt.where(t.c[column] == value)
-        if before_id is not None:
-            stmt = stmt.where(t.c.id < before_id)
-        j = request.user.jurisdiction
-        # Events about a place outside the reader's jurisdiction are not shown; events without a place
-        # (logins, denials, configuration) are shown only to national readers.
-        if j.kind is JurisdictionKind.UF:
-            stmt = stmt.where(t.c.uf == j.code)
-        elif j.kind is JurisdictionKind.MUNICIPALITY:
-            stmt = stmt.where(t.c.municipality_ibge == j.code)
-        elif j.kind is not JurisdictionKind.NATIONAL:
-            from regula.territory.reference import territory
-
-            codes = [m.ibge_code for m in territory().all() if j.covers_place(m)]
-            stmt = stmt.where(or_(t.c.municipality_ibge.in_(codes)))
-        rows = (await db_session.execute(stmt)).mappings().all()
+        rows = await repository.events(
+            db_session,
+            Actor.of(request.user),
+            limit=limit,
+            before_id=before_id,
+            entity_type=entity_type,
+            entity_id=entity_id,
+            action=action,
+        )
         items = [AuditEventPublic(**{f: row[f] for f in AuditEventPublic.__struct_fields__}) for row in rows]
         return AuditPage(items=items, next_before_id=items[-1].id if len(items) == limit else None)
 
