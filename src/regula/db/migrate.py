@@ -8,8 +8,8 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import Connection, text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 
 def migrations_dir() -> Path:
@@ -43,6 +43,13 @@ def _current(connection: Connection) -> set[str]:
 async def current_revisions(engine: AsyncEngine) -> set[str]:
     async with engine.connect() as conn:
         return await conn.run_sync(_current)
+
+
+async def revisions_in(session: AsyncSession) -> set[str]:
+    """The revisions the database behind ``session`` is at; raises when it does not answer (the health check
+    reads this through the application's own pool, so it sees what requests see)."""
+    await session.execute(text("SELECT 1"))
+    return set((await session.execute(text("SELECT version_num FROM alembic_version"))).scalars())
 
 
 async def is_at_head(engine: AsyncEngine) -> bool:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Request, Response, get
-from sqlalchemy import text
 
 from regula import __version__
 from regula.access.policy import public
@@ -18,8 +17,7 @@ async def health(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
     body: dict[str, Any] = {"status": "ok", "version": __version__, "database": "ok", "migrations": "head"}
     try:
         async with sessionmaker_from(request.app.state)() as session:
-            await session.execute(text("SELECT 1"))
-            current = set((await session.execute(text("SELECT version_num FROM alembic_version"))).scalars())
+            current = await migrate.revisions_in(session)
     except Exception as exc:
         body |= {
             "status": "error",
