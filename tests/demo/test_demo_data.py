@@ -20,7 +20,7 @@ from regula.allocation.service import propose
 from regula.audit.models import AuditEvent
 from regula.config import Settings
 from regula.demo import DEMO_SOURCE, DemoSummary, load_demo_data
-from regula.demo.data import DDD_BY_MACRO, EXAMPLE_PROTOCOLS
+from regula.demo.generation import DDD_BY_MACRO, EXAMPLE_PROTOCOLS
 from regula.people import documents
 from regula.people.models import Citizen
 from regula.providers.models import AgendaSlot, Establishment, EstablishmentOffer, SlotBooking

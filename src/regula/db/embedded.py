@@ -48,7 +48,7 @@ $$;
 SELECT 'CREATE DATABASE regula OWNER {OWNER_ROLE}'
     WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'regula')\\gexec
 ALTER DATABASE regula OWNER TO {OWNER_ROLE};
--- Lets `regula demo` bulk-load its data without per-row foreign-key checks (regula.demo.data); the owner could
+-- Lets `regula demo` bulk-load its data without per-row foreign-key checks (regula.demo.loading); the owner could
 -- disable those triggers anyway. The app role never gets it. Only when missing: a GRANT rewrites the catalog row
 -- even when nothing changes, and two processes starting at once would collide on it.
 DO $$

@@ -1,33 +1,26 @@
-"""Demonstration data: Santa Catarina's regulation center as it looks this morning, before the day's work.
+"""Generation of the demonstration data: Santa Catarina's regulation center as it looks on a given morning.
 
-``load_demo_data`` registers citizens across SC's 295 municipalities, eighteen months of referrals to the OCIs of
-the current SIGTAP catalog and the regulation workflow each went through (with its full history), configures the
-queue scopes of SC's health regions and the weekly capacity of every queue, then computes scores, positions and
-estimates. Everything is drawn from one ``random.Random(seed)``: the same seed on the same day gives the same data
-(dates are relative to today, so they move with the calendar).
+Pure: from a seed, a calendar day and what the database already holds (the catalog, the queue scopes of the health
+regions, the documents and protocols already taken) it draws the citizens, eighteen months of referrals and the
+workflow each went through (with its full history), the weekly capacities and the bookings, and gives the rows to
+write. Nothing here touches the database: ``regula.demo.loading`` reads those inputs, assigns ids, scores the
+waiting entries and writes the rows. Everything is drawn from one ``random.Random(seed)``: the same seed on the
+same day gives the same data (dates are relative to the day, so they move with the calendar).
 
 Nothing here is real: the people, their documents (valid check digits, never issued), the health units' CNES
 numbers and the provider accounts are invented. The places (IBGE municipalities, health regions, macro-regions)
 and the catalog are the real reference data.
-
-Speed: rows are written with PostgreSQL ``COPY`` (asyncpg ``copy_records_to_table``) in the caller's transaction,
-not one ORM object at a time. COPY bypasses the ORM audit listener, so the load is recorded as a single
-``audit_event`` (action ``import``, entity ``demo``) with the counts: the demonstration data is a load made by
-the system, not a change made by a person, and a row per generated record would only bury the real log.
 """
 
 from __future__ import annotations
 
-import importlib
 import json
 import math
 import operator
 import random
-import time
 from bisect import bisect_left, bisect_right
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -35,37 +28,20 @@ from itertools import accumulate
 from typing import Any, Final, Generic, TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select, text
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col
-
-from regula.audit import service as audit
-from regula.catalog.models import CatalogOci
 from regula.catalog.schemas import OciSummary
 from regula.config import Settings
-from regula.core.errors import Conflict
 from regula.demo import names
 from regula.demo import providers as demo_providers
 from regula.people import documents
-from regula.people.models import Citizen
-from regula.providers.models import AgendaSlot, Establishment, EstablishmentOffer, MunicipalQuota, SlotBooking
 from regula.territory.reference import HealthRegion, Municipality, search_key, territory
-from regula.waitlist import priority, service
-from regula.waitlist.models import QueueCapacity, RegulationScope, WaitlistEntry
-from regula.waitlist.states import (
-    CLOCK_PAUSED_STATUSES,
-    STATUS_LABELS_PT,
-    CancelReason,
-    EntryStatus,
-    SuspendReason,
-)
+from regula.waitlist import service
+from regula.waitlist.states import CLOCK_PAUSED_STATUSES, CancelReason, EntryStatus, SuspendReason
 
 DEMO_SOURCE: Final = "demo"
 UF: Final = "SC"
 
 
-class _S:
+class Status:
     """The statuses as plain strings: enum members cost a descriptor call per access in the generator's loop."""
 
     AGUARDANDO_TELECONSULTA: Final = EntryStatus.AGUARDANDO_TELECONSULTA.value
@@ -85,12 +61,11 @@ class _S:
 
 
 _PAUSED: Final = frozenset(s.value for s in CLOCK_PAUSED_STATUSES)
-Progress = Callable[[str], None]
 Actor = tuple[str, str]  # (username, role) as recorded in the entry's history
 T = TypeVar("T")
 
 
-class _DemoRandom(random.Random):
+class DemoRandom(random.Random):
     """``random.Random`` with ``randrange(n)`` and ``choice`` drawn straight from ``random()``: three times faster
     than the exact rejection sampling of the base class, which matters for the ~2 million draws of a demo (the
     CPF and CNS generators draw digit by digit); the bias, below 2**-40, does not matter for invented data."""
@@ -411,45 +386,11 @@ _SUSPENSIONS: Final = _Weighted(
 )
 
 
-@dataclass(frozen=True)
-class DemoExample:
-    protocol: str
-    birth_date: date
-    citizen_name: str
-    municipality: str
-    oci_code: str
-    oci_name: str
-    status: str
-    position: int | None
-    queue_size: int | None
-    hint: str  # what to try with it, in Portuguese
-
-
-@dataclass(frozen=True)
-class DemoSummary:
-    created: bool  # False when demo data already existed and nothing was written
-    citizens: int
-    entries: int
-    events: int
-    by_status: dict[str, int]
-    queues: int  # queues with someone waiting
-    largest_queues: list[tuple[str, int]]  # "OCI:kind:code" and how many wait in it
-    scopes: dict[str, int]  # health regions by scope kind
-    capacities: int
-    establishments: int
-    slots: int  # open agenda slots from now on
-    open_places: int  # their places not booked yet
-    bookings: int  # active bookings
-    quotas: int  # municipal (PPI) quotas
-    examples: list[DemoExample]
-    seconds: float
-
-
 # -- time -------------------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class _Clock:
+class Clock:
     """Times are floats, days relative to today's local midnight (0): every event happened before this morning.
     Brazil has had no daylight saving time since 2019, so a local day is a fixed 24 h after the anchor."""
 
@@ -458,7 +399,7 @@ class _Clock:
     weekday: int
 
     @classmethod
-    def of(cls, settings: Settings, today: date | None = None) -> _Clock:
+    def of(cls, settings: Settings, today: date | None = None) -> Clock:
         """The demo's calendar: today's (the default, so the demo looks live) or a given day (tests pin one, so
         the data are the same whatever day they run)."""
         today = today if today is not None else service.local_today(settings)
@@ -616,7 +557,7 @@ def _months_between(birth: date, on: date) -> int:
     return months - (on.day < birth.day)
 
 
-def _age(birth: date, on: date) -> int:
+def years_old(birth: date, on: date) -> int:
     return on.year - birth.year - ((on.month, on.day) < (birth.month, birth.day))
 
 
@@ -646,11 +587,11 @@ def _age_sex_factor(oci: OciSummary, sex: str, band: int) -> float:
     return 1.0
 
 
-class _Generator:
+class Generator:
     def __init__(
         self,
         rng: random.Random,
-        clock: _Clock,
+        clock: Clock,
         ocis: Sequence[OciSummary],
         competencia: str,
         scope_kinds: dict[str, str],
@@ -762,7 +703,7 @@ class _Generator:
             race = _RACES.pick(rng)
         sex = "F" if rng.random() < 0.56 else "M"  # women use more specialized care
         birth = self._birth()
-        age = _age(birth, self.clock.today)
+        age = years_old(birth, self.clock.today)
         surnames = self._surnames(indigenous=indigenous_village and rng.random() < 0.7)
         name = self._name(sex, surnames)
         social_name = None
@@ -808,7 +749,7 @@ class _Generator:
 
     # -- referrals ---------------------------------------------------------------------------------------------
 
-    def _scope(self, place: Municipality) -> tuple[str, str]:
+    def scope(self, place: Municipality) -> tuple[str, str]:
         # The rule of service.scope_for: the region's configured scope kind (region by default), then its code.
         kind = "region" if place.health_region_code else "macro"
         if place.health_region_code:
@@ -820,7 +761,7 @@ class _Generator:
     def _eligible(self, person: _Person, on: date) -> tuple[list[OciSummary], list[float]]:
         months_then = _months_between(person.birth, on)
         months_now = _months_between(person.birth, self.clock.today)
-        band = _age_band(_age(person.birth, on))
+        band = _age_band(years_old(person.birth, on))
         # Within these steps the catalog's age limits give the same answer, so the weights are cached by them.
         key = (person.sex, band, bisect_right(self.min_steps, months_then), bisect_left(self.max_steps, months_now))
         cached = self._choices.get(key)
@@ -887,7 +828,7 @@ class _Generator:
         rng = self.rng
         if risk is None:
             risk = (_RISKS_ONCOLOGY if oci.subgroup == ONCOLOGY else _RISKS).pick(rng)
-        kind, code = self._scope(person.place)
+        kind, code = self.scope(person.place)
         entry = _Entry(
             person=person,
             oci=oci,
@@ -973,7 +914,7 @@ class _Generator:
             e.paused_t = None
         if target in _PAUSED and e.authorized_t is not None:
             e.paused_t = t
-        if target == _S.AUTORIZADA and e.authorized_t is None:
+        if target == Status.AUTORIZADA and e.authorized_t is None:
             e.authorized_t = t
         e.status, e.status_t = target, t
 
@@ -983,7 +924,7 @@ class _Generator:
         when = f"{self.clock.day(day).isoformat()}T{minutes // 60:02d}:{minutes % 60:02d}"
         if self.network is None:
             return json.dumps({"data_atendimento": when, "executante": e.provider[1]})
-        age = _age(e.person.birth, self.clock.today)
+        age = years_old(e.person.birth, self.clock.today)
         est = self.network.provider_for(e.oci.code, (e.scope_kind, e.scope_code), e.person.place, age)
         e.appointment = (est.cnes, math.floor(day) + minutes / 1440)
         return json.dumps({"data_atendimento": when, "executante": est.spec.name, "cnes": est.cnes})
@@ -995,13 +936,13 @@ class _Generator:
         return day
 
     def _create(self, e: _Entry) -> None:
-        first = _S.AGUARDANDO_TELECONSULTA if e.oci.code in self.teleconsult_first else _S.SOLICITADA
+        first = Status.AGUARDANDO_TELECONSULTA if e.oci.code in self.teleconsult_first else Status.SOLICITADA
         e.events.append((e.requested_t, "created", None, first, None, None, *e.requester, None))
         e.status, e.status_t = first, e.requested_t
 
     def _cancel(self, e: _Entry, t: float, actor: Actor, code: CancelReason) -> None:
         reason = self.rng.choice(CANCEL_OTHER_TEXTS) if code is CancelReason.OUTRO else None
-        self._log(e, t, _S.CANCELADA, actor, code.value, reason)
+        self._log(e, t, Status.CANCELADA, actor, code.value, reason)
 
     def _wait(self, e: _Entry) -> float:
         key = f"{e.oci.code}:{e.scope_code}"
@@ -1016,14 +957,14 @@ class _Generator:
         rng = self.rng
         self._create(e)
         t = e.requested_t
-        if e.status == _S.AGUARDANDO_TELECONSULTA:
+        if e.status == Status.AGUARDANDO_TELECONSULTA:
             t = self._biz(t + rng.uniform(1, 12))
             if t >= 0:
                 return
             if rng.random() < 0.1:
                 self._cancel(e, t, e.requester, CancelReason.RESOLVIDO_NA_APS)
                 return
-            self._log(e, t, _S.SOLICITADA, SISTEMA, reason="Teleconsultoria concluída: encaminhamento mantido.")
+            self._log(e, t, Status.SOLICITADA, SISTEMA, reason="Teleconsultoria concluída: encaminhamento mantido.")
         returns = 0
         while True:
             t = self._biz(t + rng.expovariate(1 / 2.0) + 0.02)
@@ -1032,23 +973,23 @@ class _Generator:
             if rng.random() < 0.012:
                 self._cancel(e, t, REGULADOR, CancelReason.DUPLICIDADE)
                 return
-            self._log(e, t, _S.EM_ANALISE, REGULADOR)
+            self._log(e, t, Status.EM_ANALISE, REGULADOR)
             t = self._biz(t + (rng.uniform(0.01, 0.2) if rng.random() < 0.8 else rng.uniform(0.5, 3)))
             if t >= 0:
                 return
             r = rng.random()
             if r < 0.03:
-                self._log(e, t, _S.NEGADA, REGULADOR, reason=rng.choice(DENY_TEXTS))
+                self._log(e, t, Status.NEGADA, REGULADOR, reason=rng.choice(DENY_TEXTS))
                 return
             if r < 0.13 and returns < 2:
                 returns += 1
-                self._log(e, t, _S.DEVOLVIDA, REGULADOR, reason=rng.choice(RETURN_TEXTS))
+                self._log(e, t, Status.DEVOLVIDA, REGULADOR, reason=rng.choice(RETURN_TEXTS))
                 answered = self._biz(t + rng.gammavariate(2, 4) + 0.5)
                 if rng.random() < 0.8 and answered < t + 45:
                     if answered >= 0:
                         return
                     t = answered
-                    self._log(e, t, _S.SOLICITADA, e.requester, reason=rng.choice(ANSWER_TEXTS))
+                    self._log(e, t, Status.SOLICITADA, e.requester, reason=rng.choice(ANSWER_TEXTS))
                     continue
                 if rng.random() < 0.5:
                     t = self._biz(t + rng.uniform(10, 40))
@@ -1059,7 +1000,7 @@ class _Generator:
                     if t < 0:
                         self._cancel(e, t, NAVEGADORA, CancelReason.SEM_CONTATO)
                 return
-            self._log(e, t, _S.AUTORIZADA, REGULADOR)
+            self._log(e, t, Status.AUTORIZADA, REGULADOR)
             break
         self._queue(e, t, self._wait(e))
 
@@ -1078,7 +1019,7 @@ class _Generator:
                     if back >= 0:
                         return
                     if rng.random() < 0.85:
-                        self._log(e, back, _S.AUTORIZADA, rng.choice((NAVEGADORA, REGULADOR)))
+                        self._log(e, back, Status.AUTORIZADA, rng.choice((NAVEGADORA, REGULADOR)))
                         wait, t = max(3.0, wait - (ts - t)), back
                         continue
                     self._cancel(e, back, NAVEGADORA, _SUSPENDED_CANCELS.pick(rng))
@@ -1106,7 +1047,7 @@ class _Generator:
                     self._log(
                         e,
                         tt,
-                        _S.TRANSFERIDA,
+                        Status.TRANSFERIDA,
                         REGULADOR,
                         reason="Transferida para a central de regulação de referência.",
                     )
@@ -1121,7 +1062,7 @@ class _Generator:
     def _suspend(self, e: _Entry, t: float) -> None:
         code = _SUSPENSIONS.pick(self.rng)
         reason = self.rng.choice(SUSPEND_OTHER_TEXTS) if code is SuspendReason.OUTRO else None
-        self._log(e, t, _S.SUSPENSA, self.rng.choice((NAVEGADORA, REGULADOR)), code.value, reason)
+        self._log(e, t, Status.SUSPENSA, self.rng.choice((NAVEGADORA, REGULADOR)), code.value, reason)
 
     def _appointment(self, e: _Entry, t: float) -> tuple[float, float] | None:
         """Scheduled at ``t``; returns (time, next wait) when the entry goes back to the queue."""
@@ -1132,13 +1073,15 @@ class _Generator:
         minutes = 450 + 30 * rng.randrange(18)  # 07:30-16:00, on the half hour
         at = day + minutes / 1440
         provider = e.provider[0]
-        self._log(e, t, _S.AGENDADA, SISTEMA if rng.random() < 0.8 else REGULADOR, data=self._slot(e, day, minutes))
+        self._log(e, t, Status.AGENDADA, SISTEMA if rng.random() < 0.8 else REGULADOR, data=self._slot(e, day, minutes))
         r = rng.random()
         if r < 0.05:  # the citizen cannot go that day: the slot goes back, the entry keeps its place
             tr = min(self._biz(t + rng.uniform(0.3, max(0.5, min(5.0, at - t - 1)))), at - 0.05)
             if tr >= 0:
                 return None
-            self._log(e, tr, _S.AUTORIZADA, NAVEGADORA, reason="Paciente não pode comparecer na data; vaga liberada.")
+            self._log(
+                e, tr, Status.AUTORIZADA, NAVEGADORA, reason="Paciente não pode comparecer na data; vaga liberada."
+            )
             return tr, rng.uniform(5, 30)
         if r < 0.07:
             tc = self._biz(t + rng.uniform(0.3, 4))
@@ -1152,27 +1095,27 @@ class _Generator:
             if tc >= 0:
                 return None
             actor = SISTEMA if e.person.channel != "nenhum" and rng.random() < 0.8 else NAVEGADORA
-            self._log(e, tc, _S.CONFIRMADA, actor)
+            self._log(e, tc, Status.CONFIRMADA, actor)
             if rng.random() < 0.93:
                 if at >= 0:
                     return None
-                self._log(e, at, _S.EM_ATENDIMENTO, provider)
+                self._log(e, at, Status.EM_ATENDIMENTO, provider)
                 done = self._biz(at + rng.uniform(2, max(3.0, min(e.oci.max_days - 2.0, 40.0))))
                 if done >= 0:
                     return None
                 if rng.random() < 0.004:
                     self._cancel(e, done, REGULADOR, CancelReason.OBITO)
                 else:
-                    self._log(e, done, _S.CONCLUIDA, provider)
+                    self._log(e, done, Status.CONCLUIDA, provider)
                 return None
         if missed_at >= 0:
             return None
-        self._log(e, missed_at, _S.FALTOU, provider if rng.random() < 0.6 else NAVEGADORA)
+        self._log(e, missed_at, Status.FALTOU, provider if rng.random() < 0.6 else NAVEGADORA)
         tn = self._biz(missed_at + rng.uniform(1, 10))
         if tn >= 0:
             return None
         if rng.random() < 0.6:
-            self._log(e, tn, _S.AUTORIZADA, NAVEGADORA, reason="Contato realizado; paciente mantém o interesse.")
+            self._log(e, tn, Status.AUTORIZADA, NAVEGADORA, reason="Contato realizado; paciente mantém o interesse.")
             return tn, rng.uniform(7, 45)
         self._cancel(e, tn, NAVEGADORA, rng.choice((CancelReason.SEM_CONTATO, CancelReason.DESISTENCIA)))
         return None
@@ -1201,17 +1144,17 @@ class _Generator:
         person.created_t = t - 0.002
         self._create(e)
         t = self._biz(t + 1.1)
-        self._log(e, t, _S.EM_ANALISE, REGULADOR)
+        self._log(e, t, Status.EM_ANALISE, REGULADOR)
         if spec.story == "devolvida":
             t = self._biz(t + 0.1)
             text_ = "Anexar radiografia recente do joelho e descrever o tratamento conservador realizado."
-            self._log(e, t, _S.DEVOLVIDA, REGULADOR, reason=text_)
+            self._log(e, t, Status.DEVOLVIDA, REGULADOR, reason=text_)
             return
         t = self._biz(t + 0.1)
-        self._log(e, t, _S.AUTORIZADA, REGULADOR)
+        self._log(e, t, Status.AUTORIZADA, REGULADOR)
         if spec.story == "agendada":
             t = self._auto(-rng.uniform(2.5, 3.5))
-            self._log(e, t, _S.AGENDADA, SISTEMA, data=self._slot(e, math.floor(self._biz(12.0)), 570))
+            self._log(e, t, Status.AGENDADA, SISTEMA, data=self._slot(e, math.floor(self._biz(12.0)), 570))
 
     # -- all of it ---------------------------------------------------------------------------------------------
 
@@ -1228,155 +1171,22 @@ class _Generator:
             self.referrals(person)
 
 
-# -- database ---------------------------------------------------------------------------------------------------
+# -- rows ------------------------------------------------------------------------------------------------------
 
 
-async def _driver(session: AsyncSession) -> Any:
-    """The asyncpg connection under the session, inside the session's transaction."""
-    await session.execute(text("SELECT 1"))  # makes sure the transaction has begun on the driver
-    connection = await session.connection()
-    raw = await connection.get_raw_connection()
-    driver = raw.driver_connection
-    if driver is None or not driver.is_in_transaction():
-        raise RuntimeError("demo data must be copied inside a transaction")
-    return driver
-
-
-async def _copy(session: AsyncSession, table: str, columns: Sequence[str], records: Iterable[tuple[Any, ...]]) -> None:
-    driver = await _driver(session)
-    await driver.copy_records_to_table(table, records=list(records), columns=list(columns))
-
-
-@asynccontextmanager
-async def _foreign_keys_trusted(session: AsyncSession) -> AsyncIterator[None]:
-    """Foreign-key checks run once per row (an index probe and a lock on the referenced row): for the ~400,000
-    rows of the demo they cost more than the rest of the load. Every reference written here is to a row created in
-    this transaction from a sequence (citizens, entries) or checked beforehand (municipalities, policies), so, when
-    the database role may (a superuser, or the embedded server's owner role, which ``regula demo`` loads as and
-    which is granted the setting), the copies run with ``session_replication_role = replica``, as ``pg_restore
-    --disable-triggers`` does, and the setting is put back right after (``SET LOCAL``: on an error the rollback puts
-    it back). These tables have no insert trigger besides those checks. Other roles (the app's) just pay for the
-    checks."""
-    trusted = await _may_set_replication_role(session)
-    if trusted:
-        await session.execute(text("SET LOCAL session_replication_role = replica"))
-    yield
-    if trusted:
-        await session.execute(text("SET LOCAL session_replication_role = origin"))
-
-
-async def _may_set_replication_role(session: AsyncSession) -> bool:
-    stmt = text("SELECT current_setting('is_superuser') = 'on', current_setting('server_version_num')::int")
-    superuser, version = (await session.execute(stmt)).one()
-    if superuser:
-        return True
-    if version < 150000:  # GRANT SET ON PARAMETER exists from PostgreSQL 15
-        return False
-    stmt = text("SELECT has_parameter_privilege('session_replication_role', 'SET')")
-    return bool((await session.execute(stmt)).scalar_one())
-
-
-async def _check_territory(session: AsyncSession) -> None:
-    codes = {m.ibge_code for m in territory().by_uf(UF)}
-    stmt = text("SELECT count(*) FROM municipality WHERE ibge_code = ANY(:codes)")
-    found = (await session.execute(stmt, {"codes": sorted(codes)})).scalar_one()
-    if found != len(codes):
-        raise Conflict("Os municípios não foram carregados: rode `regula seed`.", code="territorio_vazio")
-
-
-async def _score(session: AsyncSession, gen: _Generator) -> None:
-    """Score every waiting entry with its queue's policy, exactly as ``service.rescore`` would on authorization
-    (same facts, same breakdown with the policy's name), so the entries carry an explained score from the start;
-    the refresh that follows finds nothing to change and only computes positions and estimates."""
-    latest = await service.latest_policies(session)
-    compiled: dict[int, priority.PriorityPolicy] = {}
-    today, now = gen.clock.today, gen.clock.now
-    for e in gen.entries:
-        if e.status != _S.AUTORIZADA or e.authorized_t is None:
-            continue
-        pol = service.resolve_policy(latest, service.QueueKey(e.oci.code, e.scope_kind, e.scope_code))
-        assert pol.id is not None
-        if pol.id not in compiled:
-            compiled[pol.id] = priority.policy_from_json(pol.params)
-        p = e.person
-        paused = e.suspended_days
-        if e.paused_t is not None:
-            paused += max(0, (now - gen.clock.at(e.paused_t)).days)
-        facts = priority.PriorityFacts(
-            risk_class=e.risk,  # type: ignore[arg-type]
-            authorized_on=gen.clock.at(e.authorized_t).date(),  # as stored: the UTC date, like service._facts
-            today=today,
-            suspended_days=paused,
-            max_days=e.oci.max_days,
-            age_years=_age(p.birth, today),
-            pregnant=p.pregnant,
-            disability=p.disability,
-            autism=p.autism,
-            race_color=p.race,  # type: ignore[arg-type]
-            sex=p.sex,  # type: ignore[arg-type]
-            cadunico=p.cadunico,
-            vulnerability_index=float(p.vulnerability) if p.vulnerability is not None else None,
-            oci_sex=e.oci.sex,  # type: ignore[arg-type]
-        )
-        score = priority.compute_score(facts, compiled[pol.id])
-        e.score, e.policy_id = score.value, pol.id
-        e.breakdown = json.dumps(dict(score.breakdown) | {"politica": f"{pol.queue_key} v{pol.version}"})
-
-
-async def _new_ids(session: AsyncSession, table: str, n: int) -> list[int]:
-    if n == 0:
-        return []
-    stmt = text("SELECT nextval(pg_get_serial_sequence(:t, 'id')) FROM generate_series(1, :n)")
-    return sorted(int(row[0]) for row in await session.execute(stmt, {"t": table, "n": n}))
-
-
-async def _demo_exists(session: AsyncSession) -> bool:
-    stmt = select(col(WaitlistEntry.id)).where(col(WaitlistEntry.external_source) == DEMO_SOURCE).limit(1)
-    return (await session.execute(stmt)).first() is not None
-
-
-async def _scope_kinds(session: AsyncSession) -> tuple[dict[str, str], int]:
-    """Configure SC's health regions that have no scope yet (most ``region``, the Sul's ``macro``); returns every
-    region's scope kind and how many were configured now."""
-    configured = {
-        row.health_region_code: row.scope_kind for row in (await session.execute(select(RegulationScope))).scalars()
-    }
-    missing = [
-        {
-            "health_region_code": r.code,
-            "scope_kind": "macro" if r.macro_code in MACRO_SCOPE_MACROS else "region",
-            "updated_at": datetime.now(UTC),
-        }
-        for r in territory().health_regions(UF)
-        if r.code not in configured
-    ]
-    if missing:
-        table = RegulationScope.__table__  # type: ignore[attr-defined]
-        await session.execute(pg_insert(table).on_conflict_do_nothing(), missing)
-        configured |= {str(row["health_region_code"]): str(row["scope_kind"]) for row in missing}
-    return configured, len(missing)
-
-
-async def _existing(session: AsyncSession) -> tuple[set[str], set[str], set[str]]:
-    cpfs = {str(r[0]) for r in await session.execute(select(col(Citizen.cpf)).where(col(Citizen.cpf).is_not(None)))}
-    cns = {str(r[0]) for r in await session.execute(select(col(Citizen.cns)).where(col(Citizen.cns).is_not(None)))}
-    protocols = {r[0] for r in await session.execute(select(col(WaitlistEntry.protocol)))}
-    return cpfs, cns, protocols
-
-
-_CITIZEN_COLUMNS: Final = (
+CITIZEN_COLUMNS: Final = (
     "id", "cpf", "cns", "name", "social_name", "search_name", "birth_date", "sex", "race_color", "municipality_ibge",
     "uf", "phone", "preferred_channel", "contact_consent", "contact_consent_at", "pregnant", "disability", "autism",
     "cadunico", "vulnerability_index", "created_at", "updated_at",
 )  # fmt: skip
-_ENTRY_COLUMNS: Final = (
+ENTRY_COLUMNS: Final = (
     "id", "protocol", "citizen_id", "oci_code", "catalog_competencia", "cid_code", "risk_class",
     "risk_justification", "checklist", "requesting_cnes", "professional_cns", "professional_cbo",
     "municipality_ibge", "uf", "scope_kind", "scope_code", "status", "status_changed_at", "external_source",
     "external_id", "requested_at", "authorized_at", "deadline_date", "max_days", "suspended_days", "paused_since",
     "score", "score_breakdown", "policy_id", "created_by", "created_at", "updated_at",
 )  # fmt: skip
-_EVENT_COLUMNS: Final = (
+EVENT_COLUMNS: Final = (
     "entry_id", "occurred_at", "kind", "from_status", "to_status", "reason_code", "reason_text", "actor_username",
     "actor_role", "data",
 )  # fmt: skip
@@ -1384,9 +1194,9 @@ _EVENT_COLUMNS: Final = (
 _CBO_MFC: Final = "225142"
 
 
-def _citizen_rows(gen: _Generator) -> list[tuple[Any, ...]]:
+def citizen_rows(gen: Generator) -> list[tuple[Any, ...]]:
     at = gen.clock.at
-    pick = operator.itemgetter(*_CITIZEN_COLUMNS)
+    pick = operator.itemgetter(*CITIZEN_COLUMNS)
     keys: dict[str, str] = {}
     rows = []
     for p in gen.people:
@@ -1422,9 +1232,9 @@ def _citizen_rows(gen: _Generator) -> list[tuple[Any, ...]]:
     return rows
 
 
-def _entry_rows(gen: _Generator) -> list[tuple[Any, ...]]:
+def entry_rows(gen: Generator) -> list[tuple[Any, ...]]:
     at, day = gen.clock.at, gen.clock.day
-    pick = operator.itemgetter(*_ENTRY_COLUMNS)
+    pick = operator.itemgetter(*ENTRY_COLUMNS)
     checklists = {k: json.dumps(v) for k, v in CHECKLISTS.items()}
     default_checklist = json.dumps(DEFAULT_CHECKLIST)
     rows = []
@@ -1441,7 +1251,7 @@ def _entry_rows(gen: _Generator) -> list[tuple[Any, ...]]:
             "risk_class": e.risk,
             "risk_justification": e.justification,
             "checklist": checklists.get(e.oci.subgroup, default_checklist),
-            "requesting_cnes": _Generator.cnes(e.person.place),
+            "requesting_cnes": Generator.cnes(e.person.place),
             "professional_cns": e.professional_cns,
             "professional_cbo": _CBO_MFC,
             "municipality_ibge": e.person.place.ibge_code,
@@ -1469,19 +1279,20 @@ def _entry_rows(gen: _Generator) -> list[tuple[Any, ...]]:
     return rows
 
 
-def _event_rows(gen: _Generator) -> list[tuple[Any, ...]]:
+def event_rows(gen: Generator) -> list[tuple[Any, ...]]:
     anchor, days = gen.clock.anchor, timedelta
     return [(e.id, anchor + days(ev[0]), *ev[1:]) for e in gen.entries for ev in e.events]
 
 
-async def _capacities(session: AsyncSession, gen: _Generator) -> int:
-    """Weekly capacity of every (OCI, scope) of SC not configured yet, sized on the queue as generated so that the
-    last one waits from a few weeks (oncology) to several months (orthopedics, ophthalmology)."""
-    waiting = Counter((e.oci.code, e.scope_kind, e.scope_code) for e in gen.entries if e.status == _S.AUTORIZADA)
-    scopes = sorted({gen._scope(m) for m in gen.sc})
+def capacity_rows(gen: Generator) -> list[dict[str, Any]]:
+    """Weekly capacity of every (OCI, scope) of SC, sized on the queue as generated so that the last one waits from
+    a few weeks (oncology) to several months (orthopedics, ophthalmology); the loader keeps those configured already.
+    Draws from the generator's random source: called once, after the entries are generated."""
+    waiting = Counter((e.oci.code, e.scope_kind, e.scope_code) for e in gen.entries if e.status == Status.AUTORIZADA)
+    scopes = sorted({gen.scope(m) for m in gen.sc})
     population = Counter[tuple[str, str]]()
     for m in gen.sc:
-        population[gen._scope(m)] += m.population
+        population[gen.scope(m)] += m.population
     rng = gen.rng
     now = gen.clock.now
     rows = []
@@ -1502,67 +1313,70 @@ async def _capacities(session: AsyncSession, gen: _Generator) -> int:
                     "updated_at": now,
                 }
             )
-    if rows:
-        table = QueueCapacity.__table__  # type: ignore[attr-defined]
-        await session.execute(pg_insert(table).on_conflict_do_nothing(), rows)
-    return len(rows)
+    return rows
 
 
-_SLOT_COLUMNS: Final = (
+SLOT_COLUMNS: Final = (
     "id", "cnes", "oci_code", "starts_at", "modality", "capacity", "booked", "status", "external_id", "created_at",
 )  # fmt: skip
-_BOOKING_COLUMNS: Final = (
+BOOKING_COLUMNS: Final = (
     "id", "slot_id", "entry_id", "run_id", "status", "booked_at", "released_at", "release_reason",
 )  # fmt: skip
 QUOTA_DAYS: Final = 30  # the PPI quotas of the demo cover the agenda of the coming month
 
 
-async def _providers(session: AsyncSession, gen: _Generator, network: demo_providers.Network) -> dict[str, int]:
-    """The establishments and their offers, six weeks of agenda sized on the queues' weekly capacities, an active
-    booking for every entry already scheduled (in the slot of its appointment) and the PPI quotas."""
+def bookings(gen: Generator) -> tuple[list[demo_providers.Booked], dict[int, str]]:
+    """An active booking for every entry already scheduled (in the slot of its appointment), and the municipality
+    of each booked entry's citizen (entry id → IBGE code). The entries must have their ids."""
     clock = gen.clock
-    now = clock.now
-    establishments = Establishment.__table__  # type: ignore[attr-defined]
-    offers = EstablishmentOffer.__table__  # type: ignore[attr-defined]
-    await session.execute(pg_insert(establishments).on_conflict_do_nothing(), network.establishment_rows(now))
-    await session.execute(pg_insert(offers).on_conflict_do_nothing(), network.offer_rows())
-    capacities = {
-        (c.oci_code, c.scope_kind, c.scope_code): c.weekly_capacity
-        for c in (await session.execute(select(QueueCapacity))).scalars()
-    }
     booked: list[demo_providers.Booked] = []
     home: dict[int, str] = {}
     for e in gen.entries:
-        if e.status not in (_S.AGENDADA, _S.CONFIRMADA):
+        if e.status not in (Status.AGENDADA, Status.CONFIRMADA):
             continue
         assert e.appointment is not None and e.appointment[1] >= 1, e.protocol
-        scheduled = next(ev[0] for ev in reversed(e.events) if ev[3] == _S.AGENDADA)
+        scheduled = next(ev[0] for ev in reversed(e.events) if ev[3] == Status.AGENDADA)
         cnes, at = e.appointment
         home[e.id] = e.person.place.ibge_code
         booked.append(
             demo_providers.Booked(e.id, e.oci.code, (e.scope_kind, e.scope_code), cnes, at, clock.at(scheduled))
         )
-    slots = demo_providers.agenda(
-        network, capacities, booked, weekday_today=clock.weekday, anchor=clock.anchor, rng=gen.rng
-    )
-    slot_ids = await _new_ids(session, "agenda_slot", len(slots))
+    return booked, home
+
+
+def agenda_records(
+    clock: Clock,
+    slots: Sequence[demo_providers.SlotRow],
+    slot_ids: Sequence[int],
+    booked: Sequence[demo_providers.Booked],
+    booking_ids: Sequence[int],
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """The rows of ``agenda_slot`` (``SLOT_COLUMNS``) and ``slot_booking`` (``BOOKING_COLUMNS``), each booking in
+    the slot of its appointment."""
+    now = clock.now
     full: dict[tuple[str, str, float], int] = {}
     slot_records = []
     for slot_id, (cnes, oci, at, modality, capacity, taken, external_id) in zip(slot_ids, slots, strict=True):
         if taken:
             full[(cnes, oci, at)] = slot_id
         slot_records.append((slot_id, cnes, oci, clock.at(at), modality, capacity, taken, "aberta", external_id, now))
-    booking_ids = await _new_ids(session, "slot_booking", len(booked))
     booking_records = [
         (booking_id, full[(b.cnes, b.oci_code, b.at)], b.entry_id, None, "ativa", b.booked_at, None, None)
         for booking_id, b in zip(booking_ids, booked, strict=True)
     ]
-    async with _foreign_keys_trusted(session):
-        await _copy(session, "agenda_slot", _SLOT_COLUMNS, slot_records)
-        await _copy(session, "slot_booking", _BOOKING_COLUMNS, booking_records)
-    # PPI quotas, distributed day by day over the agenda of the coming month as regulation systems do (a share of
-    # the day's free places, on top of what the municipality already holds that day). Single-day periods also keep
-    # the allocation an exact network flow (a quota spanning several dates needs the integer model).
+    return slot_records, booking_records
+
+
+def quota_rows(
+    clock: Clock,
+    network: demo_providers.Network,
+    slots: Sequence[demo_providers.SlotRow],
+    booked: Sequence[demo_providers.Booked],
+    home: dict[int, str],
+) -> list[dict[str, Any]]:
+    """PPI quotas, distributed day by day over the agenda of the coming month as regulation systems do (a share of
+    the day's free places, on top of what the municipality already holds that day). Single-day periods also keep
+    the allocation an exact network flow (a quota spanning several dates needs the integer model)."""
     quotas = []
     for name, oci, municipality, share in demo_providers.QUOTAS:
         est = network.by_name.get(name)
@@ -1589,232 +1403,4 @@ async def _providers(session: AsyncSession, gen: _Generator, network: demo_provi
                     "max_slots": holds[day] + max(1, round(free[day] * share)),
                 }
             )
-    if quotas:
-        table = MunicipalQuota.__table__  # type: ignore[attr-defined]
-        await session.execute(pg_insert(table).on_conflict_do_nothing(), quotas)
-    return {
-        "establishments": len(network.establishments),
-        "establishment_offers": sum(len(e.offers) for e in network.establishments),
-        "agenda_slots": len(slots),
-        "slot_bookings": len(booked),
-        "municipal_quotas": len(quotas),
-    }
-
-
-async def _refresh(session: AsyncSession, settings: Settings) -> None:
-    """Scores, positions and estimates of every waiting entry."""
-    try:
-        module: Any = importlib.import_module("regula.waitlist.refresh")
-    except ModuleNotFoundError:
-        module = None
-    refresh_all = getattr(module, "refresh_all", None)
-    if refresh_all is not None:
-        await refresh_all(session, settings)
-    else:
-        await service.rescore(session, settings)
-
-
-async def _summary(session: AsyncSession, *, created: bool, started: float) -> DemoSummary:
-    demo = col(WaitlistEntry.external_source) == DEMO_SOURCE
-    status_col = col(WaitlistEntry.status)
-    by_status_raw = dict(
-        (await session.execute(select(status_col, func.count()).where(demo).group_by(status_col))).all()
-    )
-    by_status: dict[str, int] = {s.value: int(by_status_raw[s.value]) for s in EntryStatus if s.value in by_status_raw}
-    citizens = await session.execute(select(func.count(func.distinct(col(WaitlistEntry.citizen_id)))).where(demo))
-    events = await session.execute(
-        text(
-            "SELECT count(*) FROM waitlist_entry_event v JOIN waitlist_entry e ON e.id = v.entry_id "
-            "WHERE e.external_source = :source"
-        ),
-        {"source": DEMO_SOURCE},
-    )
-    queue_cols = (col(WaitlistEntry.oci_code), col(WaitlistEntry.scope_kind), col(WaitlistEntry.scope_code))
-    queues = (
-        await session.execute(
-            select(*queue_cols, func.count().label("n"))
-            .where(demo, status_col == _S.AUTORIZADA)
-            .group_by(*queue_cols)
-            .order_by(func.count().desc(), *queue_cols)
-        )
-    ).all()
-    scope_col = col(RegulationScope.scope_kind)
-    scope_rows = (await session.execute(select(scope_col, func.count()).group_by(scope_col))).all()
-    capacities = (await session.execute(select(func.count()).select_from(QueueCapacity))).scalar_one()
-    establishments = (await session.execute(select(func.count()).select_from(Establishment))).scalar_one()
-    open_slot = (col(AgendaSlot.status) == "aberta") & (col(AgendaSlot.starts_at) > datetime.now(UTC))
-    slots, places = (
-        await session.execute(
-            select(func.count(), func.coalesce(func.sum(col(AgendaSlot.capacity) - col(AgendaSlot.booked)), 0)).where(
-                open_slot
-            )
-        )
-    ).one()
-    bookings = await session.execute(
-        select(func.count()).select_from(SlotBooking).where(col(SlotBooking.status) == "ativa")
-    )
-    quotas = await session.execute(select(func.count()).select_from(MunicipalQuota))
-    return DemoSummary(
-        created=created,
-        citizens=int(citizens.scalar_one()),
-        entries=sum(by_status.values()),
-        events=int(events.scalar_one()),
-        by_status=by_status,
-        queues=len(queues),
-        largest_queues=[(f"{q[0]}:{q[1]}:{q[2]}", int(q[3])) for q in queues[:5]],
-        scopes={str(k): int(v) for k, v in scope_rows},
-        capacities=int(capacities),
-        establishments=int(establishments),
-        slots=int(slots),
-        open_places=int(places),
-        bookings=int(bookings.scalar_one()),
-        quotas=int(quotas.scalar_one()),
-        examples=await _examples(session),
-        seconds=round(time.perf_counter() - started, 2),
-    )
-
-
-async def _examples(session: AsyncSession) -> list[DemoExample]:
-    stmt = (
-        select(WaitlistEntry, Citizen)
-        .join(Citizen, col(Citizen.id) == col(WaitlistEntry.citizen_id))
-        .where(col(WaitlistEntry.protocol).in_(EXAMPLE_PROTOCOLS))
-        .order_by(col(WaitlistEntry.protocol))
-    )
-    specs = {s.protocol: s for s in EXAMPLES}
-    names_by_code = {r[0]: r[1] for r in await session.execute(select(col(CatalogOci.code), col(CatalogOci.name)))}
-    out = []
-    for entry, citizen in (await session.execute(stmt)).all():
-        place = territory().municipality(citizen.municipality_ibge)
-        out.append(
-            DemoExample(
-                protocol=entry.protocol,
-                birth_date=citizen.birth_date,
-                citizen_name=citizen.name,
-                municipality=place.label,
-                oci_code=entry.oci_code,
-                oci_name=names_by_code.get(entry.oci_code, entry.oci_code),
-                status=entry.status,
-                position=entry.position,
-                queue_size=entry.queue_size,
-                hint=specs[entry.protocol].hint if entry.protocol in specs else "",
-            )
-        )
-    return out
-
-
-_SCOPE_LABELS: Final = {"region": "região", "macro": "macrorregião", "uf": "UF"}
-
-
-def _n(value: int) -> str:
-    return f"{value:,}".replace(",", ".")
-
-
-def summary_lines(summary: DemoSummary) -> list[str]:
-    """What ``regula demo`` prints about the data, in Portuguese."""
-    head = "Dados de demonstração" + ("" if summary.created else " (já existiam; nada foi alterado)")
-    seconds = f"{summary.seconds:.1f}".replace(".", ",")
-    lines = [
-        f"{head}: {_n(summary.citizens)} cidadãos, {_n(summary.entries)} solicitações, "
-        f"{_n(summary.events)} eventos de histórico ({seconds} s).",
-        "Por situação: "
-        + ", ".join(f"{STATUS_LABELS_PT[EntryStatus(s)]} {_n(n)}" for s, n in summary.by_status.items())
-        + ".",
-        f"Filas com pessoas aguardando: {summary.queues}; as maiores: "
-        + ", ".join(f"{key} ({n})" for key, n in summary.largest_queues)
-        + ".",
-        "Escopo das filas das regiões de saúde: "
-        + ", ".join(f"{_SCOPE_LABELS.get(k, k)} {n}" for k, n in sorted(summary.scopes.items()))
-        + f"; capacidades semanais configuradas: {summary.capacities}.",
-        f"Prestadores: {summary.establishments} estabelecimentos; {_n(summary.slots)} vagas abertas na agenda "
-        f"({_n(summary.open_places)} lugares livres), {_n(summary.bookings)} agendamentos ativos, "
-        f"{summary.quotas} cotas municipais (PPI).",
-        "Exemplos:",
-    ]
-    for x in summary.examples:
-        where = f", posição {x.position} de {x.queue_size}" if x.position is not None else ""
-        lines.append(
-            f"  {x.protocol} — {x.citizen_name} ({x.birth_date:%d/%m/%Y}), {x.municipality}, OCI {x.oci_code}: "
-            f"{STATUS_LABELS_PT[EntryStatus(x.status)]}{where}. {x.hint}"
-        )
-    return lines
-
-
-async def load_demo_data(
-    session: AsyncSession,
-    settings: Settings,
-    *,
-    seed: int = 20261123,
-    citizens: int = 30_000,
-    months: int = 18,
-    progress: Progress | None = None,
-    today: date | None = None,
-) -> DemoSummary:
-    """Load the demonstration data in the caller's transaction; does nothing when it is already there (entries
-    with ``external_source = 'demo'``) and returns what exists. Needs the reference data (territory, catalog)."""
-    started = time.perf_counter()
-
-    def say(message: str) -> None:
-        if progress is not None:
-            progress(message)
-
-    if audit.get_context(session).source == "unknown":
-        audit.set_context(session, audit.AuditContext.system("cli", "regula demo"))
-    if await _demo_exists(session):
-        say("Dados de demonstração já carregados; nada a fazer.")
-        return await _summary(session, created=False, started=started)
-    catalog = await service.load_catalog(session, settings)
-    await _check_territory(session)
-    scope_kinds, scopes_set = await _scope_kinds(session)
-    cpfs, cns, protocols = await _existing(session)
-    say(f"Gerando {citizens} cidadãos e {months} meses de encaminhamentos…")
-    gen = _Generator(
-        _DemoRandom(seed),
-        _Clock.of(settings, today),
-        sorted(catalog.ocis.values(), key=lambda o: o.code),
-        catalog.competencia,
-        scope_kinds,
-        frozenset(settings.teleconsult_first_ocis),
-        cpfs,
-        cns,
-        protocols,
-    )
-    taken_cnes = {str(r[0]) for r in await session.execute(select(col(Establishment.cnes)))}
-    network = demo_providers.Network.build(gen.ocis, gen._scope, taken_cnes)
-    gen.network = network
-    gen.generate(citizens, months)
-    await _score(session, gen)
-    say(f"Gravando {len(gen.people)} cidadãos, {len(gen.entries)} solicitações e seus históricos…")
-    for person, person_id in zip(gen.people, await _new_ids(session, "citizen", len(gen.people)), strict=True):
-        person.id = person_id
-    for entry, entry_id in zip(gen.entries, await _new_ids(session, "waitlist_entry", len(gen.entries)), strict=True):
-        entry.id = entry_id
-    events = _event_rows(gen)
-    async with _foreign_keys_trusted(session):
-        await _copy(session, "citizen", _CITIZEN_COLUMNS, _citizen_rows(gen))
-        await _copy(session, "waitlist_entry", _ENTRY_COLUMNS, _entry_rows(gen))
-        await _copy(session, "waitlist_entry_event", _EVENT_COLUMNS, events)
-    capacities = await _capacities(session, gen)
-    say(f"Gravando {len(network.establishments)} estabelecimentos, suas agendas e os agendamentos…")
-    provided = await _providers(session, gen, network)
-    await audit.record(
-        session,
-        "import",
-        entity_type="demo",
-        entity_id=f"seed:{seed}",
-        after={
-            "citizens": len(gen.people),
-            "entries": len(gen.entries),
-            "events": len(events),
-            "by_status": dict(Counter(e.status for e in gen.entries)),
-            "regulation_scopes": scopes_set,
-            "queue_capacities": capacities,
-            **provided,
-            "months": months,
-        },
-        reason="Dados de demonstração gerados pelo sistema (fictícios).",
-        uf=UF,
-    )
-    say("Calculando pontuações, posições e estimativas…")
-    await _refresh(session, settings)
-    return await _summary(session, created=True, started=started)
+    return quotas
