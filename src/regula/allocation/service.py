@@ -38,6 +38,7 @@ from regula.scheduler.greedy import solve_greedy
 from regula.scheduler.instance import Bucket, Entry, Fixed, Instance, Params, Quota, Solution
 from regula.scheduler.validate import validate
 from regula.territory.reference import territory
+from regula.waitlist import measures
 from regula.waitlist import service as wl
 from regula.waitlist.models import WaitlistEntry
 from regula.waitlist.states import EntryStatus
@@ -93,16 +94,22 @@ async def build_instance(
     entries: list[Entry] = []
     munis: set[str] = set()
     for e, c in rows:
-        if not _covers(scope, e.municipality_ibge) or e.authorized_at is None or e.deadline_date is None:
+        clock = measures.entry_clock(e, today, settings.timezone)
+        if not _covers(scope, e.municipality_ibge) or clock is None:
             continue
         m = t.municipality(e.municipality_ibge)
+        # The optimizer escalates at escalation_percent of (today − authorized_date) over (deadline −
+        # authorized_date). Its window is the measures' one: it opens on the authorization moved later by the days the
+        # clock was paused, and closes on the tM deadline, so that share is days waited over tM, and the optimizer's
+        # 75% is the escalation sweep's and the pages' (waitlist.measures).
+        window_start = clock.deadline - timedelta(days=clock.max_days)
         entries.append(
             Entry(
                 id=str(e.id),
                 municipality_ibge=e.municipality_ibge,
                 priority=max(0, e.score or 0),
-                authorized_date=e.authorized_at.astimezone(tz).date(),
-                deadline=e.deadline_date,
+                authorized_date=window_start,
+                deadline=clock.deadline,
                 oci_code=e.oci_code,
                 sex=c.sex,
                 age_years=age_on(c.birth_date, today),
@@ -170,7 +177,7 @@ async def build_instance(
         if str(e) in entry_ids and str(s) in bucket_ids
     ]
     instance = Instance(
-        params=Params(today=today, change_penalty=CHANGE_PENALTY),
+        params=Params(today=today, change_penalty=CHANGE_PENALTY, escalation_percent=measures.ESCALATION_PERCENT),
         entries=entries,
         buckets=buckets,
         quotas=quotas,

@@ -47,6 +47,7 @@ from regula.db.base import utcnow
 from regula.people.models import Citizen
 from regula.providers.models import AgendaSlot, Establishment, SlotBooking
 from regula.territory.reference import UFS, territory
+from regula.waitlist import measures
 from regula.waitlist.models import WaitlistEntry
 from regula.waitlist.states import ACTIVE_STATUSES, EntryStatus
 
@@ -384,20 +385,6 @@ async def oci_names(session: AsyncSession) -> dict[tuple[str, str], str]:
     return {(r.competencia, r.code): r.name for r in rows}
 
 
-def _days_waiting(r: Any, today: date, now: datetime, tz: ZoneInfo) -> int | None:
-    # The rule of waitlist.service.days_waiting (days since authorization, paused days excluded); a closed entry
-    # stopped waiting when it closed.
-    if r.authorized_at is None:
-        return None
-    if r.status not in ACTIVE_STATUS_VALUES:
-        today = r.status_changed_at.astimezone(tz).date()
-        now = r.status_changed_at
-    paused = r.suspended_days + (max(0, (now - r.paused_since).days) if r.paused_since is not None else 0)
-    authorized: date = r.authorized_at.astimezone(tz).date()
-    waited: int = max(0, (today - authorized).days - paused)
-    return waited
-
-
 async def stream_rows(
     session: AsyncSession,
     settings: Settings,
@@ -429,6 +416,9 @@ def _export_row(
 ) -> ExportRow:
     cpf = r.cpf
     waiting = r.status == EntryStatus.AUTORIZADA
+    # Days waited and the tM deadline as waitlist.measures defines them (a closed entry stopped waiting when it
+    # closed; paused days move the deadline).
+    clock = measures.entry_clock(r, today, tz.key)
     return ExportRow(
         entry_id=r.entry_id,
         protocol=r.protocol,
@@ -453,9 +443,9 @@ def _export_row(
         requesting_cnes=r.requesting_cnes,
         requested_at=r.requested_at,
         authorized_at=r.authorized_at,
-        deadline_date=r.deadline_date,
+        deadline_date=clock.deadline if clock is not None else None,
         max_days=r.max_days,
-        days_waiting=_days_waiting(r, today, now, tz),
+        days_waiting=clock.days if clock is not None else None,
         position=r.position if waiting else None,
         queue_size=r.queue_size if waiting else None,
         estimate_from=r.estimate_from if waiting else None,

@@ -77,11 +77,11 @@ def start_of_day(day: date, tz: str) -> datetime:
 
 
 def _date_sql(value: SqlDate) -> ColumnElement[date]:
-    return value if isinstance(value, ColumnElement) else cast(literal(value), Date)
+    return cast(literal(value), Date) if isinstance(value, date) else value
 
 
 def _int_sql(value: SqlInt) -> ColumnElement[int]:
-    return value if isinstance(value, ColumnElement) else literal(value, Integer)
+    return literal(value, Integer) if isinstance(value, int) else value
 
 
 # -- days waited -----------------------------------------------------------------------------------------------------
@@ -282,7 +282,13 @@ class EntrySql:
     @classmethod
     def of(cls, model: Any) -> EntrySql:
         """Over the columns of ``model`` (the ``WaitlistEntry`` class, an alias of it, or a subquery's ``.c``)."""
-        return cls(*(getattr(model, name) for name in cls._COLUMNS))
+
+        def column(name: str) -> Any:
+            attr = getattr(model, name)
+            # an ORM attribute is not a column expression itself; its clause element is
+            return attr.__clause_element__() if hasattr(attr, "__clause_element__") else attr
+
+        return cls(*(column(name) for name in cls._COLUMNS))
 
     @classmethod
     def alias(cls, name: str) -> EntrySql:
