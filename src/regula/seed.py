@@ -12,14 +12,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from regula.access import repository as access_repo
 from regula.access import service as access
 from regula.audit.service import AuditContext, set_context
+from regula.catalog.service import bundled_sigtap_zip, import_sigtap
 from regula.config import Settings
+from regula.territory.service import load_territory
 
 
 async def load_reference_data(session: AsyncSession, settings: Settings, console: Console) -> None:
     """Municipalities and health regions, then the shipped SIGTAP 2026-01 catalog; both idempotent."""
-    from regula.catalog.service import bundled_sigtap_zip, import_sigtap
-    from regula.territory.service import load_territory
-
     set_context(session, AuditContext.system("cli", "regula seed"))
     territory = await load_territory(session)
     console.print(f"Territórios: {territory}")

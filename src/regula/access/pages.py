@@ -22,8 +22,7 @@ from regula.access.throttle import login_throttle
 from regula.audit.service import record, record_in_own_transaction
 from regula.config import Settings
 from regula.core.errors import NotAuthenticated, TooManyRequests, ValidationFailed
-from regula.web.client import client_address
-from regula.web.state import audit_context_for, sessionmaker_from
+from regula.web.state import audit_context_for, client_address, sessionmaker_from
 
 
 class LoginForm(Struct):

@@ -27,6 +27,7 @@ from regula.core.errors import (
     ValidationFailed,
 )
 from regula.db.base import utcnow
+from regula.territory.reference import territory
 
 _hasher = PasswordHasher()
 TOKEN_PREFIX = "rgl_"  # noqa: S105 - marks regula tokens for secret scanners
@@ -75,8 +76,6 @@ def check_password_rules(password: str, field: str = "password") -> None:
 
 def _jurisdiction_covers(outer: Jurisdiction, inner: Jurisdiction) -> bool:
     """Whether ``outer`` contains every place of ``inner`` (for managers granting access)."""
-    from regula.territory.reference import territory
-
     if outer.kind is JurisdictionKind.NATIONAL:
         return True
     if inner.kind is JurisdictionKind.NATIONAL:
@@ -106,8 +105,6 @@ def validate_jurisdiction(raw: str, field: str = "jurisdiction") -> Jurisdiction
     j = Jurisdiction.parse(raw, field)
     if j.kind in (JurisdictionKind.NATIONAL, JurisdictionKind.CNES):
         return j
-    from regula.territory.reference import territory
-
     t = territory()
     known = True
     match j.kind:

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from regula.cli.context import fail, run_in_transaction
 from regula.config import Settings
+from regula.seed import demo_passwords_in_use
 
 
 def settings_problems(settings: Settings) -> list[str]:
@@ -34,8 +35,6 @@ def check_production(settings: Settings, url: str) -> None:
     """Exit with a message (code 2, no traceback) when production runs with unsafe settings or demo passwords."""
     if settings.environment != "production":
         return
-    from regula.seed import demo_passwords_in_use
-
     problems = settings_problems(settings)
 
     async def demo_users(session: AsyncSession) -> list[str]:

@@ -10,9 +10,11 @@ from rich.table import Table
 from sqlalchemy import select
 from sqlmodel import col
 
+from regula.cli.checks import check_production
 from regula.cli.context import console, database, fail, load_settings, out
 from regula.db.engine import make_database
 from regula.jobs.models import JobRun
+from regula.jobs.process import serve
 from regula.jobs.registry import all_jobs
 from regula.jobs.runner import run_job
 
@@ -26,9 +28,6 @@ def scheduler_command(
     ] = None,
 ) -> None:
     """Inicia o processo agendador (um só; réplicas extras não repetem tarefas)."""
-    from regula.cli.checks import check_production
-    from regula.jobs.process import serve
-
     settings = load_settings()
     with database(settings) as url:
         check_production(settings, url)

@@ -15,9 +15,11 @@ from pydantic import SecretStr
 from rich.table import Table
 from sqlalchemy import text
 
+from regula.cli.checks import check_production
 from regula.cli.context import console, database, fail, load_settings, out
 from regula.config import Settings
 from regula.db.engine import make_database
+from regula.notify.dispatcher import Dispatcher
 
 app = typer.Typer(help="Mensagens aos cidadãos (SMS e WhatsApp).", no_args_is_help=True)
 SIGNING_KEY_FILE = "twilio-webhook-token"
@@ -63,9 +65,6 @@ def dispatch(
     poll: Annotated[float, typer.Option(help="Segundos entre verificações")] = 1.0,
 ) -> None:
     """Envia as mensagens da fila de saída (outbox), respeitando limites de taxa e horários."""
-    from regula.cli.checks import check_production
-    from regula.notify.dispatcher import Dispatcher
-
     settings = load_settings()
     with database(settings) as url:
         check_production(settings, url)

@@ -21,6 +21,9 @@ from regula.config import Settings
 from regula.core.errors import Conflict
 from regula.db.base import utcnow
 from regula.db.engine import Database
+from regula.navigation.service import open_task_for_entry
+from regula.notify.dispatcher import Dispatcher
+from regula.notify.events import base_variables
 from regula.notify.models import Message
 from regula.notify.outbox import Outgoing, enqueue
 from regula.people.models import Citizen
@@ -32,8 +35,6 @@ PLANNING_BATCH = 5000
 
 
 async def dispatch(db: Database, settings: Settings) -> dict[str, Any]:
-    from regula.notify.dispatcher import Dispatcher
-
     stats = await Dispatcher(db, settings).run(once=True)
     return dict(vars(stats))
 
@@ -89,8 +90,6 @@ async def expire_questions(session: AsyncSession, settings: Settings) -> dict[st
             except Conflict:
                 continue
         elif message.question == "confirmacao":
-            from regula.navigation.service import open_task_for_entry
-
             await open_task_for_entry(
                 session,
                 "confirmacao_sem_resposta",
@@ -166,8 +165,6 @@ async def _enqueue_for(session: AsyncSession, settings: Settings, ids: list[int]
     ).all()
     now = utcnow()
     today: date = wl.local_today(settings)
-    from regula.notify.events import base_variables
-
     written = 0
     for entry, citizen in rows:
         variables: dict[str, Any] = base_variables(entry, settings)

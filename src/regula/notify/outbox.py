@@ -21,6 +21,7 @@ from sqlmodel import col
 
 from regula.config import Settings
 from regula.db.base import utcnow
+from regula.navigation.service import open_task
 from regula.notify import content
 from regula.notify.models import Message
 from regula.notify.respect import timezone_for
@@ -137,8 +138,6 @@ async def enqueue_many(
         written.append((Queued(new_id, kind, status), entry_id))
     for queued, entry_id in written:
         if queued.status == "bloqueada" and content.KINDS[queued.kind][0] and entry_id is not None:
-            from regula.navigation.service import open_task
-
             reason = blocked_reason(citizen, address) or "sem_consentimento"
             await open_task(
                 session,

@@ -27,6 +27,8 @@ from sqlmodel import col
 from regula.config import Settings
 from regula.core.errors import Conflict, PermissionDenied
 from regula.db.base import utcnow
+from regula.navigation.service import open_task
+from regula.notify.events import offer_accepted
 from regula.notify.models import InboundMessage, Message
 from regula.notify.outbox import Outgoing, enqueue
 from regula.people.models import Citizen
@@ -167,8 +169,6 @@ async def _act(session: AsyncSession, settings: Settings, citizen: Citizen, ques
         if intent == "sim":
             await wl.transition(session, entry_id, EntryStatus.CONFIRMADA.value, robot, settings)
             if kind == "oferta":
-                from regula.notify.events import offer_accepted
-
                 await offer_accepted(session, settings, await wl.get_entry(session, entry_id))
             else:
                 await _say(session, settings, citizen, "confirmada", f"q{question.id}:confirmada", variables, entry_id)
@@ -252,8 +252,6 @@ async def _not_understood(session: AsyncSession, settings: Settings, citizen: Ci
         await _help(session, settings, citizen, f"q{question.id}")
         return "ajuda_enviada"
     if question.entry_id is not None:
-        from regula.navigation.service import open_task
-
         await open_task(
             session,
             "resposta_nao_entendida",
@@ -287,8 +285,6 @@ async def _opt_out(session: AsyncSession, settings: Settings, citizens: list[Cit
                 )
             )
         ).all()
-        from regula.navigation.service import open_task
-
         for (entry_id,) in booked:
             await open_task(
                 session,

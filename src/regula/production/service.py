@@ -40,6 +40,7 @@ from regula.catalog.schemas import OciSummary
 from regula.config import Settings
 from regula.core.errors import Conflict, FieldError, NotFound, PermissionDenied, ValidationFailed
 from regula.db.base import utcnow
+from regula.navigation.service import close_tasks_of_entry, open_task_for_entry
 from regula.people.models import Citizen
 from regula.production import authorization as auth
 from regula.production import composition as comp
@@ -52,7 +53,6 @@ from regula.production.models import (
 from regula.providers.models import AgendaSlot, Establishment, SlotBooking
 from regula.territory.reference import UFS, territory
 from regula.waitlist import measures
-from regula.waitlist import repository as waitlist_repo
 from regula.waitlist import service as wl
 from regula.waitlist.models import EntryEvent, WaitlistEntry
 from regula.waitlist.states import EntryStatus, allowed_targets, check_transition
@@ -528,8 +528,6 @@ async def conclude(
     entry = await wl.transition(
         session, entry_id, EntryStatus.CONCLUIDA.value, _territorial(actor, entry), settings, reason_text=note
     )
-    from regula.navigation.service import close_tasks_of_entry
-
     await close_tasks_of_entry(session, entry_id, ALERT_TASK_KINDS, "OCI concluída")
     booking = (
         await session.execute(
@@ -572,8 +570,6 @@ async def close_navigation(
     execution.navigator_note = text_[:MAX_TEXT]
     execution.updated_at = utcnow()
     await session.flush()
-    from regula.navigation.service import close_tasks_of_entry
-
     await close_tasks_of_entry(session, entry_id, ALERT_TASK_KINDS, "Navegação encerrada: cuidado de volta à APS")
     return await _view(session, settings, entry, execution, actor, today or wl.local_today(settings))
 
@@ -623,8 +619,6 @@ async def _alerts_for(session: AsyncSession, settings: Settings, execution: OciE
     if kind is None:
         return 0
     await session.flush()
-    from regula.navigation.service import close_tasks_of_entry, open_task_for_entry
-
     if kind == ALERT_TASK_KIND_TM:
         # One alert per OCI on the worklist: the tM alert supersedes the tR one.
         await close_tasks_of_entry(session, execution.entry_id, (ALERT_TASK_KIND_TR,), "Substituída pelo alerta de tM")
@@ -683,7 +677,9 @@ async def list_in_care(
         )
         stmt = stmt.where((col(OciExecution.cnes) == code) | col(WaitlistEntry.id).in_(booked))
     else:
-        stmt = stmt.where(waitlist_repo.readable(actor))
+        allowed = actor.municipality_filter()
+        if allowed is not None:
+            stmt = stmt.where(col(WaitlistEntry.municipality_ibge).in_(allowed))
     rows = (await session.execute(stmt)).all()
     return [ExecutionRow(e, c.social_name or c.name, x) for e, c, x in rows]
 

@@ -43,9 +43,9 @@ from regula.waitlist.schemas import (
     TransitionRequest,
 )
 from regula.waitlist.states import STATUS_LABELS_PT, EntryStatus, requestable_rules
-from regula.web.client import client_address
 from regula.web.input_guard import Id
 from regula.web.ratelimit import public_lookup_limits
+from regula.web.state import client_address
 
 # Who works with citizens' records: APS teams refer, operators regulate, navigators follow, providers execute.
 CARE_ROLES = (Role.SOLICITANTE, Role.REGULADOR, Role.NAVEGADOR, Role.EXECUTANTE, Role.GESTOR, Role.AUDITOR)
@@ -372,8 +372,6 @@ class QueueAdminController(Controller):
 
 
 def _require_region(user: Principal, health_region_code: str) -> None:
-    from regula.territory.reference import territory
-
     places = [m for m in territory().all() if m.health_region_code == health_region_code]
     if not places or not all(user.jurisdiction.covers_place(m) for m in places):
         raise PermissionDenied("Região fora da sua jurisdição.", code="fora_da_jurisdicao")
@@ -381,8 +379,6 @@ def _require_region(user: Principal, health_region_code: str) -> None:
 
 def _require_national_or_queue_scope(user: Principal, queue_key: str) -> None:
     """A manager changes the policy or capacity only of queues whose whole territory is theirs."""
-    from regula.territory.reference import territory
-
     if user.jurisdiction.kind.value == "br":
         return
     if queue_key == wl.DEFAULT_KEY or queue_key.endswith(":*"):

@@ -28,7 +28,7 @@ from litestar.template.config import TemplateConfig
 from litestar.types import ASGIApp, ControllerRouterHandler, Message, Receive, Scope, Send
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from regula import __version__
+from regula import __version__, routes
 from regula.access.guards import AuthenticationMiddleware, access_guard, deny
 from regula.access.policy import public
 from regula.audit.service import install as install_audit
@@ -108,8 +108,6 @@ class MetricsController(PrometheusController):
 
 
 def _route_handlers() -> list[ControllerRouterHandler]:
-    from regula import routes
-
     return routes.all_routes()
 
 

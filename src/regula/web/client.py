@@ -13,9 +13,8 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable
 from functools import lru_cache
-from typing import Any, TypeAlias
+from typing import TypeAlias
 
-from litestar.connection import ASGIConnection
 from litestar.types import Scope
 
 from regula.config import Settings
@@ -71,10 +70,3 @@ def client_address_from_scope(scope: Scope, settings: Settings) -> str:
     peer = client[0] if client else None
     forwarded = [v.decode("latin-1") for k, v in scope.get("headers", []) if k.lower() == b"x-forwarded-for"]
     return resolve(peer, forwarded, settings.trusted_proxies)
-
-
-def client_address(request: ASGIConnection[Any, Any, Any, Any]) -> str:
-    """The address of whoever sent ``request`` (a Litestar request or connection), as described above."""
-    from regula.web.state import settings_from
-
-    return client_address_from_scope(request.scope, settings_from(request.app.state))

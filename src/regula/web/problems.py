@@ -18,7 +18,9 @@ from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from sqlalchemy.exc import DataError as SQLDataError
 from sqlalchemy.exc import DBAPIError
 
+from regula.audit.service import record_in_own_transaction
 from regula.core.errors import DomainError, FieldError, TooManyRequests
+from regula.web.state import audit_context_for, sessionmaker_from
 
 log = logging.getLogger("regula.web")
 PROBLEM_JSON = "application/problem+json"
@@ -144,9 +146,6 @@ def _unauthenticated_api(request: Request[Any, Any, Any]) -> Response[Any]:
     """An unknown /api path fails routing before the authentication middleware runs; without a token it is still
     a 401 (nothing about the API is told to an anonymous caller) and, like every denial, audited — after the
     response, since exception handlers cannot wait on the database."""
-    from regula.audit.service import record_in_own_transaction
-    from regula.web.state import audit_context_for, sessionmaker_from
-
     code, detail = "token_ausente", "Envie um token válido no cabeçalho Authorization: Bearer <token>."
     response = problem(request, 401, code, "Autenticação necessária", detail)
     response.background = BackgroundTask(

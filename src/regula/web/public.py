@@ -20,9 +20,9 @@ from regula.people import documents
 from regula.waitlist import service as wl
 from regula.waitlist.states import EntryStatus
 from regula.web import common
-from regula.web.client import client_address
 from regula.web.entries import active_booking
 from regula.web.ratelimit import Refusal, public_lookup_limits
+from regula.web.state import client_address
 
 S = EntryStatus
 

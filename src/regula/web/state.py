@@ -12,9 +12,11 @@ from collections.abc import AsyncGenerator
 from typing import Any, cast
 
 from litestar import Request
+from litestar.connection import ASGIConnection
 from litestar.datastructures import State
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from regula.access.service import Principal
 from regula.audit.service import AuditContext, set_context
 from regula.config import Settings
 from regula.web.client import UNKNOWN, client_address_from_scope
@@ -36,8 +38,6 @@ def _known(address: str) -> str | None:
 
 
 def audit_context_for(request: Request[Any, Any, Any]) -> AuditContext:
-    from regula.access.service import Principal
-
     user = request.scope.get("user")
     principal = user if isinstance(user, Principal) else None
     return AuditContext(
@@ -67,3 +67,9 @@ async def provide_db_session(request: Request[Any, Any, Any]) -> AsyncGenerator[
 
 def provide_settings(request: Request[Any, Any, Any]) -> Settings:
     return settings_from(request.app.state)
+
+
+def client_address(request: ASGIConnection[Any, Any, Any, Any]) -> str:
+    """The address of whoever sent ``request`` (a Litestar request or connection), as ``web.client`` resolves
+    it behind the trusted proxies."""
+    return client_address_from_scope(request.scope, settings_from(request.app.state))
