@@ -309,10 +309,12 @@ RETURN_TEXTS: Final = (
     "Justificativa da classificação de risco insuficiente; detalhar o quadro clínico.",
     "Anexar o laudo do exame de imagem citado no encaminhamento.",
 )
+# A returned referral is resubmitted only with the answer to its pendência (Portaria GM/MS 3.492/2024, art. 10 §1 V;
+# the rule of waitlist.states): every answer has a text.
 ANSWER_TEXTS: Final = (
     "Pendência respondida: exame anexado.",
     "Pendência respondida: quadro clínico detalhado.",
-    None,
+    "Pendência respondida: medicações e tratamento conservador informados.",
 )
 DENY_TEXTS: Final = (
     "Não preenche os critérios do protocolo de acesso: falta exame prévio obrigatório.",
