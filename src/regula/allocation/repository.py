@@ -13,8 +13,9 @@ import functools
 import gzip
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 
-from sqlalchemy import Select, select
+from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -23,6 +24,8 @@ from regula.access.policy import Jurisdiction, JurisdictionKind
 from regula.allocation.models import AllocationAssignment, AllocationRun
 from regula.audit.service import record_list_read
 from regula.core.errors import DomainError, NotFound, PermissionDenied
+from regula.people.models import Citizen
+from regula.providers.models import AgendaSlot, Establishment
 from regula.territory.reference import territory
 from regula.waitlist.models import WaitlistEntry
 
@@ -156,3 +159,78 @@ async def read_instance(session: AsyncSession, run: AllocationRun) -> bytes:
         even_if_empty=True,
     )
     return data
+
+
+# -- the run's page: its assignments, a page at a time, and their totals -----------------------------------------
+
+
+def _visible(actor: Actor, run: AllocationRun) -> ColumnElement[bool]:
+    """The run's assignments ``actor`` sees: inside a run wider than their jurisdiction, their own residents'."""
+    mine = col(AllocationAssignment.run_id) == run.id
+    munis = entry_filter(actor, run)
+    if munis is not None:
+        residents = select(col(WaitlistEntry.id)).where(col(WaitlistEntry.municipality_ibge).in_(munis))
+        mine = mine & col(AllocationAssignment.entry_id).in_(residents)
+    return mine
+
+
+async def count_assignments(session: AsyncSession, run: AllocationRun, actor: Actor) -> int:
+    stmt = select(func.count()).select_from(AllocationAssignment).where(_visible(actor, run))
+    return int((await session.execute(stmt)).scalar_one())
+
+
+@dataclass(frozen=True)
+class AssignmentRow:
+    assignment: AllocationAssignment
+    entry: WaitlistEntry
+    slot: AgendaSlot
+    establishment: Establishment
+    citizen_name: str
+
+
+async def assignment_page(
+    session: AsyncSession, run: AllocationRun, actor: Actor, *, offset: int, limit: int
+) -> list[AssignmentRow]:
+    """The assignments ``actor`` sees, by appointment time, with the entry, the slot, the place and the name."""
+    a, e, s, est = AllocationAssignment, WaitlistEntry, AgendaSlot, Establishment
+    stmt = (
+        select(a, e, s, est, col(Citizen.name))
+        .join(e, col(e.id) == col(a.entry_id))
+        .join(s, col(s.id) == col(a.slot_id))
+        .join(est, col(est.cnes) == col(s.cnes))
+        .join(Citizen, col(Citizen.id) == col(e.citizen_id))
+        .where(_visible(actor, run))
+        .order_by(col(s.starts_at), col(a.id))
+        .offset(offset)
+        .limit(limit)
+    )
+    return [AssignmentRow(*row) for row in (await session.execute(stmt)).all()]
+
+
+async def assignments_by_municipality(session: AsyncSession, run: AllocationRun, actor: Actor) -> list[tuple[str, int]]:
+    """(IBGE of residence, assignments) among those ``actor`` sees, most first."""
+    a, e = AllocationAssignment, WaitlistEntry
+    stmt = (
+        select(col(e.municipality_ibge), func.count())
+        .join(a, col(a.entry_id) == col(e.id))
+        .where(_visible(actor, run))
+        .group_by(col(e.municipality_ibge))
+        .order_by(func.count().desc())
+    )
+    return [(ibge, n) for ibge, n in (await session.execute(stmt)).all()]
+
+
+async def assignments_by_provider(
+    session: AsyncSession, run: AllocationRun, actor: Actor
+) -> list[tuple[str, str, str, int]]:
+    """(CNES, name, IBGE, assignments) per establishment among those ``actor`` sees, most first."""
+    a, s, est = AllocationAssignment, AgendaSlot, Establishment
+    stmt = (
+        select(col(est.cnes), col(est.name), col(est.municipality_ibge), func.count())
+        .join(s, col(s.cnes) == col(est.cnes))
+        .join(a, col(a.slot_id) == col(s.id))
+        .where(_visible(actor, run))
+        .group_by(col(est.cnes), col(est.name), col(est.municipality_ibge))
+        .order_by(func.count().desc())
+    )
+    return [(cnes, name, ibge, n) for cnes, name, ibge, n in (await session.execute(stmt)).all()]

@@ -10,9 +10,7 @@ from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import JSONBody, QueryParameter
 from msgspec import Meta, Struct
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col
 
 from regula.access.policy import Role, allow
 from regula.access.service import Principal
@@ -20,9 +18,9 @@ from regula.allocation import repository as runs
 from regula.allocation import service
 from regula.allocation.models import AllocationRun
 from regula.config import Settings
-from regula.providers.models import AgendaSlot
+from regula.providers import repository as providers
+from regula.waitlist import repository as waitlist
 from regula.waitlist import service as wl
-from regula.waitlist.models import WaitlistEntry
 from regula.web.input_guard import Id
 
 
@@ -92,20 +90,8 @@ def _public(r: AllocationRun) -> RunPublic:
 async def detail(session: AsyncSession, run: AllocationRun, actor: wl.Actor, limit: int = 500) -> RunDetail:
     """The run with the assignments ``actor`` may see (those of their own jurisdiction in a wider run)."""
     assignments = await runs.assignments_for(session, run, actor)
-    slots = {
-        s.id or 0: s
-        for s in (
-            await session.execute(select(AgendaSlot).where(col(AgendaSlot.id).in_([a.slot_id for a in assignments])))
-        ).scalars()
-    }
-    entries = {
-        e.id or 0: e
-        for e in (
-            await session.execute(
-                select(WaitlistEntry).where(col(WaitlistEntry.id).in_([a.entry_id for a in assignments]))
-            )
-        ).scalars()
-    }
+    slots = await providers.slots_by_id(session, [a.slot_id for a in assignments])
+    entries = await waitlist.entries_by_id(session, [a.entry_id for a in assignments])
     items = [
         AssignmentPublic(
             a.entry_id,

@@ -8,6 +8,7 @@ filter or a count means the same on either.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -195,6 +196,21 @@ async def fresh_entry(session: AsyncSession, entry_id: int) -> tuple[WaitlistEnt
         )
     ).scalar_one()
     return entry, citizen
+
+
+async def entries_by_id(session: AsyncSession, ids: Sequence[int]) -> dict[int, WaitlistEntry]:
+    if not ids:
+        return {}
+    stmt = select(WaitlistEntry).where(col(WaitlistEntry.id).in_(ids))
+    return {e.id or 0: e for e in (await session.execute(stmt)).scalars()}
+
+
+async def protocols_of(session: AsyncSession, ids: Sequence[int]) -> dict[int, str]:
+    """Each entry's protocol, by id."""
+    if not ids:
+        return {}
+    stmt = select(col(WaitlistEntry.id), col(WaitlistEntry.protocol)).where(col(WaitlistEntry.id).in_(ids))
+    return {i: protocol for i, protocol in (await session.execute(stmt)).all() if i is not None}
 
 
 async def last_requesting_cnes(session: AsyncSession, username: str) -> str | None:

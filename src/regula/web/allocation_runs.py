@@ -9,19 +9,14 @@ from litestar import Request, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col
 
 from regula.access.policy import Role, allow
 from regula.allocation import repository as runs
 from regula.allocation import service as allocation
-from regula.allocation.models import AllocationAssignment
 from regula.config import Settings
 from regula.core.errors import Conflict, ValidationFailed
-from regula.people.models import Citizen
-from regula.providers.models import AgendaSlot, Establishment
-from regula.waitlist.models import WaitlistEntry
+from regula.waitlist import repository as waitlist
 from regula.web import charts, common
 
 VIEWERS = (Role.REGULADOR, Role.GESTOR, Role.AUDITOR)
@@ -119,35 +114,13 @@ async def _run_page(
     actor = common.actor(request)
     run = await runs.run_for(db_session, run_id, actor)
     await db_session.refresh(run)
-    a, e, s, est = AllocationAssignment, WaitlistEntry, AgendaSlot, Establishment
     # Inside a run wider than the user's jurisdiction, only the assignments of their own residents.
-    munis = runs.entry_filter(actor, run)
-    mine = col(a.run_id) == run_id
-    if munis is not None:
-        mine = mine & col(a.entry_id).in_(select(col(e.id)).where(col(e.municipality_ibge).in_(munis)))
-    total = int((await db_session.execute(select(func.count()).select_from(a).where(mine))).scalar_one())
-    pg = common.Page(max(1, page), ASSIGNMENTS_PER_PAGE, total)
-    rows = (
-        await db_session.execute(
-            select(a, e, s, est, col(Citizen.name))
-            .join(e, col(e.id) == col(a.entry_id))
-            .join(s, col(s.id) == col(a.slot_id))
-            .join(est, col(est.cnes) == col(s.cnes))
-            .join(Citizen, col(Citizen.id) == col(e.citizen_id))
-            .where(mine)
-            .order_by(col(s.starts_at), col(a.id))
-            .offset(pg.offset)
-            .limit(pg.size)
-        )
-    ).all()
-    await runs.record_assignments_read(db_session, run, [r[1] for r in rows])
-    displaced_ids = [r[0].displaced_entry_id for r in rows if r[0].displaced_entry_id]
-    displaced = {
-        i: protocol
-        for i, protocol in (
-            await db_session.execute(select(col(e.id), col(e.protocol)).where(col(e.id).in_(displaced_ids or [-1])))
-        ).all()
-    }
+    pg = common.Page(max(1, page), ASSIGNMENTS_PER_PAGE, await runs.count_assignments(db_session, run, actor))
+    rows = await runs.assignment_page(db_session, run, actor, offset=pg.offset, limit=pg.size)
+    await runs.record_assignments_read(db_session, run, [r.entry for r in rows])
+    displaced = await waitlist.protocols_of(
+        db_session, [r.assignment.displaced_entry_id for r in rows if r.assignment.displaced_entry_id]
+    )
     tz = settings.timezone
     assignments = [
         {
@@ -164,27 +137,12 @@ async def _run_page(
             "displaced": (assignment.displaced_entry_id, displaced.get(assignment.displaced_entry_id or -1)),
             "outcome": OUTCOME_PT.get(assignment.outcome, assignment.outcome),
         }
-        for assignment, entry, slot, place, name in rows
+        for assignment, entry, slot, place, name in (
+            (r.assignment, r.entry, r.slot, r.establishment, r.citizen_name) for r in rows
+        )
     ]
-    by_muni = (
-        await db_session.execute(
-            select(col(e.municipality_ibge), func.count())
-            .join(a, col(a.entry_id) == col(e.id))
-            .where(mine)
-            .group_by(col(e.municipality_ibge))
-            .order_by(func.count().desc())
-        )
-    ).all()
-    by_provider = (
-        await db_session.execute(
-            select(col(est.cnes), col(est.name), col(est.municipality_ibge), func.count())
-            .join(s, col(s.cnes) == col(est.cnes))
-            .join(a, col(a.slot_id) == col(s.id))
-            .where(mine)
-            .group_by(col(est.cnes), col(est.name), col(est.municipality_ibge))
-            .order_by(func.count().desc())
-        )
-    ).all()
+    by_muni = await runs.assignments_by_municipality(db_session, run, actor)
+    by_provider = await runs.assignments_by_provider(db_session, run, actor)
     provider_chart = charts.Chart(
         key="prestadores",
         title="Atribuições por prestador",
