@@ -126,11 +126,9 @@ class LoginController(Controller):
         self,
         request: Request[Any, Any, Any],
         db_session: NamedDependency[AsyncSession],
-        data: Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)],
+        data: Annotated[PasswordForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
     ) -> Template:
-        current = str(data.get("current_password", ""))
-        new = str(data.get("new_password", ""))
-        confirm = str(data.get("confirm_password", ""))
+        current, new, confirm = data.current_password, data.new_password, data.confirm_password
         try:
             if new != confirm:
                 raise ValidationFailed.for_field(

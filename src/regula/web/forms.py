@@ -19,7 +19,7 @@ from msgspec import Struct
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from regula.config import Settings
-from regula.core.errors import Conflict, FieldError, NotFound, ValidationFailed
+from regula.core.errors import Conflict, DomainError, FieldError, NotFound, ValidationFailed
 from regula.waitlist import service as wl
 from regula.waitlist.models import WaitlistEntry
 from regula.web.common import field_errors
@@ -30,7 +30,7 @@ T = TypeVar("T")
 Form = Annotated[T, Body(media_type=RequestEncodingType.URL_ENCODED)]
 
 #: Refusals a person can act on, shown on the form. PermissionDenied and the rest go to the error pages.
-FIXABLE = (ValidationFailed, Conflict, NotFound)
+FIXABLE: tuple[type[DomainError], ...] = (ValidationFailed, Conflict, NotFound)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +46,7 @@ class Refusal:
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, exc: ValidationFailed | Conflict | NotFound) -> Refusal:
+    def of(cls, exc: DomainError) -> Refusal:
         return cls(
             message=exc.message,
             code=exc.code,
@@ -63,13 +63,14 @@ async def submit(
     *,
     redirect: Callable[[T], str],
     rerender: Callable[[Refusal], Awaitable[Template]],
+    refusals: tuple[type[DomainError], ...] = FIXABLE,
 ) -> Redirect | Template:
     """Run ``call`` in a savepoint (a refused change leaves nothing behind but what ``rerender`` shows); on a
-    fixable refusal return ``rerender``'s page, else a 303 to ``redirect(result)``."""
+    refusal of one of the ``refusals`` types return ``rerender``'s page, else a 303 to ``redirect(result)``."""
     try:
         async with db_session.begin_nested():
             result = await call()
-    except FIXABLE as exc:
+    except refusals as exc:
         return await rerender(Refusal.of(exc))
     return Redirect(path=redirect(result), status_code=303)
 

@@ -12,6 +12,7 @@ each error next to its field.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import date
 from typing import Any
 
@@ -19,17 +20,19 @@ from litestar import Request, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
+from msgspec import Struct
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from regula.access.policy import Role, allow
 from regula.audit.service import record_read
 from regula.config import Settings
-from regula.core.errors import Conflict, DomainError, NotFound, PermissionDenied, ValidationFailed
+from regula.core.errors import DomainError, NotFound, PermissionDenied, ValidationFailed
 from regula.production import authorization as auth
 from regula.production import composition as comp
 from regula.production import control, indicators, service
 from regula.waitlist import service as wl
-from regula.web import common
+from regula.web import common, forms
+from regula.web.forms import Form
 
 RECORDERS = (Role.EXECUTANTE, Role.NAVEGADOR)
 CLOSERS = (Role.NAVEGADOR, Role.REGULADOR)
@@ -174,32 +177,72 @@ async def execution_page(
     return page
 
 
+class ProcedureForm(Struct):
+    procedimento: str = ""
+    data: str = ""
+    cbo: str = ""
+    cnes: str = ""
+    cid: str = ""
+    quantidade: str = ""
+
+
+class VoidForm(Struct):
+    motivo: str = ""
+    entrada: str = ""
+
+
+class ConclusionForm(Struct):
+    resumo: str = ""
+    contrarreferencia: str = ""
+
+
+class ClosingForm(Struct):
+    encerramento: str = ""
+
+
+def _rerender(
+    request: Request[Any, Any, Any], db_session: AsyncSession, settings: Settings, entry_id: int, values: dict[str, str]
+) -> Callable[[forms.Refusal], Awaitable[Template]]:
+    async def rerender(refusal: forms.Refusal) -> Template:
+        if refusal.status_code != 422:
+            return await _page(
+                request,
+                db_session,
+                settings,
+                entry_id,
+                values=values,
+                alert=refusal.message,
+                status_code=refusal.status_code,
+            )
+        errors: dict[str, str] = {}
+        for e in refusal.errors:
+            key = _FIELDS.get(e.field, e.field)  # the service's field names, as this page's form calls them
+            errors[key] = f"{errors[key]} {e.message}" if key in errors else e.message
+        alert = None if errors else refusal.message
+        return await _page(
+            request, db_session, settings, entry_id, errors=errors, values=values, alert=alert, status_code=422
+        )
+
+    return rerender
+
+
 async def _attempt(
     request: Request[Any, Any, Any],
     db_session: AsyncSession,
     settings: Settings,
     entry_id: int,
-    action: Any,
+    action: Callable[[], Awaitable[object]],
     values: dict[str, str],
     success: str,
 ) -> Redirect | Template:
-    try:
-        async with db_session.begin_nested():
-            await action()
-    except ValidationFailed as exc:
-        errors: dict[str, str] = {}
-        for e in exc.errors:
-            key = _FIELDS.get(e.field, e.field)
-            errors[key] = f"{errors[key]} {e.message}" if key in errors else e.message
-        alert = None if errors else exc.message
-        return await _page(
-            request, db_session, settings, entry_id, errors=errors, values=values, alert=alert, status_code=422
-        )
-    except (Conflict, NotFound) as exc:
-        return await _page(request, db_session, settings, entry_id, values=values, alert=exc.message, status_code=409)
-    except PermissionDenied as exc:
-        return await _page(request, db_session, settings, entry_id, values=values, alert=exc.message, status_code=403)
-    return Redirect(path=f"/producao/entradas/{entry_id}?feito={success}", status_code=303)
+    # Here a refusal for the user's role or unit is shown on the page too (the executante sees why, in place).
+    return await forms.submit(
+        db_session,
+        action,
+        redirect=lambda _result: f"/producao/entradas/{entry_id}?feito={success}",
+        rerender=_rerender(request, db_session, settings, entry_id, values),
+        refusals=(*forms.FIXABLE, PermissionDenied),
+    )
 
 
 @post(
@@ -213,21 +256,16 @@ async def record_procedure(
     db_session: NamedDependency[AsyncSession],
     settings: NamedDependency[Settings],
     entry_id: FromPath[int],
+    data: Form[ProcedureForm],
 ) -> Redirect | Template:
-    form = await common.read_form(request)
-    values = {k: common.text_field(form, k, 200) for k in ("procedimento", "data", "cbo", "cnes", "cid", "quantidade")}
+    values = {k: forms.text(getattr(data, k), 200) for k in ProcedureForm.__struct_fields__}
     quantity_text = values["quantidade"] or "1"
-    if not quantity_text.isdigit():
-        return await _page(
-            request,
-            db_session,
-            settings,
-            entry_id,
-            errors={"quantidade": "A quantidade é um número inteiro a partir de 1."},
-            values=values,
-            status_code=422,
+    if not quantity_text.isdigit():  # the form's own decoding: a number typed as text
+        refused = ValidationFailed.for_field(
+            "quantity", "quantidade_invalida", "A quantidade é um número inteiro a partir de 1."
         )
-    data = service.ProcedureInput(
+        return await _rerender(request, db_session, settings, entry_id, values)(forms.Refusal.of(refused))
+    procedure = service.ProcedureInput(
         procedure_code=values["procedimento"],
         performed_on=values["data"],
         cbo=values["cbo"],
@@ -237,7 +275,7 @@ async def record_procedure(
     )
 
     async def action() -> None:
-        await service.record_procedure(db_session, settings, entry_id, data, common.actor(request))
+        await service.record_procedure(db_session, settings, entry_id, procedure, common.actor(request))
 
     return await _attempt(request, db_session, settings, entry_id, action, values, "registrado")
 
@@ -253,10 +291,11 @@ async def void_procedure(
     db_session: NamedDependency[AsyncSession],
     settings: NamedDependency[Settings],
     procedure_id: FromPath[int],
+    data: Form[VoidForm],
 ) -> Redirect | Template:
-    form = await common.read_form(request)
-    reason = common.text_field(form, "motivo", 2000)
-    entry_id = int(common.text_field(form, "entrada", 20) or 0)
+    reason = forms.text(data.motivo, 2000)
+    entrada = forms.text(data.entrada, 20)
+    entry_id = int(entrada) if entrada.isdigit() else 0
 
     async def action() -> None:
         view = await service.void_procedure(db_session, settings, procedure_id, reason, common.actor(request))
@@ -277,9 +316,9 @@ async def conclude(
     db_session: NamedDependency[AsyncSession],
     settings: NamedDependency[Settings],
     entry_id: FromPath[int],
+    data: Form[ConclusionForm],
 ) -> Redirect | Template:
-    form = await common.read_form(request)
-    values = {k: common.text_field(form, k) for k in ("resumo", "contrarreferencia")}
+    values = {"resumo": forms.text(data.resumo), "contrarreferencia": forms.text(data.contrarreferencia)}
 
     async def action() -> None:
         await service.conclude(
@@ -305,9 +344,9 @@ async def close_navigation(
     db_session: NamedDependency[AsyncSession],
     settings: NamedDependency[Settings],
     entry_id: FromPath[int],
+    data: Form[ClosingForm],
 ) -> Redirect | Template:
-    form = await common.read_form(request)
-    values = {"encerramento": common.text_field(form, "encerramento")}
+    values = {"encerramento": forms.text(data.encerramento)}
 
     async def action() -> None:
         await service.close_navigation(db_session, settings, entry_id, common.actor(request), values["encerramento"])

@@ -11,6 +11,7 @@ from litestar import Request, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromQuery
 from litestar.response import Redirect, Template
+from msgspec import Struct
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from regula.access.policy import public
@@ -19,8 +20,9 @@ from regula.core.errors import NotFound
 from regula.people import documents
 from regula.waitlist import service as wl
 from regula.waitlist.states import EntryStatus
-from regula.web import common
+from regula.web import common, forms
 from regula.web.entries import active_booking
+from regula.web.forms import Form
 from regula.web.ratelimit import Refusal, public_lookup_limits
 from regula.web.state import client_address
 
@@ -69,18 +71,23 @@ async def lookup_alias() -> Redirect:
     return Redirect(path="/posicao", status_code=301)
 
 
+class LookupForm(Struct):
+    protocolo: str = ""
+    nascimento: str = ""
+
+
 @post("/posicao", opt=public(), include_in_schema=False, status_code=200)
 async def lookup(
     request: Request[Any, Any, Any],
     db_session: NamedDependency[AsyncSession],
     settings: NamedDependency[Settings],
+    data: Form[LookupForm],
 ) -> Template:
     limits = public_lookup_limits(request.app.state)
     if refusal := limits.check_address(client_address(request)):
         return _refused(refusal, {})
-    form = await common.read_form(request)
-    protocol = common.text_field(form, "protocolo", 20).upper().replace(" ", "")
-    birth_raw = common.text_field(form, "nascimento", 10)
+    protocol = forms.text(data.protocolo, 20).upper().replace(" ", "")
+    birth_raw = forms.text(data.nascimento, 10)
     values = {"protocolo": protocol, "nascimento": birth_raw}
     errors: dict[str, str] = {}
     if not protocol:
