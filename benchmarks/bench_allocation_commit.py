@@ -49,7 +49,7 @@ async def _race(url: str, settings: Settings, suspensions: int, spacing: float) 
         t0 = time.perf_counter()
         async with db.transaction() as session:
             set_context(session, AuditContext.system("bench", "bench_allocation_commit"))
-            run = await allocation.propose(session, settings, "uf:SC", actor)
+            run = await allocation.propose_now(session, settings, "uf:SC", actor)
             assert run.id is not None
             run_id = run.id
         propose_seconds = time.perf_counter() - t0

@@ -174,7 +174,7 @@ async def _build(session: AsyncSession, settings: Settings, place: Place, rng_se
     person = await session.get(Citizen, entry.citizen_id)
     assert person is not None
     task = await navigation.open_task(session, "falta", person, waiting, "Faltou à consulta; ligar.")
-    run = await allocation.propose(session, settings, f"uf:{place.uf}", actor)
+    run = await allocation.propose_now(session, settings, f"uf:{place.uf}", actor)
     world.queue_key = f"{OCI}:{entry.scope_kind}:{entry.scope_code}"
     world.competencia = wl.local_today(settings).strftime("%Y%m")
     world.ids = {

@@ -1,11 +1,15 @@
 """Allocation under real concurrency (issue 11 item 8): the app on a committed database of its own, requests on
 separate connections at the same time. Concurrent proposals of one scope leave exactly one live run; a commit
-racing suspensions of its own entries never deadlocks or answers 500, and no suspended entry keeps a place."""
+racing suspensions of its own entries never deadlocks or answers 500, and no suspended entry keeps a place.
+Proposals are queued and solved by the jobs process's solver job, the optimizer in a worker process
+(issue 12 item 6); a failed or interrupted solve is recorded and gives the scope back to the run it superseded."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import random
+import signal
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -113,14 +117,34 @@ async def _live_runs(engine: AsyncEngine, scope: str) -> int:
         return int(
             (
                 await conn.execute(
-                    text("SELECT count(*) FROM allocation_run WHERE scope = :s AND status IN ('proposta', 'aprovada')"),
+                    text(
+                        "SELECT count(*) FROM allocation_run WHERE scope = :s "
+                        "AND status IN ('na_fila', 'resolvendo', 'proposta', 'aprovada')"
+                    ),
                     {"s": scope},
                 )
             ).scalar_one()
         )
 
 
-async def test_concurrent_proposals_leave_one_live_run(world: World) -> None:
+async def _solve_queue(world: World, tmp_path: Path) -> None:
+    """What the jobs process does between requests, in this process (``solve_queued_now``), committed."""
+    from regula.allocation.service import solve_queued_now
+
+    async with make_sessionmaker(world.engine)() as s, s.begin():
+        await solve_queued_now(s, _settings(world, tmp_path))
+
+
+def _settings(world: World, tmp_path: Path) -> Settings:
+    return Settings(
+        home=tmp_path,
+        database_url=SecretStr(world.engine.url.render_as_string(hide_password=False)),
+        environment="test",
+        log_json=False,
+    )
+
+
+async def test_concurrent_proposals_leave_one_live_run(world: World, tmp_path: Path) -> None:
     await _agenda(world, "7000011", places=6)
     await _waiting_entries(world, 6)
 
@@ -131,28 +155,31 @@ async def test_concurrent_proposals_leave_one_live_run(world: World) -> None:
 
     responses = await asyncio.gather(*(propose() for _ in range(20)))
     statuses = sorted(r.status_code for r in responses)
-    assert set(statuses) <= {201, 409}, [r.text for r in responses if r.status_code not in (201, 409)]
-    assert 201 in statuses
+    assert set(statuses) <= {202, 409}, [r.text for r in responses if r.status_code not in (202, 409)]
+    # One is queued; every other finds it queued (or being queued) and steps back.
+    assert statuses.count(202) == 1
     for r in responses:
         if r.status_code == 409:
             assert r.json()["code"] == "rodada_em_calculo"
     assert await _live_runs(world.engine, "uf:SC") == 1
-    # The one live run is the newest one created; every earlier one was superseded, none was left live.
+    await _solve_queue(world, tmp_path)
     async with world.engine.connect() as conn:
         rows = (await conn.execute(text("SELECT id, status FROM allocation_run ORDER BY id"))).all()
-    assert rows[-1].status == "proposta"
-    assert {r.status for r in rows[:-1]} <= {"substituida"}
+    assert [r.status for r in rows] == ["proposta"]
     # A later proposal supersedes the live one, as before.
     again = await propose()
-    assert again.status_code == 201, again.text
+    assert again.status_code == 202, again.text
     assert await _live_runs(world.engine, "uf:SC") == 1
+    async with world.engine.connect() as conn:
+        rows = (await conn.execute(text("SELECT id, status FROM allocation_run ORDER BY id"))).all()
+    assert [r.status for r in rows] == ["substituida", "na_fila"]
 
 
 async def test_database_refuses_a_second_live_run_of_a_scope(world: World) -> None:
     await _agenda(world, "7000012", places=2)
     await _waiting_entries(world, 2)
     first = await world.client.post("/api/v1/allocation/runs", json={"scope": "uf:SC"}, headers=world.regulador.headers)
-    assert first.status_code == 201, first.text
+    assert first.status_code == 202, first.text
     with pytest.raises(Exception, match="uq_allocation_run_live_scope"):
         async with world.engine.begin() as conn:
             await conn.execute(
@@ -162,19 +189,20 @@ async def test_database_refuses_a_second_live_run_of_a_scope(world: World) -> No
                     "SELECT scope, 'aprovada', params, instance_sha256, instance_gz, solver, solver_status, objective, "
                     "wall_seconds, counts, violations, created_by, now() FROM allocation_run WHERE id = :id"
                 ),
-                {"id": first.json()["run"]["id"]},
+                {"id": first.json()["id"]},
             )
 
 
-async def test_commit_racing_suspensions_never_deadlocks(world: World) -> None:
+async def test_commit_racing_suspensions_never_deadlocks(world: World, tmp_path: Path) -> None:
     n = 30
     await _agenda(world, "7000013", places=n)
     entries = await _waiting_entries(world, n)
     proposed = await world.client.post(
         "/api/v1/allocation/runs", json={"scope": "uf:SC"}, headers=world.regulador.headers
     )
-    assert proposed.status_code == 201, proposed.text
-    run = proposed.json()["run"]
+    assert proposed.status_code == 202, proposed.text
+    await _solve_queue(world, tmp_path)
+    run = (await world.client.get(proposed.headers["location"], headers=world.regulador.headers)).json()["run"]
     assert run["counts"]["assigned"] == n
     approved = await world.client.post(f"/api/v1/allocation/runs/{run['id']}/approve", headers=world.regulador.headers)
     assert approved.status_code == 201, approved.text
@@ -232,7 +260,7 @@ async def test_commit_racing_suspensions_never_deadlocks(world: World) -> None:
     assert counters == 0
 
 
-async def test_a_proposal_being_computed_makes_a_request_step_back_and_the_job_wait(
+async def test_a_queued_proposal_makes_a_request_step_back_and_the_job_wait_for_it(
     world: World, tmp_path: Path
 ) -> None:
     from regula.access.policy import Jurisdiction
@@ -241,17 +269,12 @@ async def test_a_proposal_being_computed_makes_a_request_step_back_and_the_job_w
 
     await _agenda(world, "7000014", places=3)
     await _waiting_entries(world, 3)
-    settings = Settings(
-        home=tmp_path,
-        database_url=SecretStr(world.engine.url.render_as_string(hide_password=False)),
-        environment="test",
-        log_json=False,
-    )
+    settings = _settings(world, tmp_path)
     sessionmaker = make_sessionmaker(world.engine)
     actor = wl.Actor("regulador", "regulador", world.regulador.user_id, Jurisdiction.parse("uf:SC", "scope"))
     async with sessionmaker() as first:
-        # An operator's proposal, computed but not yet committed: it holds the scope.
-        held = await allocation.propose(first, settings, "uf:SC", actor)
+        # An operator's proposal being queued, not yet committed: it holds the scope.
+        held = await allocation.enqueue(first, settings, "uf:SC", actor)
         # Another request steps back at once, with the reason …
         response = await world.client.post(
             "/api/v1/allocation/runs", json={"scope": "uf:SC"}, headers=world.regulador.headers
@@ -259,10 +282,10 @@ async def test_a_proposal_being_computed_makes_a_request_step_back_and_the_job_w
         assert response.status_code == 409, response.text
         assert response.json()["code"] == "rodada_em_calculo"
 
-        # … while the scheduler's job waits for it, and then supersedes it.
+        # … while the scheduler's job waits for it, and then takes the queued run as its own (as fresh as a new one).
         async def job() -> int:
             async with sessionmaker() as s, s.begin():
-                run = await allocation.propose(s, settings, "uf:SC", wl.Actor.system("agendador"), wait=True)
+                run = await allocation.enqueue(s, settings, "uf:SC", wl.Actor.system("agendador"), wait=True)
                 assert run.id is not None
                 return run.id
 
@@ -270,7 +293,130 @@ async def test_a_proposal_being_computed_makes_a_request_step_back_and_the_job_w
         await asyncio.sleep(0.5)
         assert not waiting.done()
         await first.commit()
-    newer = await asyncio.wait_for(waiting, timeout=30)
+    assert await asyncio.wait_for(waiting, timeout=30) == held.id
     async with world.engine.connect() as conn:
         rows = dict((await conn.execute(text("SELECT id, status FROM allocation_run"))).all())
-    assert rows == {held.id: "substituida", newer: "proposta"}
+    assert rows == {held.id: "na_fila"}
+
+
+async def _solver_job(world: World, tmp_path: Path, workers: Any) -> Any:
+    from regula.db.engine import Database
+    from regula.jobs.process import all_jobs
+    from regula.jobs.runner import run_job
+
+    db = Database(world.engine.url.render_as_string(hide_password=False), world.engine, make_sessionmaker(world.engine))
+    return await run_job(db, _settings(world, tmp_path), all_jobs()["allocation_solver"], workers=workers)
+
+
+async def _run_row(world: World, run_id: int) -> Any:
+    async with world.engine.connect() as conn:
+        return (
+            await conn.execute(
+                text("SELECT status, progress, error, counts, decided_by FROM allocation_run WHERE id = :id"),
+                {"id": run_id},
+            )
+        ).one()
+
+
+async def test_the_jobs_process_solves_a_queued_run_in_a_worker_process(world: World, tmp_path: Path) -> None:
+    from regula.cli.processes import stop_workers, worker_pool
+
+    await _agenda(world, "7000015", places=2)
+    await _waiting_entries(world, 3)
+    queued = await world.client.post(
+        "/api/v1/allocation/runs", json={"scope": "uf:SC"}, headers=world.regulador.headers
+    )
+    assert queued.status_code == 202, queued.text
+    run_id = queued.json()["id"]
+    workers = worker_pool()
+    try:
+        record = await _solver_job(world, tmp_path, workers)
+        solver_pid = next(iter(getattr(workers, "_processes", {})))
+    finally:
+        stop_workers(workers)
+    assert solver_pid != os.getpid()  # solved in another process
+    assert record.outcome == "ok", record.error
+    assert record.counts == {"interrupted": 0, "proposed": 1, "discarded": 0, "failed": 0}
+    row = await _run_row(world, run_id)
+    assert row.status == "proposta"
+    assert row.progress == {"step": "concluida", "percent": 100, "message": "Rodada calculada."}
+    assert row.counts["assigned"] == 2
+    seen = (await world.client.get(queued.headers["location"], headers=world.regulador.headers)).json()
+    assert len(seen["assignments"]) == 2
+    # Nothing queued: the jobs process's poll finds no work, and so records no run.
+    from regula.db.engine import Database
+    from regula.jobs.process import all_jobs
+    from regula.jobs.runner import has_work
+
+    db = Database("", world.engine, make_sessionmaker(world.engine))
+    assert not await has_work(db, all_jobs()["allocation_solver"])
+
+
+async def test_a_failed_solve_is_recorded_and_the_superseded_proposal_comes_back(world: World, tmp_path: Path) -> None:
+    from regula.cli.processes import stop_workers, worker_pool
+
+    await _agenda(world, "7000016", places=2)
+    await _waiting_entries(world, 2)
+    first = await world.client.post("/api/v1/allocation/runs", json={"scope": "uf:SC"}, headers=world.regulador.headers)
+    await _solve_queue(world, tmp_path)
+    approved = await world.client.post(
+        f"/api/v1/allocation/runs/{first.json()['id']}/approve", headers=world.regulador.headers
+    )
+    assert approved.status_code == 201, approved.text
+    second = await world.client.post(
+        "/api/v1/allocation/runs", json={"scope": "uf:SC"}, headers=world.regulador.headers
+    )
+    assert second.status_code == 202, second.text
+    assert (await _run_row(world, first.json()["id"])).status == "substituida"
+    # The solver's worker process dies (out of memory, killed): the pool is broken and the solve fails.
+    workers = worker_pool()
+    try:
+        worker = workers.submit(os.getpid).result(timeout=60)
+        os.kill(worker, signal.SIGKILL)
+        for _ in range(100):
+            if not any(p.is_alive() for p in getattr(workers, "_processes", {}).values()):
+                break
+            await asyncio.sleep(0.05)
+        record = await _solver_job(world, tmp_path, workers)
+    finally:
+        stop_workers(workers)
+    assert record.outcome == "ok", record.error
+    assert record.counts["failed"] == 1
+    failed = await _run_row(world, second.json()["id"])
+    assert failed.status == "falhou"
+    assert failed.error.startswith("BrokenProcessPool")
+    assert failed.progress["step"] == "falhou" and failed.progress["message"].startswith("O cálculo falhou")
+    # The approved proposal it had superseded is back, approved by the same person, and can be committed.
+    back = await _run_row(world, first.json()["id"])
+    assert (back.status, back.decided_by) == ("aprovada", "regulador")
+    committed = await world.client.post(
+        f"/api/v1/allocation/runs/{first.json()['id']}/commit", headers=world.regulador.headers
+    )
+    assert committed.status_code == 201, committed.text
+
+
+async def test_a_solve_interrupted_by_a_stopped_jobs_process_fails_on_the_next_pass(
+    world: World, tmp_path: Path
+) -> None:
+    await _agenda(world, "7000017", places=1)
+    await _waiting_entries(world, 1)
+    queued = await world.client.post(
+        "/api/v1/allocation/runs", json={"scope": "uf:SC"}, headers=world.regulador.headers
+    )
+    run_id = queued.json()["id"]
+    # As a jobs process leaves it when it stops mid-solve: resolvendo, nobody solving.
+    async with world.engine.begin() as conn:
+        await conn.execute(text("UPDATE allocation_run SET status = 'resolvendo' WHERE id = :id"), {"id": run_id})
+    from regula.cli.processes import stop_workers, worker_pool
+
+    workers = worker_pool()
+    try:
+        record = await _solver_job(world, tmp_path, workers)
+    finally:
+        stop_workers(workers)
+    assert record.counts["interrupted"] == 1
+    row = await _run_row(world, run_id)
+    assert row.status == "falhou" and "interrompido" in row.error
+    # The scope is free again.
+    again = await world.client.post("/api/v1/allocation/runs", json={"scope": "uf:SC"}, headers=world.regulador.headers)
+    assert again.status_code == 202, again.text

@@ -15,6 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tests.conftest import Login
 from tests.waitlist.test_waitlist_api import authorize, citizen_body, refer
 
+from regula.allocation.service import solve_queued_now
+from regula.config import Settings
 from regula.scheduler.flow import solve
 from regula.scheduler.instance import dump_solution, load_instance
 from regula.scheduler.validate import validate
@@ -49,8 +51,25 @@ async def _provider_with_agenda(client: httpx.AsyncClient, gestor: Login, cnes: 
         assert r.status_code == 201, r.text
 
 
+async def propose_and_solve(
+    client: httpx.AsyncClient, session: AsyncSession, settings: Settings, who: Login, scope: str = "uf:SC"
+) -> dict[str, Any]:
+    """Propose a run through the API (202: queued), solve the queue as the jobs process would, and read the run."""
+    queued = await client.post("/api/v1/allocation/runs", json={"scope": scope}, headers=who.headers)
+    assert queued.status_code == 202, queued.text
+    assert queued.json()["status"] == "na_fila"
+    assert queued.json()["progress"]["step"] == "na_fila"
+    location = queued.headers["location"]
+    assert location == f"/api/v1/allocation/runs/{queued.json()['id']}"
+    await solve_queued_now(session, settings)
+    detail = await client.get(location, headers=who.headers)
+    assert detail.status_code == 200, detail.text
+    result: dict[str, Any] = detail.json()
+    return result
+
+
 async def test_propose_review_approve_commit(
-    client: httpx.AsyncClient, session: AsyncSession, make_user: MakeUser
+    client: httpx.AsyncClient, session: AsyncSession, settings: Settings, make_user: MakeUser
 ) -> None:
     gestor = await make_user("gestor", "uf:SC")
     reg = await make_user("regulador", "uf:SC")
@@ -62,10 +81,9 @@ async def test_propose_review_approve_commit(
         await authorize(client, reg, e["id"])
         entries.append(e)
 
-    proposed = await client.post("/api/v1/allocation/runs", json={"scope": "uf:SC"}, headers=reg.headers)
-    assert proposed.status_code == 201, proposed.text
-    run = proposed.json()
+    run = await propose_and_solve(client, session, settings, reg)
     assert run["run"]["status"] == "proposta"
+    assert run["run"]["progress"]["percent"] == 100
     assert run["run"]["violations"] == 0
     assert run["run"]["counts"]["assigned"] == 2
     served = {a["protocol"] for a in run["assignments"]}
@@ -111,7 +129,7 @@ def _cpf() -> str:
 
 
 async def test_released_place_goes_to_the_next_person(
-    client: httpx.AsyncClient, session: AsyncSession, make_user: MakeUser
+    client: httpx.AsyncClient, session: AsyncSession, settings: Settings, make_user: MakeUser
 ) -> None:
     gestor = await make_user("gestor", "uf:SC")
     reg = await make_user("regulador", "uf:SC")
@@ -122,7 +140,7 @@ async def test_released_place_goes_to_the_next_person(
     second = await refer(client, aps, citizen_body(name="Segunda Pessoa") | {"cpf": _cpf()}, risk="amarelo")
     for e in (first, second):
         await authorize(client, reg, e["id"])
-    run = (await client.post("/api/v1/allocation/runs", json={"scope": "uf:SC"}, headers=reg.headers)).json()
+    run = await propose_and_solve(client, session, settings, reg)
     run_id = run["run"]["id"]
     await client.post(f"/api/v1/allocation/runs/{run_id}/approve", headers=reg.headers)
     await client.post(f"/api/v1/allocation/runs/{run_id}/commit", headers=reg.headers)
@@ -152,7 +170,7 @@ async def test_released_place_goes_to_the_next_person(
 
 
 async def test_a_new_run_keeps_the_uncommitted_proposal_and_supersedes_it(
-    client: httpx.AsyncClient, make_user: MakeUser
+    client: httpx.AsyncClient, session: AsyncSession, settings: Settings, make_user: MakeUser
 ) -> None:
     gestor = await make_user("gestor", "uf:SC")
     reg = await make_user("regulador", "uf:SC")
@@ -163,7 +181,7 @@ async def test_a_new_run_keeps_the_uncommitted_proposal_and_supersedes_it(
         e = await refer(client, aps, citizen_body(name=name, cpf=None) | {"cpf": _cpf()}, risk=risk)
         await authorize(client, reg, e["id"])
         first.append(e)
-    one = (await client.post("/api/v1/allocation/runs", json={"scope": "uf:SC"}, headers=reg.headers)).json()
+    one = await propose_and_solve(client, session, settings, reg)
     assert one["run"]["counts"]["incumbents"] == 0
     before = {a["entry_id"]: a["slot_id"] for a in one["assignments"]}
     assert len(before) == 2
@@ -173,7 +191,7 @@ async def test_a_new_run_keeps_the_uncommitted_proposal_and_supersedes_it(
     late = await refer(client, aps, citizen_body(name="Cris Terceira", cpf=None) | {"cpf": _cpf()}, risk="azul")
     await authorize(client, reg, late["id"])
     await _provider_with_agenda(client, gestor, "7000004", "4216602", places=1)
-    two = (await client.post("/api/v1/allocation/runs", json={"scope": "uf:SC"}, headers=reg.headers)).json()
+    two = await propose_and_solve(client, session, settings, reg)
     counts = two["run"]["counts"]
     assert (counts["incumbents"], counts["incumbents_kept"], counts["incumbents_moved"]) == (2, 2, 0)
     after = {a["entry_id"]: a["slot_id"] for a in two["assignments"]}
@@ -194,7 +212,7 @@ async def test_a_new_run_keeps_the_uncommitted_proposal_and_supersedes_it(
 
 
 async def test_runs_are_read_and_decided_only_inside_the_jurisdiction(
-    client: httpx.AsyncClient, make_user: MakeUser
+    client: httpx.AsyncClient, session: AsyncSession, settings: Settings, make_user: MakeUser
 ) -> None:
     gestor = await make_user("gestor", "uf:SC")
     state = await make_user("regulador", "uf:SC")
@@ -211,10 +229,9 @@ async def test_runs_are_read_and_decided_only_inside_the_jurisdiction(
     )
     for e in (near, far):
         await authorize(client, state, e["id"])
-    proposed = await client.post("/api/v1/allocation/runs", json={"scope": "uf:SC"}, headers=state.headers)
-    assert proposed.status_code == 201, proposed.text
-    run_id = proposed.json()["run"]["id"]
-    assert {a["protocol"] for a in proposed.json()["assignments"]} == {near["protocol"], far["protocol"]}
+    proposed = await propose_and_solve(client, session, settings, state)
+    run_id = proposed["run"]["id"]
+    assert {a["protocol"] for a in proposed["assignments"]} == {near["protocol"], far["protocol"]}
     base = f"/api/v1/allocation/runs/{run_id}"
 
     # Another UF: the run does not exist for them, on every route.

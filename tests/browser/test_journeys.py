@@ -5,15 +5,22 @@ and downloads its numbers. A screenshot of each main page is kept."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import random
 import re
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from regula.cli.processes import stop_workers, worker_pool
+from regula.config import Settings
+from regula.db.engine import make_database
+from regula.jobs.process import all_jobs
+from regula.jobs.runner import run_job
 from regula.people.documents import generate_cpf
-from tests.browser.conftest import CARDIOLOGY, Session, needs_chromium
+from tests.browser.conftest import CARDIOLOGY, LiveServer, Session, needs_chromium
 
 pytestmark = needs_chromium
 OpenSession = Callable[..., Session]
@@ -25,7 +32,26 @@ def real_errors(session: Session) -> list[str]:
     return [e for e in session.errors if "the server responded with a status of 4" not in e]
 
 
-def test_referral_to_appointment_end_to_end(open_session: OpenSession) -> None:
+def solve_queue(settings: Settings) -> None:
+    """What the jobs process does: its solver job, the optimizer in a worker process."""
+    assert settings.database_url is not None
+
+    async def go() -> None:
+        db = make_database(settings.database_url.get_secret_value(), pool_size=2)
+        workers = worker_pool()
+        try:
+            record = await run_job(db, settings, all_jobs()["allocation_solver"], workers=workers)
+            assert record is not None and record.counts is not None and record.counts["proposed"] == 1, record
+        finally:
+            stop_workers(workers)
+            await db.dispose()
+
+    # A thread of its own: Playwright's synchronous API keeps an event loop in this one.
+    with ThreadPoolExecutor(1) as thread:
+        thread.submit(asyncio.run, go()).result()
+
+
+def test_referral_to_appointment_end_to_end(open_session: OpenSession, live_server: LiveServer) -> None:
     cpf = generate_cpf(random.Random())
 
     # The APS team refers: OCI first (the page narrows the CIDs and the checklist), then the citizen.
@@ -90,8 +116,12 @@ def test_referral_to_appointment_end_to_end(open_session: OpenSession) -> None:
     reg.go("/regulacao/alocacoes")
     reg.page.select_option("#escopo", "region:42007")
     reg.page.click("text=Calcular rodada")
-    reg.page.wait_for_url(re.compile(r".*/regulacao/alocacoes/\d+\?feito=proposta"))
-    assert "Proposta: aguarda revisão" in reg.page.content()
+    reg.page.wait_for_url(re.compile(r".*/regulacao/alocacoes/\d+\?feito=na_fila"))
+    assert "Na fila: aguarda o cálculo" in reg.page.content()
+    reg.shot("07-alocacao-na-fila")
+    solve_queue(live_server.settings)
+    # The page reloads itself while the run is queued: the proposal appears without a click.
+    reg.page.wait_for_selector("text=Proposta: aguarda revisão", timeout=15_000)
     assert "Ambulatório de Cardiologia do Estreito" in reg.page.content()  # summary by provider
     reg.shot("07-alocacao-proposta")
     reg.page.click("text=Aprovar rodada")

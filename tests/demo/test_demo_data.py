@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlmodel import col
 
 from regula.access.actor import Actor
-from regula.allocation.service import propose
+from regula.allocation.service import propose_now
 from regula.audit.models import AuditEvent
 from regula.config import Settings
 from regula.demo import DEMO_SOURCE, DemoSummary, load_demo_data
@@ -327,7 +327,7 @@ async def test_an_allocation_run_serves_part_of_the_queues(
     session: AsyncSession, settings: Settings, demo: DemoSummary
 ) -> None:
     started = time.perf_counter()
-    run = await propose(session, settings, "uf:SC", Actor.system("teste"))
+    run = await propose_now(session, settings, "uf:SC", Actor.system("teste"))
     assert time.perf_counter() - started < 30
     assert run.violations == 0 and run.status == "proposta"
     waiting = demo.by_status["autorizada"]

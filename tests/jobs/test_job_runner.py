@@ -8,13 +8,14 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from regula.jobs.registry import all_jobs
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from regula.config import Settings
 from regula.core.locks import lock_key
 from regula.db.engine import Database, make_database
-from regula.jobs.runner import Job, run_job
+from regula.jobs.process import all_jobs
+from regula.jobs.runner import Job, JobContext, has_work, run_job
 from regula.territory.service import load_territory
 
 
@@ -26,14 +27,15 @@ async def db(fresh_database_url: str) -> AsyncIterator[Database]:
 
 
 async def test_runs_are_recorded_with_outcome_and_counts(db: Database, settings: Settings) -> None:
-    async def works(db: Database, settings: Settings) -> dict[str, Any]:
+    async def works(ctx: JobContext) -> dict[str, Any]:
         return {"done": 3}
 
-    async def breaks(db: Database, settings: Settings) -> dict[str, Any]:
+    async def breaks(ctx: JobContext) -> dict[str, Any]:
         raise RuntimeError("boom")
 
     ok = await run_job(db, settings, Job("works", "ok", works, "* * * * *"))
     failed = await run_job(db, settings, Job("breaks", "falha", breaks, "* * * * *"))
+    assert ok is not None and failed is not None
     assert (ok.outcome, ok.counts) == ("ok", {"done": 3})
     assert failed.outcome == "failed"
     assert failed.error is not None and "boom" in failed.error
@@ -43,7 +45,7 @@ async def test_runs_are_recorded_with_outcome_and_counts(db: Database, settings:
 async def test_second_process_skips_a_job_whose_lock_is_held(db: Database, settings: Settings) -> None:
     calls = 0
 
-    async def slow(db: Database, settings: Settings) -> dict[str, Any]:
+    async def slow(ctx: JobContext) -> dict[str, Any]:
         nonlocal calls
         calls += 1
         await asyncio.sleep(0.5)
@@ -51,9 +53,56 @@ async def test_second_process_skips_a_job_whose_lock_is_held(db: Database, setti
 
     job = Job("slow", "lenta", slow, "* * * * *")
     first, second = await asyncio.gather(run_job(db, settings, job), run_job(db, settings, job))
+    assert first is not None and second is not None
     assert sorted([first.outcome, second.outcome]) == ["ok", "skipped"]
     assert calls == 1
     assert lock_key("slow") == lock_key("slow") != lock_key("other")
+
+
+async def test_a_polled_job_runs_only_when_it_has_work_and_is_not_recorded_when_busy(
+    db: Database, settings: Settings
+) -> None:
+    waiting = 0
+
+    async def pending(session: AsyncSession) -> bool:
+        return waiting > 0
+
+    async def drain(ctx: JobContext) -> dict[str, Any]:
+        nonlocal waiting
+        await asyncio.sleep(0.5)
+        done, waiting = waiting, 0
+        return {"done": done}
+
+    job = Job("polled", "consulta", drain, poll_seconds=1, pending=pending)
+    assert not await has_work(db, job)
+    waiting = 2
+    assert await has_work(db, job)
+    first, second = await asyncio.gather(run_job(db, settings, job), run_job(db, settings, job))
+    # One did the work and was recorded; the other found the lock held and left no record at all.
+    assert [r.counts for r in (first, second) if r is not None] == [{"done": 2}]
+    async with db.transaction() as s:
+        runs = (await s.execute(text("SELECT outcome FROM job_run WHERE job = 'polled'"))).scalars().all()
+    assert runs == ["ok"]
+
+
+def test_every_domain_job_is_collected_once_with_a_schedule(settings: Settings) -> None:
+    jobs = all_jobs()
+    assert sorted(jobs) == sorted(
+        [
+            "refresh_positions",
+            "escalation_sweep",
+            "backfill_sweep",
+            "allocation",
+            "allocation_solver",
+            "notify_dispatch",
+            "reply_deadlines",
+            "notify_planning",
+            "oci_alerts",
+        ]
+    )
+    for job in jobs.values():
+        assert (job.crontab(settings) is None) != (job.poll_seconds is None), job.name
+    assert jobs["allocation"].crontab(settings) == settings.allocation_cron
 
 
 async def test_escalation_sweep_flags_entries_past_three_quarters(db: Database, settings: Settings) -> None:
@@ -80,11 +129,11 @@ async def test_escalation_sweep_flags_entries_past_three_quarters(db: Database, 
                 {"p": protocol, "w": waited, "oci": oci},
             )
     run = await run_job(db, settings, all_jobs()["escalation_sweep"])
-    assert run.outcome == "ok", run.error
+    assert run is not None and run.outcome == "ok", run and run.error
     # …and the navigators get a task for it, once.
     assert run.counts == {"flagged": 1, "escalated_waiting": 1, "tasks_opened": 1}
     async with db.transaction() as s:
         flagged = (await s.execute(text("SELECT protocol FROM waitlist_entry WHERE escalated_at IS NOT NULL"))).all()
     assert [r[0] for r in flagged] == ["SC2600000001"]
     again = await run_job(db, settings, all_jobs()["escalation_sweep"])
-    assert again.counts == {"flagged": 0, "escalated_waiting": 1, "tasks_opened": 0}
+    assert again is not None and again.counts == {"flagged": 0, "escalated_waiting": 1, "tasks_opened": 0}

@@ -11,11 +11,14 @@ from datetime import date, timedelta
 
 import httpx
 import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
 from tests.allocation.test_allocation_runs import _provider_with_agenda
 from tests.conftest import Login
 from tests.waitlist.test_waitlist_api import FLORIANOPOLIS, authorize, citizen_body, refer
 from tests.web.conftest import Browser, field_error
 
+from regula.allocation.service import solve_queued_now
+from regula.config import Settings
 from regula.people.documents import generate_cpf
 
 MakeUser = Callable[..., Awaitable[Login]]
@@ -25,7 +28,7 @@ rng = random.Random(63)
 
 
 async def test_run_launched_reviewed_approved_and_committed(
-    client: httpx.AsyncClient, make_user: MakeUser, browser_for: BrowserFor
+    client: httpx.AsyncClient, session: AsyncSession, settings: Settings, make_user: MakeUser, browser_for: BrowserFor
 ) -> None:
     gestor = await make_user("gestor", "uf:SC")
     aps = await make_user("solicitante", f"municipality:{FLORIANOPOLIS}")
@@ -46,8 +49,18 @@ async def test_run_launched_reviewed_approved_and_committed(
     launched = await reg.post("/regulacao/alocacoes", {"escopo": "region:42007", "horizonte": "30"})
     assert launched.status_code == 303, launched.text
     run_url = launched.headers["location"].split("?")[0]
-    run = await reg.get(launched.headers["location"])
+    # Queued, not solved in the request: the page says so, shows the progress and reloads itself.
+    queued = await reg.get(launched.headers["location"])
+    assert "Rodada na fila" in queued.text and "Na fila: aguarda o cálculo" in queued.text
+    assert '<meta http-equiv="refresh" content="3">' in queued.text
+    assert '<progress max="100" value="0">' in queued.text
+    assert "Na fila: aguardando o processo de tarefas." in queued.text
+    again = await reg.post("/regulacao/alocacoes", {"escopo": "region:42007", "horizonte": "30"})
+    assert again.status_code == 409 and "já está na fila ou sendo calculada" in again.text
+    await solve_queued_now(session, settings)  # what the jobs process does
+    run = await reg.get(run_url)
     assert "Proposta: aguarda revisão" in run.text
+    assert 'http-equiv="refresh"' not in run.text
     assert "Policlínica 7100001" in run.text  # by provider
     assert "Florianópolis/SC" in run.text  # by municipality
     assert urgent["protocol"] in run.text and "km de deslocamento" in run.text
@@ -126,7 +139,7 @@ async def test_agendas_show_each_provider_only_its_own(
 
 
 async def test_a_region_sees_only_its_residents_in_a_state_run_and_cannot_decide_it(
-    client: httpx.AsyncClient, make_user: MakeUser, browser_for: BrowserFor
+    client: httpx.AsyncClient, session: AsyncSession, settings: Settings, make_user: MakeUser, browser_for: BrowserFor
 ) -> None:
     gestor = await make_user("gestor", "uf:SC")
     admin = await make_user("admin", "br")
@@ -147,6 +160,7 @@ async def test_a_region_sees_only_its_residents_in_a_state_run_and_cannot_decide
     launched = await state.post("/regulacao/alocacoes", {"escopo": "uf:SC", "horizonte": "30"})
     assert launched.status_code == 303, launched.text
     run_url = launched.headers["location"].split("?")[0]
+    await solve_queued_now(session, settings)  # what the jobs process does
     assert far["protocol"] in (await state.get(run_url)).text
 
     regional = await browser_for(await make_user("regulador", "region:42007"))

@@ -59,7 +59,7 @@ class Fixture:
 async def _seed(url: str, settings: Settings) -> Fixture:
     from regula.access import service as access
     from regula.access.actor import Actor
-    from regula.allocation.service import propose
+    from regula.allocation.service import propose_now
     from regula.audit.service import AuditContext, set_context
     from regula.catalog.service import bundled_sigtap_zip, import_sigtap
     from regula.demo import load_demo_data
@@ -77,7 +77,7 @@ async def _seed(url: str, settings: Settings) -> Fixture:
                 s, username="schemathesis", full_name="Schemathesis", role="admin", jurisdiction="br", password="x" * 16
             )
             # A run to review, so the run's routes (and the instance document) answer past their 404.
-            await propose(s, settings, "uf:SC", Actor.system("test_schemathesis"), horizon_days=30)
+            await propose_now(s, settings, "uf:SC", Actor.system("test_schemathesis"), horizon_days=30)
             _, token = await access.create_token(s, "schemathesis")
             spare, _ = await access.create_token(s, "schemathesis", name="revogavel")  # the run's to revoke
             await s.commit()

@@ -23,7 +23,7 @@ from regula.access.actor import Actor
 from regula.access.policy import Jurisdiction, JurisdictionKind
 from regula.allocation.models import AllocationAssignment, AllocationRun
 from regula.audit.service import record_list_read
-from regula.core.errors import DomainError, NotFound, PermissionDenied
+from regula.core.errors import Conflict, DomainError, NotFound, PermissionDenied
 from regula.people.models import Citizen
 from regula.providers.models import AgendaSlot, Establishment
 from regula.territory.reference import territory
@@ -148,6 +148,12 @@ async def record_assignments_read(session: AsyncSession, run: AllocationRun, ent
 async def read_instance(session: AsyncSession, run: AllocationRun) -> bytes:
     """The run's stored instance, as it is handed to someone (API, ``regula allocate --export``): it holds every
     resident of the scope, so the read is audited, naming every entry in it."""
+    if run.instance_gz is None:
+        raise Conflict(
+            "A rodada ainda não foi calculada: a instância é montada quando o processo de tarefas a resolve.",
+            code="rodada_sem_instancia",
+            extra={"status": run.status},
+        )
     data = gzip.decompress(run.instance_gz)
     entries = json.loads(data).get("entries", [])
     await record_list_read(

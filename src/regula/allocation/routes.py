@@ -30,22 +30,27 @@ class RunCreate(Struct, forbid_unknown_fields=True):
 
 
 class RunPublic(Struct):
+    """A run. ``status`` na_fila and resolvendo: being solved by the jobs process (``progress`` says where); the
+    solver's fields are empty until then. falhou: ``error`` says why."""
+
     id: int
     scope: str
     status: str
-    solver: str
-    solver_status: str
-    objective: int
+    solver: str | None
+    solver_status: str | None
+    objective: int | None
     greedy_objective: int | None
-    wall_seconds: float
+    wall_seconds: float | None
     counts: dict[str, Any]
     violations: int
-    instance_sha256: str
+    instance_sha256: str | None
     created_by: str
     created_at: datetime
     decided_by: str | None
     decided_at: datetime | None
     committed_at: datetime | None
+    progress: dict[str, Any] | None
+    error: str | None
 
 
 class AssignmentPublic(Struct):
@@ -84,6 +89,8 @@ def _public(r: AllocationRun) -> RunPublic:
         r.decided_by,
         r.decided_at,
         r.committed_at,
+        r.progress,
+        r.error,
     )
 
 
@@ -114,18 +121,20 @@ class AllocationController(Controller):
     path = "/api/v1/allocation/runs"
     tags = ["alocação"]
 
-    @post("/", opt=allow(Role.REGULADOR, Role.GESTOR), operation_id="proposeAllocation")
+    @post("/", opt=allow(Role.REGULADOR, Role.GESTOR), operation_id="proposeAllocation", status_code=202)
     async def propose(
         self,
         request: Request[Principal, Any, Any],
         db_session: NamedDependency[AsyncSession],
         settings: NamedDependency[Settings],
         data: JSONBody[RunCreate],
-    ) -> RunDetail:
-        run = await service.propose(
+    ) -> Response[RunPublic]:
+        """Queue a run (``na_fila``): the jobs process solves it; ``Location`` is the run, to poll until it is
+        ``proposta`` (or ``descartada``, ``falhou``)."""
+        run = await service.enqueue(
             db_session, settings, data.scope, wl.Actor.of(request.user), horizon_days=data.horizon_days
         )
-        return await detail(db_session, run, wl.Actor.of(request.user))
+        return Response(_public(run), status_code=202, headers={"Location": f"/api/v1/allocation/runs/{run.id}"})
 
     @get("/", opt=allow(Role.REGULADOR, Role.GESTOR, Role.AUDITOR), operation_id="listAllocations")
     async def list_runs(

@@ -1,5 +1,7 @@
-"""Allocation runs on the database: build the instance from the waitlist and the agendas, solve it off the
-event loop with the pure optimizer, validate it, store it for review, and commit it at the operator's word.
+"""Allocation runs on the database: a proposal is queued (``enqueue``, from the API, the page and the scheduler's
+job); the jobs process builds its instance from the waitlist and the agendas, solves it in a worker process with
+the pure optimizer, validates it and stores it for review (``claim_next``, ``record_solution``: decision 9); an
+operator approves it and commits it.
 
 A new run of a scope that still has an uncommitted one (``proposta`` or ``aprovada``: nobody was notified of it)
 re-solves with that run's assignments as *incumbents* — kept unless changing one gains more than
@@ -12,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import gzip
 import hashlib
-import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -25,7 +26,8 @@ from sqlmodel import col
 
 from regula.access.policy import Jurisdiction
 from regula.allocation import repository as runs
-from regula.allocation.models import LIVE_STATUSES, AllocationAssignment, AllocationRun
+from regula.allocation.models import LIVE_STATUSES, SOLVING_STATUSES, AllocationAssignment, AllocationRun
+from regula.allocation.solving import Solved, solve_instance
 from regula.config import Settings
 from regula.core.errors import Conflict, NotFound, ValidationFailed
 from regula.db.base import utcnow
@@ -33,10 +35,7 @@ from regula.people.models import Citizen
 from regula.people.service import age_on
 from regula.providers import service as providers
 from regula.providers.models import AgendaSlot, Establishment, EstablishmentOffer, MunicipalQuota, SlotBooking
-from regula.scheduler.flow import solve
-from regula.scheduler.greedy import solve_greedy
-from regula.scheduler.instance import Bucket, Entry, Fixed, Instance, Params, Quota, Solution
-from regula.scheduler.validate import validate
+from regula.scheduler.instance import Bucket, Entry, Fixed, Instance, Params, Quota
 from regula.territory.reference import territory
 from regula.waitlist import measures
 from regula.waitlist import service as wl
@@ -46,8 +45,6 @@ from regula.waitlist.states import EntryStatus
 DEFAULT_HORIZON_DAYS = 60
 #: The longest horizon a run looks ahead (API and page alike): agendas are not published further out.
 MAX_HORIZON_DAYS = 180
-#: Runs nobody was notified of yet: a newer run of the same scope supersedes them.
-UNCOMMITTED = LIVE_STATUSES  # at most one per scope: the partial unique index of migration 0012
 #: What changing an earlier, not yet notified proposal costs, in the objective's units. Instances from the database
 #: use the queue score itself as the priority level (``priority_band`` 1, scores up to 40,000: 10,000 per risk class),
 #: so a level is worth ``value_per_level`` = 100 and a day of earliness (score + 1): 100,000 is 1,000 score points of
@@ -230,16 +227,23 @@ async def _quotas_left(session: AsyncSession, today: date, until: date) -> list[
     return quotas
 
 
-def _solve_and_check(instance: Instance) -> tuple[Solution, Solution, int, float]:
-    started = time.perf_counter()
-    solution = solve(instance)
-    elapsed = time.perf_counter() - started
-    violations = validate(instance, solution)
-    greedy = solve_greedy(instance)
-    return solution, greedy, len(violations), elapsed
+#: What the page shows while a run waits and is solved (``AllocationRun.progress``).
+STEPS: dict[str, tuple[int, str]] = {
+    "na_fila": (0, "Na fila: aguardando o processo de tarefas."),
+    "montando": (10, "Lendo a fila de espera e as agendas."),
+    "resolvendo": (30, "Calculando a alocação (otimizador)."),
+    "gravando": (90, "Gravando a proposta e as explicações."),
+    "concluida": (100, "Rodada calculada."),
+    "falhou": (100, "O cálculo falhou."),
+}
 
 
-async def propose(
+def _progress(step: str, message: str | None = None) -> dict[str, Any]:
+    percent, default = STEPS[step]
+    return {"step": step, "percent": percent, "message": message or default}
+
+
+async def enqueue(
     session: AsyncSession,
     settings: Settings,
     scope_raw: str,
@@ -247,89 +251,63 @@ async def propose(
     *,
     horizon_days: int = DEFAULT_HORIZON_DAYS,
     wait: bool = False,
+    commit_when_proposed: bool = False,
 ) -> AllocationRun:
-    """A new run of ``scope``, superseding the live one. One proposal of a scope is computed at a time; when
-    another is being computed, ``wait`` waits for it (and then supersedes it) — for the scheduler's job — and
-    otherwise a 409 ``rodada_em_calculo`` answers at once (a second click or operator should not queue a second
-    solve behind the first)."""
+    """Propose a run of ``scope``: stored ``na_fila`` for the jobs process, which solves it (decision 9). It takes
+    the scope's live run's place at once (that run becomes ``substituida``, its assignments the new run's
+    incumbents, and comes back if the new run fails or the validator rejects it).
+
+    One proposal of a scope at a time: when another is queued or being solved, a request answers 409
+    ``rodada_em_calculo`` at once (a second click or operator should not queue a second solve); with ``wait`` —
+    the scheduler's job — that run is returned instead, as fresh as a new one would be. ``commit_when_proposed``:
+    the scheduler's auto-approval (``REGULA_ALLOCATION_AUTO_APPROVE``), applied by the job that solves it."""
     scope = Jurisdiction.parse(scope_raw, "scope")
     if not runs.scope_inside(actor.jurisdiction, scope):
         raise ValidationFailed.for_field("scope", "fora_da_jurisdicao", "Escopo fora da sua jurisdição.")
     await _lock_scope(session, str(scope), wait=wait)
-    # Earlier runs of this scope that nobody was notified of: locked, so a concurrent commit waits for us (and then
-    # finds the run superseded) or we wait for it (and then no longer see it as uncommitted).
-    older = list(
+    # The scope's live run, locked: a concurrent commit waits for us (and then finds the run superseded) or we wait
+    # for it (and then no longer see it as live).
+    live = list(
         (
             await session.execute(
                 select(AllocationRun)
-                .where(col(AllocationRun.scope) == str(scope), col(AllocationRun.status).in_(UNCOMMITTED))
+                .where(col(AllocationRun.scope) == str(scope), col(AllocationRun.status).in_(LIVE_STATUSES))
                 .order_by(col(AllocationRun.id))
                 .with_for_update()
             )
         ).scalars()
     )
-    incumbents: list[tuple[int, int]] = []
-    if older:
-        latest = older[-1]
-        incumbents = [
-            (int(e), int(s))
-            for e, s in (
-                await session.execute(
-                    select(col(AllocationAssignment.entry_id), col(AllocationAssignment.slot_id)).where(
-                        col(AllocationAssignment.run_id) == latest.id
-                    )
-                )
-            ).all()
-        ]
-    built = await build_instance(session, settings, scope, horizon_days=horizon_days, incumbents=incumbents)
-    # The solver is CPU-bound: off the event loop (ARCHITECTURE.md, decision 7).
-    solution, greedy, violations, elapsed = await asyncio.to_thread(_solve_and_check, built.instance)
-    greedy_by_bucket: dict[str, list[str]] = {}
-    for a in greedy.assignments:
-        greedy_by_bucket.setdefault(a.bucket_id, []).append(a.entry_id)
-    chosen_by_bucket: dict[str, set[str]] = {}
-    for a in solution.assignments:
-        chosen_by_bucket.setdefault(a.bucket_id, set()).add(a.entry_id)
+    solving = [r for r in live if r.status in SOLVING_STATUSES]
+    if solving:
+        if wait:
+            return solving[-1]
+        raise _being_computed(str(scope))
     run = AllocationRun(
         scope=str(scope),
+        status="na_fila",
         params={
             "horizon_days": horizon_days,
-            **built.instance.params.model_dump(mode="json"),
-            "supersedes": [r.id for r in older],
+            "supersedes": [r.id for r in live],
+            # What the superseded run was, to put it back if this one yields no proposal.
+            "superseded": [
+                {
+                    "id": r.id,
+                    "status": r.status,
+                    "decided_by": r.decided_by,
+                    "decided_at": r.decided_at.isoformat() if r.decided_at else None,
+                }
+                for r in live
+            ],
+            "commit_when_proposed": commit_when_proposed,
         },
-        instance_sha256=hashlib.sha256(built.canonical).hexdigest(),
-        instance_gz=gzip.compress(built.canonical, mtime=0),
-        solver=solution.solver,
-        solver_status=solution.status,
-        objective=solution.objective,
-        greedy_objective=greedy.objective,
-        wall_seconds=round(elapsed, 4),
-        counts={
-            "entries": len(built.instance.entries),
-            "slots": len(built.instance.buckets),
-            "assigned": len(solution.assignments),
-            "unassigned": len(solution.unassigned),
-            "escalated": len(solution.escalated),
-            "greedy_assigned": len(greedy.assignments),
-            # the earlier proposal's pairs: those still possible were incumbents, the rest were lost before solving
-            "incumbents": solution.stats.incumbents,
-            "incumbents_lost": len(incumbents) - solution.stats.incumbents,
-            "incumbents_kept": solution.stats.incumbents_kept,
-            "incumbents_moved": solution.stats.incumbents_moved,
-            "incumbents_dropped": solution.stats.incumbents_dropped,
-        },
-        violations=violations,
+        counts={},
+        progress=_progress("na_fila"),
         created_by=actor.username,
     )
-    if violations:
-        # Never offered for approval: a solution the validator rejects is a defect, recorded and visible; the
-        # earlier proposal, if any, stays as it was.
-        run.status, run.decided_by, run.decided_at = "descartada", "validador", utcnow()
-    else:
-        # The older live run steps aside before the new one exists: the index allows one live run per scope.
-        for r in older:
-            r.status, r.decided_by, r.decided_at = SUPERSEDED, actor.username, utcnow()
-        await session.flush()
+    # The live run steps aside before the new one exists: the index allows one live run per scope.
+    for r in live:
+        r.status, r.decided_by, r.decided_at = SUPERSEDED, actor.username, utcnow()
+    await session.flush()
     session.add(run)
     try:
         async with session.begin_nested():
@@ -338,6 +316,122 @@ async def propose(
         if "uq_allocation_run_live_scope" not in str(exc.orig):
             raise
         raise _being_computed(str(scope)) from None
+    return run
+
+
+async def queued(session: AsyncSession) -> bool:
+    """Whether a run waits for the solver (or was left ``resolvendo`` by a solver that stopped)."""
+    stmt = select(col(AllocationRun.id)).where(col(AllocationRun.status).in_(SOLVING_STATUSES)).limit(1)
+    return (await session.execute(stmt)).first() is not None
+
+
+async def fail_interrupted(session: AsyncSession) -> int:
+    """Runs left ``resolvendo`` by a solver that is gone. Only the solving job solves, under its job lock, so when
+    it starts no run can be being solved: those found were interrupted (the jobs process stopped or died). They
+    fail rather than retry: a run that kills its solver (memory) would otherwise kill every next one."""
+    stale = list(
+        (
+            await session.execute(
+                select(AllocationRun)
+                .where(col(AllocationRun.status) == "resolvendo")
+                .order_by(col(AllocationRun.id))
+                .with_for_update(skip_locked=True)
+            )
+        ).scalars()
+    )
+    for run in stale:
+        await _fail(session, run, "O cálculo foi interrompido (o processo de tarefas parou). Proponha de novo.")
+    return len(stale)
+
+
+async def claim_next(session: AsyncSession, settings: Settings) -> tuple[AllocationRun, BuiltInstance] | None:
+    """The oldest queued run, moved to ``resolvendo`` with its instance built and stored; ``None`` when none waits.
+    The caller commits before solving: no row stays locked while the optimizer works."""
+    run = (
+        await session.execute(
+            select(AllocationRun)
+            .where(col(AllocationRun.status) == "na_fila")
+            .order_by(col(AllocationRun.id))
+            .limit(1)
+            .with_for_update(skip_locked=True)
+        )
+    ).scalar_one_or_none()
+    if run is None:
+        return None
+    run.status, run.progress = "resolvendo", _progress("montando")
+    await session.flush()
+    superseded = [int(i) for i in run.params.get("supersedes", [])]
+    incumbents: list[tuple[int, int]] = []
+    if superseded:
+        incumbents = [
+            (int(e), int(s))
+            for e, s in (
+                await session.execute(
+                    select(col(AllocationAssignment.entry_id), col(AllocationAssignment.slot_id)).where(
+                        col(AllocationAssignment.run_id) == superseded[-1]
+                    )
+                )
+            ).all()
+        ]
+    built = await build_instance(
+        session,
+        settings,
+        Jurisdiction.parse(run.scope, "scope"),
+        horizon_days=int(run.params.get("horizon_days", DEFAULT_HORIZON_DAYS)),
+        incumbents=incumbents,
+    )
+    run.instance_sha256 = hashlib.sha256(built.canonical).hexdigest()
+    run.instance_gz = gzip.compress(built.canonical, mtime=0)
+    run.params = {**run.params, **built.instance.params.model_dump(mode="json"), "incumbents_offered": len(incumbents)}
+    run.progress = _progress("resolvendo")
+    await session.flush()
+    return run, built
+
+
+async def record_solution(
+    session: AsyncSession, settings: Settings, run_id: int, solved: Solved, instance: Instance
+) -> AllocationRun:
+    """Store what the optimizer answered for a run ``claim_next`` prepared: ``proposta`` with its assignments, or
+    ``descartada`` when the validator rejects it (a defect, recorded and visible; the superseded run comes back).
+    With ``commit_when_proposed`` (the scheduler's auto-approval) the proposal is approved and committed too."""
+    run = await get_run(session, run_id, for_update=True)
+    if run.status != "resolvendo":
+        raise Conflict(f"A rodada está {run.status}; não está sendo calculada.", code="rodada_transicao_invalida")
+    solution, greedy = solved.solution, solved.greedy
+    greedy_by_bucket: dict[str, list[str]] = {}
+    for a in greedy.assignments:
+        greedy_by_bucket.setdefault(a.bucket_id, []).append(a.entry_id)
+    chosen_by_bucket: dict[str, set[str]] = {}
+    for a in solution.assignments:
+        chosen_by_bucket.setdefault(a.bucket_id, set()).add(a.entry_id)
+    offered = int(run.params.get("incumbents_offered", 0))
+    run.solver, run.solver_status, run.objective = solution.solver, solution.status, solution.objective
+    run.greedy_objective, run.wall_seconds = greedy.objective, round(solved.wall_seconds, 4)
+    run.counts = {
+        "entries": len(instance.entries),
+        "slots": len(instance.buckets),
+        "assigned": len(solution.assignments),
+        "unassigned": len(solution.unassigned),
+        "escalated": len(solution.escalated),
+        "greedy_assigned": len(greedy.assignments),
+        # the earlier proposal's pairs: those still possible were incumbents, the rest were lost before solving
+        "incumbents": solution.stats.incumbents,
+        "incumbents_lost": offered - solution.stats.incumbents,
+        "incumbents_kept": solution.stats.incumbents_kept,
+        "incumbents_moved": solution.stats.incumbents_moved,
+        "incumbents_dropped": solution.stats.incumbents_dropped,
+    }
+    run.violations = solved.violations
+    run.progress = _progress("gravando")
+    if solved.violations:
+        # Never offered for approval; the earlier proposal, if any, stays as it was.
+        run.status, run.decided_by, run.decided_at = "descartada", "validador", utcnow()
+        run.progress = _progress("concluida", "O validador recusou a solução: rodada descartada.")
+        await _reinstate(session, run)
+        await session.flush()
+        return run
+    run.status, run.progress = "proposta", _progress("concluida")
+    await session.flush()
     assert run.id is not None
     rows = []
     for a in solution.assignments:
@@ -355,14 +449,86 @@ async def propose(
         )
     session.add_all(rows)
     await session.flush()
+    if run.params.get("commit_when_proposed"):
+        system = wl.Actor.system("agendador")
+        await decide(session, run.id, "aprovada", system)
+        run.counts = {**run.counts, "commit": await commit(session, settings, run.id, system)}
+        await session.flush()
     return run
+
+
+async def fail_run(session: AsyncSession, run_id: int, reason: str) -> AllocationRun:
+    """The solve of a run failed: ``falhou`` with the reason, and the run it superseded comes back."""
+    run = await get_run(session, run_id, for_update=True)
+    if run.status in SOLVING_STATUSES:
+        await _fail(session, run, reason)
+    return run
+
+
+async def _fail(session: AsyncSession, run: AllocationRun, reason: str) -> None:
+    run.status, run.error = "falhou", reason[:2000]
+    run.decided_by, run.decided_at = "processo_de_tarefas", utcnow()
+    run.progress = _progress("falhou", f"O cálculo falhou: {reason[:300]}")
+    await session.flush()
+    await _reinstate(session, run)
+
+
+async def _reinstate(session: AsyncSession, run: AllocationRun) -> None:
+    """Put back the run that ``run`` superseded when it was proposed, as it was, if nothing replaced it since (the
+    scope's live place was held by ``run`` all along, so nothing could have)."""
+    for before in run.params.get("superseded", []):
+        older = await session.get(AllocationRun, int(before["id"]), with_for_update=True)
+        if older is None or older.status != SUPERSEDED:
+            continue
+        older.status, older.decided_by = before["status"], before["decided_by"]
+        older.decided_at = datetime.fromisoformat(before["decided_at"]) if before["decided_at"] else None
+    await session.flush()
+
+
+async def solve_queued_now(session: AsyncSession, settings: Settings) -> list[AllocationRun]:
+    """Solve every queued run now, in ``session`` and in this process (a thread, off the event loop): for tests
+    and commands, which have no jobs process. The jobs process does the same in separate transactions with the
+    optimizer in a worker process (``allocation.jobs``)."""
+    done: list[AllocationRun] = []
+    while (claimed := await claim_next(session, settings)) is not None:
+        run, built = claimed
+        assert run.id is not None
+        try:
+            solved = await asyncio.to_thread(solve_instance, built.canonical)
+        except Exception as exc:  # any solver failure is the run's, recorded with its reason
+            done.append(await fail_run(session, run.id, failure_reason(exc)))
+            continue
+        done.append(await record_solution(session, settings, run.id, solved, built.instance))
+    return done
+
+
+async def propose_now(
+    session: AsyncSession,
+    settings: Settings,
+    scope_raw: str,
+    actor: wl.Actor,
+    *,
+    horizon_days: int = DEFAULT_HORIZON_DAYS,
+) -> AllocationRun:
+    """Enqueue a run and solve it at once, in ``session`` (tests, commands, benchmarks): the run as the jobs process
+    would have left it."""
+    run = await enqueue(session, settings, scope_raw, actor, horizon_days=horizon_days)
+    await solve_queued_now(session, settings)
+    await session.refresh(run)
+    return run
+
+
+def failure_reason(exc: BaseException) -> str:
+    """What an operator reads about a failed solve: the kind of failure and its message (ids and counts only: the
+    optimizer's messages carry no personal data)."""
+    return f"{type(exc).__name__}: {exc}"[:2000]
 
 
 async def _lock_scope(session: AsyncSession, scope: str, *, wait: bool) -> None:
     """Proposals of one scope, one at a time: a transaction-scoped advisory lock on the scope (issue 11: twenty
     concurrent proposals left twenty live runs). The partial unique index ``uq_allocation_run_live_scope``
-    (migration 0012) is the guarantee; this lock makes a concurrent proposal wait or step back before solving
-    instead of failing on the index after it."""
+    (migrations 0012, 0013) is the guarantee; this lock makes a concurrent proposal wait or step back before
+    writing instead of failing on the index after it. It is held only while the run is queued, never while solving."""
     key = {"k": f"regula.allocation_run:{scope}"}
     if wait:
         await session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"), key)
@@ -374,7 +540,7 @@ async def _lock_scope(session: AsyncSession, scope: str, *, wait: bool) -> None:
 
 def _being_computed(scope: str) -> Conflict:
     return Conflict(
-        "Outra rodada deste escopo está sendo calculada agora; aguarde o resultado dela e atualize a página.",
+        "Outra rodada deste escopo já está na fila ou sendo calculada; aguarde o resultado dela.",
         code="rodada_em_calculo",
         extra={"scope": scope},
     )
@@ -449,10 +615,6 @@ async def commit(session: AsyncSession, settings: Settings, run_id: int, actor: 
         "changed_entries": changed,
         "slots_taken": sorted(e for _, e in refused),
     }
-
-
-def instance_bytes(run: AllocationRun) -> bytes:
-    return gzip.decompress(run.instance_gz)
 
 
 def summary(

@@ -8,7 +8,9 @@ clean-up code:
   ``finally`` blocks and ``atexit`` run (Python's default for SIGTERM runs neither);
 - a child started by ``start_child`` gets SIGTERM from the kernel when its parent dies, even of SIGKILL
   (Linux ``prctl(PR_SET_PDEATHSIG)``), and ``watch_parent`` notices a dead parent where that is not available;
-- ``stop_child`` asks a child to stop and kills it if it has not within a grace period.
+- ``stop_child`` asks a child to stop and kills it if it has not within a grace period;
+- ``worker_pool`` starts the jobs process's worker processes (the allocation solver) the same way: they die with
+  it, and ``stop_workers`` ends them at once when it stops, even in the middle of a solve.
 """
 
 from __future__ import annotations
@@ -16,11 +18,13 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import logging
+import multiprocessing
 import os
 import signal
 import subprocess
 import sys
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from types import FrameType
 
 log = logging.getLogger(__name__)
@@ -75,3 +79,32 @@ async def watch_parent(parent_pid: int, stop: asyncio.Event, interval: float = 1
             stop.set()
             return
         await asyncio.sleep(interval)
+
+
+def _worker_dies_with(parent: int) -> None:
+    """Initializer of a worker process: SIGTERM when ``parent`` dies (a spawned worker's parent is the process
+    that started the pool)."""
+    if sys.platform == "linux":
+        _die_with_parent(parent)()
+
+
+def worker_pool(max_workers: int = 1) -> ProcessPoolExecutor:
+    """Worker processes for CPU-bound work, started fresh (``spawn``: no copy of the parent's event loop, threads
+    or connections) and ended by the kernel if this process dies. Submit from the event loop's thread: the
+    parent-death signal follows the thread that started the worker."""
+    return ProcessPoolExecutor(
+        max_workers=max_workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_worker_dies_with,
+        initargs=(os.getpid(),),
+    )
+
+
+def stop_workers(pool: ProcessPoolExecutor) -> None:
+    """End the pool's workers now, a solve in progress included (``shutdown`` alone would wait for it, and so would
+    the interpreter's exit). Python 3.14 has ``terminate_workers``; until then, the pool's process table."""
+    table: dict[int, multiprocessing.process.BaseProcess] = dict(getattr(pool, "_processes", None) or {})
+    for process in table.values():
+        if process.is_alive():
+            process.terminate()
+    pool.shutdown(wait=True, cancel_futures=True)

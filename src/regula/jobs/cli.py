@@ -12,10 +12,10 @@ from sqlmodel import col
 
 from regula.cli.checks import check_production
 from regula.cli.context import console, database, fail, load_settings, out
+from regula.cli.processes import stop_workers, worker_pool
 from regula.db.engine import make_database
 from regula.jobs.models import JobRun
-from regula.jobs.process import serve
-from regula.jobs.registry import all_jobs
+from regula.jobs.process import all_jobs, serve
 from regula.jobs.runner import run_job
 
 jobs_app = typer.Typer(help="Tarefas periódicas.", no_args_is_help=True)
@@ -44,14 +44,19 @@ def run(name: Annotated[str, typer.Argument(help="Nome da tarefa")]) -> None:
     settings = load_settings()
     with database(settings) as url:
 
-        async def go() -> JobRun:
+        async def go() -> JobRun | None:
             db = make_database(url, pool_size=2, application_name="regula-cli")
+            workers = worker_pool()  # the allocation solver's, as in the jobs process; they end with this command
             try:
-                return await run_job(db, settings, jobs[name])
+                return await run_job(db, settings, jobs[name], workers=workers)
             finally:
+                stop_workers(workers)
                 await db.dispose()
 
         result = asyncio.run(go())
+    if result is None:
+        console.print(f"{name}: outro processo está executando esta tarefa agora.")
+        return
     console.print(f"{name}: {result.outcome} {result.counts or ''}")
     if result.outcome == "failed":
         raise typer.Exit(code=1)

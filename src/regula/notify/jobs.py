@@ -1,4 +1,4 @@
-"""The notifier's periodic work, run by the scheduler process (``regula scheduler``):
+"""The notifier's periodic work, run by the jobs process (``regula scheduler``, collected in ``regula.jobs.process``):
 
 * ``dispatch``: send what is due (the outbox trigger; ``regula notify dispatch`` runs the same loop on its own);
 * ``reply_deadlines``: questions nobody answered in time — an offer goes to the next person, an unanswered
@@ -16,11 +16,10 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from regula.audit.service import AuditContext, set_context
 from regula.config import Settings
 from regula.core.errors import Conflict
 from regula.db.base import utcnow
-from regula.db.engine import Database
+from regula.jobs.runner import Counts, Job, JobContext, in_transaction
 from regula.navigation.service import open_task_for_entry
 from regula.notify.dispatcher import Dispatcher
 from regula.notify.events import base_variables
@@ -34,15 +33,10 @@ from regula.waitlist.states import EntryStatus
 PLANNING_BATCH = 5000
 
 
-async def dispatch(db: Database, settings: Settings) -> dict[str, Any]:
-    stats = await Dispatcher(db, settings).run(once=True)
+async def dispatch(ctx: JobContext) -> Counts:
+    """The outbox trigger: send what is due (``regula notify dispatch`` does the same continuously)."""
+    stats = await Dispatcher(ctx.db, ctx.settings).run(once=True)
     return dict(vars(stats))
-
-
-async def reply_deadlines(db: Database, settings: Settings) -> dict[str, Any]:
-    async with db.transaction() as session:
-        set_context(session, AuditContext.system("job", "reply_deadlines"))
-        return await expire_questions(session, settings)
 
 
 async def expire_questions(session: AsyncSession, settings: Settings) -> dict[str, int]:
@@ -101,11 +95,9 @@ async def expire_questions(session: AsyncSession, settings: Settings) -> dict[st
     return counts
 
 
-async def planning(db: Database, settings: Settings) -> dict[str, Any]:
-    async with db.transaction() as session:
-        set_context(session, AuditContext.system("job", "notify_planning"))
-        positions = await plan_position_updates(session, settings)
-        validations = await plan_validations(session, settings)
+async def planning(session: AsyncSession, settings: Settings) -> Counts:
+    positions = await plan_position_updates(session, settings)
+    validations = await plan_validations(session, settings)
     return {"position_updates": positions, "validation_questions": validations}
 
 
@@ -189,3 +181,15 @@ async def _enqueue_for(session: AsyncSession, settings: Settings, ids: list[int]
         if await enqueue(session, settings, citizen, out) is not None:
             written += 1
     return written
+
+
+JOBS = (
+    Job("notify_dispatch", "Envia as mensagens pendentes aos cidadãos", dispatch, "* * * * *"),
+    Job(
+        "reply_deadlines",
+        "Trata perguntas sem resposta no prazo (ofertas, confirmações)",
+        in_transaction(expire_questions),
+        "*/5 * * * *",
+    ),
+    Job("notify_planning", "Planeja avisos de posição e validações de 90 dias", in_transaction(planning), "0 9 * * *"),
+)

@@ -1,17 +1,24 @@
-"""Periodic work of the production domain, for ``regula.jobs.registry`` (the lead registers it)."""
+"""Periodic work of the production domain, run by the jobs process (collected in ``regula.jobs.process``)."""
 
 from __future__ import annotations
 
-from typing import Any
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from regula.audit.service import AuditContext, set_context
 from regula.config import Settings
-from regula.db.engine import Database
+from regula.jobs.runner import Counts, Job, in_transaction
 from regula.production.service import sweep_alerts
 
 
-async def oci_alerts(db: Database, settings: Settings) -> dict[str, Any]:
+async def oci_alerts(session: AsyncSession, settings: Settings) -> Counts:
     """Daily: navigators are told about OCIs past tR, close to tM or past tM (Portaria 3.492/2024, art. 10 §4 I)."""
-    async with db.transaction() as session:
-        set_context(session, AuditContext.system("job", "oci_alerts"))
-        return dict(await sweep_alerts(session, settings))
+    return dict(await sweep_alerts(session, settings))
+
+
+JOBS = (
+    Job(
+        "oci_alerts",
+        "Alerta a navegação sobre OCIs além do tR e perto do tM",
+        in_transaction(oci_alerts),
+        "0 7 * * *",
+    ),
+)

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from regula.access.policy import Role, allow
 from regula.allocation import repository as runs
 from regula.allocation import service as allocation
+from regula.allocation.models import SOLVING_STATUSES
 from regula.config import Settings
 from regula.core.errors import Conflict, ValidationFailed
 from regula.waitlist import repository as waitlist
@@ -22,8 +23,13 @@ from regula.web import charts, common
 VIEWERS = (Role.REGULADOR, Role.GESTOR, Role.AUDITOR)
 DECIDERS = (Role.REGULADOR, Role.GESTOR)
 ASSIGNMENTS_PER_PAGE = 100
+#: How often the page of a run being solved reloads itself (no script: a meta refresh, allowed by the CSP).
+REFRESH_SECONDS = 3
 
 RUN_STATUS_PT = {
+    "na_fila": "Na fila: aguarda o cálculo",
+    "resolvendo": "Sendo calculada",
+    "falhou": "Falhou: o cálculo não terminou",
     "proposta": "Proposta: aguarda revisão",
     "aprovada": "Aprovada: aguarda efetivação",
     "efetivada": "Efetivada: vagas reservadas e pessoas agendadas",
@@ -32,6 +38,7 @@ RUN_STATUS_PT = {
 }
 OUTCOME_PT = {"proposta": "Proposta", "efetivada": "Efetivada", "conflito": "Conflito (não efetivada)"}
 DONE_PT = {
+    "na_fila": "Rodada na fila: o processo de tarefas vai calculá-la. Esta página se atualiza sozinha.",
     "proposta": "Rodada calculada. Revise as atribuições e aprove ou descarte.",
     "aprovada": "Rodada aprovada. Efetive para reservar as vagas e agendar as pessoas.",
     "descartada": "Rodada descartada; nada foi agendado.",
@@ -89,14 +96,15 @@ async def launch_run(
         return await _runs_page(request, db_session, errors=errors, values=values, status_code=422)
     try:
         async with db_session.begin_nested():
-            run = await allocation.propose(db_session, settings, scope, common.actor(request), horizon_days=horizon)
+            # Queued, not solved here: the jobs process solves it (decision 9); the run's page follows its progress.
+            run = await allocation.enqueue(db_session, settings, scope, common.actor(request), horizon_days=horizon)
     except ValidationFailed as exc:
         found = common.field_errors(exc.errors)
         errors = {"scope": found.get("scope", exc.message)} | {k: v for k, v in found.items() if k != "scope"}
         return await _runs_page(request, db_session, errors=errors, values=values, status_code=422)
-    except Conflict as exc:  # another proposal of this scope is being computed right now
+    except Conflict as exc:  # another proposal of this scope is queued or being computed right now
         return await _runs_page(request, db_session, errors={"scope": exc.message}, values=values, status_code=409)
-    return Redirect(path=f"/regulacao/alocacoes/{run.id}?feito=proposta", status_code=303)
+    return Redirect(path=f"/regulacao/alocacoes/{run.id}?feito=na_fila", status_code=303)
 
 
 async def _run_page(
@@ -169,6 +177,9 @@ async def _run_page(
             "done": DONE_PT.get(done or ""),
             "alert": alert,
             "can_decide": p.role in (*DECIDERS, Role.ADMIN) and runs.decidable(actor, run),
+            # Queued or being solved: the page reloads itself every few seconds to show the progress.
+            "solving": run.status in SOLVING_STATUSES,
+            "refresh_seconds": REFRESH_SECONDS,
             "scope_label": common.jurisdiction_label(run.scope),
         },
         status_code=status_code,

@@ -1,0 +1,35 @@
+"""The CPU-bound part of an allocation run, run in a worker process of the jobs process (decision 9).
+
+Pure: it receives the run's canonical instance (the bytes stored with the run) and gives back the optimizer's
+solution, the greedy baseline's and the validator's verdict. No database, no session, nothing but the optimizer
+package is imported here, so a worker process started with ``spawn`` loads little; the inputs and the answer
+cross the process boundary by pickling.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from regula.scheduler.flow import solve
+from regula.scheduler.greedy import solve_greedy
+from regula.scheduler.instance import Solution, load_instance
+from regula.scheduler.validate import validate
+
+
+@dataclass(frozen=True)
+class Solved:
+    solution: Solution
+    greedy: Solution
+    violations: int
+    wall_seconds: float
+
+
+def solve_instance(canonical: bytes) -> Solved:
+    """Solve, validate, and solve greedily for comparison: what a run stores about its answer."""
+    instance = load_instance(canonical)
+    started = time.perf_counter()
+    solution = solve(instance)
+    elapsed = time.perf_counter() - started
+    violations = validate(instance, solution)
+    return Solved(solution, solve_greedy(instance), len(violations), elapsed)
