@@ -42,14 +42,18 @@ def readable(actor: Actor) -> ColumnElement[bool]:
     return col(WaitlistEntry.municipality_ibge).in_(allowed)
 
 
-def readable_sql(actor: Actor, params: dict[str, Any], alias: str = "e") -> str:
-    """The same filter for hand-written SQL over ``waitlist_entry AS {alias}``: an ``AND …`` clause (empty
+def readable_sql(actor: Actor, params: dict[str, Any]) -> str:
+    """The same filter for hand-written SQL over ``waitlist_entry AS e``: an ``AND …`` clause (empty
     nationally), its bound parameter added to ``params``."""
-    allowed = actor.municipality_filter()
+    return municipalities_sql(actor.municipality_filter(), params)
+
+
+def municipalities_sql(allowed: list[str] | None, params: dict[str, Any]) -> str:
+    """``readable_sql`` for a list of IBGE codes already worked out (None: no restriction)."""
     if allowed is None:
         return ""
     params["munis"] = allowed
-    return f"AND {alias}.municipality_ibge = ANY(CAST(:munis AS text[]))"
+    return "AND e.municipality_ibge = ANY(CAST(:munis AS text[]))"
 
 
 # -- the entry search --------------------------------------------------------------------------------------------

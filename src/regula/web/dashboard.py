@@ -20,8 +20,8 @@ days of ``settings.timezone``, and docs/measures.md states them):
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from datetime import date, timedelta
+from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from litestar import Request, Response, get
@@ -29,11 +29,11 @@ from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
 from litestar.response import Template
-from sqlalchemy import literal_column, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from regula.access.policy import Role, allow
 from regula.config import Settings
+from regula.dashboard.repository import DashboardData, Dimension
 from regula.territory.reference import UF_NAMES
 from regula.waitlist import measures as m
 from regula.waitlist import service as wl
@@ -41,76 +41,8 @@ from regula.web import charts, common
 from regula.web.charts import Bar, Chart
 
 VIEWERS = (Role.GESTOR, Role.AUDITOR)
-PERIOD_DAYS = 365
 TOP_MUNICIPALITIES = 20
 BUCKETS = ("até 30 dias", "31 a 60", "61 a 90", "91 a 180", "mais de 180")
-
-_DISTRIBUTION_SQL = """
-SELECT {dim} AS k, count(*) AS n,
-       count(*) FILTER (WHERE w.days <= 30) AS b0,
-       count(*) FILTER (WHERE w.days BETWEEN 31 AND 60) AS b1,
-       count(*) FILTER (WHERE w.days BETWEEN 61 AND 90) AS b2,
-       count(*) FILTER (WHERE w.days BETWEEN 91 AND 180) AS b3,
-       count(*) FILTER (WHERE w.days > 180) AS b4,
-       percentile_cont(0.5) WITHIN GROUP (ORDER BY w.days) AS median,
-       count(*) FILTER (WHERE {past_75}) AS past_75
-FROM waitlist_entry e
-CROSS JOIN LATERAL (SELECT {days} AS days) w
-WHERE e.status = 'autorizada' AND e.authorized_at IS NOT NULL {where}
-GROUP BY 1
-ORDER BY n DESC, 1
-"""
-
-# The OCI executions production control concluded (production.service.conclude): first → last procedure.
-_CONCLUDED_SQL = """
-SELECT x.oci_code AS k, {compliance},
-       percentile_cont(0.5) WITHIN GROUP (ORDER BY x.last_on - x.first_on) AS median
-FROM oci_execution x
-JOIN waitlist_entry e ON e.id = x.entry_id
-WHERE x.status = 'concluida' AND x.first_on IS NOT NULL AND x.last_on IS NOT NULL AND x.concluded_at >= :since_at
-      {where}
-GROUP BY 1
-ORDER BY 1
-"""
-
-_NO_SHOW_SQL = """
-SELECT e.oci_code AS k, {no_shows}
-FROM waitlist_entry_event ev
-JOIN waitlist_entry e ON e.id = ev.entry_id
-WHERE ev.kind = 'transition' AND ({came_due}) AND ev.occurred_at >= :since_at {where}
-GROUP BY 1
-ORDER BY 1
-"""
-
-_EQUITY_SQL = """
-WITH booked AS (
-    SELECT entry_id, min(occurred_at) AS first_at
-    FROM waitlist_entry_event
-    WHERE kind = 'transition' AND to_status = 'agendada'
-    GROUP BY entry_id
-), waits AS (
-    SELECT 'agendamento' AS measure, e.citizen_id, {days_to_booking} AS days
-    FROM waitlist_entry e JOIN booked b ON b.entry_id = e.id
-    WHERE e.authorized_at IS NOT NULL AND b.first_at >= :since_at {where}
-    UNION ALL
-    SELECT 'fila', e.citizen_id, {days}
-    FROM waitlist_entry e
-    WHERE e.status = 'autorizada' AND e.authorized_at IS NOT NULL {where}
-), people AS (
-    SELECT w.measure, w.days, c.race_color, c.sex,
-           CASE WHEN c.vulnerability_index IS NULL THEN 'sem_indice'
-                WHEN c.vulnerability_index < 0.25 THEN 'v1'
-                WHEN c.vulnerability_index < 0.5 THEN 'v2'
-                WHEN c.vulnerability_index < 0.75 THEN 'v3'
-                ELSE 'v4' END AS vulnerability,
-           CASE WHEN c.cadunico THEN 'sim' ELSE 'nao' END AS cadunico
-    FROM waits w JOIN citizen c ON c.id = w.citizen_id
-)
-SELECT measure, race_color, sex, vulnerability, cadunico, count(*) AS n,
-       percentile_cont(0.5) WITHIN GROUP (ORDER BY days) AS median
-FROM people
-GROUP BY measure, GROUPING SETS ((race_color), (sex), (vulnerability), (cadunico))
-"""
 
 VULNERABILITY_PT = {
     "v1": "Índice de vulnerabilidade abaixo de 0,25",
@@ -124,40 +56,12 @@ CADUNICO_PT = {"sim": "Inscritas no CadÚnico", "nao": "Não inscritas no CadÚn
 
 @dataclass
 class Context:
-    session: AsyncSession
-    settings: Settings
-    today: date
-    where: str
-    params: dict[str, Any]
+    data: DashboardData
     oci_names: dict[str, str]
-    cache: dict[str, Any] = field(default_factory=dict)
 
-    def measures(self) -> dict[str, str]:
-        """The measures' SQL forms (``waitlist.measures``) as the text queries above embed them."""
-        tz = self.settings.timezone
-        e = m.EntrySql.alias("e")
-        within, concluded = m.tm_compliance_sql(
-            literal_column("x.first_on"), literal_column("x.last_on"), literal_column("x.max_days")
-        )
-        missed, due = m.no_show_rate_sql(literal_column("ev.to_status"))
-        booked_on = m.local_date_sql(literal_column("b.first_at"), tz)
-        return {
-            "days": m.as_text(e.days(m.date_param("today"), tz)),
-            "past_75": m.as_text(m.past_escalation_sql(literal_column("w.days"), e.max_days)),
-            "compliance": f"{m.as_text(concluded)} AS n, {m.as_text(within)} AS within",
-            "no_shows": f"{m.as_text(due)} AS due, {m.as_text(missed)} AS missed",
-            "came_due": m.as_text(m.came_due_sql(literal_column("ev.to_status"))),
-            # days to the first booking: the wait as it stood then (pauses are not known per day; none counted)
-            "days_to_booking": m.as_text(m.days_waited_sql(e.authorized_on(tz), booked_on, 0)),
-        }
-
-    async def rows(self, sql: str) -> list[Any]:
-        if sql not in self.cache:
-            query = sql.format(where=self.where, **self.measures())
-            result = await self.session.execute(text(query), self.params)
-            self.cache[sql] = result.all()
-        rows: list[Any] = self.cache[sql]
-        return rows
+    @property
+    def today(self) -> date:
+        return self.data.today
 
     def oci(self, code: str) -> str:
         return f"{code} · {common.readable_oci_name(self.oci_names.get(code, ''))}".rstrip(" ·")
@@ -171,8 +75,10 @@ def _median(x: float | None) -> float | None:
     return round(float(x), 1) if x is not None else None
 
 
-async def _distribution(ctx: Context, dim: str, key: str, title: str, label: Callable[[str], str], top: int) -> Chart:
-    rows = await ctx.rows(_DISTRIBUTION_SQL.replace("{dim}", dim, 1))  # dim: one of three column names above
+async def _distribution(
+    ctx: Context, dim: Dimension, key: str, title: str, label: Callable[[str], str], top: int
+) -> Chart:
+    rows = await ctx.data.queue_distribution(dim)
     bars = [
         Bar(label(r.k), r.n, (r.b0, r.b1, r.b2, r.b3, r.b4), f"{common.fmt_int(r.n)} · mediana {r.median:.0f} d")
         for r in rows[:top]
@@ -216,7 +122,7 @@ async def queue_by_uf(ctx: Context) -> Chart:
 
 
 async def concluded_within_tm(ctx: Context) -> Chart:
-    rows = await ctx.rows(_CONCLUDED_SQL)
+    rows = await ctx.data.concluded()
     total, within = sum(r.n for r in rows), sum(r.within for r in rows)
     bars = [Bar("Todas as OCIs", _pct(within, total) or 0, value_text=_pct_text(within, total))]
     bars += [Bar(ctx.oci(r.k), _pct(r.within, r.n) or 0, value_text=_pct_text(r.within, r.n)) for r in rows]
@@ -237,7 +143,7 @@ def _pct_text(part: int, whole: int) -> str:
 
 
 async def no_shows(ctx: Context) -> Chart:
-    rows = await ctx.rows(_NO_SHOW_SQL)
+    rows = await ctx.data.no_shows()
     due, missed = sum(r.due for r in rows), sum(r.missed for r in rows)
     top = max([_pct(r.missed, r.due) or 0 for r in rows] + [_pct(missed, due) or 0, 1])
     bars = [Bar("Todas as OCIs", _pct(missed, due) or 0, value_text=_pct_text(missed, due))]
@@ -254,7 +160,7 @@ async def no_shows(ctx: Context) -> Chart:
 
 
 async def _equity(ctx: Context, column: str, key: str, title: str, labels: dict[str, str]) -> Chart:
-    rows = [r for r in await ctx.rows(_EQUITY_SQL) if getattr(r, column) is not None]
+    rows = [r for r in await ctx.data.equity() if getattr(r, column) is not None]
     groups: dict[str, dict[str, Any]] = {}
     for r in rows:
         g = groups.setdefault(getattr(r, column), {})
@@ -343,14 +249,9 @@ async def _context(request: Request[Any, Any, Any], session: AsyncSession, setti
 
 async def make_context(session: AsyncSession, settings: Settings, allowed: list[str] | None, today: date) -> Context:
     """The dashboard's data on ``today`` for the municipalities ``allowed`` (None: all)."""
-    since = today - timedelta(days=PERIOD_DAYS)
-    params: dict[str, Any] = {"today": today, "since": since, "since_at": m.start_of_day(since, settings.timezone)}
-    where = ""
-    if allowed is not None:
-        params["munis"] = allowed
-        where = "AND e.municipality_ibge = ANY(CAST(:munis AS text[]))"
     catalog = await wl.load_catalog(session, settings)
-    return Context(session, settings, today, where, params, {c: o.name for c, o in catalog.ocis.items()})
+    data = DashboardData(session, settings.timezone, today, allowed)
+    return Context(data, {c: o.name for c, o in catalog.ocis.items()})
 
 
 @get("/gestao", opt=allow(*VIEWERS), include_in_schema=False)
@@ -367,9 +268,9 @@ async def dashboard_page(
             chart = await build(ctx)
             items.append({"chart": chart, "svg": charts.render(chart), "rows": charts.table_rows(chart)})
         sections.append({"title": title, "charts": items})
-    queue = await ctx.rows(_DISTRIBUTION_SQL.replace("{dim}", "e.uf"))
-    concluded = await ctx.rows(_CONCLUDED_SQL)
-    shows = await ctx.rows(_NO_SHOW_SQL)
+    queue = await ctx.data.queue_distribution("e.uf")
+    concluded = await ctx.data.concluded()
+    shows = await ctx.data.no_shows()
     in_queue = sum(r.n for r in queue)
     summary = {
         "in_queue": in_queue,
@@ -379,7 +280,7 @@ async def dashboard_page(
     }
     return Template(
         "gestao/painel.html",
-        context={"sections": sections, "summary": summary, "since": ctx.params["since"], "today": ctx.today},
+        context={"sections": sections, "summary": summary, "since": ctx.data.since, "today": ctx.today},
     )
 
 
