@@ -10,7 +10,6 @@ the system, not a change made by a person, and a row per generated record would 
 
 from __future__ import annotations
 
-import importlib
 import json
 import time
 from collections import Counter
@@ -53,6 +52,7 @@ from regula.providers.models import Establishment, EstablishmentOffer, Municipal
 from regula.territory.reference import territory
 from regula.waitlist import priority, service
 from regula.waitlist.models import QueueCapacity, RegulationScope, WaitlistEntry
+from regula.waitlist.refresh import refresh_all
 
 Progress = Callable[[str], None]
 
@@ -236,15 +236,7 @@ async def _providers(session: AsyncSession, gen: Generator, network: demo_provid
 
 async def _refresh(session: AsyncSession, settings: Settings) -> None:
     """Scores, positions and estimates of every waiting entry."""
-    try:
-        module: Any = importlib.import_module("regula.waitlist.refresh")
-    except ModuleNotFoundError:
-        module = None
-    refresh_all = getattr(module, "refresh_all", None)
-    if refresh_all is not None:
-        await refresh_all(session, settings)
-    else:
-        await service.rescore(session, settings)
+    await refresh_all(session, settings)
 
 
 async def load_demo_data(

@@ -43,7 +43,7 @@ class ImportReport:
     errors: list[RowError] = field(default_factory=list)
     elapsed_seconds: float = 0.0
     ignored_columns: list[str] = field(default_factory=list)
-    scores: str = "nao_se_aplica"  # calculados | pendentes | nao_se_aplica
+    scores: str = "nao_se_aplica"  # calculados | nao_se_aplica
 
     @property
     def ok(self) -> bool:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import os
 import time
 from array import array
@@ -31,6 +30,7 @@ from regula.waitlist.importer.reading import Format, RawRow, RowSource, open_row
 from regula.waitlist.importer.report import ImportFileError, ImportProgress, ImportReport, ProgressCallback, RowError
 from regula.waitlist.importer.validation import Refused, Valid, Validator
 from regula.waitlist.models import ACTIVE_STATUS_SQL, RegulationScope
+from regula.waitlist.refresh import refresh_all
 from regula.waitlist.states import EntryStatus
 
 DEFAULT_SOURCE: Final = "importacao"
@@ -714,21 +714,13 @@ class Importer:
         if not ids:
             return
         queues = sorted(self.written.queues, key=str)
-        try:
-            refresh_all: Any = getattr(importlib.import_module("regula.waitlist.refresh"), "refresh_all", None)
-        except ImportError:
-            refresh_all = None
         if len(ids) <= RESCORE_LIMIT:
             await service.rescore(self.session, self.settings, entry_ids=ids, actor=self.actor)
             await service.recompute_positions(self.session, self.settings, queues)
-            self.report.scores = "calculados"
-        elif refresh_all is not None:
-            await refresh_all(self.session, self.settings, queues=queues)
-            self.report.scores = "calculados"
         else:
-            # Ordered by authorization date until the nightly refresh scores them.
-            await service.recompute_positions(self.session, self.settings, queues)
-            self.report.scores = "pendentes"
+            # Many entries: the set-based refresh scores and ranks them in one pass.
+            await refresh_all(self.session, self.settings, queues=queues)
+        self.report.scores = "calculados"
 
 
 def _active_error(first_row: int | None = None) -> FieldError:
