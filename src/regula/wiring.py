@@ -1,7 +1,7 @@
 """The composition root of the domain events: which domains react to which event, in which order.
 
 The waitlist announces status changes (``waitlist.events``) without importing the domains that react, so the
-dependencies point one way (decision 00NN). This is the ONE place where the reactions are connected; every
+dependencies point one way (decision 0011). This is the ONE place where the reactions are connected; every
 process that changes entries calls :func:`wire` at start: the app factory (``web.app.create_app``), the CLI
 entry (``cli.main``) and the jobs process (``jobs.process``). Emitting a hook that was never wired raises
 ``core.hooks.HookNotWired`` rather than dropping the reactions silently.

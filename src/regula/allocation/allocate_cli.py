@@ -7,7 +7,7 @@
 Exit status: 0 success, 1 when the validator finds violations, 2 on invalid input.
 
 This adapter lives in ``allocation``, not in the optimizer package: ``--export`` reads runs from the database,
-and the optimizer (``regula.scheduler``) imports nothing of regula but ``regula.core`` (decision 00NN).
+and the optimizer (``regula.scheduler``) imports nothing of regula but ``regula.core`` (decision 0011).
 """
 
 from __future__ import annotations

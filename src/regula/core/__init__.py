@@ -1,2 +1,2 @@
 """The bottom layer every domain may use and that uses no other regula package: who acts (the system role), the
-clock, the domain-event hooks, advisory-lock keys and the typed errors. Decision 00NN (one-way dependencies)."""
+clock, the domain-event hooks, advisory-lock keys and the typed errors. Decision 0011 (one-way dependencies)."""

@@ -1,6 +1,6 @@
 """Typed domain-event hooks. A lower domain announces what happened (an entry changed status) without importing
 the domains that react to it (allocation backfills the place, notify writes the messages, navigation opens
-tasks); the reactions are wired in ONE place, in order, by ``regula.wiring`` (decision 00NN).
+tasks); the reactions are wired in ONE place, in order, by ``regula.wiring`` (decision 0011).
 
 Subscribers are awaited one after another in the caller's session and transaction: the outbox rows they write
 commit, or roll back, together with the change that caused them."""
