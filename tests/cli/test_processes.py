@@ -204,3 +204,46 @@ async def test_watch_parent_stops_an_orphan_and_only_an_orphan() -> None:
     with pytest.raises(TimeoutError):
         await asyncio.wait_for(watch_parent(os.getppid(), stop, interval=0.01), timeout=0.2)
     assert not stop.is_set()
+
+
+WORKER_PARENT = """
+import os, time
+from regula.cli.processes import worker_pool
+
+if __name__ == "__main__":
+    pool = worker_pool()
+    print(pool.submit(os.getpid).result(timeout=120), flush=True)
+    pool.submit(time.sleep, 600)  # a long solve in progress
+    time.sleep(600)
+"""
+
+
+def test_the_jobs_process_workers_end_when_it_is_killed(tmp_path: Path) -> None:
+    script = tmp_path / "jobs_process.py"  # a file: spawned workers re-import their parent's __main__
+    script.write_text(WORKER_PARENT)
+    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE)  # noqa: S603
+    try:
+        assert parent.stdout is not None
+        worker = psutil.Process(int(parent.stdout.readline()))
+        assert worker.ppid() == parent.pid and worker.is_running()
+        parent.kill()  # SIGKILL: no clean-up code runs in the parent
+        parent.wait()
+        _, alive = psutil.wait_procs([worker], timeout=STOP_SECONDS)
+        assert not alive, "the solver's worker process outlived the jobs process"
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait()
+
+
+def test_stop_workers_ends_a_solve_in_progress_at_once() -> None:
+    from regula.cli.processes import stop_workers, worker_pool
+
+    pool = worker_pool()
+    worker = psutil.Process(pool.submit(os.getpid).result(timeout=120))
+    pool.submit(time.sleep, 600)
+    started = time.monotonic()
+    stop_workers(pool)
+    assert time.monotonic() - started < 10
+    _, alive = psutil.wait_procs([worker], timeout=5)
+    assert not alive
