@@ -53,6 +53,7 @@ from regula.production.models import (
 from regula.providers.models import AgendaSlot, Establishment, SlotBooking
 from regula.territory.reference import UFS, territory
 from regula.waitlist import measures
+from regula.waitlist import repository as waitlist_repo
 from regula.waitlist import service as wl
 from regula.waitlist.models import EntryEvent, WaitlistEntry
 from regula.waitlist.states import EntryStatus, allowed_targets, check_transition
@@ -677,9 +678,7 @@ async def list_in_care(
         )
         stmt = stmt.where((col(OciExecution.cnes) == code) | col(WaitlistEntry.id).in_(booked))
     else:
-        allowed = actor.municipality_filter()
-        if allowed is not None:
-            stmt = stmt.where(col(WaitlistEntry.municipality_ibge).in_(allowed))
+        stmt = stmt.where(waitlist_repo.readable(actor))
     rows = (await session.execute(stmt)).all()
     return [ExecutionRow(e, c.social_name or c.name, x) for e, c, x in rows]
 
