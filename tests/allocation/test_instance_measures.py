@@ -5,6 +5,8 @@ local dates included."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -78,3 +80,26 @@ async def test_optimizer_escalates_where_the_measure_and_the_queue_page_say_past
     assert listed.status_code == 200, listed.text
     assert {item["id"] for item in listed.json()["items"]} & set(ids) == expected
     assert {item["days_waiting"] for item in listed.json()["items"] if item["id"] in expected} == {45, 50}
+
+
+async def test_the_score_counts_days_waited_in_local_days(
+    client: httpx.AsyncClient, session: AsyncSession, settings: Settings, make_user: MakeUser
+) -> None:
+    admin = await make_user("admin", "br")
+    aps = await make_user("solicitante", f"municipality:{FLORIANOPOLIS}")
+    entry = await refer(client, aps, citizen_body(municipality_ibge=FLORIANOPOLIS))
+    await authorize(client, admin, entry["id"])
+    today, tz = wl.local_today(settings), settings.timezone
+    # Authorized at 23:30 in Brasília twenty days ago: 02:30 UTC of the next day, and still a day of the local 20.
+    late = datetime.combine(today - timedelta(days=20), time(23, 30), ZoneInfo(tz))
+    await session.execute(
+        text("UPDATE waitlist_entry SET authorized_at = :at, suspended_days = 3 WHERE id = :id"),
+        {"at": late, "id": entry["id"]},
+    )
+    await wl.rescore(session, settings, entry_ids=[entry["id"]])
+    row = await wl.get_entry(session, entry["id"])
+    await session.refresh(row)
+    clock = measures.entry_clock(row, today, tz)
+    assert clock is not None and clock.days == 17
+    assert row.score_breakdown is not None
+    assert (row.score_breakdown["dias_de_espera"], row.score_breakdown["dias_suspensos"]) == (17, 3)

@@ -37,19 +37,19 @@ import io
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date
 from fractions import Fraction
 from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import text
+from sqlalchemy import Date, literal_column, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from regula.catalog.schemas import OciSummary
 from regula.config import Settings
 from regula.db.engine import Database
-from regula.waitlist import priority, service
+from regula.waitlist import measures, priority, service
 from regula.waitlist.models import PriorityPolicyVersion
 from regula.waitlist.queues import QueueKey
 
@@ -57,9 +57,6 @@ I64 = npt.NDArray[np.int64]
 Bools = npt.NDArray[np.bool_]
 
 _EPOCH: Final = date(2000, 1, 1)  # PostgreSQL's binary dates and timestamps count from here
-_EPOCH_UTC: Final = datetime(2000, 1, 1, tzinfo=UTC)
-_DAY_US: Final = 86_400_000_000
-_NO_PAUSE: Final = int(np.iinfo(np.int64).max)  # binary 'infinity'::timestamptz
 _NULL_BIGINT: Final = int(np.iinfo(np.int64).min)
 _NULL_INT: Final = int(np.iinfo(np.int32).min)
 _RISKS: Final = priority.RISK_CLASSES
@@ -108,8 +105,10 @@ _READ_COLUMNS: Final[tuple[tuple[str, str, str], ...]] = (
     ("scope", "S16", "rpad(e.scope_kind || ':' || e.scope_code, 16)"),
     ("risk", ">i4", "COALESCE(array_position({risks}::text[], e.risk_class::text), 0)"),
     ("authorized_us", ">i8", "e.authorized_at"),
-    ("suspended_days", ">i4", "e.suspended_days"),
-    ("paused_us", ">i8", "COALESCE(e.paused_since, 'infinity'::timestamptz)"),
+    # The waiting clock of waitlist.measures, computed by its SQL form: the local authorization date (a binary date
+    # counts days from 2000-01-01) and the paused days up to {today}.
+    ("authorized_on", ">i4", "{authorized_on}"),
+    ("paused_days", ">i4", "{paused_days}"),
     ("max_days", ">i4", "e.max_days"),
     ("birth_days", ">i4", "c.birth_date"),
     ("pregnant", "?", "c.pregnant"),
@@ -144,12 +143,16 @@ def _text_array(values: Sequence[str]) -> str:
     return "'{" + ",".join(values) + "}'"
 
 
-def _read_sql(filtered: bool) -> str:
+def _read_sql(filtered: bool, tz: str) -> str:
+    clock = measures.EntrySql.alias("e")
+    today = literal_column("$1::date", Date)
     fields = {
         "risks": _text_array(_RISKS),
         "races": _text_array(_RACES),
         "sexes": _text_array(_SEXES),
         "today": "$1::date",
+        "authorized_on": measures.as_text(clock.authorized_on(tz)),
+        "paused_days": measures.as_text(clock.paused(today, tz)),
     }
     select = ",\n       ".join(expr.format(**fields) for _, _, expr in _READ_COLUMNS)
     where = "e.status = 'autorizada'"
@@ -185,14 +188,14 @@ def _parse_copy(data: bytes) -> npt.NDArray[np.void]:
     return records
 
 
-async def _copy_out(conn: Any, today: date, queues: Sequence[QueueKey] | None) -> bytes:
+async def _copy_out(conn: Any, today: date, queues: Sequence[QueueKey] | None, tz: str) -> bytes:
     chunks: list[bytes] = []
 
     async def sink(chunk: bytes) -> None:
         chunks.append(chunk)
 
     args = [today, *_queue_args(queues)] if queues is not None else [today]
-    await conn.copy_from_query(_read_sql(queues is not None), *args, output=sink, format="binary")
+    await conn.copy_from_query(_read_sql(queues is not None, tz), *args, output=sink, format="binary")
     return b"".join(chunks)
 
 
@@ -257,17 +260,13 @@ def _labels(codes: I64, labels: Sequence[str], column: str, ids: I64) -> npt.NDA
     return out
 
 
-def _facts(rows: _Rows, oci_sex: Sequence[str | None], today: date, now: datetime) -> dict[str, Any]:
+def _facts(rows: _Rows, oci_sex: Sequence[str | None], today: date) -> dict[str, Any]:
     """The columns of :data:`priority.BULK_COLUMNS`, computed as ``service._facts`` computes them for one entry."""
     c, ids = rows.col, rows.col["id"]
-    now_us = (now - _EPOCH_UTC) // timedelta(microseconds=1)
-    paused = c["paused_us"]
-    open_pause = np.where(paused == _NO_PAUSE, 0, np.maximum(0, (now_us - paused) // _DAY_US))
     return {
         "risk_class": _labels(c["risk"], _RISKS, "risk_class", ids),
-        # authorized_at.date() of a UTC datetime, as asyncpg returns timestamptz
-        "authorized_on": np.datetime64(_EPOCH, "D") + (c["authorized_us"] // _DAY_US).astype("timedelta64[D]"),
-        "suspended_days": c["suspended_days"] + open_pause,
+        "authorized_on": np.datetime64(_EPOCH, "D") + c["authorized_on"].astype("timedelta64[D]"),
+        "suspended_days": c["paused_days"],
         "max_days": c["max_days"],
         "age_years": _ages(c["birth_days"], today),
         "pregnant": c["pregnant"],
@@ -287,11 +286,10 @@ def _scores(
     governing: Sequence[PriorityPolicyVersion],
     catalog: dict[str, OciSummary],
     today: date,
-    now: datetime,
 ) -> tuple[I64, I64, int]:
     """New scores and policy ids of ``rows``, and how many policies were used."""
     oci_sex = [o.sex if (o := catalog.get(q.oci_code)) else None for q in rows.queues]
-    facts = _facts(rows, oci_sex, today, now)
+    facts = _facts(rows, oci_sex, today)
     policy_ids = np.array([p.id or 0 for p in governing], dtype=np.int64)[rows.queue]
     scores = np.zeros(len(rows), dtype=np.int64)
     versions = {p.id or 0: p for p in governing}
@@ -408,13 +406,11 @@ async def refresh_all(
 
     The results are those of ``service.rescore`` followed by ``service.recompute_positions`` (tested), except that
     the stored ``score_breakdown`` is left alone (see the module documentation). ``today`` defaults to the local
-    date (``settings.timezone``); an open pause is counted up to now shifted by as many days, so a refresh "as of"
-    a later day sees the waiting clock as it will be then. Runs in the session's transaction (and locks
+    date (``settings.timezone``); an open pause is counted up to ``today`` (``waitlist.measures``), so a refresh
+    "as of" a later day sees the waiting clock as it will be then. Runs in the session's transaction (and locks
     ``waitlist_entry`` against writes until it ends); never commits.
     """
-    real_today = service.local_today(settings)
-    today = today or real_today
-    now = datetime.now(UTC) + (today - real_today)
+    today = today or service.local_today(settings)
     keys = None if queues is None else sorted(set(queues), key=str)
 
     t0 = time.perf_counter()
@@ -428,7 +424,7 @@ async def refresh_all(
         QueueKey(r["oci_code"], r["scope_kind"], r["scope_code"]): int(r["weekly_capacity"])
         for r in await conn.fetch("SELECT oci_code, scope_kind, scope_code, weekly_capacity FROM queue_capacity")
     }
-    raw = await _copy_out(conn, today, keys) if keys is None or keys else None
+    raw = await _copy_out(conn, today, keys, settings.timezone) if keys is None or keys else None
     t1 = time.perf_counter()
 
     def compute() -> tuple[_Rows, dict[str, npt.NDArray[Any]], int, int]:
@@ -437,7 +433,7 @@ async def refresh_all(
             return rows, {}, 0, 0
         c = rows.col
         scores, policy_ids, n_policies = _scores(
-            rows, [service.resolve_policy(latest, q) for q in rows.queues], catalog.ocis, today, now
+            rows, [service.resolve_policy(latest, q) for q in rows.queues], catalog.ocis, today
         )
         capacity = np.array([capacities.get(q, 0) for q in rows.queues], dtype=np.int64)
         position, size, est_from, est_to = _positions(rows, scores, capacity)

@@ -13,7 +13,7 @@ from collections import defaultdict
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 
 from sqlalchemy import BigInteger, any_, bindparam, func, select, text, update
@@ -838,17 +838,16 @@ async def set_policy(
 # -- scores ------------------------------------------------------------------------------------------------------
 
 
-def _facts(entry: WaitlistEntry, citizen: Citizen, oci_sex: str | None, today: date) -> priority.PriorityFacts:
-    assert entry.authorized_at is not None
-    paused = entry.suspended_days
-    if entry.paused_since is not None:
-        paused += max(0, (datetime.now(UTC) - entry.paused_since).days)
+def _facts(entry: WaitlistEntry, citizen: Citizen, oci_sex: str | None, today: date, tz: str) -> priority.PriorityFacts:
+    # The waiting clock of waitlist.measures: local authorization date, paused days up to today.
+    clock = measures.entry_clock(entry, today, tz)
+    assert clock is not None
     vi = citizen.vulnerability_index
     return priority.PriorityFacts(
         risk_class=entry.risk_class,  # type: ignore[arg-type]
-        authorized_on=entry.authorized_at.date(),
+        authorized_on=clock.authorized_on,
         today=today,
-        suspended_days=paused,
+        suspended_days=clock.paused,
         max_days=entry.max_days,
         age_years=age_on(citizen.birth_date, today),
         pregnant=citizen.pregnant,
@@ -896,7 +895,8 @@ async def rescore(
         if pol.id not in compiled:
             compiled[pol.id] = priority.policy_from_json(pol.params)
         oci = catalog.ocis.get(entry.oci_code)
-        score = priority.compute_score(_facts(entry, citizen, oci.sex if oci else None, today), compiled[pol.id])
+        facts = _facts(entry, citizen, oci.sex if oci else None, today, settings.timezone)
+        score = priority.compute_score(facts, compiled[pol.id])
         breakdown = dict(score.breakdown) | {"politica": f"{pol.queue_key} v{pol.version}"}
         if score.value != entry.score or pol.id != entry.policy_id or breakdown != entry.score_breakdown:
             updates.append({"b_id": entry.id, "b_score": score.value, "b_breakdown": breakdown, "b_policy": pol.id})
