@@ -420,3 +420,40 @@ async def test_a_solve_interrupted_by_a_stopped_jobs_process_fails_on_the_next_p
     # The scope is free again.
     again = await world.client.post("/api/v1/allocation/runs", json={"scope": "uf:SC"}, headers=world.regulador.headers)
     assert again.status_code == 202, again.text
+
+
+async def test_the_scheduler_queues_its_runs_and_with_auto_approval_commits_them_once_solved(
+    world: World, tmp_path: Path
+) -> None:
+    from regula.cli.processes import stop_workers, worker_pool
+    from regula.db.engine import Database
+    from regula.jobs.process import all_jobs
+    from regula.jobs.runner import run_job
+
+    await _agenda(world, "7000018", places=2)
+    entries = await _waiting_entries(world, 2)
+    settings = _settings(world, tmp_path).model_copy(
+        update={"allocation_scopes": ["uf:SC"], "allocation_auto_approve": True}
+    )
+    db = Database("", world.engine, make_sessionmaker(world.engine))
+    queued = await run_job(db, settings, all_jobs()["allocation"])
+    assert queued is not None and queued.outcome == "ok", queued and queued.error
+    assert queued.counts is not None
+    run_id = queued.counts["uf:SC"]["run"]
+    assert queued.counts["uf:SC"]["status"] == "na_fila"
+    # Run again before it is solved: the queued run stands, no second one.
+    again = await run_job(db, settings, all_jobs()["allocation"])
+    assert again is not None and again.counts == {"uf:SC": {"run": run_id, "status": "na_fila"}}
+    workers = worker_pool()
+    try:
+        solved = await run_job(db, settings, all_jobs()["allocation_solver"], workers=workers)
+    finally:
+        stop_workers(workers)
+    assert solved is not None and solved.outcome == "ok", solved and solved.error
+    row = await _run_row(world, run_id)
+    assert row.status == "efetivada" and row.counts["commit"]["booked"] == 2
+    async with world.engine.connect() as conn:
+        statuses = (
+            await conn.execute(text("SELECT status FROM waitlist_entry WHERE id = ANY(:ids)"), {"ids": entries})
+        ).scalars()
+        assert set(statuses) == {"agendada"}
