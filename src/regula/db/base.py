@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from sqlalchemy import MetaData
 from sqlmodel import SQLModel
+
+# The one clock (regula.core.clock); re-exported because every model's default_factory names it here.
+from regula.core.clock import utcnow as utcnow
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -18,7 +19,3 @@ NAMING_CONVENTION = {
 # SQLModel keeps one metadata for every table model; give it the convention before any table is declared.
 SQLModel.metadata.naming_convention = NAMING_CONVENTION
 metadata: MetaData = SQLModel.metadata
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)

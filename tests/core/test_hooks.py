@@ -1,0 +1,72 @@
+"""The domain-event hooks (regula.core.hooks) and their one wiring (regula.wiring)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from regula.allocation import backfill
+from regula.core.clock import local_today
+from regula.core.hooks import Hook, HookNotWired
+from regula.navigation import service as navigation
+from regula.notify import events as notify
+from regula.waitlist.events import ENTRY_LEFT_BOOKING, ENTRY_TRANSITIONED
+from regula.wiring import wire
+
+
+async def test_subscribers_run_in_the_order_they_were_connected() -> None:
+    seen: list[str] = []
+    hook: Hook[int] = Hook("test")
+
+    async def first(n: int) -> None:
+        seen.append(f"first {n}")
+
+    async def second(n: int) -> None:
+        seen.append(f"second {n}")
+
+    hook.connect(first, second)
+    await hook.emit(7)
+    assert seen == ["first 7", "second 7"]
+    hook.connect(second)  # wiring again replaces, it does not append
+    await hook.emit(8)
+    assert seen == ["first 7", "second 7", "second 8"]
+
+
+async def test_an_unwired_hook_refuses_to_drop_its_event() -> None:
+    hook: Hook[int] = Hook("never.wired")
+    with pytest.raises(HookNotWired, match=r"never\.wired"):
+        await hook.emit(1)
+    hook.connect()  # wired to nothing on purpose: emitting is then a no-op
+    await hook.emit(1)
+
+
+async def test_a_failing_subscriber_stops_the_chain_so_the_transaction_rolls_back() -> None:
+    seen: list[str] = []
+    hook: Hook[int] = Hook("test")
+
+    async def boom(_: int) -> None:
+        raise RuntimeError("falhou")
+
+    async def after(_: int) -> None:
+        seen.append("after")
+
+    hook.connect(boom, after)
+    with pytest.raises(RuntimeError):
+        await hook.emit(1)
+    assert seen == []
+
+
+def test_wiring_connects_backfill_then_messages_then_tasks() -> None:
+    wire()
+    wire()  # idempotent: every process and the test session may call it
+    assert ENTRY_LEFT_BOOKING.subscribers == (backfill.on_entry_left_booking,)
+    assert ENTRY_TRANSITIONED.subscribers == (notify.on_entry_transitioned, navigation.on_entry_transitioned)
+
+
+def test_local_today_counts_in_the_regulation_centre_zone() -> None:
+    class Settings:
+        timezone = "America/Sao_Paulo"
+
+    # 01:30 UTC on 2 March is still 1 March in Brasília (UTC-3).
+    assert str(local_today(Settings(), lambda: datetime(2026, 3, 2, 1, 30, tzinfo=UTC))) == "2026-03-01"
