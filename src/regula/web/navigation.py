@@ -14,11 +14,11 @@ from litestar import Request, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
+from msgspec import Struct
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from regula.access.policy import Role, allow
 from regula.config import Settings
-from regula.core.errors import Conflict, NotFound, ValidationFailed
 from regula.db.base import utcnow
 from regula.navigation import repository as nav_repo
 from regula.navigation import service as nav
@@ -26,7 +26,8 @@ from regula.navigation.models import CONTACT_OUTCOMES, TASK_KIND_LABELS_PT
 from regula.notify import repository as notify_repo
 from regula.notify.content import KIND_LABELS_PT
 from regula.notify.repository import message_log
-from regula.web import common
+from regula.web import common, forms
+from regula.web.forms import Form
 from regula.web.input_guard import OptionalId
 
 WORKERS = (Role.NAVEGADOR, Role.REGULADOR)
@@ -132,27 +133,47 @@ async def worklist_page(
     return await _worklist(request, db_session, tipo=tipo, situacao=situacao, done=feito)
 
 
+class ContactForm(Struct):
+    """One contact with the citizen, logged against a worklist task."""
+
+    resultado: str = ""
+    anotacao: str = ""
+    canal: str = ""
+    encerrar: str = ""
+
+
 @post("/navegacao/tarefas/{task_id:int}/contatos", opt=allow(*WORKERS), include_in_schema=False, status_code=303)
 async def log_contact(
     request: Request[Any, Any, Any],
     db_session: NamedDependency[AsyncSession],
     task_id: FromPath[int],
+    data: Form[ContactForm],
 ) -> Redirect | Template:
-    form = await common.read_form(request)
-    outcome = common.text_field(form, "resultado", 20)
-    notes = common.text_field(form, "anotacao", 2000) or None
-    channel = common.text_field(form, "canal", 12) or "telefone"
-    close = common.checked(form, "encerrar")
-    try:
-        async with db_session.begin_nested():
-            await nav.log_contact(db_session, task_id, common.actor(request), outcome, notes, channel, close=close)
-    except ValidationFailed as exc:
-        fields = {e.field: e.message for e in exc.errors}
-        errors = {task_id: {"resultado" if k == "outcome" else k: v for k, v in fields.items()}}
-        return await _worklist(request, db_session, tipo=None, situacao="aberta", errors=errors, status_code=422)
-    except (Conflict, NotFound) as exc:
-        return await _worklist(request, db_session, tipo=None, situacao="aberta", alert=exc.message, status_code=409)
-    return Redirect(path=f"/navegacao?feito={'encerrada' if close else 'registrado'}", status_code=303)
+    close = forms.checked(data.encerrar)
+
+    async def rerender(refusal: forms.Refusal) -> Template:
+        if refusal.status_code == 422:
+            # The service names the outcome "outcome"; the form calls it "resultado".
+            errors = {task_id: {"resultado" if k == "outcome" else k: v for k, v in refusal.fields.items()}}
+            return await _worklist(request, db_session, tipo=None, situacao="aberta", errors=errors, status_code=422)
+        return await _worklist(
+            request, db_session, tipo=None, situacao="aberta", alert=refusal.message, status_code=refusal.status_code
+        )
+
+    return await forms.submit(
+        db_session,
+        lambda: nav.log_contact(
+            db_session,
+            task_id,
+            common.actor(request),
+            forms.text(data.resultado, 20),
+            forms.text(data.anotacao, 2000) or None,
+            forms.text(data.canal, 12) or "telefone",
+            close=close,
+        ),
+        redirect=lambda _contact: f"/navegacao?feito={'encerrada' if close else 'registrado'}",
+        rerender=rerender,
+    )
 
 
 @get("/mensagens", opt=allow(*READERS), include_in_schema=False)
