@@ -34,7 +34,7 @@ from regula.demo import names
 from regula.demo import providers as demo_providers
 from regula.people import documents
 from regula.territory.reference import HealthRegion, Municipality, search_key, territory
-from regula.waitlist import service
+from regula.waitlist import measures, service
 from regula.waitlist.states import CLOCK_PAUSED_STATUSES, CancelReason, EntryStatus, SuspendReason
 
 DEMO_SOURCE: Final = "demo"
@@ -912,7 +912,8 @@ class Generator:
         source = e.status
         e.events.append((t, "transition", source, target, code, reason, actor[0], actor[1], data))
         if source in _PAUSED and e.paused_t is not None:
-            e.suspended_days += max(0, int(t - e.paused_t))
+            # in local days, as service.transition counts a pause (waitlist.measures)
+            e.suspended_days = measures.paused_days(e.suspended_days, self.clock.day(e.paused_t), self.clock.day(t))
             e.paused_t = None
         if target in _PAUSED and e.authorized_t is not None:
             e.paused_t = t
@@ -1266,7 +1267,12 @@ def entry_rows(gen: Generator) -> list[tuple[Any, ...]]:
             "external_id": f"demo-{e.protocol}",
             "requested_at": requested,
             "authorized_at": at(authorized) if authorized is not None else None,
-            "deadline_date": day(authorized) + timedelta(days=e.oci.max_days) if authorized is not None else None,
+            # the tM deadline of waitlist.measures: the closed pauses move it, as a resumed entry's is moved
+            "deadline_date": (
+                measures.tm_deadline(day(authorized), e.oci.max_days, e.suspended_days)
+                if authorized is not None
+                else None
+            ),
             "max_days": e.oci.max_days,
             "suspended_days": e.suspended_days,
             "paused_since": at(e.paused_t) if e.paused_t is not None else None,

@@ -50,7 +50,7 @@ from regula.demo.summary import DemoSummary, read_summary
 from regula.people.models import Citizen
 from regula.providers.models import Establishment, EstablishmentOffer, MunicipalQuota
 from regula.territory.reference import territory
-from regula.waitlist import priority, service
+from regula.waitlist import measures, priority, service
 from regula.waitlist.models import QueueCapacity, RegulationScope, WaitlistEntry
 from regula.waitlist.refresh import refresh_all
 
@@ -116,7 +116,7 @@ async def _score(session: AsyncSession, gen: Generator) -> None:
     the refresh that follows finds nothing to change and only computes positions and estimates."""
     latest = await service.latest_policies(session)
     compiled: dict[int, priority.PriorityPolicy] = {}
-    today, now = gen.clock.today, gen.clock.now
+    today = gen.clock.today
     for e in gen.entries:
         if e.status != Status.AUTORIZADA or e.authorized_t is None:
             continue
@@ -125,14 +125,14 @@ async def _score(session: AsyncSession, gen: Generator) -> None:
         if pol.id not in compiled:
             compiled[pol.id] = priority.policy_from_json(pol.params)
         p = e.person
-        paused = e.suspended_days
-        if e.paused_t is not None:
-            paused += max(0, (now - gen.clock.at(e.paused_t)).days)
+        # The waiting clock of waitlist.measures, as service._facts reads it: local dates (the demo's clock days),
+        # an open pause counted up to today.
+        paused_on = gen.clock.day(e.paused_t) if e.paused_t is not None else None
         facts = priority.PriorityFacts(
             risk_class=e.risk,  # type: ignore[arg-type]
-            authorized_on=gen.clock.at(e.authorized_t).date(),  # as stored: the UTC date, like service._facts
+            authorized_on=gen.clock.day(e.authorized_t),
             today=today,
-            suspended_days=paused,
+            suspended_days=measures.paused_days(e.suspended_days, paused_on, today),
             max_days=e.oci.max_days,
             age_years=years_old(p.birth, today),
             pregnant=p.pregnant,

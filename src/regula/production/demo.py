@@ -35,6 +35,7 @@ from regula.production import apac, control, service
 from regula.production import composition as comp
 from regula.production.models import AuthorizationRange, ProductionImport
 from regula.providers.models import Establishment, EstablishmentOffer
+from regula.waitlist import measures
 from regula.waitlist import service as wl
 from regula.waitlist.models import WaitlistEntry
 
@@ -164,7 +165,7 @@ async def seed_demo_production(session: AsyncSession, settings: Settings) -> Dem
         for entry in candidates:
             if entry.id in used or entry.authorized_at is None:
                 continue
-            if (today - entry.authorized_at.date()).days < min_days:
+            if (today - measures.local_date(entry.authorized_at, settings.timezone)).days < min_days:
                 continue
             cnes = await _executing_cnes(session, entry)
             if cnes is None:

@@ -251,6 +251,7 @@ def _check_procedure(
     entry: WaitlistEntry,
     default_cnes: str | None,
     today: date,
+    tz: str,
 ) -> tuple[str, str, date, str, str, str, int, list[FieldError]]:
     """Field errors for a procedure, all at once (not the first only)."""
     errors: list[FieldError] = []
@@ -278,7 +279,8 @@ def _check_procedure(
         performed = parse_date(data.performed_on)
         if performed > today:
             errors.append(FieldError("performed_on", "data_futura", "A data de realização não pode estar no futuro."))
-        authorized = entry.authorized_at.date() if entry.authorized_at else None
+        # the local authorization date (waitlist.measures): a procedure that evening is not "before" it
+        authorized = measures.local_date(entry.authorized_at, tz) if entry.authorized_at else None
         if authorized is not None and performed < authorized:
             errors.append(
                 FieldError(
@@ -364,7 +366,9 @@ async def record_procedure(
         raise Conflict("Esta OCI já foi encerrada.", code="oci_encerrada")
     oci = await load_oci(session, settings, entry.oci_code, entry.catalog_competencia)
     default_cnes = (execution.cnes if execution else None) or booked_cnes
-    code, role, performed, cnes, cbo, cid, quantity, errors = _check_procedure(data, oci, entry, default_cnes, today)
+    code, role, performed, cnes, cbo, cid, quantity, errors = _check_procedure(
+        data, oci, entry, default_cnes, today, settings.timezone
+    )
     if errors:
         raise ValidationFailed("Procedimento inválido.", errors=errors)
     execution = await _ensure_execution(session, entry, oci, default_cnes or cnes)
