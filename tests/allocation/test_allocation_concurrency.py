@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-import signal
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 import pytest
 from pydantic import SecretStr
 from sqlalchemy import text
@@ -319,7 +319,7 @@ async def _run_row(world: World, run_id: int) -> Any:
 
 
 async def test_the_jobs_process_solves_a_queued_run_in_a_worker_process(world: World, tmp_path: Path) -> None:
-    from regula.cli.processes import stop_workers, worker_pool
+    from regula.cli.processes import WorkerPool
 
     await _agenda(world, "7000015", places=2)
     await _waiting_entries(world, 3)
@@ -328,13 +328,11 @@ async def test_the_jobs_process_solves_a_queued_run_in_a_worker_process(world: W
     )
     assert queued.status_code == 202, queued.text
     run_id = queued.json()["id"]
-    workers = worker_pool()
+    workers = WorkerPool()
     try:
         record = await _solver_job(world, tmp_path, workers)
-        solver_pid = next(iter(getattr(workers, "_processes", {})))
     finally:
-        stop_workers(workers)
-    assert solver_pid != os.getpid()  # solved in another process
+        workers.stop()
     assert record.outcome == "ok", record.error
     assert record.counts == {"interrupted": 0, "proposed": 1, "discarded": 0, "failed": 0}
     row = await _run_row(world, run_id)
@@ -353,7 +351,7 @@ async def test_the_jobs_process_solves_a_queued_run_in_a_worker_process(world: W
 
 
 async def test_a_failed_solve_is_recorded_and_the_superseded_proposal_comes_back(world: World, tmp_path: Path) -> None:
-    from regula.cli.processes import stop_workers, worker_pool
+    from regula.cli.processes import WorkerPool
 
     await _agenda(world, "7000016", places=2)
     await _waiting_entries(world, 2)
@@ -369,30 +367,37 @@ async def test_a_failed_solve_is_recorded_and_the_superseded_proposal_comes_back
     assert second.status_code == 202, second.text
     assert (await _run_row(world, first.json()["id"])).status == "substituida"
     # The solver's worker process dies (out of memory, killed): the pool is broken and the solve fails.
-    workers = worker_pool()
+    workers = WorkerPool()
     try:
-        worker = workers.submit(os.getpid).result(timeout=60)
-        os.kill(worker, signal.SIGKILL)
-        for _ in range(100):
-            if not any(p.is_alive() for p in getattr(workers, "_processes", {}).values()):
-                break
-            await asyncio.sleep(0.05)
+        worker = psutil.Process(await workers.run(os.getpid))
+        assert worker.pid != os.getpid()
+        worker.kill()
+        worker.wait(timeout=30)
         record = await _solver_job(world, tmp_path, workers)
+        assert record.outcome == "ok", record.error
+        assert record.counts["failed"] == 1
+        failed = await _run_row(world, second.json()["id"])
+        assert failed.status == "falhou"
+        assert failed.error.startswith("o processo de cálculo terminou de forma inesperada")
+        assert "[BrokenProcessPool: " in failed.error
+        assert failed.progress["step"] == "falhou" and failed.progress["message"].startswith("O cálculo falhou")
+        # The approved proposal it had superseded is back, approved by the same person, and can be committed.
+        back = await _run_row(world, first.json()["id"])
+        assert (back.status, back.decided_by) == ("aprovada", "regulador")
+        committed = await world.client.post(
+            f"/api/v1/allocation/runs/{first.json()['id']}/commit", headers=world.regulador.headers
+        )
+        assert committed.status_code == 201, committed.text
+        # The dead pool was replaced: the next proposal is solved, by a new worker process.
+        third = await world.client.post(
+            "/api/v1/allocation/runs", json={"scope": "uf:SC"}, headers=world.regulador.headers
+        )
+        assert third.status_code == 202, third.text
+        recovered = await _solver_job(world, tmp_path, workers)
+        assert recovered.counts["proposed"] == 1, recovered.counts
+        assert (await _run_row(world, third.json()["id"])).status == "proposta"
     finally:
-        stop_workers(workers)
-    assert record.outcome == "ok", record.error
-    assert record.counts["failed"] == 1
-    failed = await _run_row(world, second.json()["id"])
-    assert failed.status == "falhou"
-    assert failed.error.startswith("BrokenProcessPool")
-    assert failed.progress["step"] == "falhou" and failed.progress["message"].startswith("O cálculo falhou")
-    # The approved proposal it had superseded is back, approved by the same person, and can be committed.
-    back = await _run_row(world, first.json()["id"])
-    assert (back.status, back.decided_by) == ("aprovada", "regulador")
-    committed = await world.client.post(
-        f"/api/v1/allocation/runs/{first.json()['id']}/commit", headers=world.regulador.headers
-    )
-    assert committed.status_code == 201, committed.text
+        workers.stop()
 
 
 async def test_a_solve_interrupted_by_a_stopped_jobs_process_fails_on_the_next_pass(
@@ -407,13 +412,13 @@ async def test_a_solve_interrupted_by_a_stopped_jobs_process_fails_on_the_next_p
     # As a jobs process leaves it when it stops mid-solve: resolvendo, nobody solving.
     async with world.engine.begin() as conn:
         await conn.execute(text("UPDATE allocation_run SET status = 'resolvendo' WHERE id = :id"), {"id": run_id})
-    from regula.cli.processes import stop_workers, worker_pool
+    from regula.cli.processes import WorkerPool
 
-    workers = worker_pool()
+    workers = WorkerPool()
     try:
         record = await _solver_job(world, tmp_path, workers)
     finally:
-        stop_workers(workers)
+        workers.stop()
     assert record.counts["interrupted"] == 1
     row = await _run_row(world, run_id)
     assert row.status == "falhou" and "interrompido" in row.error
@@ -425,7 +430,7 @@ async def test_a_solve_interrupted_by_a_stopped_jobs_process_fails_on_the_next_p
 async def test_the_scheduler_queues_its_runs_and_with_auto_approval_commits_them_once_solved(
     world: World, tmp_path: Path
 ) -> None:
-    from regula.cli.processes import stop_workers, worker_pool
+    from regula.cli.processes import WorkerPool
     from regula.db.engine import Database
     from regula.jobs.process import all_jobs
     from regula.jobs.runner import run_job
@@ -444,11 +449,11 @@ async def test_the_scheduler_queues_its_runs_and_with_auto_approval_commits_them
     # Run again before it is solved: the queued run stands, no second one.
     again = await run_job(db, settings, all_jobs()["allocation"])
     assert again is not None and again.counts == {"uf:SC": {"run": run_id, "status": "na_fila"}}
-    workers = worker_pool()
+    workers = WorkerPool()
     try:
         solved = await run_job(db, settings, all_jobs()["allocation_solver"], workers=workers)
     finally:
-        stop_workers(workers)
+        workers.stop()
     assert solved is not None and solved.outcome == "ok", solved and solved.error
     row = await _run_row(world, run_id)
     assert row.status == "efetivada" and row.counts["commit"]["booked"] == 2

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from regula.cli.processes import stop_workers, worker_pool
+from regula.cli.processes import WorkerPool
 from regula.config import Settings
 from regula.db.engine import make_database
 from regula.jobs.process import all_jobs
@@ -38,12 +38,12 @@ def solve_queue(settings: Settings) -> None:
 
     async def go() -> None:
         db = make_database(settings.database_url.get_secret_value(), pool_size=2)
-        workers = worker_pool()
+        workers = WorkerPool()
         try:
             record = await run_job(db, settings, all_jobs()["allocation_solver"], workers=workers)
             assert record is not None and record.counts is not None and record.counts["proposed"] == 1, record
         finally:
-            stop_workers(workers)
+            workers.stop()
             await db.dispose()
 
     # A thread of its own: Playwright's synchronous API keeps an event loop in this one.

@@ -11,9 +11,7 @@ status (the partial unique index), not by a lock.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from functools import partial
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -55,7 +53,6 @@ async def solve_queued(ctx: JobContext) -> Counts:
     async with ctx.transaction() as session:
         interrupted = await allocation.fail_interrupted(session)
     counts: Counts = {"interrupted": interrupted, "proposed": 0, "discarded": 0, "failed": 0}
-    loop = asyncio.get_running_loop()
     while True:
         async with ctx.transaction() as session:
             claimed = await allocation.claim_next(session, ctx.settings)
@@ -64,7 +61,7 @@ async def solve_queued(ctx: JobContext) -> Counts:
         run, built = claimed
         assert run.id is not None
         try:
-            solved: Solved = await loop.run_in_executor(ctx.workers, partial(solve_instance, built.canonical))
+            solved: Solved = await ctx.workers.run(solve_instance, built.canonical)
         except Exception as exc:  # any failure of the solve (or of its worker) is the run's
             log.exception("allocation solve failed", extra={"run": run.id})
             async with ctx.transaction() as session:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import hashlib
+from concurrent.futures import BrokenExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -519,9 +520,13 @@ async def propose_now(
 
 
 def failure_reason(exc: BaseException) -> str:
-    """What an operator reads about a failed solve: the kind of failure and its message (ids and counts only: the
-    optimizer's messages carry no personal data)."""
-    return f"{type(exc).__name__}: {exc}"[:2000]
+    """What an operator reads about a failed solve, in Portuguese, with the technical kind and message after it
+    (ids and counts only: the optimizer's messages carry no personal data)."""
+    if isinstance(exc, BrokenExecutor):
+        what = "o processo de cálculo terminou de forma inesperada (falta de memória ou interrupção)"
+    else:
+        what = "erro no otimizador"
+    return f"{what} [{type(exc).__name__}: {exc}]"[:2000]
 
 
 async def _lock_scope(session: AsyncSession, scope: str, *, wait: bool) -> None:

@@ -9,8 +9,9 @@ clean-up code:
 - a child started by ``start_child`` gets SIGTERM from the kernel when its parent dies, even of SIGKILL
   (Linux ``prctl(PR_SET_PDEATHSIG)``), and ``watch_parent`` notices a dead parent where that is not available;
 - ``stop_child`` asks a child to stop and kills it if it has not within a grace period;
-- ``worker_pool`` starts the jobs process's worker processes (the allocation solver) the same way: they die with
-  it, and ``stop_workers`` ends them at once when it stops, even in the middle of a solve.
+- ``WorkerPool`` (on ``worker_pool``) holds the jobs process's worker processes (the allocation solver) started
+  the same way: they die with it, ``stop`` ends them at once when it stops, even in the middle of a solve, and a
+  pool whose worker died is replaced before the next use.
 """
 
 from __future__ import annotations
@@ -24,10 +25,13 @@ import signal
 import subprocess
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import BrokenExecutor, ProcessPoolExecutor
+from functools import partial
 from types import FrameType
+from typing import Any, TypeVar
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
@@ -108,3 +112,30 @@ def stop_workers(pool: ProcessPoolExecutor) -> None:
         if process.is_alive():
             process.terminate()
     pool.shutdown(wait=True, cancel_futures=True)
+
+
+class WorkerPool:
+    """The jobs process's worker processes, for CPU-bound work (the allocation solver): started on first use; a
+    pool one of whose workers died (killed, out of memory) refuses all later work, so it is replaced before the
+    next use; ``stop`` ends them. Use it from the event loop's thread (see ``worker_pool``)."""
+
+    def __init__(self, max_workers: int = 1) -> None:
+        self._max_workers = max_workers
+        self._pool: ProcessPoolExecutor | None = None
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        if self._pool is None:
+            self._pool = worker_pool(self._max_workers)
+        pool = self._pool
+        try:
+            return await asyncio.get_running_loop().run_in_executor(pool, partial(fn, *args))
+        except BrokenExecutor:
+            if self._pool is pool:
+                self._pool = None
+                stop_workers(pool)
+            raise
+
+    def stop(self) -> None:
+        if self._pool is not None:
+            stop_workers(self._pool)
+            self._pool = None

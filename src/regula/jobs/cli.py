@@ -12,7 +12,7 @@ from sqlmodel import col
 
 from regula.cli.checks import check_production
 from regula.cli.context import console, database, fail, load_settings, out
-from regula.cli.processes import stop_workers, worker_pool
+from regula.cli.processes import WorkerPool
 from regula.db.engine import make_database
 from regula.jobs.models import JobRun
 from regula.jobs.process import all_jobs, serve
@@ -46,11 +46,11 @@ def run(name: Annotated[str, typer.Argument(help="Nome da tarefa")]) -> None:
 
         async def go() -> JobRun | None:
             db = make_database(url, pool_size=2, application_name="regula-cli")
-            workers = worker_pool()  # the allocation solver's, as in the jobs process; they end with this command
+            workers = WorkerPool()  # the allocation solver's, as in the jobs process; they end with this command
             try:
                 return await run_job(db, settings, jobs[name], workers=workers)
             finally:
-                stop_workers(workers)
+                workers.stop()
                 await db.dispose()
 
         result = asyncio.run(go())

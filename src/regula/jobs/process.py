@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from concurrent.futures import Executor
 from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -21,7 +20,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from regula.allocation import jobs as allocation_jobs
-from regula.cli.processes import stop_workers, watch_parent, worker_pool
+from regula.cli.processes import WorkerPool, watch_parent
 from regula.config import Settings
 from regula.db.engine import Database, make_database
 from regula.jobs.runner import Job, has_work, run_job
@@ -47,7 +46,7 @@ def all_jobs() -> dict[str, Job]:
     return {j.name: j for j in jobs}
 
 
-async def _run_if_pending(db: Database, settings: Settings, job: Job, workers: Executor | None) -> None:
+async def _run_if_pending(db: Database, settings: Settings, job: Job, workers: WorkerPool | None) -> None:
     if await has_work(db, job):
         await run_job(db, settings, job, workers=workers)
 
@@ -57,7 +56,7 @@ async def serve(settings: Settings, url: str, *, run_now: bool = False, parent_p
     scheduler) is gone."""
     wire()  # the domain events' subscribers, as the app and the CLI connect them (regula.wiring)
     db = make_database(url, pool_size=4, application_name="regula-scheduler")
-    workers = worker_pool()
+    workers = WorkerPool()
     tz = ZoneInfo(settings.timezone)
     scheduler = AsyncIOScheduler(timezone=tz)
     jobs = all_jobs()
@@ -105,12 +104,12 @@ async def serve(settings: Settings, url: str, *, run_now: bool = False, parent_p
             task.cancel()
         # A solve in progress ends with the process: its run is left resolvendo, and the next solver job marks
         # it falhou (allocation.service.fail_interrupted).
-        stop_workers(workers)
+        workers.stop()
         await asyncio.gather(*helpers, return_exceptions=True)
         await db.dispose()
         log.info("scheduler stopped")
 
 
-async def _run_all(db: Database, settings: Settings, jobs: list[Job], workers: Executor) -> None:
+async def _run_all(db: Database, settings: Settings, jobs: list[Job], workers: WorkerPool) -> None:
     for job in jobs:
         await _run_if_pending(db, settings, job, workers)

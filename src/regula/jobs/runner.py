@@ -17,10 +17,9 @@ import logging
 import socket
 import traceback
 from collections.abc import AsyncIterator, Awaitable, Callable
-from concurrent.futures import Executor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -31,6 +30,9 @@ from regula.core.locks import lock_key
 from regula.db.base import utcnow
 from regula.db.engine import Database
 from regula.jobs.models import JobRun
+
+if TYPE_CHECKING:
+    from regula.cli.processes import WorkerPool
 
 log = logging.getLogger("regula.jobs")
 
@@ -45,7 +47,7 @@ class JobContext:
     db: Database  # the runner's: for work that needs a connection of its own (the notifier's liveness lock)
     settings: Settings
     # Worker processes of the jobs process, for CPU-bound work (the allocation solver); they end with it.
-    workers: Executor | None = None
+    workers: WorkerPool | None = None
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
@@ -91,7 +93,7 @@ async def has_work(db: Database, job: Job) -> bool:
         return await job.pending(session)
 
 
-async def run_job(db: Database, settings: Settings, job: Job, *, workers: Executor | None = None) -> JobRun | None:
+async def run_job(db: Database, settings: Settings, job: Job, *, workers: WorkerPool | None = None) -> JobRun | None:
     """Run ``job`` under its lock and record the run. A polled job whose lock is held is neither run nor recorded
     (``None``): the process holding it is doing that very work, and a record every few seconds would bury the
     others."""
