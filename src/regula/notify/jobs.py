@@ -26,6 +26,7 @@ from regula.notify.events import base_variables
 from regula.notify.models import Message
 from regula.notify.outbox import Outgoing, enqueue
 from regula.people.models import Citizen
+from regula.waitlist import measures
 from regula.waitlist import service as wl
 from regula.waitlist.models import WaitlistEntry
 from regula.waitlist.states import EntryStatus
@@ -129,19 +130,31 @@ async def plan_position_updates(session: AsyncSession, settings: Settings) -> in
     return await _enqueue_for(session, settings, ids, "posicao")
 
 
-async def plan_validations(session: AsyncSession, settings: Settings) -> int:
-    """Every 90 days in the queue: "você ainda precisa desta consulta?" (art. 10 §2 V — keep the queue true)."""
-    due = await session.execute(
-        text(
-            "SELECT e.id FROM waitlist_entry e "
-            "WHERE e.status = 'autorizada' AND e.authorized_at < now() - make_interval(days => :days) "
-            "AND NOT EXISTS (SELECT 1 FROM message m WHERE m.entry_id = e.id AND m.kind = 'validacao' "
-            "  AND m.created_at > now() - make_interval(days => :days)) "
-            "ORDER BY e.id LIMIT :n"
-        ),
-        {"days": settings.notify_validation_days, "n": PLANNING_BATCH},
+async def plan_validations(session: AsyncSession, settings: Settings, today: date | None = None) -> int:
+    """Every 90 days in the queue: "você ainda precisa desta consulta?" (art. 10 §2 V — keep the queue true).
+    Days in the queue are days waited (``waitlist.measures``: local days, paused days not counted)."""
+    days = settings.notify_validation_days
+    asked_lately = (
+        select(col(Message.id))
+        .where(
+            col(Message.entry_id) == col(WaitlistEntry.id),
+            col(Message.kind) == "validacao",
+            col(Message.created_at) > utcnow() - timedelta(days=days),
+        )
+        .exists()
     )
-    ids = [r[0] for r in due]
+    due = await session.execute(
+        select(col(WaitlistEntry.id))
+        .where(
+            col(WaitlistEntry.status) == EntryStatus.AUTORIZADA.value,
+            col(WaitlistEntry.authorized_at).is_not(None),
+            measures.EntrySql.of(WaitlistEntry).days(today or wl.local_today(settings), settings.timezone) >= days,
+            ~asked_lately,
+        )
+        .order_by(col(WaitlistEntry.id))
+        .limit(PLANNING_BATCH)
+    )
+    ids = [entry_id for entry_id in due.scalars() if entry_id is not None]
     return await _enqueue_for(session, settings, ids, "validacao")
 
 
