@@ -12,7 +12,6 @@ import time
 from array import array
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
 from pathlib import Path
 from typing import Any, Final
 
@@ -25,7 +24,7 @@ from regula.config import Settings
 from regula.core.errors import FieldError
 from regula.db.base import utcnow
 from regula.territory.reference import Municipality
-from regula.waitlist import service
+from regula.waitlist import measures, service
 from regula.waitlist.importer.reading import Format, RawRow, RowSource, open_rows
 from regula.waitlist.importer.report import ImportFileError, ImportProgress, ImportReport, ProgressCallback, RowError
 from regula.waitlist.importer.validation import Refused, Valid, Validator
@@ -557,7 +556,9 @@ class Importer:
         authorized = v.authorized_at
         deadline = None
         if authorized is not None:
-            deadline = authorized.astimezone(self.validator.tz).date() + timedelta(days=p.max_days)
+            # the tM deadline of waitlist.measures (an imported entry starts with no paused days)
+            authorized_on = authorized.astimezone(self.validator.tz).date()
+            deadline = measures.tm_deadline(authorized_on, p.max_days, 0)
         return (
             seq,
             p.protocol,
