@@ -9,6 +9,7 @@ from litestar import Request, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
+from msgspec import Struct
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from regula.access.policy import Role, allow
@@ -16,9 +17,10 @@ from regula.allocation import repository as runs
 from regula.allocation import service as allocation
 from regula.allocation.models import SOLVING_STATUSES
 from regula.config import Settings
-from regula.core.errors import Conflict, ValidationFailed
+from regula.core.errors import ValidationFailed
 from regula.waitlist import repository as waitlist
-from regula.web import charts, common
+from regula.web import charts, common, forms
+from regula.web.forms import Form
 
 VIEWERS = (Role.REGULADOR, Role.GESTOR, Role.AUDITOR)
 DECIDERS = (Role.REGULADOR, Role.GESTOR)
@@ -76,15 +78,20 @@ async def runs_page(request: Request[Any, Any, Any], db_session: NamedDependency
     return await _runs_page(request, db_session)
 
 
+class RunForm(Struct):
+    escopo: str = ""
+    horizonte: str = ""
+
+
 @post("/regulacao/alocacoes", opt=allow(*DECIDERS), include_in_schema=False, status_code=303)
 async def launch_run(
     request: Request[Any, Any, Any],
     db_session: NamedDependency[AsyncSession],
     settings: NamedDependency[Settings],
+    data: Form[RunForm],
 ) -> Redirect | Template:
-    form = await common.read_form(request)
-    scope = common.text_field(form, "escopo", 40)
-    horizon_raw = common.text_field(form, "horizonte", 5)
+    scope = forms.text(data.escopo, 40)
+    horizon_raw = forms.text(data.horizonte, 5)
     values = {"scope": scope, "horizon": horizon_raw}
     errors: dict[str, str] = {}
     horizon = int(horizon_raw) if horizon_raw.isdigit() else 0
@@ -94,17 +101,20 @@ async def launch_run(
         errors["scope"] = "Escolha o escopo da rodada."
     if errors:
         return await _runs_page(request, db_session, errors=errors, values=values, status_code=422)
-    try:
-        async with db_session.begin_nested():
-            # Queued, not solved here: the jobs process solves it (decision 9); the run's page follows its progress.
-            run = await allocation.enqueue(db_session, settings, scope, common.actor(request), horizon_days=horizon)
-    except ValidationFailed as exc:
-        found = common.field_errors(exc.errors)
-        errors = {"scope": found.get("scope", exc.message)} | {k: v for k, v in found.items() if k != "scope"}
-        return await _runs_page(request, db_session, errors=errors, values=values, status_code=422)
-    except Conflict as exc:  # another proposal of this scope is queued or being computed right now
-        return await _runs_page(request, db_session, errors={"scope": exc.message}, values=values, status_code=409)
-    return Redirect(path=f"/regulacao/alocacoes/{run.id}?feito=na_fila", status_code=303)
+
+    async def rerender(refusal: forms.Refusal) -> Template:
+        # A conflict (another proposal of this scope queued or being computed right now) is shown on the scope.
+        found = refusal.fields if refusal.status_code == 422 else {}
+        shown = {"scope": found.get("scope", refusal.message)} | {k: v for k, v in found.items() if k != "scope"}
+        return await _runs_page(request, db_session, errors=shown, values=values, status_code=refusal.status_code)
+
+    # Queued, not solved here: the jobs process solves it (decision 9); the run's page follows its progress.
+    return await forms.submit(
+        db_session,
+        lambda: allocation.enqueue(db_session, settings, scope, common.actor(request), horizon_days=horizon),
+        redirect=lambda run: f"/regulacao/alocacoes/{run.id}?feito=na_fila",
+        rerender=rerender,
+    )
 
 
 async def _run_page(
@@ -208,19 +218,24 @@ async def decide_run(
 ) -> Redirect | Template:
     act = common.actor(request)
     await runs.run_for(db_session, run_id, act, deciding=True)
-    try:
-        async with db_session.begin_nested():
-            if action == "efetivar":
-                await allocation.commit(db_session, settings, run_id, act)
-                done = "efetivada"
-            elif action in ACTIONS:
-                done = ACTIONS[action]
-                await allocation.decide(db_session, run_id, done, act)
-            else:
-                raise ValidationFailed.for_field("acao", "acao_desconhecida", "Ação desconhecida.")
-    except (Conflict, ValidationFailed) as exc:
-        return await _run_page(request, db_session, settings, run_id, alert=exc.message, status_code=409)
-    return Redirect(path=f"/regulacao/alocacoes/{run_id}?feito={done}", status_code=303)
+
+    async def apply() -> str:
+        if action == "efetivar":
+            await allocation.commit(db_session, settings, run_id, act)
+            return "efetivada"
+        if action in ACTIONS:
+            await allocation.decide(db_session, run_id, ACTIONS[action], act)
+            return ACTIONS[action]
+        raise ValidationFailed.for_field("acao", "acao_desconhecida", "Ação desconhecida.")
+
+    async def rerender(refusal: forms.Refusal) -> Template:
+        # The run's page has no field to point at: the refusal is its alert (a run already decided is a 409).
+        status = 409 if refusal.status_code == 422 else refusal.status_code
+        return await _run_page(request, db_session, settings, run_id, alert=refusal.message, status_code=status)
+
+    return await forms.submit(
+        db_session, apply, redirect=lambda done: f"/regulacao/alocacoes/{run_id}?feito={done}", rerender=rerender
+    )
 
 
 ROUTES = [runs_page, launch_run, run_page, decide_run]
