@@ -2,7 +2,8 @@
 
 Jobs, pages, the dashboard, the exports, the allocation instance builder and production control all call these;
 ``tests/waitlist/test_measures.py`` evaluates every SQL form on PostgreSQL rows and checks it against the Python form
-for generated inputs. ``docs/measures.md`` states the definitions for people; docs/decisions/0009 says why.
+for generated inputs. ``docs/measures.md`` states the definitions for people; decision 13
+(``docs/decisions/0013-derived-measures.md``) says why.
 
 Two rules hold for every measure:
 
@@ -16,10 +17,11 @@ The measures:
   day it closed otherwise), minus the days the clock was paused (``suspended_days``, plus the open pause counted up
   to ``as_of``), never negative. The waiting clock pauses while the entry is suspended, returned to APS or waiting
   for a teleconsultation (``waitlist.states.clock_paused``).
-* **tM** — the OCI's maximum time (``max_days``; Portaria GM/MS 3.492/2024 art. 14 §2 III, as amended: art. 14 §3 III
-  "tempo limite máximo (TM) para cada OCI"). The ordinance counts it **from the first to the last procedure of the
-  OCI** (amendment, art. 14 §3 III): that is **tM compliance**, below. Before the first procedure, regula spends the
-  same number of days as the budget of the wait (the navigators must act before the OCI itself can start late):
+* **tM** — the OCI's maximum time (``max_days``; Portaria GM/MS 3.492/2024 art. 14 §2 III, and art. 14 §3 III as
+  amended: "tempo limite máximo (TM) para cada OCI"). The ordinance counts it **from the first to the last
+  procedure of the OCI** (amendment, art. 14 §3 III): that is **tM compliance**, below. Before the first procedure,
+  regula spends the same number of days as the budget of the wait (the navigators must act before the OCI itself
+  can start late):
 * **tM deadline** — the day days waited reaches tM: authorization date + tM + paused days.
 * **past 75% of tM** — days waited ≥ 75% of tM (``100 · days ≥ 75 · tM``, integers). Portugal's SIGIC transfers a
   patient at 75% of the maximum guaranteed time; regula escalates the entry (navigators' task, wider scope in the
