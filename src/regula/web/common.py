@@ -1,5 +1,6 @@
-"""What every server-rendered page shares: who is asking, their territory, form fields and field errors, labels
-people read (in Portuguese), pagination and short messages after a POST-redirect-GET."""
+"""What every server-rendered page shares: who is asking, their territory, field errors, labels people read (in
+Portuguese), pagination and short messages after a POST-redirect-GET. Forms are decoded and submitted through
+``regula.web.forms``."""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from litestar import Request
-from litestar.datastructures import FormMultiDict
 
 from regula.access.policy import Jurisdiction, JurisdictionKind
 from regula.access.service import Principal
@@ -175,19 +175,6 @@ def sub_scopes(p: Principal) -> list[tuple[str, str]]:
 
 
 # -- forms ---------------------------------------------------------------------------------------------------
-
-
-async def read_form(request: Request[Any, Any, Any]) -> FormMultiDict:
-    return await request.form()
-
-
-def text_field(form: FormMultiDict, key: str, limit: int = 4000) -> str:
-    value = form.get(key)
-    return value.strip()[:limit] if isinstance(value, str) else ""
-
-
-def checked(form: FormMultiDict, key: str) -> bool:
-    return text_field(form, key) in ("1", "on", "sim", "true")
 
 
 def field_errors(errors: Iterable[FieldError]) -> dict[str, str]:

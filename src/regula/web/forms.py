@@ -76,7 +76,7 @@ async def submit(
 
 
 def text(value: str | None, limit: int = 4000) -> str:
-    """A form text field as people mean it: trimmed, and cut at the field's length like ``common.text_field``."""
+    """A form text field as people mean it: trimmed, and cut at the field's length."""
     return (value or "").strip()[:limit]
 
 
