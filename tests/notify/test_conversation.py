@@ -26,6 +26,7 @@ from regula.notify.jobs import expire_questions, plan_validations
 from regula.notify.receipts import Receipt, apply_receipts
 from regula.people.documents import generate_cpf
 from tests.conftest import Login, app_client
+from tests.support.allocation import propose_and_solve
 from tests.waitlist.test_waitlist_api import authorize, citizen_body, refer
 
 MakeUser = Callable[..., Awaitable[Login]]
@@ -95,7 +96,9 @@ async def status_of(client: httpx.AsyncClient, reg: Login, entry_id: int) -> str
     return str((await client.get(f"/api/v1/entries/{entry_id}", headers=reg.headers)).json()["status"])
 
 
-async def _two_waiting_and_one_slot(client: httpx.AsyncClient, make_user: MakeUser, cnes: str) -> dict[str, Any]:
+async def _two_waiting_and_one_slot(
+    client: httpx.AsyncClient, session: AsyncSession, settings: Settings, make_user: MakeUser, cnes: str
+) -> dict[str, Any]:
     gestor = await make_user("gestor", "uf:SC")
     reg = await make_user("regulador", "uf:SC")
     aps = await make_user("solicitante", "municipality:4205407")
@@ -121,17 +124,16 @@ async def _two_waiting_and_one_slot(client: httpx.AsyncClient, make_user: MakeUs
     )
     for e in (first, second):
         await authorize(client, reg, e["id"])
-    run = (await client.post("/api/v1/allocation/runs", json={"scope": "uf:SC"}, headers=reg.headers)).json()
-    run_id = run["run"]["id"]
+    run_id = await propose_and_solve(client, reg.headers, session, settings)
     assert (await client.post(f"/api/v1/allocation/runs/{run_id}/approve", headers=reg.headers)).is_success
     assert (await client.post(f"/api/v1/allocation/runs/{run_id}/commit", headers=reg.headers)).is_success
     return {"reg": reg, "first": first, "second": second, "starts": starts}
 
 
 async def test_appointment_messages_are_written_with_the_booking(
-    app: httpx.AsyncClient, session: AsyncSession, make_user: MakeUser
+    app: httpx.AsyncClient, session: AsyncSession, make_user: MakeUser, notify_settings: Settings
 ) -> None:
-    s = await _two_waiting_and_one_slot(app, make_user, "7100001")
+    s = await _two_waiting_and_one_slot(app, session, notify_settings, make_user, "7100001")
     first = s["first"]["id"]
     assert await messages(session, first) == [
         ("fila_entrada", "pendente"),
@@ -158,7 +160,7 @@ async def test_appointment_messages_are_written_with_the_booking(
 async def test_signed_no_releases_the_place_and_the_next_person_gets_the_offer(
     app: httpx.AsyncClient, session: AsyncSession, make_user: MakeUser, notify_settings: Settings
 ) -> None:
-    s = await _two_waiting_and_one_slot(app, make_user, "7100002")
+    s = await _two_waiting_and_one_slot(app, session, notify_settings, make_user, "7100002")
     reg, first, second = s["reg"], s["first"]["id"], s["second"]["id"]
     await mark_sent(session, first, "confirmacao")
 
@@ -198,7 +200,7 @@ async def test_signed_no_releases_the_place_and_the_next_person_gets_the_offer(
 async def test_yes_to_an_offer_confirms_and_sends_the_details(
     app: httpx.AsyncClient, session: AsyncSession, make_user: MakeUser, notify_settings: Settings
 ) -> None:
-    s = await _two_waiting_and_one_slot(app, make_user, "7100003")
+    s = await _two_waiting_and_one_slot(app, session, notify_settings, make_user, "7100003")
     reg, first, second = s["reg"], s["first"]["id"], s["second"]["id"]
     await mark_sent(session, first, "confirmacao")
     assert (await reply(app, notify_settings, "+5548991110001", "2")).status_code == 200
@@ -215,7 +217,7 @@ async def test_yes_to_an_offer_confirms_and_sends_the_details(
 async def test_confirmation_yes_and_receipts_in_any_order(
     app: httpx.AsyncClient, session: AsyncSession, make_user: MakeUser, notify_settings: Settings
 ) -> None:
-    s = await _two_waiting_and_one_slot(app, make_user, "7100004")
+    s = await _two_waiting_and_one_slot(app, session, notify_settings, make_user, "7100004")
     first = s["first"]["id"]
     message_id = await mark_sent(session, first, "confirmacao")
     assert (await reply(app, notify_settings, "+5548991110001", "Sim")).status_code == 200
@@ -236,7 +238,7 @@ async def test_confirmation_yes_and_receipts_in_any_order(
 async def test_failed_appointment_message_goes_to_the_navigators(
     app: httpx.AsyncClient, session: AsyncSession, make_user: MakeUser, notify_settings: Settings
 ) -> None:
-    s = await _two_waiting_and_one_slot(app, make_user, "7100005")
+    s = await _two_waiting_and_one_slot(app, session, notify_settings, make_user, "7100005")
     first = s["first"]["id"]
     message_id = await mark_sent(session, first, "agendamento")
     await apply_receipts(session, notify_settings, [Receipt(message_id, "SMx", "failed", "30005")])
@@ -290,7 +292,7 @@ async def test_validation_no_then_yes_cancels_with_its_reason(
 async def test_opt_out_and_unreadable_replies(
     app: httpx.AsyncClient, session: AsyncSession, make_user: MakeUser, notify_settings: Settings
 ) -> None:
-    s = await _two_waiting_and_one_slot(app, make_user, "7100006")
+    s = await _two_waiting_and_one_slot(app, session, notify_settings, make_user, "7100006")
     first = s["first"]["id"]
     await mark_sent(session, first, "confirmacao")
     await reply(app, notify_settings, "+5548991110001", "quem fala?")
@@ -322,7 +324,7 @@ async def test_opt_out_and_unreadable_replies(
 async def test_no_to_the_appointment_notice_releases_the_place(
     app: httpx.AsyncClient, session: AsyncSession, make_user: MakeUser, notify_settings: Settings
 ) -> None:
-    s = await _two_waiting_and_one_slot(app, make_user, "7100007")
+    s = await _two_waiting_and_one_slot(app, session, notify_settings, make_user, "7100007")
     await mark_sent(session, s["first"]["id"], "agendamento")
     assert (await reply(app, notify_settings, "+5548991110001", "Não posso ir nesse dia")).status_code == 200
     assert await status_of(app, s["reg"], s["first"]["id"]) == "autorizada"
@@ -333,7 +335,7 @@ async def test_no_to_the_appointment_notice_releases_the_place(
 async def test_signed_status_callbacks_update_the_message_and_forgeries_do_not(
     app: httpx.AsyncClient, session: AsyncSession, make_user: MakeUser, notify_settings: Settings
 ) -> None:
-    s = await _two_waiting_and_one_slot(app, make_user, "7100008")
+    s = await _two_waiting_and_one_slot(app, session, notify_settings, make_user, "7100008")
     message_id = await mark_sent(session, s["first"]["id"], "agendamento")
     sid = (await session.execute(text("SELECT provider_sid FROM message WHERE id = :m"), {"m": message_id})).scalar()
     path = f"/webhooks/twilio/status?m={message_id}"

@@ -16,10 +16,12 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 from tests.conftest import Login
+from tests.support.allocation import propose_and_solve
 from tests.waitlist.test_waitlist_api import authorize, citizen_body, refer
 from tests.web.conftest import Browser
 
 from regula.audit.service import LIST_READ
+from regula.config import Settings
 from regula.navigation.service import open_task
 from regula.people.documents import generate_cpf
 from regula.people.models import Citizen
@@ -59,7 +61,9 @@ class Audited:
         return response, await _list_reads_since(self.session, mark)
 
 
-async def _scenario(client: httpx.AsyncClient, session: AsyncSession, make_user: MakeUser) -> dict[str, Any]:
+async def _scenario(
+    client: httpx.AsyncClient, session: AsyncSession, settings: Settings, make_user: MakeUser
+) -> dict[str, Any]:
     gestor = await make_user("gestor", "uf:SC")
     reg = await make_user("regulador", "uf:SC")
     aps = await make_user("solicitante", "municipality:4205407")
@@ -85,18 +89,18 @@ async def _scenario(client: httpx.AsyncClient, session: AsyncSession, make_user:
         e = await refer(client, aps, body, risk=risk)
         await authorize(client, reg, e["id"])
         entries.append(e)
-    run = (await client.post("/api/v1/allocation/runs", json={"scope": "uf:SC"}, headers=reg.headers)).json()
+    run_id = await propose_and_solve(client, reg.headers, session, settings)
     citizen = await session.get(Citizen, entries[2]["citizen_id"])
     assert citizen is not None
     task = await open_task(session, "mensagem_nao_entregue", citizen, entries[2]["id"], "Ligar para a pessoa.")
     await session.commit()
-    return {"reg": reg, "nav": nav, "entries": entries, "run_id": run["run"]["id"], "task_id": task.id}
+    return {"reg": reg, "nav": nav, "entries": entries, "run_id": run_id, "task_id": task.id}
 
 
 async def test_each_list_read_writes_one_event_naming_the_ids_returned(
-    client: httpx.AsyncClient, session: AsyncSession, make_user: MakeUser, browser_for: BrowserFor
+    client: httpx.AsyncClient, session: AsyncSession, settings: Settings, make_user: MakeUser, browser_for: BrowserFor
 ) -> None:
-    s = await _scenario(client, session, make_user)
+    s = await _scenario(client, session, settings, make_user)
     reg, nav = s["reg"], s["nav"]
     audited = Audited(session)
     entry_ids = {str(e["id"]) for e in s["entries"]}

@@ -13,9 +13,11 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 from tests.conftest import Login
+from tests.support.allocation import propose_and_solve
 from tests.waitlist.test_waitlist_api import authorize, citizen_body, refer
 from tests.web.conftest import Browser
 
+from regula.config import Settings
 from regula.people.documents import generate_cpf
 
 MakeUser = Callable[..., Awaitable[Login]]
@@ -25,7 +27,9 @@ OCI = "0902010026"
 rng = random.Random(23)
 
 
-async def _booked_no_show(client: httpx.AsyncClient, make_user: MakeUser) -> dict[str, Any]:
+async def _booked_no_show(
+    client: httpx.AsyncClient, session: AsyncSession, settings: Settings, make_user: MakeUser
+) -> dict[str, Any]:
     gestor = await make_user("gestor", "uf:SC")
     reg = await make_user("regulador", "uf:SC")
     aps = await make_user("solicitante", "municipality:4205407")
@@ -43,16 +47,16 @@ async def _booked_no_show(client: httpx.AsyncClient, make_user: MakeUser) -> dic
     )
     e = await refer(client, aps, citizen_body(name="Célia Ramos", cpf=generate_cpf(rng), phone="48992220001"))
     await authorize(client, reg, e["id"])
-    run = (await client.post("/api/v1/allocation/runs", json={"scope": "uf:SC"}, headers=reg.headers)).json()
-    await client.post(f"/api/v1/allocation/runs/{run['run']['id']}/approve", headers=reg.headers)
-    await client.post(f"/api/v1/allocation/runs/{run['run']['id']}/commit", headers=reg.headers)
+    run_id = await propose_and_solve(client, reg.headers, session, settings)
+    await client.post(f"/api/v1/allocation/runs/{run_id}/approve", headers=reg.headers)
+    await client.post(f"/api/v1/allocation/runs/{run_id}/commit", headers=reg.headers)
     return e
 
 
 async def test_navigator_works_the_list_and_reads_the_message_log(
-    client: httpx.AsyncClient, session: AsyncSession, make_user: MakeUser, browser_for: BrowserFor
+    client: httpx.AsyncClient, session: AsyncSession, settings: Settings, make_user: MakeUser, browser_for: BrowserFor
 ) -> None:
-    e = await _booked_no_show(client, make_user)
+    e = await _booked_no_show(client, session, settings, make_user)
     nav = await make_user("navegador", "uf:SC")
     page = await browser_for(nav)
     before = await page.get("/navegacao")
