@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import fcntl
 import os
 import tempfile
 import threading
@@ -69,8 +70,14 @@ def _server_url() -> Iterator[str]:
         return
     home = Path(os.environ.get("REGULA_TEST_HOME", Path(tempfile.gettempdir()) / "regula-test-pg"))
     server = EmbeddedPostgres(home / "pgdata")
+    home.mkdir(parents=True, exist_ok=True)
     try:
-        yield server.start()
+        # xdist workers start together: one at a time through the start (and, on a new data directory, initdb and
+        # the creation of database regula, which two at once would both attempt); then they share the server.
+        with (home / "start.lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            url = server.start()
+        yield url
     finally:
         server.stop()
 
@@ -299,6 +306,26 @@ async def client(
 
 def app_client(app: Any) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver.local")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _cheap_password_hashing() -> Iterator[None]:
+    """argon2 at regula's cost takes ~0.2 s per hash or check on a small machine, and the tests make and check
+    hundreds of passwords (every test user, every login). In the test process the same argon2id runs at its
+    smallest cost; the commands that tests start as processes keep the real one."""
+    from argon2 import PasswordHasher
+
+    from regula.access import service
+
+    real = getattr(service, "_hasher", None)
+    if not isinstance(real, PasswordHasher):
+        yield  # the hasher moved: nothing to make cheaper
+        return
+    service._hasher = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    try:
+        yield
+    finally:
+        service._hasher = real
 
 
 @dataclass
