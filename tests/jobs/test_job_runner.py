@@ -1,5 +1,6 @@
 """Jobs are recorded, never run twice at once across processes, and the escalation sweep flags entries past 75%
-of their tM window. Jobs commit, so these tests use a database of their own."""
+of their tM window. A job's commits only release savepoints of the test's transaction (``savepoint_database``);
+the tests that run two jobs at once need connections of their own, so they get a database of their own."""
 
 from __future__ import annotations
 
@@ -26,7 +27,9 @@ async def db(fresh_database_url: str) -> AsyncIterator[Database]:
     await database.dispose()
 
 
-async def test_runs_are_recorded_with_outcome_and_counts(db: Database, settings: Settings) -> None:
+async def test_runs_are_recorded_with_outcome_and_counts(savepoint_database: Database, settings: Settings) -> None:
+    db = savepoint_database
+
     async def works(ctx: JobContext) -> dict[str, Any]:
         return {"done": 3}
 
@@ -105,28 +108,33 @@ def test_every_domain_job_is_collected_once_with_a_schedule(settings: Settings) 
     assert jobs["allocation"].crontab(settings) == settings.allocation_cron
 
 
-async def test_escalation_sweep_flags_entries_past_three_quarters(db: Database, settings: Settings) -> None:
+async def test_escalation_sweep_flags_entries_past_three_quarters(
+    savepoint_database: Database, settings: Settings
+) -> None:
+    db = savepoint_database
     async with db.transaction() as s:
         await load_territory(s)
-        await s.execute(
-            text(
-                "INSERT INTO citizen (cpf, name, search_name, birth_date, sex, race_color, municipality_ibge, uf, "
-                "preferred_channel, contact_consent, pregnant, disability, autism, cadunico, created_at, updated_at) "
-                "VALUES ('52998224725', 'Ana', 'ANA', '1970-01-01', 'F', 'parda', '4205407', 'SC', 'sms', true, "
-                "false, false, false, false, now(), now())"
+        citizen_id = (
+            await s.execute(
+                text(
+                    "INSERT INTO citizen (cpf, name, search_name, birth_date, sex, race_color, municipality_ibge, uf, "
+                    "preferred_channel, contact_consent, pregnant, disability, autism, cadunico, created_at, "
+                    "updated_at) VALUES ('52998224725', 'Ana', 'ANA', '1970-01-01', 'F', 'parda', '4205407', 'SC', "
+                    "'sms', true, false, false, false, false, now(), now()) RETURNING id"
+                )
             )
-        )
+        ).scalar_one()
         for protocol, waited, oci in (("SC2600000001", 50, "0902010026"), ("SC2600000002", 10, "0902010018")):
             await s.execute(
                 text(
                     "INSERT INTO waitlist_entry (protocol, citizen_id, oci_code, catalog_competencia, cid_code, "
                     "risk_class, risk_justification, checklist, requesting_cnes, municipality_ibge, uf, scope_kind, "
                     "scope_code, status, status_changed_at, requested_at, authorized_at, deadline_date, max_days, "
-                    "suspended_days, created_at, updated_at) VALUES (:p, 1, :oci, '202601', 'I20', 'verde', "
+                    "suspended_days, created_at, updated_at) VALUES (:p, :c, :oci, '202601', 'I20', 'verde', "
                     "'justificativa longa', '{}', '2691868', '4205407', 'SC', 'region', '42007', 'autorizada', now(), "
                     "now(), now() - make_interval(days => :w), CAST(now() AS date) - :w + 60, 60, 0, now(), now())"
                 ),
-                {"p": protocol, "w": waited, "oci": oci},
+                {"p": protocol, "c": citizen_id, "w": waited, "oci": oci},
             )
     run = await run_job(db, settings, all_jobs()["escalation_sweep"])
     assert run is not None and run.outcome == "ok", run and run.error
