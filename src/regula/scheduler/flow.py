@@ -80,6 +80,7 @@ from regula.scheduler.fallback import PairModel, solve_pairs
 from regula.scheduler.instance import Assignment, Explanation, Instance, Meta, Solution, Stats, Status
 from regula.scheduler.problem import (
     Problem,
+    Signatures,
     escalate_problem,
     from_instance,
     group_rows,
@@ -258,17 +259,124 @@ def solve_problem(problem: Problem, *, workers: int | None = None) -> Allocation
 
 
 def _solve_free(problem: Problem, *, workers: int | None = None) -> Allocation:
+    """The named steps, in order: escalation and signatures, :func:`_classes`, :func:`_provider_groups`,
+    :func:`_reach`, :func:`_components`, :func:`_coverage`, :func:`_hubs`, :func:`_quotas`, :func:`_incumbents`,
+    :func:`_fallback_components`, :func:`_network`, :func:`_solve_components`, :func:`_read_back`,
+    :func:`_assign_members`, then the status check and the statistics."""
     t0 = time.perf_counter()
     sig = signatures(problem)
     p, escalated = escalate_problem(problem, sig)
-    params = p.params
-    w = params.weights
-    forbid_late = params.late_policy == "forbid"
+    forbid_late = p.params.late_policy == "forbid"
     n, k = p.n_entries, p.n_buckets
     e_rank = _rank(p.e_id)
     b_rank = _rank(p.b_id)
 
-    # -- classes ------------------------------------------------------------------------------------------------
+    cl = _classes(p, sig)
+    pg = _provider_groups(p, b_rank)
+    reach = _reach(cl, pg)
+    comp = _components(cl, pg, reach)
+    cov = _coverage(p, cl, pg, reach)
+    costs = _Costs(p, sig, cl, pg, forbid_late)
+    hubs = _hubs(p, sig, cl, pg, reach, cov, costs)
+    quotas = _quotas(p, cl, pg, reach, cov, costs, b_rank)
+    inc = _incumbents(p, cl, pg, cov, costs)
+    fallback_comp = _fallback_components(comp, quotas, inc)
+    net = _network(p, cl, pg, comp, hubs, quotas, inc, fallback_comp)
+    prepare_seconds = time.perf_counter() - t0
+
+    t1 = time.perf_counter()
+    flows = _solve_components(cl, comp, net, fallback_comp, workers)
+    units = _read_back(p, b_rank, cl, comp, hubs, quotas, cov, inc, net, flows, fallback_comp)
+    solve_seconds = time.perf_counter() - t1
+
+    bucket_of, rank_in_class = _assign_members(p, cl, inc, units, e_rank, b_rank)
+
+    statuses = units.statuses
+    status: Status = "OPTIMAL"
+    if any(s.startswith("ERROR") for s in statuses):
+        status = "ERROR"
+    elif any(s == "FEASIBLE" for s in statuses):
+        status = "FEASIBLE"
+    served = np.flatnonzero(bucket_of >= 0)
+    check = int(entry_costs(p, served, bucket_of[served]).sum())
+    held = inc.held[inc.rows]
+    got = bucket_of[inc.rows]
+    kept = int((got == held).sum())
+    # The solver's objective is in the scaled costs with the bonus; recomputed from the assignment it must agree
+    # (a FEASIBLE fallback may keep an incumbent it did not route on the bonus arc: then it is only lower).
+    recomputed = inc.scale * check - inc.bonus * kept
+    if status != "ERROR" and (recomputed > units.objective or (status == "OPTIMAL" and recomputed != units.objective)):
+        status = "ERROR"
+    stats = Stats(
+        entries=n,
+        buckets=k,
+        quotas=cov.n_q,
+        classes=cl.n,
+        hubs=net.n_shared_hubs,
+        quota_nodes=net.n_qn,
+        nodes=flows.n_nodes,
+        arcs=int(net.net_arc.sum()),
+        components=comp.n,
+        fallback_components=int(fallback_comp.sum()),
+        assigned=int(served.size),
+        incumbents=int(inc.rows.size),
+        incumbents_kept=kept,
+        incumbents_moved=int(((got >= 0) & (got != held)).sum()),
+        incumbents_dropped=int((got < 0).sum()),
+    )
+    meta = Meta(
+        prepare_seconds=round(prepare_seconds, 6), solve_seconds=round(solve_seconds, 6), workers=flows.n_workers
+    )
+    return Allocation(
+        problem=p,
+        status=status,
+        objective=check,
+        bucket_of=bucket_of,
+        escalated=escalated,
+        class_of=cl.class_of,
+        rank_in_class=rank_in_class,
+        class_size=cl.size,
+        stats=stats,
+        meta=meta,
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class _Classes:
+    """Entries grouped into classes (per class: its key columns), and classes into bucket signatures (the part of
+    the key that decides eligibility and cost against a bucket; per signature: its columns)."""
+
+    class_of: I64  # per entry
+    size: I64  # per class (the class's supply)
+    oci: I64
+    muni: I64
+    kind: I64
+    code: I64
+    level: I64
+    cut: I64
+    band: I64
+    sex: I64
+    short: I64
+    unav: I64
+    bsig: I64  # per class: its bucket signature
+    bs_level: I64  # per bucket signature, and so on
+    bs_cut: I64
+    bs_band: I64
+    bs_sex: I64
+    bs_short: I64
+    bs_unav: I64
+
+    @property
+    def n(self) -> int:
+        return int(self.size.size)
+
+
+def _classes(p: Problem, sig: Signatures) -> _Classes:
+    """Classes: entries with the same OCI, municipality, scope and signature (see the module docstring), numbered
+    in key order; the deadline position is left out of the key when lateness neither forbids nor costs."""
+    n = p.n_entries
+    w = p.params.weights
+    forbid_late = p.params.late_policy == "forbid"
     class_cols = [
         p.e_oci.astype(np.int64),
         p.e_muni.astype(np.int64),
@@ -296,8 +404,51 @@ def _solve_free(problem: Problem, *, workers: int | None = None) -> Allocation:
     else:
         c_bsig, bsig_first = np.zeros(0, np.int64), np.zeros(0, np.int64)
     bs_level, bs_cut, bs_band, bs_sex, bs_short, bs_unav = (col[bsig_first] for col in bsig_cols)
+    return _Classes(
+        class_of=class_of,
+        size=c_size,
+        oci=c_oci,
+        muni=c_muni,
+        kind=c_kind,
+        code=c_code,
+        level=c_level,
+        cut=c_cut,
+        band=c_band,
+        sex=c_sex,
+        short=c_short,
+        unav=c_unav,
+        bsig=c_bsig,
+        bs_level=bs_level,
+        bs_cut=bs_cut,
+        bs_band=bs_band,
+        bs_sex=bs_sex,
+        bs_short=bs_short,
+        bs_unav=bs_unav,
+    )
 
-    # -- provider groups, split at quota boundaries ------------------------------------------------------------------
+
+@dataclass(frozen=True, eq=False)
+class _ProviderGroups:
+    """Buckets grouped by (OCI, provider, modality, quota segment); per group its key columns, one date (a group
+    never straddles a quota boundary) and, as CSR (``ptr``, ``items``), its buckets in (date, id) order."""
+
+    of_bucket: I64  # per bucket
+    oci: I64
+    provider: I64
+    scope: npt.NDArray[np.int32]  # (scope kind × group): the group's code at each scope level
+    date: npt.NDArray[np.int32]
+    ptr: I64
+    items: I64
+
+    @property
+    def n(self) -> int:
+        return int(self.oci.size)
+
+
+def _provider_groups(p: Problem, b_rank: I64) -> _ProviderGroups:
+    """Provider groups, split at every quota boundary of their (provider, OCI) so that each group lies wholly
+    inside or outside each quota period."""
+    k = p.n_buckets
     segment = np.zeros(k, dtype=np.int64)
     if p.q_id.size:
         qkeys = np.unique(np.stack([p.q_provider, p.q_oci], axis=1), axis=0)
@@ -313,13 +464,36 @@ def _solve_free(problem: Problem, *, workers: int | None = None) -> Allocation:
         b_pg, pg_first = np.zeros(0, np.int64), np.zeros(0, np.int64)
     n_pg = int(pg_first.size)
     pg_oci, pg_provider, _pg_tele = (col[pg_first] for col in pg_cols[:3])
-    pg_scope = p.b_scope[:, pg_first]
-    pg_date = p.b_date[pg_first]  # any date of the group: a group never straddles a quota boundary
     pg_ptr, pg_items = _csr(b_pg, n_pg, [p.b_date.astype(np.int64), b_rank])
+    return _ProviderGroups(
+        of_bucket=b_pg,
+        oci=pg_oci,
+        provider=pg_provider,
+        scope=p.b_scope[:, pg_first],
+        date=p.b_date[pg_first],
+        ptr=pg_ptr,
+        items=pg_items,
+    )
 
-    # -- scope groups and the provider groups each may reach -------------------------------------------------------
-    sg_cols = [c_oci, c_kind, c_code]
-    if n_cls:
+
+@dataclass(frozen=True, eq=False)
+class _Reach:
+    """Scope groups (classes of one OCI and scope) and the provider groups each reaches, as sorted pairs
+    (``sp_sg``, ``sp_pg``); expanded per class as rows (``cp_class``, ``cp_pg``)."""
+
+    c_sg: I64  # per class: its scope group
+    n_sg: int
+    sp_sg: I64
+    sp_pg: I64
+    cp_class: I64
+    cp_pg: I64
+
+
+def _reach(cl: _Classes, pg: _ProviderGroups) -> _Reach:
+    """Which provider groups each class may reach: same OCI, and the group's code at the class's scope level is
+    the class's scope code. Decided once per scope group, then expanded to every class of it."""
+    sg_cols = [cl.oci, cl.kind, cl.code]
+    if cl.n:
         c_sg, sg_first = _group(sg_cols)
     else:
         c_sg, sg_first = np.zeros(0, np.int64), np.zeros(0, np.int64)
@@ -327,75 +501,145 @@ def _solve_free(problem: Problem, *, workers: int | None = None) -> Allocation:
     sg_pairs_sg: list[I64] = []
     sg_pairs_pg: list[I64] = []
     for s, (oci, kind, code) in enumerate(zip(*(col[sg_first].tolist() for col in sg_cols), strict=True)):
-        hit = np.flatnonzero((pg_oci == oci) & (pg_scope[kind] == code))
+        hit = np.flatnonzero((pg.oci == oci) & (pg.scope[kind] == code))
         sg_pairs_sg.append(np.full(hit.size, s, dtype=np.int64))
         sg_pairs_pg.append(hit.astype(np.int64))
     sp_sg = np.concatenate(sg_pairs_sg) if sg_pairs_sg else np.zeros(0, np.int64)
     sp_pg = np.concatenate(sg_pairs_pg) if sg_pairs_pg else np.zeros(0, np.int64)
     sg_ptr = np.zeros(n_sg + 1, dtype=np.int64)
     np.cumsum(np.bincount(sp_sg, minlength=n_sg), out=sg_ptr[1:])  # sp_* is already sorted by scope group
-
-    # class × reachable provider group
     cp_class, cp_pg = _expand(sg_ptr, sp_pg, c_sg)
+    return _Reach(c_sg=c_sg, n_sg=n_sg, sp_sg=sp_sg, sp_pg=sp_pg, cp_class=cp_class, cp_pg=cp_pg)
 
-    # -- components --------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True, eq=False)
+class _Components:
+    """Independent sub-problems, numbered in order of their first class; provider groups no class reaches get -1."""
+
+    of_class: I64
+    of_pg: I64
+    n: int
+
+
+def _components(cl: _Classes, pg: _ProviderGroups, reach: _Reach) -> _Components:
+    """Connected components of the scope group ↔ provider group reach graph (union-find)."""
+    n_sg, n_pg = reach.n_sg, pg.n
     uf = _UnionFind(n_sg + n_pg)
-    for s, g in zip(sp_sg.tolist(), sp_pg.tolist(), strict=True):
+    for s, g in zip(reach.sp_sg.tolist(), reach.sp_pg.tolist(), strict=True):
         uf.union(s, n_sg + g)
     root_sg = np.array([uf.find(s) for s in range(n_sg)], dtype=np.int64)
     root_pg = np.array([uf.find(n_sg + g) for g in range(n_pg)], dtype=np.int64)
-    c_root = root_sg[c_sg] if n_cls else np.zeros(0, np.int64)
-    roots_in_class_order = c_root[np.sort(np.unique(c_root, return_index=True)[1])] if n_cls else c_root
+    c_root = root_sg[reach.c_sg] if cl.n else np.zeros(0, np.int64)
+    roots_in_class_order = c_root[np.sort(np.unique(c_root, return_index=True)[1])] if cl.n else c_root
     comp_of_root = {int(r): i for i, r in enumerate(roots_in_class_order.tolist())}
-    n_comp = len(comp_of_root)
     c_comp = np.array([comp_of_root[int(r)] for r in c_root.tolist()], dtype=np.int64)
     pg_comp = np.array([comp_of_root.get(int(r), -1) for r in root_pg.tolist()], dtype=np.int64)
+    return _Components(of_class=c_comp, of_pg=pg_comp, n=len(comp_of_root))
 
-    # -- quota coverage ----------------------------------------------------------------------------------------
+
+@dataclass(frozen=True, eq=False)
+class _Coverage:
+    """Which (municipality, provider group) cells each quota covers (``cv_q`` with key ``cv_key`` =
+    muni·n_pg + group), and per class × group row of :class:`_Reach` whether some quota covers it."""
+
+    n_q: int
+    cv_q: I64
+    cv_key: I64
+    covered: B
+
+
+def _coverage(p: Problem, cl: _Classes, pg: _ProviderGroups, reach: _Reach) -> _Coverage:
+    """Quota coverage: a quota covers the groups of its provider and OCI dated inside its period, for its
+    municipality's classes only."""
     n_q = int(p.q_id.size)
     cover_q: list[I64] = []
     cover_pg: list[I64] = []
     for q in range(n_q):
         g = np.flatnonzero(
-            (pg_provider == p.q_provider[q])
-            & (pg_oci == p.q_oci[q])
-            & (pg_date >= p.q_start[q])
-            & (pg_date <= p.q_end[q])
+            (pg.provider == p.q_provider[q])
+            & (pg.oci == p.q_oci[q])
+            & (pg.date >= p.q_start[q])
+            & (pg.date <= p.q_end[q])
         )
         cover_q.append(np.full(g.size, q, dtype=np.int64))
         cover_pg.append(g.astype(np.int64))
     cv_q = np.concatenate(cover_q) if cover_q else np.zeros(0, np.int64)
     cv_pg = np.concatenate(cover_pg) if cover_pg else np.zeros(0, np.int64)
-    cv_key = p.q_muni[cv_q].astype(np.int64) * max(n_pg, 1) + cv_pg
-    cp_key = c_muni[cp_class] * max(n_pg, 1) + cp_pg
-    covered = np.isin(cp_key, cv_key)
+    cv_key = p.q_muni[cv_q].astype(np.int64) * max(pg.n, 1) + cv_pg
+    cp_key = cl.muni[reach.cp_class] * max(pg.n, 1) + reach.cp_pg
+    return _Coverage(n_q=n_q, cv_q=cv_q, cv_key=cv_key, covered=np.isin(cp_key, cv_key))
 
-    def bucket_part(bsig: I64, bucket: I64) -> I64:
-        days = np.maximum(p.b_date[bucket].astype(np.int64) - p.today, 0)
-        late = sig.date_index[bucket] >= bs_cut[bsig]
-        return w.earliness_per_level_day * (bs_level[bsig] + 1) * days + np.where(late, w.lateness_penalty, 0)
 
-    def class_part(cls: I64, pg: I64) -> I64:
-        value = w.value_base + w.value_per_level * c_level[cls]
-        bucket = pg_items[pg_ptr[pg]]  # any bucket of the group: same municipality and modality
-        km = p.travel_km(c_muni[cls].astype(np.int32), bucket)
+@dataclass(frozen=True, eq=False)
+class _Costs:
+    """The two separable parts of ``cost(e, b)`` and the eligibility test, over classes and bucket signatures."""
+
+    p: Problem
+    sig: Signatures
+    cl: _Classes
+    pg: _ProviderGroups
+    forbid_late: bool
+
+    def bucket_part(self, bsig: I64, bucket: I64) -> I64:
+        """``earliness(level, date) + lateness(deadline position, date)`` per (signature, bucket)."""
+        w, cl = self.p.params.weights, self.cl
+        days = np.maximum(self.p.b_date[bucket].astype(np.int64) - self.p.today, 0)
+        late = self.sig.date_index[bucket] >= cl.bs_cut[bsig]
+        return w.earliness_per_level_day * (cl.bs_level[bsig] + 1) * days + np.where(late, w.lateness_penalty, 0)
+
+    def class_part(self, cls: I64, pg: I64) -> I64:
+        """``-value(level) + travel(muni, provider)`` per (class, provider group)."""
+        w, cl = self.p.params.weights, self.cl
+        value = w.value_base + w.value_per_level * cl.level[cls]
+        bucket = self.pg.items[self.pg.ptr[pg]]  # any bucket of the group: same municipality and modality
+        km = self.p.travel_km(cl.muni[cls].astype(np.int32), bucket)
         return -value + w.travel_per_km * km
 
-    def eligible(bsig: I64, bucket: I64) -> B:
+    def eligible(self, bsig: I64, bucket: I64) -> B:
+        """Whether a class of signature ``bsig`` may use ``bucket`` (scope aside)."""
+        cl = self.cl
         return pair_ok(
-            p,
-            sig,
-            cut=bs_cut[bsig].astype(np.int32),
-            band=bs_band[bsig].astype(np.int32),
-            sex=bs_sex[bsig].astype(np.int8),
-            short=bs_short[bsig].astype(np.bool_),
-            unav=bs_unav[bsig].astype(np.int32),
+            self.p,
+            self.sig,
+            cut=cl.bs_cut[bsig].astype(np.int32),
+            band=cl.bs_band[bsig].astype(np.int32),
+            sex=cl.bs_sex[bsig].astype(np.int8),
+            short=cl.bs_short[bsig].astype(np.bool_),
+            unav=cl.bs_unav[bsig].astype(np.int32),
             bucket=bucket,
-            forbid_late=forbid_late,
+            forbid_late=self.forbid_late,
         )
 
-    # -- hubs (direct pairs) -----------------------------------------------------------------------------------
-    d_class, d_pg = cp_class[~covered], cp_pg[~covered]
+
+@dataclass(frozen=True, eq=False)
+class _Hubs:
+    """Hubs (provider group × what tells its buckets apart): the class → hub rows (``d_*``, cost = class part)
+    and the hub → bucket rows (``hb_*``, cost = bucket part); per hub its group and one signature standing for all."""
+
+    d_class: I64
+    d_pg: I64
+    d_hub: I64
+    d_cost: I64
+    h_pg: I64
+    h_bsig: I64
+    hb_hub: I64
+    hb_bucket: I64
+    hb_cost: I64
+
+    @property
+    def n(self) -> int:
+        return int(self.h_pg.size)
+
+
+def _hubs(
+    p: Problem, sig: Signatures, cl: _Classes, pg: _ProviderGroups, reach: _Reach, cov: _Coverage, costs: _Costs
+) -> _Hubs:
+    """Hubs for the class × group rows no quota covers; hubs with no eligible bucket are dropped (and renumbered)."""
+    w = p.params.weights
+    n_pg = pg.n
+    pg_ptr, pg_items = pg.ptr, pg.items
+    covered = cov.covered
+    d_class, d_pg = reach.cp_class[~covered], reach.cp_pg[~covered]
     # A hub only needs to tell apart what changes eligibility or cost *among its own buckets*: restrictions that
     # are uniform over the provider group are checked on the class → hub arc instead, and the deadline position
     # is clipped to the group's dates.
@@ -415,8 +659,8 @@ def _solve_free(problem: Problem, *, workers: int | None = None) -> Allocation:
         d_hi = np.maximum.reduceat(di, starts)
     # A row's hub depends only on the class's bucket signature and the group: decide it once per distinct
     # (signature, group) pair, then look it up for every (class, group) row.
-    n_bs = int(bsig_first.size)
-    row_key = c_bsig[d_class] * max(n_pg, 1) + d_pg
+    n_bs = int(cl.bs_level.size)
+    row_key = cl.bsig[d_class] * max(n_pg, 1) + d_pg
     if n_bs * n_pg <= DENSE_PAIRS:
         seen = np.zeros(n_bs * n_pg, dtype=np.bool_)
         seen[row_key] = True
@@ -428,22 +672,22 @@ def _solve_free(problem: Problem, *, workers: int | None = None) -> Allocation:
     q_bs, q_pg = pairs // max(n_pg, 1), pairs % max(n_pg, 1)
     u = uniform[q_pg]
     rep_b = first_item[q_pg]
-    age = sig.age_rep[bs_band[q_bs]]
-    fits = ((p.b_sex[rep_b] == 0) | (p.b_sex[rep_b] == bs_sex[q_bs])) & (
+    age = sig.age_rep[cl.bs_band[q_bs]]
+    fits = ((p.b_sex[rep_b] == 0) | (p.b_sex[rep_b] == cl.bs_sex[q_bs])) & (
         (age >= p.b_age_min[rep_b]) & (age <= p.b_age_max[rep_b])
     )
     kq = np.flatnonzero(~u | fits)
     q_bs, q_pg, u = q_bs[kq], q_pg[kq], u[kq]
-    cut_matters = forbid_late or w.lateness_penalty > 0
-    cut_eff = np.clip(bs_cut[q_bs], d_lo[q_pg], d_hi[q_pg] + 1) if cut_matters else np.zeros(q_bs.size, np.int64)
+    cut_matters = costs.forbid_late or w.lateness_penalty > 0
+    cut_eff = np.clip(cl.bs_cut[q_bs], d_lo[q_pg], d_hi[q_pg] + 1) if cut_matters else np.zeros(q_bs.size, np.int64)
     hub_cols = [
         q_pg,
-        bs_level[q_bs],
+        cl.bs_level[q_bs],
         cut_eff,
-        np.where(pg_short[q_pg], bs_short[q_bs], 1),
-        bs_unav[q_bs],
-        np.where(u, -1, bs_band[q_bs]),
-        np.where(u, -1, bs_sex[q_bs]),
+        np.where(pg_short[q_pg], cl.bs_short[q_bs], 1),
+        cl.bs_unav[q_bs],
+        np.where(u, -1, cl.bs_band[q_bs]),
+        np.where(u, -1, cl.bs_sex[q_bs]),
     ]
     if kq.size:
         kq_hub, hub_first = _group(hub_cols)
@@ -458,7 +702,7 @@ def _solve_free(problem: Problem, *, workers: int | None = None) -> Allocation:
     h_pg = q_pg[hub_first]
     h_bsig = q_bs[hub_first]  # any signature of the hub stands for all of them
     hb_hub, hb_bucket = _expand(pg_ptr, pg_items, h_pg)
-    ok = eligible(h_bsig[hb_hub], hb_bucket)
+    ok = costs.eligible(h_bsig[hb_hub], hb_bucket)
     hb_hub, hb_bucket = hb_hub[ok], hb_bucket[ok]
     live = np.bincount(hb_hub, minlength=n_hub0) > 0
     renum = np.cumsum(live) - 1
@@ -466,27 +710,62 @@ def _solve_free(problem: Problem, *, workers: int | None = None) -> Allocation:
     d_class, d_pg, d_hub = d_class[keep], d_pg[keep], renum[d_hub[keep]]
     h_pg, h_bsig = h_pg[live], h_bsig[live]
     hb_hub = renum[hb_hub]
-    n_hub = int(h_pg.size)
-    d_cost = class_part(d_class, d_pg)
-    hb_cost = bucket_part(h_bsig[hb_hub], hb_bucket)
+    return _Hubs(
+        d_class=d_class,
+        d_pg=d_pg,
+        d_hub=d_hub,
+        d_cost=costs.class_part(d_class, d_pg),
+        h_pg=h_pg,
+        h_bsig=h_bsig,
+        hb_hub=hb_hub,
+        hb_bucket=hb_bucket,
+        hb_cost=costs.bucket_part(h_bsig[hb_hub], hb_bucket),
+    )
 
-    # -- quota blocks ------------------------------------------------------------------------------------------
-    qc_class, qc_pg = cp_class[covered], cp_pg[covered]
-    qp_pos, qp_bucket = _expand(pg_ptr, pg_items, qc_pg)
+
+@dataclass(frozen=True, eq=False)
+class _Quotas:
+    """The eligible (class, bucket) pairs under quotas (``qp_*``, with the quota counting each and whether several
+    do), which quotas a node pair holds exactly, and for those the α (per class) and β (per bucket) arc costs."""
+
+    qp_class: I64
+    qp_pg: I64
+    qp_bucket: I64
+    qp_cost: I64
+    pair_key: I64
+    cv_order: I64
+    cv_sorted: I64
+    qp_quota: I64
+    multi: B
+    exact_q: B
+    alpha: dict[int, tuple[I64, I64]]
+    beta: dict[int, tuple[I64, I64]]
+
+
+def _quotas(
+    p: Problem, cl: _Classes, pg: _ProviderGroups, reach: _Reach, cov: _Coverage, costs: _Costs, b_rank: I64
+) -> _Quotas:
+    """Quota blocks: expand the covered class × group rows to eligible pairs, and check per quota whether
+    ``cost(c, b) = α_c + β_b`` holds over the same buckets for all its classes (module docstring, **Quotas**)."""
+    n_pg = pg.n
+    covered = cov.covered
+    cv_q, cv_key = cov.cv_q, cov.cv_key
+    qc_class, qc_pg = reach.cp_class[covered], reach.cp_pg[covered]
+    qp_pos, qp_bucket = _expand(pg.ptr, pg.items, qc_pg)
     qp_class = qc_class[qp_pos]
     qp_pg = qc_pg[qp_pos]
-    qok = eligible(c_bsig[qp_class], qp_bucket)
+    qok = costs.eligible(cl.bsig[qp_class], qp_bucket)
     qp_class, qp_pg, qp_bucket = qp_class[qok], qp_pg[qok], qp_bucket[qok]
-    qp_cost = class_part(qp_class, qp_pg) + bucket_part(c_bsig[qp_class], qp_bucket)
+    qp_cost = costs.class_part(qp_class, qp_pg) + costs.bucket_part(cl.bsig[qp_class], qp_bucket)
     # Which quotas count each pair (a pair may be counted by several overlapping quotas of its municipality).
-    pair_key = c_muni[qp_class] * max(n_pg, 1) + qp_pg
+    pair_key = cl.muni[qp_class] * max(n_pg, 1) + qp_pg
     cv_order = np.argsort(cv_key, kind="stable")
     cv_sorted = cv_key[cv_order]
     lo = np.searchsorted(cv_sorted, pair_key, side="left")
     hi = np.searchsorted(cv_sorted, pair_key, side="right")
     multi = (hi - lo) > 1
     qp_quota = cv_q[cv_order[lo]] if lo.size else np.zeros(0, np.int64)
-    exact_q = np.ones(n_q, dtype=np.bool_)
+    exact_q = np.ones(cov.n_q, dtype=np.bool_)
     if multi.any():
         for a, bnd in zip(lo[multi].tolist(), hi[multi].tolist(), strict=True):
             exact_q[cv_q[cv_order[a:bnd]]] = False
@@ -515,38 +794,126 @@ def _solve_free(problem: Problem, *, workers: int | None = None) -> Allocation:
                 continue
             q_alpha[q] = (cls[first], cmat[:, 0].astype(np.int64))
             q_beta[q] = (bmat[0].astype(np.int64), diff[0].astype(np.int64))
+    return _Quotas(
+        qp_class=qp_class,
+        qp_pg=qp_pg,
+        qp_bucket=qp_bucket,
+        qp_cost=qp_cost,
+        pair_key=pair_key,
+        cv_order=cv_order,
+        cv_sorted=cv_sorted,
+        qp_quota=qp_quota,
+        multi=multi,
+        exact_q=exact_q,
+        alpha=q_alpha,
+        beta=q_beta,
+    )
 
-    # -- incumbents: one bonus arc per (class, previous bucket) ---------------------------------------------------
+
+@dataclass(frozen=True, eq=False)
+class _Incumbents:
+    """One bonus arc per (class, previous bucket) still eligible: how many members held it, its cost, whether a
+    quota covers it, and the cost scale and bonus (module docstring, **Re-solving after churn**)."""
+
+    held: I64  # per entry: the incumbent bucket or -1
+    rows: I64  # entries with an incumbent
+    cls: I64
+    bucket: I64
+    count: I64
+    cost: I64
+    covered: B
+    key: I64  # muni·n_pg + group, to find the quotas covering each arc
+    scale: int
+    bonus: int
+
+
+def _incumbents(p: Problem, cl: _Classes, pg: _ProviderGroups, cov: _Coverage, costs: _Costs) -> _Incumbents:
+    """Incumbent bonus arcs; an incumbent whose bucket its class may no longer use gets none."""
+    k = p.n_buckets
+    n_pg = pg.n
     inc = p.incumbent_of
     inc_rows = np.flatnonzero(inc >= 0)
     i_class = i_bucket = i_count = i_cost = np.zeros(0, np.int64)
     i_covered = np.zeros(0, np.bool_)
-    if inc_rows.size and n_cls:
-        ukey, i_count = np.unique(class_of[inc_rows] * k + inc[inc_rows], return_counts=True)
+    if inc_rows.size and cl.n:
+        ukey, i_count = np.unique(cl.class_of[inc_rows] * k + inc[inc_rows], return_counts=True)
         i_class, i_bucket = ukey // k, ukey % k
-        ok = (p.b_oci[i_bucket] == c_oci[i_class]) & (p.b_scope[c_kind[i_class], i_bucket] == c_code[i_class])
-        ok &= eligible(c_bsig[i_class], i_bucket)
+        ok = (p.b_oci[i_bucket] == cl.oci[i_class]) & (p.b_scope[cl.kind[i_class], i_bucket] == cl.code[i_class])
+        ok &= costs.eligible(cl.bsig[i_class], i_bucket)
         i_class, i_bucket, i_count = i_class[ok], i_bucket[ok], i_count[ok].astype(np.int64)
-        i_pg = b_pg[i_bucket]
-        i_cost = class_part(i_class, i_pg) + bucket_part(c_bsig[i_class], i_bucket)
-        i_covered = np.isin(c_muni[i_class] * max(n_pg, 1) + i_pg, cv_key)
+        i_pg = pg.of_bucket[i_bucket]
+        i_cost = costs.class_part(i_class, i_pg) + costs.bucket_part(cl.bsig[i_class], i_bucket)
+        i_covered = np.isin(cl.muni[i_class] * max(n_pg, 1) + i_pg, cov.cv_key)
+    i_key = cl.muni[i_class] * max(n_pg, 1) + (pg.of_bucket[i_bucket] if i_bucket.size else i_bucket)
     # Keeping an incumbent earns ``change_penalty + 1/2``: every cost doubled and ``2·penalty + 1`` off the bonus arc,
     # so an incumbent moves only when that gains strictly more than the penalty (integers, no ties with keeping).
-    scale = 2 if i_class.size else 1
-    bonus = 2 * params.change_penalty + 1
+    return _Incumbents(
+        held=inc,
+        rows=inc_rows,
+        cls=i_class,
+        bucket=i_bucket,
+        count=i_count,
+        cost=i_cost,
+        covered=i_covered,
+        key=i_key,
+        scale=2 if i_class.size else 1,
+        bonus=2 * p.params.change_penalty + 1,
+    )
 
-    # Components holding an inexact quota go to the integer model, and so do those where an incumbent's bucket is
-    # under a quota node (the bonus is for one class at one bucket; a quota node forgets both).
-    pair_comp = c_comp[qp_class] if qp_class.size else np.zeros(0, np.int64)
-    fallback_comp = np.zeros(n_comp, dtype=np.bool_)
-    if qp_class.size:
-        bad = ~exact_q[qp_quota] | multi
+
+def _fallback_components(comp: _Components, quotas: _Quotas, inc: _Incumbents) -> B:
+    """Per component, whether it goes to the integer model: it holds an inexact quota, or an incumbent's bucket is
+    under a quota node (the bonus is for one class at one bucket; a quota node forgets both)."""
+    fallback_comp = np.zeros(comp.n, dtype=np.bool_)
+    if quotas.qp_class.size:
+        pair_comp = comp.of_class[quotas.qp_class]
+        bad = ~quotas.exact_q[quotas.qp_quota] | quotas.multi
         fallback_comp[np.unique(pair_comp[bad])] = True
-    if i_covered.any():
-        fallback_comp[np.unique(c_comp[i_class[i_covered]])] = True
+    if inc.covered.any():
+        fallback_comp[np.unique(comp.of_class[inc.cls[inc.covered]])] = True
+    return fallback_comp
 
-    # -- the network -------------------------------------------------------------------------------------------
-    exact_list = sorted(q_alpha)
+
+@dataclass(frozen=True, eq=False)
+class _Network:
+    """All arcs (global node numbers: classes, hubs, quota in-nodes, quota out-nodes, buckets, sink), with each
+    arc's component and kind, costs already scaled and bonused; ``net_arc`` marks arcs of network components."""
+
+    tails: I64
+    heads: I64
+    caps: I64
+    costs: I64
+    comps: I64
+    kinds: npt.NDArray[np.int8]
+    net_arc: B
+    base_hub: int
+    base_qin: int
+    base_qout: int
+    base_bucket: int
+    sink: int
+    n_hub: int
+    n_qn: int
+    n_shared_hubs: int
+
+
+def _network(
+    p: Problem,
+    cl: _Classes,
+    pg: _ProviderGroups,
+    comp: _Components,
+    hubs: _Hubs,
+    quotas: _Quotas,
+    inc: _Incumbents,
+    fallback_comp: B,
+) -> _Network:
+    """The min-cost-flow network of every component (fallback components' arcs included, then masked out)."""
+    k = p.n_buckets
+    n_cls = cl.n
+    c_size, c_comp = cl.size, comp.of_class
+    n_hub = hubs.n
+    d_class, d_hub, d_cost = hubs.d_class, hubs.d_hub, hubs.d_cost
+    hb_hub, hb_bucket, hb_cost = hubs.hb_hub, hubs.hb_bucket, hubs.hb_cost
+    exact_list = sorted(quotas.alpha)
     n_qn = len(exact_list)
     base_hub = n_cls
     base_qin = base_hub + n_hub
@@ -572,7 +939,7 @@ def _solve_free(problem: Problem, *, workers: int | None = None) -> Allocation:
         d_cost[shared_d],
         c_comp[d_class[shared_d]],
     )
-    hub_comp = pg_comp[h_pg]
+    hub_comp = comp.of_pg[hubs.h_pg]
     hs, hd = hb_hub[shared_b], hb_hub[~shared_b]
     net.add(
         HUB_BUCKET,
@@ -590,20 +957,18 @@ def _solve_free(problem: Problem, *, workers: int | None = None) -> Allocation:
         hub_dcost[hd] + hb_cost[~shared_b],
         hub_comp[hd],
     )
-    qn_comp = np.zeros(n_qn, dtype=np.int64)
     for i, q in enumerate(exact_list):
-        cls, alpha = q_alpha[q]
-        bkt, beta = q_beta[q]
-        comp = int(c_comp[cls[0]])
-        qn_comp[i] = comp
-        net.add(CLASS_QIN, cls, np.full(cls.size, base_qin + i), c_size[cls], alpha, np.full(cls.size, comp))
+        cls, alpha = quotas.alpha[q]
+        bkt, beta = quotas.beta[q]
+        qc = int(c_comp[cls[0]])
+        net.add(CLASS_QIN, cls, np.full(cls.size, base_qin + i), c_size[cls], alpha, np.full(cls.size, qc))
         net.add(
             QIN_QOUT,
             np.array([base_qin + i]),
             np.array([base_qout + i]),
             np.array([int(p.q_limit[q])]),
             np.zeros(1, np.int64),
-            np.array([comp]),
+            np.array([qc]),
         )
         net.add(
             QOUT_BUCKET,
@@ -611,9 +976,9 @@ def _solve_free(problem: Problem, *, workers: int | None = None) -> Allocation:
             base_bucket + bkt,
             p.b_cap[bkt],
             beta,
-            np.full(bkt.size, comp),
+            np.full(bkt.size, qc),
         )
-    b_comp = pg_comp[b_pg] if k else np.zeros(0, np.int64)
+    b_comp = comp.of_pg[pg.of_bucket] if k else np.zeros(0, np.int64)
     used_b = b_comp >= 0
     bidx = np.flatnonzero(used_b)
     net.add(
@@ -624,15 +989,50 @@ def _solve_free(problem: Problem, *, workers: int | None = None) -> Allocation:
         np.zeros(bidx.size, np.int64),
         b_comp[bidx],
     )
-    net.add(INCUMBENT, i_class, base_bucket + i_bucket, i_count, i_cost, c_comp[i_class])
+    net.add(INCUMBENT, inc.cls, base_bucket + inc.bucket, inc.count, inc.cost, c_comp[inc.cls])
     tails, heads, caps, costs, comps, kinds = net.arrays()
-    if scale != 1:
-        costs = costs * scale - np.where(kinds == INCUMBENT, bonus, 0)
+    if inc.scale != 1:
+        costs = costs * inc.scale - np.where(kinds == INCUMBENT, inc.bonus, 0)
     net_arc = ~fallback_comp[comps] if comps.size else np.zeros(0, np.bool_)
-    prepare_seconds = time.perf_counter() - t0
+    return _Network(
+        tails=tails,
+        heads=heads,
+        caps=caps,
+        costs=costs,
+        comps=comps,
+        kinds=kinds,
+        net_arc=net_arc,
+        base_hub=base_hub,
+        base_qin=base_qin,
+        base_qout=base_qout,
+        base_bucket=base_bucket,
+        sink=sink,
+        n_hub=n_hub,
+        n_qn=n_qn,
+        n_shared_hubs=n_shared_hubs,
+    )
 
-    # -- solve components --------------------------------------------------------------------------------------
-    t1 = time.perf_counter()
+
+@dataclass(frozen=True, eq=False)
+class _Flows:
+    """The flow on every arc (0 on fallback components' arcs), each network component's status in component
+    order, the summed (scaled) objective, the node count over the solved networks and the worker count."""
+
+    flows: I64
+    statuses: list[str]
+    objective: int
+    n_nodes: int
+    n_workers: int
+
+
+def _solve_components(
+    cl: _Classes, comp: _Components, network: _Network, fallback_comp: B, workers: int | None
+) -> _Flows:
+    """Renumber each network component's nodes locally (its nodes in global order, then its sink) and solve each
+    by min-cost flow, in this process or in a pool."""
+    n_comp, n_cls = comp.n, cl.n
+    tails, heads, caps, costs, comps = network.tails, network.heads, network.caps, network.costs, network.comps
+    sink = network.sink
     # Small component numbers sort by radix (stable), much faster than a comparison sort of millions of arcs.
     order = np.argsort(comps.astype(np.int16) if n_comp < 2**15 else comps, kind="stable").astype(np.int64)
     c_bounds = np.searchsorted(comps[order], np.arange(n_comp + 1), side="left")
@@ -652,18 +1052,18 @@ def _solve_free(problem: Problem, *, workers: int | None = None) -> Allocation:
     local_head = np.where(to_node, local[heads], n_local[comps])
     tasks: list[tuple[int, I64, tuple[I64, I64, I64, I64, I64]]] = []
     n_nodes_total = 0
-    for comp in range(n_comp):
-        if fallback_comp[comp]:
+    for c in range(n_comp):
+        if fallback_comp[c]:
             continue
-        arcs = order[c_bounds[comp] : c_bounds[comp + 1]]
-        nodes = by_comp[n_bounds[comp] : n_bounds[comp + 1]]
+        arcs = order[c_bounds[c] : c_bounds[c + 1]]
+        nodes = by_comp[n_bounds[c] : n_bounds[c + 1]]
         supplies = np.zeros(nodes.size + 1, dtype=np.int64)
         is_class = nodes < n_cls
-        supplies[: nodes.size][is_class] = c_size[nodes[is_class]]
+        supplies[: nodes.size][is_class] = cl.size[nodes[is_class]]
         supplies[-1] = -int(supplies.sum())  # the sink
         n_nodes_total += int(supplies.size)
-        tasks.append((comp, arcs, (local_tail[arcs], local_head[arcs], caps[arcs], costs[arcs], supplies)))
-    n_workers = _workers(workers, len(tasks), int(net_arc.sum()))
+        tasks.append((c, arcs, (local_tail[arcs], local_head[arcs], caps[arcs], costs[arcs], supplies)))
+    n_workers = _workers(workers, len(tasks), int(network.net_arc.sum()))
     flows = np.zeros(tails.size, dtype=np.int64)
     statuses: list[str] = []
     objective = 0
@@ -676,8 +1076,49 @@ def _solve_free(problem: Problem, *, workers: int | None = None) -> Allocation:
         statuses.append(comp_status)
         objective += cost
         flows[arcs] = f
+    return _Flows(flows=flows, statuses=statuses, objective=objective, n_nodes=n_nodes_total, n_workers=n_workers)
 
-    # Read (class, bucket, units) back through hubs and quota nodes.
+
+@dataclass(frozen=True, eq=False)
+class _Units:
+    """What every class got: plain (class, bucket, units) and bonus (class, bucket, units) on incumbent arcs,
+    with the statuses of all components (network ones first) and the summed (scaled) objective."""
+
+    t_cls: I64
+    t_bkt: I64
+    t_amt: I64
+    k_cls: I64
+    k_bkt: I64
+    k_amt: I64
+    statuses: list[str]
+    objective: int
+
+
+def _read_back(
+    p: Problem,
+    b_rank: I64,
+    cl: _Classes,
+    comp: _Components,
+    hubs: _Hubs,
+    quotas: _Quotas,
+    cov: _Coverage,
+    inc: _Incumbents,
+    network: _Network,
+    solved: _Flows,
+    fallback_comp: B,
+) -> _Units:
+    """Read (class, bucket, units) back through hubs and quota nodes, then solve each fallback component by the
+    integer model and add its pairs."""
+    tails, heads, kinds, flows = network.tails, network.heads, network.kinds, solved.flows
+    base_hub, base_qin, base_qout, base_bucket = (
+        network.base_hub,
+        network.base_qin,
+        network.base_qout,
+        network.base_bucket,
+    )
+    n_hub = network.n_hub
+    statuses = list(solved.statuses)
+    objective = solved.objective
     mids_in_node: list[I64] = []
     mids_in_class: list[I64] = []
     mids_in_flow: list[I64] = []
@@ -717,29 +1158,28 @@ def _solve_free(problem: Problem, *, workers: int | None = None) -> Allocation:
     kp_cls: list[I64] = [tails[kept_arc]]
     kp_bkt: list[I64] = [heads[kept_arc] - base_bucket]
     kp_amt: list[I64] = [flows[kept_arc]]
-    i_key = c_muni[i_class] * max(n_pg, 1) + (b_pg[i_bucket] if i_bucket.size else i_bucket)
-    for comp in np.flatnonzero(fallback_comp).tolist():
+    for c in np.flatnonzero(fallback_comp).tolist():
         result = _fallback(
-            comp,
-            c_comp,
-            c_size,
+            c,
+            comp.of_class,
+            cl.size,
             p,
-            d_class,
-            d_hub,
-            d_cost,
-            hb_hub,
-            hb_bucket,
-            hb_cost,
-            qp_class,
-            qp_bucket,
-            qp_cost,
-            pair_key,
-            cv_sorted,
-            cv_order,
-            cv_q,
-            (i_class, i_bucket, i_count, i_cost, i_key),
-            scale,
-            bonus,
+            hubs.d_class,
+            hubs.d_hub,
+            hubs.d_cost,
+            hubs.hb_hub,
+            hubs.hb_bucket,
+            hubs.hb_cost,
+            quotas.qp_class,
+            quotas.qp_bucket,
+            quotas.qp_cost,
+            quotas.pair_key,
+            quotas.cv_sorted,
+            quotas.cv_order,
+            cov.cv_q,
+            (inc.cls, inc.bucket, inc.count, inc.cost, inc.key),
+            inc.scale,
+            inc.bonus,
         )
         statuses.append(result[0])
         objective += result[1]
@@ -749,30 +1189,44 @@ def _solve_free(problem: Problem, *, workers: int | None = None) -> Allocation:
         kp_cls.append(result[5])
         kp_bkt.append(result[6])
         kp_amt.append(result[7])
-    t_cls = np.concatenate(fb_cls)
-    t_bkt = np.concatenate(fb_bkt)
-    t_amt = np.concatenate(fb_amt)
-    solve_seconds = time.perf_counter() - t1
+    return _Units(
+        t_cls=np.concatenate(fb_cls),
+        t_bkt=np.concatenate(fb_bkt),
+        t_amt=np.concatenate(fb_amt),
+        k_cls=np.concatenate(kp_cls),
+        k_bkt=np.concatenate(kp_bkt),
+        k_amt=np.concatenate(kp_amt),
+        statuses=statuses,
+        objective=objective,
+    )
 
-    # -- inside each class: most urgent members first, earliest buckets first ---------------------------------------
+
+def _assign_members(
+    p: Problem, cl: _Classes, inc: _Incumbents, units: _Units, e_rank: I64, b_rank: I64
+) -> tuple[I64, I64]:
+    """Inside each class: most urgent members first, earliest buckets first. Returns (bucket per entry or -1,
+    1-based rank in class per entry)."""
+    n, k, n_cls = p.n_entries, p.n_buckets, cl.n
+    class_of, inc_held, inc_rows = cl.class_of, inc.held, inc.rows
     member_order = np.lexsort((e_rank, p.e_deadline, -p.e_priority, class_of)).astype(np.int64)
     class_start = np.zeros(n_cls + 1, dtype=np.int64)
-    np.cumsum(c_size, out=class_start[1:])
+    np.cumsum(cl.size, out=class_start[1:])
     rank_in_class = np.empty(n, dtype=np.int64)
     rank_in_class[member_order] = np.arange(n, dtype=np.int64) - class_start[class_of[member_order]] + 1
     bucket_of = np.full(n, -1, dtype=np.int64)
     # Units on a bonus arc go to the class's members whose incumbent is that bucket, most urgent first.
-    k_cls, k_bkt, k_amt = np.concatenate(kp_cls), np.concatenate(kp_bkt), np.concatenate(kp_amt)
+    k_cls, k_bkt, k_amt = units.k_cls, units.k_bkt, units.k_amt
     if k_amt.size:
         pos = np.empty(n, dtype=np.int64)
         pos[member_order] = np.arange(n, dtype=np.int64)
-        holders = inc_rows[np.lexsort((pos[inc_rows], inc[inc_rows], class_of[inc_rows]))]
-        first = np.searchsorted(class_of[holders] * k + inc[holders], k_cls * k + k_bkt, side="left")
+        holders = inc_rows[np.lexsort((pos[inc_rows], inc_held[inc_rows], class_of[inc_rows]))]
+        first = np.searchsorted(class_of[holders] * k + inc_held[holders], k_cls * k + k_bkt, side="left")
         offs = np.arange(int(k_amt.sum()), dtype=np.int64) - np.repeat(np.cumsum(k_amt) - k_amt, k_amt)
         chosen = holders[np.repeat(first, k_amt) + offs]
-        bucket_of[chosen] = inc[chosen]
+        bucket_of[chosen] = inc_held[chosen]
     # The other units: to the remaining members in rank order, earliest bucket first. (At an optimum no such unit
     # reaches a bucket that a remaining member held before: the bonus arc would have taken it.)
+    t_cls, t_bkt, t_amt = units.t_cls, units.t_bkt, units.t_amt
     if t_amt.size:
         rest = member_order[bucket_of[member_order] < 0] if k_amt.size else member_order
         rest_start = np.zeros(n_cls + 1, dtype=np.int64)
@@ -784,52 +1238,7 @@ def _solve_free(problem: Problem, *, workers: int | None = None) -> Allocation:
         u_rank = np.arange(u_cls.size, dtype=np.int64) - u_first[u_cls]
         members = rest[rest_start[u_cls] + u_rank]
         bucket_of[members] = u_bkt
-
-    status: Status = "OPTIMAL"
-    if any(s.startswith("ERROR") for s in statuses):
-        status = "ERROR"
-    elif any(s == "FEASIBLE" for s in statuses):
-        status = "FEASIBLE"
-    served = np.flatnonzero(bucket_of >= 0)
-    check = int(entry_costs(p, served, bucket_of[served]).sum())
-    held = inc[inc_rows]
-    got = bucket_of[inc_rows]
-    kept = int((got == held).sum())
-    # The solver's objective is in the scaled costs with the bonus; recomputed from the assignment it must agree
-    # (a FEASIBLE fallback may keep an incumbent it did not route on the bonus arc: then it is only lower).
-    recomputed = scale * check - bonus * kept
-    if status != "ERROR" and (recomputed > objective or (status == "OPTIMAL" and recomputed != objective)):
-        status = "ERROR"
-    stats = Stats(
-        entries=n,
-        buckets=k,
-        quotas=n_q,
-        classes=n_cls,
-        hubs=n_shared_hubs,
-        quota_nodes=n_qn,
-        nodes=n_nodes_total,
-        arcs=int(net_arc.sum()),
-        components=n_comp,
-        fallback_components=int(fallback_comp.sum()),
-        assigned=int(served.size),
-        incumbents=int(inc_rows.size),
-        incumbents_kept=kept,
-        incumbents_moved=int(((got >= 0) & (got != held)).sum()),
-        incumbents_dropped=int((got < 0).sum()),
-    )
-    meta = Meta(prepare_seconds=round(prepare_seconds, 6), solve_seconds=round(solve_seconds, 6), workers=n_workers)
-    return Allocation(
-        problem=p,
-        status=status,
-        objective=check,
-        bucket_of=bucket_of,
-        escalated=escalated,
-        class_of=class_of,
-        rank_in_class=rank_in_class,
-        class_size=c_size,
-        stats=stats,
-        meta=meta,
-    )
+    return bucket_of, rank_in_class
 
 
 def _solve_network_task(args: tuple[I64, I64, I64, I64, I64]) -> tuple[str, int, npt.NDArray[np.int64]]:
