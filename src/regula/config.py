@@ -44,7 +44,7 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     public_base_url: str = Field(default="http://127.0.0.1:8000", description="Base URL seen by citizens/Twilio")
-    # Proxies whose X-Forwarded-For is believed (regula.web.state.client_address): rate limits and the audit's
+    # Proxies whose X-Forwarded-For is believed (regula.http.state.client_address): rate limits and the audit's
     # address key on the real client, and a header sent by anyone else changes nothing.
     trusted_proxies: list[str] = Field(
         default_factory=list, description='JSON list of IPs/CIDRs of reverse proxies, e.g. ["10.0.0.0/8"]; empty = none'

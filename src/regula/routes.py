@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from litestar.types import ControllerRouterHandler
 
-from regula.access.pages import ROUTES as access_pages
 from regula.access.routes import ROUTES as access_api
 from regula.allocation.routes import ROUTES as allocation_api
 from regula.audit.routes import ROUTES as audit_api
@@ -14,11 +13,12 @@ from regula.navigation.routes import ROUTES as navigation_api
 from regula.notify.routes import ROUTES as notify_api
 from regula.production.routes import ROUTES as production_api
 from regula.providers.routes import ROUTES as providers_api
-from regula.territory.routes import ROUTES as territory_api
 from regula.waitlist.import_routes import ROUTES as import_api
 from regula.waitlist.routes import ROUTES as waitlist_api
 from regula.web.health import health
+from regula.web.login import ROUTES as access_pages
 from regula.web.pages import ROUTES as pages
+from regula.web.territory_api import ROUTES as territory_api
 
 
 def all_routes() -> list[ControllerRouterHandler]:

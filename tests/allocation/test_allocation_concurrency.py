@@ -319,7 +319,7 @@ async def _run_row(world: World, run_id: int) -> Any:
 
 
 async def test_the_jobs_process_solves_a_queued_run_in_a_worker_process(world: World, tmp_path: Path) -> None:
-    from regula.cli.processes import WorkerPool
+    from regula.cli_support.processes import WorkerPool
 
     await _agenda(world, "7000015", places=2)
     await _waiting_entries(world, 3)
@@ -351,7 +351,7 @@ async def test_the_jobs_process_solves_a_queued_run_in_a_worker_process(world: W
 
 
 async def test_a_failed_solve_is_recorded_and_the_superseded_proposal_comes_back(world: World, tmp_path: Path) -> None:
-    from regula.cli.processes import WorkerPool
+    from regula.cli_support.processes import WorkerPool
 
     await _agenda(world, "7000016", places=2)
     await _waiting_entries(world, 2)
@@ -412,7 +412,7 @@ async def test_a_solve_interrupted_by_a_stopped_jobs_process_fails_on_the_next_p
     # As a jobs process leaves it when it stops mid-solve: resolvendo, nobody solving.
     async with world.engine.begin() as conn:
         await conn.execute(text("UPDATE allocation_run SET status = 'resolvendo' WHERE id = :id"), {"id": run_id})
-    from regula.cli.processes import WorkerPool
+    from regula.cli_support.processes import WorkerPool
 
     workers = WorkerPool()
     try:
@@ -430,7 +430,7 @@ async def test_a_solve_interrupted_by_a_stopped_jobs_process_fails_on_the_next_p
 async def test_the_scheduler_queues_its_runs_and_with_auto_approval_commits_them_once_solved(
     world: World, tmp_path: Path
 ) -> None:
-    from regula.cli.processes import WorkerPool
+    from regula.cli_support.processes import WorkerPool
     from regula.db.engine import Database
     from regula.jobs.process import all_jobs
     from regula.jobs.runner import run_job

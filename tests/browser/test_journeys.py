@@ -14,7 +14,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from regula.cli.processes import WorkerPool
+from regula.cli_support.processes import WorkerPool
 from regula.config import Settings
 from regula.db.engine import make_database
 from regula.jobs.process import all_jobs

@@ -24,7 +24,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from regula.cli.processes import watch_parent
+from regula.cli_support.processes import watch_parent
 
 REGULA = [sys.executable, "-m", "regula.cli.main"]
 STARTUP_SECONDS = 300  # data load on a busy CI machine
@@ -158,7 +158,7 @@ def test_sigterm_stops_the_demo_its_scheduler_and_postgres_within_30_s(home: Pat
 
 PARENT = """
 import time
-from regula.cli.context import database, load_settings
+from regula.cli_support.context import database, load_settings
 from regula.cli.main import _start_scheduler_process
 
 settings = load_settings()
@@ -208,7 +208,7 @@ async def test_watch_parent_stops_an_orphan_and_only_an_orphan() -> None:
 
 WORKER_PARENT = """
 import os, time
-from regula.cli.processes import worker_pool
+from regula.cli_support.processes import worker_pool
 
 if __name__ == "__main__":
     pool = worker_pool()
@@ -237,7 +237,7 @@ def test_the_jobs_process_workers_end_when_it_is_killed(tmp_path: Path) -> None:
 
 
 def test_stop_workers_ends_a_solve_in_progress_at_once() -> None:
-    from regula.cli.processes import stop_workers, worker_pool
+    from regula.cli_support.processes import stop_workers, worker_pool
 
     pool = worker_pool()
     worker = psutil.Process(pool.submit(os.getpid).result(timeout=120))

@@ -13,7 +13,7 @@ from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from regula.cli.checks import check_production, settings_problems
-from regula.cli.context import run_in_transaction
+from regula.cli_support.context import run_in_transaction
 from regula.config import Settings
 
 HTTPS = "https://regula.example.gov.br"

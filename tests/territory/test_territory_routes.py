@@ -12,8 +12,8 @@ from tests.conftest import app_client
 
 from regula.access.policy import OPT_ROLES, Role
 from regula.config import Settings
-from regula.territory.routes import ROUTES, TerritoryController
 from regula.web.problems import EXCEPTION_HANDLERS
+from regula.web.territory_api import ROUTES, TerritoryController
 
 
 @pytest.fixture(scope="module")

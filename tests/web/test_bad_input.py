@@ -182,7 +182,7 @@ async def test_a_value_the_database_refuses_is_a_422_as_a_last_resort(
 ) -> None:
     """Behind the declarations: whatever still reaches PostgreSQL out of range is the caller's input, not a 500."""
     from regula.access.policy import Role, allow
-    from regula.web.state import sessionmaker_from
+    from regula.http.state import sessionmaker_from
 
     @get("/api/v1/test-undeclared-bound", opt=allow(Role.ADMIN))
     async def undeclared(request: Request[Any, Any, Any], value: int) -> int:

@@ -13,8 +13,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from regula.config import Settings
-from regula.web.client import resolve
-from regula.web.ratelimit import LOOKUPS_PER_ADDRESS, LOOKUPS_PER_PROTOCOL
+from regula.core.ratelimit import LOOKUPS_PER_ADDRESS, LOOKUPS_PER_PROTOCOL
+from regula.http.client import resolve
 
 PROXY = "10.0.0.2"
 HTML = {"Accept": "text/html"}

@@ -6,9 +6,9 @@ from datetime import date
 
 from regula.access.policy import Jurisdiction, Role
 from regula.access.service import Principal
+from regula.core.ratelimit import TokenBucket
 from regula.web import common
 from regula.web.nav import nav_current, nav_items
-from regula.web.ratelimit import TokenBucket
 
 
 class Clock:

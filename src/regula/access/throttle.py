@@ -6,7 +6,7 @@ that address waits ``BASE_DELAY`` seconds before its next try for that account, 
 failure up to ``MAX_DELAY``. The owner, from their own address, is not affected; an attacker guessing from one
 address is slowed to a few dozen tries an hour, and argon2 makes each try cost as much from many addresses.
 
-In-process, like the look-up buckets (regula.web.ratelimit): ``regula serve`` runs one web process. A success
+In-process, like the look-up buckets (regula.core.ratelimit): ``regula serve`` runs one web process. A success
 clears the pair; a pair idle for ``FORGET_AFTER`` seconds starts over.
 """
 

@@ -11,7 +11,7 @@ from regula.access.policy import Jurisdiction
 from regula.allocation import repository as runs
 from regula.allocation import service
 from regula.audit.service import AuditContext, record_list_read, set_context
-from regula.cli.context import console, database, fail, load_settings, run_in_transaction
+from regula.cli_support.context import console, database, fail, load_settings, run_in_transaction
 
 
 def export_instance(path: Path, *, run_id: int | None, scope: str | None) -> None:

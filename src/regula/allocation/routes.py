@@ -18,10 +18,10 @@ from regula.allocation import repository as runs
 from regula.allocation import service
 from regula.allocation.models import AllocationRun
 from regula.config import Settings
+from regula.http.input_guard import Id
 from regula.providers import repository as providers
 from regula.waitlist import repository as waitlist
 from regula.waitlist import service as wl
-from regula.web.input_guard import Id
 
 
 class RunCreate(Struct, forbid_unknown_fields=True):

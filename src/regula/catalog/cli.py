@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from regula.audit.service import AuditContext, set_context
 from regula.catalog import service
 from regula.catalog.schemas import ImportResult, OciSummary, VersionInfo
-from regula.cli.context import console, database, fail, load_settings, out, run_in_transaction
+from regula.cli_support.context import console, database, fail, load_settings, out, run_in_transaction
 
 app = typer.Typer(name="catalog", help="Catálogo SIGTAP de OCIs.", no_args_is_help=True)
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from regula.cli.context import fail, run_in_transaction
+from regula.cli_support.context import fail, run_in_transaction
 from regula.config import Settings
 from regula.seed import demo_passwords_in_use
 

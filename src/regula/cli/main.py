@@ -12,8 +12,8 @@ from rich.table import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from regula.audit.service import install as install_audit
-from regula.cli.context import console, database, load_settings, out, run_in_transaction
-from regula.cli.processes import exit_on_sigterm, start_child, stop_child
+from regula.cli_support.context import console, database, load_settings, out, run_in_transaction
+from regula.cli_support.processes import exit_on_sigterm, start_child, stop_child
 from regula.config import Settings
 from regula.db.limits import install as install_length_limits
 from regula.wiring import wire
@@ -221,7 +221,7 @@ def _serve(settings: Settings, url: str, host: str, port: int) -> None:
     application = create_app(settings, db.sessionmaker)
     application.on_shutdown.append(db.dispose)
     console.print(f"regula em [bold]http://{host}:{port}[/] (Ctrl+C para parar)")
-    # Proxy headers off: uvicorn would otherwise believe X-Forwarded-For from loopback. regula.web.client decides
+    # Proxy headers off: uvicorn would otherwise believe X-Forwarded-For from loopback. regula.http.client decides
     # whom to believe, from REGULA_TRUSTED_PROXIES.
     uvicorn.run(
         application, host=host, port=port, log_config=None, access_log=False, proxy_headers=False, server_header=False

@@ -13,7 +13,7 @@ from rich.table import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from regula.audit.service import AuditContext, set_context
-from regula.cli.context import console, database, fail, load_settings, out, run_in_transaction
+from regula.cli_support.context import console, database, fail, load_settings, out, run_in_transaction
 from regula.core.errors import DomainError
 from regula.exports.fhir import DEFAULT_BUNDLE_SIZE
 from regula.exports.service import ExportReport, Staging, default_filename, export_waitlist, resolve_destination

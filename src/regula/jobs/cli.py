@@ -11,8 +11,8 @@ from sqlalchemy import select
 from sqlmodel import col
 
 from regula.cli.checks import check_production
-from regula.cli.context import console, database, fail, load_settings, out
-from regula.cli.processes import WorkerPool
+from regula.cli_support.context import console, database, fail, load_settings, out
+from regula.cli_support.processes import WorkerPool
 from regula.db.engine import make_database
 from regula.jobs.models import JobRun
 from regula.jobs.process import all_jobs, serve

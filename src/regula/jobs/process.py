@@ -20,7 +20,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from regula.allocation import jobs as allocation_jobs
-from regula.cli.processes import WorkerPool, watch_parent
+from regula.cli_support.processes import WorkerPool, watch_parent
 from regula.config import Settings
 from regula.db.engine import Database, make_database
 from regula.jobs.runner import Job, has_work, run_job

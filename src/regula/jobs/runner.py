@@ -32,7 +32,7 @@ from regula.db.engine import Database
 from regula.jobs.models import JobRun
 
 if TYPE_CHECKING:
-    from regula.cli.processes import WorkerPool
+    from regula.cli_support.processes import WorkerPool
 
 log = logging.getLogger("regula.jobs")
 

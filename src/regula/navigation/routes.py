@@ -14,9 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from regula.access.actor import Actor
 from regula.access.policy import Role, allow
 from regula.access.service import Principal
+from regula.http.input_guard import Id
 from regula.navigation import repository, service
 from regula.navigation.models import TASK_KIND_LABELS_PT, ContactAttempt
-from regula.web.input_guard import Id
 
 
 class TaskPublic(Struct):

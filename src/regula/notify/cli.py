@@ -16,7 +16,7 @@ from rich.table import Table
 from sqlalchemy import text
 
 from regula.cli.checks import check_production
-from regula.cli.context import console, database, fail, load_settings, out
+from regula.cli_support.context import console, database, fail, load_settings, out
 from regula.config import Settings
 from regula.db.engine import make_database
 from regula.notify.dispatcher import Dispatcher

@@ -23,13 +23,13 @@ from regula.access.service import Principal
 from regula.audit.service import record_in_own_transaction
 from regula.config import Settings
 from regula.core.errors import PermissionDenied
+from regula.http.input_guard import OptionalId
+from regula.http.state import audit_context_for, sessionmaker_from, settings_from
 from regula.logs import mask_phone
 from regula.notify.models import Message
 from regula.notify.receipts import Receipt, ReceiptSink
 from regula.notify.replies import handle_inbound
 from regula.notify.repository import message_log
-from regula.web.input_guard import OptionalId
-from regula.web.state import audit_context_for, sessionmaker_from, settings_from
 
 log = logging.getLogger("regula.notify")
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'

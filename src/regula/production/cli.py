@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from regula.access.actor import Actor
 from regula.audit.service import AuditContext, set_context
-from regula.cli.context import console, database, load_settings, out, run_in_transaction
+from regula.cli_support.context import console, database, load_settings, out, run_in_transaction
 from regula.production import apac, control, service
 
 app = typer.Typer(name="production", help="Produção: importação, controle e exportação APAC.", no_args_is_help=True)

@@ -20,6 +20,7 @@ from regula.access.service import Principal
 from regula.audit.service import record_read
 from regula.config import Settings
 from regula.core.errors import ValidationFailed
+from regula.http.input_guard import Id
 from regula.inputs import MAX_IMPORT_BYTES
 from regula.production import apac, control, indicators, service
 from regula.production import authorization as auth
@@ -44,7 +45,6 @@ from regula.production.schemas import (
     indicator_public,
     range_public,
 )
-from regula.web.input_guard import Id
 
 RECORDERS = (Role.EXECUTANTE, Role.NAVEGADOR)
 READERS = (Role.EXECUTANTE, Role.NAVEGADOR, Role.REGULADOR, Role.GESTOR, Role.AUDITOR)

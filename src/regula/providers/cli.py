@@ -10,7 +10,7 @@ import typer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from regula.audit.service import AuditContext, set_context
-from regula.cli.context import console, database, fail, load_settings, run_in_transaction
+from regula.cli_support.context import console, database, fail, load_settings, run_in_transaction
 from regula.core.errors import DomainError
 from regula.providers import service
 from regula.providers.schemas import AgendaImportReport

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from regula.cli.context import database, fail, load_settings, out, run_in_transaction
+from regula.cli_support.context import database, fail, load_settings, out, run_in_transaction
 from regula.core.errors import DomainError
 from regula.territory.reference import territory
 from regula.territory.service import LoadResult, load_territory

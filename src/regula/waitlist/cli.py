@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from regula.access.actor import Actor
 from regula.audit.service import AuditContext, set_context
-from regula.cli.context import console, database, fail, load_settings, out, run_in_transaction
+from regula.cli_support.context import console, database, fail, load_settings, out, run_in_transaction
 from regula.core.errors import DomainError
 from regula.waitlist.importer import DEFAULT_SOURCE, ImportProgress, ImportReport, import_referrals
 

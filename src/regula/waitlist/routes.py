@@ -19,6 +19,9 @@ from regula.access.service import Principal
 from regula.audit.service import record_read
 from regula.config import Settings
 from regula.core.errors import PermissionDenied, ValidationFailed
+from regula.core.ratelimit import public_lookup_limits
+from regula.http.input_guard import Id
+from regula.http.state import client_address
 from regula.inputs import BIGINT_MAX, MAX_AGE_YEARS, MAX_DAYS
 from regula.people import documents
 from regula.people import service as people
@@ -43,9 +46,6 @@ from regula.waitlist.schemas import (
     TransitionRequest,
 )
 from regula.waitlist.states import STATUS_LABELS_PT, EntryStatus, requestable_rules
-from regula.web.input_guard import Id
-from regula.web.ratelimit import public_lookup_limits
-from regula.web.state import client_address
 
 # Who works with citizens' records: APS teams refer, operators regulate, navigators follow, providers execute.
 CARE_ROLES = (Role.SOLICITANTE, Role.REGULADOR, Role.NAVEGADOR, Role.EXECUTANTE, Role.GESTOR, Role.AUDITOR)
@@ -391,7 +391,7 @@ def _require_national_or_queue_scope(user: Principal, queue_key: str) -> None:
 
 
 # Art. 10 §2 V: a regular channel telling each citizen their situation in the queue. No login; rate-limited per
-# client address and per protocol, with the same buckets as the page /posicao (regula.web.ratelimit); nothing
+# client address and per protocol, with the same buckets as the page /posicao (regula.core.ratelimit); nothing
 # personal beyond a masked name.
 @get(
     "/public/position",

@@ -29,19 +29,19 @@ from litestar.types import ASGIApp, ControllerRouterHandler, Message, Receive, S
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from regula import __version__, routes
-from regula.access.guards import AuthenticationMiddleware, access_guard, deny
 from regula.access.policy import public
 from regula.audit.service import install as install_audit
 from regula.config import Settings
 from regula.core.errors import NotAuthenticated
 from regula.db.limits import install as install_length_limits
+from regula.http.input_guard import GuardedRequest, InputGuardMiddleware
+from regula.http.state import SESSIONMAKER_KEY, SETTINGS_KEY, provide_db_session, provide_settings, settings_from
 from regula.inputs import MAX_BODY_BYTES
 from regula.models import load_all_models
-from regula.web.input_guard import GuardedRequest, InputGuardMiddleware
+from regula.web.guards import AuthenticationMiddleware, access_guard, deny
 from regula.web.openapi import declare_problem_responses
 from regula.web.problems import EXCEPTION_HANDLERS
 from regula.web.security import LocalSwaggerRenderPlugin, security_headers
-from regula.web.state import SESSIONMAKER_KEY, SETTINGS_KEY, provide_db_session, provide_settings, settings_from
 from regula.web.templating import configure as configure_templates
 from regula.wiring import wire
 

@@ -9,7 +9,7 @@ from litestar import Request, Response, get
 from regula import __version__
 from regula.access.policy import public
 from regula.db import migrate
-from regula.web.state import sessionmaker_from
+from regula.http.state import sessionmaker_from
 
 
 @get("/health", opt=public(), include_in_schema=True, tags=["sistema"], summary="Saúde do serviço")

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from regula.access.policy import Role, allow
 from regula.config import Settings
 from regula.db.base import utcnow
+from regula.http.input_guard import OptionalId
 from regula.navigation import repository as nav_repo
 from regula.navigation import service as nav
 from regula.navigation.models import CONTACT_OUTCOMES, TASK_KIND_LABELS_PT
@@ -28,7 +29,6 @@ from regula.notify.content import KIND_LABELS_PT
 from regula.notify.repository import message_log
 from regula.web import common, forms
 from regula.web.forms import Form
-from regula.web.input_guard import OptionalId
 
 WORKERS = (Role.NAVEGADOR, Role.REGULADOR)
 READERS = (Role.NAVEGADOR, Role.REGULADOR, Role.GESTOR, Role.AUDITOR)

@@ -3,7 +3,7 @@ stable ``code`` and, for input errors, ``errors`` with one ``{field, code, messa
 messages for people, codes for programs). Pages (non-API paths) get an HTML error page instead.
 
 Litestar calls exception handlers synchronously, so nothing here touches the database: denials are audited where
-they are decided (``regula.access.guards``)."""
+they are decided (``regula.web.guards``)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from sqlalchemy.exc import DBAPIError
 
 from regula.audit.service import record_in_own_transaction
 from regula.core.errors import DomainError, FieldError, TooManyRequests
-from regula.web.state import audit_context_for, sessionmaker_from
+from regula.http.state import audit_context_for, sessionmaker_from
 
 log = logging.getLogger("regula.web")
 PROBLEM_JSON = "application/problem+json"
@@ -179,7 +179,7 @@ def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> R
             "Outra operação alterou os mesmos registros ao mesmo tempo; nada foi gravado. Tente de novo.",
         )
     if isinstance(exc, SQLDataError) or (isinstance(exc, DBAPIError) and sqlstate.startswith("22")):
-        # The last resort behind the declared bounds (regula.inputs, regula.web.input_guard): a value the database
+        # The last resort behind the declared bounds (regula.inputs, regula.http.input_guard): a value the database
         # cannot hold (out of range, NUL, bad text) is the caller's input, not a server fault. It names no field,
         # so the warning says where a declaration is missing.
         log.warning(

@@ -17,14 +17,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from regula.access.policy import public
 from regula.config import Settings
 from regula.core.errors import NotFound
+from regula.core.ratelimit import Refusal, public_lookup_limits
+from regula.http.state import client_address
 from regula.people import documents
 from regula.waitlist import service as wl
 from regula.waitlist.states import EntryStatus
 from regula.web import common, forms
 from regula.web.entries import active_booking
 from regula.web.forms import Form
-from regula.web.ratelimit import Refusal, public_lookup_limits
-from regula.web.state import client_address
 
 S = EntryStatus
 

@@ -16,13 +16,13 @@ from msgspec import Struct
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from regula.access import service
-from regula.access.guards import CSRF_FIELD, SESSION_COOKIE
 from regula.access.policy import Role, allow, public
 from regula.access.throttle import login_throttle
 from regula.audit.service import record, record_in_own_transaction
 from regula.config import Settings
 from regula.core.errors import NotAuthenticated, TooManyRequests, ValidationFailed
-from regula.web.state import audit_context_for, client_address, sessionmaker_from
+from regula.http.state import audit_context_for, client_address, sessionmaker_from
+from regula.web.guards import CSRF_FIELD, SESSION_COOKIE
 
 
 class LoginForm(Struct):

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from regula.access.service import Principal
 from regula.audit.service import AuditContext, set_context
 from regula.config import Settings
-from regula.web.client import UNKNOWN, client_address_from_scope
+from regula.http.client import UNKNOWN, client_address_from_scope
 
 SESSIONMAKER_KEY = "sessionmaker"
 SETTINGS_KEY = "settings"

@@ -22,7 +22,7 @@ from regula.access import service
 from regula.access.policy import OPT_PUBLIC, OPT_ROLES, Role
 from regula.audit.service import record_in_own_transaction
 from regula.core.errors import NotAuthenticated, PermissionDenied
-from regula.web.state import audit_context_for, sessionmaker_from
+from regula.http.state import audit_context_for, sessionmaker_from
 
 SESSION_COOKIE = "regula_session"
 CSRF_FIELD = "_csrf"

@@ -1,7 +1,7 @@
 """In-process token buckets for the public look-up (the page ``/posicao`` and the API ``/public/position``).
 
 A bucket per key: ``capacity`` look-ups at once, refilled at ``capacity`` per ``period`` seconds. The look-up
-takes from two: one per client address (regula.web.state.client_address, so a forged X-Forwarded-For buys
+takes from two: one per client address (regula.http.state.client_address, so a forged X-Forwarded-For buys
 nothing) and one per protocol, so that trying birth dates for one known protocol from many addresses is slow too.
 Page and API share the same buckets. Kept in the application's state, so each application (and each test's) has
 its own. With several web workers each keeps its own buckets, which multiplies the allowance by the number of
