@@ -35,7 +35,7 @@ from regula.navigation import service as navigation
 from regula.people.documents import generate_cns, generate_cpf
 from regula.people.models import Citizen
 from regula.people.schemas import CitizenCreate
-from regula.production import service as production
+from regula.production import execution
 from regula.providers import service as providers
 from regula.providers.models import AgendaSlot
 from regula.providers.schemas import EstablishmentIn, OfferIn, SlotIn
@@ -161,11 +161,11 @@ async def _build(session: AsyncSession, settings: Settings, place: Place, rng_se
     await providers.book(session, past.id or 0, in_care)
     for target in ("agendada", "confirmada", "em_atendimento"):
         await wl.transition(session, in_care, target, actor, settings)
-    view = await production.record_procedure(
+    view = await execution.record_procedure(
         session,
         settings,
         in_care,
-        production.ProcedureInput(
+        execution.ProcedureInput(
             procedure_code=CONSULTA, performed_on=wl.local_today(settings), cbo="225125", quantity=1
         ),
         actor,

@@ -18,7 +18,7 @@ from regula.catalog.service import get_oci
 from regula.config import Settings
 from regula.people.documents import generate_cpf
 from regula.people.schemas import CitizenCreate
-from regula.production import service
+from regula.production import execution
 from regula.providers.models import AgendaSlot, Establishment
 from regula.providers.service import book
 from regula.waitlist import service as wl
@@ -128,8 +128,8 @@ def make_entry(session: AsyncSession, settings: Settings, reference_data: None) 
 
 def procedure(
     code: str, days_ago: int = 0, *, cbo: str = "225125", quantity: int = 1, **kw: str
-) -> service.ProcedureInput:
-    return service.ProcedureInput(
+) -> execution.ProcedureInput:
+    return execution.ProcedureInput(
         procedure_code=code,
         performed_on=TODAY - timedelta(days=days_ago),
         cbo=cbo,

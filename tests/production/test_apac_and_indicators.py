@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from regula.config import Settings
 from regula.core.errors import PermissionDenied
 from regula.people.models import Citizen
-from regula.production import apac, control, indicators, service
+from regula.production import apac, control, execution, indicators, numbering
 from regula.production.apac import EXPORT_COLUMNS
 from tests.production.conftest import (
     EXECUTANTE,
@@ -33,16 +33,16 @@ CONSULTA = "0301010072"
 
 async def _concluded(
     session: AsyncSession, settings: Settings, make_entry: MakeEntry, *, numbered: bool = True
-) -> service.ExecutionView:
+) -> execution.ExecutionView:
     care = await make_entry("0902010026")
     if numbered:
-        await service.create_range(
-            session, service.RangeInput(PROVIDER_CNES, "apac", "pmae", "422670000001", "422670000099"), GESTOR
+        await numbering.create_range(
+            session, numbering.RangeInput(PROVIDER_CNES, "apac", "pmae", "422670000001", "422670000099"), GESTOR
         )
     entry_id = care.entry.id or 0
-    await service.record_procedure(session, settings, entry_id, procedure(ECG, 2, cbo="225120"), NAVEGADOR)
-    await service.record_procedure(session, settings, entry_id, procedure(CONSULTA, 1), NAVEGADOR)
-    return await service.conclude(session, settings, entry_id, EXECUTANTE, **RETURN)
+    await execution.record_procedure(session, settings, entry_id, procedure(ECG, 2, cbo="225120"), NAVEGADOR)
+    await execution.record_procedure(session, settings, entry_id, procedure(CONSULTA, 1), NAVEGADOR)
+    return await execution.conclude(session, settings, entry_id, EXECUTANTE, **RETURN)
 
 
 async def test_apac_export_content(session: AsyncSession, settings: Settings, make_entry: MakeEntry) -> None:

@@ -13,7 +13,7 @@ from regula.config import Settings
 from regula.core.errors import ValidationFailed
 from regula.people.models import Citizen
 from regula.production import authorization as auth
-from regula.production import control, service
+from regula.production import control, numbering
 from regula.production.models import ProductionRecord
 from tests.production.conftest import GESTOR, PROVIDER_CNES, REGULADOR, TODAY, MakeEntry, cpf, ensure_establishment
 
@@ -54,7 +54,7 @@ async def _authorized(session: AsyncSession, settings: Settings, make_entry: Mak
     care = await make_entry(CARDIO)
     await ensure_establishment(session)
     number = auth.compose_apac_aih("42267", 777)
-    await service.authorize_entry(session, settings, care.entry.id or 0, REGULADOR, number=number)
+    await numbering.authorize_entry(session, settings, care.entry.id or 0, REGULADOR, number=number)
     citizen = await session.get(Citizen, care.entry.citizen_id)
     assert citizen is not None and citizen.cpf is not None
     return citizen.cpf, number

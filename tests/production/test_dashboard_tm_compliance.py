@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from regula.config import Settings
-from regula.production import service
+from regula.production import execution
 from regula.web import dashboard
 from tests.production.conftest import EXECUTANTE, NAVEGADOR, TODAY, MakeEntry, procedure
 from tests.production.test_execution import CONSULTA, ECG, RETURN
@@ -20,9 +20,9 @@ async def test_dashboard_tm_compliance_equals_production_control(
     for first, last, authorized in ((10, 2, 15), (75, 1, 100), (61, 1, 70), (5, 1, 200)):
         care = await make_entry("0902010026", authorized_days_ago=authorized)
         entry_id = care.entry.id or 0
-        await service.record_procedure(session, settings, entry_id, procedure(ECG, first, cbo="225120"), NAVEGADOR)
-        await service.record_procedure(session, settings, entry_id, procedure(CONSULTA, last), NAVEGADOR)
-        done = await service.conclude(session, settings, entry_id, EXECUTANTE, **RETURN)
+        await execution.record_procedure(session, settings, entry_id, procedure(ECG, first, cbo="225120"), NAVEGADOR)
+        await execution.record_procedure(session, settings, entry_id, procedure(CONSULTA, last), NAVEGADOR)
+        done = await execution.conclude(session, settings, entry_id, EXECUTANTE, **RETURN)
         assert done.execution is not None and done.execution.within_tm is not None
         verdicts.append(done.execution.within_tm)
     # Spans 8, 74, 60 and 4 days: the last one waited 200 days since its authorization, yet its OCI took 4.

@@ -11,7 +11,7 @@ from regula.audit.service import install
 from regula.config import Settings
 from regula.demo import load_demo_data
 from regula.navigation.models import NavigationTask
-from regula.production import service
+from regula.production import alerts
 from regula.production.demo import seed_demo_production
 from regula.production.models import OciExecution
 from regula.waitlist.models import WaitlistEntry
@@ -44,7 +44,7 @@ async def test_demo_production(session: AsyncSession, settings: Settings, refere
     task = (
         await session.execute(select(NavigationTask).where(col(NavigationTask.entry_id) == open_.entry_id))
     ).scalar_one()
-    assert "tempo recomendado" in task.detail and task.kind in service.ALERT_TASK_KINDS
+    assert "tempo recomendado" in task.detail and task.kind in alerts.ALERT_TASK_KINDS
     assert any("Cobrança em duplicidade semeada" in line for line in result.lines())
 
     again = await seed_demo_production(session, settings)

@@ -14,7 +14,7 @@ from regula.config import Settings
 from regula.core.errors import Conflict, PermissionDenied, ValidationFailed
 from regula.db.engine import make_sessionmaker
 from regula.production import authorization as auth
-from regula.production import service
+from regula.production import execution, numbering
 from regula.territory.service import load_territory
 from tests.production.conftest import (
     EXECUTANTE,
@@ -28,38 +28,38 @@ from tests.production.conftest import (
 )
 
 
-def _range(first: int, last: int, *, cnes: str = PROVIDER_CNES, digit: str = "7") -> service.RangeInput:
+def _range(first: int, last: int, *, cnes: str = PROVIDER_CNES, digit: str = "7") -> numbering.RangeInput:
     program = {"7": "pmae", "9": "complementar"}[digit]
-    return service.RangeInput(cnes, "apac", program, f"4226{digit}{first:07d}", f"4226{digit}{last:07d}")
+    return numbering.RangeInput(cnes, "apac", program, f"4226{digit}{first:07d}", f"4226{digit}{last:07d}")
 
 
 async def test_ranges_are_validated_and_never_overlap(session: AsyncSession, make_entry: MakeEntry) -> None:
     await ensure_establishment(session)
-    row = await service.create_range(session, _range(1, 500), GESTOR)
+    row = await numbering.create_range(session, _range(1, 500), GESTOR)
     assert (row.prefix, row.first_seq, row.last_seq, row.next_seq) == ("42267", 1, 500, 1)
     with pytest.raises(Conflict) as exc:
-        await service.create_range(session, _range(400, 900), GESTOR)
+        await numbering.create_range(session, _range(400, 900), GESTOR)
     assert exc.value.code == "faixa_sobreposta"
-    nine = service.RangeInput(PROVIDER_CNES, "apac", "pmae", "422690001000", "422690001100")
+    nine = numbering.RangeInput(PROVIDER_CNES, "apac", "pmae", "422690001000", "422690001100")
     with pytest.raises(ValidationFailed) as invalid:
-        await service.create_range(session, nine, GESTOR)  # 9 is not PMAE's digit
+        await numbering.create_range(session, nine, GESTOR)  # 9 is not PMAE's digit
     assert {e.code for e in invalid.value.errors} == {"autorizacao_programa_divergente"}
-    far = service.RangeInput(PROVIDER_CNES, "apac", "pmae", "412670000001", "412670000100")
+    far = numbering.RangeInput(PROVIDER_CNES, "apac", "pmae", "412670000001", "412670000100")
     with pytest.raises(ValidationFailed) as other_uf:
-        await service.create_range(session, far, GESTOR)
+        await numbering.create_range(session, far, GESTOR)
     assert {e.code for e in other_uf.value.errors} == {"faixa_uf_divergente"}
     oeste = GESTOR.jurisdiction.parse("region:42001")
     with pytest.raises(PermissionDenied):
-        await service.create_range(session, _range(2000, 2100), type(GESTOR)("g", "gestor", jurisdiction=oeste))
-    assert [r.id for r in await service.list_ranges(session, GESTOR)] == [row.id]
+        await numbering.create_range(session, _range(2000, 2100), type(GESTOR)("g", "gestor", jurisdiction=oeste))
+    assert [r.id for r in await numbering.list_ranges(session, GESTOR)] == [row.id]
 
 
 async def test_first_procedure_issues_the_apac_number(
     session: AsyncSession, settings: Settings, make_entry: MakeEntry
 ) -> None:
     care = await make_entry("0902010026")
-    await service.create_range(session, _range(1, 50), GESTOR)
-    v = await service.record_procedure(
+    await numbering.create_range(session, _range(1, 50), GESTOR)
+    v = await execution.record_procedure(
         session, settings, care.entry.id or 0, procedure("0211020036", 2, cbo="225120"), NAVEGADOR
     )
     assert v.execution is not None
@@ -79,11 +79,11 @@ async def test_complementary_component_establishment_gets_digit_9(
     session: AsyncSession, settings: Settings, make_entry: MakeEntry
 ) -> None:
     care = await make_entry("0902010026", cnes="7200002", kind="complementar_1")
-    await service.create_range(session, _range(1, 50, cnes="7200002", digit="9"), GESTOR)
-    number = await service.authorize_entry(session, settings, care.entry.id or 0, REGULADOR)
+    await numbering.create_range(session, _range(1, 50, cnes="7200002", digit="9"), GESTOR)
+    number = await numbering.authorize_entry(session, settings, care.entry.id or 0, REGULADOR)
     assert number.number[4] == "9" and number.program == "complementar"
     with pytest.raises(Conflict) as again:
-        await service.authorize_entry(session, settings, care.entry.id or 0, REGULADOR)
+        await numbering.authorize_entry(session, settings, care.entry.id or 0, REGULADOR)
     assert again.value.code == "autorizacao_existente"
 
 
@@ -91,21 +91,23 @@ async def test_typed_in_number_is_validated(session: AsyncSession, settings: Set
     care = await make_entry("0902010026")
     entry_id = care.entry.id or 0
     with pytest.raises(ValidationFailed) as bad:
-        await service.authorize_entry(session, settings, entry_id, REGULADOR, number="4226700000015")
+        await numbering.authorize_entry(session, settings, entry_id, REGULADOR, number="4226700000015")
     assert [(e.field, e.code) for e in bad.value.errors] == [("number", "autorizacao_digito_verificador")]
     with pytest.raises(ValidationFailed) as wrong_program:
-        await service.authorize_entry(session, settings, entry_id, REGULADOR, number=auth.compose_apac_aih("42266", 15))
+        await numbering.authorize_entry(
+            session, settings, entry_id, REGULADOR, number=auth.compose_apac_aih("42266", 15)
+        )
     assert wrong_program.value.errors[0].code == "autorizacao_programa_divergente"
     typed = auth.compose_apac_aih("42267", 1234)
-    row = await service.authorize_entry(session, settings, entry_id, REGULADOR, number=typed)
+    row = await numbering.authorize_entry(session, settings, entry_id, REGULADOR, number=typed)
     assert (row.source, row.number) == ("informada", typed)
     other = await make_entry("0902010026")
     with pytest.raises(Conflict) as duplicate:
-        await service.authorize_entry(session, settings, other.entry.id or 0, REGULADOR, number=typed)
+        await numbering.authorize_entry(session, settings, other.entry.id or 0, REGULADOR, number=typed)
     assert duplicate.value.code == "autorizacao_duplicada"
     # A range that contains the typed-in number skips it when issuing.
-    await service.create_range(session, _range(1233, 1236), GESTOR)
-    issued = await service.authorize_entry(session, settings, other.entry.id or 0, REGULADOR)
+    await numbering.create_range(session, _range(1233, 1236), GESTOR)
+    issued = await numbering.authorize_entry(session, settings, other.entry.id or 0, REGULADOR)
     assert issued.number != typed
     assert issued.number[5:12] in {"0001233", "0001235", "0001236"}
 
@@ -115,10 +117,10 @@ async def test_without_a_range_the_authorization_is_refused(
 ) -> None:
     care = await make_entry("0902010026")
     with pytest.raises(Conflict) as exc:
-        await service.authorize_entry(session, settings, care.entry.id or 0, REGULADOR)
+        await numbering.authorize_entry(session, settings, care.entry.id or 0, REGULADOR)
     assert exc.value.code == "faixa_inexistente"
     with pytest.raises(PermissionDenied):  # executante may not authorize (route roles), but the service checks place
-        await service.authorize_entry(
+        await numbering.authorize_entry(
             session,
             settings,
             care.entry.id or 0,
@@ -138,14 +140,14 @@ async def test_concurrent_issuance_never_duplicates(own_engine: AsyncEngine) -> 
     async with sessionmaker() as s, s.begin():
         await load_territory(s)
         await ensure_establishment(s)
-        row = await service.create_range(s, _range(1, 60), GESTOR)
+        row = await numbering.create_range(s, _range(1, 60), GESTOR)
         range_id = row.id or 0
     issuable = [seq for seq in range(1, 61) if auth.issuable("apac", "42267", seq)]
 
     async def issue() -> str | None:
         async with sessionmaker() as s, s.begin():
             try:
-                n = await service.issue_number(s, range_id, GESTOR)
+                n = await numbering.issue_number(s, range_id, GESTOR)
             except Conflict:
                 return None
             await asyncio.sleep(0.005)  # hold the row lock a moment, as a real transaction would

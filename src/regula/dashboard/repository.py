@@ -34,7 +34,7 @@ GROUP BY 1
 ORDER BY n DESC, 1
 """
 
-# The OCI executions production control concluded (production.service.conclude): first → last procedure.
+# The OCI executions production control concluded (production.execution.conclude): first → last procedure.
 _CONCLUDED_SQL = """
 SELECT x.oci_code AS k, {compliance},
        percentile_cont(0.5) WITHIN GROUP (ORDER BY x.last_on - x.first_on) AS median

@@ -1,6 +1,6 @@
 """Authorization numbers of SUS production: APAC and AIH (13 digits) and the CMD number (24 characters and a check
 digit). Pure module: parsing, validation with Portuguese field errors and stable codes, and composition of new
-numbers from a range; issuing them without duplicates is ``production.service.issue_number``.
+numbers from a range; issuing them without duplicates is ``production.numbering.issue_number``.
 
 APAC / AIH: ``UU AA P SSSSSSS D`` — the UF's IBGE code, the year, the program digit (5th position), a 7-digit
 sequence and the check digit.

@@ -21,7 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from regula.access.actor import Actor
 from regula.audit.service import AuditContext, set_context
 from regula.cli_support.context import console, database, load_settings, out, run_in_transaction
-from regula.production import apac, control, service
+from regula.production import apac, control
+from regula.production.alerts import sweep_alerts
 
 app = typer.Typer(name="production", help="Produção: importação, controle e exportação APAC.", no_args_is_help=True)
 CLI_ACTOR = Actor("regula production", "admin")  # the command line runs as the installation's operator
@@ -141,7 +142,7 @@ def alerts() -> None:
 
         async def work(session: AsyncSession) -> dict[str, int]:
             set_context(session, AuditContext.system("cli", "regula production alerts"))
-            return await service.sweep_alerts(session, settings)
+            return await sweep_alerts(session, settings)
 
         result = run_in_transaction(url, work)
     console.print(f"{result['open_ocis']} OCIs em execução verificadas; {result['alerts']} alertas abertos.")

@@ -49,6 +49,7 @@ from regula.people import documents
 from regula.people.models import Citizen
 from regula.production import authorization as auth
 from regula.production import composition as comp
+from regula.production.execution import parse_date
 from regula.production.models import (
     PRODUCTION_INSTRUMENTS,
     AuthorizationNumber,
@@ -56,7 +57,7 @@ from regula.production.models import (
     ProductionImport,
     ProductionRecord,
 )
-from regula.production.service import load_oci, parse_date
+from regula.production.service import load_oci
 from regula.providers.models import Establishment
 from regula.territory.reference import territory
 from regula.waitlist import measures

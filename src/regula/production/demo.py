@@ -31,7 +31,7 @@ from regula.catalog.schemas import OciSummary
 from regula.config import Settings
 from regula.core.errors import DomainError
 from regula.people.models import Citizen
-from regula.production import apac, control, service
+from regula.production import alerts, apac, control, execution, numbering, service
 from regula.production import composition as comp
 from regula.production.models import AuthorizationRange, ProductionImport
 from regula.providers.models import Establishment, EstablishmentOffer
@@ -117,9 +117,9 @@ async def _ensure_range(session: AsyncSession, cnes: str, today: date) -> None:
     base = (int(hashlib.sha256(cnes.encode()).hexdigest(), 16) % 900 + 1) * 10_000
     first, last = f"42{today:%y}7{base:07d}", f"42{today:%y}7{base + RANGE_SIZE - 1:07d}"
     try:
-        await service.create_range(
+        await numbering.create_range(
             session,
-            service.RangeInput(cnes, "apac", "pmae", first, last, "Faixa de demonstração"),
+            numbering.RangeInput(cnes, "apac", "pmae", first, last, "Faixa de demonstração"),
             MANAGER,
         )
     except DomainError:
@@ -133,11 +133,11 @@ async def _record(
     cnes: str,
     days: list[tuple[str, int]],
     today: date,
-) -> service.ExecutionView:
-    view: service.ExecutionView | None = None
+) -> execution.ExecutionView:
+    view: execution.ExecutionView | None = None
     for code, days_ago in days:
-        data = service.ProcedureInput(code, today - timedelta(days=days_ago), _cbo(code), cnes=cnes)
-        view = await service.record_procedure(session, settings, entry.id or 0, data, NAVIGATOR, today=today)
+        data = execution.ProcedureInput(code, today - timedelta(days=days_ago), _cbo(code), cnes=cnes)
+        view = await execution.record_procedure(session, settings, entry.id or 0, data, NAVIGATOR, today=today)
     assert view is not None
     return view
 
@@ -174,7 +174,7 @@ async def seed_demo_production(session: AsyncSession, settings: Settings) -> Dem
             return entry, cnes, await service.load_oci(session, settings, entry.oci_code, entry.catalog_competencia)
         return None
 
-    concluded: list[tuple[WaitlistEntry, str, service.ExecutionView]] = []
+    concluded: list[tuple[WaitlistEntry, str, execution.ExecutionView]] = []
     # 1. Within tM: the OCI's procedures over a few days, concluded.
     chosen = await pick(12)
     if chosen is not None:
@@ -184,7 +184,7 @@ async def seed_demo_production(session: AsyncSession, settings: Settings) -> Dem
         last = max(1, len(plan) - 1)
         schedule = [(c, 10 - (9 * i) // last) for i, c in enumerate(plan)]  # from 10 days ago to yesterday
         view = await _record(session, settings, entry, cnes, schedule, today)
-        view = await service.conclude(
+        view = await execution.conclude(
             session,
             settings,
             entry.id or 0,
@@ -204,7 +204,7 @@ async def seed_demo_production(session: AsyncSession, settings: Settings) -> Dem
         first_day = oci.max_days + 8
         schedule = [(plan[0], first_day)] + [(c, 2) for c in plan[1:]]
         await _record(session, settings, entry, cnes, schedule, today)
-        view = await service.conclude(
+        view = await execution.conclude(
             session,
             settings,
             entry.id or 0,
@@ -221,7 +221,7 @@ async def seed_demo_production(session: AsyncSession, settings: Settings) -> Dem
         entry, cnes, oci = chosen
         plan = completion_plan(oci)
         await _record(session, settings, entry, cnes, [(plan[0], comp.recommended_days(entry.max_days) + 2)], today)
-        await service.sweep_alerts(session, settings, today=today)
+        await alerts.sweep_alerts(session, settings, today=today)
         result.past_tr = entry.protocol
     # The production the SIA would return for the concluded OCIs, and one exam billed alone as well.
     lines: list[str] = []

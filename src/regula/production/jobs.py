@@ -6,7 +6,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from regula.config import Settings
 from regula.jobs.runner import Counts, Job, in_transaction
-from regula.production.service import sweep_alerts
+from regula.production.alerts import sweep_alerts
 
 
 async def oci_alerts(session: AsyncSession, settings: Settings) -> Counts:

@@ -22,7 +22,7 @@ from regula.config import Settings
 from regula.core.errors import ValidationFailed
 from regula.http.input_guard import Id
 from regula.inputs import MAX_IMPORT_BYTES
-from regula.production import apac, control, indicators, service
+from regula.production import apac, control, execution, indicators, numbering
 from regula.production import authorization as auth
 from regula.production.schemas import (
     AuthorizationIn,
@@ -63,7 +63,7 @@ class ProductionController(Controller):
         settings: NamedDependency[Settings],
         entry_id: Id,
     ) -> ExecutionPublic:
-        v = await service.view(db_session, settings, entry_id, Actor.of(request.user))
+        v = await execution.view(db_session, settings, entry_id, Actor.of(request.user))
         await record_read(
             db_session, "oci_execution", str(entry_id), uf=v.entry.uf, municipality_ibge=v.entry.municipality_ibge
         )
@@ -78,10 +78,10 @@ class ProductionController(Controller):
         entry_id: Id,
         data: JSONBody[ProcedureIn],
     ) -> ExecutionPublic:
-        item = service.ProcedureInput(
+        item = execution.ProcedureInput(
             data.procedure_code, data.performed_on, data.cbo, data.cnes, data.cid_code, data.quantity
         )
-        v = await service.record_procedure(db_session, settings, entry_id, item, Actor.of(request.user))
+        v = await execution.record_procedure(db_session, settings, entry_id, item, Actor.of(request.user))
         return execution_public(v)
 
     @post("/procedures/{procedure_id:int}/void", opt=allow(*RECORDERS), operation_id="voidOciProcedure")
@@ -93,7 +93,7 @@ class ProductionController(Controller):
         procedure_id: Id,
         data: JSONBody[VoidIn],
     ) -> ExecutionPublic:
-        v = await service.void_procedure(db_session, settings, procedure_id, data.reason, Actor.of(request.user))
+        v = await execution.void_procedure(db_session, settings, procedure_id, data.reason, Actor.of(request.user))
         return execution_public(v)
 
     @post("/entries/{entry_id:int}/conclusion", opt=allow(*RECORDERS), operation_id="concludeOci")
@@ -105,7 +105,7 @@ class ProductionController(Controller):
         entry_id: Id,
         data: JSONBody[ConclusionIn],
     ) -> ExecutionPublic:
-        v = await service.conclude(
+        v = await execution.conclude(
             db_session,
             settings,
             entry_id,
@@ -128,7 +128,7 @@ class ProductionController(Controller):
         entry_id: Id,
         data: JSONBody[ClosingIn],
     ) -> ExecutionPublic:
-        v = await service.close_navigation(db_session, settings, entry_id, Actor.of(request.user), data.note)
+        v = await execution.close_navigation(db_session, settings, entry_id, Actor.of(request.user), data.note)
         return execution_public(v)
 
     @post(
@@ -144,7 +144,7 @@ class ProductionController(Controller):
         entry_id: Id,
         data: JSONBody[AuthorizationIn],
     ) -> AuthorizationPublic:
-        number = await service.authorize_entry(
+        number = await numbering.authorize_entry(
             db_session, settings, entry_id, Actor.of(request.user), number=data.number, cnes=data.cnes
         )
         return authorization_public(number)
@@ -166,9 +166,9 @@ class ProductionController(Controller):
         db_session: NamedDependency[AsyncSession],
         data: JSONBody[RangeIn],
     ) -> RangePublic:
-        row = await service.create_range(
+        row = await numbering.create_range(
             db_session,
-            service.RangeInput(data.cnes, data.instrument, data.program, data.first, data.last, data.note),
+            numbering.RangeInput(data.cnes, data.instrument, data.program, data.first, data.last, data.note),
             Actor.of(request.user),
         )
         return range_public(row)
@@ -180,7 +180,7 @@ class ProductionController(Controller):
         db_session: NamedDependency[AsyncSession],
         cnes: FromQuery[str | None] = None,
     ) -> list[RangePublic]:
-        return [range_public(r) for r in await service.list_ranges(db_session, Actor.of(request.user), cnes)]
+        return [range_public(r) for r in await numbering.list_ranges(db_session, Actor.of(request.user), cnes)]
 
     @post(
         "/imports",

@@ -9,9 +9,9 @@ from msgspec import Struct
 from regula.production import authorization as auth
 from regula.production import composition as comp
 from regula.production.control import Finding, ImportReport
+from regula.production.execution import ExecutionView
 from regula.production.indicators import ProviderIndicators
 from regula.production.models import AuthorizationNumber, AuthorizationRange, OciProcedure
-from regula.production.service import ExecutionView
 
 
 class ProcedureIn(Struct, forbid_unknown_fields=True):

@@ -30,7 +30,7 @@ The measures:
 * **tM compliance** — a concluded OCI is within tM when its last procedure is at most tM days after its first
   (amendment to Portaria GM/MS 3.492/2024, art. 14 §3 III: "verificando-se o tempo entre a realização do primeiro e
   do último procedimento de uma OCI respeitou o tempo máximo"). The share concluded within tM counts OCI executions
-  concluded in a period; production control (``production.service.conclude``) records the same verdict.
+  concluded in a period; production control (``production.execution.conclude``) records the same verdict.
 * **no-show rate** — of the appointments that came due (the entry went to ``em_atendimento``: attended; or to
   ``faltou``: missed), the share missed (Portaria GM/MS 3.492/2024, art. 12 VIII: absenteeism).
 """

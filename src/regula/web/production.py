@@ -29,7 +29,7 @@ from regula.config import Settings
 from regula.core.errors import DomainError, NotFound, PermissionDenied, ValidationFailed
 from regula.production import authorization as auth
 from regula.production import composition as comp
-from regula.production import control, indicators, service
+from regula.production import control, execution, indicators, service
 from regula.waitlist import service as wl
 from regula.web import common, forms
 from regula.web.forms import Form
@@ -88,7 +88,7 @@ async def in_care_page(
 ) -> Template:
     if situacao not in ("em_atendimento", "concluida"):
         situacao = "em_atendimento"
-    rows = await service.list_in_care(db_session, common.actor(request), status=situacao)
+    rows = await execution.list_in_care(db_session, common.actor(request), status=situacao)
     today = wl.local_today(settings)
     items = []
     for r in rows:
@@ -119,7 +119,7 @@ async def _page(
     done: str | None = None,
     status_code: int = 200,
 ) -> Template:
-    v = await service.view(db_session, settings, entry_id, common.actor(request))
+    v = await execution.view(db_session, settings, entry_id, common.actor(request))
     principal = common.principal(request)
     items = comp.composition_items(v.oci)
     options = [
@@ -265,7 +265,7 @@ async def record_procedure(
             "quantity", "quantidade_invalida", "A quantidade é um número inteiro a partir de 1."
         )
         return await _rerender(request, db_session, settings, entry_id, values)(forms.Refusal.of(refused))
-    procedure = service.ProcedureInput(
+    procedure = execution.ProcedureInput(
         procedure_code=values["procedimento"],
         performed_on=values["data"],
         cbo=values["cbo"],
@@ -275,7 +275,7 @@ async def record_procedure(
     )
 
     async def action() -> None:
-        await service.record_procedure(db_session, settings, entry_id, procedure, common.actor(request))
+        await execution.record_procedure(db_session, settings, entry_id, procedure, common.actor(request))
 
     return await _attempt(request, db_session, settings, entry_id, action, values, "registrado")
 
@@ -298,7 +298,7 @@ async def void_procedure(
     entry_id = int(entrada) if entrada.isdigit() else 0
 
     async def action() -> None:
-        view = await service.void_procedure(db_session, settings, procedure_id, reason, common.actor(request))
+        view = await execution.void_procedure(db_session, settings, procedure_id, reason, common.actor(request))
         if view.entry.id != entry_id:
             raise NotFound("Procedimento não encontrado nesta solicitação.", code="procedimento_nao_encontrado")
 
@@ -321,7 +321,7 @@ async def conclude(
     values = {"resumo": forms.text(data.resumo), "contrarreferencia": forms.text(data.contrarreferencia)}
 
     async def action() -> None:
-        await service.conclude(
+        await execution.conclude(
             db_session,
             settings,
             entry_id,
@@ -349,7 +349,7 @@ async def close_navigation(
     values = {"encerramento": forms.text(data.encerramento)}
 
     async def action() -> None:
-        await service.close_navigation(db_session, settings, entry_id, common.actor(request), values["encerramento"])
+        await execution.close_navigation(db_session, settings, entry_id, common.actor(request), values["encerramento"])
 
     return await _attempt(request, db_session, settings, entry_id, action, values, "encerrada")
 
