@@ -38,9 +38,9 @@ from typing import Any
 import numpy as np
 from ortools.graph.python import min_cost_flow
 
-from regula.scheduler.flow import cost_components, solve_problem
-from regula.scheduler.instance import Params, Weights
-from regula.scheduler.problem import Problem, escalate_problem, pair_ok, signatures, take_entries, without_pinned
+from regula.optimizer.flow import cost_components, solve_problem
+from regula.optimizer.instance import Params, Weights
+from regula.optimizer.problem import Problem, escalate_problem, pair_ok, signatures, take_entries, without_pinned
 
 TODAY = date(2026, 11, 23)
 SCENARIOS: dict[str, dict[str, Any]] = {

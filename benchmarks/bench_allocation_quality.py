@@ -36,12 +36,12 @@ from regula.allocation.service import build_instance
 from regula.config import Settings
 from regula.db import migrate
 from regula.db.engine import make_database
+from regula.optimizer.flow import solve
+from regula.optimizer.greedy import solve_greedy
+from regula.optimizer.instance import Instance, Solution
+from regula.optimizer.rules import Travel, cost_parts
+from regula.optimizer.validate import validate
 from regula.people.models import Citizen
-from regula.scheduler.flow import solve
-from regula.scheduler.greedy import solve_greedy
-from regula.scheduler.instance import Instance, Solution
-from regula.scheduler.rules import Travel, cost_parts
-from regula.scheduler.validate import validate
 from regula.waitlist.models import WaitlistEntry
 from regula.wiring import wire
 

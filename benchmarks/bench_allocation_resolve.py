@@ -31,8 +31,8 @@ from typing import Any
 import numpy as np
 
 from benchmarks.bench_allocation import SCENARIOS, cpu_seconds, generate, machine, per_patient, run_child
-from regula.scheduler.flow import entry_costs, solve_problem
-from regula.scheduler.problem import Problem, take_entries
+from regula.optimizer.flow import entry_costs, solve_problem
+from regula.optimizer.problem import Problem, take_entries
 
 NEW, CANCELLED, CAPACITY_CUT, NOTIFIED_DAYS = 10_000, 5_000, 0.02, 14
 

@@ -17,9 +17,9 @@ from tests.waitlist.test_waitlist_api import authorize, citizen_body, refer
 
 from regula.allocation.service import solve_queued_now
 from regula.config import Settings
-from regula.scheduler.flow import solve
-from regula.scheduler.instance import dump_solution, load_instance
-from regula.scheduler.validate import validate
+from regula.optimizer.flow import solve
+from regula.optimizer.instance import dump_solution, load_instance
+from regula.optimizer.validate import validate
 
 MakeUser = Callable[..., Awaitable[Login]]
 pytestmark = pytest.mark.usefixtures("reference_data")

@@ -7,7 +7,7 @@
 Exit status: 0 success, 1 when the validator finds violations, 2 on invalid input.
 
 This adapter lives in ``allocation``, not in the optimizer package: ``--export`` reads runs from the database,
-and the optimizer (``regula.scheduler``) imports nothing of regula but ``regula.core`` (decision 0011).
+and the optimizer (``regula.optimizer``) imports nothing of regula but ``regula.core`` (decision 0011).
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ import typer
 
 from regula.allocation.cli import export_instance
 from regula.core.errors import DomainError
-from regula.scheduler.flow import solve as solve_flow
-from regula.scheduler.greedy import solve_greedy
-from regula.scheduler.instance import Instance, Solution, dump_solution, load_instance, load_solution
-from regula.scheduler.validate import Violation, validate
+from regula.optimizer.flow import solve as solve_flow
+from regula.optimizer.greedy import solve_greedy
+from regula.optimizer.instance import Instance, Solution, dump_solution, load_instance, load_solution
+from regula.optimizer.validate import Violation, validate
 
 app = typer.Typer(
     name="allocate",

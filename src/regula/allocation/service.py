@@ -32,11 +32,11 @@ from regula.allocation.solving import Solved, solve_instance
 from regula.config import Settings
 from regula.core.errors import Conflict, NotFound, ValidationFailed
 from regula.db.base import utcnow
+from regula.optimizer.instance import Bucket, Entry, Fixed, Instance, Params, Quota
 from regula.people.models import Citizen
 from regula.people.service import age_on
 from regula.providers import service as providers
 from regula.providers.models import AgendaSlot, Establishment, EstablishmentOffer, MunicipalQuota, SlotBooking
-from regula.scheduler.instance import Bucket, Entry, Fixed, Instance, Params, Quota
 from regula.territory.reference import territory
 from regula.waitlist import measures
 from regula.waitlist import service as wl

@@ -11,10 +11,10 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from regula.scheduler.flow import solve
-from regula.scheduler.greedy import solve_greedy
-from regula.scheduler.instance import Solution, load_instance
-from regula.scheduler.validate import validate
+from regula.optimizer.flow import solve
+from regula.optimizer.greedy import solve_greedy
+from regula.optimizer.instance import Solution, load_instance
+from regula.optimizer.validate import validate
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ from regula.production import jobs as production_jobs
 from regula.waitlist import jobs as waitlist_jobs
 from regula.wiring import wire
 
-log = logging.getLogger("regula.scheduler")
+log = logging.getLogger("regula.optimizer")
 
 
 def all_jobs() -> dict[str, Job]:

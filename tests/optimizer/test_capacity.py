@@ -1,7 +1,7 @@
-from regula.scheduler.flow import solve
-from regula.scheduler.instance import Assignment
-from regula.scheduler.validate import validate
-from tests.scheduler.factory import bucket, entry, instance
+from regula.optimizer.flow import solve
+from regula.optimizer.instance import Assignment
+from regula.optimizer.validate import validate
+from tests.optimizer.factory import bucket, entry, instance
 
 
 def test_a_bucket_never_takes_more_than_its_capacity_and_the_most_urgent_are_served() -> None:

@@ -1,10 +1,10 @@
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from regula.scheduler.flow import solve
-from regula.scheduler.greedy import solve_greedy
-from regula.scheduler.validate import validate
-from tests.scheduler.factory import bucket, entry, instance, random_instance
+from regula.optimizer.flow import solve
+from regula.optimizer.greedy import solve_greedy
+from regula.optimizer.validate import validate
+from tests.optimizer.factory import bucket, entry, instance, random_instance
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])

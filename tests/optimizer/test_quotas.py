@@ -1,10 +1,10 @@
 from datetime import timedelta
 
-from regula.scheduler.flow import solve
-from regula.scheduler.instance import Assignment, Quota
-from regula.scheduler.validate import validate
-from tests.scheduler.factory import TODAY, bucket, entry, instance
-from tests.scheduler.oracle import ip_objective, lp_objective
+from regula.optimizer.flow import solve
+from regula.optimizer.instance import Assignment, Quota
+from regula.optimizer.validate import validate
+from tests.optimizer.factory import TODAY, bucket, entry, instance
+from tests.optimizer.oracle import ip_objective, lp_objective
 
 
 def _quota(limit: int, days: int = 0, muni: str = "4205407", cnes: str = "P4211900") -> Quota:

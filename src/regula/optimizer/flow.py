@@ -76,9 +76,9 @@ import numpy as np
 import numpy.typing as npt
 from ortools.graph.python import min_cost_flow
 
-from regula.scheduler.fallback import PairModel, solve_pairs
-from regula.scheduler.instance import Assignment, Explanation, Instance, Meta, Solution, Stats, Status
-from regula.scheduler.problem import (
+from regula.optimizer.fallback import PairModel, solve_pairs
+from regula.optimizer.instance import Assignment, Explanation, Instance, Meta, Solution, Stats, Status
+from regula.optimizer.problem import (
     Problem,
     Signatures,
     escalate_problem,

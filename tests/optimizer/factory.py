@@ -6,7 +6,7 @@ import random
 from datetime import date, timedelta
 from typing import Any
 
-from regula.scheduler.instance import Bucket, Entry, Instance, Params, Quota, Weights
+from regula.optimizer.instance import Bucket, Entry, Instance, Params, Quota, Weights
 
 TODAY = date(2026, 11, 23)
 

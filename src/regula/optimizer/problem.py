@@ -19,8 +19,8 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
-from regula.scheduler.instance import SCOPE_WIDTH, Bucket, Entry, Fixed, Instance, Params
-from regula.scheduler.rules import Travel
+from regula.optimizer.instance import SCOPE_WIDTH, Bucket, Entry, Fixed, Instance, Params
+from regula.optimizer.rules import Travel
 
 I8 = npt.NDArray[np.int8]
 I16 = npt.NDArray[np.int16]

@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import asdict, dataclass
 
-from regula.scheduler.instance import Assignment, Instance, Solution
-from regula.scheduler.problem import escalate
-from regula.scheduler.rules import PAIR_RULES, Travel, cost_parts, pair_violations, quota_counts
+from regula.optimizer.instance import Assignment, Instance, Solution
+from regula.optimizer.problem import escalate
+from regula.optimizer.rules import PAIR_RULES, Travel, cost_parts, pair_violations, quota_counts
 
 
 @dataclass(frozen=True)

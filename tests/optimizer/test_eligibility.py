@@ -2,10 +2,10 @@ from datetime import timedelta
 
 import pytest
 
-from regula.scheduler.flow import solve
-from regula.scheduler.instance import Assignment, Solution
-from regula.scheduler.validate import validate
-from tests.scheduler.factory import TODAY, bucket, entry, instance
+from regula.optimizer.flow import solve
+from regula.optimizer.instance import Assignment, Solution
+from regula.optimizer.validate import validate
+from tests.optimizer.factory import TODAY, bucket, entry, instance
 
 
 def _only(sol: Solution) -> dict[str, str]:

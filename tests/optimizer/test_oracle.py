@@ -8,11 +8,11 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from regula.scheduler.flow import solve
-from regula.scheduler.instance import Bucket, Entry, Instance, Params, Quota
-from regula.scheduler.validate import validate
-from tests.scheduler.factory import COORDS, MUNIS, TERRITORY, TODAY, random_instance
-from tests.scheduler.oracle import ip_objective, lp_objective
+from regula.optimizer.flow import solve
+from regula.optimizer.instance import Bucket, Entry, Instance, Params, Quota
+from regula.optimizer.validate import validate
+from tests.optimizer.factory import COORDS, MUNIS, TERRITORY, TODAY, random_instance
+from tests.optimizer.oracle import ip_objective, lp_objective
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -7,10 +7,10 @@ from datetime import timedelta
 
 import numpy as np
 
-from regula.scheduler import flow
-from regula.scheduler.instance import Instance, Quota
-from regula.scheduler.problem import Problem, escalate_problem, from_instance, signatures
-from tests.scheduler.factory import TODAY, bucket, entry, instance
+from regula.optimizer import flow
+from regula.optimizer.instance import Instance, Quota
+from regula.optimizer.problem import Problem, escalate_problem, from_instance, signatures
+from tests.optimizer.factory import TODAY, bucket, entry, instance
 
 
 @dataclass

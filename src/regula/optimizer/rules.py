@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Final
 
-from regula.scheduler.instance import Bucket, Entry, Instance, Params, Quota
+from regula.optimizer.instance import Bucket, Entry, Instance, Params, Quota
 
 EARTH_RADIUS_KM: Final = 6371.0088
 

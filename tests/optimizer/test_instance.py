@@ -4,8 +4,8 @@ from pathlib import Path
 import pytest
 
 from regula.core.errors import ValidationFailed
-from regula.scheduler.instance import instance_json_schema_text, load_instance
-from tests.scheduler.factory import random_instance
+from regula.optimizer.instance import instance_json_schema_text, load_instance
+from tests.optimizer.factory import random_instance
 
 SCHEMA = Path(__file__).parents[2] / "docs" / "allocation-instance.schema.json"
 

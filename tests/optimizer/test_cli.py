@@ -5,8 +5,8 @@ import typer
 from typer.testing import CliRunner
 
 from regula.allocation.allocate_cli import app
-from regula.scheduler.instance import Assignment, load_solution
-from tests.scheduler.factory import random_instance
+from regula.optimizer.instance import Assignment, load_solution
+from tests.optimizer.factory import random_instance
 
 runner = CliRunner()
 

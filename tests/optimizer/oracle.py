@@ -14,9 +14,9 @@ from typing import Any
 from ortools.linear_solver import pywraplp
 from ortools.sat.python import cp_model
 
-from regula.scheduler.instance import Instance, Solution
-from regula.scheduler.problem import escalate
-from regula.scheduler.rules import Travel, cost_parts, pair_violations, quota_counts
+from regula.optimizer.instance import Instance, Solution
+from regula.optimizer.problem import escalate
+from regula.optimizer.rules import Travel, cost_parts, pair_violations, quota_counts
 
 
 def penalized_objective(instance: Instance, solution: Solution) -> float:

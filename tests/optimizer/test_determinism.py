@@ -1,8 +1,8 @@
 import random
 
-from regula.scheduler.flow import solve
-from regula.scheduler.instance import Instance, dump_solution
-from tests.scheduler.factory import random_instance
+from regula.optimizer.flow import solve
+from regula.optimizer.instance import Instance, dump_solution
+from tests.optimizer.factory import random_instance
 
 
 def test_same_instance_same_bytes() -> None:

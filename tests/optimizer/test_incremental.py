@@ -15,12 +15,12 @@ from typer.testing import CliRunner
 
 from regula.allocation.allocate_cli import app
 from regula.core.errors import ValidationFailed
-from regula.scheduler.flow import solve
-from regula.scheduler.greedy import solve_greedy
-from regula.scheduler.instance import Assignment, Instance, Quota, dump_solution, load_instance
-from regula.scheduler.validate import validate
-from tests.scheduler.factory import TODAY, bucket, entry, instance, random_instance
-from tests.scheduler.oracle import ip_objective, lp_objective, penalized_objective
+from regula.optimizer.flow import solve
+from regula.optimizer.greedy import solve_greedy
+from regula.optimizer.instance import Assignment, Instance, Quota, dump_solution, load_instance
+from regula.optimizer.validate import validate
+from tests.optimizer.factory import TODAY, bucket, entry, instance, random_instance
+from tests.optimizer.oracle import ip_objective, lp_objective, penalized_objective
 
 runner = CliRunner()
 

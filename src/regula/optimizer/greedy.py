@@ -7,10 +7,10 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 
-from regula.scheduler.instance import Assignment, Bucket, Instance, Meta, Quota, Solution, Stats
-from regula.scheduler.problem import escalate
-from regula.scheduler.rules import Travel, cost_parts, pair_violations, quota_counts
-from regula.scheduler.validate import carried_counts
+from regula.optimizer.instance import Assignment, Bucket, Instance, Meta, Quota, Solution, Stats
+from regula.optimizer.problem import escalate
+from regula.optimizer.rules import Travel, cost_parts, pair_violations, quota_counts
+from regula.optimizer.validate import carried_counts
 
 
 def solve_greedy(instance: Instance) -> Solution:

@@ -1,10 +1,10 @@
 from datetime import timedelta
 
-from regula.scheduler.flow import solve
-from regula.scheduler.instance import Assignment
-from regula.scheduler.problem import escalate
-from regula.scheduler.validate import validate
-from tests.scheduler.factory import TODAY, bucket, entry, instance
+from regula.optimizer.flow import solve
+from regula.optimizer.instance import Assignment
+from regula.optimizer.problem import escalate
+from regula.optimizer.validate import validate
+from tests.optimizer.factory import TODAY, bucket, entry, instance
 
 # Florianópolis (region 42001, macro 4201); Joinville is region 42002 in the same macro; Chapecó another macro.
 

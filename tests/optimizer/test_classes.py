@@ -1,8 +1,8 @@
 from datetime import timedelta
 
-from regula.scheduler.flow import solve
-from regula.scheduler.validate import validate
-from tests.scheduler.factory import TODAY, bucket, entry, instance
+from regula.optimizer.flow import solve
+from regula.optimizer.validate import validate
+from tests.optimizer.factory import TODAY, bucket, entry, instance
 
 
 def test_inside_a_class_the_most_urgent_member_gets_the_earliest_bucket() -> None:
