@@ -25,13 +25,14 @@ from regula.catalog.service import bundled_sigtap_zip, import_sigtap
 from regula.config import Settings
 from regula.db.base import utcnow
 from regula.db.engine import Database, make_database
-from regula.notify.channels import Envelope, MemoryChannel, SendResult
+from regula.notify.channels import Envelope, SendResult
 from regula.notify.dispatcher import RAISED, Dispatcher
 from regula.notify.outbox import Outgoing, enqueue
 from regula.people.models import Citizen
 from regula.territory.service import load_territory
 from tests.exports.scenario import build
 from tests.notify.test_dispatcher import citizens, counts, make_due, queue
+from tests.support.channels import MemoryChannel
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""Channels behind one interface: Twilio SMS, Twilio WhatsApp, the console (the demo's default) and memory (tests).
+"""Channels behind one interface: Twilio SMS, Twilio WhatsApp, and the console (the demo's default); tests add a
+memory channel of their own (tests/support/channels.py).
 
 A channel sends one message and says what happened, in four words the dispatcher understands:
 
@@ -19,11 +20,10 @@ docs/decisions/0007-outbox-exactly-once.md).
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
 
@@ -103,38 +103,6 @@ class ConsoleChannel:
 
     async def lookup(self, envelope: Envelope) -> SendResult | None:
         return None  # nothing leaves the process, so a message is never half-sent
-
-    async def close(self) -> None:
-        return None
-
-
-@dataclass
-class MemoryChannel:
-    """For tests: keeps what it sent; can be told to fail."""
-
-    name: str = "memoria"
-    sent: list[Envelope] = field(default_factory=list)
-    script: list[Outcome] = field(default_factory=list)  # outcomes to return before succeeding
-    _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
-
-    def senders(self) -> Sequence[str]:
-        return ["memoria"]
-
-    async def send(self, envelope: Envelope) -> SendResult:
-        if self.script:
-            outcome = self.script.pop(0)
-            if outcome == "unknown":
-                self.sent.append(envelope)  # taken, but the answer was lost
-            if outcome != "sent":
-                return SendResult(outcome, error_code="teste", error=f"scripted {outcome}")
-        self.sent.append(envelope)
-        return SendResult("sent", sid=f"MM{next(self._ids):032d}", provider_status="queued")
-
-    async def lookup(self, envelope: Envelope) -> SendResult | None:
-        for e in self.sent:
-            if e.to == envelope.to and e.body == envelope.body:
-                return SendResult("sent", sid=f"MM-found-{e.id}", provider_status="queued")
-        return None
 
     async def close(self) -> None:
         return None
