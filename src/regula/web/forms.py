@@ -124,3 +124,33 @@ class TransitionForm(Struct):
             text(self.motivo_codigo, 32) or None,
             text(self.motivo_texto) or None,
         )
+
+    async def submit(
+        self,
+        db_session: AsyncSession,
+        settings: Settings,
+        actor: wl.Actor,
+        entry_id: int,
+        *,
+        detail: EntryDetail,
+        done_url: str,
+    ) -> Redirect | Template:
+        """Apply the action and answer as every entry page does: 303 to ``done_url?feito=…``; a refusal shows the
+        entry again (``detail``) with the field errors under the action's form (422) or as an alert."""
+
+        async def rerender(refusal: Refusal) -> Template:
+            if refusal.status_code == 422:
+                errors = {self.target: refusal.fields or {"reason": refusal.message}}
+                return await detail(errors=errors, values=self.values(), status_code=422)
+            return await detail(alert=refusal.message, status_code=refusal.status_code)
+
+        return await submit(
+            db_session,
+            lambda: self.apply(db_session, settings, actor, entry_id),
+            redirect=lambda _entry: f"{done_url}?feito={self.target}",
+            rerender=rerender,
+        )
+
+
+#: An entry's page rendered again after a refused action (keyword arguments: errors, values, alert, status_code).
+EntryDetail = Callable[..., Awaitable[Template]]

@@ -4,6 +4,7 @@ may take (authorize, return to APS with a pendência, deny with a reason, and th
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from litestar import Request, get, post
@@ -18,7 +19,7 @@ from regula.core.errors import ValidationFailed
 from regula.waitlist import repository as repo
 from regula.waitlist import service as wl
 from regula.waitlist.states import EntryStatus
-from regula.web import common, forms
+from regula.web import common
 from regula.web.entries import (
     ALL,
     STATUS_GROUPS,
@@ -266,22 +267,14 @@ async def entry_transition(
     entry_id: FromPath[int],
     data: Form[TransitionForm],
 ) -> Redirect | Template:
-    async def rerender(refusal: forms.Refusal) -> Template:
-        if refusal.status_code == 422:
-            errors = {data.target: refusal.fields or {"reason": refusal.message}}
-            return await _detail(
-                request, db_session, settings, entry_id, errors=errors, values=data.values(), status_code=422
-            )
-        return await _detail(
-            request, db_session, settings, entry_id, alert=refusal.message, status_code=refusal.status_code
-        )
-
     # A decision on a referral just sent starts its analysis first: the service's rule (states.path_to), as in the API.
-    return await forms.submit(
+    return await data.submit(
         db_session,
-        lambda: data.apply(db_session, settings, common.actor(request), entry_id),
-        redirect=lambda _entry: f"/regulacao/entradas/{entry_id}?feito={data.target}",
-        rerender=rerender,
+        settings,
+        common.actor(request),
+        entry_id,
+        detail=functools.partial(_detail, request, db_session, settings, entry_id),
+        done_url=f"/regulacao/entradas/{entry_id}",
     )
 
 

@@ -4,6 +4,7 @@ pendências the regulation center sent back, to answer and resubmit."""
 
 from __future__ import annotations
 
+import functools
 from datetime import date
 from typing import Any
 
@@ -327,21 +328,13 @@ async def referral_transition(
     entry_id: FromPath[int],
     data: Form[TransitionForm],
 ) -> Redirect | Template:
-    async def rerender(refusal: forms.Refusal) -> Template:
-        if refusal.status_code == 422:
-            errors = {data.target: refusal.fields or {"reason": refusal.message}}
-            return await _detail(
-                request, db_session, settings, entry_id, errors=errors, values=data.values(), status_code=422
-            )
-        return await _detail(
-            request, db_session, settings, entry_id, alert=refusal.message, status_code=refusal.status_code
-        )
-
-    return await forms.submit(
+    return await data.submit(
         db_session,
-        lambda: data.apply(db_session, settings, common.actor(request), entry_id),
-        redirect=lambda _entry: f"/aps/encaminhamentos/{entry_id}?feito={data.target}",
-        rerender=rerender,
+        settings,
+        common.actor(request),
+        entry_id,
+        detail=functools.partial(_detail, request, db_session, settings, entry_id),
+        done_url=f"/aps/encaminhamentos/{entry_id}",
     )
 
 
