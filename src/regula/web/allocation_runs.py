@@ -90,8 +90,8 @@ async def launch_run(
     settings: NamedDependency[Settings],
     data: Form[RunForm],
 ) -> Redirect | Template:
-    scope = forms.text(data.escopo, 40)
-    horizon_raw = forms.text(data.horizonte, 5)
+    scope = forms.field_text(data.escopo, 40)
+    horizon_raw = forms.field_text(data.horizonte, 5)
     values = {"scope": scope, "horizon": horizon_raw}
     errors: dict[str, str] = {}
     horizon = int(horizon_raw) if horizon_raw.isdigit() else 0

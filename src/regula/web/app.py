@@ -46,6 +46,8 @@ from regula.web.templating import configure as configure_templates
 from regula.wiring import wire
 
 WEB_DIR = Path(__file__).parent
+# Third-party files served as they were released (Swagger UI), kept apart from regula's own pages and scripts.
+VENDOR_DIR = WEB_DIR.parent / "vendor"
 access_log = logging.getLogger("regula.access_log")
 
 
@@ -132,7 +134,7 @@ def create_app(
         render_plugins=[LocalSwaggerRenderPlugin()],
         openapi_router=Router(path="/schema", route_handlers=[], opt=public(), include_in_schema=False),
     )
-    static = create_static_files_router(path="/static", directories=[WEB_DIR / "static"], opt=public())
+    static = create_static_files_router(path="/static", directories=[WEB_DIR / "static", VENDOR_DIR], opt=public())
     app = Litestar(
         route_handlers=[*_route_handlers(), MetricsController, static, *(extra_routes or [])],
         dependencies={

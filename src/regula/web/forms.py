@@ -75,14 +75,14 @@ async def submit(
     return Redirect(path=redirect(result), status_code=303)
 
 
-def text(value: str | None, limit: int = 4000) -> str:
+def field_text(value: str | None, limit: int = 4000) -> str:
     """A form text field as people mean it: trimmed, and cut at the field's length."""
     return (value or "").strip()[:limit]
 
 
 def checked(value: str | None) -> bool:
     """An HTML checkbox: present (with one of the usual values) means ticked."""
-    return text(value) in ("1", "on", "sim", "true")
+    return field_text(value) in ("1", "on", "sim", "true")
 
 
 def many(value: list[str] | str | None) -> list[str]:
@@ -101,14 +101,14 @@ class TransitionForm(Struct):
 
     @property
     def target(self) -> str:
-        return text(self.para, 32)
+        return field_text(self.para, 32)
 
     def values(self) -> dict[str, str]:
         """What the form shows again after a refusal."""
         return {
             "target": self.target,
-            "reason_code": text(self.motivo_codigo, 32),
-            "reason_text": text(self.motivo_texto),
+            "reason_code": field_text(self.motivo_codigo, 32),
+            "reason_text": field_text(self.motivo_texto),
         }
 
     async def apply(
@@ -121,8 +121,8 @@ class TransitionForm(Struct):
             self.target,
             actor,
             settings,
-            text(self.motivo_codigo, 32) or None,
-            text(self.motivo_texto) or None,
+            field_text(self.motivo_codigo, 32) or None,
+            field_text(self.motivo_texto) or None,
         )
 
     async def submit(

@@ -258,7 +258,7 @@ async def record_procedure(
     entry_id: FromPath[int],
     data: Form[ProcedureForm],
 ) -> Redirect | Template:
-    values = {k: forms.text(getattr(data, k), 200) for k in ProcedureForm.__struct_fields__}
+    values = {k: forms.field_text(getattr(data, k), 200) for k in ProcedureForm.__struct_fields__}
     quantity_text = values["quantidade"] or "1"
     if not quantity_text.isdigit():  # the form's own decoding: a number typed as text
         refused = ValidationFailed.for_field(
@@ -293,8 +293,8 @@ async def void_procedure(
     procedure_id: FromPath[int],
     data: Form[VoidForm],
 ) -> Redirect | Template:
-    reason = forms.text(data.motivo, 2000)
-    entrada = forms.text(data.entrada, 20)
+    reason = forms.field_text(data.motivo, 2000)
+    entrada = forms.field_text(data.entrada, 20)
     entry_id = int(entrada) if entrada.isdigit() else 0
 
     async def action() -> None:
@@ -318,7 +318,7 @@ async def conclude(
     entry_id: FromPath[int],
     data: Form[ConclusionForm],
 ) -> Redirect | Template:
-    values = {"resumo": forms.text(data.resumo), "contrarreferencia": forms.text(data.contrarreferencia)}
+    values = {"resumo": forms.field_text(data.resumo), "contrarreferencia": forms.field_text(data.contrarreferencia)}
 
     async def action() -> None:
         await execution.conclude(
@@ -346,7 +346,7 @@ async def close_navigation(
     entry_id: FromPath[int],
     data: Form[ClosingForm],
 ) -> Redirect | Template:
-    values = {"encerramento": forms.text(data.encerramento)}
+    values = {"encerramento": forms.field_text(data.encerramento)}
 
     async def action() -> None:
         await execution.close_navigation(db_session, settings, entry_id, common.actor(request), values["encerramento"])

@@ -86,8 +86,8 @@ async def lookup(
     limits = public_lookup_limits(request.app.state)
     if refusal := limits.check_address(client_address(request)):
         return _refused(refusal, {})
-    protocol = forms.text(data.protocolo, 20).upper().replace(" ", "")
-    birth_raw = forms.text(data.nascimento, 10)
+    protocol = forms.field_text(data.protocolo, 20).upper().replace(" ", "")
+    birth_raw = forms.field_text(data.nascimento, 10)
     values = {"protocolo": protocol, "nascimento": birth_raw}
     errors: dict[str, str] = {}
     if not protocol:

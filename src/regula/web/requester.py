@@ -200,11 +200,11 @@ class ReferralForm(Struct):
 
 def _values(data: ReferralForm) -> dict[str, Any]:
     """The form's values as the page shows them again (trimmed, cut at the field's length)."""
-    values: dict[str, Any] = {k: forms.text(getattr(data, k), 300) for k in (*CITIZEN_FIELDS, *REFERRAL_FIELDS)}
-    values["risk_justification"] = forms.text(data.risk_justification, 2000)
+    values: dict[str, Any] = {k: forms.field_text(getattr(data, k), 300) for k in (*CITIZEN_FIELDS, *REFERRAL_FIELDS)}
+    values["risk_justification"] = forms.field_text(data.risk_justification, 2000)
     values |= {k: forms.checked(getattr(data, k)) for k in FLAGS}
     values["checklist"] = forms.many(data.checklist)
-    values["oci_code"] = forms.text(data.oci_code, 10)
+    values["oci_code"] = forms.field_text(data.oci_code, 10)
     return values
 
 

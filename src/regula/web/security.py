@@ -66,9 +66,9 @@ def security_headers(settings: Settings) -> Any:
 
 
 class LocalSwaggerRenderPlugin(OpenAPIRenderPlugin):
-    """Swagger UI from files under ``/static/swagger`` (swagger-ui-dist, Apache-2.0, vendored): the machines of a
-    regulation center often have no internet, and the CSP above admits no CDN and no inline script. The spec is
-    fetched from ``/schema/openapi.json`` by ``regula-swagger.js``."""
+    """Swagger UI from files under ``/static/swagger`` (swagger-ui-dist, Apache-2.0, vendored in ``regula/vendor``):
+    the machines of a regulation center often have no internet, and the CSP above admits no CDN and no inline script.
+    The spec is fetched from ``/schema/openapi.json`` by ``regula-swagger.js``."""
 
     def __init__(self, path: str = "/swagger") -> None:
         super().__init__(
