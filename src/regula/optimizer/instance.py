@@ -42,6 +42,16 @@ Ibge = Annotated[str, Field(pattern=r"^\d{7}$", description="Código IBGE do mun
 Code = Annotated[str, Field(min_length=1, max_length=16)]
 
 
+#: The objective's bound: the largest arc cost times the number of entries stays below this (int64 with room for
+#: the solvers' own sums).
+COST_LIMIT = 2**62
+#: The largest priority the instance accepts (regula's queue scores reach 40,000; 10^9 leaves room for any scale
+#: with the default weights).
+MAX_PRIORITY = 10**9
+#: Half the Earth's circumference: no haversine is longer.
+MAX_TRIP_KM = 20_038
+
+
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -51,7 +61,9 @@ class Entry(_Frozen):
 
     id: Id
     municipality_ibge: Ibge = Field(description="Município de residência")
-    priority: int = Field(ge=0, description="Peso de prioridade (o escore da fila); maior é mais urgente")
+    priority: int = Field(
+        ge=0, le=MAX_PRIORITY, description="Peso de prioridade (o escore da fila); maior é mais urgente"
+    )
     authorized_date: dt.date = Field(description="Início da janela do tM (autorização)")
     deadline: dt.date = Field(description="Prazo do tM")
     oci_code: Code = Field(description="OCI para a qual a entrada é elegível")
@@ -202,32 +214,67 @@ class Instance(_Frozen):
                 )
             if b.date < self.params.today:
                 raise _located(f"buckets[{i}].date", "vaga anterior a params.today", "vaga_no_passado")
-        known = set(self.municipalities) | {d.from_ibge for d in self.distances} | {d.to_ibge for d in self.distances}
-        pairs = {(d.from_ibge, d.to_ibge) for d in self.distances}
-        provider_munis = {b.municipality_ibge for b in self.buckets if not b.teleconsultation}
-        if provider_munis:
-            for i, e in enumerate(self.entries):
-                m = e.municipality_ibge
-                if m in self.municipalities:
-                    continue
-                missing = [p for p in provider_munis if (m, p) not in pairs and p != m]
-                if missing and m not in known:
-                    raise _located(
-                        f"entries[{i}].municipality_ibge",
-                        f"município {m} sem coordenadas nem distâncias (inclua-o em municipalities)",
-                        "municipio_sem_coordenadas",
-                    )
-            for i, b in enumerate(self.buckets):
-                if not b.teleconsultation and b.municipality_ibge not in self.municipalities:
-                    entry_munis = {e.municipality_ibge for e in self.entries}
-                    if any((m, b.municipality_ibge) not in pairs and m != b.municipality_ibge for m in entry_munis):
-                        raise _located(
-                            f"buckets[{i}].municipality_ibge",
-                            f"município {b.municipality_ibge} sem coordenadas nem distâncias",
-                            "municipio_sem_coordenadas",
-                        )
+        self._check_distances()
+        self._check_cost_range()
         self._check_carried_over()
         return self
+
+    def _check_distances(self) -> None:
+        """Every kilometre the solve will need is known: for each municipality an entry lives in and each one a
+        face-to-face bucket is in, either both have coordinates or a distance is listed in either direction (the
+        solver looks them up both ways). Teleconsultation needs none. The field named is the side without
+        coordinates (the entry's when neither has them)."""
+        road = {b.municipality_ibge: i for i, b in reversed(list(enumerate(self.buckets))) if not b.teleconsultation}
+        if not road:
+            return
+        coords = self.municipalities
+        listed = {(d.from_ibge, d.to_ibge) for d in self.distances}
+        listed |= {(b, a) for a, b in listed}
+        homes = {e.municipality_ibge: i for i, e in reversed(list(enumerate(self.entries)))}
+        for m, i in homes.items():
+            for p, j in road.items():
+                if m == p or (m, p) in listed or (m in coords and p in coords):
+                    continue
+                if m not in coords:
+                    raise _located(
+                        f"entries[{i}].municipality_ibge",
+                        f"município {m} sem coordenadas nem distância até {p} (inclua-o em municipalities)",
+                        "municipio_sem_coordenadas",
+                    )
+                raise _located(
+                    f"buckets[{j}].municipality_ibge",
+                    f"município {p} sem coordenadas nem distância até {m} (inclua-o em municipalities)",
+                    "municipio_sem_coordenadas",
+                )
+
+    def _check_cost_range(self) -> None:
+        """The objective stays inside the solvers' 64-bit integers (issue 18: a priority near 10^16 made the flow
+        solver fail while the greedy solved it). The largest cost of one arc — value, earliness over the farthest
+        bucket date, the longest trip on Earth, lateness and the change penalty — times the number of entries must
+        stay below 2^62 (priorities are bounded by ``MAX_PRIORITY`` in the schema; weights that break it are
+        refused)."""
+        if not self.entries:
+            return
+        w, params = self.params.weights, self.params
+        max_days = max((max(0, (b.date - params.today).days) for b in self.buckets), default=0)
+        max_km = max([MAX_TRIP_KM, *(d.km for d in self.distances)])
+        top = max(range(len(self.entries)), key=lambda i: self.entries[i].priority)
+        level = self.entries[top].priority // params.priority_band
+        arc = (
+            w.value_base
+            + w.value_per_level * level
+            + w.earliness_per_level_day * (level + 1) * max_days
+            + w.travel_per_km * max_km
+            + w.lateness_penalty
+            + params.change_penalty
+        )
+        if arc * len(self.entries) < COST_LIMIT:
+            return
+        raise _located(
+            "params.weights",
+            "pesos grandes demais para o tamanho da instância: o custo excederia o limite do otimizador",
+            "custo_fora_do_limite",
+        )
 
     def _check_carried_over(self) -> None:
         """Pinned and incumbent pairs name known entries and buckets, each entry at most once across both lists; the

@@ -131,9 +131,15 @@ def _vocab(values: list[str]) -> tuple[list[str], dict[str, int]]:
 
 
 def build_km(
-    codes: list[str], entry_munis: I32, bucket_munis: I32, travel_km: dict[tuple[str, str], int] | Travel
+    codes: list[str],
+    entry_munis: I32,
+    bucket_munis: I32,
+    travel_km: dict[tuple[str, str], int] | Travel,
+    road_munis: I32 | None = None,
 ) -> tuple[I32, I32, I32]:
-    """Dense table of kilometres between the entries' and the buckets' municipalities (indices into ``codes``)."""
+    """Dense table of kilometres between the entries' and the buckets' municipalities (indices into ``codes``).
+    Columns of municipalities outside ``road_munis`` (given: only teleconsultation buckets there) stay 0 — no
+    trip is made, and the instance need not place them (issue 18 item 4)."""
     rows = np.unique(entry_munis)
     cols = np.unique(bucket_munis)
     km_row = np.full(len(codes), -1, dtype=np.int32)
@@ -141,8 +147,11 @@ def build_km(
     km_row[rows] = np.arange(rows.size, dtype=np.int32)
     km_col[cols] = np.arange(cols.size, dtype=np.int32)
     km = np.zeros((max(rows.size, 1), max(cols.size, 1)), dtype=np.int32)
+    road = None if road_munis is None else set(np.unique(road_munis).tolist())
     for i, r in enumerate(rows.tolist()):
         for j, c in enumerate(cols.tolist()):
+            if road is not None and c not in road:
+                continue
             a, b = codes[r], codes[c]
             km[i, j] = travel_km.km(a, b) if isinstance(travel_km, Travel) else travel_km[(a, b)]
     return km_row, km_col, km
@@ -253,7 +262,8 @@ def from_instance(instance: Instance) -> Problem:
         dtype=np.int32,
     ).reshape(-1, 4)
     b_muni = b_scope[:, 0].copy()
-    km_row, km_col, km = build_km(codes, e_muni, b_muni, Travel(instance))
+    b_tele = np.array([b.teleconsultation for b in buckets], dtype=np.bool_)
+    km_row, km_col, km = build_km(codes, e_muni, b_muni, Travel(instance), b_muni[~b_tele])
     return Problem(
         params=instance.params,
         codes=codes,
@@ -281,7 +291,7 @@ def from_instance(instance: Instance) -> Problem:
         b_days=np.array([b.days for b in buckets], dtype=np.int16),
         b_oci=np.array([oci_ix[b.oci_code] for b in buckets], dtype=np.int32),
         b_cap=np.array([b.capacity for b in buckets], dtype=np.int64),
-        b_tele=np.array([b.teleconsultation for b in buckets], dtype=np.bool_),
+        b_tele=b_tele,
         b_age_min=np.array([b.age_min or 0 for b in buckets], dtype=np.int16),
         b_age_max=np.array([NO_AGE_MAX if b.age_max is None else b.age_max for b in buckets], dtype=np.int16),
         b_sex=np.array([SEX_CODES[b.sex] for b in buckets], dtype=np.int8),
