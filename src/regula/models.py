@@ -13,6 +13,7 @@ import regula.notify.models
 import regula.people.models
 import regula.production.models
 import regula.providers.models
+import regula.ressarcimento.models
 import regula.territory.models
 import regula.waitlist.models  # noqa: F401
 from regula.db.base import metadata
