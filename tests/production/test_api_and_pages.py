@@ -219,7 +219,7 @@ async def test_api_numbers_import_findings_indicators_and_apac(
         headers=prov.headers,
     )
     assert r.status_code == 200, r.text
-    assert r.headers["content-type"].startswith("text/csv")
+    assert r.headers["content-type"] == "text/csv; charset=utf-8"  # the charset once
     assert r.headers["x-regula-apacs"] == "1"
     assert f"apac_oci_{PROVIDER_CNES}_" in r.headers["content-disposition"]
     rows = r.text.splitlines()

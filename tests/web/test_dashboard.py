@@ -35,7 +35,7 @@ CHARTS = (
 
 
 def rows_of(response: httpx.Response) -> list[dict[str, str]]:
-    assert response.headers["content-type"].startswith("text/csv")
+    assert response.headers["content-type"] == "text/csv; charset=utf-8"  # the charset once
     assert response.content.startswith(b"\xef\xbb\xbf")  # BOM: spreadsheets read it as UTF-8
     return list(csv.DictReader(io.StringIO(response.content.decode("utf-8-sig")), delimiter=";"))
 

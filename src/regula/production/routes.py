@@ -261,7 +261,7 @@ class ProductionController(Controller):
         )
         return Response(
             export.csv().encode("utf-8"),
-            media_type="text/csv; charset=utf-8",
+            media_type="text/csv",  # Litestar appends "; charset=utf-8" to text/* types
             headers={
                 "Content-Disposition": f'attachment; filename="{export.filename}"',
                 "X-Regula-Apacs": str(export.apacs),

@@ -166,7 +166,7 @@ def csv_response(filename: str, header: Sequence[str], rows: Sequence[Sequence[o
     writer.writerows([_cell(v) for v in row] for row in rows)
     return Response(
         ("\ufeff" + buffer.getvalue()).encode("utf-8"),
-        media_type="text/csv; charset=utf-8",
+        media_type="text/csv",  # Litestar appends "; charset=utf-8" to text/* types
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
 
