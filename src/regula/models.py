@@ -12,6 +12,7 @@ import regula.navigation.models
 import regula.notify.models
 import regula.people.models
 import regula.production.models
+import regula.programs.models
 import regula.providers.models
 import regula.ressarcimento.models
 import regula.territory.models
