@@ -81,12 +81,12 @@ def test_florianopolis_as_the_data_says(ref: Territory) -> None:
     assert m.label == "Florianópolis/SC"
     assert m.search_name == "FLORIANOPOLIS"
     assert (m.uf, m.uf_code) == ("SC", "42")
-    assert (m.macro_code, m.macro_name) == ("4214", "GRANDE FLORIANOPOLIS")
+    assert (m.macro_code, m.macro_name) == ("4214", "Grande Florianópolis")
     # Region 42007 (Grande Florianópolis); 42001 is the Extremo Oeste, on the other side of the state.
-    assert (m.health_region_code, m.health_region_name) == ("42007", "GRANDE FLORIANOPOLIS")
+    assert (m.health_region_code, m.health_region_name) == ("42007", "Grande Florianópolis")
     assert m.population == 500_973
     assert ref.health_region("42001") is not None
-    assert ref.health_region("42001").name == "EXTREMO OESTE"  # type: ignore[union-attr]
+    assert ref.health_region("42001").name == "Extremo Oeste"  # type: ignore[union-attr]
 
 
 def test_health_regions_only_for_santa_catarina(ref: Territory) -> None:
@@ -263,3 +263,19 @@ def test_shipped_region_file_agrees_with_the_reference(ref: Territory) -> None:
         m = ref.municipality(row["ibge_code6"])
         assert m.health_region_code == row["health_region_code"]
         assert isinstance(m, Municipality)
+
+
+def test_santa_catarinas_regions_and_macro_regions_carry_their_accents(ref: Territory) -> None:
+    # Issue 17: region names showed as "Grande Florianopolis", "Medio Vale do Itajai", "Xanxere".
+    floripa = ref.municipality("4205407")
+    assert floripa.health_region_name == "Grande Florianópolis"
+    assert floripa.macro_name == "Grande Florianópolis"
+    assert ref.municipality("4219507").health_region_name == "Xanxerê"
+    names = {m.health_region_name for m in ref.by_uf("SC")}
+    assert len(names) == 17 and not any(n is None or n.isupper() for n in names)
+    assert "Médio Vale do Itajaí" in names and "Carbonífera" in names
+
+
+def test_lauro_muller_is_spelled_as_ibge_spells_it(ref: Territory) -> None:
+    assert ref.municipality("4209607").name == "Lauro Müller"
+    assert [m.name for m in ref.search("lauro muller", uf="SC")] == ["Lauro Müller"]

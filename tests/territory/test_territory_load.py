@@ -80,7 +80,7 @@ async def test_rows_match_the_reference(session: AsyncSession) -> None:
         "population": 500_973,
     }
     region = (await session.execute(text("SELECT name, uf, macro_code FROM health_region WHERE code = '42007'"))).one()
-    assert tuple(region) == ("GRANDE FLORIANOPOLIS", "SC", "4214")
+    assert tuple(region) == ("Grande Florianópolis", "SC", "4214")
 
 
 async def test_sql_joins_by_jurisdiction(session: AsyncSession) -> None:

@@ -80,7 +80,7 @@ def test_get_malformed_is_an_input_error(client: TestClient) -> None:  # type: i
 def test_regions(client: TestClient) -> None:  # type: ignore[type-arg]
     regions = client.get("/api/v1/territory/health-regions", params={"uf": "SC"}).json()
     assert len(regions) == 17
-    assert regions[0] == {"code": "42001", "name": "EXTREMO OESTE", "uf": "SC", "macro_code": "4213"}
+    assert regions[0] == {"code": "42001", "name": "Extremo Oeste", "uf": "SC", "macro_code": "4213"}
     macros = client.get("/api/v1/territory/macro-regions", params={"uf": "SC"}).json()
     assert [m["code"] for m in macros] == ["4210", "4211", "4212", "4213", "4214", "4215", "4216"]
     assert len(client.get("/api/v1/territory/macro-regions").json()) == 118

@@ -50,7 +50,7 @@ def test_brazilian_formats() -> None:
     assert common.fmt_phone("+5548999887766") == "(48) 99988-7766"
     assert common.short_oci_name("OCI AVALIAÇÃO CARDIOLÓGICA") == "AVALIAÇÃO CARDIOLÓGICA"
     assert common.readable_oci_name("OCI - GIN1 - AVALIAÇÃO DA MULHER") == "GIN1 - avaliação da mulher"
-    assert common.jurisdiction_label("region:42007") == "Região Grande Florianopolis"
+    assert common.jurisdiction_label("region:42007") == "Região Grande Florianópolis"
     assert common.jurisdiction_label("municipality:4205407") == "Florianópolis/SC"
     assert common.jurisdiction_label("uf:SC") == "Santa Catarina"
 

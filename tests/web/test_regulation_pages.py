@@ -89,7 +89,7 @@ async def test_lists_and_entries_stay_inside_the_jurisdiction(
     assert ours["protocol"] in queue.text and "Joana Ilhoa" in queue.text
     assert theirs["protocol"] not in queue.text and "Pedro Norte" not in queue.text
     queues = await reg.get("/regulacao/filas")
-    assert "0902010026" in queues.text and "Região Grande Florianopolis" in queues.text
+    assert "0902010026" in queues.text and "Região Grande Florianópolis" in queues.text
     assert "Região Nordeste" not in queues.text
     found = await reg.get("/regulacao/entradas", params={"situacao": "todas", "busca": theirs["protocol"]})
     assert f'href="/regulacao/entradas/{theirs["id"]}"' not in found.text

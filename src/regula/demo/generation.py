@@ -816,7 +816,7 @@ class Generator:
         found = self._providers.get(code)
         if found is None:
             region = territory().health_region(code)
-            label = region.name.title() if isinstance(region, HealthRegion) else place.name
+            label = region.name if isinstance(region, HealthRegion) else place.name
             found = self._providers[code] = ((f"prestador.{code}", "executante"), f"Policlínica Regional {label}")
         return found
 

@@ -63,6 +63,40 @@ UFS: Mapping[str, tuple[str, str]] = {
 }
 UF_NAMES: Mapping[str, str] = {sigla: name for sigla, (_code, name) in UFS.items()}
 
+# The region file writes Santa Catarina's health regions, and the municipality file the macro-regions, in
+# capitals without accents (``GRANDE FLORIANOPOLIS``, ``XANXERE``); these are the names as SES/SC writes them.
+# Keyed by code; a name not listed keeps the file's spelling. Other UFs' macro-regions stay as DATASUS writes them.
+HEALTH_REGION_NAMES: Mapping[str, str] = {
+    "42001": "Extremo Oeste",
+    "42002": "Oeste",
+    "42003": "Xanxerê",
+    "42004": "Alto Vale do Itajaí",
+    "42005": "Foz do Rio Itajaí",
+    "42006": "Médio Vale do Itajaí",
+    "42007": "Grande Florianópolis",
+    "42008": "Meio Oeste",
+    "42009": "Alto Vale do Rio do Peixe",
+    "42010": "Alto Uruguai Catarinense",
+    "42011": "Nordeste",
+    "42012": "Planalto Norte",
+    "42013": "Serra Catarinense",
+    "42014": "Extremo Sul Catarinense",
+    "42015": "Carbonífera",
+    "42016": "Laguna",
+    "42017": "Vale do Itapocu",
+}
+MACRO_REGION_NAMES: Mapping[str, str] = {
+    "4210": "Sul",
+    "4211": "Planalto Norte e Nordeste",
+    "4212": "Meio Oeste e Serra Catarinense",
+    "4213": "Grande Oeste",
+    "4214": "Grande Florianópolis",
+    "4215": "Foz do Rio Itajaí",
+    "4216": "Alto Vale do Itajaí",
+}
+# Municipality names the source lost a diacritic in (IBGE's official spelling).
+MUNICIPALITY_NAMES: Mapping[str, str] = {"4209607": "Lauro Müller"}
+
 # Mean Earth radius (IUGG), the usual choice for haversine distances; the error against the ellipsoid (< 0.5 %)
 # is far below what road distance adds anyway.
 EARTH_RADIUS_KM = 6371.0088
@@ -185,15 +219,20 @@ def parse_municipalities(municipalities_csv: str, regions_csv: str) -> list[Muni
             Municipality(
                 ibge_code=code,
                 ibge_code6=code6,
-                name=repair_mojibake(row["name"]),
+                name=MUNICIPALITY_NAMES.get(code) or repair_mojibake(row["name"]),
                 uf=uf,
                 uf_code=row["uf_code"],
                 latitude=float(row["latitude"]),
                 longitude=float(row["longitude"]),
                 macro_code=row["macro_code"],
-                macro_name=repair_mojibake(row["macro_name"]),
+                macro_name=MACRO_REGION_NAMES.get(row["macro_code"]) or repair_mojibake(row["macro_name"]),
                 health_region_code=region["health_region_code"] if region else None,
-                health_region_name=repair_mojibake(region["health_region_name"]) if region else None,
+                health_region_name=(
+                    HEALTH_REGION_NAMES.get(region["health_region_code"])
+                    or repair_mojibake(region["health_region_name"])
+                )
+                if region
+                else None,
                 population=int(row["population_2019"]),
             )
         )

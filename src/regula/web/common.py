@@ -79,7 +79,8 @@ def actor(request: Request[Any, Any, Any]) -> wl.Actor:
 
 
 def title_case(text: str) -> str:
-    """``GRANDE FLORIANOPOLIS`` → ``Grande Florianopolis`` (the territory file keeps region names in capitals)."""
+    """``MACRORREGIAO I - PORTO VELHO`` → ``Macrorregiao I - Porto Velho`` (DATASUS writes other UFs' macro-regions
+    in capitals; Santa Catarina's names come from the reference data already accented, and stay as they are)."""
     words = text.lower().split()
     return " ".join(w if i and w in _PARTICLES else w.capitalize() for i, w in enumerate(words))
 
