@@ -21,9 +21,9 @@ async def load_reference_data(session: AsyncSession, settings: Settings, console
     """Municipalities and health regions, then the shipped SIGTAP 2026-01 catalog; both idempotent."""
     set_context(session, AuditContext.system("cli", "regula seed"))
     territory = await load_territory(session)
-    console.print(f"Territórios: {territory}")
+    console.print(f"Territórios: {territory.describe()}")
     result = await import_sigtap(session, bundled_sigtap_zip(), settings)
-    console.print(f"Catálogo SIGTAP: {result}")
+    console.print(f"Catálogo SIGTAP: {result.describe()}")
 
 
 @dataclass(frozen=True)

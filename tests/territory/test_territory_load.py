@@ -101,3 +101,22 @@ async def test_sql_joins_by_jurisdiction(session: AsyncSession) -> None:
     assert rows[1] == sum(m.population for m in expected)
     by_uf = (await session.execute(text("SELECT count(*) FROM municipality WHERE uf = 'SC'"))).scalar_one()
     assert by_uf == 295
+
+
+async def test_the_seed_tells_a_person_what_it_loaded(session: AsyncSession, settings: object) -> None:
+    # Issue 17: `regula demo` printed raw Python objects (LoadResult(...)) to the terminal.
+    import io
+
+    from rich.console import Console
+
+    from regula.seed import load_reference_data
+
+    out = io.StringIO()
+    await load_reference_data(session, settings, Console(file=out, width=200))  # type: ignore[arg-type]
+    await load_reference_data(session, settings, Console(file=out, width=200))  # type: ignore[arg-type]
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "Territórios: 5570 municípios, 17 regiões de saúde (5732 inseridos, 0 atualizados)"
+    assert lines[1].startswith("Catálogo SIGTAP: competência 01/2026 importada: ")
+    assert lines[2] == "Territórios: 5570 municípios, 17 regiões de saúde (nada mudou)"
+    assert lines[3].startswith("Catálogo SIGTAP: competência 01/2026 já importada, nada mudou: ")
+    assert "Result(" not in out.getvalue()

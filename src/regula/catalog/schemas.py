@@ -155,3 +155,9 @@ class ImportResult:
     habilitacao_count: int
     rule_count: int
     current_competencia: str  # the newest competência after the import
+
+    def describe(self) -> str:
+        """One line for a person at the terminal (``regula seed``, ``regula demo``)."""
+        month = f"{self.competencia[4:]}/{self.competencia[:4]}"
+        what = "já importada, nada mudou" if self.unchanged else "importada"
+        return f"competência {month} {what}: {self.oci_count} OCIs, {self.procedure_count} procedimentos"

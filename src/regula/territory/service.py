@@ -53,6 +53,12 @@ class LoadResult:
     def municipalities(self) -> int:
         return self.table("municipality").total
 
+    def describe(self) -> str:
+        """One line for a person at the terminal (``regula seed``, ``regula demo``)."""
+        regions = self.table("health_region").total
+        change = f"{self.inserted} inseridos, {self.updated} atualizados" if self.changed else "nada mudou"
+        return f"{self.municipalities} municípios, {regions} regiões de saúde ({change})"
+
 
 def reference_rows(ref: Territory) -> dict[str, list[dict[str, Any]]]:
     """The rows each table must hold, keyed by table name, in foreign-key order."""
