@@ -53,6 +53,7 @@ def configure_logging(settings: Settings, *, stream_is_cli: bool = False) -> Non
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(settings.log_level)
-    # The CLI shows progress bars; keep library chatter at warning level.
-    for noisy in ("alembic", "asyncio", "uvicorn.access", "apscheduler"):
+    # The CLI shows progress bars; keep library chatter (pgserver logs every initdb/pg_ctl command line) at warning
+    # level.
+    for noisy in ("alembic", "asyncio", "uvicorn.access", "apscheduler", "pgserver"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
