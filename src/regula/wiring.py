@@ -12,7 +12,9 @@ from __future__ import annotations
 from regula.allocation import backfill
 from regula.navigation import service as navigation
 from regula.notify import events as notify
+from regula.programs import service as programs
 from regula.waitlist.events import ENTRY_LEFT_BOOKING, ENTRY_TRANSITIONED
+from regula.waitlist.plans import PAR_APPROVAL
 
 
 def wire() -> None:
@@ -22,3 +24,6 @@ def wire() -> None:
     # After every status change, in this order: the messages (outbox rows, cancellations of stale ones, the
     # tasks a message's failure opens), then navigation's own bookkeeping (tasks a confirmation settles).
     ENTRY_TRANSITIONED.connect(notify.on_entry_transitioned, navigation.on_entry_transitioned)
+    # The six-month window of referrals by procedure (art. 14 §2 as amended) counts from the approval of the PAR
+    # covering the citizen's municipality: program management answers (decision 0016).
+    PAR_APPROVAL.connect(programs.par_approval_for_municipality)

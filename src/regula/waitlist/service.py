@@ -47,6 +47,7 @@ from regula.waitlist.models import (
     RegulationScope,
     WaitlistEntry,
 )
+from regula.waitlist.plans import PAR_APPROVAL
 from regula.waitlist.queues import SCOPE_KINDS as SCOPE_KINDS
 from regula.waitlist.queues import QueueKey as QueueKey
 from regula.waitlist.schemas import ReferralCreate
@@ -253,12 +254,16 @@ PROCEDURE_REFERRAL_WINDOW_MONTHS = 6
 
 async def procedure_referrals_open(session: AsyncSession, citizen: Citizen, today: date) -> bool:
     """Whether the citizen's region may still refer by secondary procedure: until six months after its PAR's
-    approval (amendment to Portaria 3.492/2024, art. 14 §2). Unknown approval date: closed."""
-    region = territory().municipality(citizen.municipality_ibge).health_region_code
-    config = await session.get(RegulationScope, region) if region else None
-    if config is None or config.par_approved_on is None:
-        return False
-    approved = config.par_approved_on
+    approval (amendment to Portaria 3.492/2024, art. 14 §2). The approval date is the one of the approved PAR
+    covering the citizen's municipality (``regula.programs``, through ``waitlist.plans``); without one, the date
+    configured for the health region (``RegulationScope.par_approved_on``). Unknown approval date: closed."""
+    approved = await PAR_APPROVAL.approval_for(session, citizen.municipality_ibge)
+    if approved is None:
+        region = territory().municipality(citizen.municipality_ibge).health_region_code
+        config = await session.get(RegulationScope, region) if region else None
+        if config is None or config.par_approved_on is None:
+            return False
+        approved = config.par_approved_on
     month = approved.month - 1 + PROCEDURE_REFERRAL_WINDOW_MONTHS
     year, month = approved.year + month // 12, month % 12 + 1
     day = min(approved.day, 28 if month == 2 else 30 if month in (4, 6, 9, 11) else 31)
