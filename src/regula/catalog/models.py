@@ -9,21 +9,28 @@ nothing outside the domain sees these models.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     CheckConstraint,
     Column,
+    Date,
     DateTime,
     ForeignKey,
     ForeignKeyConstraint,
+    Identity,
+    Index,
     Integer,
     Numeric,
     String,
     Text,
+    UniqueConstraint,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
 # Importing regula.db.base gives the shared metadata its naming convention before these tables are declared.
@@ -164,3 +171,34 @@ CHILD_TABLES: tuple[type[SQLModel], ...] = (
     CatalogOciHabilitacao,
     CatalogOciRule,
 )
+
+
+class ReferralProtocol(SQLModel, table=True):
+    """One version of an OCI's referral protocol (Portaria GM/MS 3.492/2024 art. 10 §1 III: the managers define
+    the access protocols of the OCIs), effective from a date.
+
+    A version is never changed: a manager's edit is a new version (``version`` + 1) effective from a date not in
+    the past, with a reason; the database refuses UPDATE and DELETE (append-only trigger, migration 0016). The
+    version in force on a day is the one with the latest ``effective_from`` on or before it (the highest
+    ``version`` among equal dates). ``content`` is :func:`regula.catalog.protocols.content_of` of a
+    :class:`regula.catalog.protocols.Protocol`: checklist, required exams, accepted CIDs, priority hints, the
+    teleconsultation gate and tR/tM (null = the global default). Not keyed to a SIGTAP competência: a protocol
+    outlives catalog versions. Decision 0020.
+    """
+
+    __tablename__ = "referral_protocol"
+    __audited__ = True
+    __table_args__ = (
+        UniqueConstraint("oci_code", "version"),
+        CheckConstraint("version >= 1", name="version_positive"),
+        Index("ix_referral_protocol_oci_effective", "oci_code", "effective_from"),
+    )
+
+    id: int | None = Field(default=None, sa_column=Column(BigInteger, Identity(), primary_key=True))
+    oci_code: str = Field(sa_column=Column(String(10), nullable=False))
+    version: int = Field(sa_column=Column(Integer, nullable=False))
+    effective_from: date = Field(sa_column=Column(Date, nullable=False))
+    content: dict[str, Any] = Field(sa_column=Column(JSONB, nullable=False))
+    created_by: str = Field(sa_column=Column(String(64), nullable=False))
+    reason: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))

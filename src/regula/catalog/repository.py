@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date
 from typing import Any
 
-from sqlalchemy import func, insert
+from sqlalchemy import func, insert, text
+from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel, col, select
@@ -18,6 +20,7 @@ from regula.catalog.models import (
     CatalogOciProcedure,
     CatalogOciRule,
     CatalogVersion,
+    ReferralProtocol,
 )
 
 CATALOG_TABLES = (
@@ -137,3 +140,73 @@ async def count_rows(session: AsyncSession, competencia: str | None = None) -> d
             statement = statement.where(table.c.competencia == competencia)
         counts[name] = int((await session.execute(statement)).scalar_one())
     return counts
+
+
+# -- referral protocols (decision 0020) --------------------------------------------------------------------------
+
+
+def _in_force(on: date) -> Any:
+    return (
+        select(ReferralProtocol)
+        .where(col(ReferralProtocol.effective_from) <= on)
+        .order_by(
+            col(ReferralProtocol.oci_code),
+            col(ReferralProtocol.effective_from).desc(),
+            col(ReferralProtocol.version).desc(),
+        )
+    )
+
+
+async def protocol_in_force(session: AsyncSession, oci_code: str, on: date) -> ReferralProtocol | None:
+    """The stored version of ``oci_code`` in force on ``on``: latest start on or before it, then highest number."""
+    result = await session.execute(_in_force(on).where(col(ReferralProtocol.oci_code) == oci_code).limit(1))
+    return result.scalars().first()
+
+
+async def protocols_in_force(session: AsyncSession, on: date) -> list[ReferralProtocol]:
+    """Every OCI's stored version in force on ``on``, in one query (DISTINCT ON the OCI)."""
+    result = await session.execute(_in_force(on).ext(distinct_on(col(ReferralProtocol.oci_code))))
+    return list(result.scalars().all())
+
+
+async def protocol_versions(
+    session: AsyncSession,
+    *,
+    oci_code: str | None = None,
+    oci_codes: Sequence[str] | None = None,
+    offset: int = 0,
+    limit: int = 50,
+    newest_first: bool = True,
+) -> tuple[list[ReferralProtocol], int]:
+    """Stored versions, filtered by OCI (one code, or any of ``oci_codes``), paged; and how many match."""
+    query = select(ReferralProtocol)
+    count = select(func.count()).select_from(ReferralProtocol)
+    if oci_code is not None:
+        query = query.where(col(ReferralProtocol.oci_code) == oci_code)
+        count = count.where(col(ReferralProtocol.oci_code) == oci_code)
+    if oci_codes is not None:
+        query = query.where(col(ReferralProtocol.oci_code).in_(list(oci_codes)))
+        count = count.where(col(ReferralProtocol.oci_code).in_(list(oci_codes)))
+    order = col(ReferralProtocol.version).desc() if newest_first else col(ReferralProtocol.version)
+    query = query.order_by(col(ReferralProtocol.oci_code), order).offset(offset).limit(limit)
+    rows = list((await session.execute(query)).scalars().all())
+    total = int((await session.execute(count)).scalar_one())
+    return rows, total
+
+
+async def latest_protocol_version(session: AsyncSession, oci_code: str, *, for_update: bool = False) -> int:
+    """The highest version number of ``oci_code`` (0 when none). ``for_update`` serializes writers of the OCI's
+    next version until the transaction ends (an advisory lock: there may be no row to lock yet)."""
+    if for_update:
+        await session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtext('referral_protocol:' || :oci))"), {"oci": oci_code}
+        )
+    result = await session.execute(
+        select(func.coalesce(func.max(ReferralProtocol.version), 0)).where(col(ReferralProtocol.oci_code) == oci_code)
+    )
+    return int(result.scalar_one())
+
+
+async def add_protocol_version(session: AsyncSession, row: ReferralProtocol) -> None:
+    session.add(row)
+    await session.flush()
