@@ -13,6 +13,7 @@ import regula.notify.models
 import regula.people.models
 import regula.production.models
 import regula.programs.models
+import regula.programs.models_2023
 import regula.providers.models
 import regula.ressarcimento.models
 import regula.territory.models
