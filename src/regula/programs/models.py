@@ -13,8 +13,8 @@
 * ``par_commitment``: the assessment of the PAR's commitments that conditions the 70% (art. 16 §4 as amended).
 * ``par_contract``: contracted quantity and value per establishment, OCI and month (art. 12 VII).
 
-Money is ``Numeric(14, 2)`` read as ``Decimal``. Nothing is deleted: a superseded version stays, a mistaken
-transfer is reversed by a negative one. Every table is audited.
+Money is ``Numeric(14, 2)`` read as ``Decimal``. Nothing is deleted (a superseded version stays,
+with its lines and steps). Every table is audited.
 """
 
 from __future__ import annotations
