@@ -243,3 +243,42 @@ def test_invariants(
     _check_rows_sum(ledger.totals, tuple(m.totals for m in ledger.managers))
     approved = sum((line.quantity * line.unit_value for line in planned), D(0))
     assert ledger.totals.approved == approved
+
+
+def test_docs_programs_md_worked_example() -> None:
+    # docs/programs.md, "A ledger, worked": two OCIs, four months, one manager; every number of the doc's tables.
+    plan2 = [PlannedLine(FLN, OCI_A, CNES_1, m, 100, D("250.00")) for m in (JAN, FEB, MAR, APR)]
+    plan2 += [PlannedLine(FLN, OCI_B, CNES_2, m, 50, D("120.00")) for m in (JAN, FEB, MAR, APR)]
+    production = [
+        ConcludedOci(FLN, OCI_A, CNES_1, JAN, D("20000.00"), True),
+        ConcludedOci(FLN, OCI_A, CNES_1, FEB, D("22500.00"), True),
+        ConcludedOci(FLN, OCI_B, CNES_2, FEB, D("3600.00"), True),
+        ConcludedOci(FLN, OCI_A, CNES_1, MAR, D("2500.00"), False),
+    ]
+    transfers = [
+        Transfer(FLN, "adiantamento", date(2025, 1, 10), D("37200.00")),
+        Transfer(FLN, "producao", date(2025, 3, 5), D("5000.00")),
+    ]
+    met = build_ledger(
+        plan2, transfers, production, as_of=date(2025, 3, 15), advance_released=True, commitments_met=True
+    ).manager(FLN)
+    assert met.totals == LedgerRow(FLN, D("124000.00"), D("37200.00"), D("8900.00"), D("3900.00"), D("0.00"))
+    assert (met.adequate_value, met.inadequate_value, met.proven) == (D("46100.00"), D("2500.00"), D("37200.00"))
+    assert [(r.key, r.earned, r.due) for r in met.by_month[:2]] == [
+        ("2025-01", D("3861.17"), D("1691.97")),
+        ("2025-02", D("5038.83"), D("2208.03")),
+    ]
+    assert [(r.key, r.earned, r.due) for r in met.by_oci] == [
+        (OCI_A, D("8204.99"), D("3595.44")),
+        (OCI_B, D("695.01"), D("304.56")),
+    ]
+    unmet = build_ledger(
+        plan2, transfers, production, as_of=date(2025, 3, 15), advance_released=True, commitments_met=False
+    ).manager(FLN)
+    assert (unmet.totals.due, unmet.totals.at_risk, unmet.withheld) == (D("0.00"), D("3900.00"), D("3900.00"))
+    assert unmet.paid_beyond_earned == D("5000.00")
+    late = build_ledger(
+        plan2, transfers, production[:1], as_of=date(2025, 4, 1), advance_released=True, commitments_met=True
+    ).manager(FLN)
+    assert (late.proven, late.advance_at_risk, late.totals.at_risk) == (D("20000.00"), D("7900.00"), D("7900.00"))
+    assert [r.at_risk for r in late.by_month] == [D("2633.34"), D("2633.33"), D("2633.33"), D("0.00")]
