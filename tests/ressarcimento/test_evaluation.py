@@ -570,3 +570,42 @@ def test_monthly_results_do_not_depend_on_the_order_of_items(data: EvaluationInp
         rnd.shuffle(items)
         shuffled.append(MonthInput(m.competencia, m.planned, tuple(items)))
     assert evaluate_exact(data) == evaluate_exact(replace(data, months=tuple(shuffled)))
+
+
+@settings(max_examples=300, deadline=None)
+@given(inputs)
+def test_counted_matches_an_independent_cap_oracle(data: EvaluationInput) -> None:
+    # Since the caps are independent (and, for national operators, add up to the annual maximum), what a year has
+    # counted after each month is, for each cap, the smaller of the authorized production so far and the cap.
+    def cap_key(i: Item) -> str:
+        if not data.national_large:
+            return "all"
+        return "strategic" if i.strategic else i.region.value
+
+    def limit(key: str) -> Decimal:
+        if key == "all":
+            return data.annual_max
+        share = STRATEGIC_SHARE if key == "strategic" else REGION_SHARES[Region(key)]
+        return share * data.annual_max
+
+    produced: dict[tuple[int, str], Decimal] = {}
+    counted_in_year: dict[int, Decimal] = {}
+    for m, r in zip(data.months, evaluate_exact(data), strict=True):
+        year = month_index(m.competencia) // 12
+        for i in m.production:
+            if i.authorized:
+                produced[(year, cap_key(i))] = produced.get((year, cap_key(i)), D(0)) + i.value
+        counted_in_year[year] = counted_in_year.get(year, D(0)) + r.counted
+        oracle = sum((min(v, limit(k)) for (y, k), v in produced.items() if y == year), D(0))
+        assert counted_in_year[year] == oracle
+
+
+@settings(max_examples=200, deadline=None)
+@given(inputs)
+def test_execution_is_the_exact_ratio_rounded_once(data: EvaluationInput) -> None:
+    for m, r in zip(data.months, evaluate_exact(data), strict=True):
+        if m.planned == 0:
+            assert r.execution_pct == 100
+        else:
+            assert abs(r.execution_pct - r.counted * 100 / m.planned) <= D("0.005")
+            assert (r.months_below_90 > 0) == (r.counted < D("0.9") * m.planned)
