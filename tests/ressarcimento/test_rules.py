@@ -396,10 +396,18 @@ def test_sublimits_by_month_region_procedure_and_specialty() -> None:
 
 def test_quantities_annual_at_most_twelve_months() -> None:
     assert check_quantities(LINES) == []
-    errors = check_quantities([line("x", "y", Region.N, "1", 10, 121), line("x", "y", Region.N, "1", -1, 0)])
+    errors = check_quantities(
+        [
+            line("x", "y", Region.N, "1", 10, 121),
+            line("x", "y", Region.N, "1", -1, 0),
+            line("x", "y", Region.N, "1", 1, -1),
+            line("x", "y", Region.N, "1", 10, 120),
+        ]
+    )
     assert [(e.field, e.code) for e in errors] == [
         ("lines[0].annual_qty", "quantidade_anual_acima_da_mensal"),
         ("lines[1].monthly_qty", "quantidade_negativa"),
+        ("lines[2].annual_qty", "quantidade_negativa"),
     ]
 
 

@@ -527,9 +527,11 @@ def check_quantities(lines: Sequence[MatrixLine]) -> list[FieldError]:
     """Art. 4 §1 (monthly and annual capacity): quantities non-negative, annual ≤ 12 × monthly."""
     errors: list[FieldError] = []
     for i, line in enumerate(lines):
-        if line.monthly_qty < 0 or line.annual_qty < 0:
-            errors.append(
-                FieldError(f"lines[{i}].monthly_qty", "quantidade_negativa", "Quantidades não podem ser negativas.")
+        negative = [name for name in ("monthly_qty", "annual_qty") if getattr(line, name) < 0]
+        if negative:
+            errors.extend(
+                FieldError(f"lines[{i}].{name}", "quantidade_negativa", "Quantidades não podem ser negativas.")
+                for name in negative
             )
         elif line.annual_qty > 12 * line.monthly_qty:
             errors.append(
