@@ -1197,6 +1197,10 @@ async def cit_report(
     return ReportFile(reports.Report(title, columns, rows, notes=notes), f"par-{par_id}-cit-{start.year}t{q}")
 
 
+async def establishment_names(session: AsyncSession, cnes: Iterable[str]) -> dict[str, str]:
+    return {k: e.name for k, e in (await repo.establishments(session, cnes)).items()}
+
+
 # -- detail --------------------------------------------------------------------------------------------------------
 
 

@@ -1,0 +1,263 @@
+"""Pages of program management for managers (gestores) and auditors: the PARs of their jurisdiction, a PAR with its
+versions and approval steps, planned vs executed as charts, the funding ledger (advance, earned, due, at risk), the
+contracts with under-delivery highlighted, the CIB/CIT reports to download (CSV/XLSX) and a print-ready CIB page
+(Portaria GM/MS 3.492/2024 art. 8–16 as amended, art. 12 VII, art. 13). The numbers are the services'
+(``regula.programs.service``); these pages only show them."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from litestar import Request, Response, get
+from litestar.di import NamedDependency
+from litestar.params import FromQuery
+from litestar.response import Template
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from regula.access.policy import Role, allow
+from regula.config import Settings
+from regula.core.errors import Conflict, ValidationFailed
+from regula.programs import reports, service
+from regula.programs.money import brl
+from regula.programs.steps import PLAN_KIND_LABELS_PT, STEP_LABELS_PT, VERSION_STATUS_LABELS_PT, VersionStatus
+from regula.programs.steps import plan_kind as plan_kind_of
+from regula.waitlist import service as wl
+from regula.web import charts, common
+from regula.web.charts import Bar, Chart
+
+VIEWERS = (Role.GESTOR, Role.AUDITOR)
+SORTS_PT = {
+    "id": "Número",
+    "title": "Título",
+    "status": "Situação",
+    "population": "População",
+    "approved_on": "Data da aprovação",
+    "updated_at": "Última alteração",
+}
+STATUS_PT = {s.value: label for s, label in VERSION_STATUS_LABELS_PT.items() if s is not VersionStatus.SUBSTITUIDA}
+
+
+def _month_label(month: date) -> str:
+    return f"{month:%m/%Y}"
+
+
+def _competencia(today: date, raw: str | None) -> str:
+    text = (raw or "").replace("-", "").strip()
+    return text or f"{today:%Y%m}"
+
+
+@get("/programas", opt=allow(*VIEWERS), include_in_schema=False)
+async def par_list_page(
+    request: Request[Any, Any, Any],
+    db_session: NamedDependency[AsyncSession],
+    situacao: FromQuery[str | None] = None,
+    busca: FromQuery[str | None] = None,
+    ordem: FromQuery[str] = "id",
+    decrescente: FromQuery[bool] = False,
+    pagina: FromQuery[int | None] = None,
+) -> Template:
+    status = situacao if situacao in STATUS_PT else None
+    sort = ordem if ordem in SORTS_PT else "id"
+    found = await service.list_pars(
+        db_session,
+        common.actor(request),
+        status=status,
+        q=(busca or "").strip()[:200] or None,
+        sort=sort,
+        descending=decrescente,
+    )
+    page = common.Page(common.page_number(pagina), common.PAGE_SIZE, len(found))
+    rows = found[page.offset : page.offset + page.size]
+    return Template(
+        "programas/lista.html",
+        context={
+            "rows": rows,
+            "page": page,
+            "q": {"situacao": status or "", "busca": busca or "", "ordem": sort, "decrescente": decrescente},
+            "statuses": STATUS_PT,
+            "all_statuses": {s.value: label for s, label in VERSION_STATUS_LABELS_PT.items()},
+            "sorts": SORTS_PT,
+            "scope_kinds": service.SCOPE_KIND_LABELS_PT,
+        },
+    )
+
+
+def _charts(ind: service.Indicators) -> list[dict[str, Any]]:
+    quantity_bars: list[Bar] = []
+    value_bars: list[Bar] = []
+    for x in ind.months:
+        label = _month_label(x.month)
+        quantity_bars.append(Bar(f"{label} · planejado", x.planned_quantity))
+        quantity_bars.append(
+            Bar(
+                f"{label} · executado",
+                x.executed_quantity,
+                value_text=f"{x.executed_quantity} ({x.adequate_quantity} adequadas)",
+            )
+        )
+        value_bars.append(Bar(f"{label} · planejado", float(x.planned_value), value_text=brl(x.planned_value)))
+        value_bars.append(Bar(f"{label} · executado", float(x.executed_value), value_text=brl(x.executed_value)))
+    quantity = Chart(
+        key="par-quantidade",
+        title="OCIs planejadas e executadas por mês",
+        bars=quantity_bars,
+        description="Executadas: OCIs concluídas no mês do último procedimento; adequadas: dentro do tM e com "
+        "autorização regulada.",
+        csv_header=("mes", "planejado", "concluidas", "concluidas_adequadamente"),
+        csv_rows=[
+            (_month_label(x.month), x.planned_quantity, x.executed_quantity, x.adequate_quantity) for x in ind.months
+        ],
+    )
+    value = Chart(
+        key="par-valor",
+        title="Valor planejado e produção adequada por mês (R$)",
+        bars=value_bars,
+        csv_header=("mes", "valor_planejado", "valor_producao_adequada"),
+        csv_rows=[(_month_label(x.month), x.planned_value, x.executed_value) for x in ind.months],
+    )
+    return [{"chart": c, "svg": charts.render(c), "rows": charts.table_rows(c)} for c in (quantity, value)]
+
+
+@get("/programas/{par_id:int}", opt=allow(*VIEWERS), include_in_schema=False)
+async def par_page(
+    request: Request[Any, Any, Any],
+    db_session: NamedDependency[AsyncSession],
+    settings: NamedDependency[Settings],
+    par_id: int,
+    competencia: FromQuery[str | None] = None,
+) -> Template:
+    act = common.actor(request)
+    today = wl.local_today(settings)
+    detail = await service.detail(db_session, par_id, act)
+    par = detail.bundle.par
+    versions = []
+    for v in reversed(detail.bundle.versions):
+        lines = detail.lines_by_version.get(v.id or 0, [])
+        versions.append(
+            {
+                "v": v,
+                "status": VERSION_STATUS_LABELS_PT[VersionStatus(v.status)],
+                "steps": detail.steps_by_version.get(v.id or 0, []),
+                "next": detail.next_steps(v),
+                "lines": lines,
+                "quantity": sum(x.quantity for x in lines),
+                "value": sum((x.value for x in lines), Decimal("0")),
+                "plan_kind": PLAN_KIND_LABELS_PT[plan_kind_of(v.scope_kind, par.uf)],
+            }
+        )
+    approved = detail.bundle.approved
+    context: dict[str, Any] = {
+        "par": par,
+        "versions": versions,
+        "approved": approved,
+        "transfers": detail.transfers,
+        "commitment": detail.commitment,
+        "editable": detail.editable,
+        "step_labels": STEP_LABELS_PT,
+        "transfer_labels": service.TRANSFER_KIND_LABELS_PT,
+        "scope_kinds": service.SCOPE_KIND_LABELS_PT,
+        "manager_label": service.manager_label,
+        "brl": brl,
+        "today": today,
+        "competencia": _competencia(today, competencia),
+        "trimestre": f"{today.year}Q{(today.month + 2) // 3}",
+    }
+    if approved is not None:
+        view = await service.ledger_view(db_session, par_id, act, today)
+        ind = await service.indicators(db_session, settings, par_id, act, today)
+        contracts = await service.contracts(db_session, settings, par_id, act, today)
+        places = await service.establishment_names(db_session, [c.contract.cnes for c in contracts])
+        context |= {
+            "ledger": view.ledger,
+            "view": view,
+            "indicators": ind,
+            "charts": _charts(ind),
+            "contracts": contracts,
+            "under": sum(1 for c in contracts if c.under_delivered),
+            "places": places,
+        }
+    return Template("programas/par.html", context=context)
+
+
+def _cell(value: reports.Value, kind: str) -> str:
+    if value is None:
+        return "—"
+    if kind == "money" and isinstance(value, Decimal):
+        return brl(value)
+    if kind == "percent" and isinstance(value, Decimal):
+        return f"{common.fmt_decimal(float(value * 100))}%"
+    if kind == "integer" and isinstance(value, int):
+        return common.fmt_int(value)
+    return reports.csv_cell(value, "text")
+
+
+def _download(file: service.ReportFile, fmt: str) -> Response[bytes]:
+    if fmt == "xlsx":
+        body, media, ext = reports.to_xlsx(file.report), reports.XLSX_MEDIA_TYPE, "xlsx"
+    else:
+        body, media, ext = reports.to_csv(file.report), reports.CSV_MEDIA_TYPE, "csv"
+    return Response(
+        body, media_type=media, headers={"Content-Disposition": f'attachment; filename="{file.filename}.{ext}"'}
+    )
+
+
+@get("/programas/{par_id:int}/relatorios/cib", opt=allow(*VIEWERS), include_in_schema=False)
+async def cib_download(
+    request: Request[Any, Any, Any],
+    db_session: NamedDependency[AsyncSession],
+    settings: NamedDependency[Settings],
+    par_id: int,
+    competencia: FromQuery[str | None] = None,
+    formato: FromQuery[str] = "csv",
+) -> Response[bytes]:
+    today = wl.local_today(settings)
+    file = await service.cib_report(
+        db_session, settings, par_id, common.actor(request), _competencia(today, competencia), today
+    )
+    return _download(file, formato)
+
+
+@get("/programas/{par_id:int}/relatorios/cit", opt=allow(*VIEWERS), include_in_schema=False)
+async def cit_download(
+    request: Request[Any, Any, Any],
+    db_session: NamedDependency[AsyncSession],
+    settings: NamedDependency[Settings],
+    par_id: int,
+    trimestre: FromQuery[str | None] = None,
+    formato: FromQuery[str] = "csv",
+) -> Response[bytes]:
+    today = wl.local_today(settings)
+    quarter = (trimestre or "").strip() or f"{today.year}Q{(today.month + 2) // 3}"
+    file = await service.cit_report(db_session, settings, par_id, common.actor(request), quarter, today)
+    return _download(file, formato)
+
+
+@get("/programas/{par_id:int}/imprimir", opt=allow(*VIEWERS), include_in_schema=False)
+async def print_page(
+    request: Request[Any, Any, Any],
+    db_session: NamedDependency[AsyncSession],
+    settings: NamedDependency[Settings],
+    par_id: int,
+    competencia: FromQuery[str | None] = None,
+) -> Template:
+    """The monthly CIB report as a page to print (or save as PDF from the browser)."""
+    today = wl.local_today(settings)
+    comp = _competencia(today, competencia)
+    try:
+        file = await service.cib_report(db_session, settings, par_id, common.actor(request), comp, today)
+    except (ValidationFailed, Conflict) as exc:
+        return Template(
+            "programas/imprimir.html", context={"error": exc.message, "par_id": par_id}, status_code=exc.status_code
+        )
+    rep = file.report
+    rows = [[_cell(v, c.kind) for v, c in zip(row, rep.columns, strict=True)] for row in rep.rows]
+    kinds = [c.kind for c in rep.columns]
+    return Template(
+        "programas/imprimir.html",
+        context={"report": rep, "rows": rows, "kinds": kinds, "par_id": par_id, "today": today, "error": None},
+    )
+
+
+ROUTES = [par_list_page, par_page, cib_download, cit_download, print_page]

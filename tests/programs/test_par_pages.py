@@ -1,0 +1,100 @@
+"""The PAR pages for managers: list (filter, sort), detail with charts, ledger and contracts, the CIB downloads and
+the print-ready page; auditors read, other roles are kept out."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from regula.access.policy import Jurisdiction
+from regula.audit.service import AuditContext, install, set_context
+from regula.config import Settings
+from regula.programs import service as par
+from regula.programs.schemas import ContractIn, LineIn, ParCreate, StepIn
+from regula.waitlist import service as wl
+from tests.conftest import Login
+from tests.production.conftest import PROVIDER_CNES, TODAY, ensure_establishment
+from tests.web.conftest import Browser, browser_for, web_app
+
+__all__ = ["browser_for", "web_app"]
+
+OCI = "0902010026"
+GESTOR = wl.Actor("gestor.sc", "gestor", jurisdiction=Jurisdiction.parse("uf:SC"))
+
+
+def _month(back: int) -> str:
+    y, m = TODAY.year, TODAY.month - back
+    while m < 1:
+        y, m = y - 1, m + 12
+    return f"{y}-{m:02d}"
+
+
+@pytest.fixture
+async def par_id(session: AsyncSession, settings: Settings, reference_data: None) -> int:
+    install()
+    set_context(session, AuditContext.system("test", "tests/programs"))
+    await ensure_establishment(session)
+    data = ParCreate(
+        title="PAR Grande Florianópolis",
+        scope_kind="region",
+        scope_code="42007",
+        diagnosis="Fila de cardiologia longa.",
+        priorities="Cardiologia.",
+        lines=[LineIn("municipality:4205407", OCI, PROVIDER_CNES, _month(b), 12) for b in (2, 1, 0)],
+    )
+    created = (await par.create_par(session, data, GESTOR)).id or 0
+    day = TODAY - timedelta(days=80)
+    for kind in ("resolucao_cir", "ciencia_cib", "aprovacao_saes", "portaria_publicada", "resolucao_cib_executores"):
+        await par.record_step(session, settings, created, 1, StepIn(kind, "7/2026", day.isoformat()), GESTOR, TODAY)
+        day += timedelta(days=1)
+    await par.put_contract(
+        session, created, ContractIn("CT-3/2026", "municipality:4205407", PROVIDER_CNES, OCI, _month(1), 12), GESTOR
+    )
+    await session.commit()
+    return created
+
+
+async def test_gestor_sees_list_detail_ledger_contracts_and_reports(
+    par_id: int, make_user: Callable[..., Awaitable[Login]], browser_for: Callable[[Login | None], Awaitable[Browser]]
+) -> None:
+    gestor = await browser_for(await make_user("gestor", "region:42007"))
+    home = await gestor.get("/")
+    assert 'href="/programas"' in home.text
+    r = await gestor.get("/programas?ordem=title&situacao=aprovada&busca=Florian")
+    assert r.status_code == 200 and f'href="/programas/{par_id}"' in r.text
+    r = await gestor.get("/programas?busca=nada-assim")
+    assert f'href="/programas/{par_id}"' not in r.text and "Nenhum PAR encontrado" in r.text
+    r = await gestor.get(f"/programas/{par_id}")
+    assert r.status_code == 200
+    html = r.text
+    assert 'id="par-quantidade"' in html and "<svg" in html  # planned vs executed charts
+    assert "Razão do financiamento das OCIs" in html and "adiantado (30%)" in html and "em risco" in html
+    assert "Entrega abaixo do contratado" in html and "CT-3/2026" in html
+    assert "Resolução da CIR aprovando o PAR" in html
+    r = await gestor.get(f"/programas/{par_id}/relatorios/cib?competencia={_month(0).replace('-', '')}&formato=xlsx")
+    assert r.status_code == 200 and r.content[:2] == b"PK"
+    assert "attachment" in r.headers["content-disposition"]
+    r = await gestor.get(f"/programas/{par_id}/relatorios/cib?competencia={_month(0).replace('-', '')}")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    r = await gestor.get(f"/programas/{par_id}/imprimir?competencia={_month(0).replace('-', '')}")
+    assert r.status_code == 200 and "Relatório mensal à CIB" in r.text and "@media print" in r.text
+    r = await gestor.get(f"/programas/{par_id}/imprimir?competencia=202613")
+    assert r.status_code == 422 and "Competência inválida" in r.text
+    r = await gestor.get(f"/programas/{par_id}/relatorios/cit?trimestre=2026Q9")
+    assert r.status_code == 422
+
+
+async def test_auditor_reads_others_do_not(
+    par_id: int, make_user: Callable[..., Awaitable[Login]], browser_for: Callable[[Login | None], Awaitable[Browser]]
+) -> None:
+    auditor = await browser_for(await make_user("auditor", "uf:SC"))
+    assert (await auditor.get(f"/programas/{par_id}")).status_code == 200
+    joinville = await browser_for(await make_user("gestor", "municipality:4209102"))
+    assert (await joinville.get(f"/programas/{par_id}")).status_code == 404
+    regulador = await browser_for(await make_user("regulador", "uf:SC"))
+    r: Any = await regulador.get("/programas")
+    assert r.status_code == 403
