@@ -3,6 +3,7 @@ share, jurisdiction and roles — through the service on the real database and t
 
 from __future__ import annotations
 
+import io
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import date
 from decimal import Decimal
@@ -10,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+from openpyxl import load_workbook
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
@@ -23,6 +25,9 @@ from regula.core.errors import Conflict, NotFound, PermissionDenied, ValidationF
 from regula.programs import service_2023 as svc
 from regula.programs.models_2023 import QueuePlan2023
 from tests.conftest import Login, app_client
+from tests.web.conftest import Browser, browser_for, field_error, web_app
+
+__all__ = ["browser_for", "web_app"]  # fixtures of the page tests
 
 D = Decimal
 TODAY = date(2023, 6, 30)
@@ -355,3 +360,76 @@ async def test_api_roles_and_field_errors(api: httpx.AsyncClient, make_user: Mak
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "kind"
     r = await api.get(f"{BASE}/plans/ZZ", headers=auditor.headers)
     assert r.status_code in (404, 422)
+
+
+# --- pages --------------------------------------------------------------------------------------------------------
+
+PAGE = "/programas/reducao-filas-2023"
+
+
+async def test_pages_overview_detail_forms_and_downloads(
+    session: AsyncSession, make_user: MakeUser, browser_for: Callable[[Login | None], Awaitable[Browser]]
+) -> None:
+    await svc.submit_plan(session, GESTOR_SC, "SC", plan_input())
+    await session.commit()
+    gestor = await browser_for(await make_user("gestor", "uf:SC"))
+    auditor = await browser_for(await make_user("auditor", "uf:SC"))
+
+    r = await gestor.get(PAGE)
+    assert r.status_code == 200, r.text
+    assert "SC — Santa Catarina" in r.text and "R$ 20.640.973,81" in r.text
+    assert "Paraná" not in r.text  # only the UF the gestor reads
+    r = await auditor.get(PAGE + "?ordem=-valor&situacao=sem")
+    assert r.status_code == 200 and "Nenhuma UF com estes filtros." in r.text
+
+    r = await gestor.get(PAGE + "/SC")
+    assert r.status_code == 200, r.text
+    assert "Em elaboração" in r.text and "Registrar aprovação" in r.text
+    assert "AIH (5º dígito 5)" in r.text
+    r = await auditor.get(PAGE + "/SC")
+    assert r.status_code == 200 and "Registrar aprovação" not in r.text
+
+    # A refused approval shows the form again with the error next to its field, and saves nothing.
+    r = await gestor.post(
+        PAGE + "/SC/aprovacao", {"resolucao_cib": "CIB 45/2023", "data_cib": "10/03/2023", "data_saes": "01/03/2023"}
+    )
+    assert r.status_code == 422, r.text
+    assert field_error(r.text, "data_saes") is not None
+    assert "depois da pactuação na CIB" in (field_error(r.text, "data_saes") or "")
+    r = await gestor.post(PAGE + "/SC/aprovacao", {"resolucao_cib": "x", "data_cib": "31/02/2023", "data_saes": ""})
+    assert r.status_code == 422 and field_error(r.text, "data_cib") is not None
+    r = await auditor.post(
+        PAGE + "/SC/aprovacao", {"resolucao_cib": "CIB 45/2023", "data_cib": "20/02/2023", "data_saes": "01/03/2023"}
+    )
+    assert r.status_code == 403
+    r = await gestor.post(
+        PAGE + "/SC/aprovacao", {"resolucao_cib": "CIB 45/2023", "data_cib": "20/02/2023", "data_saes": "01/03/2023"}
+    )
+    assert r.status_code == 303 and r.headers["location"].endswith("?feito=aprovado")
+
+    r = await gestor.post(
+        PAGE + "/SC/pagamentos", {"tipo": "producao", "data": "10/05/2023", "valor": "1.000,00", "competencia": "2023"}
+    )
+    assert r.status_code == 422
+    assert field_error(r.text, "competencia") and field_error(r.text, "instrumento")
+    r = await gestor.post(
+        PAGE + "/SC/pagamentos",
+        {"tipo": "antecipacao", "data": "15/03/2023", "valor": "6.880.324,60", "competencia": "", "instrumento": ""},
+    )
+    assert r.status_code == 303, r.text
+    r = await gestor.get(PAGE + "/SC?feito=pagamento")
+    assert "Pagamento registrado." in r.text and "R$ 6.880.324,60 antecipados (faltam R$ 0,00)" in r.text
+
+    csv_file = await auditor.get(PAGE + "/SC?formato=csv")
+    assert csv_file.status_code == 200
+    assert csv_file.headers["content-type"].startswith("text/csv")
+    text = csv_file.content.decode("utf-8-sig")
+    assert text.splitlines()[1] == f"{ECHO};0019283;APAC;6;9000;165,00;0,00;1485000,00"
+    xlsx = await auditor.get(PAGE + "?formato=xlsx")
+    assert xlsx.status_code == 200
+    ws = load_workbook(io.BytesIO(xlsx.content)).active
+    assert ws is not None
+    assert ws["B4"].value == "SC" and ws["D4"].value == pytest.approx(20640973.81)
+    assert (await auditor.get(PAGE + "?formato=pdf")).status_code in (400, 422)
+    other = await browser_for(await make_user("gestor", "uf:PR"))
+    assert (await other.get(PAGE + "/SC")).status_code == 404
