@@ -8,6 +8,7 @@ from regula.access.routes import ROUTES as access_api
 from regula.allocation.routes import ROUTES as allocation_api
 from regula.audit.routes import ROUTES as audit_api
 from regula.catalog.routes import ROUTES as catalog_api
+from regula.dashboard.routes import ROUTES as dashboard_api
 from regula.jobs.routes import ROUTES as jobs_api
 from regula.navigation.routes import ROUTES as navigation_api
 from regula.notify.routes import ROUTES as notify_api
@@ -38,4 +39,5 @@ def all_routes() -> list[ControllerRouterHandler]:
         *notify_api,
         *navigation_api,
         *production_api,
+        *dashboard_api,
     ]

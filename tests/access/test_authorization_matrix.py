@@ -55,6 +55,10 @@ PUBLIC_ROUTES: dict[str, frozenset[str]] = {
     "/posicao": frozenset({"GET", "POST"}),  # public position look-up: protocol and birth date, rate-limited
     "/consulta": frozenset({"GET"}),
     "/public/position": frozenset({"GET"}),
+    # the transparency panel: aggregates of a whole UF, small counts protected (regula.dashboard.disclosure)
+    "/transparencia": frozenset({"GET"}),
+    "/transparencia.csv": frozenset({"GET"}),
+    "/api/v1/public/transparency": frozenset({"GET"}),
     "/webhooks/twilio/inbound": frozenset({"POST"}),  # signed by Twilio
     "/webhooks/twilio/status": frozenset({"POST"}),
     "/metrics": frozenset({"GET", "OPTIONS"}),

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import literal_column, text
+from sqlalchemy import ColumnElement, literal_column, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from regula.waitlist import measures as m
@@ -71,11 +71,7 @@ WITH booked AS (
     WHERE e.status = 'autorizada' AND e.authorized_at IS NOT NULL {where}
 ), people AS (
     SELECT w.measure, w.days, c.race_color, c.sex,
-           CASE WHEN c.vulnerability_index IS NULL THEN 'sem_indice'
-                WHEN c.vulnerability_index < 0.25 THEN 'v1'
-                WHEN c.vulnerability_index < 0.5 THEN 'v2'
-                WHEN c.vulnerability_index < 0.75 THEN 'v3'
-                ELSE 'v4' END AS vulnerability,
+           {vulnerability} AS vulnerability,
            CASE WHEN c.cadunico THEN 'sim' ELSE 'nao' END AS cadunico
     FROM waits w JOIN citizen c ON c.id = w.citizen_id
 )
@@ -129,6 +125,7 @@ class DashboardData:
             "came_due": m.as_text(m.came_due_sql(literal_column("ev.to_status"))),
             # days to the first booking: the wait as it stood then (pauses are not known per day; none counted)
             "days_to_booking": m.as_text(m.days_waited_sql(e.authorized_on(tz), booked_on, 0)),
+            "vulnerability": m.as_text(m.vulnerability_band_sql(literal_column("c.vulnerability_index"))),
         }
 
     async def _rows(self, sql: str) -> list[Any]:
@@ -154,3 +151,193 @@ class DashboardData:
     async def equity(self) -> list[Any]:
         """Median waits (to the first booking; in the queue now) by race/colour, sex, vulnerability and CadÚnico."""
         return await self._rows(_EQUITY_SQL)
+
+
+# -- the public transparency panel (Portaria GM/MS 3.492/2024, art. 10 §2 VI) ---------------------------------------
+#
+# Aggregates of a whole UF, for anyone: no jurisdiction filter (nothing personal leaves these queries: counts and
+# statistics per OCI × health region × municipality of residence; small cells are protected by
+# regula.dashboard.disclosure before anything is shown). Each query groups by the three levels at once.
+
+_LEVELS = "GROUPING SETS ((a.oci_code), (a.oci_code, a.region), (a.oci_code, a.region, a.municipality))"
+
+_PUBLIC_WAITING_SQL = """
+WITH a AS (
+    SELECT e.oci_code, COALESCE(m.health_region_code, '') AS region, e.municipality_ibge AS municipality,
+           {days} AS days
+    FROM waitlist_entry e JOIN municipality m ON m.ibge_code = e.municipality_ibge
+    WHERE e.status = 'autorizada' AND e.authorized_at IS NOT NULL AND e.uf = :uf
+)
+SELECT a.oci_code, a.region, a.municipality, count(*) AS n, {median} AS median, {p90} AS p90
+FROM a GROUP BY {levels}
+"""
+
+_FIRST_BOOKING = """
+    SELECT entry_id, min(occurred_at) AS first_at
+    FROM waitlist_entry_event
+    WHERE kind = 'transition' AND to_status = 'agendada'
+    GROUP BY entry_id
+"""
+
+_PUBLIC_SERVED_SQL = """
+WITH booked AS ({first_booking}), a AS (
+    SELECT e.oci_code, COALESCE(m.health_region_code, '') AS region, e.municipality_ibge AS municipality
+    FROM waitlist_entry e
+    JOIN booked b ON b.entry_id = e.id
+    JOIN municipality m ON m.ibge_code = e.municipality_ibge
+    WHERE e.uf = :uf AND b.first_at >= :pace_since_at
+)
+SELECT a.oci_code, a.region, a.municipality, count(*) AS served
+FROM a GROUP BY {levels}
+"""
+
+_PUBLIC_CONCLUDED_SQL = """
+WITH a AS (
+    SELECT x.oci_code, COALESCE(m.health_region_code, '') AS region, e.municipality_ibge AS municipality,
+           x.first_on, x.last_on, x.max_days
+    FROM oci_execution x
+    JOIN waitlist_entry e ON e.id = x.entry_id
+    JOIN municipality m ON m.ibge_code = e.municipality_ibge
+    WHERE x.status = 'concluida' AND x.first_on IS NOT NULL AND x.last_on IS NOT NULL
+      AND x.concluded_at >= :since_at AND e.uf = :uf
+)
+SELECT a.oci_code, a.region, a.municipality, {compliance}
+FROM a GROUP BY {levels}
+"""
+
+_PUBLIC_TREND_SQL = """
+WITH booked AS ({first_booking}), a AS (
+    SELECT to_char({booked_on}, 'YYYY-MM') AS month, {days_to_booking} AS days
+    FROM waitlist_entry e
+    JOIN booked b ON b.entry_id = e.id
+    JOIN municipality m ON m.ibge_code = e.municipality_ibge
+    WHERE e.uf = :uf AND e.authorized_at IS NOT NULL AND b.first_at >= :since_at {filters}
+)
+SELECT a.month, count(*) AS n, {median} AS median, {p90} AS p90
+FROM a GROUP BY a.month ORDER BY a.month
+"""
+
+
+@dataclass(frozen=True)
+class AreaFigures:
+    """One OCI in one area: the UF (``region`` and ``municipality`` None), a health region (``municipality`` None;
+    ``region`` is "" for municipalities without one) or a municipality of residence."""
+
+    oci_code: str
+    region: str | None
+    municipality: str | None
+    waiting: int = 0
+    median: float | None = None
+    p90: float | None = None
+    served: int = 0  # first bookings in the pace window (waitlist.measures.PACE_WINDOW_DAYS)
+    concluded: int = 0  # OCI executions concluded in the last 12 months
+    within: int = 0  # of which within tM (first → last procedure)
+
+
+@dataclass(frozen=True)
+class MonthFigures:
+    month: str  # AAAA-MM, local
+    booked: int  # people whose first booking fell in the month
+    median: float | None  # days from authorization to that booking
+    p90: float | None
+
+
+async def public_ufs(session: AsyncSession) -> list[str]:
+    """The UFs with anyone waiting or booked, most entries first."""
+    sql = "SELECT uf FROM waitlist_entry WHERE authorized_at IS NOT NULL GROUP BY uf ORDER BY count(*) DESC, uf"
+    return [r.uf for r in (await session.execute(text(sql))).all()]
+
+
+async def public_area_figures(session: AsyncSession, uf: str, today: date, tz: str) -> list[AreaFigures]:
+    """Every OCI of ``uf`` at the three levels (UF, health region, municipality of residence): people waiting with
+    the median and p90 of their days waited, first bookings in the pace window, and OCIs concluded in the last 12
+    months with those within tM — the measures of ``waitlist.measures``."""
+    since = today - timedelta(days=PERIOD_DAYS)
+    pace_since = today - timedelta(days=m.PACE_WINDOW_DAYS)
+    params: dict[str, Any] = {
+        "uf": uf,
+        "today": today,
+        "since_at": m.start_of_day(since, tz),
+        "pace_since_at": m.start_of_day(pace_since, tz),
+    }
+    days: ColumnElement[Any] = literal_column("a.days")
+    within, concluded = m.tm_compliance_sql(
+        literal_column("a.first_on"), literal_column("a.last_on"), literal_column("a.max_days")
+    )
+    waiting_sql = _PUBLIC_WAITING_SQL.format(
+        days=m.as_text(m.EntrySql.alias("e").days(m.date_param("today"), tz)),
+        median=m.as_text(m.median_sql(days)),
+        p90=m.as_text(m.p90_sql(days)),
+        levels=_LEVELS,
+    )
+    served_sql = _PUBLIC_SERVED_SQL.format(first_booking=_FIRST_BOOKING, levels=_LEVELS)
+    concluded_sql = _PUBLIC_CONCLUDED_SQL.format(
+        compliance=f"{m.as_text(concluded)} AS concluded, {m.as_text(within)} AS within", levels=_LEVELS
+    )
+    figures: dict[tuple[str, str | None, str | None], dict[str, Any]] = {}
+    for sql in (waiting_sql, served_sql, concluded_sql):
+        for row in (await session.execute(text(sql), params)).mappings():
+            key = (row["oci_code"], row["region"], row["municipality"])
+            values = {k: v for k, v in row.items() if k not in ("oci_code", "region", "municipality")}
+            figures.setdefault(key, {}).update(values)
+    return [
+        AreaFigures(
+            oci_code=oci,
+            region=region,
+            municipality=municipality,
+            waiting=int(v.get("n") or 0),
+            median=float(v["median"]) if v.get("median") is not None else None,
+            p90=float(v["p90"]) if v.get("p90") is not None else None,
+            served=int(v.get("served") or 0),
+            concluded=int(v.get("concluded") or 0),
+            within=int(v.get("within") or 0),
+        )
+        for (oci, region, municipality), v in sorted(
+            figures.items(), key=lambda kv: (kv[0][0], kv[0][1] or "", kv[0][2] or "")
+        )
+    ]
+
+
+async def public_trend(
+    session: AsyncSession,
+    uf: str,
+    today: date,
+    tz: str,
+    *,
+    oci: str | None = None,
+    region: str | None = None,
+    municipality: str | None = None,
+) -> list[MonthFigures]:
+    """Month by month over the last 12 months (local months), the people of ``uf`` (of one OCI, region or
+    municipality when given) whose first booking fell in the month: how many, and the median and p90 of the days
+    they had waited from authorization (the dashboard's wait to the first booking)."""
+    month = today.month - 11  # the current month and the 11 before it
+    since = date(today.year, month, 1) if month > 0 else date(today.year - 1, month + 12, 1)
+    params: dict[str, Any] = {"uf": uf, "since_at": m.start_of_day(since, tz)}
+    filters = ""
+    if oci:
+        params["oci"] = oci
+        filters += " AND e.oci_code = :oci"
+    if region is not None:
+        params["region"] = region
+        filters += " AND COALESCE(m.health_region_code, '') = :region"
+    if municipality:
+        params["municipality"] = municipality
+        filters += " AND e.municipality_ibge = :municipality"
+    e = m.EntrySql.alias("e")
+    booked_on = m.local_date_sql(literal_column("b.first_at"), tz)
+    days: ColumnElement[Any] = literal_column("a.days")
+    sql = _PUBLIC_TREND_SQL.format(
+        first_booking=_FIRST_BOOKING,
+        booked_on=m.as_text(booked_on),
+        days_to_booking=m.as_text(m.days_waited_sql(e.authorized_on(tz), booked_on, 0)),
+        filters=filters,
+        median=m.as_text(m.median_sql(days)),
+        p90=m.as_text(m.p90_sql(days)),
+    )
+    rows = (await session.execute(text(sql), params)).all()
+    return [MonthFigures(r.month, int(r.n), _float(r.median), _float(r.p90)) for r in rows]
+
+
+def _float(value: Any) -> float | None:
+    return float(value) if value is not None else None

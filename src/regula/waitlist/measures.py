@@ -33,11 +33,20 @@ The measures:
   concluded in a period; production control (``production.execution.conclude``) records the same verdict.
 * **no-show rate** — of the appointments that came due (the entry went to ``em_atendimento``: attended; or to
   ``faltou``: missed), the share missed (Portaria GM/MS 3.492/2024, art. 12 VIII: absenteeism).
+* **median and p90 of a wait** — PostgreSQL's ``percentile_cont`` (linear interpolation between the two nearest
+  ranks), the same in Python (:func:`percentile`).
+* **expected wait** — how long the people ahead take to be served at the recent pace (Little's law, L = λW, read
+  as W = L / λ): ``ceil(ahead × window / served)`` days, where ``served`` entries got their first booking in the last
+  ``window`` days (:data:`PACE_WINDOW_DAYS`). For a new referral, ``ahead`` is everyone waiting in its queue now;
+  for an entry, its position. None when nobody was served in the window (no pace to extrapolate).
+* **vulnerability band** — the social vulnerability index (0–1) in quarters (``v1`` below 0.25 … ``v4`` 0.75 or
+  more), ``sem_indice`` when unknown: how the dashboard and the equity report group people (art. 3 VIII).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any, Final
@@ -222,6 +231,71 @@ def no_show_rate_sql(to_status: ColumnElement[str]) -> tuple[ColumnElement[int],
     missed = func.count().filter(to_status == MISSED)
     due = func.count().filter(came_due_sql(to_status))
     return missed, due
+
+
+# -- distributions, pace, vulnerability ---------------------------------------------------------------------------
+
+#: The window the pace of a queue is measured over: the last 26 weeks of first bookings.
+PACE_WINDOW_DAYS: Final = 182
+
+
+def percentile(values: Sequence[float], fraction: float) -> float | None:
+    """``percentile_cont(fraction)`` of PostgreSQL: linear interpolation between the two nearest ranks; None for no
+    values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = fraction * (len(ordered) - 1)
+    low = math.floor(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return float(ordered[low] + (ordered[high] - ordered[low]) * (rank - low))
+
+
+def percentile_sql(fraction: float, value: ColumnElement[Any]) -> ColumnElement[float]:
+    """The aggregate ``percentile_cont(fraction) WITHIN GROUP (ORDER BY value)``."""
+    return func.percentile_cont(fraction).within_group(value)
+
+
+def median_sql(value: ColumnElement[Any]) -> ColumnElement[float]:
+    return percentile_sql(0.5, value)
+
+
+def p90_sql(value: ColumnElement[Any]) -> ColumnElement[float]:
+    return percentile_sql(0.9, value)
+
+
+def expected_wait_days(ahead: int, served: int, window_days: int = PACE_WINDOW_DAYS) -> int | None:
+    """Days until the ``ahead`` people are served at the pace of ``served`` first bookings in ``window_days``
+    (Little's law, W = L / λ); None when nobody was served (no pace to extrapolate)."""
+    if served <= 0 or window_days <= 0:
+        return None
+    return max(0, math.ceil(ahead * window_days / served))
+
+
+VULNERABILITY_BANDS: Final = ("v1", "v2", "v3", "v4", "sem_indice")
+
+
+def vulnerability_band(index: float | None) -> str:
+    """The quarter of the social vulnerability index (0–1): ``v1`` below 0.25 … ``v4`` 0.75 or more."""
+    if index is None:
+        return "sem_indice"
+    if index < 0.25:
+        return "v1"
+    if index < 0.5:
+        return "v2"
+    if index < 0.75:
+        return "v3"
+    return "v4"
+
+
+def vulnerability_band_sql(index: ColumnElement[Any]) -> ColumnElement[str]:
+    return case(
+        (index.is_(None), "sem_indice"),
+        (index < 0.25, "v1"),
+        (index < 0.5, "v2"),
+        (index < 0.75, "v3"),
+        else_="v4",
+    )
 
 
 # -- waitlist entries --------------------------------------------------------------------------------------------------

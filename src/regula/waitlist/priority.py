@@ -487,6 +487,21 @@ class PriorityPolicy(BaseModel):
 DEFAULT_POLICY: Final[PriorityPolicy] = PriorityPolicy()
 
 
+def without_equity(policy: PriorityPolicy) -> PriorityPolicy:
+    """``policy`` with every equity weight at zero and everything else as it is: the queue as it would be without
+    the equity term (Portaria GM/MS 3.492/2024, art. 3 VIII), for the equity impact report. For any facts,
+    ``compute_score(f, policy).value - compute_score(f, without_equity(policy)).value`` is the breakdown's
+    ``equidade``."""
+    zero = EquityWeights(
+        race_color=RaceColorWeights(**dict.fromkeys(RACE_COLORS, 0)),
+        cadunico=0,
+        vulnerability_index_max_points=0,
+        sex=SexWeights(**dict.fromkeys(SEXES, 0)),
+        max_points=0,
+    )
+    return policy.model_copy(update={"equity": zero})
+
+
 # pydantic error type -> (stable code, Portuguese message template using the error's ctx)
 _PYDANTIC_MESSAGES: Final[dict[str, tuple[str, str]]] = {
     "missing": ("obrigatorio", "Campo obrigatório."),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, func, literal_column, select, text, true
@@ -314,3 +314,100 @@ async def queue_summaries(
         )
         for r in rows
     ]
+
+
+# -- the equity impact report (Portaria GM/MS 3.492/2024, art. 3 VIII) ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class WaitingFacts:
+    """One waiting entry with what its score needs (``priority.BULK_COLUMNS``' sources) and its days waited; no
+    name, no document: the report shows aggregates only."""
+
+    id: int
+    oci_code: str
+    scope_kind: str
+    scope_code: str
+    risk_class: str
+    authorized_at: datetime
+    authorized_on: date
+    paused: int
+    days: int
+    max_days: int
+    birth_date: date
+    pregnant: bool
+    disability: bool
+    autism: bool
+    race_color: str
+    sex: str
+    cadunico: bool
+    vulnerability_index: float | None
+
+    @property
+    def queue(self) -> QueueKey:
+        return QueueKey(self.oci_code, self.scope_kind, self.scope_code)
+
+
+_WAITING_FACTS_SQL = """
+SELECT e.id, e.oci_code, e.scope_kind, e.scope_code, e.risk_class, e.authorized_at,
+       {authorized_on} AS authorized_on, {paused} AS paused, {days} AS days, e.max_days,
+       c.birth_date, c.pregnant, c.disability, c.autism, c.race_color, c.sex, c.cadunico,
+       CAST(c.vulnerability_index AS double precision) AS vulnerability_index
+FROM waitlist_entry e JOIN citizen c ON c.id = e.citizen_id
+WHERE e.status = 'autorizada' AND e.authorized_at IS NOT NULL
+  AND (e.oci_code, e.scope_kind, e.scope_code) IN (
+      SELECT DISTINCT e.oci_code, e.scope_kind, e.scope_code FROM waitlist_entry e
+      WHERE e.status = 'autorizada' {where})
+ORDER BY e.oci_code, e.scope_kind, e.scope_code, e.id
+"""
+
+_SERVED_BY_QUEUE_SQL = """
+WITH booked AS (
+    SELECT entry_id, min(occurred_at) AS first_at
+    FROM waitlist_entry_event
+    WHERE kind = 'transition' AND to_status = 'agendada'
+    GROUP BY entry_id
+)
+SELECT e.oci_code, e.scope_kind, e.scope_code, count(*) AS served
+FROM waitlist_entry e JOIN booked b ON b.entry_id = e.id
+WHERE b.first_at >= :since_at
+  AND (e.oci_code, e.scope_kind, e.scope_code) IN (
+      SELECT DISTINCT e.oci_code, e.scope_kind, e.scope_code FROM waitlist_entry e
+      WHERE e.status = 'autorizada' {where})
+GROUP BY 1, 2, 3
+"""
+
+
+async def waiting_facts(
+    session: AsyncSession, actor: Actor, today: date, tz: str, *, oci: str | None = None
+) -> list[WaitingFacts]:
+    """Every waiting entry of every queue in which ``actor`` sees someone waiting (the whole queue: a position is
+    relative to everyone in it), with the waiting clock of ``waitlist.measures`` on ``today``."""
+    params: dict[str, Any] = {"today": today}
+    where = readable_sql(actor, params)
+    if oci:
+        params["oci"] = oci
+        where += " AND e.oci_code = :oci"
+    clock = measures.EntrySql.alias("e")
+    today_sql = measures.date_param("today")
+    sql = _WAITING_FACTS_SQL.format(
+        authorized_on=measures.as_text(clock.authorized_on(tz)),
+        paused=measures.as_text(clock.paused(today_sql, tz)),
+        days=measures.as_text(clock.days(today_sql, tz)),
+        where=where,
+    )
+    return [WaitingFacts(**row) for row in (await session.execute(text(sql), params)).mappings()]
+
+
+async def served_by_queue(
+    session: AsyncSession, actor: Actor, today: date, tz: str, *, oci: str | None = None
+) -> dict[QueueKey, int]:
+    """First bookings in the pace window (``measures.PACE_WINDOW_DAYS``) of the queues ``waiting_facts`` reads."""
+    since = today - timedelta(days=measures.PACE_WINDOW_DAYS)
+    params: dict[str, Any] = {"since_at": measures.start_of_day(since, tz)}
+    where = readable_sql(actor, params)
+    if oci:
+        params["oci"] = oci
+        where += " AND e.oci_code = :oci"
+    rows = (await session.execute(text(_SERVED_BY_QUEUE_SQL.format(where=where)), params)).all()
+    return {QueueKey(r.oci_code, r.scope_kind, r.scope_code): int(r.served) for r in rows}

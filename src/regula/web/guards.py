@@ -1,7 +1,9 @@
 """Authentication and authorization at the edge.
 
 * ``/api/…`` takes bearer tokens only (no cookies, so no CSRF exposure); any request there without a valid token
-  is answered 401 before routing, whether or not the route exists.
+  is answered 401 before routing, whether or not the route exists — except under ``/api/v1/public/`` (the
+  transparency panel's data, art. 10 §2 VI of Portaria GM/MS 3.492/2024), which needs no token and where only
+  routes declared ``public()`` answer (``access_guard``).
 * Pages take the session cookie; every unsafe method (POST, …) must carry the session's CSRF token.
 * ``access_guard`` runs on every route: a route that declares neither roles nor ``public`` is denied.
 """
@@ -28,6 +30,7 @@ SESSION_COOKIE = "regula_session"
 CSRF_FIELD = "_csrf"
 CSRF_HEADER = "x-csrf-token"
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+PUBLIC_API_PREFIX = "/api/v1/public/"
 log = logging.getLogger("regula.access")
 
 
@@ -44,7 +47,7 @@ class AuthenticationMiddleware(ASGIMiddleware):
         connection: ASGIConnection[Any, Any, Any, Any] = ASGIConnection(scope)
         path = scope["path"]
         scope["user"] = None
-        if path.startswith("/api/"):
+        if path.startswith("/api/") and not path.startswith(PUBLIC_API_PREFIX):
             token = _bearer(dict(connection.headers))
             if token is None:
                 await deny(

@@ -17,12 +17,14 @@ from regula.access.service import Principal
 from regula.web.agendas import ROUTES as agenda_pages
 from regula.web.allocation_runs import ROUTES as allocation_pages
 from regula.web.dashboard import ROUTES as dashboard_pages
+from regula.web.equity import ROUTES as equity_pages
 from regula.web.nav import nav_items
 from regula.web.navigation import ROUTES as navigation_pages
 from regula.web.production import ROUTES as production_pages
 from regula.web.public import ROUTES as public_pages
 from regula.web.regulation import ROUTES as regulation_pages
 from regula.web.requester import ROUTES as requester_pages
+from regula.web.transparency import ROUTES as transparency_pages
 
 
 @get("/", opt=public(), include_in_schema=False)
@@ -43,4 +45,6 @@ ROUTES: list[ControllerRouterHandler] = [
     *public_pages,
     *navigation_pages,
     *production_pages,
+    *transparency_pages,
+    *equity_pages,
 ]
