@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from regula.access import repository as access_repo
 from regula.access import service as access
 from regula.audit.service import AuditContext, set_context
+from regula.catalog.protocols import seed_starting_versions
 from regula.catalog.service import bundled_sigtap_zip, import_sigtap
 from regula.config import Settings
 from regula.territory.service import load_territory
@@ -24,6 +25,10 @@ async def load_reference_data(session: AsyncSession, settings: Settings, console
     console.print(f"Territórios: {territory.describe()}")
     result = await import_sigtap(session, bundled_sigtap_zip(), settings)
     console.print(f"Catálogo SIGTAP: {result.describe()}")
+    # Version 1 of each new OCI's referral protocol (decision 0020); managers write the next ones.
+    stored = await seed_starting_versions(session, settings)
+    if stored:
+        console.print(f"Protocolos de encaminhamento: versão inicial gravada para {stored} OCIs.")
 
 
 @dataclass(frozen=True)
@@ -43,6 +48,7 @@ DEMO_USERS: tuple[tuple[str, str, str, str], ...] = (
     ("navegadora", "navegador", "uf:SC", "Navegadora do Cuidado"),
     ("ubs.centro", "solicitante", "municipality:4205407", "UBS Centro Florianópolis"),
     ("auditor", "auditor", "uf:SC", "Auditoria SES/SC"),
+    ("teleconsultora", "teleconsultor", "uf:SC", "Teleconsultoria SC (cardiologia)"),
 )
 
 

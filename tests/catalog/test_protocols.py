@@ -33,7 +33,7 @@ def _draft(**overrides: object) -> ProtocolDraft:
 
 def test_starting_protocol_is_the_subgroup_checklist_all_required() -> None:
     p = protocols.starting_protocol(CARDIO)
-    assert p.version == 0 and not p.stored
+    assert p.version == 1 and p.stored
     assert [(i.key, i.required) for i in p.checklist] == [
         ("ecg_anexado", True),
         ("exames_laboratoriais_recentes", True),
@@ -41,11 +41,18 @@ def test_starting_protocol_is_the_subgroup_checklist_all_required() -> None:
     assert p.tr_days is None and p.tm_days is None and not p.teleconsultation_required
     other = protocols.starting_protocol("0999999999")
     assert [i.key for i in other.checklist] == ["protocolo_de_acesso_atendido"]
+    default = protocols.default_protocol(CARDIO)
+    assert default.version == 0 and not default.stored and default.checklist == ()
+    assert protocols.check_referral(default, checklist={}, cid_code="Z136", exams=[]) == []
+    # Labels of items of another version stay readable.
+    assert default.label_of("ecg_anexado") == "Eletrocardiograma recente anexado"
+    assert default.label_of("item_x") == "Item x"
 
 
 def test_starting_protocol_keeps_the_deployment_teleconsultation_setting(settings: Settings) -> None:
     gated = settings.model_copy(update={"teleconsult_first_ocis": frozenset({CARDIO})})
     assert protocols.starting_protocol(CARDIO, gated).teleconsultation_required
+    assert protocols.default_protocol(CARDIO, gated).teleconsultation_required
     assert not protocols.starting_protocol(ONCO, gated).teleconsultation_required
 
 
@@ -135,7 +142,7 @@ def test_validate_draft_reports_every_rule() -> None:
 
 
 async def test_versions_in_force_by_day(session: AsyncSession, settings: Settings) -> None:
-    # No stored version: the starting protocol.
+    # No stored version: the default protocol.
     assert (await protocols.protocol_for(session, CARDIO, TODAY)).version == 0
     v1 = await protocols.new_version(session, CARDIO, _draft(), username="gestora", today=TODAY)
     v2 = await protocols.new_version(
@@ -161,7 +168,7 @@ async def test_versions_in_force_by_day(session: AsyncSession, settings: Setting
     )
     everyone = await protocols.protocols_on(session, date(2026, 4, 1))
     assert everyone[CARDIO].version == v3.version == 3
-    assert everyone[ONCO].version == 0  # no stored version: the starting protocol on access
+    assert everyone[ONCO].version == 0  # no stored version: the default protocol on access
     assert set(everyone) == {CARDIO}
     march = await protocols.protocols_on(session, TODAY)
     assert march[CARDIO].version == 1
@@ -177,3 +184,17 @@ async def test_a_version_is_never_changed(session: AsyncSession) -> None:
     rows = await session.execute(text("SELECT count(*) FROM referral_protocol WHERE oci_code = :c"), {"c": CARDIO})
     assert rows.scalar_one() == 1
     assert ReferralProtocol.__tablename__ == "referral_protocol"
+
+
+async def test_seed_starting_versions_once(session: AsyncSession, settings: Settings, reference_data: None) -> None:
+    await protocols.new_version(session, CARDIO, _draft(), username="gestora", today=TODAY)
+    stored = await protocols.seed_starting_versions(session, settings)
+    codes = (await session.execute(text("SELECT count(DISTINCT code) FROM catalog_oci"))).scalar_one()
+    assert stored == codes - 1  # CARDIO already had a version: left alone
+    assert await protocols.seed_starting_versions(session, settings) == 0
+    onco = await protocols.protocol_for(session, ONCO, TODAY)
+    assert onco == protocols.starting_protocol(ONCO)
+    assert onco.created_by == "regula" and onco.reason == protocols.STARTING_REASON
+    assert (await protocols.protocol_for(session, CARDIO, TODAY)).created_by == "gestora"
+    assert (await protocols.protocol_version(session, ONCO, 1)).checklist == onco.checklist
+    assert (await protocols.protocol_version(session, ONCO, None)).version == 0

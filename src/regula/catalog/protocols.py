@@ -7,9 +7,12 @@ for the risk class, whether a teleconsultation comes first (art. 10 §3 I) and t
 and IV; art. 10 §4 IV), ``None`` meaning the global defaults of :class:`regula.config.Settings`.
 
 Versions are never changed in place: a manager's edit is a new version, effective from today or a later day, with
-a reason (:func:`new_version`). An OCI that has no stored version yet follows its *starting protocol*
-(:func:`starting_protocol`, version 0): the checklists regula has always asked, by SIGTAP subgroup — the same
-content migration 0016 stored as version 1 for every OCI of the catalog present then.
+a reason (:func:`new_version`). Version 1 of each OCI is its *starting protocol* (:func:`starting_protocol`): the
+checklist regula asked by SIGTAP subgroup before protocols were data. Migration 0016 stored it for the OCIs of the
+catalog present then; ``regula seed`` and the demo store it for OCIs that have no version yet
+(:func:`seed_starting_versions`). An OCI with no stored version at all (a catalog imported by hand, before
+``regula seed``) follows the *default protocol* (:func:`default_protocol`, version 0): nothing to confirm, any CID
+SIGTAP accepts, the teleconsultation gate of the legacy ``teleconsult_first_ocis`` setting, the global tR/tM.
 
 Pure rules (:func:`check_referral`, :func:`care_times`) take a :class:`Protocol`; the async functions read the
 stored versions through :mod:`regula.catalog.repository`.
@@ -62,10 +65,11 @@ class Protocol:
         return self.version > 0
 
     def label_of(self, key: str) -> str:
+        """The item's label in this version; an item of another version keeps its starting label or its key."""
         for item in self.checklist:
             if item.key == key:
                 return item.label
-        return key.replace("_", " ").capitalize()
+        return _STARTING_LABELS.get(key) or key.replace("_", " ").capitalize()
 
 
 @dataclass(frozen=True)
@@ -106,6 +110,10 @@ STARTING_DEFAULT_CHECKLIST: Final[tuple[tuple[str, str], ...]] = (
     ("protocolo_de_acesso_atendido", "Critérios do protocolo de acesso da OCI atendidos"),
 )
 STARTING_EFFECTIVE_FROM: Final = date(2024, 1, 1)  # before any referral regula holds
+STARTING_REASON: Final = "Versão inicial: checklist por subgrupo usado pelo regula até a migração 0016"
+_STARTING_LABELS: Final[dict[str, str]] = {
+    key: label for items in (*STARTING_CHECKLISTS.values(), STARTING_DEFAULT_CHECKLIST) for key, label in items
+}
 
 
 def starting_checklist(oci_code: str) -> tuple[ChecklistItem, ...]:
@@ -113,21 +121,43 @@ def starting_checklist(oci_code: str) -> tuple[ChecklistItem, ...]:
     return tuple(ChecklistItem(key, label, True) for key, label in pairs)
 
 
+def _legacy_gate(oci_code: str, settings: Settings | None) -> bool:
+    # Before protocols were data the gate was the deployment's ``teleconsult_first_ocis`` (art. 10 §3 I).
+    return settings is not None and oci_code in settings.teleconsult_first_ocis
+
+
 def starting_protocol(oci_code: str, settings: Settings | None = None) -> Protocol:
-    """The protocol of an OCI without a stored version (version 0). The teleconsultation gate comes from the
-    deployment's ``teleconsult_first_ocis`` setting when given (its value before protocols were data)."""
+    """Version 1 of an OCI's protocol as regula stores it when the OCI has none: the subgroup's checklist, every
+    item required; no exams, any CID; the legacy teleconsultation gate; tR/tM the global defaults."""
     return Protocol(
         oci_code=oci_code,
-        version=0,
+        version=1,
         effective_from=STARTING_EFFECTIVE_FROM,
         checklist=starting_checklist(oci_code),
         required_exams=(),
         accepted_cids=(),
         priority_hints=(),
-        teleconsultation_required=settings is not None and oci_code in settings.teleconsult_first_ocis,
+        teleconsultation_required=_legacy_gate(oci_code, settings),
         tr_days=None,
         tm_days=None,
-        reason="Protocolo inicial do regula",
+        reason=STARTING_REASON,
+    )
+
+
+def default_protocol(oci_code: str, settings: Settings | None = None) -> Protocol:
+    """The protocol of an OCI with no stored version (version 0): nothing to confirm, any CID, no exams."""
+    return Protocol(
+        oci_code=oci_code,
+        version=0,
+        effective_from=STARTING_EFFECTIVE_FROM,
+        checklist=(),
+        required_exams=(),
+        accepted_cids=(),
+        priority_hints=(),
+        teleconsultation_required=_legacy_gate(oci_code, settings),
+        tr_days=None,
+        tm_days=None,
+        reason="Sem protocolo cadastrado",
     )
 
 
@@ -171,7 +201,7 @@ def from_row(row: ReferralProtocol) -> Protocol:
 
 class ProtocolMap(dict[str, Protocol]):
     """Every OCI's protocol in force on a day: ``protocols[code]`` of an OCI without a stored version is its
-    starting protocol (use ``[]``, not ``.get``)."""
+    default protocol (use ``[]``, not ``.get``)."""
 
     def __init__(self, on: date, settings: Settings | None, rows: dict[str, Protocol]) -> None:
         super().__init__(rows)
@@ -179,20 +209,29 @@ class ProtocolMap(dict[str, Protocol]):
         self._settings = settings
 
     def __missing__(self, oci_code: str) -> Protocol:
-        return starting_protocol(oci_code, self._settings)
+        return default_protocol(oci_code, self._settings)
 
 
 async def protocol_for(session: AsyncSession, oci_code: str, on: date, settings: Settings | None = None) -> Protocol:
-    """The version of ``oci_code``'s protocol in force on ``on`` (the starting protocol when there is none)."""
+    """The version of ``oci_code``'s protocol in force on ``on`` (the default protocol when there is none)."""
     row = await repo.protocol_in_force(session, oci_code, on)
-    return from_row(row) if row is not None else starting_protocol(oci_code, settings)
+    return from_row(row) if row is not None else default_protocol(oci_code, settings)
 
 
 async def protocols_on(session: AsyncSession, on: date, settings: Settings | None = None) -> ProtocolMap:
-    """Every OCI's version in force on ``on``, in one query; OCIs without a stored version map to their starting
+    """Every OCI's version in force on ``on``, in one query; OCIs without a stored version map to the default
     protocol on access (see :class:`ProtocolMap`)."""
     rows = await repo.protocols_in_force(session, on)
     return ProtocolMap(on, settings, {r.oci_code: from_row(r) for r in rows})
+
+
+async def protocol_version(
+    session: AsyncSession, oci_code: str, version: int | None, settings: Settings | None = None
+) -> Protocol:
+    """A given version of ``oci_code``'s protocol (the one a referral was checked against); ``None`` or 0 (or a
+    number not stored) is the default protocol."""
+    row = await repo.protocol_by_version(session, oci_code, version) if version else None
+    return from_row(row) if row is not None else default_protocol(oci_code, settings)
 
 
 def care_times(protocol: Protocol, settings: Settings) -> CareTimes:
@@ -229,7 +268,8 @@ def check_referral(
 
     * A required checklist item not answered, or answered "não", is ``checklist.<key>`` /
       ``protocolo_item_obrigatorio`` naming the item; only the first missing one is reported (the APS team works
-      through the list in order). An optional item may be answered either way.
+      through the list in order). An optional item may be answered either way. An item the version does not list
+      answered "não" is ``checklist`` / ``protocolo_incompleto``.
     * A CID outside ``accepted_cids`` (prefix match, like SIGTAP's) is ``cid_code`` / ``cid_fora_do_protocolo``.
     * A required exam not declared in ``exams`` is ``exams`` / ``exame_obrigatorio`` naming the first one.
     """
@@ -240,10 +280,22 @@ def check_referral(
                 FieldError(
                     f"{prefix}checklist.{item.key}",
                     "protocolo_item_obrigatorio",
-                    f"Item obrigatório do protocolo da OCI não atendido: {item.label}.",
+                    f"Item obrigatório do protocolo da OCI não atendido: {item.label} ({item.key}).",
                 )
             )
             break
+    # An answer "não" to an item outside this version (an older version's, another system's) still says a criterion
+    # is not met: refused as before protocols were data.
+    known = {item.key for item in protocol.checklist}
+    unmet = sorted(k for k, v in checklist.items() if k not in known and v is not True)
+    if unmet:
+        errors.append(
+            FieldError(
+                f"{prefix}checklist",
+                "protocolo_incompleto",
+                f"Itens do protocolo não atendidos: {', '.join(unmet)}.",
+            )
+        )
     cid = normalize_cid(cid_code)
     if cid and protocol.accepted_cids and not any(cid.startswith(c) for c in protocol.accepted_cids):
         errors.append(
@@ -380,3 +432,28 @@ async def new_version(
         ),
     )
     return protocol
+
+
+async def seed_starting_versions(
+    session: AsyncSession, settings: Settings | None = None, oci_codes: list[str] | None = None
+) -> int:
+    """Store version 1 (:func:`starting_protocol`) for each OCI of the catalog (or of ``oci_codes``) that has no
+    version yet; how many were stored. Idempotent (``regula seed`` and the demo run it after the catalog import)."""
+    codes = oci_codes if oci_codes is not None else await repo.all_oci_codes(session)
+    have = await repo.ocis_with_protocol(session)
+    stored = 0
+    for code in sorted(set(codes) - have):
+        protocol = starting_protocol(code, settings)
+        await repo.add_protocol_version(
+            session,
+            ReferralProtocol(
+                oci_code=code,
+                version=protocol.version,
+                effective_from=protocol.effective_from,
+                content=content_of(protocol),
+                created_by="regula",
+                reason=protocol.reason,
+            ),
+        )
+        stored += 1
+    return stored

@@ -163,6 +163,15 @@ async def protocol_in_force(session: AsyncSession, oci_code: str, on: date) -> R
     return result.scalars().first()
 
 
+async def protocol_by_version(session: AsyncSession, oci_code: str, version: int) -> ReferralProtocol | None:
+    result = await session.execute(
+        select(ReferralProtocol).where(
+            col(ReferralProtocol.oci_code) == oci_code, col(ReferralProtocol.version) == version
+        )
+    )
+    return result.scalars().first()
+
+
 async def protocols_in_force(session: AsyncSession, on: date) -> list[ReferralProtocol]:
     """Every OCI's stored version in force on ``on``, in one query (DISTINCT ON the OCI)."""
     result = await session.execute(_in_force(on).ext(distinct_on(col(ReferralProtocol.oci_code))))
@@ -205,6 +214,17 @@ async def latest_protocol_version(session: AsyncSession, oci_code: str, *, for_u
         select(func.coalesce(func.max(ReferralProtocol.version), 0)).where(col(ReferralProtocol.oci_code) == oci_code)
     )
     return int(result.scalar_one())
+
+
+async def all_oci_codes(session: AsyncSession) -> list[str]:
+    """Every OCI code of any imported competência."""
+    result = await session.execute(select(CatalogOci.code).distinct().order_by(CatalogOci.code))
+    return list(result.scalars().all())
+
+
+async def ocis_with_protocol(session: AsyncSession) -> set[str]:
+    result = await session.execute(select(ReferralProtocol.oci_code).distinct())
+    return set(result.scalars().all())
 
 
 async def add_protocol_version(session: AsyncSession, row: ReferralProtocol) -> None:
