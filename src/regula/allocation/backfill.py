@@ -9,6 +9,7 @@ order (score, authorization time, id). The scheduler's sweep does the same for p
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
@@ -30,6 +31,52 @@ from regula.waitlist.states import EntryStatus
 BOOKED_STATUSES = frozenset({EntryStatus.AGENDADA.value, EntryStatus.CONFIRMADA.value})
 # Places starting sooner than this are not offered: nobody can be told and travel in time.
 MIN_NOTICE = timedelta(hours=12)
+
+
+@dataclass(frozen=True, slots=True)
+class Place:
+    """A released place as the backfill rule sees it: the provider's territory and its restrictions for the OCI."""
+
+    region_code: str | None
+    macro_code: str
+    uf: str
+    sex: str | None  # the offer's sex restriction
+    age_min_years: int | None
+    age_max_years: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A waiting entry (already of the place's OCI, reachable by phone with consent) as the rule sees it."""
+
+    scope_kind: str
+    scope_code: str
+    escalated: bool  # past 75% of tM and escalated (``WaitlistEntry.escalated_at``)
+    home_macro_code: str
+    home_uf: str
+    sex: str
+    age_years: int
+
+
+def may_take(place: Place, candidate: Candidate) -> bool:
+    """Whether a waiting entry may be offered a released place: its queue reaches the provider (its own scope, or,
+    once escalated at 75% of tM, the provider's macro-region or UF: Portaria GM/MS 3.492/2024 art. 14 §3 III as
+    amended for tM, SIGIC's 75% transfer rule, ``waitlist.measures``), and the provider's sex and age restrictions
+    admit the person. Pure: the database backfill and the policy simulator (``regula.simulation``) both call it."""
+    reach = {("region", place.region_code), ("macro", place.macro_code), ("uf", place.uf)}
+    own_scope = (candidate.scope_kind, candidate.scope_code) in reach
+    widened = candidate.escalated and (
+        ("macro", candidate.home_macro_code) in reach or ("uf", candidate.home_uf) in reach
+    )
+    if not (own_scope or widened):
+        return False
+    if place.sex and candidate.sex != place.sex:
+        return False
+    age = candidate.age_years
+    return not (
+        (place.age_min_years is not None and age < place.age_min_years)
+        or (place.age_max_years is not None and age > place.age_max_years)
+    )
 
 
 async def on_entry_left_booking(event: EntryLeftBooking) -> None:
@@ -72,8 +119,10 @@ async def backfill_slot(
     slot, est, offer = row
     if slot.status != "aberta" or slot.booked >= slot.capacity or slot.starts_at < datetime.now(UTC) + MIN_NOTICE:
         return None
-    place = territory().municipality(est.municipality_ibge)
-    reach = {("region", place.health_region_code), ("macro", place.macro_code), ("uf", place.uf)}
+    where = territory().municipality(est.municipality_ibge)
+    place = Place(
+        where.health_region_code, where.macro_code, where.uf, offer.sex, offer.age_min_years, offer.age_max_years
+    )
     today = wl.local_today(settings)
     candidates = (
         await session.execute(
@@ -98,20 +147,16 @@ async def backfill_slot(
     for entry, citizen in candidates:
         if entry.id == exclude_entry:
             continue
-        own_scope = (entry.scope_kind, entry.scope_code) in reach
-        # Escalated entries (75% of tM) may go to any provider of their macro-region or UF.
-        widened = entry.escalated_at is not None and (
-            ("macro", territory().municipality(entry.municipality_ibge).macro_code) in reach
-            or ("uf", entry.uf) in reach
+        candidate = Candidate(
+            entry.scope_kind,
+            entry.scope_code,
+            entry.escalated_at is not None,
+            territory().municipality(entry.municipality_ibge).macro_code,
+            entry.uf,
+            citizen.sex,
+            age_on(citizen.birth_date, today),
         )
-        if not (own_scope or widened):
-            continue
-        age = age_on(citizen.birth_date, today)
-        if offer.sex and citizen.sex != offer.sex:
-            continue
-        if (offer.age_min_years is not None and age < offer.age_min_years) or (
-            offer.age_max_years is not None and age > offer.age_max_years
-        ):
+        if not may_take(place, candidate):
             continue
         chosen = entry.id
         assert chosen is not None

@@ -43,8 +43,10 @@ def _register_domain_clis() -> None:
     from regula.programs.cli import app as programs_app
     from regula.providers.cli import app as agendas_app
     from regula.ressarcimento.cli import app as ressarcimento_app
+    from regula.simulation.cli import make_app as simulation_app
     from regula.territory.cli import app as territory_app
     from regula.waitlist.cli import import_app
+    from regula.web.simulation_report import report_html
 
     app.add_typer(catalog_app, name="catalog", help="Catálogo SIGTAP de OCIs.")
     app.add_typer(territory_app, name="territory", help="Municípios e regiões de saúde.")
@@ -58,6 +60,7 @@ def _register_domain_clis() -> None:
     app.add_typer(production_app, name="production", help="Produção: importação, controle e exportação APAC.")
     app.add_typer(programs_app, name="programs", help="Programas: PAR, incentivos e financiamento.")
     app.add_typer(ressarcimento_app, name="ressarcimento", help="Ressarcimento por operadoras: COR e sanções.")
+    app.add_typer(simulation_app(report_html), name="simulate", help="Simulação de políticas (sem banco).")
 
 
 @db_app.command("upgrade")
@@ -71,7 +74,9 @@ def db_upgrade() -> None:
 @users_app.command("create")
 def users_create(
     username: Annotated[str, typer.Option(help="Nome de usuário (minúsculas)")],
-    role: Annotated[str, typer.Option(help="admin, gestor, regulador, navegador, solicitante, executante, auditor")],
+    role: Annotated[
+        str, typer.Option(help="admin, gestor, regulador, navegador, solicitante, executante, auditor, teleconsultor")
+    ],
     jurisdiction: Annotated[
         str, typer.Option(help="br, uf:SC, macro:4201, region:42001, municipality:4205407, cnes:…")
     ],
