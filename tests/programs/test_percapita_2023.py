@@ -115,3 +115,16 @@ def test_complement_up_to_100_percent_of_the_table() -> None:
     assert "R$ 150,00" in info.value.errors[0].message
     with pytest.raises(ValidationFailed):
         complement(D("-1"), D("0"))
+
+
+def test_numbers_issued_by_production_for_the_program_count() -> None:
+    # Production composes the program's numbers (UF 42, year 23, digit 6 / 5); the program recognizes them.
+    from regula.production.authorization import compose_apac_aih, parse_apac_aih, program_for_digit
+
+    apac = compose_apac_aih("42236", 123)
+    aih = compose_apac_aih("42235", 123)
+    parsed = parse_apac_aih(apac, instrument="apac")  # a valid number, check digit included
+    assert program_for_digit("apac", parsed.program_digit) == "reducao_filas"
+    assert counts_as_program_production(number=apac, instrument="apac", carater="1")
+    assert counts_as_program_production(number=aih, instrument="aih", carater="01")
+    assert not counts_as_program_production(number=aih, instrument="apac", carater="1")
