@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get, post, put
 from litestar.di import NamedDependency
-from litestar.params import FromQuery, JSONBody, Parameter
+from litestar.params import FromPath, FromQuery, JSONBody, Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from regula.access.actor import Actor
@@ -314,7 +314,7 @@ class RessarcimentoController(Controller):
         request: Request[Principal, Any, Any],
         db_session: NamedDependency[AsyncSession],
         operator_id: Id,
-        competencia: str,
+        competencia: FromPath[str],
     ) -> AttestationPublic:
         d = await service.attestation_detail(db_session, operator_id, competencia, Actor.of(request.user))
         return attestation_public(d.attestation, d.operator, d.sanction)
@@ -330,7 +330,7 @@ class RessarcimentoController(Controller):
         db_session: NamedDependency[AsyncSession],
         settings: NamedDependency[Settings],
         operator_id: Id,
-        competencia: str,
+        competencia: FromPath[str],
         data: JSONBody[HomologationIn],
     ) -> AttestationPublic:
         actor = Actor.of(request.user)
@@ -350,7 +350,7 @@ class RessarcimentoController(Controller):
         db_session: NamedDependency[AsyncSession],
         settings: NamedDependency[Settings],
         operator_id: Id,
-        competencia: str,
+        competencia: FromPath[str],
         data: JSONBody[CorIn],
     ) -> AttestationPublic:
         actor = Actor.of(request.user)
@@ -466,7 +466,7 @@ class RessarcimentoController(Controller):
         request: Request[Principal, Any, Any],
         db_session: NamedDependency[AsyncSession],
         settings: NamedDependency[Settings],
-        kind: str,
+        kind: FromPath[str],
         format: FromQuery[str] = "csv",
         year: Annotated[int | None, Parameter(ge=2025, le=2100)] = None,
     ) -> Response[bytes]:

@@ -1,0 +1,892 @@
+"""Ressarcimento pages for managers and auditors (Portaria Conjunta MS/AGU 7.702/2025).
+
+* ``/ressarcimento``: the operators of the user's territory (paged, sortable, filterable), and a form to register
+  one (gestor);
+* ``/ressarcimento/operadoras/{id}``: an operator — eligibility, adhesion steps with their dates, units, offer matrix,
+  annual maximum, its monthly attestations and the "Atestar competência" form;
+* ``/ressarcimento/operadoras/{id}/competencias/{AAAAMM}``: one attested month — what was counted, the expected COR
+  against the COR issued, SAES homologation and the proposed sanction with its challenge window;
+* ``/ressarcimento/atestados``, ``/ressarcimento/sancoes``, ``/ressarcimento/tetos``: every attestation, every
+  sanction (runs below 90%) and the caps used per region; each downloads as CSV or XLSX.
+
+Pages only translate forms into the services' arguments (the same the API calls) and their answers into pages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from litestar import Request, Response, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery
+from litestar.response import Redirect, Template
+from msgspec import Struct
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from regula.access.policy import Role, allow
+from regula.config import Settings
+from regula.core.clock import local_today
+from regula.core.errors import ValidationFailed
+from regula.ressarcimento import evaluation as ev
+from regula.ressarcimento import reports, rules, service
+from regula.ressarcimento import repository as repo
+from regula.ressarcimento.models import OPERATOR_SIZES
+from regula.territory.reference import UF_NAMES
+from regula.web import common, forms
+from regula.web.forms import Form
+
+READERS = (Role.GESTOR, Role.AUDITOR)
+MANAGERS = (Role.GESTOR,)
+SORTS_PT = {"nome": "Nome", "ans": "Registro ANS", "situacao": "Situação", "porte": "Porte", "desde": "Desde"}
+
+
+def brl(value: Decimal | None) -> str:
+    """``Decimal('1234.5')`` → ``R$ 1.234,50`` (rounded half up to centavos, never through float)."""
+    if value is None:
+        return "—"
+    q = ev.round_money(Decimal(value))
+    sign = "-" if q < 0 else ""
+    whole, _, cents = f"{abs(q):.2f}".partition(".")
+    groups = f"{int(whole):,}".replace(",", ".")
+    return f"{sign}R$ {groups},{cents}"
+
+
+def pct(value: Decimal | None) -> str:
+    if value is None:
+        return "—"
+    return f"{value:.2f}".replace(".", ",") + "%"
+
+
+def comp_label(competencia: str) -> str:
+    return f"{competencia[4:]}/{competencia[:4]}" if len(competencia) == 6 else competencia
+
+
+def _ctx(**values: Any) -> dict[str, Any]:
+    return {
+        "brl": brl,
+        "pct": pct,
+        "comp_label": comp_label,
+        "status_label": service.status_label,
+        "size_labels": service.SIZE_LABELS_PT,
+        "attestation_labels": service.ATTESTATION_STATUS_LABELS_PT,
+        "sanction_labels": service.SANCTION_STATUS_LABELS_PT,
+        "sanction_kinds": service.SANCTION_KIND_LABELS_PT,
+        "region_labels": {r.value: label for r, label in ev.REGION_LABELS_PT.items()},
+        **values,
+    }
+
+
+def _is_manager(request: Request[Any, Any, Any]) -> bool:
+    return common.principal(request).has_role(*MANAGERS, Role.ADMIN)
+
+
+def _date(raw: str, field: str, today: date) -> date:
+    if not (raw or "").strip():
+        return today
+    parsed = common.parse_date_br(raw)
+    if parsed is None:
+        raise ValidationFailed.for_field(field, "data_invalida", "Data inválida (use DD/MM/AAAA).")
+    return parsed
+
+
+def _download(report: reports.Report, fmt: str) -> Response[bytes]:
+    if fmt not in reports.FORMATS:
+        raise ValidationFailed.for_field("formato", "formato_invalido", "Formato: csv ou xlsx.")
+    content, media_type, filename = reports.render(report, fmt)
+    return Response(
+        content, media_type=media_type, headers={"Content-Disposition": f'attachment; filename="{filename}"'}
+    )
+
+
+# -- operators ---------------------------------------------------------------------------------------------------------
+
+
+class OperatorForm(Struct):
+    registro_ans: str = ""
+    nome: str = ""
+    porte: str = ""
+    uf: str = ""
+    abrangencia_nacional: str = ""
+    capacidade_tecnica: str = ""
+    envio_ans_regular: str = ""
+    em_liquidacao: str = ""
+    excecao_minimo: str = ""
+
+
+_OPERATOR_FIELDS = {"ans_registration": "registro_ans", "name": "nome", "size": "porte", "uf": "uf"}
+
+
+async def _operators(
+    request: Request[Any, Any, Any],
+    db_session: AsyncSession,
+    *,
+    q: dict[str, str],
+    pagina: int | None,
+    errors: dict[str, str] | None = None,
+    values: dict[str, str] | None = None,
+    alert: str | None = None,
+    status_code: int = 200,
+) -> Template:
+    actor = common.actor(request)
+    sort = q.get("ordem") or "nome"
+    page_no = common.page_number(pagina)
+    query = repo.OperatorQuery(
+        q=q.get("busca") or None,
+        status=q.get("situacao") or None,
+        size=q.get("porte") or None,
+        sort=sort.lstrip("-"),
+        descending=sort.startswith("-"),
+        offset=(page_no - 1) * common.PAGE_SIZE,
+        limit=common.PAGE_SIZE,
+    )
+    rows, total = await service.list_operators(db_session, actor, query)
+    p = common.principal(request)
+    ufs = sorted(UF_NAMES) if p.jurisdiction.kind.value == "br" else [p.jurisdiction.code]
+    return Template(
+        "ressarcimento/operadoras.html",
+        context=_ctx(
+            rows=rows,
+            page=common.Page(page_no, common.PAGE_SIZE, total),
+            path="/ressarcimento",
+            q=q,
+            sorts=SORTS_PT,
+            statuses=list(rules.STATUS_LABELS_PT.items()),
+            sizes=OPERATOR_SIZES,
+            ufs=ufs if p.jurisdiction.kind.value in ("br", "uf") else [],
+            can_manage=_is_manager(request),
+            errors=errors or {},
+            values=values or {},
+            alert=alert,
+        ),
+        status_code=status_code,
+    )
+
+
+@get("/ressarcimento", opt=allow(*READERS), include_in_schema=False)
+async def operators_page(
+    request: Request[Any, Any, Any],
+    db_session: NamedDependency[AsyncSession],
+    busca: FromQuery[str | None] = None,
+    situacao: FromQuery[str | None] = None,
+    porte: FromQuery[str | None] = None,
+    ordem: FromQuery[str | None] = None,
+    pagina: FromQuery[int | None] = None,
+    formato: FromQuery[str | None] = None,
+) -> Template | Response[bytes]:
+    q = {"busca": busca or "", "situacao": situacao or "", "porte": porte or "", "ordem": ordem or ""}
+    if formato:
+        report = await service.build_report(db_session, common.actor(request), "operadoras", 0)
+        return _download(report, formato)
+    return await _operators(request, db_session, q=q, pagina=pagina)
+
+
+@post("/ressarcimento/operadoras", opt=allow(*MANAGERS), include_in_schema=False)
+async def create_operator_page(
+    request: Request[Any, Any, Any],
+    db_session: NamedDependency[AsyncSession],
+    settings: NamedDependency[Settings],
+    data: Form[OperatorForm],
+) -> Redirect | Template:
+    item = service.OperatorInput(
+        ans_registration=forms.field_text(data.registro_ans, 6),
+        name=forms.field_text(data.nome, 200),
+        size=forms.field_text(data.porte, 8),
+        uf=forms.field_text(data.uf, 2),
+        national_reach=forms.checked(data.abrangencia_nacional),
+        technical_capacity=forms.checked(data.capacidade_tecnica),
+        ans_reports_regular=forms.checked(data.envio_ans_regular),
+        in_liquidation=forms.checked(data.em_liquidacao),
+        minimum_exception=forms.checked(data.excecao_minimo),
+    )
+
+    async def rerender(refusal: forms.Refusal) -> Template:
+        errors = {_OPERATOR_FIELDS.get(k, k): v for k, v in refusal.fields.items()}
+        values = {"registro_ans": item.ans_registration, "nome": item.name, "porte": item.size, "uf": item.uf}
+        return await _operators(
+            request,
+            db_session,
+            q={},
+            pagina=1,
+            errors=errors,
+            values=values,
+            alert=refusal.message,
+            status_code=refusal.status_code,
+        )
+
+    return await forms.submit(
+        db_session,
+        lambda: service.create_operator(db_session, item, common.actor(request), local_today(settings)),
+        redirect=lambda op: f"/ressarcimento/operadoras/{op.id}?feito=cadastrada",
+        rerender=rerender,
+    )
+
+
+DONE_PT = {
+    "cadastrada": "Operadora cadastrada: manifestação de interesse registrada.",
+    "passo": "Passo registrado no histórico da operadora.",
+    "valor_maximo": "Valor máximo anual registrado.",
+    "unidade": "Unidade vinculada à operadora.",
+    "matriz": "Item incluído na matriz de oferta.",
+    "fatos": "Dados de elegibilidade e porte atualizados.",
+    "atestada": "Competência atestada.",
+    "homologada": "Homologação da SAES registrada.",
+    "cor": "COR emitido pelo FNS registrado.",
+    "notificada": "Notificação registrada: o prazo de impugnação começou.",
+    "impugnada": "Impugnação registrada.",
+    "decidida": "Decisão sobre a impugnação registrada.",
+}
+
+
+async def _operator(
+    request: Request[Any, Any, Any],
+    db_session: AsyncSession,
+    settings: Settings,
+    operator_id: int,
+    *,
+    errors: dict[str, dict[str, str]] | None = None,
+    values: dict[str, str] | None = None,
+    alert: str | None = None,
+    done: str | None = None,
+    status_code: int = 200,
+) -> Template:
+    actor = common.actor(request)
+    d = await service.operator_detail(db_session, operator_id, actor)
+    attestations, _ = await service.list_attestations(
+        db_session, actor, repo.AttestationQuery(operator_id=operator_id, limit=24)
+    )
+    today = local_today(settings)
+    last = attestations[0][0].competencia if attestations else None
+    suggested = (
+        ev.competencia_of(ev.month_index(last) + 1) if last else ev.competencia_of(ev.month_index(f"{today:%Y%m}") - 1)
+    )
+    return Template(
+        "ressarcimento/operadora.html",
+        context=_ctx(
+            d=d,
+            op=d.operator,
+            attestations=[a for a, _o in attestations],
+            suggested=suggested,
+            today=today,
+            can_manage=d.can_manage and _is_manager(request),
+            errors=errors or {},
+            values=values or {},
+            alert=alert,
+            done=done,
+            sizes=OPERATOR_SIZES,
+            minimum=ev.minimum(d.operator.minimum_exception),
+        ),
+        status_code=status_code,
+    )
+
+
+@get("/ressarcimento/operadoras/{operator_id:int}", opt=allow(*READERS), include_in_schema=False)
+async def operator_page(
+    request: Request[Any, Any, Any],
+    db_session: NamedDependency[AsyncSession],
+    settings: NamedDependency[Settings],
+    operator_id: FromPath[int],
+    feito: FromQuery[str | None] = None,
+) -> Template:
+    return await _operator(request, db_session, settings, operator_id, done=DONE_PT.get(feito or ""))
+
+
+def _operator_form(
+    request: Request[Any, Any, Any],
+    db_session: AsyncSession,
+    settings: Settings,
+    operator_id: int,
+    form: str,
+    values: dict[str, str],
+) -> Callable[[forms.Refusal], Awaitable[Template]]:
+    async def rerender(refusal: forms.Refusal) -> Template:
+        fields = refusal.fields or {"_": refusal.message}
+        return await _operator(
+            request,
+            db_session,
+            settings,
+            operator_id,
+            errors={form: fields},
+            values=values,
+            alert=refusal.message,
+            status_code=refusal.status_code,
+        )
+
+    return rerender
+
+
+class StepForm(Struct):
+    para: str = ""
+    data: str = ""
+    observacao: str = ""
+    prorrogar: str = ""
+
+
+@post("/ressarcimento/operadoras/{operator_id:int}/passo", opt=allow(*MANAGERS), include_in_schema=False)
+async def step_page(
+    request: Request[Any, Any, Any],
+    db_session: NamedDependency[AsyncSession],
+    settings: NamedDependency[Settings],
+    operator_id: FromPath[int],
+    data: Form[StepForm],
+) -> Redirect | Template:
+    today = local_today(settings)
+
+    async def call() -> object:
+        step = service.StepInput(
+            to_status=forms.field_text(data.para, 32),
+            on_date=_date(data.data, "on_date", today),
+            note=forms.field_text(data.observacao) or None,
+            extend_consultation=forms.checked(data.prorrogar),
+        )
+        return await service.take_step(db_session, operator_id, step, common.actor(request), today)
+
+    return await forms.submit(
+        db_session,
+        call,
+        redirect=lambda _op: f"/ressarcimento/operadoras/{operator_id}?feito=passo",
+        rerender=_operator_form(request, db_session, settings, operator_id, "passo", {"para": data.para}),
+    )
+
+
+class AnnualMaxForm(Struct):
+    ano: str = ""
+    valor: str = ""
+    ato: str = ""
+
+
+@post("/ressarcimento/operadoras/{operator_id:int}/valor-maximo", opt=allow(*MANAGERS), include_in_schema=False)
+async def annual_max_page(
+    request: Request[Any, Any, Any],
+    db_session: NamedDependency[AsyncSession],
+    settings: NamedDependency[Settings],
+    operator_id: FromPath[int],
+    data: Form[AnnualMaxForm],
+) -> Redirect | Template:
+    async def call() -> object:
+        year_text = forms.field_text(data.ano, 4)
+        if not year_text.isdigit():
+            raise ValidationFailed.for_field("year", "ano_invalido", "Ano com quatro dígitos.")
+        value = service.money(data.valor, "value_brl", positive=True)
+        assert value is not None
+        return await service.set_annual_max(
+            db_session,
+            operator_id,
+            int(year_text),
+            value,
+            forms.field_text(data.ato, 200) or None,
+            common.actor(request),
+        )
+
+    return await forms.submit(
+        db_session,
+        call,
+        redirect=lambda _m: f"/ressarcimento/operadoras/{operator_id}?feito=valor_maximo",
+        rerender=_operator_form(
+            request, db_session, settings, operator_id, "valor_maximo", {"ano": data.ano, "valor": data.valor}
+        ),
+    )
+
+
+class UnitForm(Struct):
+    cnes: str = ""
+    vinculo: str = "propria"
+
+
+@post("/ressarcimento/operadoras/{operator_id:int}/unidades", opt=allow(*MANAGERS), include_in_schema=False)
+async def unit_page(
+    request: Request[Any, Any, Any],
+    db_session: NamedDependency[AsyncSession],
+    settings: NamedDependency[Settings],
+    operator_id: FromPath[int],
+    data: Form[UnitForm],
+) -> Redirect | Template:
+    return await forms.submit(
+        db_session,
+        lambda: service.add_unit(
+            db_session,
+            operator_id,
+            forms.field_text(data.cnes, 7),
+            forms.field_text(data.vinculo, 10),
+            common.actor(request),
+        ),
+        redirect=lambda _u: f"/ressarcimento/operadoras/{operator_id}?feito=unidade",
+        rerender=_operator_form(request, db_session, settings, operator_id, "unidade", {"cnes": data.cnes}),
+    )
+
+
+class MatrixForm(Struct):
+    cnes: str = ""
+    componente: str = "oci"
+    procedimento: str = ""
+    nome: str = ""
+    valor_principal: str = ""
+    ivr: str = ""
+    qtd_mensal: str = ""
+    qtd_anual: str = ""
+    sublimite: str = ""
+    estrategico: str = ""
+
+
+def _int(raw: str, field: str) -> int:
+    text = forms.field_text(raw, 12)
+    if not text.isdigit():
+        raise ValidationFailed.for_field(field, "quantidade_invalida", "Quantidade: número inteiro, a partir de 0.")
+    return int(text)
+
+
+@post("/ressarcimento/operadoras/{operator_id:int}/matriz", opt=allow(*MANAGERS), include_in_schema=False)
+async def matrix_page(
+    request: Request[Any, Any, Any],
+    db_session: NamedDependency[AsyncSession],
+    settings: NamedDependency[Settings],
+    operator_id: FromPath[int],
+    data: Form[MatrixForm],
+) -> Redirect | Template:
+    async def call() -> object:
+        ivr_text = forms.field_text(data.ivr, 12).replace(",", ".")
+        try:
+            ivr = Decimal(ivr_text) if ivr_text else None
+        except ArithmeticError:
+            raise ValidationFailed.for_field("ivr", "ivr_invalido", "IVR inválido (por exemplo 1,5).") from None
+        item = service.MatrixInput(
+            cnes=forms.field_text(data.cnes, 7),
+            component=forms.field_text(data.componente, 8),
+            procedure_code=forms.field_text(data.procedimento, 14),
+            monthly_qty=_int(data.qtd_mensal, "monthly_qty"),
+            annual_qty=_int(data.qtd_anual, "annual_qty"),
+            unit_value_brl=service.money(data.valor_principal, "unit_value_brl", required=False),
+            ivr=ivr,
+            name=forms.field_text(data.nome, 300) or None,
+            sublimit_brl=service.money(data.sublimite, "sublimit_brl", required=False),
+            strategic=forms.checked(data.estrategico),
+        )
+        return await service.add_matrix_item(db_session, settings, operator_id, item, common.actor(request))
+
+    return await forms.submit(
+        db_session,
+        call,
+        redirect=lambda _i: f"/ressarcimento/operadoras/{operator_id}?feito=matriz",
+        rerender=_operator_form(
+            request,
+            db_session,
+            settings,
+            operator_id,
+            "matriz",
+            {"procedimento": data.procedimento, "cnes": data.cnes},
+        ),
+    )
+
+
+class AttestForm(Struct):
+    competencia: str = ""
+    observacao: str = ""
+
+
+@post("/ressarcimento/operadoras/{operator_id:int}/atestar", opt=allow(*MANAGERS), include_in_schema=False)
+async def attest_page(
+    request: Request[Any, Any, Any],
+    db_session: NamedDependency[AsyncSession],
+    settings: NamedDependency[Settings],
+    operator_id: FromPath[int],
+    data: Form[AttestForm],
+) -> Redirect | Template:
+    return await forms.submit(
+        db_session,
+        lambda: service.attest(
+            db_session,
+            settings,
+            operator_id,
+            forms.field_text(data.competencia, 7),
+            common.actor(request),
+            local_today(settings),
+            forms.field_text(data.observacao) or None,
+        ),
+        redirect=lambda out: (
+            f"/ressarcimento/operadoras/{operator_id}/competencias/{out.attestation.competencia}?feito=atestada"
+        ),
+        rerender=_operator_form(
+            request, db_session, settings, operator_id, "atestar", {"competencia": data.competencia}
+        ),
+    )
+
+
+# -- one attested month ------------------------------------------------------------------------------------------------
+
+
+async def _month(
+    request: Request[Any, Any, Any],
+    db_session: AsyncSession,
+    settings: Settings,
+    operator_id: int,
+    competencia: str,
+    *,
+    errors: dict[str, dict[str, str]] | None = None,
+    alert: str | None = None,
+    done: str | None = None,
+    status_code: int = 200,
+) -> Template:
+    actor = common.actor(request)
+    d = await service.attestation_detail(db_session, operator_id, competencia, actor)
+    can = _is_manager(request) and await repo.manageable(db_session, actor, d.operator)
+    by_region: dict[str, Decimal] = {}
+    unauthorized: dict[str, Decimal] = {}
+    for i in d.items:
+        target = by_region if i.authorized else unauthorized
+        target[i.region] = target.get(i.region, Decimal(0)) + i.value_brl
+    today = local_today(settings)
+    window_open = (
+        d.sanction is not None
+        and d.sanction.status == "notificada"
+        and d.sanction.challenge_deadline is not None
+        and today <= d.sanction.challenge_deadline
+    )
+    return Template(
+        "ressarcimento/competencia.html",
+        context=_ctx(
+            d=d,
+            op=d.operator,
+            a=d.attestation,
+            s=d.sanction,
+            difference=service.cor_difference(d.attestation),
+            by_region=sorted(by_region.items()),
+            unauthorized=sorted(unauthorized.items()),
+            threshold=ev.cor_threshold(d.operator.minimum_exception),
+            window_open=window_open,
+            days_left=(d.sanction.challenge_deadline - today).days
+            if d.sanction is not None and d.sanction.challenge_deadline is not None
+            else None,
+            window_days=rules.CHALLENGE_DAYS,
+            today=today,
+            can_manage=can,
+            errors=errors or {},
+            alert=alert,
+            done=done,
+        ),
+        status_code=status_code,
+    )
+
+
+def _month_url(operator_id: int, competencia: str, done: str) -> str:
+    return f"/ressarcimento/operadoras/{operator_id}/competencias/{competencia}?feito={done}"
+
+
+@get(
+    "/ressarcimento/operadoras/{operator_id:int}/competencias/{competencia:str}",
+    opt=allow(*READERS),
+    include_in_schema=False,
+)
+async def month_page(
+    request: Request[Any, Any, Any],
+    db_session: NamedDependency[AsyncSession],
+    settings: NamedDependency[Settings],
+    operator_id: FromPath[int],
+    competencia: FromPath[str],
+    feito: FromQuery[str | None] = None,
+) -> Template:
+    return await _month(request, db_session, settings, operator_id, competencia, done=DONE_PT.get(feito or ""))
+
+
+def _month_form(
+    request: Request[Any, Any, Any],
+    db_session: AsyncSession,
+    settings: Settings,
+    operator_id: int,
+    competencia: str,
+    form: str,
+) -> Callable[[forms.Refusal], Awaitable[Template]]:
+    async def rerender(refusal: forms.Refusal) -> Template:
+        return await _month(
+            request,
+            db_session,
+            settings,
+            operator_id,
+            competencia,
+            errors={form: refusal.fields or {"_": refusal.message}},
+            alert=refusal.message,
+            status_code=refusal.status_code,
+        )
+
+    return rerender
+
+
+class HomologationForm(Struct):
+    data: str = ""
+    ato: str = ""
+
+
+@post(
+    "/ressarcimento/operadoras/{operator_id:int}/competencias/{competencia:str}/homologacao",
+    opt=allow(*MANAGERS),
+    include_in_schema=False,
+)
+async def homologation_page(
+    request: Request[Any, Any, Any],
+    db_session: NamedDependency[AsyncSession],
+    settings: NamedDependency[Settings],
+    operator_id: FromPath[int],
+    competencia: FromPath[str],
+    data: Form[HomologationForm],
+) -> Redirect | Template:
+    today = local_today(settings)
+    return await forms.submit(
+        db_session,
+        lambda: service.record_homologation(
+            db_session,
+            operator_id,
+            competencia,
+            _date(data.data, "on", today),
+            forms.field_text(data.ato, 200) or None,
+            common.actor(request),
+            today,
+        ),
+        redirect=lambda _a: _month_url(operator_id, competencia, "homologada"),
+        rerender=_month_form(request, db_session, settings, operator_id, competencia, "homologacao"),
+    )
+
+
+class CorForm(Struct):
+    numero: str = ""
+    data: str = ""
+    valor: str = ""
+
+
+@post(
+    "/ressarcimento/operadoras/{operator_id:int}/competencias/{competencia:str}/cor",
+    opt=allow(*MANAGERS),
+    include_in_schema=False,
+)
+async def cor_page(
+    request: Request[Any, Any, Any],
+    db_session: NamedDependency[AsyncSession],
+    settings: NamedDependency[Settings],
+    operator_id: FromPath[int],
+    competencia: FromPath[str],
+    data: Form[CorForm],
+) -> Redirect | Template:
+    today = local_today(settings)
+
+    async def call() -> object:
+        value = service.money(data.valor, "value_brl")
+        assert value is not None
+        return await service.record_cor(
+            db_session,
+            operator_id,
+            competencia,
+            number=forms.field_text(data.numero, 64),
+            issued_on=_date(data.data, "issued_on", today),
+            value=value,
+            actor=common.actor(request),
+            today=today,
+        )
+
+    return await forms.submit(
+        db_session,
+        call,
+        redirect=lambda _a: _month_url(operator_id, competencia, "cor"),
+        rerender=_month_form(request, db_session, settings, operator_id, competencia, "cor"),
+    )
+
+
+class SanctionForm(Struct):
+    acao: str = ""  # notificar | impugnar | decidir
+    data: str = ""
+    texto: str = ""
+    resultado: str = ""
+
+
+@post(
+    "/ressarcimento/operadoras/{operator_id:int}/competencias/{competencia:str}/sancao",
+    opt=allow(*MANAGERS),
+    include_in_schema=False,
+)
+async def sanction_page(
+    request: Request[Any, Any, Any],
+    db_session: NamedDependency[AsyncSession],
+    settings: NamedDependency[Settings],
+    operator_id: FromPath[int],
+    competencia: FromPath[str],
+    data: Form[SanctionForm],
+) -> Redirect | Template:
+    today = local_today(settings)
+    actor = common.actor(request)
+    action = forms.field_text(data.acao, 16)
+
+    async def call() -> str:
+        d = await service.attestation_detail(db_session, operator_id, competencia, actor)
+        if d.sanction is None:
+            raise ValidationFailed.for_field("acao", "sem_sancao", "Não há sanção proposta nesta competência.")
+        sid = d.sanction.id or 0
+        if action == "notificar":
+            await service.notify_sanction(db_session, sid, _date(data.data, "on", today), actor, today)
+            return "notificada"
+        if action == "impugnar":
+            await service.record_challenge(
+                db_session, sid, _date(data.data, "on", today), forms.field_text(data.texto), actor, today
+            )
+            return "impugnada"
+        if action == "decidir":
+            await service.decide_challenge(
+                db_session,
+                sid,
+                forms.field_text(data.resultado, 16),
+                forms.field_text(data.texto) or None,
+                actor,
+                today,
+            )
+            return "decidida"
+        raise ValidationFailed.for_field("acao", "acao_invalida", "Ação desconhecida.")
+
+    return await forms.submit(
+        db_session,
+        call,
+        redirect=lambda done: _month_url(operator_id, competencia, done),
+        rerender=_month_form(request, db_session, settings, operator_id, competencia, action or "sancao"),
+    )
+
+
+# -- lists across operators ------------------------------------------------------------------------------------------
+
+
+@get("/ressarcimento/atestados", opt=allow(*READERS), include_in_schema=False)
+async def attestations_page(
+    request: Request[Any, Any, Any],
+    db_session: NamedDependency[AsyncSession],
+    operadora: FromQuery[int | None] = None,
+    competencia: FromQuery[str | None] = None,
+    situacao: FromQuery[str | None] = None,
+    abaixo_90: FromQuery[str | None] = None,
+    ordem: FromQuery[str | None] = None,
+    pagina: FromQuery[int | None] = None,
+    formato: FromQuery[str | None] = None,
+) -> Template | Response[bytes]:
+    actor = common.actor(request)
+    if formato:
+        return _download(await service.build_report(db_session, actor, "atestados", 0), formato)
+    errors: dict[str, str] = {}
+    comp = None
+    if competencia:
+        try:
+            comp = service.competencia(competencia)
+        except ValidationFailed as exc:
+            errors["competencia"] = exc.message
+    sort = ordem or "-competencia"
+    page_no = common.page_number(pagina)
+    query = repo.AttestationQuery(
+        operator_id=operadora,
+        competencia=comp,
+        status=situacao or None,
+        below_90=forms.checked(abaixo_90),
+        sort=sort.lstrip("-"),
+        descending=sort.startswith("-"),
+        offset=(page_no - 1) * common.PAGE_SIZE,
+        limit=common.PAGE_SIZE,
+    )
+    rows, total = await service.list_attestations(db_session, actor, query)
+    q = {
+        "operadora": str(operadora or ""),
+        "competencia": competencia or "",
+        "situacao": situacao or "",
+        "abaixo_90": abaixo_90 or "",
+        "ordem": ordem or "",
+    }
+    return Template(
+        "ressarcimento/atestados.html",
+        context=_ctx(
+            rows=[(a, o, service.cor_difference(a)) for a, o in rows],
+            page=common.Page(page_no, common.PAGE_SIZE, total),
+            path="/ressarcimento/atestados",
+            q=q,
+            operators=await repo.all_readable_operators(db_session, actor),
+            errors=errors,
+        ),
+        status_code=422 if errors else 200,
+    )
+
+
+@get("/ressarcimento/sancoes", opt=allow(*READERS), include_in_schema=False)
+async def sanctions_page(
+    request: Request[Any, Any, Any],
+    db_session: NamedDependency[AsyncSession],
+    settings: NamedDependency[Settings],
+    operadora: FromQuery[int | None] = None,
+    situacao: FromQuery[str | None] = None,
+    tipo: FromQuery[str | None] = None,
+    ordem: FromQuery[str | None] = None,
+    pagina: FromQuery[int | None] = None,
+    formato: FromQuery[str | None] = None,
+) -> Template | Response[bytes]:
+    actor = common.actor(request)
+    if formato:
+        return _download(await service.build_report(db_session, actor, "sancoes", 0), formato)
+    sort = ordem or "-competencia"
+    page_no = common.page_number(pagina)
+    query = repo.SanctionQuery(
+        operator_id=operadora,
+        status=situacao or None,
+        kind=tipo or None,
+        sort=sort.lstrip("-"),
+        descending=sort.startswith("-"),
+        offset=(page_no - 1) * common.PAGE_SIZE,
+        limit=common.PAGE_SIZE,
+    )
+    rows, total = await service.list_sanctions(db_session, actor, query)
+    q = {"operadora": str(operadora or ""), "situacao": situacao or "", "tipo": tipo or "", "ordem": ordem or ""}
+    return Template(
+        "ressarcimento/sancoes.html",
+        context=_ctx(
+            rows=rows,
+            page=common.Page(page_no, common.PAGE_SIZE, total),
+            path="/ressarcimento/sancoes",
+            q=q,
+            operators=await repo.all_readable_operators(db_session, actor),
+            today=local_today(settings),
+        ),
+    )
+
+
+@get("/ressarcimento/tetos", opt=allow(*READERS), include_in_schema=False)
+async def caps_page(
+    request: Request[Any, Any, Any],
+    db_session: NamedDependency[AsyncSession],
+    settings: NamedDependency[Settings],
+    ano: FromQuery[int | None] = None,
+    pagina: FromQuery[int | None] = None,
+    formato: FromQuery[str | None] = None,
+) -> Template | Response[bytes]:
+    actor = common.actor(request)
+    year = ano if ano is not None and 2025 <= ano <= 2100 else local_today(settings).year
+    if formato:
+        return _download(await service.build_report(db_session, actor, "tetos", year), formato)
+    operators = await repo.all_readable_operators(db_session, actor)
+    page_no = common.page_number(pagina)
+    size = 20
+    pg = common.Page(page_no, size, len(operators))
+    views = [
+        await service.caps_used(db_session, o.id or 0, year, actor) for o in operators[pg.offset : pg.offset + size]
+    ]
+    return Template(
+        "ressarcimento/tetos.html",
+        context=_ctx(views=views, year=year, page=pg, path="/ressarcimento/tetos", q={"ano": str(year)}),
+    )
+
+
+ROUTES = [
+    operators_page,
+    create_operator_page,
+    operator_page,
+    step_page,
+    annual_max_page,
+    unit_page,
+    matrix_page,
+    attest_page,
+    month_page,
+    homologation_page,
+    cor_page,
+    sanction_page,
+    attestations_page,
+    sanctions_page,
+    caps_page,
+]
