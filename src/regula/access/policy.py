@@ -24,6 +24,7 @@ class Role(enum.StrEnum):
     SOLICITANTE = "solicitante"  # APS team
     EXECUTANTE = "executante"  # provider
     AUDITOR = "auditor"
+    TELECONSULTOR = "teleconsultor"  # specialist answering APS by teleconsultoria (Portaria 3.492/2024 art. 10 §3 I)
 
 
 ROLE_LABELS_PT: dict[Role, str] = {
@@ -34,6 +35,7 @@ ROLE_LABELS_PT: dict[Role, str] = {
     Role.SOLICITANTE: "Solicitante (APS)",
     Role.EXECUTANTE: "Executante (prestador)",
     Role.AUDITOR: "Auditor",
+    Role.TELECONSULTOR: "Teleconsultor (especialista)",
 }
 
 OPT_ROLES = "regula_roles"

@@ -118,8 +118,9 @@ NAVEGADOR: Final = "navegador"
 SOLICITANTE: Final = "solicitante"
 EXECUTANTE: Final = "executante"
 AUDITOR: Final = "auditor"
+TELECONSULTOR: Final = "teleconsultor"
 KNOWN_ROLES: Final[frozenset[str]] = frozenset(
-    {ADMIN, GESTOR, REGULADOR, NAVEGADOR, SOLICITANTE, EXECUTANTE, AUDITOR, SYSTEM_ROLE}
+    {ADMIN, GESTOR, REGULADOR, NAVEGADOR, SOLICITANTE, EXECUTANTE, AUDITOR, TELECONSULTOR, SYSTEM_ROLE}
 )
 
 MAX_REASON_TEXT: Final = 2000
@@ -159,27 +160,40 @@ def _rule(
 S = EntryStatus
 _NONE, _CANCEL, _SUSPEND, _TEXT = ReasonKind.NONE, ReasonKind.CANCEL, ReasonKind.SUSPEND, ReasonKind.TEXT
 _SYSTEM_CANCELS_ONLY_ON_VALIDATION: Final = {SYSTEM_ROLE: frozenset({CancelReason.RECUSA_VALIDACAO.value})}
+# The teleconsultor closes a gated referral only by resolving the case in APS (Portaria GM/MS 3.492/2024, art. 10
+# §3 I: the teleconsultoria mediates the referral; when it resolves the need, the referral ends there).
+_TELECONSULTOR_CLOSES_ONLY_AS_RESOLVED: Final = {TELECONSULTOR: frozenset({CancelReason.RESOLVIDO_NA_APS.value})}
 # A pendência is a question to the APS team, which stays in the decision (Portaria GM/MS 3.492/2024, art. 10 §1 V
 # and §2 II, IV): resubmitting without saying what was done would leave the regulator with the same referral.
 _PENDENCY_ANSWER: Final = ("resposta_obrigatoria", "Descreva o que foi feito para atender à pendência.")
 
 #: The transition table. Who does what, and why:
 #:
-#: * solicitante (APS): sends the referral after the teleconsultoria, answers a pendência (devolvida → solicitada)
-#:   and may cancel its own referral until it is authorized (e.g. ``resolvido_na_aps``).
+#: * solicitante (APS): answers a pendência (devolvida → solicitada) and may cancel its own referral until it is
+#:   authorized (e.g. ``resolvido_na_aps``). It does not forward a referral waiting for teleconsultoria: only the
+#:   teleconsultor's answer moves it on (art. 10 §3 I; issue 16).
+#: * teleconsultor (specialist answering APS): answers a referral waiting in ``aguardando_teleconsulta`` — proceed
+#:   to regulation (→ solicitada, possibly with a suggested risk class) or resolved in APS (→ cancelada, only with
+#:   ``resolvido_na_aps``). The answer itself is recorded by ``waitlist.teleconsultation_service``.
 #: * regulador: analyses, returns, refuses, authorizes; suspends, transfers, cancels; may schedule by hand and
 #:   release a slot; puts a no-show back in the queue.
 #: * sistema: the scheduler assigns slots (autorizada → agendada) and releases them (→ autorizada); the citizen
-#:   channel records a confirmation and cancels on a "não" to the 90-day validation question (only that reason);
-#:   the telehealth integration moves a referral out of ``aguardando_teleconsulta``.
+#:   channel records a confirmation and cancels on a "não" to the 90-day validation question (only that reason).
 #: * navegador (NGC, art. 10 §4): confirms, records no-shows, releases a slot the citizen declined, suspends,
 #:   resumes, cancels (sem_contato, desistência, óbito…), puts a no-show back in the queue.
 #: * executante (provider): records attendance start, completion and no-shows; may cancel an attendance it started
 #:   (e.g. óbito).
 #: * admin: everything in the table. gestor, auditor: nothing.
 TRANSITIONS: Final[tuple[TransitionRule, ...]] = (
-    _rule(S.AGUARDANDO_TELECONSULTA, S.SOLICITADA, {SOLICITANTE, REGULADOR, SYSTEM_ROLE}, _NONE, "Enviar à regulação"),
-    _rule(S.AGUARDANDO_TELECONSULTA, S.CANCELADA, {SOLICITANTE, REGULADOR, NAVEGADOR}, _CANCEL, "Cancelar"),
+    _rule(S.AGUARDANDO_TELECONSULTA, S.SOLICITADA, {TELECONSULTOR}, _NONE, "Seguir para a regulação"),
+    _rule(
+        S.AGUARDANDO_TELECONSULTA,
+        S.CANCELADA,
+        {SOLICITANTE, REGULADOR, NAVEGADOR, TELECONSULTOR},
+        _CANCEL,
+        "Cancelar",
+        _TELECONSULTOR_CLOSES_ONLY_AS_RESOLVED,
+    ),
     _rule(S.SOLICITADA, S.EM_ANALISE, {REGULADOR}, _NONE, "Iniciar análise"),
     _rule(S.SOLICITADA, S.CANCELADA, {SOLICITANTE, REGULADOR, NAVEGADOR}, _CANCEL, "Cancelar"),
     _rule(S.EM_ANALISE, S.DEVOLVIDA, {REGULADOR}, _TEXT, "Devolver à APS (pendência)"),
