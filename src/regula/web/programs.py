@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from regula.access.policy import Role, allow
 from regula.config import Settings
 from regula.core.errors import Conflict, ValidationFailed
+from regula.http.input_guard import Id
 from regula.programs import reports, service
 from regula.programs.money import brl
 from regula.programs.steps import PLAN_KIND_LABELS_PT, STEP_LABELS_PT, VERSION_STATUS_LABELS_PT, VersionStatus
@@ -125,7 +126,7 @@ async def par_page(
     request: Request[Any, Any, Any],
     db_session: NamedDependency[AsyncSession],
     settings: NamedDependency[Settings],
-    par_id: int,
+    par_id: Id,
     competencia: FromQuery[str | None] = None,
 ) -> Template:
     act = common.actor(request)
@@ -208,7 +209,7 @@ async def cib_download(
     request: Request[Any, Any, Any],
     db_session: NamedDependency[AsyncSession],
     settings: NamedDependency[Settings],
-    par_id: int,
+    par_id: Id,
     competencia: FromQuery[str | None] = None,
     formato: FromQuery[str] = "csv",
 ) -> Response[bytes]:
@@ -224,7 +225,7 @@ async def cit_download(
     request: Request[Any, Any, Any],
     db_session: NamedDependency[AsyncSession],
     settings: NamedDependency[Settings],
-    par_id: int,
+    par_id: Id,
     trimestre: FromQuery[str | None] = None,
     formato: FromQuery[str] = "csv",
 ) -> Response[bytes]:
@@ -239,7 +240,7 @@ async def print_page(
     request: Request[Any, Any, Any],
     db_session: NamedDependency[AsyncSession],
     settings: NamedDependency[Settings],
-    par_id: int,
+    par_id: Id,
     competencia: FromQuery[str | None] = None,
 ) -> Template:
     """The monthly CIB report as a page to print (or save as PDF from the browser)."""
