@@ -16,6 +16,7 @@ import regula.programs.models
 import regula.programs.models_2023
 import regula.providers.models
 import regula.ressarcimento.models
+import regula.simulation.models
 import regula.territory.models
 import regula.waitlist.models  # noqa: F401
 from regula.db.base import metadata

@@ -97,6 +97,7 @@ def test_every_domain_job_is_collected_once_with_a_schedule(settings: Settings) 
             "backfill_sweep",
             "allocation",
             "allocation_solver",
+            "simulation_runner",
             "notify_dispatch",
             "reply_deadlines",
             "notify_planning",

@@ -27,6 +27,7 @@ from regula.jobs.runner import Job, has_work, run_job
 from regula.navigation.service import open_escalation_tasks
 from regula.notify import jobs as notify_jobs
 from regula.production import jobs as production_jobs
+from regula.simulation import jobs as simulation_jobs
 from regula.waitlist import jobs as waitlist_jobs
 from regula.wiring import wire
 
@@ -42,6 +43,7 @@ def all_jobs() -> dict[str, Job]:
         *allocation_jobs.JOBS,
         *notify_jobs.JOBS,
         *production_jobs.JOBS,
+        *simulation_jobs.JOBS,
     ]
     return {j.name: j for j in jobs}
 

@@ -26,11 +26,12 @@ NAVIGATION = NavItem("Navegação", "/navegacao")
 MESSAGES = NavItem("Mensagens", "/mensagens")
 EXECUTION = NavItem("Execução das OCIs", "/producao")
 CONTROL = NavItem("Controle da produção", "/producao/controle")
+SIMULATION = NavItem("Simulação", "/gestao/simulacoes")
 
 _BY_ROLE: dict[Role, tuple[NavItem, ...]] = {
     Role.REGULADOR: (REVIEW, QUEUES, ENTRIES, ALLOCATION, AGENDAS, NAVIGATION, MESSAGES, EXECUTION, CONTROL),
     Role.SOLICITANTE: (APS_LIST, APS_NEW),
-    Role.GESTOR: (DASHBOARD, QUEUES, ENTRIES, ALLOCATION, AGENDAS, CONTROL),
+    Role.GESTOR: (DASHBOARD, QUEUES, ENTRIES, ALLOCATION, AGENDAS, CONTROL, SIMULATION),
     Role.NAVEGADOR: (NAVIGATION, EXECUTION, MESSAGES, QUEUES, ENTRIES),
     Role.EXECUTANTE: (EXECUTION, AGENDAS),
     Role.AUDITOR: (DASHBOARD, QUEUES, ENTRIES, ALLOCATION, AGENDAS, CONTROL),
@@ -47,6 +48,7 @@ _BY_ROLE: dict[Role, tuple[NavItem, ...]] = {
         CONTROL,
         APS_LIST,
         APS_NEW,
+        SIMULATION,
     ),
 }
 

@@ -24,6 +24,7 @@ from regula.web.production import ROUTES as production_pages
 from regula.web.public import ROUTES as public_pages
 from regula.web.regulation import ROUTES as regulation_pages
 from regula.web.requester import ROUTES as requester_pages
+from regula.web.simulation import ROUTES as simulation_pages
 from regula.web.transparency import ROUTES as transparency_pages
 
 
@@ -47,4 +48,5 @@ ROUTES: list[ControllerRouterHandler] = [
     *production_pages,
     *transparency_pages,
     *equity_pages,
+    *simulation_pages,
 ]
