@@ -98,3 +98,63 @@ async def test_auditor_reads_others_do_not(
     regulador = await browser_for(await make_user("regulador", "uf:SC"))
     r: Any = await regulador.get("/programas")
     assert r.status_code == 403
+
+
+async def test_gestor_records_steps_transfers_and_contracts_from_the_page(
+    session: AsyncSession,
+    settings: Settings,
+    reference_data: None,
+    make_user: Callable[..., Awaitable[Login]],
+    browser_for: Callable[[Login | None], Awaitable[Browser]],
+) -> None:
+    install()
+    set_context(session, AuditContext.system("test", "tests/programs"))
+    await ensure_establishment(session)
+    data = ParCreate(
+        title="PAR em pactuação",
+        scope_kind="region",
+        scope_code="42007",
+        diagnosis="Diagnóstico.",
+        priorities="Prioridades.",
+        lines=[LineIn("uf:SC", OCI, PROVIDER_CNES, _month(0), 8)],
+    )
+    par_id = (await par.create_par(session, data, GESTOR)).id or 0
+    await session.commit()
+    gestor = await browser_for(await make_user("gestor", "region:42007"))
+    page = await gestor.get(f"/programas/{par_id}")
+    assert f'action="/programas/{par_id}/etapas"' in page.text
+    assert f'action="/programas/{par_id}/contratos"' not in page.text  # contracts only once approved
+    # A step out of order: 422, the form shows why, nothing recorded
+    r = await gestor.post(
+        f"/programas/{par_id}/etapas", {"etapa": "aprovacao_saes", "numero": "1", "data": "01/02/2026"}
+    )
+    assert r.status_code == 422 and "Registre antes" in r.text
+    r = await gestor.post(f"/programas/{par_id}/etapas", {"etapa": "resolucao_cir", "numero": "", "data": "amanhã"})
+    assert r.status_code == 422 and 'id="erro-etapa.numero"' in r.text and 'id="erro-etapa.data"' in r.text
+    day = TODAY - timedelta(days=10)
+    for kind in ("resolucao_cir", "ciencia_cib", "aprovacao_saes"):
+        r = await gestor.post(
+            f"/programas/{par_id}/etapas", {"etapa": kind, "numero": "5/2026", "data": day.strftime("%d/%m/%Y")}
+        )
+        assert r.status_code == 303 and r.headers["location"].startswith(f"/programas/{par_id}?feito=etapa")
+    page = await gestor.get(f"/programas/{par_id}?feito=etapa")
+    assert "Etapa de aprovação registrada." in page.text and "Aprovação pela SAES/MS nº 5/2026" in page.text
+    r = await gestor.post(
+        f"/programas/{par_id}/repasses",
+        {"tipo": "incentivo_1", "gestor": "uf:SC", "data": TODAY.isoformat(), "valor": "600.000,00"},
+    )
+    assert r.status_code == 303
+    r = await gestor.post(
+        f"/programas/{par_id}/repasses", {"tipo": "incentivo_1", "gestor": "uf:SC", "data": "x", "valor": "abc"}
+    )
+    assert r.status_code == 422 and 'id="erro-repasse.valor"' in r.text
+    r = await gestor.post(
+        f"/programas/{par_id}/contratos",
+        {"contrato": "CT 1", "gestor": "uf:SC", "cnes": PROVIDER_CNES, "oci": OCI, "mes": _month(0), "quantidade": "8"},
+    )
+    assert r.status_code == 303
+    page = await gestor.get(f"/programas/{par_id}")
+    assert "R$ 600.000,00" in page.text and "CT 1" in page.text
+    auditor = await browser_for(await make_user("auditor", "uf:SC"))
+    r = await auditor.post(f"/programas/{par_id}/contratos", {"contrato": "CT 2"})
+    assert r.status_code == 403

@@ -6,26 +6,29 @@ contracts with under-delivery highlighted, the CIB/CIT reports to download (CSV/
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import date
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from litestar import Request, Response, get
+from litestar import Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromQuery
-from litestar.response import Template
+from litestar.response import Redirect, Template
+from msgspec import Struct
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from regula.access.policy import Role, allow
 from regula.config import Settings
-from regula.core.errors import Conflict, ValidationFailed
+from regula.core.errors import Conflict, PermissionDenied, ValidationFailed
 from regula.http.input_guard import Id
 from regula.programs import reports, service
 from regula.programs.money import brl
+from regula.programs.schemas import ContractIn, StepIn, TransferIn
 from regula.programs.steps import PLAN_KIND_LABELS_PT, STEP_LABELS_PT, VERSION_STATUS_LABELS_PT, VersionStatus
 from regula.programs.steps import plan_kind as plan_kind_of
 from regula.waitlist import service as wl
-from regula.web import charts, common
+from regula.web import charts, common, forms
 from regula.web.charts import Bar, Chart
 
 VIEWERS = (Role.GESTOR, Role.AUDITOR)
@@ -121,14 +124,13 @@ def _charts(ind: service.Indicators) -> list[dict[str, Any]]:
     return [{"chart": c, "svg": charts.render(c), "rows": charts.table_rows(c)} for c in (quantity, value)]
 
 
-@get("/programas/{par_id:int}", opt=allow(*VIEWERS), include_in_schema=False)
-async def par_page(
+async def _par_context(
     request: Request[Any, Any, Any],
-    db_session: NamedDependency[AsyncSession],
-    settings: NamedDependency[Settings],
-    par_id: Id,
-    competencia: FromQuery[str | None] = None,
-) -> Template:
+    db_session: AsyncSession,
+    settings: Settings,
+    par_id: int,
+    competencia: str | None = None,
+) -> dict[str, Any]:
     act = common.actor(request)
     today = wl.local_today(settings)
     detail = await service.detail(db_session, par_id, act)
@@ -164,6 +166,11 @@ async def par_page(
         "today": today,
         "competencia": _competencia(today, competencia),
         "trimestre": f"{today.year}Q{(today.month + 2) // 3}",
+        "next_steps": detail.next_steps(detail.bundle.latest),
+        "managers": sorted(
+            {f"uf:{par.uf}"} | {x.manager for lines in detail.lines_by_version.values() for x in lines}
+        ),
+        "transfer_kinds": service.TRANSFER_KIND_LABELS_PT,
     }
     if approved is not None:
         view = await service.ledger_view(db_session, par_id, act, today)
@@ -179,7 +186,192 @@ async def par_page(
             "under": sum(1 for c in contracts if c.under_delivered),
             "places": places,
         }
+    return context
+
+
+@get("/programas/{par_id:int}", opt=allow(*VIEWERS), include_in_schema=False)
+async def par_page(
+    request: Request[Any, Any, Any],
+    db_session: NamedDependency[AsyncSession],
+    settings: NamedDependency[Settings],
+    par_id: Id,
+    competencia: FromQuery[str | None] = None,
+    feito: FromQuery[str | None] = None,
+) -> Template:
+    context = await _par_context(request, db_session, settings, par_id, competencia)
+    context |= {"done": DONE_PT.get(feito or ""), "errors": {}, "values": {}, "alert": None}
     return Template("programas/par.html", context=context)
+
+
+# -- forms: a gestor records approval steps, transfers and contracts (the rules are the service's) ---------------
+
+DONE_PT = {
+    "etapa": "Etapa de aprovação registrada.",
+    "repasse": "Repasse registrado.",
+    "contrato": "Contrato registrado.",
+}
+#: The service's field names as each form calls them (errors are shown next to the form's own fields).
+_FIELDS: dict[str, dict[str, str]] = {
+    "etapa": {"kind": "etapa", "number": "numero", "step_date": "data"},
+    "repasse": {"manager": "gestor", "kind": "tipo", "paid_on": "data", "amount": "valor"},
+    "contrato": {
+        "contract_number": "contrato",
+        "manager": "gestor",
+        "cnes": "cnes",
+        "oci_code": "oci",
+        "month": "mes",
+        "quantity": "quantidade",
+    },
+}
+
+
+class StepForm(Struct):
+    etapa: str = ""
+    numero: str = ""
+    data: str = ""
+
+
+class TransferForm(Struct):
+    gestor: str = ""
+    tipo: str = ""
+    data: str = ""
+    valor: str = ""
+    referencia: str = ""
+
+
+class ContractForm(Struct):
+    contrato: str = ""
+    gestor: str = ""
+    cnes: str = ""
+    oci: str = ""
+    mes: str = ""
+    quantidade: str = ""
+
+
+def _iso(raw: str) -> str:
+    """A date as the service reads it (AAAA-MM-DD) from what people type (DD/MM/AAAA) or a date input sends."""
+    parsed = common.parse_date_br(raw or "")
+    return parsed.isoformat() if parsed else (raw or "").strip()
+
+
+def _money(raw: str) -> Decimal | None:
+    """``1.234,56`` or ``1234.56`` → Decimal; None when it is not a number."""
+    text = (raw or "").strip().replace("R$", "").strip()
+    if "," in text:
+        text = text.replace(".", "").replace(",", ".")
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        return None
+    return value if value.is_finite() else None
+
+
+def _int(raw: str) -> int:
+    text = (raw or "").strip().replace(".", "")
+    return int(text) if text.isdigit() and len(text) <= 9 else -1
+
+
+async def _attempt(
+    request: Request[Any, Any, Any],
+    db_session: AsyncSession,
+    settings: Settings,
+    par_id: int,
+    form: str,
+    values: dict[str, str],
+    action: Callable[[], Awaitable[object]],
+) -> Redirect | Template:
+    async def rerender(refusal: forms.Refusal) -> Template:
+        context = await _par_context(request, db_session, settings, par_id)
+        errors = {f"{form}.{_FIELDS[form].get(e.field, e.field)}": e.message for e in refusal.errors}
+        context |= {
+            "done": None,
+            "errors": errors,
+            "values": {f"{form}.{k}": v for k, v in values.items()},
+            "alert": refusal.message if not errors else None,
+        }
+        return Template("programas/par.html", context=context, status_code=refusal.status_code)
+
+    return await forms.submit(
+        db_session,
+        action,
+        redirect=lambda _result: f"/programas/{par_id}?feito={form}#formularios",
+        rerender=rerender,
+        refusals=(*forms.FIXABLE, PermissionDenied),
+    )
+
+
+@post("/programas/{par_id:int}/etapas", opt=allow(Role.GESTOR), include_in_schema=False, status_code=303)
+async def record_step(
+    request: Request[Any, Any, Any],
+    db_session: NamedDependency[AsyncSession],
+    settings: NamedDependency[Settings],
+    par_id: Id,
+    data: forms.Form[StepForm],
+) -> Redirect | Template:
+    """The approval step of the newest version (art. 8 III, 11, 15 §5 and 16 §1 as amended)."""
+    today = wl.local_today(settings)
+    act = common.actor(request)
+
+    async def action() -> object:
+        latest = (await service.detail(db_session, par_id, act)).bundle.latest
+        step = StepIn(forms.field_text(data.etapa, 40), forms.field_text(data.numero, 60), _iso(data.data))
+        return await service.record_step(db_session, settings, par_id, latest.version, step, act, today)
+
+    values = {"etapa": data.etapa, "numero": data.numero, "data": data.data}
+    return await _attempt(request, db_session, settings, par_id, "etapa", values, action)
+
+
+@post("/programas/{par_id:int}/repasses", opt=allow(Role.GESTOR), include_in_schema=False, status_code=303)
+async def record_transfer(
+    request: Request[Any, Any, Any],
+    db_session: NamedDependency[AsyncSession],
+    settings: NamedDependency[Settings],
+    par_id: Id,
+    data: forms.Form[TransferForm],
+) -> Redirect | Template:
+    today = wl.local_today(settings)
+    act = common.actor(request)
+
+    async def action() -> object:
+        amount = _money(data.valor)
+        if amount is None:
+            raise ValidationFailed.for_field("amount", "valor_invalido", "Informe o valor em reais, ex.: 1.234,56.")
+        transfer = TransferIn(
+            forms.field_text(data.gestor, 30),
+            forms.field_text(data.tipo, 20),
+            _iso(data.data),
+            amount,
+            forms.field_text(data.referencia, 200) or None,
+        )
+        return await service.record_transfer(db_session, par_id, transfer, act, today)
+
+    values = {"gestor": data.gestor, "tipo": data.tipo, "data": data.data, "valor": data.valor}
+    return await _attempt(request, db_session, settings, par_id, "repasse", values, action)
+
+
+@post("/programas/{par_id:int}/contratos", opt=allow(Role.GESTOR), include_in_schema=False, status_code=303)
+async def record_contract(
+    request: Request[Any, Any, Any],
+    db_session: NamedDependency[AsyncSession],
+    settings: NamedDependency[Settings],
+    par_id: Id,
+    data: forms.Form[ContractForm],
+) -> Redirect | Template:
+    act = common.actor(request)
+
+    async def action() -> object:
+        contract = ContractIn(
+            forms.field_text(data.contrato, 60),
+            forms.field_text(data.gestor, 30),
+            forms.field_text(data.cnes, 10),
+            forms.field_text(data.oci, 12),
+            forms.field_text(data.mes, 10),
+            _int(data.quantidade),
+        )
+        return await service.put_contract(db_session, par_id, contract, act)
+
+    values = {k: getattr(data, k) for k in ("contrato", "gestor", "cnes", "oci", "mes", "quantidade")}
+    return await _attempt(request, db_session, settings, par_id, "contrato", values, action)
 
 
 def _cell(value: reports.Value, kind: str) -> str:
@@ -261,4 +453,13 @@ async def print_page(
     )
 
 
-ROUTES = [par_list_page, par_page, cib_download, cit_download, print_page]
+ROUTES = [
+    par_list_page,
+    par_page,
+    record_step,
+    record_transfer,
+    record_contract,
+    cib_download,
+    cit_download,
+    print_page,
+]
