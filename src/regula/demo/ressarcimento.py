@@ -146,7 +146,9 @@ async def _unit(session: AsyncSession, d: DemoOperator, oci: str | None, today: 
 async def activate(
     session: AsyncSession, settings: Settings, d: DemoOperator, year: int, today: date, actor: Actor = MANAGER
 ) -> Operator:
-    """Register the operator and take it, step by step, to ``ativa``, with its unit, matrix and annual maximum."""
+    """Register the operator (by the ente of its unit's UF) and take it, step by step, to ``ativa``, with its unit,
+    matrix and annual maximum."""
+    unit = await session.get(Establishment, d.cnes)
     op = await service.create_operator(
         session,
         service.OperatorInput(
@@ -154,7 +156,7 @@ async def activate(
             name=d.name,
             size="medio",
             national_reach=False,
-            uf="SC",
+            uf=unit.uf if unit is not None else "SC",
             technical_capacity=True,
             ans_reports_regular=True,
         ),

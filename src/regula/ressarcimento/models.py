@@ -248,10 +248,10 @@ class AttestedItem(SQLModel, table=True):
         sa_column=Column(BigInteger, ForeignKey("ressarcimento_attestation.id"), nullable=False)
     )
     seq: int = Field(sa_column=Column(Integer, nullable=False))
-    production_record_id: int = Field(
-        sa_column=Column(BigInteger, ForeignKey("production_record.id"), nullable=False)
+    production_record_id: int = Field(sa_column=Column(BigInteger, ForeignKey("production_record.id"), nullable=False))
+    matrix_item_id: int = Field(
+        sa_column=Column(BigInteger, ForeignKey("ressarcimento_matrix_item.id"), nullable=False)
     )
-    matrix_item_id: int = Field(sa_column=Column(BigInteger, ForeignKey("ressarcimento_matrix_item.id"), nullable=False))
     cnes: str = Field(sa_column=Column(String(7), nullable=False))
     procedure_code: str = Field(sa_column=Column(String(10), nullable=False))
     quantity: int = Field(sa_column=Column(Integer, nullable=False))
