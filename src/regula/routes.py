@@ -14,6 +14,7 @@ from regula.navigation.routes import ROUTES as navigation_api
 from regula.notify.routes import ROUTES as notify_api
 from regula.production.routes import ROUTES as production_api
 from regula.providers.routes import ROUTES as providers_api
+from regula.ressarcimento.routes import ROUTES as ressarcimento_api
 from regula.waitlist.import_routes import ROUTES as import_api
 from regula.waitlist.routes import ROUTES as waitlist_api
 from regula.web.health import health
@@ -40,4 +41,5 @@ def all_routes() -> list[ControllerRouterHandler]:
         *navigation_api,
         *production_api,
         *dashboard_api,
+        *ressarcimento_api,
     ]

@@ -31,6 +31,7 @@ from regula.access.policy import OPT_PUBLIC, OPT_ROLES, Role
 from regula.allocation import service as allocation
 from regula.audit.service import AuditContext, set_context
 from regula.config import Settings
+from regula.demo import ressarcimento as ressarcimento_demo
 from regula.navigation import service as navigation
 from regula.people.documents import generate_cns, generate_cpf
 from regula.people.models import Citizen
@@ -39,6 +40,7 @@ from regula.production import execution
 from regula.providers import service as providers
 from regula.providers.models import AgendaSlot
 from regula.providers.schemas import EstablishmentIn, OfferIn, SlotIn
+from regula.ressarcimento import repository as ressarcimento_repo
 from regula.waitlist import service as wl
 from regula.waitlist.schemas import ReferralCreate
 
@@ -178,6 +180,19 @@ async def _build(session: AsyncSession, settings: Settings, place: Place, rng_se
     person = await session.get(Citizen, entry.citizen_id)
     assert person is not None
     task = await navigation.open_task(session, "falta", person, waiting, "Faltou à consulta; ligar.")
+    # An active health-plan operator whose unit is the world's establishment (regula.ressarcimento).
+    operator = await ressarcimento_demo.activate(
+        session,
+        settings,
+        ressarcimento_demo.DemoOperator(
+            f"4198{rng_seed:02d}", f"Operadora Matriz {place.tag}", place.cnes, "", place.provider_home, (), ()
+        ),
+        2025,
+        wl.local_today(settings),
+        actor,
+    )
+    world.names.append(operator.name)
+    offer = (await ressarcimento_repo.matrix_of(session, operator.id or 0))[0]
     run = await allocation.propose_now(session, settings, f"uf:{place.uf}", actor)
     world.queue_key = f"{OCI}:{entry.scope_kind}:{entry.scope_code}"
     world.competencia = wl.local_today(settings).strftime("%Y%m")
@@ -188,6 +203,8 @@ async def _build(session: AsyncSession, settings: Settings, place: Place, rng_se
         "run": run.id or 0,
         "task": task.id or 0,
         "procedure": view.procedures[0].id or 0,
+        "operator": operator.id or 0,
+        "matrix_item": offer.id or 0,
     }
     return world
 
@@ -336,11 +353,30 @@ def _path_values(m: Matrix) -> dict[str, str]:
         "chart": "faltas.csv",
         "action": "aprovar",
         "username": "matriz.auditor.sc",
+        "operator_id": str(sc.ids["operator"]),  # regula.ressarcimento.routes and web.ressarcimento
+        "item_id": str(sc.ids["matrix_item"]),
+        "competencia": "202501",
+        "sanction_id": str(sc.ids["operator"]),  # no sanction in the worlds: every user gets 404
+        "year": "2025",
+        "kind": "atestados",
     }
 
 
 #: Parameters whose value is the SC world's own resource: a PR user reaching it must be refused.
-PRIVATE_PARAMS = frozenset({"entry_id", "run_id", "task_id", "procedure_id", "citizen_id", "token_id", "username"})
+PRIVATE_PARAMS = frozenset(
+    {
+        "entry_id",
+        "run_id",
+        "task_id",
+        "procedure_id",
+        "citizen_id",
+        "token_id",
+        "username",
+        "operator_id",
+        "item_id",
+        "sanction_id",
+    }
+)
 #: The same parameter name meaning something else on one route.
 PATH_OVERRIDES: dict[tuple[str, str], str] = {
     ("/api/v1/territory/municipalities/{code:str}", "code"): SC.home,

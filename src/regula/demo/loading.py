@@ -46,6 +46,7 @@ from regula.demo.generation import (
     event_rows,
     years_old,
 )
+from regula.demo.ressarcimento import seed_demo_ressarcimento
 from regula.demo.summary import DemoSummary, read_summary
 from regula.people.models import Citizen
 from regula.providers.models import Establishment, EstablishmentOffer, MunicipalQuota
@@ -314,6 +315,8 @@ async def load_demo_data(
         reason="Dados de demonstração gerados pelo sistema (fictícios).",
         uf=UF,
     )
+    say("Gravando as operadoras do Ressarcimento, sua produção e os atestados mensais…")
+    await seed_demo_ressarcimento(session, settings, gen.clock.today)
     say("Calculando pontuações, posições e estimativas…")
     await _refresh(session, settings)
     return await read_summary(session, created=True, started=started)

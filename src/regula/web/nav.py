@@ -26,15 +26,16 @@ NAVIGATION = NavItem("Navegação", "/navegacao")
 MESSAGES = NavItem("Mensagens", "/mensagens")
 EXECUTION = NavItem("Execução das OCIs", "/producao")
 CONTROL = NavItem("Controle da produção", "/producao/controle")
+RESSARCIMENTO = NavItem("Ressarcimento", "/ressarcimento")
 SIMULATION = NavItem("Simulação", "/gestao/simulacoes")
 
 _BY_ROLE: dict[Role, tuple[NavItem, ...]] = {
     Role.REGULADOR: (REVIEW, QUEUES, ENTRIES, ALLOCATION, AGENDAS, NAVIGATION, MESSAGES, EXECUTION, CONTROL),
     Role.SOLICITANTE: (APS_LIST, APS_NEW),
-    Role.GESTOR: (DASHBOARD, QUEUES, ENTRIES, ALLOCATION, AGENDAS, CONTROL, SIMULATION),
+    Role.GESTOR: (DASHBOARD, QUEUES, ENTRIES, ALLOCATION, AGENDAS, CONTROL, SIMULATION, RESSARCIMENTO),
     Role.NAVEGADOR: (NAVIGATION, EXECUTION, MESSAGES, QUEUES, ENTRIES),
     Role.EXECUTANTE: (EXECUTION, AGENDAS),
-    Role.AUDITOR: (DASHBOARD, QUEUES, ENTRIES, ALLOCATION, AGENDAS, CONTROL),
+    Role.AUDITOR: (DASHBOARD, QUEUES, ENTRIES, ALLOCATION, AGENDAS, CONTROL, RESSARCIMENTO),
     Role.ADMIN: (
         DASHBOARD,
         REVIEW,
@@ -49,6 +50,7 @@ _BY_ROLE: dict[Role, tuple[NavItem, ...]] = {
         APS_LIST,
         APS_NEW,
         SIMULATION,
+        RESSARCIMENTO,
     ),
 }
 

@@ -24,6 +24,7 @@ from regula.web.production import ROUTES as production_pages
 from regula.web.public import ROUTES as public_pages
 from regula.web.regulation import ROUTES as regulation_pages
 from regula.web.requester import ROUTES as requester_pages
+from regula.web.ressarcimento import ROUTES as ressarcimento_pages
 from regula.web.simulation import ROUTES as simulation_pages
 from regula.web.transparency import ROUTES as transparency_pages
 
@@ -49,4 +50,5 @@ ROUTES: list[ControllerRouterHandler] = [
     *transparency_pages,
     *equity_pages,
     *simulation_pages,
+    *ressarcimento_pages,
 ]
