@@ -14,10 +14,12 @@ Rules:
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import re
 import tempfile
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from datetime import date
 from importlib.resources import files
 from pathlib import Path
 from typing import Any, Final, Protocol, TypeVar
@@ -25,7 +27,7 @@ from typing import Any, Final, Protocol, TypeVar
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from regula.audit import service as audit
-from regula.catalog import policy
+from regula.catalog import policy, protocols
 from regula.catalog import repository as repo
 from regula.catalog.models import (
     CatalogOci,
@@ -52,6 +54,7 @@ from regula.catalog.schemas import (
 )
 from regula.catalog.sigtap import ProgressCallback, SigtapCatalog, parse_sigtap_zip, sha256_of
 from regula.config import Settings
+from regula.core.clock import local_today
 from regula.core.errors import Conflict, NotFound, ValidationFailed
 from regula.db.base import utcnow
 
@@ -280,17 +283,35 @@ async def list_versions(session: AsyncSession) -> list[VersionInfo]:
     ]
 
 
-async def list_ocis(session: AsyncSession, settings: Settings, competencia: str | None = None) -> list[OciSummary]:
-    """Every OCI of ``competencia`` (default: the current one), by code, with its composition and policy."""
+async def _with_care_times(
+    session: AsyncSession, summaries: list[OciSummary], settings: Settings, today: date | None
+) -> list[OciSummary]:
+    """Each OCI's tM as its referral protocol in force ``today`` sets it, the global settings by default (Portaria
+    GM/MS 3.492/2024 art. 6 §2 III–IV, art. 10 §4 IV; decision 22): whoever reads ``OciSummary.max_days`` — a new
+    referral, the import, the demo, production control — gets the OCI's own value."""
+    if not summaries:
+        return summaries
+    in_force = await protocols.protocols_on(session, today or local_today(settings), settings)
+    return [
+        dataclasses.replace(s, max_days=protocols.care_times(in_force[s.code], settings).tm_days) for s in summaries
+    ]
+
+
+async def list_ocis(
+    session: AsyncSession, settings: Settings, competencia: str | None = None, *, today: date | None = None
+) -> list[OciSummary]:
+    """Every OCI of ``competencia`` (default: the current one), by code, with its composition and policy; tM is
+    the one in force ``today`` (default: the local date)."""
     competencia = await resolve_competencia(session, competencia)
     ocis = await repo.ocis(session, competencia)
     procedures = _by_oci(await repo.procedures(session, competencia))
     cids = _by_oci(await repo.cids(session, competencia))
     attributes = _by_oci(await repo.attributes(session, competencia))
-    return [
+    summaries = [
         _summary(oci, procedures.get(oci.code, []), cids.get(oci.code, []), attributes.get(oci.code, []), settings)
         for oci in ocis
     ]
+    return await _with_care_times(session, summaries, settings, today)
 
 
 async def get_oci(session: AsyncSession, code: str, settings: Settings, competencia: str | None = None) -> OciDetail:
@@ -305,7 +326,9 @@ async def get_oci(session: AsyncSession, code: str, settings: Settings, competen
     attributes = await repo.attributes(session, competencia, code)
     habilitacoes = await repo.habilitacoes(session, competencia, code)
     rules = await repo.rules(session, competencia, code)
-    summary = _summary(oci, procedures, cids, attributes, settings)
+    (summary,) = await _with_care_times(
+        session, [_summary(oci, procedures, cids, attributes, settings)], settings, None
+    )
     fields = {name: getattr(summary, name) for name in OciSummary.__dataclass_fields__}
     return OciDetail(
         **fields,

@@ -225,8 +225,10 @@ def evaluate(
     today: date,
     concluded: bool = False,
     max_days: int | None = None,
+    tr_days: int | None = None,
 ) -> Progress:
-    """The OCI's progress over the valid procedures recorded for it. ``max_days`` (tM) defaults to the catalog's."""
+    """The OCI's progress over the valid procedures recorded for it. ``max_days`` (tM) defaults to the catalog's
+    (the OCI's in force today), ``tr_days`` (tR) to half of tM — pass the execution's own (decision 22)."""
     done = list(performed)
     totals = quantities(done)
     items = composition_items(oci)
@@ -255,7 +257,8 @@ def evaluate(
         elapsed = span
     else:
         elapsed = max((today - first).days, span or 0)
-    clock = Clock(first, last, span, elapsed, tm, recommended_days(tm), concluded)
+    tr = min(tr_days, tm) if tr_days is not None else recommended_days(tm)
+    clock = Clock(first, last, span, elapsed, tm, tr, concluded)
     return Progress(
         mandatory=mandatory,
         groups=groups,

@@ -514,6 +514,9 @@ async def check_production(
     findings: list[Finding] = []
     numbers = {a.number for a in apacs if a.number}
     known: dict[str, AuthorizationNumber] = {}
+    # The tM each regulated OCI was authorized with (its execution's; decision 22): an OCI whose tM changed since is
+    # judged by the tM in force when it was authorized. Unregulated production falls back to the OCI's tM today.
+    tm_of: dict[str, int] = {}
     if numbers:
         found = await session.execute(
             select(AuthorizationNumber).where(
@@ -526,6 +529,7 @@ async def check_production(
         )
         for x in executions.scalars():
             assert x.authorization_number is not None
+            tm_of[x.authorization_number] = x.max_days
             known.setdefault(
                 x.authorization_number,
                 AuthorizationNumber(
@@ -646,15 +650,16 @@ async def check_production(
         dates = [r.performed_on for r in apac.lines]
         start, end = min(dates), max(dates)
         span = measures.span_days(start, end)
-        if not measures.within_tm(start, end, oci.max_days):
+        tm = tm_of.get(apac.number or "", oci.max_days)
+        if not measures.within_tm(start, end, tm):
             findings.append(
                 finding(
                     "prazo_tm_excedido",
                     f"A OCI {oci.code} (APAC {number_text}) levou {span} dias do primeiro ({start:%d/%m/%Y}) ao "
-                    f"último procedimento ({end:%d/%m/%Y}); o tempo máximo (tM) é de {oci.max_days} dias.",
+                    f"último procedimento ({end:%d/%m/%Y}); o tempo máximo (tM) é de {tm} dias.",
                 )
             )
-        progress = comp.evaluate(oci, [p for p in performed if p.code in items], today=end, concluded=True)
+        progress = comp.evaluate(oci, [p for p in performed if p.code in items], today=end, concluded=True, max_days=tm)
         if not progress.complete:
             findings.append(
                 finding(
@@ -663,7 +668,7 @@ async def check_production(
                 )
             )
         # Item IV: the OCI's procedures billed alone for the same person inside the OCI's window.
-        window_end = max(end, start + timedelta(days=oci.max_days))
+        window_end = max(end, start + timedelta(days=tm))
         person = person_key(head)
         for code in sorted({r.procedure_code for r in secondaries}):
             inside = [r for r in secondaries if r.procedure_code == code]

@@ -41,6 +41,7 @@ from regula.production.alerts import ALERT_TASK_KINDS, alerts_for
 from regula.production.models import OciExecution, OciProcedure
 from regula.production.numbering import issue_for_execution
 from regula.production.service import (
+    care_times_of,
     ensure_execution,
     entry_cnes,
     get_execution,
@@ -132,6 +133,7 @@ async def _view(
         today=today,
         concluded=execution is not None and execution.status == "concluida",
         max_days=execution.max_days if execution else entry.max_days,
+        tr_days=execution.recommended_days if execution else (await care_times_of(session, entry, settings))[0],
     )
     citizen = await session.get(Citizen, entry.citizen_id)
     assert citizen is not None
@@ -265,7 +267,7 @@ async def record_procedure(
     )
     if errors:
         raise ValidationFailed("Procedimento inválido.", errors=errors)
-    execution = await ensure_execution(session, entry, oci, default_cnes or cnes)
+    execution = await ensure_execution(session, entry, oci, default_cnes or cnes, settings)
     if execution.authorization_number is None:
         # The APAC of the OCI: issued from the executing establishment's range when the state gave it one.
         await issue_for_execution(session, entry, execution, actor, quiet=True)

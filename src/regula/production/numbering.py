@@ -256,7 +256,7 @@ async def authorize_entry(
         raise ValidationFailed.for_field("cnes", "cnes_formato", "CNES tem 7 dígitos.")
     where = cnes or (execution.cnes if execution else None) or await entry_cnes(session, entry_id)
     oci = await load_oci(session, settings, entry.oci_code, entry.catalog_competencia)
-    execution = await ensure_execution(session, entry, oci, where)
+    execution = await ensure_execution(session, entry, oci, where, settings)
     if number is None:
         issued = await issue_for_execution(session, entry, execution, actor, quiet=False)
         assert issued is not None

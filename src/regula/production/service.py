@@ -16,13 +16,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from regula.access.policy import JurisdictionKind
+from regula.catalog import protocols
 from regula.catalog import service as catalog
 from regula.catalog.schemas import OciSummary
 from regula.config import Settings
+from regula.core.clock import local_today
 from regula.core.errors import NotFound, PermissionDenied
 from regula.production import composition as comp
 from regula.production.models import OciExecution, OciProcedure
 from regula.providers.models import AgendaSlot, SlotBooking
+from regula.waitlist import measures
 from regula.waitlist import service as wl
 from regula.waitlist.models import EntryEvent, WaitlistEntry
 
@@ -96,22 +99,34 @@ async def require_access(
         raise PermissionDenied(f"Solicitação fora da sua jurisdição ({actor.jurisdiction}).", code="fora_da_jurisdicao")
 
 
+async def care_times_of(session: AsyncSession, entry: WaitlistEntry, settings: Settings) -> tuple[int, int]:
+    """(tR, tM) of an entry's OCI execution: the tM the entry was authorized with (``entry.max_days``: the one in
+    force on its authorization day, decision 22) and the tR of the OCI's protocol in force that day — the global
+    default, half of tM rounded up, when the protocol sets none (Portaria GM/MS 3.492/2024 art. 6 §2 III–IV,
+    art. 10 §4 IV). tR never passes tM."""
+    on = measures.local_date(entry.authorized_at, settings.timezone) if entry.authorized_at else local_today(settings)
+    protocol = await protocols.protocol_for(session, entry.oci_code, on, settings)
+    tr = protocol.tr_days if protocol.tr_days is not None else comp.recommended_days(entry.max_days)
+    return min(tr, entry.max_days), entry.max_days
+
+
 async def ensure_execution(
-    session: AsyncSession, entry: WaitlistEntry, oci: OciSummary, cnes: str | None
+    session: AsyncSession, entry: WaitlistEntry, oci: OciSummary, cnes: str | None, settings: Settings
 ) -> OciExecution:
     existing = await get_execution(session, entry.id or 0, for_update=True)
     if existing is not None:
         if existing.cnes is None and cnes:
             existing.cnes = cnes
         return existing
+    tr, tm = await care_times_of(session, entry, settings)
     execution = OciExecution(
         entry_id=entry.id or 0,
         citizen_id=entry.citizen_id,
         oci_code=entry.oci_code,
         catalog_competencia=oci.competencia,
         cnes=cnes,
-        max_days=entry.max_days,
-        recommended_days=comp.recommended_days(entry.max_days),
+        max_days=tm,
+        recommended_days=tr,
         aps_cnes=entry.requesting_cnes,
         municipality_ibge=entry.municipality_ibge,
         uf=entry.uf,

@@ -26,6 +26,7 @@ from sqlmodel import col
 # Re-exported: callers still write service.Actor / service.local_today (the names' homes are below the domains).
 from regula.access.actor import Actor as Actor
 from regula.audit.service import record_read
+from regula.catalog import protocols as referral_protocols
 from regula.catalog.schemas import OciSummary
 from regula.catalog.service import list_ocis
 from regula.config import Settings
@@ -585,6 +586,7 @@ async def transition(
     is applied, and each is its own history event. The API and the pages both call this."""
     entry = await get_entry(session, entry_id, for_update=True)
     for move in _check_path(entry, target, actor, reason_code, reason_text):
+        await _take_care_times(session, settings, [(entry, move)])
         _apply_move(entry, move, settings)
         await session.flush()
         await _event(
@@ -619,6 +621,7 @@ async def transition_many(
     if missing:
         raise NotFound("Solicitação não encontrada.", code="entrada_nao_encontrada", extra={"entry_ids": missing})
     moves = [(i, entries[i], _check_move(entries[i], target, actor, reason_code, reason_text)) for i in entry_ids]
+    await _take_care_times(session, settings, [(entry, move) for _, entry, move in moves])
     for _, entry, move in moves:
         _apply_move(entry, move, settings)
     await session.flush()
@@ -693,6 +696,21 @@ def _check_path(
         moves.append(_Move(source, step, checked.reason_code, checked.reason_text))
         source = step
     return moves
+
+
+async def _take_care_times(
+    session: AsyncSession, settings: Settings, moves: Sequence[tuple[WaitlistEntry, _Move]]
+) -> None:
+    """An entry authorized for the first time takes the tM of its OCI's protocol in force that day and keeps it
+    (Portaria GM/MS 3.492/2024 art. 6 §2 IV, art. 10 §4 IV; decision 22): a later version changes the entries
+    authorized from its effective date on, never the deadline of one already waiting. ``_apply_move`` then counts
+    the deadline from it."""
+    first = [entry for entry, move in moves if move.wanted is EntryStatus.AUTORIZADA and entry.authorized_at is None]
+    if not first:
+        return
+    in_force = await referral_protocols.protocols_on(session, local_today(settings), settings)
+    for entry in first:
+        entry.max_days = referral_protocols.care_times(in_force[entry.oci_code], settings).tm_days
 
 
 def _apply_move(entry: WaitlistEntry, move: _Move, settings: Settings) -> None:

@@ -12,6 +12,7 @@ import time
 from array import array
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any, Final
 
@@ -20,6 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from regula.audit.service import get_context, record
+from regula.catalog import protocols as referral_protocols
 from regula.config import Settings
 from regula.core.errors import FieldError
 from regula.db.base import utcnow
@@ -282,6 +284,7 @@ class Importer:
         self._conn: Any = None
         self._columns: Mapping[str, str] = {}
         self._rows: RowSource | None = None
+        self._in_force: dict[date, referral_protocols.ProtocolMap] = {}
 
     # setup
 
@@ -491,7 +494,23 @@ class Importer:
                 )
             )
         await self._protocols(plan)
+        await self._care_times(plan)
         return plan
+
+    async def _care_times(self, plan: list[Planned]) -> None:
+        """An entry imported already authorized takes the tM of its OCI's protocol in force on its authorization
+        day, as one authorized in regula does (``service._take_care_times``; decision 22); the others take today's
+        (``oci.max_days``) until they are authorized."""
+        for p in plan:
+            authorized = p.valid.authorized_at
+            if authorized is None:
+                continue
+            day = authorized.astimezone(self.validator.tz).date()
+            in_force = self._in_force.get(day)
+            if in_force is None:
+                in_force = await referral_protocols.protocols_on(self.session, day, self.settings)
+                self._in_force[day] = in_force
+            p.max_days = referral_protocols.care_times(in_force[p.valid.oci_code], self.settings).tm_days
 
     def _covers_cached(self, ibge: str) -> bool:
         found = self._covers_map.get(ibge)
