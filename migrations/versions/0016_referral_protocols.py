@@ -4,6 +4,7 @@ Table ``referral_protocol`` (``regula.catalog.models.ReferralProtocol``; decisio
 OCI's protocol, append-only (the trigger function of revision 0001). Version 1 of every OCI of the catalog present
 now is the checklist regula asked until now, by SIGTAP subgroup (frozen here as data), with the teleconsultation
 gate of the deployment's ``REGULA_TELECONSULT_FIRST_OCIS`` (empty by default) and tR/tM NULL (global defaults).
+``waitlist_entry`` gains ``protocol_version`` and ``exams`` (what the referral was checked against).
 
 Revision ID: 0016_referral_protocols
 Revises: 0015_ressarcimento
@@ -84,6 +85,8 @@ def upgrade() -> None:
         "CREATE TRIGGER referral_protocol_append_only BEFORE UPDATE OR DELETE ON referral_protocol "
         "FOR EACH ROW EXECUTE FUNCTION regula_refuse_change()"
     )
+    op.add_column("waitlist_entry", sa.Column("protocol_version", sa.Integer(), nullable=True))
+    op.add_column("waitlist_entry", sa.Column("exams", postgresql.JSONB(astext_type=sa.Text()), nullable=True))
 
     conn = op.get_bind()
     ocis = conn.execute(sa.text("SELECT DISTINCT code FROM catalog_oci ORDER BY code")).scalars().all()
@@ -121,5 +124,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_column("waitlist_entry", "exams")
+    op.drop_column("waitlist_entry", "protocol_version")
     op.drop_index("ix_referral_protocol_oci_effective", table_name="referral_protocol")
     op.drop_table("referral_protocol")

@@ -519,6 +519,8 @@ async def test_fast_path_never_accepts_what_the_official_rules_refuse(
         lambda v: v.update(cpf="", cns=generate_cns(r)),
         lambda v: v.update(cpf="", cns=generate_cns(r, "provisorio"), race_color="indígena"),
         lambda v: v.update(cns=generate_cns(r)[:14] + "0"),
+        lambda v: v.update(race_color="indígena"),  # SAES art. 11: CNS required for indigenous people
+        lambda v: v.update(race_color="05", cns=generate_cns(r)),
         lambda v: v.update(name="  Ana   de  Souza "),
         lambda v: v.update(name="Zé"),
         lambda v: v.update(name="Conceição Müller"),

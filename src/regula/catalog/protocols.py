@@ -28,11 +28,14 @@ from typing import Any, Final, Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from regula.access.actor import Actor
+from regula.access.policy import JurisdictionKind
 from regula.catalog import policy
 from regula.catalog import repository as repo
 from regula.catalog.models import ReferralProtocol
+from regula.catalog.schemas import ChecklistItemIO, ProtocolIn, ProtocolOut, ProtocolPage
 from regula.config import Settings
-from regula.core.errors import FieldError, ValidationFailed
+from regula.core.errors import FieldError, NotFound, PermissionDenied, ValidationFailed
 
 
 @dataclass(frozen=True)
@@ -457,3 +460,96 @@ async def seed_starting_versions(
         )
         stored += 1
     return stored
+
+
+# -- what the API and the pages call ------------------------------------------------------------------------------
+
+#: Who writes protocols: a manager (or the administrator) of the whole installation's territory — the protocols are
+#: the regulation center's, one per OCI for every municipality it serves (decision 0020).
+WRITER_ROLES: Final = frozenset({"gestor", "admin"})
+_WRITER_JURISDICTIONS: Final = frozenset({JurisdictionKind.NATIONAL, JurisdictionKind.UF})
+
+
+def may_write(actor: Actor) -> bool:
+    return actor.role in WRITER_ROLES and actor.jurisdiction.kind in _WRITER_JURISDICTIONS
+
+
+def to_out(protocol: Protocol, settings: Settings, *, in_force: bool) -> ProtocolOut:
+    times = care_times(protocol, settings)
+    return ProtocolOut(
+        oci_code=protocol.oci_code,
+        version=protocol.version,
+        effective_from=protocol.effective_from,
+        checklist=[ChecklistItemIO(i.key, i.label, i.required) for i in protocol.checklist],
+        required_exams=list(protocol.required_exams),
+        accepted_cids=list(protocol.accepted_cids),
+        priority_hints=list(protocol.priority_hints),
+        teleconsultation_required=protocol.teleconsultation_required,
+        tr_days=protocol.tr_days,
+        tm_days=protocol.tm_days,
+        care_tr_days=times.tr_days,
+        care_tm_days=times.tm_days,
+        care_times_source=times.source,
+        created_by=protocol.created_by,
+        reason=protocol.reason,
+        in_force=in_force,
+    )
+
+
+async def list_versions(
+    session: AsyncSession,
+    settings: Settings,
+    today: date,
+    *,
+    oci_code: str | None = None,
+    in_force_only: bool = False,
+    newest_first: bool = True,
+    offset: int = 0,
+    limit: int = 50,
+) -> ProtocolPage:
+    """Stored versions (every OCI, or one), paged; ``in_force_only``: only the version in force ``today`` of each.
+    Reference data, no personal data: readable by every role."""
+    in_force = await protocols_on(session, today, settings)
+    if in_force_only:
+        chosen = sorted(
+            (p for code, p in in_force.items() if oci_code is None or code == oci_code), key=lambda p: p.oci_code
+        )
+        page = chosen[offset : offset + limit]
+        items = [to_out(p, settings, in_force=True) for p in page]
+        return ProtocolPage(items, len(chosen), offset, limit)
+    rows, total = await repo.protocol_versions(
+        session, oci_code=oci_code, offset=offset, limit=limit, newest_first=newest_first
+    )
+    items = []
+    for row in rows:
+        p = from_row(row)
+        items.append(to_out(p, settings, in_force=in_force[p.oci_code].version == p.version))
+    return ProtocolPage(items, total, offset, limit)
+
+
+def draft_of(data: ProtocolIn) -> ProtocolDraft:
+    return ProtocolDraft(
+        effective_from=data.effective_from,
+        reason=data.reason,
+        checklist=tuple(ChecklistItem(i.key.strip(), i.label, i.required) for i in data.checklist),
+        required_exams=tuple(data.required_exams),
+        accepted_cids=tuple(data.accepted_cids),
+        priority_hints=tuple(data.priority_hints),
+        teleconsultation_required=data.teleconsultation_required,
+        tr_days=data.tr_days,
+        tm_days=data.tm_days,
+    )
+
+
+async def write_version(
+    session: AsyncSession, settings: Settings, actor: Actor, oci_code: str, draft: ProtocolDraft, today: date
+) -> Protocol:
+    """A manager's new version of ``oci_code``'s protocol (art. 10 §1 III): refused to anyone but a manager of a UF
+    (or the whole country), for an OCI not in the SIGTAP catalog, or when a rule of :func:`validate_draft` fails."""
+    if not may_write(actor):
+        raise PermissionDenied(
+            "Só a gestão estadual (ou nacional) altera protocolos de encaminhamento.", code="gestao_estadual_exigida"
+        )
+    if oci_code not in set(await repo.all_oci_codes(session)):
+        raise NotFound(f"A OCI {oci_code} não está no catálogo SIGTAP.", code="oci_nao_encontrada")
+    return await new_version(session, oci_code, draft, username=actor.username, today=today)

@@ -4,11 +4,12 @@ never table models. Money is ``Decimal``; JSON renders it as a number with its e
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated
 
 from litestar.params import KwargDefinition
+from msgspec import Struct
 
 # Money in reais: exact in Python; documented (OpenAPI) and rendered (routes.MoneyAsNumberResponse) as a number.
 Money = Annotated[Decimal, KwargDefinition(schema_extra={"type": "number"})]
@@ -161,3 +162,57 @@ class ImportResult:
         month = f"{self.competencia[4:]}/{self.competencia[:4]}"
         what = "já importada, nada mudou" if self.unchanged else "importada"
         return f"competência {month} {what}: {self.oci_count} OCIs, {self.procedure_count} procedimentos"
+
+
+# -- referral protocols (decision 0020) ---------------------------------------------------------------------------
+
+
+class ChecklistItemIO(Struct, forbid_unknown_fields=True):
+    """One item the APS team confirms: ``key`` (snake_case, stable), ``label`` (Portuguese), whether required."""
+
+    key: str
+    label: str
+    required: bool = True
+
+
+class ProtocolIn(Struct, forbid_unknown_fields=True):
+    """A new version of an OCI's referral protocol (Portaria 3.492/2024 art. 10 §1 III), effective from
+    ``effective_from`` (today or later), with the ``reason`` for the change. tR/tM null = the global defaults."""
+
+    effective_from: date
+    reason: str
+    checklist: list[ChecklistItemIO] = []
+    required_exams: list[str] = []
+    accepted_cids: list[str] = []
+    priority_hints: list[str] = []
+    teleconsultation_required: bool = False
+    tr_days: int | None = None
+    tm_days: int | None = None
+
+
+class ProtocolOut(Struct):
+    """A version of an OCI's protocol (version 0: no version stored, the default protocol), with tR/tM resolved."""
+
+    oci_code: str
+    version: int
+    effective_from: date
+    checklist: list[ChecklistItemIO]
+    required_exams: list[str]
+    accepted_cids: list[str]
+    priority_hints: list[str]
+    teleconsultation_required: bool
+    tr_days: int | None
+    tm_days: int | None
+    care_tr_days: int  # tR in force: the protocol's or the global default
+    care_tm_days: int  # tM in force
+    care_times_source: str  # "protocolo" or "padrao"
+    created_by: str
+    reason: str
+    in_force: bool  # the version in force on the day asked (today by default)
+
+
+class ProtocolPage(Struct):
+    items: list[ProtocolOut]
+    total: int
+    offset: int
+    limit: int

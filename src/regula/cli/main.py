@@ -39,6 +39,7 @@ def _register_domain_clis() -> None:
     from regula.exports.cli import app as export_app
     from regula.jobs.cli import jobs_app, scheduler_command
     from regula.notify.cli import app as notify_app
+    from regula.people.cli import app as people_app
     from regula.production.cli import app as production_app
     from regula.programs.cli import app as programs_app
     from regula.providers.cli import app as agendas_app
@@ -57,6 +58,7 @@ def _register_domain_clis() -> None:
     app.add_typer(import_app, name="import", help="Importação de encaminhamentos.")
     app.add_typer(notify_app, name="notify", help="Mensagens aos cidadãos (SMS e WhatsApp).")
     app.add_typer(export_app, name="export", help="Exportações para os sistemas federais.")
+    app.add_typer(people_app, name="people", help="Cadastro de cidadãos (identificação, Portaria SAES art. 11).")
     app.add_typer(production_app, name="production", help="Produção: importação, controle e exportação APAC.")
     app.add_typer(programs_app, name="programs", help="Programas: PAR, incentivos e financiamento.")
     app.add_typer(ressarcimento_app, name="ressarcimento", help="Ressarcimento por operadoras: COR e sanções.")

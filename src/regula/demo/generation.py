@@ -28,6 +28,7 @@ from itertools import accumulate
 from typing import Any, Final, Generic, TypeVar
 from zoneinfo import ZoneInfo
 
+from regula.catalog.protocols import STARTING_CHECKLISTS, STARTING_DEFAULT_CHECKLIST, Protocol, default_protocol
 from regula.catalog.schemas import OciSummary
 from regula.config import Settings
 from regula.demo import names
@@ -291,15 +292,18 @@ JUSTIFICATIONS: Final[dict[tuple[str, str], tuple[str, ...]]] = {
 }
 GENERIC_JUSTIFICATION: Final = "Encaminhamento conforme o protocolo de acesso da OCI; quadro descrito no prontuário."
 
+
+def answered_checklist(protocol: Protocol) -> dict[str, bool]:
+    """The demo's APS teams confirm every item of the OCI's protocol in force (decision 0020)."""
+    return {item.key: True for item in protocol.checklist}
+
+
+# The starting protocols' answers by subgroup; referrals of the demo answer the protocol in force instead
+# (``answered_checklist(catalog.protocols[code])``), which is the same until a manager writes a new version.
 CHECKLISTS: Final[dict[str, dict[str, bool]]] = {
-    "0901": {"exame_de_imagem_anexado": True, "historico_clinico_registrado": True},
-    "0902": {"ecg_anexado": True, "exames_laboratoriais_recentes": True},
-    "0903": {"exame_fisico_registrado": True, "tratamento_conservador_realizado": True},
-    "0904": {"otoscopia_registrada": True, "queixa_descrita": True},
-    "0905": {"acuidade_visual_registrada": True},
-    "0906": {"ultrassonografia_previa": True, "exame_ginecologico_registrado": True},
+    subgroup: dict.fromkeys((key for key, _ in items), True) for subgroup, items in STARTING_CHECKLISTS.items()
 }
-DEFAULT_CHECKLIST: Final[dict[str, bool]] = {"protocolo_de_acesso_atendido": True}
+DEFAULT_CHECKLIST: Final[dict[str, bool]] = dict.fromkeys((key for key, _ in STARTING_DEFAULT_CHECKLIST), True)
 
 # Free texts of the workflow (what regulators and navigators write).
 RETURN_TEXTS: Final = (
@@ -601,6 +605,7 @@ class Generator:
         taken_cpfs: set[str],
         taken_cns: set[str],
         taken_protocols: set[str],
+        referral_protocols: dict[str, Protocol] | None = None,
     ) -> None:
         self.rng = rng
         self.clock = clock
@@ -611,6 +616,8 @@ class Generator:
         self.cpfs = taken_cpfs
         self.cns = taken_cns
         self.protocols = taken_protocols | set(EXAMPLE_PROTOCOLS)
+        # Each OCI's referral protocol in force (waitlist.service.Catalog.protocols); missing: the default one.
+        self.referral_protocols = referral_protocols or {}
         self.sc = list(territory().by_uf(UF))
         self.sc_cum = list(accumulate(m.population for m in self.sc))
         self.weights = [OCI_WEIGHTS.get(o.code, 1.0) for o in self.ocis]
@@ -1184,7 +1191,8 @@ CITIZEN_COLUMNS: Final = (
 )  # fmt: skip
 ENTRY_COLUMNS: Final = (
     "id", "protocol", "citizen_id", "oci_code", "catalog_competencia", "cid_code", "risk_class",
-    "risk_justification", "checklist", "requesting_cnes", "professional_cns", "professional_cbo",
+    "risk_justification", "checklist", "protocol_version", "exams", "requesting_cnes", "professional_cns",
+    "professional_cbo",
     "municipality_ibge", "uf", "scope_kind", "scope_code", "status", "status_changed_at", "external_source",
     "external_id", "requested_at", "authorized_at", "deadline_date", "max_days", "suspended_days", "paused_since",
     "score", "score_breakdown", "policy_id", "created_by", "created_at", "updated_at",
@@ -1238,8 +1246,9 @@ def citizen_rows(gen: Generator) -> list[tuple[Any, ...]]:
 def entry_rows(gen: Generator) -> list[tuple[Any, ...]]:
     at, day = gen.clock.at, gen.clock.day
     pick = operator.itemgetter(*ENTRY_COLUMNS)
-    checklists = {k: json.dumps(v) for k, v in CHECKLISTS.items()}
-    default_checklist = json.dumps(DEFAULT_CHECKLIST)
+    in_force = {o.code: gen.referral_protocols.get(o.code) or default_protocol(o.code) for o in gen.ocis}
+    checklists = {code: json.dumps(answered_checklist(p), ensure_ascii=False) for code, p in in_force.items()}
+    exams = {code: json.dumps(list(p.required_exams), ensure_ascii=False) for code, p in in_force.items()}
     rows = []
     for e in gen.entries:
         authorized = e.authorized_t
@@ -1253,7 +1262,9 @@ def entry_rows(gen: Generator) -> list[tuple[Any, ...]]:
             "cid_code": e.cid,
             "risk_class": e.risk,
             "risk_justification": e.justification,
-            "checklist": checklists.get(e.oci.subgroup, default_checklist),
+            "checklist": checklists[e.oci.code],
+            "protocol_version": in_force[e.oci.code].version,
+            "exams": exams[e.oci.code] if in_force[e.oci.code].required_exams else None,
             "requesting_cnes": Generator.cnes(e.person.place),
             "professional_cns": e.professional_cns,
             "professional_cbo": _CBO_MFC,

@@ -44,6 +44,7 @@ from regula.catalog.models import CatalogOci
 from regula.config import Settings
 from regula.core.errors import ValidationFailed
 from regula.db.base import utcnow
+from regula.people.identification import federal_identifiers
 from regula.people.models import Citizen
 from regula.providers.models import AgendaSlot, Establishment, SlotBooking
 from regula.territory.reference import UFS, territory
@@ -69,8 +70,8 @@ COLUMNS: Final[tuple[tuple[str, str], ...]] = (
     ("municipio_ibge", "Municipality of origin of the citizen when referred, IBGE code, 7 digits"),
     ("municipio_ibge6", "The same code without its check digit, 6 digits (as in SIA/SIH files)"),
     ("municipio_nome", "Name of the municipality of origin"),
-    ("cpf", "CPF, 11 digits; empty only for indigenous citizens identified by CNS"),
-    ("cns", "CNS, 15 digits; given only when the citizen has no CPF"),
+    ("cpf", "CPF, 11 digits; empty for indigenous citizens, identified by CNS (SAES art. 11)"),
+    ("cns", "CNS, 15 digits; given for indigenous citizens (SAES art. 11), or when the citizen has no CPF"),
     ("protocolo", "Protocol number of the request in regula (stable across exports)"),
     ("oci", "OCI requested, SIGTAP code (group 09), 10 digits"),
     ("oci_nome", "Name of the OCI in the SIGTAP competência the request was made under"),
@@ -214,7 +215,8 @@ class ExportMeta:
 @dataclass(slots=True)
 class ExportRow:
     """One entry as exported, with what the CSV/JSON and the FHIR resources need. ``cpf``/``cns`` already follow
-    the identification rule: the CPF when known, the CNS only without a CPF (SAES art. 11)."""
+    the identification rule (SAES art. 11, ``people.identification.federal_identifiers``): the CNS for an indigenous
+    citizen, the CPF for everyone else (the CNS only for a record without a CPF, which the rule reports)."""
 
     entry_id: int
     protocol: str
@@ -319,6 +321,7 @@ def _statement(flt: WaitlistFilter, order: Order) -> Select[*tuple[Any, ...]]:
             col(e.citizen_id),
             col(c.cpf),
             col(c.cns),
+            col(c.race_color),
             col(c.birth_date),
             col(c.sex),
             col(c.municipality_ibge).label("citizen_municipality_ibge"),
@@ -414,7 +417,7 @@ async def stream_rows(
 def _export_row(
     r: Any, names: dict[tuple[str, str], str], latest: dict[str, str], today: date, now: datetime, tz: ZoneInfo
 ) -> ExportRow:
-    cpf = r.cpf
+    ids = federal_identifiers(r.cpf, r.cns, r.race_color)
     waiting = r.status == EntryStatus.AUTORIZADA
     # Days waited and the tM deadline as waitlist.measures defines them (a closed entry stopped waiting when it
     # closed; paused days move the deadline).
@@ -423,8 +426,8 @@ def _export_row(
         entry_id=r.entry_id,
         protocol=r.protocol,
         citizen_id=r.citizen_id,
-        cpf=cpf,
-        cns=r.cns if cpf is None else None,
+        cpf=ids.cpf,
+        cns=ids.cns,
         birth_date=r.birth_date,
         sex=r.sex,
         citizen_municipality_ibge=r.citizen_municipality_ibge,

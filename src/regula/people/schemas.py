@@ -62,3 +62,25 @@ class CitizenPublic(Struct):
     cadunico: bool
     vulnerability_index: float | None
     created_at: datetime
+
+
+class IdentificationIssueOut(Struct):
+    """A citizen's record that breaks Portaria SAES art. 11 (CPF for everyone, CNS for indigenous people)."""
+
+    citizen_id: int
+    issue: str  # people.identification.ISSUES: indigena_sem_cns
+    issue_label: str
+    name: str
+    race_color: str
+    municipality_ibge: str
+    uf: str
+    cpf_masked: str | None
+    cns_masked: str | None
+
+
+class IdentificationIssuePage(Struct):
+    items: list[IdentificationIssueOut]
+    total: int
+    by_issue: dict[str, int]
+    offset: int
+    limit: int

@@ -12,9 +12,12 @@ from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from regula.access.actor import Actor
 from regula.core.errors import Conflict, FieldError, NotFound, ValidationFailed
 from regula.db.base import utcnow
 from regula.people import documents
+from regula.people import repository as repo
+from regula.people.identification import ISSUES, identification_errors, issue_of
 from regula.people.models import CHANNELS, RACE_COLORS, Citizen
 from regula.people.schemas import CitizenCreate, CitizenPublic, CitizenUpdate
 from regula.territory.reference import search_key, territory
@@ -95,18 +98,12 @@ def validate_citizen(data: CitizenCreate, today: date, prefix: str = "") -> Vali
             cns = documents.validate_cns(data.cns, f("cns"))
         except ValidationFailed as exc:
             errors.extend(exc.errors)
-    if not data.cpf:
-        # Portaria SAES (componente complementar), art. 11: CPF for everyone; CNS only for indigenous people.
-        if not data.cns:
-            errors.append(FieldError(f("cpf"), "cpf_obrigatorio", "Informe o CPF (ou o CNS, para pessoas indígenas)."))
-        elif race != "indigena":
-            errors.append(
-                FieldError(
-                    f("cpf"),
-                    "cpf_obrigatorio_nao_indigena",
-                    "O CPF é obrigatório; só pessoas indígenas podem ser identificadas apenas pelo CNS.",
-                )
-            )
+    # Portaria SAES (componente complementar), art. 11: CPF for everyone; indigenous people by the CNS (required for
+    # them, the CPF optional). See people.identification.
+    if race in RACE_COLORS:
+        errors.extend(identification_errors(data.cpf, data.cns, race, prefix))
+    elif not data.cpf and not data.cns:
+        errors.append(FieldError(f("cpf"), "cpf_obrigatorio", "Informe o CPF (ou o CNS, para pessoas indígenas)."))
     name = " ".join((data.name or "").split())
     if len(name) < 3 or not any(ch.isalpha() for ch in name):
         errors.append(FieldError(f("name"), "nome_invalido", "Informe o nome completo."))
@@ -290,3 +287,67 @@ def to_public(c: Citizen, today: date) -> CitizenPublic:
         vulnerability_index=float(c.vulnerability_index) if c.vulnerability_index is not None else None,
         created_at=c.created_at,
     )
+
+
+# -- identification per SAES art. 11: the report of records that break it ----------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class IdentificationIssue:
+    """A stored citizen whose documents break SAES art. 11 (``people.identification``), as reported."""
+
+    citizen_id: int
+    issue: str  # people.identification.ISSUES
+    issue_label: str
+    name: str
+    race_color: str
+    municipality_ibge: str
+    uf: str
+    cpf_masked: str | None
+    cns_masked: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class IdentificationReport:
+    rows: list[IdentificationIssue]
+    total: int
+    by_issue: dict[str, int]
+
+
+async def identification_report(
+    session: AsyncSession,
+    actor: Actor,
+    *,
+    issue: str | None = None,
+    municipality_ibge: str | None = None,
+    order: str = "id",
+    offset: int = 0,
+    limit: int = 50,
+) -> IdentificationReport:
+    """Records in the actor's jurisdiction that break SAES art. 11, reported and never changed (decision 0020).
+    ``issue`` must be one of ``people.identification.ISSUES`` (or None for all)."""
+    if issue is not None and issue not in ISSUES:
+        raise ValidationFailed.for_field(
+            "issue", "pendencia_desconhecida", f"Pendência desconhecida; use uma de: {', '.join(ISSUES)}."
+        )
+    found = await repo.identification_issues(
+        session, actor, issue=issue, municipality_ibge=municipality_ibge, order=order, offset=offset, limit=limit
+    )
+    rows = []
+    for c in found.rows:
+        code = issue_of(c.cpf, c.cns, c.race_color)
+        assert c.id is not None and code is not None
+        rows.append(
+            IdentificationIssue(
+                citizen_id=c.id,
+                issue=code,
+                issue_label=ISSUES[code],
+                name=c.social_name or c.name,
+                race_color=c.race_color,
+                municipality_ibge=c.municipality_ibge,
+                uf=c.uf,
+                cpf_masked=documents.mask_cpf(c.cpf) if c.cpf else None,
+                cns_masked=documents.mask_cns(c.cns) if c.cns else None,
+            )
+        )
+    return IdentificationReport(rows, found.total, found.by_issue)

@@ -117,6 +117,10 @@ class WaitlistEntry(SQLModel, table=True):
     risk_class: str = Field(sa_column=Column(String(10), nullable=False))
     risk_justification: str = Field(sa_column=Column(Text, nullable=False))
     checklist: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSONB, nullable=False))
+    # The OCI's referral protocol the referral was checked against (art. 10 §1 III; decision 0020): its version
+    # (0 = the default protocol, none stored; NULL = before protocols were data) and the exams declared.
+    protocol_version: int | None = Field(default=None, sa_column=Column(Integer))
+    exams: list[str] | None = Field(default=None, sa_column=Column(JSONB(none_as_null=True)))
     requesting_cnes: str = Field(sa_column=Column(String(7), nullable=False))
     requesting_ine: str | None = Field(default=None, sa_column=Column(String(10)))
     professional_cns: str | None = Field(default=None, sa_column=Column(String(15)))

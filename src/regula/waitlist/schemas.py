@@ -24,6 +24,8 @@ class ReferralCreate(Struct, forbid_unknown_fields=True):
     citizen_id: int | None = None
     citizen: CitizenCreate | None = None
     checklist: dict[str, bool] = {}
+    # Exams the APS team declares done (names as the OCI's protocol lists them; art. 10 §1 III).
+    exams: list[str] = []
     requesting_ine: str | None = None
     professional_cns: str | None = None
     professional_cbo: str | None = None

@@ -27,6 +27,7 @@ from sqlmodel import col
 from regula.access.actor import Actor as Actor
 from regula.audit.service import record_read
 from regula.catalog import protocols as referral_protocols
+from regula.catalog.protocols import ProtocolMap
 from regula.catalog.schemas import OciSummary
 from regula.catalog.service import list_ocis
 from regula.config import Settings
@@ -129,6 +130,8 @@ async def set_capacity(
 class Catalog:
     competencia: str
     ocis: dict[str, OciSummary]
+    # The referral protocol of every OCI in force today (art. 10 §1 III; decision 0020): ``protocols[code]``.
+    protocols: ProtocolMap
 
     def oci(self, code: str, field_name: str = "oci_code") -> OciSummary:
         oci = self.ocis.get(code.strip())
@@ -150,7 +153,8 @@ async def load_catalog(session: AsyncSession, settings: Settings) -> Catalog:
     ocis = await list_ocis(session, settings)
     if not ocis:
         raise Conflict("O catálogo SIGTAP não foi importado: rode `regula seed`.", code="catalogo_vazio")
-    return Catalog(ocis[0].competencia, {o.code: o for o in ocis})
+    in_force = await referral_protocols.protocols_on(session, local_today(settings), settings)
+    return Catalog(ocis[0].competencia, {o.code: o for o in ocis}, in_force)
 
 
 # -- referrals ---------------------------------------------------------------------------------------------------
@@ -238,15 +242,16 @@ def check_referral_fields(
         errors.append(FieldError(f("professional_cns"), "cns_digito_verificador", "CNS do profissional inválido."))
     if data.professional_cbo and len(data.professional_cbo.strip()) != 6:
         errors.append(FieldError(f("professional_cbo"), "cbo_formato", "CBO tem 6 caracteres."))
-    unanswered = [k for k, v in data.checklist.items() if v is not True]
-    if unanswered:
-        errors.append(
-            FieldError(
-                f("checklist"),
-                "protocolo_incompleto",
-                f"Itens do protocolo não atendidos: {', '.join(sorted(unanswered))}.",
-            )
+    if oci is not None:
+        # The OCI's referral protocol in force (Portaria 3.492/2024 art. 10 §1 III): every required item answered
+        # "sim", the CID among those it accepts, the exams it requires declared. The page, the API and the import
+        # all come through here.
+        protocol_errors = referral_protocols.check_referral(
+            catalog.protocols[oci.code], checklist=data.checklist, cid_code=cid, exams=data.exams, prefix=prefix
         )
+        if any(e.field == f("cid_code") for e in errors):
+            protocol_errors = [e for e in protocol_errors if e.field != f("cid_code")]
+        errors.extend(protocol_errors)
     return oci
 
 
@@ -419,7 +424,9 @@ async def create_referral(
             return existing  # idempotent re-submission
     await _refuse_second_active(session, citizen.id, oci.code)
     kind, code = await scope_for(session, citizen.municipality_ibge)
-    status = initial_status(actor.role, requires_teleconsultation=oci.code in settings.teleconsult_first_ocis)
+    protocol = catalog.protocols[oci.code]
+    # The teleconsultation gate is the protocol's (art. 10 §3 I; decision 0020), set by the managers per OCI.
+    status = initial_status(actor.role, requires_teleconsultation=protocol.teleconsultation_required)
     entry = WaitlistEntry(
         protocol=new_protocol(citizen.uf, today),
         citizen_id=citizen.id,
@@ -430,6 +437,8 @@ async def create_referral(
         risk_class=data.risk_class,
         risk_justification=data.risk_justification.strip(),
         checklist=dict(data.checklist),
+        protocol_version=protocol.version,
+        exams=[e.strip() for e in data.exams if e.strip()] or None,
         requesting_cnes=data.requesting_cnes,
         requesting_ine=data.requesting_ine,
         professional_cns=documents.normalize_digits(data.professional_cns) if data.professional_cns else None,

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from regula.access.service import Principal
 from regula.audit.service import record_read
+from regula.catalog.protocols import protocol_version
 from regula.catalog.service import get_oci
 from regula.config import Settings
 from regula.core.errors import DomainError, NotFound
@@ -32,7 +33,6 @@ from regula.waitlist.states import (
     requestable_rules,
 )
 from regula.web import common
-from regula.web.protocols import item_label
 
 S = EntryStatus
 
@@ -230,6 +230,8 @@ async def load_entry_view(
     pendency = None
     if entry.status == S.DEVOLVIDA.value:
         pendency = next((ev.reason_text for ev in reversed(events) if ev.to_status == S.DEVOLVIDA.value), None)
+    # The protocol version the referral was checked against names its items (decision 0020).
+    protocol = await protocol_version(session, entry.oci_code, entry.protocol_version, settings)
     return EntryView(
         entry=entry,
         citizen=citizen,
@@ -243,7 +245,7 @@ async def load_entry_view(
         clock=common.tm_clock(days, entry.max_days),
         score_rows=score_rows,
         explanation=explanation,
-        checklist=[(item_label(k), v is True) for k, v in (entry.checklist or {}).items()],
+        checklist=[(protocol.label_of(k), v is True) for k, v in (entry.checklist or {}).items()],
         history=[_event_view(ev) for ev in events],
         actions=action_forms(entry.status, p.role.value),
         booking=await active_booking(session, entry_id),

@@ -38,6 +38,7 @@ FIELDS: Final[tuple[str, ...]] = (
     "requested_at",
     "status",
     "authorized_at",
+    "exams",
 )
 (
     EXT,
@@ -70,6 +71,7 @@ FIELDS: Final[tuple[str, ...]] = (
     REQ_AT,
     STATUS,
     AUTH_AT,
+    EXAMS,
 ) = range(len(FIELDS))
 
 #: Accepted column names (compared without accents, case or punctuation); the first is the Portuguese name used
@@ -105,6 +107,7 @@ ALIASES: Final[dict[str, tuple[str, ...]]] = {
     "requested_at": ("data_solicitacao", "requested_at", "dt_solicitacao"),
     "status": ("status", "situacao"),
     "authorized_at": ("data_autorizacao", "authorized_at", "dt_autorizacao"),
+    "exams": ("exames", "exams", "exames_realizados"),
 }
 PT_NAMES: Final[dict[str, str]] = {name: aliases[0] for name, aliases in ALIASES.items()}
 

@@ -13,7 +13,7 @@ from typing import IO, Any, Final, Literal
 
 from regula.core.errors import FieldError
 from regula.inputs import json_problem, too_deep_error
-from regula.waitlist.importer.columns import ALIASES, CHECK, FIELDS, PT_NAMES, REQUIRED_COLUMNS, normalize_column
+from regula.waitlist.importer.columns import ALIASES, CHECK, EXAMS, FIELDS, PT_NAMES, REQUIRED_COLUMNS, normalize_column
 from regula.waitlist.importer.report import ImportFileError
 
 Format = Literal["auto", "csv", "json"]
@@ -213,6 +213,8 @@ class RowSource:
                     errors.append(problem)
                 else:
                     checklist = value
+            elif index == EXAMS and isinstance(value, list) and all(isinstance(x, str) for x in value):
+                values[index] = "|".join(value)  # the exams declared, as a CSV cell writes them
             elif isinstance(value, bool):
                 values[index] = "true" if value else "false"
             elif isinstance(value, str | int | float):

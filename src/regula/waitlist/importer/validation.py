@@ -13,6 +13,7 @@ from types import SimpleNamespace
 from typing import Any, Final, cast
 from zoneinfo import ZoneInfo
 
+from regula.catalog import protocols as referral_protocols
 from regula.catalog.schemas import OciSummary
 from regula.config import Settings
 from regula.core.errors import FieldError, ValidationFailed
@@ -37,6 +38,7 @@ from regula.waitlist.importer.columns import (
     CONSENT,
     CPF,
     DISABILITY,
+    EXAMS,
     EXT,
     FIELDS,
     INE,
@@ -133,6 +135,9 @@ class Valid:
     # Set when the citizen fields fail: the row is good only for a citizen already registered (looked up by CPF
     # or CNS), whose record is then used as it is; the citizen fields above are placeholders.
     citizen_errors: list[FieldError] | None = None
+    # The exams declared (JSON list text, None when none) and the version of the OCI's protocol checked against.
+    exams: str | None = None
+    protocol_version: int | None = None
 
 
 #: Placeholders of a ``Valid`` whose citizen fields failed (never written: such a row needs a registered citizen).
@@ -227,7 +232,7 @@ class Validator:
         self.territory = territory()
         self.ocis = catalog.ocis
         self.may_authorize = actor.role in AUTHORIZE_ROLES
-        self.teleconsult = settings.teleconsult_first_ocis
+        self.protocols = catalog.protocols  # every OCI's protocol in force today (decision 0020)
         self._dates: dict[str, date | None] = {}
         self._moments: dict[str, datetime | None] = {}
         self._procedures: dict[str, OciSummary | None] = {}
@@ -385,7 +390,12 @@ class Validator:
                     "A data da autorização é anterior à da solicitação.",
                 )
             )
-        if status == "solicitada" and oci_code is not None and oci_code in self.teleconsult:
+        if (
+            status == "solicitada"
+            and oci_code is not None
+            and oci_code in self.ocis
+            and self.protocols[oci_code].teleconsultation_required
+        ):
             status = EntryStatus.AGUARDANDO_TELECONSULTA.value
         return status, requested or authorized or self.now, authorized if status == "autorizada" else None
 
@@ -407,6 +417,25 @@ class Validator:
                 errors.append(_checklist_error())
             return None
         return {str(k): bool(v) for k, v in value.items()}
+
+    @staticmethod
+    def exams(raw: str) -> list[str]:
+        """The exams declared: a JSON list of names, or names separated by ``|`` (one CSV cell)."""
+        text = raw.strip()
+        if not text:
+            return []
+        if text.startswith("["):
+            try:
+                value = json.loads(text)
+            except (ValueError, RecursionError):
+                value = None
+            if isinstance(value, list) and all(isinstance(x, str) for x in value):
+                return [x.strip() for x in value if x.strip()]
+        return [x.strip() for x in text.split("|") if x.strip()]
+
+    @staticmethod
+    def exams_json(exams: list[str]) -> str | None:
+        return json.dumps(exams, ensure_ascii=False) if exams else None
 
     # the fast path
 
@@ -432,6 +461,8 @@ class Validator:
             if cns is None or not _cns_valid(cns):
                 return None
         if cpf is None and (cns is None or race != "indigena"):
+            return None
+        if race == "indigena" and cns is None:  # SAES art. 11: identified by the CNS (the full path says so)
             return None
         name = " ".join(v[NAME].split())
         if len(name) < 3 or len(name) > MAX_NAME or not any(ch.isalpha() for ch in name):
@@ -514,11 +545,17 @@ class Validator:
             return None
         if v[CHECK] or raw.checklist is not None:
             checklist = self.checklist(v[CHECK], raw.checklist, None)
-            if checklist is None or not all(checklist.values()):
+            if checklist is None:  # a "não" is judged with the protocol below
                 return None
             checklist_json = json.dumps(checklist, ensure_ascii=False)
         else:
+            checklist = {}
             checklist_json = "{}"
+        # The OCI's referral protocol (art. 10 §1 III): anything missing goes to the full path, which words it.
+        protocol = self.protocols[oci.code]
+        exams = self.exams(v[EXAMS])
+        if referral_protocols.check_referral(protocol, checklist=checklist, cid_code=cid, exams=exams):
+            return None
         scratch = self._scratch
         status, requested_at, authorized_at = self.when(v[STATUS], v[REQ_AT], v[AUTH_AT], oci.code, scratch)
         if scratch:
@@ -557,6 +594,8 @@ class Validator:
             status,
             requested_at,
             authorized_at,
+            exams=self.exams_json(exams),
+            protocol_version=protocol.version,
         )
 
     # the official path
@@ -649,6 +688,7 @@ class Validator:
             oci_code=v[OCI] or None,
             procedure_code=v[PROC] or None,
             checklist=checklist or {},
+            exams=self.exams(v[EXAMS]),
             requesting_ine=v[INE] or None,
             professional_cns=v[PCNS] or None,
             professional_cbo=v[CBO] or None,
@@ -660,6 +700,8 @@ class Validator:
         if citizen_errors:
             # The OCI's sex and age limits are checked against the citizen the row turns out to name.
             referral_errors = [e for e in referral_errors if e.code not in _ELIGIBILITY_CODES]
+        if checklist is None:  # unreadable: its format error says it all
+            referral_errors = [e for e in referral_errors if not e.field.startswith("checklist.")]
         errors.extend(referral_errors)
         cid = v[CID].upper().replace(".", "")
         if oci is not None and len(cid) > MAX_CID and not any(e.field == "cid_code" for e in referral_errors):
@@ -709,6 +751,8 @@ class Validator:
             requested_at,
             authorized_at,
             citizen_errors or None,
+            exams=self.exams_json(referral.exams),
+            protocol_version=self.protocols[oci.code].version,
         )
 
     def validate(self, raw: RawRow) -> Valid | Refused:

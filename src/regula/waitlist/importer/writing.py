@@ -108,6 +108,8 @@ _ENTRY_COLUMNS: Final = (
     "risk_class",
     "risk_justification",
     "checklist",
+    "protocol_version",
+    "exams",
     "requesting_cnes",
     "requesting_ine",
     "professional_cns",
@@ -133,7 +135,8 @@ _STAGING_SQL: Final = (
     f"""CREATE TEMP TABLE IF NOT EXISTS {_ENTRY_STAGE} (
         seq int, protocol text, citizen_id bigint, oci_code text, catalog_competencia text,
         requested_procedure_code text, cid_code text, risk_class text, risk_justification text, checklist jsonb,
-        requesting_cnes text, requesting_ine text, professional_cns text, professional_cbo text,
+        protocol_version int, exams jsonb, requesting_cnes text, requesting_ine text, professional_cns text,
+        professional_cbo text,
         municipality_ibge text, uf text, scope_kind text, scope_code text, status text,
         status_changed_at timestamptz, external_id text, requested_at timestamptz, authorized_at timestamptz,
         deadline_date date, max_days int)""",
@@ -182,16 +185,16 @@ _INSERT_ENTRIES: Final = """
 WITH ins AS (
     INSERT INTO waitlist_entry (
         protocol, citizen_id, oci_code, catalog_competencia, requested_procedure_code, cid_code, risk_class,
-        risk_justification, checklist, requesting_cnes, requesting_ine, professional_cns, professional_cbo,
-        municipality_ibge, uf, scope_kind, scope_code, status, status_changed_at, external_id, requested_at,
-        authorized_at, deadline_date, max_days, external_source, suspended_days, created_by, created_at,
-        updated_at
+        risk_justification, checklist, protocol_version, exams, requesting_cnes, requesting_ine, professional_cns,
+        professional_cbo, municipality_ibge, uf, scope_kind, scope_code, status, status_changed_at, external_id,
+        requested_at, authorized_at, deadline_date, max_days, external_source, suspended_days, created_by,
+        created_at, updated_at
     )
     SELECT
         protocol, citizen_id, oci_code, catalog_competencia, requested_procedure_code, cid_code, risk_class,
-        risk_justification, checklist, requesting_cnes, requesting_ine, professional_cns, professional_cbo,
-        municipality_ibge, uf, scope_kind, scope_code, status, status_changed_at, external_id, requested_at,
-        authorized_at, deadline_date, max_days,
+        risk_justification, checklist, protocol_version, exams, requesting_cnes, requesting_ine, professional_cns,
+        professional_cbo, municipality_ibge, uf, scope_kind, scope_code, status, status_changed_at, external_id,
+        requested_at, authorized_at, deadline_date, max_days,
         $10, 0, $11, $12, $12
     FROM _regula_import_entry
     ON CONFLICT (external_source, external_id) DO NOTHING
@@ -589,6 +592,8 @@ class Importer:
             v.risk_class,
             v.risk_justification,
             v.checklist,
+            v.protocol_version,
+            v.exams,
             v.requesting_cnes,
             v.requesting_ine,
             v.professional_cns,
