@@ -141,6 +141,7 @@ def ledger_command(
     )
     for column in table.columns[1:]:
         column.justify = "right"
+        column.no_wrap = True
     for m in view.ledger.managers:
         t = m.totals
         table.add_row(m.manager, brl(t.approved), brl(t.advanced), brl(t.earned), brl(t.due), brl(t.at_risk))
