@@ -4,7 +4,6 @@ its challenge window open; December of the demo's year is left for the manager t
 
 from __future__ import annotations
 
-import time
 from datetime import date
 from decimal import Decimal
 
@@ -28,12 +27,9 @@ pytestmark = pytest.mark.usefixtures("reference_data")
 async def test_demo_operators_on_any_day(session: AsyncSession, settings: Settings, today: date) -> None:
     install()
     set_context(session, AuditContext.system("test", "tests/demo/ressarcimento"))
-    started = time.perf_counter()
     out = await demo.seed_demo_ressarcimento(session, settings, today)
-    elapsed = time.perf_counter() - started
     year = today.year - 1
     assert out.created and out.year == year and out.attested == 22 and out.sanctions == 2
-    assert elapsed < 60, elapsed  # a generous bound: the demo load must stay usable, not a benchmark
 
     healthy = await repo.by_ans(session, demo.HEALTHY.ans)
     lagging = await repo.by_ans(session, demo.LAGGING.ans)

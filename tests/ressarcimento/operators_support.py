@@ -17,6 +17,7 @@ from regula.demo import ressarcimento as demo
 from regula.people.documents import generate_cpf
 from regula.production import control
 from regula.providers.models import Establishment
+from regula.ressarcimento import service
 from regula.ressarcimento.models import Operator
 
 SC = Jurisdiction.parse("uf:SC")
@@ -63,8 +64,6 @@ async def active_operator(
     if size != "medio" or national:
         op.size, op.national_reach = size, national
     if annual_max is not None:
-        from regula.ressarcimento import service
-
         await service.set_annual_max(session, op.id or 0, YEAR, annual_max, None, GESTOR)
     await session.flush()
     return op

@@ -21,7 +21,7 @@ from regula.ressarcimento import repository as repo
 from regula.ressarcimento import service, valuation
 from tests.allocation.test_allocation_runs import propose_and_solve
 from tests.conftest import Login
-from tests.ressarcimento.operators_support import GESTOR, prepare
+from tests.ressarcimento.operators_support import GESTOR, active_operator, prepare
 from tests.waitlist.test_waitlist_api import authorize, citizen_body, refer
 
 MakeUser = Callable[..., Awaitable[Login]]
@@ -101,8 +101,6 @@ async def test_an_operator_units_production_is_checked_and_unauthorized_care_doe
     session: AsyncSession, settings: Settings
 ) -> None:
     prepare(session)
-    from tests.ressarcimento.operators_support import active_operator
-
     op = await active_operator(session, settings, cnes=UNIT, municipality="4216602")
     await service.add_matrix_item(session, settings, op.id or 0, service.MatrixInput(UNIT, "oci", OCI, 10, 120), GESTOR)
     # An OCI performed at the operator's unit without any authorization regula issued (care outside regulation).
