@@ -21,7 +21,7 @@ from regula.catalog.routes import MoneyAsNumberResponse
 from regula.config import Settings
 from regula.core.clock import local_today
 from regula.core.errors import ValidationFailed
-from regula.http.input_guard import Id
+from regula.http.input_guard import Id, OptionalId
 from regula.ressarcimento import reports, service
 from regula.ressarcimento import repository as repo
 from regula.ressarcimento.schemas import (
@@ -265,7 +265,7 @@ class RessarcimentoController(Controller):
         self,
         request: Request[Principal, Any, Any],
         db_session: NamedDependency[AsyncSession],
-        operator_id: FromQuery[int | None] = None,
+        operator_id: OptionalId = None,
         competencia: FromQuery[str | None] = None,
         status: FromQuery[str | None] = None,
         below_90: FromQuery[bool] = False,
@@ -386,7 +386,7 @@ class RessarcimentoController(Controller):
         self,
         request: Request[Principal, Any, Any],
         db_session: NamedDependency[AsyncSession],
-        operator_id: FromQuery[int | None] = None,
+        operator_id: OptionalId = None,
         status: FromQuery[str | None] = None,
         kind: FromQuery[str | None] = None,
         sort: FromQuery[str | None] = None,

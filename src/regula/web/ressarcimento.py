@@ -30,6 +30,7 @@ from regula.access.policy import Role, allow
 from regula.config import Settings
 from regula.core.clock import local_today
 from regula.core.errors import ValidationFailed
+from regula.http.input_guard import OptionalId
 from regula.ressarcimento import evaluation as ev
 from regula.ressarcimento import reports, rules, service
 from regula.ressarcimento import repository as repo
@@ -754,7 +755,7 @@ async def sanction_page(
 async def attestations_page(
     request: Request[Any, Any, Any],
     db_session: NamedDependency[AsyncSession],
-    operadora: FromQuery[int | None] = None,
+    operadora: OptionalId = None,
     competencia: FromQuery[str | None] = None,
     situacao: FromQuery[str | None] = None,
     abaixo_90: FromQuery[str | None] = None,
@@ -811,7 +812,7 @@ async def sanctions_page(
     request: Request[Any, Any, Any],
     db_session: NamedDependency[AsyncSession],
     settings: NamedDependency[Settings],
-    operadora: FromQuery[int | None] = None,
+    operadora: OptionalId = None,
     situacao: FromQuery[str | None] = None,
     tipo: FromQuery[str | None] = None,
     ordem: FromQuery[str | None] = None,
