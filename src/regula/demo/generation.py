@@ -28,7 +28,13 @@ from itertools import accumulate
 from typing import Any, Final, Generic, TypeVar
 from zoneinfo import ZoneInfo
 
-from regula.catalog.protocols import STARTING_CHECKLISTS, STARTING_DEFAULT_CHECKLIST, Protocol, default_protocol
+from regula.catalog.protocols import (
+    STARTING_CHECKLISTS,
+    STARTING_DEFAULT_CHECKLIST,
+    Protocol,
+    default_protocol,
+    starting_protocol,
+)
 from regula.catalog.schemas import OciSummary
 from regula.config import Settings
 from regula.demo import names
@@ -616,8 +622,9 @@ class Generator:
         self.cpfs = taken_cpfs
         self.cns = taken_cns
         self.protocols = taken_protocols | set(EXAMPLE_PROTOCOLS)
-        # Each OCI's referral protocol in force (waitlist.service.Catalog.protocols); missing: the default one.
-        self.referral_protocols = referral_protocols or {}
+        # Each OCI's referral protocol in force (waitlist.service.Catalog.protocols); without them, each OCI's
+        # starting protocol (version 1, what `regula seed` stores).
+        self.referral_protocols = referral_protocols
         self.sc = list(territory().by_uf(UF))
         self.sc_cum = list(accumulate(m.population for m in self.sc))
         self.weights = [OCI_WEIGHTS.get(o.code, 1.0) for o in self.ocis]
@@ -945,6 +952,11 @@ class Generator:
             day += 1
         return day
 
+    def referral_protocol(self, oci_code: str) -> Protocol:
+        if self.referral_protocols is None:
+            return starting_protocol(oci_code)
+        return self.referral_protocols.get(oci_code) or default_protocol(oci_code)
+
     def _create(self, e: _Entry) -> None:
         first = Status.AGUARDANDO_TELECONSULTA if e.oci.code in self.teleconsult_first else Status.SOLICITADA
         e.events.append((e.requested_t, "created", None, first, None, None, *e.requester, None))
@@ -1246,7 +1258,7 @@ def citizen_rows(gen: Generator) -> list[tuple[Any, ...]]:
 def entry_rows(gen: Generator) -> list[tuple[Any, ...]]:
     at, day = gen.clock.at, gen.clock.day
     pick = operator.itemgetter(*ENTRY_COLUMNS)
-    in_force = {o.code: gen.referral_protocols.get(o.code) or default_protocol(o.code) for o in gen.ocis}
+    in_force = {o.code: gen.referral_protocol(o.code) for o in gen.ocis}
     checklists = {code: json.dumps(answered_checklist(p), ensure_ascii=False) for code, p in in_force.items()}
     exams = {code: json.dumps(list(p.required_exams), ensure_ascii=False) for code, p in in_force.items()}
     rows = []
