@@ -69,6 +69,12 @@ class Settings(BaseSettings):
     teleconsult_first_ocis: frozenset[str] = Field(
         default=frozenset(), description='JSON list of OCI codes, e.g. ["0902010026"]'
     )
+    # Issue 16, decision 21. The teleconsultoria's response time (art. 10 §3 I): a referral waiting longer than this
+    # for the specialist's answer goes to the navigators (72 h, the usual TelessaúdeRS-style turnaround).
+    teleconsultation_sla_hours: int = Field(default=72, ge=1, le=24 * 60, description="Teleconsultation answer SLA")
+    # The counter-referral's return to APS (art. 5 §2; art. 10 §1 IV, VI): unread by the APS team after this many
+    # days, the navigators call the team.
+    counter_referral_unread_days: int = Field(default=7, ge=1, le=365, description="Unread counter-referral alert")
 
     # -- citizen messaging (issue 5) ----------------------------------------------------------------------------
     # "console" writes messages to the log and the web app's message log (the demo's default); "twilio" sends SMS

@@ -18,7 +18,8 @@ import regula.providers.models
 import regula.ressarcimento.models
 import regula.simulation.models
 import regula.territory.models
-import regula.waitlist.models  # noqa: F401
+import regula.waitlist.models
+import regula.waitlist.teleconsultation_models  # noqa: F401
 from regula.db.base import metadata
 
 

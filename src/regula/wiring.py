@@ -10,6 +10,7 @@ entry (``cli.main``) and the jobs process (``jobs.process``). Emitting a hook th
 from __future__ import annotations
 
 from regula.allocation import backfill
+from regula.navigation import care_loop
 from regula.navigation import service as navigation
 from regula.notify import events as notify
 from regula.programs import service as programs
@@ -22,8 +23,11 @@ def wire() -> None:
     # A booked entry leaving its place: release the booking and offer the place to the next person at once.
     ENTRY_LEFT_BOOKING.connect(backfill.on_entry_left_booking)
     # After every status change, in this order: the messages (outbox rows, cancellations of stale ones, the
-    # tasks a message's failure opens), then navigation's own bookkeeping (tasks a confirmation settles).
-    ENTRY_TRANSITIONED.connect(notify.on_entry_transitioned, navigation.on_entry_transitioned)
+    # tasks a message's failure opens), then navigation's own bookkeeping (tasks a confirmation settles, the late
+    # teleconsultoria's task the answer settles).
+    ENTRY_TRANSITIONED.connect(
+        notify.on_entry_transitioned, navigation.on_entry_transitioned, care_loop.on_entry_transitioned
+    )
     # The six-month window of referrals by procedure (art. 14 §2 as amended) counts from the approval of the PAR
     # covering the citizen's municipality: program management answers (decision 0016).
     PAR_APPROVAL.connect(programs.par_approval_for_municipality)

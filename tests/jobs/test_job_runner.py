@@ -102,6 +102,8 @@ def test_every_domain_job_is_collected_once_with_a_schedule(settings: Settings) 
             "reply_deadlines",
             "notify_planning",
             "oci_alerts",
+            "teleconsultation_escalation",
+            "counter_referral_unread",
         ]
     )
     for job in jobs.values():

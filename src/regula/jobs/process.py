@@ -24,6 +24,7 @@ from regula.cli_support.processes import WorkerPool, watch_parent
 from regula.config import Settings
 from regula.db.engine import Database, make_database
 from regula.jobs.runner import Job, has_work, run_job
+from regula.navigation import jobs as navigation_jobs
 from regula.navigation.service import open_escalation_tasks
 from regula.notify import jobs as notify_jobs
 from regula.production import jobs as production_jobs
@@ -44,6 +45,7 @@ def all_jobs() -> dict[str, Job]:
         *notify_jobs.JOBS,
         *production_jobs.JOBS,
         *simulation_jobs.JOBS,
+        *navigation_jobs.JOBS,
     ]
     return {j.name: j for j in jobs}
 

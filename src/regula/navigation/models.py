@@ -9,7 +9,19 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, CheckConstraint, Column, DateTime, ForeignKey, Identity, Index, String, Text, text
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Column,
+    DateTime,
+    ForeignKey,
+    Identity,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlmodel import Field, SQLModel
 
 from regula.db.base import utcnow
@@ -23,6 +35,8 @@ TASK_KINDS = (
     "resposta_nao_entendida",  # a reply we could not read, after the help message
     "oci_tr",  # an OCI in execution past its recommended time tR
     "oci_tm",  # an OCI in execution close to, or past, its maximum time tM
+    "teleconsulta_atrasada",  # a referral waiting for teleconsultoria past the response time (decision 21)
+    "contrarreferencia_nao_lida",  # a counter-referral the APS team has not read after N days (decision 21)
 )
 TASK_KIND_LABELS_PT = {
     "confirmacao_sem_resposta": "Confirmação sem resposta",
@@ -33,6 +47,8 @@ TASK_KIND_LABELS_PT = {
     "resposta_nao_entendida": "Resposta não compreendida",
     "oci_tr": "OCI além do tempo recomendado (tR)",
     "oci_tm": "OCI perto ou além do tempo máximo (tM)",
+    "teleconsulta_atrasada": "Teleconsultoria sem resposta no prazo",
+    "contrarreferencia_nao_lida": "Contrarreferência não lida pela APS",
 }
 CONTACT_OUTCOMES = {
     "confirmou": "Atendeu e confirmou",
@@ -98,6 +114,48 @@ class ContactAttempt(SQLModel, table=True):
     notes: str | None = Field(default=None, sa_column=Column(Text))
     made_by: str = Field(sa_column=Column(String(64), nullable=False))
     made_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
+
+    def audit_place(self) -> tuple[str | None, str | None]:
+        return self.uf, self.municipality_ibge
+
+
+COUNTER_REFERRAL_RECIPIENTS = {
+    "solicitante": "Equipe que encaminhou",
+    "vinculada": "Equipe de referência do cidadão",
+}
+
+
+class CounterReferral(SQLModel, table=True):
+    """The contrarreferência of a concluded OCI, as delivered to one APS team: the team that referred and, when
+    different, the team the citizen is registered with (Portaria GM/MS 3.492/2024 art. 5 §2: the OCI includes
+    referral and counter-referral; art. 10 §1 IV and VI: the care returns to APS). The texts are a copy of what the
+    conclusion recorded — the document sent — and the team's reading is acknowledged once (who, when)."""
+
+    __tablename__ = "counter_referral"
+    __audited__ = True
+    __table_args__ = (
+        CheckConstraint(f"recipient IN {tuple(COUNTER_REFERRAL_RECIPIENTS)}", name="recipient_known"),
+        CheckConstraint("(read_at IS NULL) = (read_by IS NULL)", name="read_with_reader"),
+        UniqueConstraint("entry_id", "recipient_cnes"),
+        Index("ix_counter_referral_unread", "sent_at", postgresql_where=text("read_at IS NULL")),
+        Index("ix_counter_referral_place", "municipality_ibge", "sent_at"),
+    )
+
+    id: int | None = Field(default=None, sa_column=Column(BigInteger, Identity(), primary_key=True))
+    entry_id: int = Field(sa_column=Column(BigInteger, ForeignKey("waitlist_entry.id"), nullable=False))
+    citizen_id: int = Field(sa_column=Column(BigInteger, ForeignKey("citizen.id"), nullable=False, index=True))
+    oci_code: str = Field(sa_column=Column(String(10), nullable=False))
+    recipient_cnes: str = Field(sa_column=Column(String(7), nullable=False))
+    recipient: str = Field(sa_column=Column(String(12), nullable=False))
+    findings: str = Field(sa_column=Column(Text, nullable=False))  # what was done and found (the APS summary)
+    conduct: str = Field(sa_column=Column(Text, nullable=False))  # conduct and follow-up in APS
+    concluded_by: str = Field(sa_column=Column(String(64), nullable=False))
+    sent_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
+    read_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    read_by: str | None = Field(default=None, sa_column=Column(String(64)))
+    read_by_user_id: int | None = Field(default=None, sa_column=Column(BigInteger))
+    municipality_ibge: str = Field(sa_column=Column(String(7), nullable=False))
+    uf: str = Field(sa_column=Column(String(2), nullable=False))
 
     def audit_place(self) -> tuple[str | None, str | None]:
         return self.uf, self.municipality_ibge

@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Controller, Request, get, post
 from litestar.di import NamedDependency
-from litestar.params import FromQuery, JSONBody
+from litestar.params import FromQuery, JSONBody, QueryParameter
 from msgspec import Struct
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from regula.access.actor import Actor
 from regula.access.policy import Role, allow
 from regula.access.service import Principal
+from regula.core.errors import ValidationFailed
 from regula.http.input_guard import Id
-from regula.navigation import repository, service
-from regula.navigation.models import TASK_KIND_LABELS_PT, ContactAttempt
+from regula.navigation import care_loop, counter_referral_repository, repository, service
+from regula.navigation.models import COUNTER_REFERRAL_RECIPIENTS, TASK_KIND_LABELS_PT, ContactAttempt
 
 
 class TaskPublic(Struct):
@@ -115,4 +116,124 @@ class NavigationController(Controller):
         return [_contact(c) for c in await service.contacts_of_task(db_session, task_id)]
 
 
-ROUTES = [NavigationController]
+class CounterReferralPublic(Struct):
+    id: int
+    entry_id: int
+    protocol: str
+    citizen_name: str
+    oci_code: str
+    recipient_cnes: str
+    recipient: str
+    recipient_label: str
+    findings: str
+    conduct: str
+    concluded_by: str
+    sent_at: datetime
+    read_at: datetime | None
+    read_by: str | None
+
+
+class CounterReferralPage(Struct):
+    items: list[CounterReferralPublic]
+    page: int
+    page_size: int
+    total: int
+
+
+def counter_referral_public(r: counter_referral_repository.CounterReferralRow) -> CounterReferralPublic:
+    x = r.counter_referral
+    return CounterReferralPublic(
+        x.id or 0,
+        x.entry_id,
+        r.protocol,
+        r.citizen_name,
+        x.oci_code,
+        x.recipient_cnes,
+        x.recipient,
+        COUNTER_REFERRAL_RECIPIENTS.get(x.recipient, x.recipient),
+        x.findings,
+        x.conduct,
+        x.concluded_by,
+        x.sent_at,
+        x.read_at,
+        x.read_by,
+    )
+
+
+def counter_referral_filter(
+    read: str | None, oci_code: str | None, cnes: str | None, q: str | None
+) -> counter_referral_repository.CounterReferralFilter:
+    """The APS worklist's filters, checked (API and page alike)."""
+    flags = {None: None, "": None, "nao_lidas": False, "lidas": True, "false": False, "true": True}
+    if read not in flags:
+        raise ValidationFailed.for_field(
+            "read", "filtro_leitura_invalido", "Filtro de leitura inválido; use lidas ou nao_lidas."
+        )
+    if cnes and not (cnes.isdigit() and len(cnes) == 7):
+        raise ValidationFailed.for_field("cnes", "cnes_invalido", "O CNES tem 7 dígitos.")
+    return counter_referral_repository.CounterReferralFilter(
+        read=flags[read], oci=(oci_code or "").strip() or None, cnes=cnes or None, text=(q or "").strip() or None
+    )
+
+
+def check_counter_referral_order(order: str) -> str:
+    if order not in counter_referral_repository.COUNTER_REFERRAL_ORDERS:
+        options = ", ".join(counter_referral_repository.COUNTER_REFERRAL_ORDERS)
+        raise ValidationFailed.for_field("order", "ordem_invalida", f"Ordem inválida; use uma de: {options}.")
+    return order
+
+
+COUNTER_REFERRAL_READERS = (Role.SOLICITANTE, Role.NAVEGADOR, Role.REGULADOR, Role.GESTOR, Role.AUDITOR)
+
+
+class CounterReferralController(Controller):
+    """The contrarreferência of each concluded OCI, for the APS teams (Portaria GM/MS 3.492/2024 art. 5 §2; art. 10
+    §1 IV and VI; decision 21): their worklist, one counter-referral, and the acknowledgement that it was read."""
+
+    path = "/api/v1/counter-referrals"
+    tags = ["contrarreferência"]
+
+    @get("/", opt=allow(*COUNTER_REFERRAL_READERS), operation_id="listCounterReferrals")
+    async def list_counter_referrals(
+        self,
+        request: Request[Principal, Any, Any],
+        db_session: NamedDependency[AsyncSession],
+        read: Annotated[str | None, QueryParameter(description="lidas ou nao_lidas")] = None,
+        oci_code: Annotated[str | None, QueryParameter(max_length=10)] = None,
+        cnes: Annotated[str | None, QueryParameter(description="CNES da equipe que recebeu")] = None,
+        q: Annotated[str | None, QueryParameter(max_length=200, description="Protocolo ou nome")] = None,
+        order: Annotated[str, QueryParameter(description="recentes, antigas ou nao_lidas")] = "recentes",
+        page: Annotated[int, QueryParameter(ge=1, le=1_000_000)] = 1,
+        page_size: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
+    ) -> CounterReferralPage:
+        actor = Actor.of(request.user)
+        f = counter_referral_filter(read, oci_code, cnes, q)
+        order = check_counter_referral_order(order)
+        total = await counter_referral_repository.count_counter_referrals(db_session, actor, f)
+        rows = await counter_referral_repository.list_counter_referrals(
+            db_session, actor, f, order=order, offset=(page - 1) * page_size, limit=page_size
+        )
+        return CounterReferralPage([counter_referral_public(r) for r in rows], page, page_size, total)
+
+    @get("/{counter_referral_id:int}", opt=allow(*COUNTER_REFERRAL_READERS), operation_id="getCounterReferral")
+    async def get_counter_referral(
+        self, request: Request[Principal, Any, Any], db_session: NamedDependency[AsyncSession], counter_referral_id: Id
+    ) -> CounterReferralPublic:
+        row = await care_loop.counter_referral(db_session, counter_referral_id, Actor.of(request.user))
+        return counter_referral_public(row)
+
+    @post(
+        "/{counter_referral_id:int}/read",
+        opt=allow(Role.SOLICITANTE),
+        operation_id="acknowledgeCounterReferral",
+        summary="A equipe da APS confirma a leitura da contrarreferência",
+        status_code=200,
+    )
+    async def acknowledge(
+        self, request: Request[Principal, Any, Any], db_session: NamedDependency[AsyncSession], counter_referral_id: Id
+    ) -> CounterReferralPublic:
+        row = await care_loop.acknowledge_counter_referral(db_session, counter_referral_id, Actor.of(request.user))
+        return counter_referral_public(row)
+
+
+ROUTES = [NavigationController, CounterReferralController]

@@ -69,6 +69,9 @@ class Citizen(SQLModel, table=True):
     autism: bool = Field(default=False, sa_column=Column(Boolean, nullable=False))
     cadunico: bool = Field(default=False, sa_column=Column(Boolean, nullable=False))
     vulnerability_index: float | None = Field(default=None, sa_column=Column(Numeric(4, 3)))
+    # The APS establishment the citizen is registered with (cadastro individual, e-SUS APS): it receives the
+    # counter-referral too when it is not the team that referred (Portaria 3.492/2024 art. 5 §2; decision 21).
+    aps_cnes: str | None = Field(default=None, sa_column=Column(String(7)))
     # A duplicate found later is merged into the surviving record, never deleted.
     merged_into_id: int | None = Field(default=None, sa_column=Column(BigInteger, ForeignKey("citizen.id")))
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
