@@ -34,6 +34,7 @@ from regula.catalog.schemas import OciSummary
 from regula.config import Settings
 from regula.core.errors import Conflict, FieldError, NotFound, ValidationFailed
 from regula.db.base import utcnow
+from regula.navigation.care_loop import issue_counter_referrals
 from regula.navigation.service import close_tasks_of_entry
 from regula.people.models import Citizen
 from regula.production import composition as comp
@@ -430,6 +431,18 @@ async def conclude(
         session, entry_id, EntryStatus.CONCLUIDA.value, _territorial(actor, entry), settings, reason_text=note
     )
     await close_tasks_of_entry(session, entry_id, ALERT_TASK_KINDS, "OCI concluída")
+    # The contrarreferência reaches the APS teams' worklists (art. 5 §2; art. 10 §1 IV and VI; decision 21).
+    citizen = await session.get(Citizen, entry.citizen_id)
+    assert citizen is not None
+    await issue_counter_referrals(
+        session,
+        entry,
+        citizen,
+        findings=summary[:MAX_TEXT],
+        conduct=counter[:MAX_TEXT],
+        concluded_by=actor.username,
+        sent_at=execution.concluded_at,
+    )
     booking = (
         await session.execute(
             select(SlotBooking).where(col(SlotBooking.entry_id) == entry_id, col(SlotBooking.status) == "ativa")
