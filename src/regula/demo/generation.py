@@ -106,6 +106,8 @@ REGULADOR: Final[Actor] = ("regulador", "regulador")
 NAVEGADORA: Final[Actor] = ("navegadora", "navegador")
 SISTEMA: Final[Actor] = ("sistema", "sistema")
 UBS_CENTRO: Final[Actor] = ("ubs.centro", "solicitante")
+# Only the teleconsultor's answer moves a referral out of aguardando_teleconsulta (art. 10 §3 I; decision 21).
+TELECONSULTORA: Final[Actor] = ("teleconsultora", "teleconsultor")
 FLORIANOPOLIS: Final = "4205407"
 
 
@@ -986,7 +988,9 @@ class Generator:
             if rng.random() < 0.1:
                 self._cancel(e, t, e.requester, CancelReason.RESOLVIDO_NA_APS)
                 return
-            self._log(e, t, Status.SOLICITADA, SISTEMA, reason="Teleconsultoria concluída: encaminhamento mantido.")
+            self._log(
+                e, t, Status.SOLICITADA, TELECONSULTORA, reason="Teleconsultoria concluída: encaminhamento mantido."
+            )
         returns = 0
         while True:
             t = self._biz(t + rng.expovariate(1 / 2.0) + 0.02)
