@@ -13,6 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 from tests.conftest import Login
 
+from regula.catalog.protocols import starting_checklist
 from regula.people.documents import generate_cns, generate_cpf
 
 MakeUser = Callable[..., Awaitable[Login]]
@@ -58,7 +59,8 @@ async def refer(
             "risk_class": risk,
             "risk_justification": "Dor torácica aos esforços há três meses.",
             "requesting_cnes": "2691868",
-            "checklist": {"ecg_anexado": True},
+            # every item of the OCI's starting protocol (version 1, what `regula seed` stores; decision 0020)
+            "checklist": {item.key: True for item in starting_checklist(oci)},
         },
         headers=aps.headers,
     )

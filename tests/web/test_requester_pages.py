@@ -15,6 +15,8 @@ from tests.conftest import Login
 from tests.waitlist.test_waitlist_api import FLORIANOPOLIS, JOINVILLE, citizen_body, refer
 from tests.web.conftest import Browser, field_error
 
+from regula.catalog.protocols import seed_starting_versions
+from regula.config import Settings
 from regula.people.documents import generate_cns, generate_cpf
 
 MakeUser = Callable[..., Awaitable[Login]]
@@ -43,6 +45,12 @@ def referral_form(**over: Any) -> dict[str, Any]:
         "contact_consent": "1",
     }
     return form | over
+
+
+@pytest.fixture(autouse=True)
+async def _starting_protocols(session: AsyncSession, settings: Settings) -> None:
+    """Each OCI's protocol at version 1, as `regula seed` leaves it (the form shows its checklist; decision 0020)."""
+    await seed_starting_versions(session, settings)
 
 
 async def count(session: AsyncSession, table: str) -> int:

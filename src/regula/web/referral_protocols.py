@@ -1,0 +1,326 @@
+"""Managers' pages for what regula asks and checks about each referral (decision 0020):
+
+* ``/gestao/protocolos`` — every OCI with its referral protocol in force (Portaria GM/MS 3.492/2024 art. 10 §1 III):
+  filter by name/code and by the teleconsultation gate, sort, pages; ``/gestao/protocolos/{code}`` — the version in
+  force, every version with its reason, and (for a state manager) the form of a new version effective from a date;
+* ``/gestao/identificacao`` — citizens' records that break Portaria SAES art. 11 (indigenous people identified by
+  CNS), reported for correction, never changed by regula.
+
+The rules are ``regula.catalog.protocols``' and ``regula.people.identification``'s; these pages only translate.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any, Final
+
+from litestar import Request, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromQuery
+from litestar.response import Redirect, Template
+from msgspec import Struct
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from regula.access.policy import Role, allow
+from regula.catalog import protocols
+from regula.catalog.protocols import ChecklistItem, ProtocolDraft
+from regula.config import Settings
+from regula.core.errors import FieldError, NotFound, ValidationFailed
+from regula.people import service as people
+from regula.people.identification import ISSUES
+from regula.territory.reference import search_key
+from regula.waitlist import service as wl
+from regula.web import common, forms
+from regula.web.forms import Form
+
+READERS = (Role.GESTOR, Role.AUDITOR, Role.REGULADOR)
+IDENTIFICATION_VIEWERS = (Role.GESTOR, Role.AUDITOR)
+ORDERS: Final = {"codigo": "Código da OCI", "nome": "Nome da OCI", "alteracao": "Versão mais recente"}
+TELECONSULTA: Final = {"": "Todas", "sim": "Com teleconsulta prévia", "nao": "Sem teleconsulta prévia"}
+IDENTIFICATION_ORDERS: Final = {"id": "Cadastro", "name": "Nome", "municipality": "Município"}
+BLANK_ROWS: Final = 3  # empty checklist rows offered on the form
+DONE_PT: Final = {"criada": "Nova versão do protocolo gravada."}
+
+
+# -- the list of OCIs with their protocol in force ------------------------------------------------------------------
+
+
+@get("/gestao/protocolos", opt=allow(*READERS), include_in_schema=False)
+async def protocol_list(
+    db_session: NamedDependency[AsyncSession],
+    settings: NamedDependency[Settings],
+    busca: FromQuery[str | None] = None,
+    teleconsulta: FromQuery[str | None] = None,
+    ordem: FromQuery[str | None] = None,
+    pagina: FromQuery[int | None] = None,
+) -> Template:
+    catalog = await wl.load_catalog(db_session, settings)
+    order = ordem if ordem in ORDERS else "codigo"
+    gate = teleconsulta if teleconsulta in TELECONSULTA else ""
+    rows = [(oci, catalog.protocols[oci.code]) for oci in catalog.ocis.values()]
+    if busca and busca.strip():
+        key = search_key(busca)
+        rows = [(o, p) for o, p in rows if key in search_key(o.name) or o.code.startswith(busca.strip())]
+    if gate:
+        rows = [(o, p) for o, p in rows if p.teleconsultation_required == (gate == "sim")]
+    if order == "nome":
+        rows.sort(key=lambda r: (search_key(r[0].name), r[0].code))
+    elif order == "alteracao":
+        rows.sort(key=lambda r: (-r[1].version, r[0].code))
+    else:
+        rows.sort(key=lambda r: r[0].code)
+    page = common.Page(common.page_number(pagina), common.PAGE_SIZE, len(rows))
+    shown = [
+        {"oci": o, "protocol": p, "times": protocols.care_times(p, settings)}
+        for o, p in rows[page.offset : page.offset + page.size]
+    ]
+    return Template(
+        "gestao/protocolos.html",
+        context={
+            "rows": shown,
+            "page": page,
+            "q": {"busca": busca or "", "teleconsulta": gate, "ordem": order},
+            "orders": ORDERS,
+            "gates": TELECONSULTA,
+        },
+    )
+
+
+# -- one OCI: its versions and the form of a new one ---------------------------------------------------------------
+
+
+class ProtocolForm(Struct):
+    """The new-version form as typed: rows of checklist items (key, label, required or optional), one exam and
+    one hint per line, CIDs separated by commas or spaces."""
+
+    vigencia: str = ""
+    motivo: str = ""
+    item_chave: list[str] | str = []
+    item_rotulo: list[str] | str = []
+    item_tipo: list[str] | str = []
+    exames: str = ""
+    cids: str = ""
+    orientacoes: str = ""
+    teleconsulta: str = ""
+    tr_dias: str = ""
+    tm_dias: str = ""
+
+
+def _values_of(protocol: protocols.Protocol, today: date) -> dict[str, Any]:
+    """The form prefilled with the version in force (a new version usually changes a little of it)."""
+    return {
+        "vigencia": today.isoformat(),
+        "motivo": "",
+        "items": [(i.key, i.label, "obrigatorio" if i.required else "opcional") for i in protocol.checklist],
+        "exames": "\n".join(protocol.required_exams),
+        "cids": ", ".join(protocol.accepted_cids),
+        "orientacoes": "\n".join(protocol.priority_hints),
+        "teleconsulta": protocol.teleconsultation_required,
+        "tr_dias": "" if protocol.tr_days is None else str(protocol.tr_days),
+        "tm_dias": "" if protocol.tm_days is None else str(protocol.tm_days),
+    }
+
+
+def _form_values(data: ProtocolForm) -> dict[str, Any]:
+    keys, labels, kinds = forms.many(data.item_chave), forms.many(data.item_rotulo), forms.many(data.item_tipo)
+    items = []
+    for n in range(max(len(keys), len(labels))):
+        key = forms.field_text(keys[n] if n < len(keys) else "", 60)
+        label = forms.field_text(labels[n] if n < len(labels) else "", 300)
+        kind = kinds[n] if n < len(kinds) else "obrigatorio"
+        if key or label:
+            items.append((key, label, "opcional" if kind == "opcional" else "obrigatorio"))
+    return {
+        "vigencia": forms.field_text(data.vigencia, 10),
+        "motivo": forms.field_text(data.motivo, 2000),
+        "items": items,
+        "exames": forms.field_text(data.exames),
+        "cids": forms.field_text(data.cids, 2000),
+        "orientacoes": forms.field_text(data.orientacoes),
+        "teleconsulta": forms.checked(data.teleconsulta),
+        "tr_dias": forms.field_text(data.tr_dias, 6),
+        "tm_dias": forms.field_text(data.tm_dias, 6),
+    }
+
+
+def _days(raw: str, name: str, errors: list[FieldError]) -> int | None:
+    if not raw:
+        return None
+    if not raw.isdigit():
+        errors.append(FieldError(name, "prazo_invalido", "Informe o prazo em dias (número inteiro) ou deixe vazio."))
+        return None
+    return int(raw)
+
+
+def _draft(values: dict[str, Any]) -> ProtocolDraft:
+    """The form as the service's draft; what the page cannot read (a date, a number) is a field error."""
+    errors: list[FieldError] = []
+    day = common.parse_date_br(values["vigencia"])
+    if day is None:
+        errors.append(FieldError("effective_from", "data_invalida", "Informe a data de início da vigência."))
+    tr, tm = _days(values["tr_dias"], "tr_days", errors), _days(values["tm_dias"], "tm_days", errors)
+    if errors:
+        raise ValidationFailed("Protocolo inválido.", errors=errors)
+    assert day is not None
+    return ProtocolDraft(
+        effective_from=day,
+        reason=values["motivo"],
+        checklist=tuple(ChecklistItem(k, label, kind == "obrigatorio") for k, label, kind in values["items"]),
+        required_exams=tuple(line for line in values["exames"].splitlines() if line.strip()),
+        accepted_cids=tuple(values["cids"].replace(",", " ").split()),
+        priority_hints=tuple(line for line in values["orientacoes"].splitlines() if line.strip()),
+        teleconsultation_required=values["teleconsulta"],
+        tr_days=tr,
+        tm_days=tm,
+    )
+
+
+_FIELD_NAMES: Final = {
+    "effective_from": "vigencia",
+    "reason": "motivo",
+    "accepted_cids": "cids",
+    "tr_days": "tr_dias",
+    "tm_days": "tm_dias",
+}
+
+
+def _page_errors(errors: tuple[FieldError, ...]) -> dict[str, str]:
+    """Service field names → the form's; every checklist row's error shown next to the checklist."""
+    shown: dict[str, str] = {}
+    for e in errors:
+        name = e.field.split("[")[0].split(".")[0]
+        if name == "checklist" and "[" in e.field:
+            row = int(e.field.split("[")[1].split("]")[0]) + 1
+            shown.setdefault("checklist", f"Item {row}: {e.message}")
+            continue
+        shown.setdefault(_FIELD_NAMES.get(name, name), e.message)
+    return shown
+
+
+async def _detail(
+    request: Request[Any, Any, Any],
+    db_session: AsyncSession,
+    settings: Settings,
+    code: str,
+    *,
+    done: str | None = None,
+    values: dict[str, Any] | None = None,
+    errors: dict[str, str] | None = None,
+    alert: str | None = None,
+    pagina: int | None = None,
+    status_code: int = 200,
+) -> Template:
+    catalog = await wl.load_catalog(db_session, settings)
+    oci = catalog.ocis.get(code)
+    if oci is None:
+        raise NotFound(f"A OCI {code} não está no catálogo SIGTAP vigente.", code="oci_nao_encontrada")
+    today = wl.local_today(settings)
+    in_force = catalog.protocols[code]
+    page_no = common.page_number(pagina)
+    history = await protocols.list_versions(
+        db_session, settings, today, oci_code=code, offset=(page_no - 1) * common.PAGE_SIZE, limit=common.PAGE_SIZE
+    )
+    page = common.Page(page_no, common.PAGE_SIZE, history.total)
+    form_values = values or _values_of(in_force, today)
+    return Template(
+        "gestao/protocolo.html",
+        context={
+            "oci": oci,
+            "protocol": in_force,
+            "times": protocols.care_times(in_force, settings),
+            "history": history.items,
+            "page": page,
+            "may_write": protocols.may_write(common.actor(request)),
+            "v": form_values,
+            "blank_rows": range(BLANK_ROWS),
+            "errors": errors or {},
+            "alert": alert,
+            "done": DONE_PT.get(done or ""),
+            "today": today,
+        },
+        status_code=status_code,
+    )
+
+
+@get("/gestao/protocolos/{code:str}", opt=allow(*READERS), include_in_schema=False)
+async def protocol_page(
+    request: Request[Any, Any, Any],
+    db_session: NamedDependency[AsyncSession],
+    settings: NamedDependency[Settings],
+    code: str,
+    feito: FromQuery[str | None] = None,
+    pagina: FromQuery[int | None] = None,
+) -> Template:
+    return await _detail(request, db_session, settings, code, done=feito, pagina=pagina)
+
+
+@post("/gestao/protocolos/{code:str}", opt=allow(Role.GESTOR), include_in_schema=False, status_code=303)
+async def submit_protocol(
+    request: Request[Any, Any, Any],
+    db_session: NamedDependency[AsyncSession],
+    settings: NamedDependency[Settings],
+    code: str,
+    data: Form[ProtocolForm],
+) -> Redirect | Template:
+    values = _form_values(data)
+    today = wl.local_today(settings)
+
+    async def write() -> protocols.Protocol:
+        return await protocols.write_version(db_session, settings, common.actor(request), code, _draft(values), today)
+
+    async def rerender(refusal: forms.Refusal) -> Template:
+        return await _detail(
+            request,
+            db_session,
+            settings,
+            code,
+            values=values,
+            errors=_page_errors(refusal.errors),
+            alert="Corrija os campos indicados." if refusal.errors else refusal.message,
+            status_code=refusal.status_code,
+        )
+
+    return await forms.submit(
+        db_session, write, redirect=lambda _p: f"/gestao/protocolos/{code}?feito=criada", rerender=rerender
+    )
+
+
+# -- records that break SAES art. 11 -------------------------------------------------------------------------------
+
+
+@get("/gestao/identificacao", opt=allow(*IDENTIFICATION_VIEWERS), include_in_schema=False)
+async def identification_list(
+    request: Request[Any, Any, Any],
+    db_session: NamedDependency[AsyncSession],
+    municipio: FromQuery[str | None] = None,
+    ordem: FromQuery[str | None] = None,
+    pagina: FromQuery[int | None] = None,
+) -> Template:
+    order = ordem if ordem in IDENTIFICATION_ORDERS else "id"
+    town = (municipio or "").strip()
+    town = town if town.isdigit() and len(town) == 7 else ""
+    page_no = common.page_number(pagina)
+    report = await people.identification_report(
+        db_session,
+        common.actor(request),
+        municipality_ibge=town or None,
+        order=order,
+        offset=(page_no - 1) * common.PAGE_SIZE,
+        limit=common.PAGE_SIZE,
+    )
+    return Template(
+        "gestao/identificacao.html",
+        context={
+            "rows": report.rows,
+            "total": report.total,
+            "by_issue": report.by_issue,
+            "issues": ISSUES,
+            "page": common.Page(page_no, common.PAGE_SIZE, report.total),
+            "q": {"municipio": town, "ordem": order},
+            "orders": IDENTIFICATION_ORDERS,
+            "municipalities": common.visible_municipalities(common.principal(request)),
+        },
+    )
+
+
+ROUTES = [protocol_list, protocol_page, submit_protocol, identification_list]
