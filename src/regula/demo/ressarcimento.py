@@ -161,7 +161,7 @@ async def activate(
             ans_reports_regular=True,
         ),
         actor,
-        today,
+        date(year - 1, 8, 1),  # the manifestation of interest, before the steps below
     )
     start = date(year - 1, 9, 1)
     path = (

@@ -5,13 +5,18 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Annotated
 
+from litestar.params import KwargDefinition
 from msgspec import Struct
 
+from regula.catalog.schemas import Money
 from regula.ressarcimento import service
 from regula.ressarcimento.models import AnnualMaximum, Attestation, MatrixItem, Operator, OperatorStep, Sanction
 
-MoneyIn = Decimal
+MoneyIn = Money
+#: An amount that may be absent: a JSON number or null (``Money | None`` cannot be written: its metadata is a dict).
+MaybeMoney = Annotated[Decimal | None, KwargDefinition(schema_extra={"oneOf": [{"type": "number"}, {"type": "null"}]})]
 
 
 class OperatorIn(Struct, forbid_unknown_fields=True):
@@ -59,19 +64,19 @@ class MatrixItemIn(Struct, forbid_unknown_fields=True):
     procedure_code: str
     monthly_qty: int
     annual_qty: int
-    unit_value_brl: MoneyIn | None = None
-    ivr: MoneyIn | None = None
+    unit_value_brl: MaybeMoney = None
+    ivr: MaybeMoney = None
     name: str | None = None
-    sublimit_brl: MoneyIn | None = None
+    sublimit_brl: MaybeMoney = None
     strategic: bool = False
 
 
 class MatrixChangeIn(Struct, forbid_unknown_fields=True):
     monthly_qty: int
     annual_qty: int
-    unit_value_brl: MoneyIn | None = None
-    ivr: MoneyIn | None = None
-    sublimit_brl: MoneyIn | None = None
+    unit_value_brl: MaybeMoney = None
+    ivr: MaybeMoney = None
+    sublimit_brl: MaybeMoney = None
     strategic: bool = False
     active: bool = True
 
@@ -156,12 +161,12 @@ class MatrixItemPublic(Struct):
     component: str
     procedure_code: str
     name: str
-    unit_value_brl: Decimal
-    ivr: Decimal | None
-    value_brl: Decimal
+    unit_value_brl: Money
+    ivr: MaybeMoney
+    value_brl: Money
     monthly_qty: int
     annual_qty: int
-    sublimit_brl: Decimal | None
+    sublimit_brl: MaybeMoney
     strategic: bool
     active: bool
     replaced_by: int | None
@@ -169,7 +174,7 @@ class MatrixItemPublic(Struct):
 
 class AnnualMaxPublic(Struct):
     year: int
-    value_brl: Decimal
+    value_brl: Money
     act: str | None
     set_by: str
 
@@ -180,7 +185,7 @@ class OperatorDetailPublic(Struct):
     units: list[UnitPublic]
     matrix: list[MatrixItemPublic]
     annual_maxima: list[AnnualMaxPublic]
-    planned_month_brl: Decimal
+    planned_month_brl: Money
     eligible: bool
     eligibility_reasons: list[str]
     next_statuses: list[str]
@@ -191,7 +196,7 @@ class SanctionPublic(Struct):
     operator_id: int
     competencia: str
     kind: str
-    amount_brl: Decimal
+    amount_brl: Money
     months_below_90: int
     status: str
     proposed_on: date
@@ -209,31 +214,31 @@ class AttestationPublic(Struct):
     operator_name: str
     competencia: str
     status: str
-    planned_brl: Decimal
-    registered_brl: Decimal
-    unauthorized_brl: Decimal
+    planned_brl: Money
+    registered_brl: Money
+    unauthorized_brl: Money
     items: int
     unauthorized_items: int
-    counted_brl: Decimal
-    carried_in_brl: Decimal
-    available_brl: Decimal
+    counted_brl: Money
+    carried_in_brl: Money
+    available_brl: Money
     cor_expected: bool
-    expected_cor_brl: Decimal
-    carried_out_brl: Decimal
-    expired_brl: Decimal
-    execution_pct: Decimal
+    expected_cor_brl: Money
+    carried_out_brl: Money
+    expired_brl: Money
+    execution_pct: Money
     months_below_90: int
     sanction: str
-    fine_brl: Decimal
-    annual_max_brl: Decimal
+    fine_brl: Money
+    annual_max_brl: Money
     attested_by: str
     attested_at: datetime
     homologated_on: date | None
     homologation_act: str | None
     cor_number: str | None
     cor_issued_on: date | None
-    cor_issued_brl: Decimal | None
-    cor_difference_brl: Decimal | None
+    cor_issued_brl: MaybeMoney
+    cor_difference_brl: MaybeMoney
     proposed_sanction: SanctionPublic | None = None
 
 
@@ -254,18 +259,18 @@ class SanctionPage(Struct):
 class CapPublic(Struct):
     cap: str
     label: str
-    share: Decimal
-    limit_brl: Decimal
-    used_brl: Decimal
-    produced_brl: Decimal
+    share: Money
+    limit_brl: Money
+    used_brl: Money
+    produced_brl: Money
 
 
 class CapsPublic(Struct):
     operator_id: int
     year: int
-    annual_max_brl: Decimal | None
+    annual_max_brl: MaybeMoney
     national_large: bool
-    used_total_brl: Decimal
+    used_total_brl: Money
     caps: list[CapPublic]
 
 
