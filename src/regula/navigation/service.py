@@ -120,7 +120,10 @@ async def log_contact(
     """A navigator's contact attempt; closing the task with it when the case is settled."""
     if outcome not in CONTACT_OUTCOMES:
         raise ValidationFailed.for_field(
-            "outcome", "resultado_invalido", f"Resultado inválido; use um de: {', '.join(CONTACT_OUTCOMES)}."
+            "outcome",
+            "resultado_invalido",
+            # People read the labels (issue 17: the page showed the codes, e.g. "nao_atendeu").
+            "Resultado inválido: escolha um destes: " + "; ".join(CONTACT_OUTCOMES.values()) + ".",
         )
     if channel not in ("telefone", "whatsapp", "presencial", "visita"):
         raise ValidationFailed.for_field(

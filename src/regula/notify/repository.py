@@ -7,6 +7,8 @@ its citizen lives, so a user sees the messages of residents of the municipalitie
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import ColumnElement, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -14,6 +16,7 @@ from sqlmodel import col
 
 from regula.access.actor import Actor
 from regula.audit.service import record_list_read
+from regula.db.listing import Slice, SortKey, Sorts, Window, fetch
 from regula.notify.models import Message
 from regula.people.models import Citizen
 
@@ -50,6 +53,55 @@ async def message_log(
     # Messages carry phone numbers and texts: one audit event naming those returned (API and page alike).
     await record_list_read(session, "Message", [m.id for m, _, _ in rows], places=[(u, mu) for _, u, mu in rows])
     return [m for m, _, _ in rows]
+
+
+# -- the message log, paged by cursor (issue 17 item 1, decision 23: /mensagens stopped at 300 rows) -------------
+
+
+@dataclass(frozen=True)
+class MessageFilter:
+    entry_id: int | None = None
+    status: str | None = None
+    kind: str | None = None
+    municipality: str | None = None
+    municipalities: tuple[str, ...] | None = None  # a health region's
+
+
+#: The message log's sort keys: created (default, newest first), kind, status; each followed by the message's id.
+MESSAGE_SORTS = Sorts(
+    keys=(
+        SortKey("criada", col(Message.created_at), datetime, descending_first=True),
+        SortKey("tipo", col(Message.kind), str),
+        SortKey("situacao", col(Message.status), str),
+    ),
+    default="criada",
+    default_descending=True,
+    tiebreak=col(Message.id),
+)
+
+
+async def message_page(session: AsyncSession, actor: Actor, f: MessageFilter, window: Window) -> Slice[Message]:
+    """One window of the messages ``actor`` may see, with the true total (audited: phone numbers and texts)."""
+    base = (
+        select(Message, col(Citizen.uf), col(Citizen.municipality_ibge))
+        .join(Citizen, col(Citizen.id) == col(Message.citizen_id))
+        .where(readable(actor))
+    )
+    if f.entry_id is not None:
+        base = base.where(col(Message.entry_id) == f.entry_id)
+    if f.status is not None:
+        base = base.where(col(Message.status) == f.status)
+    if f.kind is not None:
+        base = base.where(col(Message.kind) == f.kind)
+    if f.municipality is not None:
+        base = base.where(col(Citizen.municipality_ibge) == f.municipality)
+    if f.municipalities is not None:
+        base = base.where(col(Citizen.municipality_ibge).in_(f.municipalities))
+    found = await fetch(session, base, MESSAGE_SORTS, window)
+    await record_list_read(
+        session, "Message", [row[0].id for row in found.rows], places=[(row[1], row[2]) for row in found.rows]
+    )
+    return found.map([row[0] for row in found.rows])
 
 
 async def last_asked(

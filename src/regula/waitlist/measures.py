@@ -17,6 +17,8 @@ The measures:
   day it closed otherwise), minus the days the clock was paused (``suspended_days``, plus the open pause counted up
   to ``as_of``), never negative. The waiting clock pauses while the entry is suspended, returned to APS or waiting
   for a teleconsultation (``waitlist.states.clock_paused``).
+* **days since the request** — days from the local date of the request to today, never negative: the wait of a
+  referral still under review (solicitada, em análise), before days waited starts.
 * **tM** — the OCI's maximum time (``max_days``; Portaria GM/MS 3.492/2024 art. 14 §2 III, and art. 14 §3 III as
   amended: "tempo limite máximo (TM) para cada OCI"). The ordinance counts it **from the first to the last
   procedure of the OCI** (amendment, art. 14 §3 III): that is **tM compliance**, below. Before the first procedure,
@@ -132,6 +134,17 @@ def waited_until_sql(
 ) -> ColumnElement[date]:
     closed = status.in_(sorted(s.value for s in TERMINAL_STATUSES))
     return case((closed, func.least(_date_sql(today), local_date_sql(closed_at, tz))), else_=_date_sql(today))
+
+
+def days_since_request(requested_at: datetime, as_of: date, tz: str) -> int:
+    """Days from the local date of the request to ``as_of``, never negative: how long a referral has waited for the
+    regulation center's decision. Days waited starts at the authorization; before it, this is the wait the queue
+    management of Portaria GM/MS 3.492/2024 art. 10 §2 ("gestão das filas", "reduzir tempos de espera") sees."""
+    return max(0, (as_of - local_date(requested_at, tz)).days)
+
+
+def days_since_request_sql(requested_at: ColumnElement[datetime], as_of: SqlDate, tz: str) -> ColumnElement[int]:
+    return func.greatest(0, _date_sql(as_of) - local_date_sql(requested_at, tz))
 
 
 # -- tM --------------------------------------------------------------------------------------------------------------

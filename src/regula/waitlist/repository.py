@@ -13,12 +13,26 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, literal_column, select, text, true
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    String,
+    case,
+    cast,
+    column,
+    func,
+    literal_column,
+    select,
+    text,
+    true,
+    values,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from regula.access.actor import Actor
 from regula.audit.service import record_list_read
+from regula.db.listing import Slice, SortKey, Sorts, Window, fetch
 from regula.people.models import Citizen
 from regula.territory.reference import search_key
 from regula.waitlist import measures
@@ -70,6 +84,7 @@ class EntrySearch:
     queue: QueueKey | None = None
     created_by: str | None = None
     text: str | None = None  # a protocol, or part of the citizen's name
+    municipalities: tuple[str, ...] | None = None  # a health region's (the adapter resolves the region)
     born_on_or_before: date | None = None
     born_after: date | None = None
     waited: WaitedAtLeast | None = None  # days waited (waitlist.measures) at least
@@ -101,6 +116,8 @@ def _conditions(actor: Actor, s: EntrySearch) -> list[ColumnElement[bool]]:
         where.append(col(e.oci_code) == s.oci)
     if s.municipality:
         where.append(col(e.municipality_ibge) == s.municipality)
+    if s.municipalities is not None:
+        where.append(col(e.municipality_ibge).in_(s.municipalities))
     if s.statuses is not None:
         where.append(col(e.status).in_(s.statuses))
     if s.risk:
@@ -180,6 +197,112 @@ async def search_entries(
         places=[(h.entry.uf, h.entry.municipality_ibge) for h in hits],
     )
     return hits
+
+
+# -- the entry lists, paged by cursor and sortable (issue 17 item 1, decision 23) ---------------------------------
+
+_NO_DATE = date(9999, 12, 31)
+_RISK_ORDER = case(
+    (col(WaitlistEntry.risk_class) == "vermelho", 0),
+    (col(WaitlistEntry.risk_class) == "amarelo", 1),
+    (col(WaitlistEntry.risk_class) == "verde", 2),
+    (col(WaitlistEntry.risk_class) == "azul", 3),
+    else_=4,
+)
+
+
+def entry_sorts(today: date, tz: str, *, under_review: bool = False) -> Sorts:
+    """The sort keys of the entry lists (the URL's ``ordem``). ``espera`` is days waited (``measures``) in the
+    queue, and the days since the request for referrals under review (not yet waiting: ``under_review``);
+    ``fila`` is each queue's own order (by queue, then position); entries without a figure sort last."""
+    e = WaitlistEntry
+    if under_review:
+        requested_at: Any = col(e.requested_at)
+        wait = measures.days_since_request_sql(requested_at, today, tz)
+    else:
+        wait = func.coalesce(measures.EntrySql.of(e).days(today, tz), -1)
+    queue_order = func.concat(
+        col(e.oci_code),
+        ":",
+        col(e.scope_kind),
+        ":",
+        col(e.scope_code),
+        ":",
+        func.lpad(cast(func.coalesce(col(e.position), 999_999_999), String), 10, "0"),
+    )
+    keys: tuple[SortKey, ...] = (
+        SortKey("fila", queue_order, str),
+        SortKey("pontuacao", func.coalesce(col(e.score), -1), int, descending_first=True),
+        SortKey("espera", wait, int, descending_first=True),
+        SortKey("solicitacao", col(e.requested_at), datetime),
+        SortKey("risco", _RISK_ORDER, int),
+        SortKey("prazo", func.coalesce(col(e.deadline_date), _NO_DATE), date),
+        SortKey("atualizacao", col(e.status_changed_at), datetime, descending_first=True),
+        SortKey("protocolo", col(e.protocol), str),
+    )
+    if under_review:  # no position, score or tM deadline before authorization: nothing to sort by
+        keys = tuple(k for k in keys if k.name not in ("fila", "pontuacao", "prazo"))
+    return Sorts(
+        keys=keys,
+        default="espera" if under_review else "fila",
+        default_descending=under_review,
+        tiebreak=col(e.id),
+    )
+
+
+async def entry_page(
+    session: AsyncSession, actor: Actor, s: EntrySearch, sorts: Sorts, window: Window
+) -> Slice[EntryHit]:
+    """One window of the entries matching ``s`` that ``actor`` may see, with the true total (audited, as
+    ``search_entries``: the list shows names)."""
+    e, c = WaitlistEntry, Citizen
+    base = (
+        select(e, col(c.name), col(c.social_name)).join(c, col(c.id) == col(e.citizen_id)).where(*_conditions(actor, s))
+    )
+    found = await fetch(session, base, sorts, window)
+    hits = [EntryHit(row[0], row[1], row[2]) for row in found.rows]
+    await record_list_read(
+        session,
+        "WaitlistEntry",
+        [h.entry.id for h in hits],
+        places=[(h.entry.uf, h.entry.municipality_ibge) for h in hits],
+    )
+    return found.map(hits)
+
+
+async def citizens_by_id(session: AsyncSession, ids: Sequence[int]) -> dict[int, Citizen]:
+    if not ids:
+        return {}
+    stmt = select(Citizen).where(col(Citizen.id).in_(set(ids)))
+    return {c.id or 0: c for c in (await session.execute(stmt)).scalars()}
+
+
+async def waiting_at_or_above(
+    session: AsyncSession, wanted: Sequence[tuple[int, QueueKey, int]]
+) -> dict[int, tuple[int, int]]:
+    """For each ``(id, queue, score)``: how many entries waiting in that queue have a score at least ``score``, and
+    the queue's size (``waitlist.standing``: where a referral under review would stand)."""
+    if not wanted:
+        return {}
+    v = values(
+        column("id", BigInteger),
+        column("oci", String),
+        column("sk", String),
+        column("sc", String),
+        column("score", BigInteger),
+        name="wanted",
+    ).data([(i, k.oci_code, k.scope_kind, k.scope_code, score) for i, k, score in wanted])
+    e = WaitlistEntry
+    same_queue = (
+        col(e.status) == S.AUTORIZADA.value,
+        col(e.oci_code) == v.c.oci,
+        col(e.scope_kind) == v.c.sk,
+        col(e.scope_code) == v.c.sc,
+    )
+    above = select(func.count()).select_from(e).where(*same_queue, col(e.score) >= v.c.score).scalar_subquery()
+    size = select(func.count()).select_from(e).where(*same_queue).scalar_subquery()
+    stmt = select(v.c.id, above, size)
+    return {int(i): (int(a), int(n)) for i, a, n in (await session.execute(stmt)).all()}
 
 
 # -- one entry ---------------------------------------------------------------------------------------------------

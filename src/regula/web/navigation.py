@@ -8,7 +8,9 @@ entry, with what the provider said.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 from litestar import Request, get, post
 from litestar.di import NamedDependency
@@ -26,8 +28,8 @@ from regula.navigation import service as nav
 from regula.navigation.models import CONTACT_OUTCOMES, TASK_KIND_LABELS_PT
 from regula.notify import repository as notify_repo
 from regula.notify.content import KIND_LABELS_PT
-from regula.notify.repository import message_log
-from regula.web import common, forms
+from regula.waitlist import measures
+from regula.web import common, forms, listing
 from regula.web.forms import Form
 
 WORKERS = (Role.NAVEGADOR, Role.REGULADOR)
@@ -82,82 +84,176 @@ async def unconfirmed_appointments(db_session: AsyncSession, act: Any, limit: in
     ]
 
 
+#: The worklist's sortable columns (``navigation.repository.TASK_SORTS``).
+TASK_COLUMNS = (
+    listing.Column("prazo", "Prazo"),
+    listing.Column("tipo", "Caso"),
+    listing.Column("cidadao", "Cidadão"),
+    listing.Column("municipio", "Município"),
+    listing.Column("aberta_em", "Aberta em"),
+)
+WORKLIST = "/navegacao"
+DONE_PT = {"encerrada": "Tarefa encerrada.", "registrado": "Contato registrado."}
+
+
+def _task_listing(params: dict[str, str | None], tz: str) -> tuple[listing.Listing, nav_repo.TaskFilter]:
+    """The worklist's state from its URL: filters (situação, tipo, município, região, vence até), order and cursor;
+    a parameter that cannot be read is a 400 naming it."""
+    situacao = params.get("situacao") or "aberta"
+    listing.choice_param(situacao, "situacao", ("aberta", "concluida"), "Situação")
+    tipo = listing.choice_param(params.get("tipo"), "tipo", TASK_KIND_LABELS_PT, "Tipo de tarefa")
+    municipio = listing.municipality_param(params.get("municipio"))
+    region = listing.region_param(params.get("regiao"))
+    due = listing.date_param(params.get("vence_ate"), "vence_ate")
+    state = listing.listing(
+        WORKLIST,
+        nav_repo.TASK_SORTS,
+        {
+            "situacao": situacao if situacao != "aberta" else None,
+            "tipo": tipo,
+            "municipio": municipio,
+            "regiao": params.get("regiao") or None,
+            "vence_ate": due.isoformat() if due else None,
+        },
+        ordem=params.get("ordem"),
+        sentido=params.get("sentido"),
+        cursor=params.get("cursor"),
+        columns=TASK_COLUMNS,
+    )
+    f = nav_repo.TaskFilter(
+        status=situacao,
+        kind=tipo,
+        municipality=municipio,
+        municipalities=region,
+        # "Vence até" a local day: due before the first instant of the next one.
+        due_before=measures.start_of_day(due + timedelta(days=1), tz) if due else None,
+    )
+    return state, f
+
+
 async def _worklist(
     request: Request[Any, Any, Any],
     db_session: AsyncSession,
+    settings: Settings,
+    params: dict[str, str | None],
     *,
-    tipo: str | None,
-    situacao: str,
     errors: dict[int, dict[str, str]] | None = None,
     alert: str | None = None,
     done: str | None = None,
     status_code: int = 200,
 ) -> Template:
     act = common.actor(request)
-    rows = await nav_repo.list_tasks(db_session, act, status=situacao, kind=tipo or None)
-    contacts = {r.task.id: await nav.contacts_of_task(db_session, r.task.id or 0) for r in rows[:100]}
-    upcoming = await unconfirmed_appointments(db_session, act) if situacao == "aberta" else []
-    counts: dict[str, int] = {}
-    for r in rows:
-        counts[r.task.kind] = counts.get(r.task.kind, 0) + 1
+    state, f = _task_listing(params, settings.timezone)
+    state.slice = await nav_repo.task_page(db_session, act, f, state.window)
+    rows: list[nav_repo.TaskRow] = state.slice.rows
+    contacts = await nav_repo.contacts_of_tasks(db_session, [r.task.id or 0 for r in rows])
+    upcoming = await unconfirmed_appointments(db_session, act) if f.status == "aberta" else []
+    counts = await nav_repo.count_tasks_by_kind(db_session, act, f)
+    p = common.principal(request)
+    municipalities = common.visible_municipalities(p)
+    regions = sorted(
+        {(m.health_region_code, m.health_region_name) for m in municipalities if m.health_region_code},
+        key=lambda r: r[1] or "",
+    )
     return Template(
         "navegacao/lista.html",
         context={
             "rows": rows,
+            "l": state,
             "upcoming": upcoming,
             "message_statuses": MESSAGE_STATUS_LABELS_PT,
             "contacts": contacts,
             "counts": counts,
             "kinds": TASK_KIND_LABELS_PT,
             "outcomes": CONTACT_OUTCOMES,
-            "q": {"tipo": tipo or "", "situacao": situacao},
+            "q": {
+                "tipo": f.kind or "",
+                "situacao": f.status,
+                "municipio": f.municipality or "",
+                "regiao": params.get("regiao") or "",
+                "vence_ate": state.filters.get("vence_ate", ""),
+            },
+            "municipalities": municipalities if len(municipalities) <= 600 else [],
+            "regions": regions,
             "errors": errors or {},
             "alert": alert,
-            "done": done,
-            "can_work": common.principal(request).role in (*WORKERS, Role.ADMIN),
+            "done": DONE_PT.get(done or ""),
+            "can_work": p.role in (*WORKERS, Role.ADMIN),
         },
         status_code=status_code,
     )
 
 
-@get("/navegacao", opt=allow(*READERS), include_in_schema=False)
+@get(WORKLIST, opt=allow(*READERS), include_in_schema=False)
 async def worklist_page(
     request: Request[Any, Any, Any],
     db_session: NamedDependency[AsyncSession],
+    settings: NamedDependency[Settings],
     tipo: FromQuery[str | None] = None,
-    situacao: FromQuery[str] = "aberta",
+    situacao: FromQuery[str | None] = None,
+    municipio: FromQuery[str | None] = None,
+    regiao: FromQuery[str | None] = None,
+    vence_ate: FromQuery[str | None] = None,
+    ordem: FromQuery[str | None] = None,
+    sentido: FromQuery[str | None] = None,
+    cursor: FromQuery[str | None] = None,
     feito: FromQuery[str | None] = None,
 ) -> Template:
-    if situacao not in ("aberta", "concluida"):
-        situacao = "aberta"
-    return await _worklist(request, db_session, tipo=tipo, situacao=situacao, done=feito)
+    params = {
+        "tipo": tipo,
+        "situacao": situacao,
+        "municipio": municipio,
+        "regiao": regiao,
+        "vence_ate": vence_ate,
+        "ordem": ordem,
+        "sentido": sentido,
+        "cursor": cursor,
+    }
+    return await _worklist(request, db_session, settings, params, done=feito)
 
 
 class ContactForm(Struct):
-    """One contact with the citizen, logged against a worklist task."""
+    """One contact with the citizen, logged against a worklist task; ``voltar`` is the list's URL (filters, order
+    and page) the form was on, ``seguinte`` the task shown below this one (where to land when this one closes)."""
 
     resultado: str = ""
     anotacao: str = ""
     canal: str = ""
     encerrar: str = ""
+    voltar: str = ""
+    seguinte: str = ""
+
+
+def _params_of(url: str) -> dict[str, str | None]:
+    """The list parameters of a worklist URL (``voltar``), to show the same list again after a refused form."""
+    target = listing.return_to(url, WORKLIST)
+    query = urlsplit(target).query
+    return {k: v for k, v in parse_qsl(query) if k != "feito"}
 
 
 @post("/navegacao/tarefas/{task_id:int}/contatos", opt=allow(*WORKERS), include_in_schema=False, status_code=303)
 async def log_contact(
     request: Request[Any, Any, Any],
     db_session: NamedDependency[AsyncSession],
+    settings: NamedDependency[Settings],
     task_id: FromPath[int],
     data: Form[ContactForm],
 ) -> Redirect | Template:
     close = forms.checked(data.encerrar)
+    back = forms.field_text(data.voltar, 2000)
+    following = forms.field_text(data.seguinte, 20)
+    anchor = f"tarefa-{task_id}"
+    if close:  # the closed task leaves the open list: land on the one that was below it
+        anchor = f"tarefa-{following}" if following.isdigit() else "resumo-lista"
 
     async def rerender(refusal: forms.Refusal) -> Template:
+        params = _params_of(back)
         if refusal.status_code == 422:
             # The service names the outcome "outcome"; the form calls it "resultado".
             errors = {task_id: {"resultado" if k == "outcome" else k: v for k, v in refusal.fields.items()}}
-            return await _worklist(request, db_session, tipo=None, situacao="aberta", errors=errors, status_code=422)
+            return await _worklist(request, db_session, settings, params, errors=errors, status_code=422)
         return await _worklist(
-            request, db_session, tipo=None, situacao="aberta", alert=refusal.message, status_code=refusal.status_code
+            request, db_session, settings, params, alert=refusal.message, status_code=refusal.status_code
         )
 
     return await forms.submit(
@@ -171,7 +267,9 @@ async def log_contact(
             forms.field_text(data.canal, 12) or "telefone",
             close=close,
         ),
-        redirect=lambda _contact: f"/navegacao?feito={'encerrada' if close else 'registrado'}",
+        redirect=lambda _contact: listing.return_to(
+            back, WORKLIST, anchor, feito="encerrada" if close else "registrado"
+        ),
         rerender=rerender,
     )
 
@@ -183,17 +281,54 @@ async def messages_page(
     settings: NamedDependency[Settings],
     entrada: OptionalId = None,
     situacao: FromQuery[str | None] = None,
+    tipo: FromQuery[str | None] = None,
+    municipio: FromQuery[str | None] = None,
+    regiao: FromQuery[str | None] = None,
+    ordem: FromQuery[str | None] = None,
+    sentido: FromQuery[str | None] = None,
+    cursor: FromQuery[str | None] = None,
 ) -> Template:
-    rows = await message_log(db_session, common.actor(request), entry_id=entrada, status=situacao or None, limit=300)
+    """Every message of the outbox in the user's territory (or of one entry): filtered, sorted, paged by cursor
+    with the true total (decision 23; it stopped at 300 rows before)."""
+    status = listing.choice_param(situacao, "situacao", MESSAGE_STATUS_LABELS_PT, "Situação")
+    kind = listing.choice_param(tipo, "tipo", KIND_LABELS_PT, "Tipo de mensagem")
+    municipality = listing.municipality_param(municipio)
+    region = listing.region_param(regiao)
+    state = listing.listing(
+        "/mensagens",
+        notify_repo.MESSAGE_SORTS,
+        {"entrada": entrada, "situacao": status, "tipo": kind, "municipio": municipality, "regiao": regiao},
+        ordem=ordem,
+        sentido=sentido,
+        cursor=cursor,
+    )
+    f = notify_repo.MessageFilter(
+        entry_id=entrada, status=status, kind=kind, municipality=municipality, municipalities=region
+    )
+    state.slice = await notify_repo.message_page(db_session, common.actor(request), f, state.window)
+    municipalities = common.visible_municipalities(common.principal(request))
+    regions = sorted(
+        {(m.health_region_code, m.health_region_name) for m in municipalities if m.health_region_code},
+        key=lambda r: r[1] or "",
+    )
     return Template(
         "mensagens/lista.html",
         context={
-            "rows": rows,
-            "q": {"entrada": entrada or "", "situacao": situacao or ""},
+            "rows": state.slice.rows,
+            "l": state,
+            "q": {
+                "entrada": entrada or "",
+                "situacao": status or "",
+                "tipo": kind or "",
+                "municipio": municipality or "",
+                "regiao": regiao or "",
+            },
             "statuses": MESSAGE_STATUS_LABELS_PT,
             "kinds": KIND_LABELS_PT,
             "deferred": DEFERRED_LABELS_PT,
             "channel": settings.notify_channel,
+            "municipalities": municipalities if len(municipalities) <= 600 else [],
+            "regions": regions,
         },
     )
 

@@ -30,8 +30,9 @@ from regula.core.errors import DomainError, NotFound, PermissionDenied, Validati
 from regula.production import authorization as auth
 from regula.production import composition as comp
 from regula.production import control, execution, indicators, service
+from regula.production import repository as care_repo
 from regula.waitlist import service as wl
-from regula.web import common, forms
+from regula.web import common, forms, listing
 from regula.web.forms import Form
 
 RECORDERS = (Role.EXECUTANTE, Role.NAVEGADOR)
@@ -79,19 +80,48 @@ def _can(request: Request[Any, Any, Any], roles: tuple[Role, ...]) -> bool:
     return common.principal(request).has_role(*roles)
 
 
+CARE_STATUSES = {"em_atendimento": "Em atendimento", "concluida": "Concluídas"}
+
+
 @get("/producao", opt=allow(*READERS), include_in_schema=False)
 async def in_care_page(
     request: Request[Any, Any, Any],
     db_session: NamedDependency[AsyncSession],
     settings: NamedDependency[Settings],
-    situacao: FromQuery[str] = "em_atendimento",
+    situacao: FromQuery[str | None] = None,
+    oci: FromQuery[str | None] = None,
+    municipio: FromQuery[str | None] = None,
+    regiao: FromQuery[str | None] = None,
+    ordem: FromQuery[str | None] = None,
+    sentido: FromQuery[str | None] = None,
+    cursor: FromQuery[str | None] = None,
 ) -> Template:
-    if situacao not in ("em_atendimento", "concluida"):
-        situacao = "em_atendimento"
-    rows = await execution.list_in_care(db_session, common.actor(request), status=situacao)
+    """The OCIs in care (or concluded) of the user's territory: filtered, sorted, paged by cursor with the true
+    total (decision 23; it stopped at 300 rows before)."""
+    status = listing.choice_param(situacao, "situacao", CARE_STATUSES, "Situação") or "em_atendimento"
+    catalog = await wl.load_catalog(db_session, settings)
+    oci = listing.choice_param(oci, "oci", catalog.ocis, "OCI")
+    municipality = listing.municipality_param(municipio)
+    region = listing.region_param(regiao)
+    state = listing.listing(
+        "/producao",
+        care_repo.CARE_SORTS,
+        {
+            "situacao": status if status != "em_atendimento" else None,
+            "oci": oci,
+            "municipio": municipality,
+            "regiao": regiao,
+        },
+        ordem=ordem,
+        sentido=sentido,
+        cursor=cursor,
+    )
+    f = care_repo.CareFilter(status=status, oci=oci, municipality=municipality, municipalities=region)
+    found = await care_repo.in_care_page(db_session, common.actor(request), f, state.window)
+    state.slice = found
     today = wl.local_today(settings)
     items = []
-    for r in rows:
+    for r in found.rows:
         x = r.execution
         clock = None
         if x is not None and x.first_on is not None:
@@ -101,9 +131,24 @@ async def in_care_page(
                 comp.Clock(x.first_on, x.last_on, None, elapsed, x.max_days, x.recommended_days, concluded)
             )
         items.append({"entry": r.entry, "citizen": r.citizen_name, "execution": x, "clock": clock})
+    municipalities = common.visible_municipalities(common.principal(request))
+    regions = sorted(
+        {(m.health_region_code, m.health_region_name) for m in municipalities if m.health_region_code},
+        key=lambda r: r[1] or "",
+    )
     return Template(
         "producao/lista.html",
-        context={"rows": items, "situacao": situacao, "levels": LEVEL_LABELS_PT},
+        context={
+            "rows": items,
+            "l": state,
+            "situacao": status,
+            "statuses": CARE_STATUSES,
+            "levels": LEVEL_LABELS_PT,
+            "q": {"oci": oci or "", "municipio": municipality or "", "regiao": regiao or ""},
+            "ocis": sorted(catalog.ocis.values(), key=lambda o: o.code),
+            "municipalities": municipalities if len(municipalities) <= 600 else [],
+            "regions": regions,
+        },
     )
 
 

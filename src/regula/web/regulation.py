@@ -5,6 +5,8 @@ may take (authorize, return to APS with a pendência, deny with a reason, and th
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from litestar import Request, get, post
@@ -16,17 +18,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from regula.access.policy import Role, allow
 from regula.config import Settings
 from regula.core.errors import ValidationFailed
+from regula.providers import repository as providers
+from regula.waitlist import measures, standing
 from regula.waitlist import repository as repo
 from regula.waitlist import service as wl
 from regula.waitlist.states import EntryStatus
-from regula.web import common
+from regula.web import common, listing
 from regula.web.entries import (
     ALL,
     STATUS_GROUPS,
     EntryFilters,
-    list_entries,
     load_entry_view,
     status_options,
+    status_values,
 )
 from regula.web.forms import Form, TransitionForm
 
@@ -98,6 +102,33 @@ async def queues_page(
     )
 
 
+@dataclass(frozen=True)
+class ListRow:
+    """One row of the regulator's entry lists: the entry, the person, days waited and the tM clock (once
+    authorized), days since the request, the booked slot, and — for a referral under review — where it would stand
+    if authorized today (``waitlist.standing``)."""
+
+    entry: Any
+    citizen_name: str
+    days_waiting: int | None
+    clock: dict[str, Any] | None
+    days_since_request: int
+    appointment: datetime | None = None
+    standing: standing.Standing | None = None
+
+
+ENTRY_COLUMNS = (
+    listing.Column("fila", "Posição"),
+    listing.Column("protocolo", "Protocolo"),
+    listing.Column("risco", "Risco"),
+    listing.Column("pontuacao", "Pontuação", numeric=True),
+    listing.Column("espera", "Espera", numeric=True),
+    listing.Column("solicitacao", "Solicitada em"),
+    listing.Column("prazo", "Relógio tM"),
+    listing.Column("atualizacao", "Situação"),
+)
+
+
 async def _entries_page(
     request: Request[Any, Any, Any],
     db_session: AsyncSession,
@@ -105,33 +136,95 @@ async def _entries_page(
     *,
     title: str,
     filters: EntryFilters,
-    page: int,
-    order: str,
+    params: dict[str, str | None],
     path: str,
 ) -> Template:
+    """The regulator's entry lists (the queue, the referrals under review, any status): filtered, sorted by any
+    column of ``waitlist.repository.entry_sorts``, paged by cursor, with the true total (decision 23)."""
     p = common.principal(request)
+    act = common.actor(request)
     catalog = await wl.load_catalog(db_session, settings)
-    rows, pg = await list_entries(db_session, settings, p, filters, page, order)
-    municipalities = common.visible_municipalities(p)
+    today = wl.local_today(settings)
+    statuses = status_values(filters.status)
+    under_review = statuses is not None and set(statuses) <= set(repo.UNDER_REVIEW)
+    sorts = repo.entry_sorts(today, settings.timezone, under_review=under_review)
+    region = listing.region_param(params.get("regiao"))
+    municipality = listing.municipality_param(filters.municipality)
+    risk = listing.choice_param(filters.risk, "risco", common.RISK_LABELS_PT, "Classe de risco")
+    oci = listing.choice_param(filters.oci, "oci", catalog.ocis, "OCI") if filters.oci else None
     query = {
-        "oci": filters.oci or "",
-        "municipio": filters.municipality or "",
+        "oci": oci or "",
+        "municipio": municipality or "",
+        "regiao": params.get("regiao") or "",
         "situacao": filters.status or "",
-        "risco": filters.risk or "",
+        "risco": risk or "",
         "fila": filters.queue or "",
         "busca": filters.search or "",
     }
+    state = listing.listing(
+        path,
+        sorts,
+        {k: v for k, v in query.items() if not (path == "/regulacao/analise" and k == "situacao")},
+        ordem=params.get("ordem"),
+        sentido=params.get("sentido"),
+        cursor=params.get("cursor"),
+        columns=ENTRY_COLUMNS,
+    )
+    queue = None
+    if filters.queue:
+        try:
+            queue = wl.QueueKey.parse(filters.queue)
+        except ValidationFailed:
+            raise listing.ListingError.of("fila", "fila_invalida", "Fila inválida: use OCI:escopo:código.") from None
+    search = repo.EntrySearch(
+        oci=oci,
+        statuses=statuses,
+        municipality=municipality,
+        municipalities=region,
+        risk=risk,
+        queue=queue,
+        text=filters.search or None,
+    )
+    found = await repo.entry_page(db_session, act, search, sorts, state.window)
+    state.slice = found
+    hits: list[repo.EntryHit] = found.rows
+    booked = [h.entry.id or 0 for h in hits if h.entry.status in (S.AGENDADA.value, S.CONFIRMADA.value)]
+    appointments = await providers.appointment_times(db_session, booked)
+    reviewing = [h.entry for h in hits if h.entry.status in repo.UNDER_REVIEW]
+    standings = await standing.provisional(db_session, settings, reviewing, today)
+    rows = []
+    for h in hits:
+        e = h.entry
+        days = wl.days_waiting(e, today, settings.timezone)
+        rows.append(
+            ListRow(
+                e,
+                h.social_name or h.name,
+                days,
+                common.tm_clock(days, e.max_days),
+                measures.days_since_request(e.requested_at, today, settings.timezone),
+                appointments.get(e.id or 0),
+                standings.get(e.id or 0),
+            )
+        )
+    municipalities = common.visible_municipalities(p)
+    regions = sorted(
+        {(m.health_region_code, m.health_region_name) for m in municipalities if m.health_region_code},
+        key=lambda r: r[1] or "",
+    )
     return Template(
         "regulacao/entradas.html",
         context={
             "title": title,
             "path": path,
             "rows": rows,
-            "page": pg,
+            "l": state,
+            "under_review": under_review,
             "q": query,
             "ocis": sorted(catalog.ocis.values(), key=lambda o: o.code),
             "oci_names": {code: o.name for code, o in catalog.ocis.items()},
             "municipalities": municipalities if len(municipalities) <= 600 else [],
+            "regions": regions,
             "statuses": status_options(("analise", "agendadas", "encerradas")),
             "queue_label": _queue_label(filters.queue, catalog),
         },
@@ -149,6 +242,9 @@ def _queue_label(queue: str | None, catalog: wl.Catalog) -> str | None:
     return f"{name} · {common.scope_label(key.scope_kind, key.scope_code)}"
 
 
+_LIST_PARAMS = ("regiao", "ordem", "sentido", "cursor")
+
+
 @get("/regulacao/entradas", opt=allow(*READERS), include_in_schema=False)
 async def entries_page(
     request: Request[Any, Any, Any],
@@ -156,11 +252,14 @@ async def entries_page(
     settings: NamedDependency[Settings],
     oci: FromQuery[str | None] = None,
     municipio: FromQuery[str | None] = None,
+    regiao: FromQuery[str | None] = None,
     situacao: FromQuery[str | None] = None,
     risco: FromQuery[str | None] = None,
     fila: FromQuery[str | None] = None,
     busca: FromQuery[str | None] = None,
-    pagina: FromQuery[int | None] = None,
+    ordem: FromQuery[str | None] = None,
+    sentido: FromQuery[str | None] = None,
+    cursor: FromQuery[str | None] = None,
 ) -> Template:
     status = situacao or S.AUTORIZADA.value  # the queue itself, unless asked otherwise
     filters = EntryFilters(
@@ -172,14 +271,21 @@ async def entries_page(
         search=busca or None,
     )
     in_queue = status == S.AUTORIZADA.value
+    # A status filter that is not one of the choices lists nothing silently no more: it is a 400 naming it.
+    if status != ALL and status_values(status) is None:
+        raise listing.ListingError.of("situacao", "situacao_desconhecida", f"Situação desconhecida: “{status[:30]}”.")
     return await _entries_page(
         request,
         db_session,
         settings,
         title="Fila de espera" if in_queue else "Solicitações",
         filters=filters,
-        page=common.page_number(pagina),
-        order="queue" if in_queue else "oldest" if status == "analise" else "recent",
+        params={
+            "regiao": regiao,
+            "ordem": ordem or (None if in_queue else "atualizacao"),
+            "sentido": sentido,
+            "cursor": cursor,
+        },
         path="/regulacao/entradas",
     )
 
@@ -191,9 +297,12 @@ async def review_page(
     settings: NamedDependency[Settings],
     oci: FromQuery[str | None] = None,
     municipio: FromQuery[str | None] = None,
+    regiao: FromQuery[str | None] = None,
     risco: FromQuery[str | None] = None,
     busca: FromQuery[str | None] = None,
-    pagina: FromQuery[int | None] = None,
+    ordem: FromQuery[str | None] = None,
+    sentido: FromQuery[str | None] = None,
+    cursor: FromQuery[str | None] = None,
 ) -> Template:
     filters = EntryFilters(
         oci=oci or None, municipality=municipio or None, status="analise", risk=risco or None, search=busca or None
@@ -204,8 +313,7 @@ async def review_page(
         settings,
         title="Solicitações para análise",
         filters=filters,
-        page=common.page_number(pagina),
-        order="oldest",
+        params={"regiao": regiao, "ordem": ordem, "sentido": sentido, "cursor": cursor},
         path="/regulacao/analise",
     )
 

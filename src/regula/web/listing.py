@@ -1,0 +1,203 @@
+"""The list pages' side of keyset paging (``regula.db.listing``): reading ``ordem``/``sentido``/``cursor`` from the
+URL, keeping filters, order and cursor in every link, sortable column headers, the pager, and the way back to the
+same place after an action (a POST form carries ``voltar``, the list's URL; the redirect returns there with an
+anchor to the row). The templates' half is ``_listing.html``. Decision 23 says why.
+
+The whole state of a list is in its URL: a filter form submits the filters and the order (a new filter starts at
+the first page); a header link changes the order (first page again); the pager changes only the cursor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+from regula.db.listing import (
+    CURSOR_PARAM,
+    DIRECTION_PARAM,
+    LAST,
+    SORT_PARAM,
+    ListingError,
+    Slice,
+    Sorts,
+    Window,
+    read_window,
+)
+from regula.territory.reference import territory
+from regula.web.common import parse_date_br
+
+PAGE_SIZE = 50
+RETURN_PARAM = "voltar"
+
+
+@dataclass(frozen=True)
+class Column:
+    """A sortable column: the sort key's name and the header people read."""
+
+    key: str
+    label: str
+    numeric: bool = False
+
+
+@dataclass
+class Listing:
+    """Everything a list template needs to draw headers, pager and forms that keep the list's state."""
+
+    path: str
+    filters: dict[str, str]
+    window: Window
+    sorts: Sorts
+    slice: Slice[Any] | None = None
+    columns: dict[str, Column] = field(default_factory=dict)
+
+    # -- URLs --------------------------------------------------------------------------------------------------
+
+    def _params(self, **changes: Any) -> dict[str, str]:
+        params: dict[str, Any] = {**self.filters}
+        if self.window.sort != self.sorts.default or self.window.descending != self.sorts.default_descending:
+            params[SORT_PARAM] = self.window.sort
+            params[DIRECTION_PARAM] = "desc" if self.window.descending else "asc"
+        params.update(changes)
+        return {k: str(v) for k, v in params.items() if v not in (None, "")}
+
+    def url(self, **changes: Any) -> str:
+        query = urlencode(self._params(**changes))
+        return f"{self.path}?{query}" if query else self.path
+
+    @property
+    def here(self) -> str:
+        """This very window's URL (filters, order and cursor): where an action returns."""
+        cursor = LAST if self.window.last else self.window.cursor.encode() if self.window.cursor else None
+        return self.url(**{CURSOR_PARAM: cursor})
+
+    def sort_url(self, key: str) -> str:
+        """The header link: sort by ``key`` (the other direction when already sorted by it), from the first page."""
+        same = key == self.window.sort
+        descending = not self.window.descending if same else self.sorts.key(key).descending_first
+        params = self._params()
+        params[SORT_PARAM] = key
+        params[DIRECTION_PARAM] = "desc" if descending else "asc"
+        return f"{self.path}?{urlencode(params)}"
+
+    def aria_sort(self, key: str) -> str:
+        if key != self.window.sort:
+            return "none"
+        return "descending" if self.window.descending else "ascending"
+
+    @property
+    def order_fields(self) -> dict[str, str]:
+        """Hidden fields a filter form carries so filtering keeps the order (and starts at the first page)."""
+        return {k: v for k, v in self._params().items() if k in (SORT_PARAM, DIRECTION_PARAM)}
+
+    # -- the pager ---------------------------------------------------------------------------------------------
+
+    @property
+    def first_url(self) -> str | None:
+        s = self.slice
+        return self.url() if s is not None and s.previous_cursor else None
+
+    @property
+    def previous_url(self) -> str | None:
+        s = self.slice
+        return self.url(**{CURSOR_PARAM: s.previous_cursor}) if s is not None and s.previous_cursor else None
+
+    @property
+    def next_url(self) -> str | None:
+        s = self.slice
+        return self.url(**{CURSOR_PARAM: s.next_cursor}) if s is not None and s.next_cursor else None
+
+    @property
+    def last_url(self) -> str | None:
+        s = self.slice
+        return self.url(**{CURSOR_PARAM: LAST}) if s is not None and s.next_cursor else None
+
+
+def listing(
+    path: str,
+    sorts: Sorts,
+    filters: Mapping[str, Any],
+    *,
+    ordem: str | None,
+    sentido: str | None,
+    cursor: str | None,
+    columns: tuple[Column, ...] = (),
+    size: int = PAGE_SIZE,
+) -> Listing:
+    """The list's state from its URL; a parameter that cannot be read is a 400 naming it (``ListingError``)."""
+    window = read_window(sorts, sort=ordem, direction=sentido, cursor=cursor, size=size)
+    clean = {k: str(v) for k, v in filters.items() if v not in (None, "")}
+    return Listing(path, clean, window, sorts, columns={c.key: c for c in columns})
+
+
+def return_to(raw: str | None, path: str, anchor: str | None = None, **extra: str) -> str:
+    """Where an action on a list row redirects: the list URL the form came from (``voltar``) when it is that list
+    (same path, no host: never an open redirect), else the list itself; plus ``extra`` parameters (``feito=…``)
+    and the row's anchor, so the person lands where they were."""
+    pairs: list[tuple[str, str]] = []
+    if raw:
+        parts = urlsplit(raw)
+        if not parts.scheme and not parts.netloc and parts.path == path:
+            # The list's own parameters; the message of the previous action (``feito``…) gives way to this one's.
+            pairs = [(k, v) for k, v in parse_qsl(parts.query) if k not in extra]
+    pairs += list(extra.items())
+    target = f"{path}?{urlencode(pairs)}" if pairs else path
+    return target + (f"#{anchor}" if anchor else "")
+
+
+def date_param(raw: str | None, parameter: str) -> Any:
+    """A date filter (``AAAA-MM-DD`` or ``DD/MM/AAAA``); a 400 naming ``parameter`` when it is not a date."""
+    if raw in (None, ""):
+        return None
+    parsed = parse_date_br(raw)
+    if parsed is None:
+        raise ListingError.of(parameter, "data_invalida", f"Data inválida em “{parameter}”: use DD/MM/AAAA.")
+    return parsed
+
+
+def choice_param(
+    raw: str | None, parameter: str, allowed: Mapping[str, Any] | tuple[str, ...], what: str
+) -> str | None:
+    """A filter that must be one of ``allowed``; a 400 naming ``parameter`` otherwise."""
+    if raw in (None, ""):
+        return None
+    if raw not in allowed:
+        raise ListingError.of(parameter, f"{parameter}_desconhecido", f"{what} desconhecido(a): “{raw[:40]}”.")
+    return raw
+
+
+def municipality_param(raw: str | None, parameter: str = "municipio") -> str | None:
+    """A municipality filter (IBGE code, 6 or 7 digits); a 400 naming ``parameter`` for an unknown one. The list
+    stays scoped to the caller's jurisdiction whatever is asked: a municipality outside it lists nothing."""
+    if raw in (None, ""):
+        return None
+    found = territory().find(raw.strip()) if len(raw) <= 7 else None
+    if found is None:
+        raise ListingError.of(parameter, "municipio_desconhecido", f"Município desconhecido: “{raw[:20]}”.")
+    return found.ibge_code
+
+
+def region_param(raw: str | None, parameter: str = "regiao") -> tuple[str, ...] | None:
+    """A health-region filter: the IBGE codes of the region's municipalities; a 400 naming ``parameter`` for an
+    unknown region."""
+    if raw in (None, ""):
+        return None
+    t = territory()
+    if len(raw) > 5 or t.health_region(raw) is None:
+        raise ListingError.of(parameter, "regiao_desconhecida", f"Região de saúde desconhecida: “{raw[:20]}”.")
+    return tuple(m.ibge_code for m in t.all() if m.health_region_code == raw)
+
+
+__all__ = [
+    "PAGE_SIZE",
+    "RETURN_PARAM",
+    "Column",
+    "Listing",
+    "ListingError",
+    "choice_param",
+    "listing",
+    "municipality_param",
+    "region_param",
+    "return_to",
+]
