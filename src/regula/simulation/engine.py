@@ -20,6 +20,10 @@ missed, OCIs concluded, people leaving the queue. What decides each step is regu
   ``backfill.MIN_NOTICE`` to the appointment; a no-show's place is lost, not freed (``backfill.release_for_entry``);
 * **measures** — tM deadline, the 75% threshold and tM compliance from :mod:`regula.waitlist.measures`.
 
+Legal anchors of what is measured and decided: tM and its compliance, Portaria GM/MS 3.492/2024 art. 14 §3 III (as
+amended); absenteeism (no-shows) as a monitored indicator, art. 12 VIII; equity within a clinical class, art. 3 VIII;
+the 75% escalation follows Portugal's SIGIC transfer rule, as ``waitlist.measures`` says.
+
 Time is local hours from midnight of the first simulated day (``float``). Nothing reads the wall clock.
 """
 
@@ -468,6 +472,9 @@ class Simulation:
     # -- a booking and its messages ----------------------------------------------------------------------------
 
     def book(self, e: int, line: int, day: int, hour: float, now: float, *, backfill: bool) -> None:
+        """A booking and the messages the notifier would send for it. The timing mirrors
+        ``notify.events.schedule_appointment_messages`` and ``_reminders`` (they build outbox rows in a session and
+        cannot be called here): a change there must be made here too."""
         self.status[e] = BOOKED
         self.bseq[e] += 1
         k = self.bookings[e]

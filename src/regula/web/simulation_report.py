@@ -104,8 +104,16 @@ def comparison_charts(comparison: Mapping[str, Any]) -> list[Chart]:
     return [
         chart("cmp-tm", "Concluídas dentro do tM", lambda m: m["concluded_within_tm_pct"], "%", 100),
         chart("cmp-concluidas", "OCIs concluídas", lambda m: m["concluded"], ""),
+        chart("cmp-no-prazo", "OCIs concluídas dentro do tM (número)", lambda m: m["concluded_within_tm"], ""),
+        chart("cmp-atrasadas", "Aguardando além do tM ao fim do período", lambda m: m["waiting_past_tm_at_end"], ""),
         chart("cmp-faltas", "Taxa de faltas", lambda m: m["no_show_pct"], "%", 100),
         chart("cmp-vagas", "Vagas usadas", lambda m: m["slots_used_pct"], "%", 100),
+        chart(
+            "cmp-azul",
+            "Espera mediana da classe azul (dias)",
+            lambda m: m["median_wait_days"].get("azul"),
+            " dias",
+        ),
         chart(
             "cmp-vermelho",
             "Espera mediana da classe vermelha (dias)",
