@@ -26,16 +26,45 @@ NAVIGATION = NavItem("Navegação", "/navegacao")
 MESSAGES = NavItem("Mensagens", "/mensagens")
 EXECUTION = NavItem("Execução das OCIs", "/producao")
 CONTROL = NavItem("Controle da produção", "/producao/controle")
+PROGRAMS = NavItem("PAR e financiamento", "/programas")
+TELECONSULTATION = NavItem("Teleconsultoria", "/teleconsultoria")
+COUNTER_REFERRALS = NavItem("Contrarreferências", "/aps/contrarreferencias")
 RESSARCIMENTO = NavItem("Ressarcimento", "/ressarcimento")
 SIMULATION = NavItem("Simulação", "/gestao/simulacoes")
+PROTOCOLS = NavItem("Protocolos", "/gestao/protocolos")
+IDENTIFICATION = NavItem("Cadastros a corrigir", "/gestao/identificacao")
 
 _BY_ROLE: dict[Role, tuple[NavItem, ...]] = {
     Role.REGULADOR: (REVIEW, QUEUES, ENTRIES, ALLOCATION, AGENDAS, NAVIGATION, MESSAGES, EXECUTION, CONTROL),
-    Role.SOLICITANTE: (APS_LIST, APS_NEW),
-    Role.GESTOR: (DASHBOARD, QUEUES, ENTRIES, ALLOCATION, AGENDAS, CONTROL, SIMULATION, RESSARCIMENTO),
+    Role.SOLICITANTE: (APS_LIST, APS_NEW, COUNTER_REFERRALS),
+    Role.TELECONSULTOR: (TELECONSULTATION,),
+    Role.GESTOR: (
+        DASHBOARD,
+        QUEUES,
+        ENTRIES,
+        ALLOCATION,
+        AGENDAS,
+        CONTROL,
+        PROGRAMS,
+        RESSARCIMENTO,
+        SIMULATION,
+        PROTOCOLS,
+        IDENTIFICATION,
+    ),
     Role.NAVEGADOR: (NAVIGATION, EXECUTION, MESSAGES, QUEUES, ENTRIES),
     Role.EXECUTANTE: (EXECUTION, AGENDAS),
-    Role.AUDITOR: (DASHBOARD, QUEUES, ENTRIES, ALLOCATION, AGENDAS, CONTROL, RESSARCIMENTO),
+    Role.AUDITOR: (
+        DASHBOARD,
+        QUEUES,
+        ENTRIES,
+        ALLOCATION,
+        AGENDAS,
+        CONTROL,
+        PROGRAMS,
+        RESSARCIMENTO,
+        PROTOCOLS,
+        IDENTIFICATION,
+    ),
     Role.ADMIN: (
         DASHBOARD,
         REVIEW,
@@ -47,10 +76,15 @@ _BY_ROLE: dict[Role, tuple[NavItem, ...]] = {
         MESSAGES,
         EXECUTION,
         CONTROL,
+        PROGRAMS,
         APS_LIST,
         APS_NEW,
-        SIMULATION,
+        COUNTER_REFERRALS,
+        TELECONSULTATION,
         RESSARCIMENTO,
+        SIMULATION,
+        PROTOCOLS,
+        IDENTIFICATION,
     ),
 }
 

@@ -16,12 +16,16 @@ from regula.access.policy import ROLE_LABELS_PT, public
 from regula.access.service import Principal
 from regula.web.agendas import ROUTES as agenda_pages
 from regula.web.allocation_runs import ROUTES as allocation_pages
+from regula.web.care_loop import ROUTES as care_loop_pages
 from regula.web.dashboard import ROUTES as dashboard_pages
 from regula.web.equity import ROUTES as equity_pages
 from regula.web.nav import nav_items
 from regula.web.navigation import ROUTES as navigation_pages
 from regula.web.production import ROUTES as production_pages
+from regula.web.programs import ROUTES as program_pages
 from regula.web.public import ROUTES as public_pages
+from regula.web.queue_reduction_2023 import ROUTES as queue_reduction_2023_pages
+from regula.web.referral_protocols import ROUTES as referral_protocol_pages
 from regula.web.regulation import ROUTES as regulation_pages
 from regula.web.requester import ROUTES as requester_pages
 from regula.web.ressarcimento import ROUTES as ressarcimento_pages
@@ -47,8 +51,12 @@ ROUTES: list[ControllerRouterHandler] = [
     *public_pages,
     *navigation_pages,
     *production_pages,
+    *program_pages,
+    *queue_reduction_2023_pages,
+    *care_loop_pages,
     *transparency_pages,
     *equity_pages,
-    *simulation_pages,
+    *referral_protocol_pages,
     *ressarcimento_pages,
+    *simulation_pages,
 ]
