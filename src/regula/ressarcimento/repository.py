@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 from typing import Any, Final
 
 from sqlalchemy import ColumnElement, Select, exists, func, select
@@ -361,7 +362,7 @@ async def sanction_of_attestation(session: AsyncSession, attestation_id: int) ->
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
-async def open_sanctions_due(session: AsyncSession, actor: Actor, deadline_before: object) -> list[Sanction]:
+async def open_sanctions_due(session: AsyncSession, actor: Actor, deadline_before: date) -> list[Sanction]:
     """Notified sanctions whose challenge window ended before ``deadline_before`` without a challenge."""
     stmt = select(Sanction).join(Operator, col(Operator.id) == col(Sanction.operator_id))
     where = readable_filter(actor)
