@@ -116,3 +116,22 @@ def test_backfill_rule_scope_escalation_and_restrictions() -> None:
     assert may_take(women_only, _candidate(age_years=30))
     assert not may_take(women_only, _candidate(age_years=30, sex="M"))
     assert not may_take(women_only, _candidate(age_years=17))
+
+
+def test_the_notifier_timeline_the_simulator_shares() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from regula.notify.events import confirmation_times, offer_deadline, reminder_times
+    from regula.simulation.engine import regula_settings
+
+    settings = regula_settings()
+    starts = datetime(2026, 3, 16, 11, 0, tzinfo=UTC)
+    booked = starts - timedelta(days=12)
+    assert confirmation_times(booked, starts, settings) == (starts - timedelta(days=7), starts - timedelta(hours=24))
+    # Booked two days ahead: asked at once; booked 25 h ahead: too late to ask (less than 2 h to answer).
+    soon = starts - timedelta(days=2)
+    assert confirmation_times(soon, starts, settings) == (soon, starts - timedelta(hours=24))
+    assert confirmation_times(starts - timedelta(hours=25), starts, settings) is None
+    assert [d for d, _, _ in reminder_times(booked, starts)] == [2, 1]
+    assert [d for d, _, _ in reminder_times(starts - timedelta(hours=30), starts)] == [1]
+    assert offer_deadline(starts) == starts - timedelta(hours=6)

@@ -36,6 +36,37 @@ BOOKED = (EntryStatus.AGENDADA.value, EntryStatus.CONFIRMADA.value)
 APPOINTMENT_KINDS = ("agendamento", "confirmacao", "lembrete", "oferta", "confirmada")
 #: The actor name backfill uses: its bookings are short-notice offers, not ordinary appointments.
 BACKFILL_ACTOR = "backfill"
+#: Reminders before an appointment: days before, and how the message says it.
+REMINDERS = ((2, "depois de amanhã"), (1, "amanhã"))
+#: An appointment's questions close this long before it; a short-notice offer closes sooner before.
+REPLY_CLOSES_BEFORE = timedelta(hours=24)
+OFFER_CLOSES_BEFORE = timedelta(hours=6)
+
+
+# -- the timeline, as pure rules (the notifier below and the policy simulator, regula.simulation, both use them) --
+
+
+def confirmation_times(now: datetime, starts: datetime, settings: Settings) -> tuple[datetime, datetime] | None:
+    """When an appointment's confirmation is asked and until when it may be answered: ``notify_confirmation_days_
+    before`` days before (or now, if that is past), answerable until 24 h before; ``None`` when less than two hours
+    would be left to answer (absenteeism is a monitored indicator: Portaria GM/MS 3.492/2024 art. 12 VIII)."""
+    ask_at = max(now, starts - timedelta(days=settings.notify_confirmation_days_before))
+    reply_deadline = starts - REPLY_CLOSES_BEFORE
+    if reply_deadline > ask_at + timedelta(hours=2):
+        return ask_at, reply_deadline
+    return None
+
+
+def reminder_times(now: datetime, starts: datetime) -> list[tuple[int, str, datetime]]:
+    """The reminders still ahead of ``now``: (days before, how it is said, when)."""
+    return [
+        (days, when, starts - timedelta(days=days)) for days, when in REMINDERS if starts - timedelta(days=days) > now
+    ]
+
+
+def offer_deadline(starts: datetime) -> datetime:
+    """A short-notice offer (backfill) may be answered until this moment."""
+    return starts - OFFER_CLOSES_BEFORE
 
 
 def position_url(settings: Settings) -> str:
@@ -186,7 +217,7 @@ async def _appointment(
         variables,
         valid_until=starts - timedelta(hours=3),
         reply_within=starts - utcnow(),
-        reply_deadline=starts - timedelta(hours=24),
+        reply_deadline=starts - REPLY_CLOSES_BEFORE,
         **common,
     )
     return citizen, variables, [notice, *_reminders(variables, starts, key, common)], starts, common
@@ -198,9 +229,9 @@ async def schedule_appointment_messages(session: AsyncSession, settings: Setting
     if found is None:
         return
     citizen, variables, outs, starts, common = found
-    ask_at = max(utcnow(), starts - timedelta(days=settings.notify_confirmation_days_before))
-    reply_deadline = starts - timedelta(hours=24)
-    if reply_deadline > ask_at + timedelta(hours=2):
+    asked = confirmation_times(utcnow(), starts, settings)
+    if asked is not None:
+        ask_at, reply_deadline = asked
         outs.insert(
             1,
             Outgoing(
@@ -218,12 +249,8 @@ async def schedule_appointment_messages(session: AsyncSession, settings: Setting
 
 
 def _reminders(variables: dict[str, Any], starts: datetime, key: str, common: dict[str, Any]) -> list[Outgoing]:
-    now = utcnow()
     outs = []
-    for days, when in ((2, "depois de amanhã"), (1, "amanhã")):
-        due = starts - timedelta(days=days)
-        if due <= now:
-            continue
+    for days, when, due in reminder_times(utcnow(), starts):
         outs.append(
             Outgoing(
                 "lembrete",
@@ -250,7 +277,7 @@ async def _offer(session: AsyncSession, settings: Settings, entry: WaitlistEntry
         **appointment_variables(entry, citizen, slot, place, settings),
         "reply_hours": max(1, settings.notify_offer_reply_minutes // 60),
     }
-    deadline = slot.starts_at - timedelta(hours=6)
+    deadline = offer_deadline(slot.starts_at)
     await enqueue(
         session,
         settings,

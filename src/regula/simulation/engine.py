@@ -10,7 +10,8 @@ missed, OCIs concluded, people leaving the queue. What decides each step is regu
   ``escalation_percent`` of tM inside it, ``optimizer.problem.escalate_problem``) on the week's instance built in
   memory as columns, with the parameters :func:`regula.allocation.service.build_instance` uses (the queue score as
   the level, the measures' tM window); or plain FIFO (arrival order, earliest place in the queue's scope);
-* **messages** — the notifier's schedule (``notify.events``: notice with a soft question, confirmation asked
+* **messages** — the notifier's schedule, by its own pure rules (``notify.events.confirmation_times``,
+  ``reminder_times``, ``offer_deadline``: notice with a soft question, confirmation asked
   ``notify_confirmation_days_before`` days before with ``notify_confirmation_reply_hours`` to answer and a reply
   deadline 24 h before, reminders two days and one day before; an unanswered confirmation goes to the navigators'
   worklist, ``notify.jobs.expire_questions``; an offer has ``notify_offer_reply_minutes`` and closes 6 h before),
@@ -45,6 +46,7 @@ from regula.allocation.service import CHANGE_PENALTY
 from regula.config import Settings
 from regula.demo import generation as demo_generation
 from regula.demo import providers as demo_providers
+from regula.notify.events import confirmation_times, offer_deadline, reminder_times
 from regula.notify.respect import next_allowed, timezone_for
 from regula.optimizer.flow import solve_problem
 from regula.optimizer.instance import Params
@@ -274,11 +276,15 @@ class Simulation:
 
     # -- time --------------------------------------------------------------------------------------------------
 
+    def at(self, t: float) -> datetime:
+        return self.origin + timedelta(hours=t)
+
+    def hours(self, moment: datetime) -> float:
+        return (moment - self.origin).total_seconds() / 3600
+
     def allowed(self, t: float) -> float:
         """The first moment at or after ``t`` a message may go out (notify.respect.next_allowed)."""
-        moment = self.origin + timedelta(hours=t)
-        nxt = next_allowed(moment, self.tz.key, self.settings)
-        return (nxt - self.origin).total_seconds() / 3600
+        return self.hours(next_allowed(self.at(t), self.tz.key, self.settings))
 
     def push(self, t: float, kind: int, entry: int, extra: int = 0) -> None:
         self._seq += 1
@@ -472,9 +478,8 @@ class Simulation:
     # -- a booking and its messages ----------------------------------------------------------------------------
 
     def book(self, e: int, line: int, day: int, hour: float, now: float, *, backfill: bool) -> None:
-        """A booking and the messages the notifier would send for it. The timing mirrors
-        ``notify.events.schedule_appointment_messages`` and ``_reminders`` (they build outbox rows in a session and
-        cannot be called here): a change there must be made here too."""
+        """A booking and the messages the notifier would send for it, timed by the notifier's own rules
+        (``notify.events.confirmation_times`` and ``reminder_times``, which ``schedule_appointment_messages`` uses)."""
         self.status[e] = BOOKED
         self.bseq[e] += 1
         k = self.bookings[e]
@@ -486,16 +491,16 @@ class Simulation:
         reachable = self.d.reachable(e)
         if self.messages != "none" and reachable:
             self.counts["messages_agendamento"] += 1
-            self.counts["messages_lembrete"] += sum(1 for days in (2, 1) if starts - 24 * days > now)
+            self.counts["messages_lembrete"] += len(reminder_times(self.at(now), self.at(starts)))
         if self.u(e, U_CANCEL, k) < self.b.booked_cancel_probability:
             at = now + (starts - now) * self.u(e, U_CANCEL_AT, k)
             self.push(at, EV_RELEASE, e, 1)
         if self.messages == "two_way" and reachable and not backfill:
             s = self.settings
-            ask_at = max(now, starts - 24 * s.notify_confirmation_days_before)
-            reply_deadline = starts - 24
-            if reply_deadline > ask_at + 2:  # notify.events.schedule_appointment_messages
-                ask = self.allowed(ask_at)
+            asked = confirmation_times(self.at(now), self.at(starts), s)
+            if asked is not None:
+                ask = self.allowed(self.hours(asked[0]))
+                reply_deadline = self.hours(asked[1])
                 if ask + 2 > reply_deadline:
                     return
                 self.counts["messages_confirmacao"] += 1
@@ -529,6 +534,7 @@ class Simulation:
     def offer_place(self, t: float, line: int, day: int, hour: float, exclude: int) -> None:
         ln = self.lines[line]
         starts = day * 24.0 + hour
+        closes = self.hours(offer_deadline(self.at(starts)))
         window = self.settings.notify_offer_reply_minutes / 60
         notice = MIN_NOTICE.total_seconds() / 3600
         queue = self.queue_order.get(ln.oci, [])
@@ -537,7 +543,7 @@ class Simulation:
         places = self.ref.municipalities
         for _ in range(BACKFILL_MAX_OFFERS):
             send = self.allowed(t)
-            if starts - send < notice or send + window > starts - 6:  # MIN_NOTICE; the offer closes 6 h before
+            if starts - send < notice or send + window > closes:  # backfill.MIN_NOTICE; notify.events.offer_deadline
                 return
             chosen = -1
             seen = 0
