@@ -77,3 +77,14 @@ def test_under_scarcity_regula_serves_the_high_risk_class_at_least_as_well_as_fi
     assert regula["concluded_within_tm_by_risk"]["vermelho"] >= fifo["concluded_within_tm_by_risk"]["vermelho"]
     assert regula["median_wait_days"]["vermelho"] <= fifo["median_wait_days"]["vermelho"]
     assert regula["p90_wait_days"]["vermelho"] <= fifo["p90_wait_days"]["vermelho"]
+
+
+def test_the_greedy_baseline_allocates_the_same_weeks() -> None:
+    greedy = metrics(policy="regula", allocator="greedy", capacity_factor=0.8, months=2)
+    optimizer = metrics(policy="regula", capacity_factor=0.8, months=2)
+    fifo = metrics(policy="fifo", capacity_factor=0.8, months=2)
+    assert greedy["referrals"] == optimizer["referrals"] == fifo["referrals"]
+    assert greedy["concluded"] > 0.3 * greedy["referrals"]
+    # Both order by the score: the high-risk class waits less than under FIFO.
+    assert greedy["median_wait_days"]["vermelho"] < fifo["median_wait_days"]["vermelho"]
+    assert optimizer["median_wait_days"]["vermelho"] < fifo["median_wait_days"]["vermelho"]

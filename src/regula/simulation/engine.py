@@ -9,7 +9,8 @@ missed, OCIs concluded, people leaving the queue. What decides each step is regu
 * **allocation** — the optimizer (:func:`regula.optimizer.flow.solve_problem`, with the escalation at
   ``escalation_percent`` of tM inside it, ``optimizer.problem.escalate_problem``) on the week's instance built in
   memory as columns, with the parameters :func:`regula.allocation.service.build_instance` uses (the queue score as
-  the level, the measures' tM window); or plain FIFO (arrival order, earliest place in the queue's scope);
+  the level, the measures' tM window); or its greedy baseline (``optimizer.greedy.solve_greedy`` on the same week as
+  an in-memory instance); or plain FIFO (arrival order, earliest place in the queue's scope);
 * **messages** — the notifier's schedule, by its own pure rules (``notify.events.confirmation_times``,
   ``reminder_times``, ``offer_deadline``: notice with a soft question, confirmation asked
   ``notify_confirmation_days_before`` days before with ``notify_confirmation_reply_hours`` to answer and a reply
@@ -49,7 +50,8 @@ from regula.demo import providers as demo_providers
 from regula.notify.events import confirmation_times, offer_deadline, reminder_times
 from regula.notify.respect import next_allowed, timezone_for
 from regula.optimizer.flow import solve_problem
-from regula.optimizer.instance import Params
+from regula.optimizer.greedy import solve_greedy
+from regula.optimizer.instance import Bucket, Entry, Instance, Params
 from regula.optimizer.problem import NO_AGE_MAX, SCOPE_KINDS, Problem, build_km
 from regula.optimizer.rules import haversine_km
 from regula.simulation import demand as dm
@@ -330,7 +332,7 @@ class Simulation:
         if not self.backfill:
             return
         d = self.d
-        score = self.score[rows] if self.allocator == "optimizer" else np.zeros(rows.size, dtype=np.int64)
+        score = self.score[rows] if self.allocator != "fifo" else np.zeros(rows.size, dtype=np.int64)
         order = np.lexsort((rows, d.day[rows], -score, d.oci[rows]))
         ordered = rows[order]
         ocis = d.oci[ordered]
@@ -354,6 +356,8 @@ class Simulation:
         self.counts["allocation_runs"] += 1
         if self.allocator == "optimizer":
             assigned = self._optimize(today, waiting, places)
+        elif self.allocator == "greedy":
+            assigned = self._greedy(today, waiting, places)
         else:
             assigned = self._fifo(waiting, places)
         self.counts["allocated"] += len(assigned)
@@ -429,6 +433,73 @@ class Simulation:
         widened = allocation.problem.e_scope_kind[served] != problem.e_scope_kind[served]
         self.widened[waiting[served[widened]]] = True
         return list(zip(waiting[served].tolist(), allocation.bucket_of[served].tolist(), strict=True))
+
+    def _greedy(self, today: int, waiting: I64, places: list[tuple[int, int, int]]) -> list[tuple[int, int]]:
+        """The optimizer's greedy baseline (``optimizer.greedy.solve_greedy``) on the same week, as an instance built
+        in memory (pydantic): priority order, each to the nearest, then earliest, place. Slow at a state's scale."""
+        d = self.d
+        places_ref = self.ref.municipalities
+        entries = []
+        for e in waiting.tolist():
+            m = places_ref[int(d.muni[e])]
+            kind, code = self.scopes[int(d.muni[e])]
+            auth = date.fromordinal(self.base + int(d.day[e]))
+            entries.append(
+                Entry(
+                    id=f"{e:09d}",
+                    municipality_ibge=m.ibge_code,
+                    priority=max(0, int(self.score[e])),
+                    authorized_date=auth,
+                    deadline=auth + timedelta(days=int(self.max_days[e])),
+                    oci_code=self.oci_codes[int(d.oci[e])],
+                    sex=dm.SEXES[int(d.sex[e])],
+                    age_years=int(d.age[e]),
+                    scope_kind=kind,
+                    scope_code=code,
+                    macro_code=m.macro_code,
+                    uf=m.uf,
+                )
+            )
+        buckets = []
+        for b, (j, day, n) in enumerate(places):
+            ln = self.lines[j]
+            m = places_ref[ln.muni]
+            buckets.append(
+                Bucket(
+                    id=f"{b:09d}",
+                    provider_cnes=self.providers[ln.provider],
+                    municipality_ibge=m.ibge_code,
+                    region_code=m.health_region_code or m.macro_code,
+                    macro_code=m.macro_code,
+                    uf=m.uf,
+                    date=date.fromordinal(self.base + day),
+                    oci_code=self.oci_codes[ln.oci],
+                    capacity=n,
+                    teleconsultation=ln.tele,
+                    age_max=ln.age_max,
+                )
+            )
+        instance = Instance(
+            params=Params(
+                today=date.fromordinal(self.base + today),
+                change_penalty=CHANGE_PENALTY,
+                escalation_percent=self.sc.escalation_percent,
+                explain=False,
+            ),
+            entries=entries,
+            buckets=buckets,
+            municipalities={m.ibge_code: (m.latitude, m.longitude) for m in places_ref},
+        )
+        solution = solve_greedy(instance)
+        escalated = {int(i) for i in solution.escalated}
+        self.counts["optimizer_escalated"] += len(escalated)
+        out = []
+        for a in solution.assignments:
+            e = int(a.entry_id)
+            if e in escalated:
+                self.widened[e] = True
+            out.append((e, int(a.bucket_id)))
+        return out
 
     def _fifo(self, waiting: I64, places: list[tuple[int, int, int]]) -> list[tuple[int, int]]:
         """Plain FIFO: in order of authorization (then id), each to the earliest place of the queue's scope that
@@ -625,7 +696,7 @@ class Simulation:
             if (start_weekday + today) % 7 == 0:
                 waiting = np.flatnonzero(self.status == WAITING).astype(np.int64)
                 self.flag_escalations(today, waiting)
-                if self.allocator == "optimizer":
+                if self.allocator != "fifo":
                     self.rescore(today, waiting)
                 self.allocate(today, week)
                 week += 1
@@ -635,7 +706,7 @@ class Simulation:
                 self.push(float(d.leave_day[e]) * 24.0 + 12.0, EV_LEAVE, e)
             if self.backfill:
                 waiting = np.flatnonzero(self.status == WAITING).astype(np.int64)
-                if self.allocator == "optimizer":
+                if self.allocator != "fifo":
                     self.rescore(today, waiting)  # the nightly refresh of scores and positions
                 self.reorder(waiting)
             horizon = (today + 1) * 24.0
