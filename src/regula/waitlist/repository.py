@@ -244,8 +244,9 @@ def entry_sorts(today: date, tz: str, *, under_review: bool = False) -> Sorts:
         keys = tuple(k for k in keys if k.name not in ("fila", "pontuacao", "prazo"))
     return Sorts(
         keys=keys,
-        default="espera" if under_review else "fila",
-        default_descending=under_review,
+        # Referrals under review: the oldest request first (first come, first decided); the queue: its own order.
+        default="solicitacao" if under_review else "fila",
+        default_descending=False,
         tiebreak=col(e.id),
     )
 
