@@ -112,6 +112,10 @@ async def test_bad_input_is_refused_naming_the_field_and_nothing_is_saved(
         assert answer.status_code == 422, (field, answer.status_code)
         message = field_error(answer.text, field)
         assert message is not None and expected in message.lower(), (field, message)
+    huge = {**SMALL, "replicacoes": "50", "meses": "12", "encaminhamentos": "1000000"}
+    answer = await gestor.post("/gestao/simulacoes", huge, follow_redirects=False)
+    assert answer.status_code == 422
+    assert "grande demais" in (field_error(answer.text, "replicacoes") or "")
     pr = await browser_for(await make_user("gestor", "uf:PR"))
     refused = await pr.post("/gestao/simulacoes", SMALL, follow_redirects=False)
     assert refused.status_code == 422

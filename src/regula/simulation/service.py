@@ -20,6 +20,9 @@ from regula.simulation.models import SimulationRun
 from regula.simulation.scenario import dump_scenario, load_scenario
 from regula.territory.reference import territory
 
+#: A run of the page simulates at most this many referrals over all its replications (≈ 10 minutes of the jobs
+#: process on this machine at regula's policy: docs/benchmarks.md), so one request cannot hold the runner for hours.
+MAX_SIMULATED_REFERRALS: Final = 5_000_000
 STEPS_PT: Final = {
     "na_fila": "Na fila: aguarda o processo de tarefas.",
     "simulando": "Simulando…",
@@ -31,6 +34,15 @@ async def enqueue(session: AsyncSession, actor: Actor, data: dict[str, Any]) -> 
     """Validate a scenario (each bad field named) and queue it. The scenario's UF must share municipalities with
     the gestor's jurisdiction: a manager simulates the state their own queues are in."""
     scenario = load_scenario(data)
+    size = scenario.referrals_per_year * scenario.days / 365.25 * scenario.replications
+    if size > MAX_SIMULATED_REFERRALS:
+        total, limit = f"{size:,.0f}".replace(",", "."), f"{MAX_SIMULATED_REFERRALS:,}".replace(",", ".")
+        raise ValidationFailed.for_field(
+            "replications",
+            "simulacao_grande_demais",
+            f"Simulação grande demais para a página ({total} encaminhamentos simulados no total; o máximo é {limit}): "
+            "reduza as replicações, os meses ou o volume, ou use o comando 'regula simulate'.",
+        )
     uf_munis = {m.ibge_code for m in territory().by_uf(scenario.uf.upper())}
     if not uf_munis & repository.municipalities(actor.jurisdiction):
         raise ValidationFailed.for_field(
