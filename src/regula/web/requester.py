@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from regula.access.policy import JurisdictionKind, Role, allow
 from regula.access.service import Principal
+from regula.catalog.protocols import Protocol
 from regula.catalog.schemas import OciDetail
 from regula.catalog.service import get_oci
 from regula.config import Settings
@@ -28,9 +29,9 @@ from regula.waitlist import service as wl
 from regula.waitlist.schemas import ReferralCreate
 from regula.waitlist.states import EntryStatus
 from regula.web import common, forms
+from regula.web.care_loop import loop_on_referral
 from regula.web.entries import EntryFilters, list_entries, load_entry_view, status_options
 from regula.web.forms import Form, TransitionForm
-from regula.web.protocols import checklist_for
 
 S = EntryStatus
 APS = (Role.SOLICITANTE,)
@@ -137,6 +138,7 @@ async def _form_page(
         "preferred_channel": "sms",
         "municipality_ibge": municipalities[0].ibge_code if len(municipalities) == 1 else "",
         "checklist": [],
+        "exames": [],
     }
     return Template(
         "aps/encaminhar.html",
@@ -144,8 +146,10 @@ async def _form_page(
             "ocis": ocis,
             "all_ocis": len(catalog.ocis),
             "oci": oci,
-            "cids": sorted(oci.cid_details, key=lambda c: c.code) if oci else [],
-            "checklist": checklist_for(oci.code) if oci else (),
+            "cids": _accepted_cids(oci, catalog.protocols[oci.code]) if oci else [],
+            # The OCI's protocol in force (decision 0020): its checklist, required exams and risk hints.
+            "protocol": catalog.protocols[oci.code] if oci else None,
+            "checklist": _checklist_pairs(catalog.protocols[oci.code]) if oci else (),
             "search": search or "",
             "municipalities": municipalities,
             "v": defaults | (values or {}),
@@ -196,6 +200,12 @@ class ReferralForm(Struct):
     autism: str = ""
     cadunico: str = ""
     checklist: list[str] | str = []
+    exames: list[str] | str = []
+
+
+def _checklist_pairs(protocol: Protocol) -> tuple[tuple[str, str], ...]:
+    """(key, label) of each checklist item; optional items say so."""
+    return tuple((i.key, i.label if i.required else f"{i.label} (opcional)") for i in protocol.checklist)
 
 
 def _values(data: ReferralForm) -> dict[str, Any]:
@@ -204,8 +214,26 @@ def _values(data: ReferralForm) -> dict[str, Any]:
     values["risk_justification"] = forms.field_text(data.risk_justification, 2000)
     values |= {k: forms.checked(getattr(data, k)) for k in FLAGS}
     values["checklist"] = forms.many(data.checklist)
+    values["exames"] = forms.many(data.exames)
     values["oci_code"] = forms.field_text(data.oci_code, 10)
     return values
+
+
+def _accepted_cids(oci: OciDetail, protocol: Protocol) -> list[Any]:
+    """The OCI's CIDs (SIGTAP), narrowed to those its protocol accepts when it lists them."""
+    cids = sorted(oci.cid_details, key=lambda c: c.code)
+    if protocol.accepted_cids:
+        cids = [c for c in cids if any(c.code.startswith(a) for a in protocol.accepted_cids)]
+    return cids
+
+
+def _folded(fields: dict[str, str]) -> dict[str, str]:
+    """The protocol's item errors (``checklist.<key>``) shown next to the checklist as a whole."""
+    folded = dict(fields)
+    for name, message in fields.items():
+        if name.startswith("checklist."):
+            folded.setdefault("checklist", message)
+    return folded
 
 
 def _citizen_data(values: dict[str, Any], birth: date) -> CitizenCreate:
@@ -244,7 +272,8 @@ async def submit_referral(
     undecoded = (
         [] if birth else [FieldError("birth_date", "data_invalida", "Informe a data de nascimento (DD/MM/AAAA).")]
     )
-    items = checklist_for(oci_code) if oci_code in catalog.ocis else ()
+    protocol = catalog.protocols[oci_code] if oci_code in catalog.ocis else None
+    items = protocol.checklist if protocol is not None else ()
     referral = ReferralCreate(
         cid_code=values["cid_code"],
         risk_class=values["risk_class"],
@@ -252,7 +281,8 @@ async def submit_referral(
         requesting_cnes=values["requesting_cnes"],
         oci_code=oci_code or None,
         citizen=_citizen_data(values, birth or today),
-        checklist={key: key in values["checklist"] for key, _label in items},
+        checklist={item.key: item.key in values["checklist"] for item in items},
+        exams=[e for e in values["exames"] if protocol is not None and e in protocol.required_exams],
         professional_cns=values["professional_cns"] or None,
     )
 
@@ -265,7 +295,7 @@ async def submit_referral(
             oci_code=oci_code or None,
             search=None,
             values=values,
-            errors=refusal.fields,
+            errors=_folded(refusal.fields),
             alert="Corrija os campos indicados." if refusal.fields else refusal.message,
             existing_id=existing if isinstance(existing, int) else None,
             status_code=refusal.status_code,
@@ -299,6 +329,7 @@ async def _detail(
         "aps/entrada.html",
         context={
             "v": view,
+            "care": await loop_on_referral(db_session, request, entry_id),
             "done": DONE_PT.get(done or ""),
             "errors": errors or {},
             "values": values or {},
