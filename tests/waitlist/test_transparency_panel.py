@@ -21,6 +21,7 @@ from regula.dashboard import service as transparency
 from regula.dashboard.disclosure import MIN_CELL
 from regula.demo import load_demo_data
 from regula.production.demo import seed_demo_production
+from regula.territory.reference import territory
 from regula.waitlist import measures
 
 pytestmark = pytest.mark.usefixtures("reference_data")
@@ -110,6 +111,18 @@ async def test_public_panel_has_numbers_and_no_personal_data(
     assert small, "the demo has municipalities with fewer than 5 people waiting for its largest OCI"
     assert all(r["pessoas_esperando"] is None and r["mediana_espera_dias"] is None for r in small)
     bodies += [json.dumps(by_region, ensure_ascii=False), json.dumps(by_municipality, ensure_ascii=False)]
+    # A municipality of a region with fewer than 5 people for the OCI: asked for directly, the answer is the
+    # region's folded "<5", whether the municipality has anyone or not (no one-by-one disclosure under a small total).
+    folded = [r for r in by_municipality["linhas"] if r["nivel"] == "demais"]
+    assert folded, "the demo has small regions for its largest OCI"
+    region = folded[0]["area_codigo"]
+    for m in [m for m in territory().by_uf("SC") if m.health_region_code == region][:3]:
+        answer = await client.get(
+            "/api/v1/public/transparency",
+            params={"oci": top["oci_codigo"], "nivel": "municipio", "area": m.ibge_code},
+        )
+        [line] = answer.json()["linhas"]
+        assert (line["nivel"], line["pessoas_esperando_texto"], line["area_codigo"]) == ("demais", "<5", region)
     for params in (
         {},
         {"oci": top["oci_codigo"], "nivel": "municipio"},
@@ -137,7 +150,10 @@ async def test_csv_matches_the_page_and_keeps_small_cells_hidden(client: httpx.A
             str(line["pessoas_esperando"]) if line["pessoas_esperando"] is not None else line["pessoas_esperando_texto"]
         )
         assert row["pessoas_esperando"] == shown
-        assert row["area_nome"] == "Florianópolis/SC"
+        # Florianópolis itself, or the folded total above it when that is under 5 (nothing one by one there)
+        assert row["area_nome"] == "Florianópolis/SC" or (
+            row["nivel"] in ("municípios agrupados", "estado") and row["pessoas_esperando"] == "<5"
+        )
         if shown == f"<{MIN_CELL}":
             assert row["mediana_espera_dias"] == "" and row["espera_estimada_novo_encaminhamento_dias"] == ""
 

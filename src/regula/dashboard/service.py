@@ -199,20 +199,7 @@ class _Tree:
 
     def small_region_row(self, oci: str, region: str, oci_names: dict[str, str]) -> Row:
         """The municipalities of a region with fewer than 5 people, folded: they are not published one by one."""
-        return Row(
-            oci_code=oci,
-            oci_name=oci_names.get(oci, ""),
-            level="demais",
-            area_code=region,
-            area_name=f"Municípios de {area_name('regiao', region)}",
-            mark=Mark.SMALL,
-            waiting=None,
-            waiting_text=f"<{MIN_CELL}",
-            median_days=None,
-            p90_days=None,
-            expected_wait_days=None,
-            within_tm_percent=None,
-        )
+        return self._folded(oci, "demais", region, f"Municípios de {area_name('regiao', region)}", oci_names)
 
     def rows(self, f: Filter, oci_names: dict[str, str]) -> list[Row]:
         ocis = [f.oci] if f.oci else sorted(self.roots)
@@ -250,30 +237,33 @@ class _Tree:
         return out
 
     def _area_row(self, oci: str, f: Filter, oci_names: dict[str, str]) -> Row | None:
+        """One OCI in the area the reader chose. Under a "<5" total nothing is published one by one, not even
+        whether the area has anyone (listing the areas with someone under a total of 4 could say each holds one):
+        the row is the folded total instead, whether the area has people or not."""
         assert f.area is not None
+        root = self.roots[oci]
+        if root.cell.mark is Mark.SMALL:
+            return self._folded(oci, "uf", self.uf, f"Todo o estado ({area_name('uf', self.uf)})", oci_names)
         if f.level == "regiao":
             node = self.regions.get((oci, f.area))
-            if node is None or self.roots[oci].cell.mark is Mark.SMALL:
-                return self._unpublished(oci, node, f, oci_names)
-            return self.row(node, "regiao", f.area, oci_names)
+            return self.row(node, "regiao", f.area, oci_names) if node is not None else None
+        municipality = territory().find(f.area)
+        region_code = (municipality.health_region_code or "") if municipality else ""
+        region = self.regions.get((oci, region_code))
+        if region is not None and region.cell.mark is Mark.SMALL:
+            return self._folded(
+                oci, "demais", region_code, f"Municípios de {area_name('regiao', region_code)}", oci_names
+            )
         node = self.municipalities.get((oci, f.area))
-        if node is None:
-            return None
-        region = self.regions[(oci, self.parent_region[(oci, f.area)])]
-        if region.cell.mark is Mark.SMALL or self.roots[oci].cell.mark is Mark.SMALL:
-            return self._unpublished(oci, node, f, oci_names)
-        return self.row(node, "municipio", f.area, oci_names)
+        return self.row(node, "municipio", f.area, oci_names) if node is not None else None
 
-    def _unpublished(self, oci: str, node: _Node | None, f: Filter, oci_names: dict[str, str]) -> Row | None:
-        """An area under a "<5" total: fewer than 5 people too, and nothing more is said."""
-        if node is None or f.area is None:
-            return None
+    def _folded(self, oci: str, level: Literal["uf", "demais"], code: str, name: str, oci_names: dict[str, str]) -> Row:
         return Row(
             oci_code=oci,
             oci_name=oci_names.get(oci, ""),
-            level="regiao" if f.level == "regiao" else "municipio",
-            area_code=f.area,
-            area_name=area_name(f.level, f.area),
+            level=level,
+            area_code=code,
+            area_name=name,
             mark=Mark.SMALL,
             waiting=None,
             waiting_text=f"<{MIN_CELL}",
