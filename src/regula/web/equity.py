@@ -95,6 +95,8 @@ def wait_chart(report: equity.EquityReport, dimension: str) -> Chart:
         bars=bars,
         unit=" dias",
         compact=True,
+        # room after the longest bar for its "N dias (n = …)" text
+        max_value=max((b.value for b in bars), default=0) * 1.8 or None,
     )
 
 

@@ -81,7 +81,13 @@ def wait_chart(panel: transparency.Panel) -> Chart:
         Bar(_label(r, by_area), r.median_days or 0, value_text=f"{_days(r.median_days)} · p90 {_days(r.p90_days)}")
         for r in rows
     ]
-    return Chart(key="tempo-de-espera", title="Tempo de espera: mediana e p90 (dias)", bars=bars, compact=True)
+    return Chart(
+        key="tempo-de-espera",
+        title="Tempo de espera: mediana e p90 (dias)",
+        bars=bars,
+        compact=True,
+        max_value=_room(bars),
+    )
 
 
 def trend_chart(panel: transparency.Panel) -> Chart:
@@ -98,7 +104,15 @@ def trend_chart(panel: transparency.Panel) -> Chart:
         title="Tendência mensal: espera até o agendamento (mediana, dias)",
         bars=bars,
         compact=True,
+        max_value=_room(bars),
     )
+
+
+def _room(bars: list[Bar]) -> float | None:
+    """A scale whose longest bar leaves room after it for its "mediana · p90" text (on a phone the chart shrinks,
+    and the text would run past the edge)."""
+    top = max((b.value for b in bars), default=0)
+    return top * 1.6 if top > 0 else None
 
 
 MONTHS_PT = ("jan", "fev", "mar", "abr", "mai", "jun", "jul", "ago", "set", "out", "nov", "dez")
