@@ -2,22 +2,27 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Annotated, Any
 
-from litestar import Controller, Request, get, post
+from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
-from litestar.params import FromQuery, JSONBody, QueryParameter
+from litestar.params import JSONBody, QueryParameter
 from msgspec import Struct
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from regula.access.actor import Actor
 from regula.access.policy import Role, allow
 from regula.access.service import Principal
+from regula.config import Settings
 from regula.core.errors import ValidationFailed
+from regula.db.listing import ListingError
+from regula.http import listing
 from regula.http.input_guard import Id
 from regula.navigation import care_loop, counter_referral_repository, repository, service
 from regula.navigation.models import COUNTER_REFERRAL_RECIPIENTS, TASK_KIND_LABELS_PT, ContactAttempt
+from regula.territory.filters import municipality_filter, region_filter
+from regula.waitlist import measures
 
 
 class TaskPublic(Struct):
@@ -60,40 +65,91 @@ def _contact(c: ContactAttempt) -> ContactPublic:
     return ContactPublic(c.id or 0, c.task_id, c.outcome, c.channel, c.notes, c.made_by, c.made_at)
 
 
+TaskSort = Annotated[
+    str | None,
+    QueryParameter(description=listing.sort_description(repository.TASK_SORTS), required=False),
+]
+
+
 class NavigationController(Controller):
     path = "/api/v1/navigation/tasks"
     tags = ["navegação"]
 
-    @get("/", opt=allow(Role.NAVEGADOR, Role.REGULADOR, Role.GESTOR), operation_id="listNavigationTasks")
+    @get(
+        "/",
+        opt=allow(Role.NAVEGADOR, Role.REGULADOR, Role.GESTOR),
+        operation_id="listNavigationTasks",
+        description=(
+            "Tarefas da navegação no seu território, paginadas por cursor (decisão 23): o total verdadeiro vem em "
+            "X-Total-Count e o cursor da página seguinte em X-Next-Cursor. Os mesmos filtros e ordenações da "
+            "página /navegacao."
+        ),
+        response_headers=listing.RESPONSE_HEADERS,
+    )
     async def list_tasks(
         self,
         request: Request[Principal, Any, Any],
         db_session: NamedDependency[AsyncSession],
-        status: FromQuery[str] = "aberta",
-        kind: FromQuery[str | None] = None,
-    ) -> list[TaskPublic]:
-        rows = await repository.list_tasks(db_session, Actor.of(request.user), status=status, kind=kind)
-        return [
-            TaskPublic(
-                r.task.id or 0,
-                r.task.kind,
-                TASK_KIND_LABELS_PT.get(r.task.kind, r.task.kind),
-                r.task.status,
-                r.task.entry_id,
-                r.protocol,
-                r.entry_status,
-                r.citizen_name,
-                r.phone,
-                r.task.municipality_ibge,
-                r.task.detail,
-                r.task.due_at,
-                r.task.created_at,
-                r.task.closed_at,
-                r.task.closed_by,
-                r.task.outcome,
-            )
-            for r in rows
-        ]
+        settings: NamedDependency[Settings],
+        status: Annotated[
+            str, QueryParameter(description="Situação: aberta ou concluida.", pattern="^(aberta|concluida)$")
+        ] = "aberta",
+        kind: Annotated[
+            str | None, QueryParameter(description="Tipo de tarefa (ver kind_label).", required=False, max_length=32)
+        ] = None,
+        municipality: Annotated[
+            str | None,
+            QueryParameter(description="Município de residência (código IBGE, 6 ou 7 dígitos).", required=False),
+        ] = None,
+        region: Annotated[
+            str | None, QueryParameter(description="Região de saúde (código de 5 dígitos).", required=False)
+        ] = None,
+        due_by: Annotated[
+            date | None,
+            QueryParameter(
+                description="Só tarefas com prazo até este dia (inclusive, no fuso da central).", required=False
+            ),
+        ] = None,
+        sort: TaskSort = None,
+        direction: listing.Direction = None,
+        cursor: listing.CursorParam = None,
+        limit: listing.Limit = 200,
+    ) -> Response[list[TaskPublic]]:
+        if kind is not None and kind not in TASK_KIND_LABELS_PT:
+            raise ListingError.of("kind", "kind_desconhecido", f"Tipo de tarefa desconhecido: “{kind[:32]}”.")
+        f = repository.TaskFilter(
+            status=status,
+            kind=kind,
+            municipality=municipality_filter(municipality, "municipality"),
+            municipalities=region_filter(region, "region"),
+            due_before=measures.start_of_day(due_by + timedelta(days=1), settings.timezone) if due_by else None,
+        )
+        window = listing.window(repository.TASK_SORTS, sort, direction, cursor, limit)
+        found = await repository.task_page(db_session, Actor.of(request.user), f, window)
+        return Response(
+            [
+                TaskPublic(
+                    r.task.id or 0,
+                    r.task.kind,
+                    TASK_KIND_LABELS_PT.get(r.task.kind, r.task.kind),
+                    r.task.status,
+                    r.task.entry_id,
+                    r.protocol,
+                    r.entry_status,
+                    r.citizen_name,
+                    r.phone,
+                    r.task.municipality_ibge,
+                    r.task.detail,
+                    r.task.due_at,
+                    r.task.created_at,
+                    r.task.closed_at,
+                    r.task.closed_by,
+                    r.task.outcome,
+                )
+                for r in found.rows
+            ],
+            headers=listing.headers(found),
+        )
 
     @post("/{task_id:int}/contacts", opt=allow(Role.NAVEGADOR, Role.REGULADOR), operation_id="logContact")
     async def log_contact(

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
-from litestar.params import FromQuery, QueryParameter
+from litestar.params import QueryParameter
 from msgspec import Struct
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -23,13 +23,17 @@ from regula.access.service import Principal
 from regula.audit.service import record_in_own_transaction
 from regula.config import Settings
 from regula.core.errors import PermissionDenied
+from regula.db.listing import ListingError
+from regula.http import listing
 from regula.http.input_guard import OptionalId
 from regula.http.state import audit_context_for, sessionmaker_from, settings_from
 from regula.logs import mask_phone
-from regula.notify.models import Message
+from regula.notify.content import KIND_LABELS_PT
+from regula.notify.models import MESSAGE_STATUSES, Message
 from regula.notify.receipts import Receipt, ReceiptSink
 from regula.notify.replies import handle_inbound
-from regula.notify.repository import message_log
+from regula.notify.repository import MESSAGE_SORTS, MessageFilter, message_page
+from regula.territory.filters import municipality_filter, region_filter
 
 log = logging.getLogger("regula.notify")
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
@@ -151,21 +155,62 @@ def public_message(m: Message) -> MessagePublic:
     )
 
 
+MessageSort = Annotated[str | None, QueryParameter(description=listing.sort_description(MESSAGE_SORTS), required=False)]
+
+
 class MessagesController(Controller):
     path = "/api/v1/messages"
     tags = ["mensagens"]
 
-    @get("/", opt=allow(Role.REGULADOR, Role.NAVEGADOR, Role.GESTOR, Role.AUDITOR), operation_id="listMessages")
+    @get(
+        "/",
+        opt=allow(Role.REGULADOR, Role.NAVEGADOR, Role.GESTOR, Role.AUDITOR),
+        operation_id="listMessages",
+        description=(
+            "Mensagens aos cidadãos do seu território, paginadas por cursor (decisão 23): o total verdadeiro vem em "
+            "X-Total-Count e o cursor da página seguinte em X-Next-Cursor. Os mesmos filtros e ordenações da "
+            "página /mensagens."
+        ),
+        response_headers=listing.RESPONSE_HEADERS,
+    )
     async def list_messages(
         self,
         request: Request[Principal, Any, Any],
         db_session: NamedDependency[AsyncSession],
         entry_id: OptionalId = None,
-        status: FromQuery[str | None] = None,
-        limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 200,
-    ) -> list[MessagePublic]:
-        rows = await message_log(db_session, Actor.of(request.user), entry_id=entry_id, status=status, limit=limit)
-        return [public_message(m) for m in rows]
+        status: Annotated[
+            str | None,
+            QueryParameter(description="Situação (pendente, entregue, falhou…).", required=False),
+        ] = None,
+        kind: Annotated[
+            str | None, QueryParameter(description="Tipo de mensagem (fila_entrada, agendamento…).", required=False)
+        ] = None,
+        municipality: Annotated[
+            str | None,
+            QueryParameter(description="Município de residência (código IBGE, 6 ou 7 dígitos).", required=False),
+        ] = None,
+        region: Annotated[
+            str | None, QueryParameter(description="Região de saúde (código de 5 dígitos).", required=False)
+        ] = None,
+        sort: MessageSort = None,
+        direction: listing.Direction = None,
+        cursor: listing.CursorParam = None,
+        limit: listing.Limit = 200,
+    ) -> Response[list[MessagePublic]]:
+        if status is not None and status not in MESSAGE_STATUSES:
+            raise ListingError.of("status", "status_desconhecido", f"Situação desconhecida: “{status[:20]}”.")
+        if kind is not None and kind not in KIND_LABELS_PT:
+            raise ListingError.of("kind", "kind_desconhecido", f"Tipo de mensagem desconhecido: “{kind[:24]}”.")
+        f = MessageFilter(
+            entry_id=entry_id,
+            status=status,
+            kind=kind,
+            municipality=municipality_filter(municipality, "municipality"),
+            municipalities=region_filter(region, "region"),
+        )
+        window = listing.window(MESSAGE_SORTS, sort, direction, cursor, limit)
+        found = await message_page(db_session, Actor.of(request.user), f, window)
+        return Response([public_message(m) for m in found.rows], headers=listing.headers(found))
 
 
 ROUTES = [TwilioWebhooks, MessagesController]

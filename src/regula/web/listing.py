@@ -25,7 +25,7 @@ from regula.db.listing import (
     Window,
     read_window,
 )
-from regula.territory.reference import territory
+from regula.territory.filters import municipality_filter, region_filter
 from regula.web.common import parse_date_br
 
 PAGE_SIZE = 50
@@ -168,25 +168,13 @@ def choice_param(
 
 
 def municipality_param(raw: str | None, parameter: str = "municipio") -> str | None:
-    """A municipality filter (IBGE code, 6 or 7 digits); a 400 naming ``parameter`` for an unknown one. The list
-    stays scoped to the caller's jurisdiction whatever is asked: a municipality outside it lists nothing."""
-    if raw in (None, ""):
-        return None
-    found = territory().find(raw.strip()) if len(raw) <= 7 else None
-    if found is None:
-        raise ListingError.of(parameter, "municipio_desconhecido", f"Município desconhecido: “{raw[:20]}”.")
-    return found.ibge_code
+    """A municipality filter (IBGE code, 6 or 7 digits); a 400 naming ``parameter`` for an unknown one."""
+    return municipality_filter(raw, parameter)
 
 
 def region_param(raw: str | None, parameter: str = "regiao") -> tuple[str, ...] | None:
-    """A health-region filter: the IBGE codes of the region's municipalities; a 400 naming ``parameter`` for an
-    unknown region."""
-    if raw in (None, ""):
-        return None
-    t = territory()
-    if len(raw) > 5 or t.health_region(raw) is None:
-        raise ListingError.of(parameter, "regiao_desconhecida", f"Região de saúde desconhecida: “{raw[:20]}”.")
-    return tuple(m.ibge_code for m in t.all() if m.health_region_code == raw)
+    """A health-region filter: the IBGE codes of the region's municipalities; a 400 for an unknown region."""
+    return region_filter(raw, parameter)
 
 
 __all__ = [
