@@ -107,3 +107,27 @@ async def test_message_log_and_production_list_page_past_the_old_cut(
     assert narrow.status_code == 200 and "3 mensagens" in narrow.text
     production = await reg.get("/producao?ordem=protocolo&sentido=desc")
     assert production.status_code == 200 and "Nenhuma solicitação nesta situação" in production.text
+
+
+async def test_queue_list_sorts_in_memory_with_the_same_parameters(
+    client: httpx.AsyncClient, make_user: MakeUser, browser_for: BrowserFor
+) -> None:
+    aps = await make_user("solicitante", f"municipality:{FLORIANOPOLIS}")
+    reg_login = await make_user("regulador", "uf:SC")
+    for oci, n in (("0902010026", 2), ("0901010014", 1)):
+        for i in range(n):
+            e = await refer(client, aps, citizen_body(name=f"Pessoa {oci} {i}"), oci=oci)
+            await authorize(client, reg_login, e["id"])
+    reg = await browser_for(reg_login)
+    by_size = await reg.get("/regulacao/filas?ordem=tamanho&sentido=desc")
+    assert by_size.status_code == 200 and 'aria-sort="descending"' in by_size.text
+    sizes = [
+        int(n)
+        for n in re.findall(r'<td class="num">(\d+)</td>\s*<td class="num">\d+</td>\s*<td class="num">', by_size.text)
+    ]
+    assert sizes == sorted(sizes, reverse=True) and sizes[0] == 2
+    smallest = await reg.get("/regulacao/filas?ordem=tamanho&sentido=asc")
+    assert (
+        re.findall(r'<td class="num">(\d+)</td>\s*<td class="num">\d+</td>\s*<td class="num">', smallest.text)[0] == "1"
+    )
+    assert (await reg.get("/regulacao/filas?ordem=cor")).status_code == 400

@@ -175,6 +175,30 @@ class Appointment:
     establishment: Establishment
 
 
+def _unconfirmed_conditions(actor: Actor, now: datetime, days: int) -> list[ColumnElement[bool]]:
+    return [
+        col(WaitlistEntry.status) == "agendada",
+        col(AgendaSlot.starts_at) >= now,
+        col(AgendaSlot.starts_at) < now + timedelta(days=days),
+        waitlist.readable(actor),
+    ]
+
+
+async def count_unconfirmed_appointments(session: AsyncSession, actor: Actor, now: datetime, *, days: int) -> int:
+    """How many appointments in the coming ``days`` nobody has confirmed yet (the box's true total)."""
+    stmt = (
+        select(func.count())
+        .select_from(WaitlistEntry)
+        .join(
+            SlotBooking,
+            (col(SlotBooking.entry_id) == col(WaitlistEntry.id)) & (col(SlotBooking.status) == "ativa"),
+        )
+        .join(AgendaSlot, col(AgendaSlot.id) == col(SlotBooking.slot_id))
+        .where(*_unconfirmed_conditions(actor, now, days))
+    )
+    return int((await session.execute(stmt)).scalar_one())
+
+
 async def unconfirmed_appointments(
     session: AsyncSession, actor: Actor, now: datetime, *, days: int, limit: int = 500
 ) -> list[Appointment]:
@@ -189,12 +213,7 @@ async def unconfirmed_appointments(
         )
         .join(AgendaSlot, col(AgendaSlot.id) == col(SlotBooking.slot_id))
         .join(Establishment, col(Establishment.cnes) == col(AgendaSlot.cnes))
-        .where(
-            col(WaitlistEntry.status) == "agendada",
-            col(AgendaSlot.starts_at) >= now,
-            col(AgendaSlot.starts_at) < now + timedelta(days=days),
-            waitlist.readable(actor),
-        )
+        .where(*_unconfirmed_conditions(actor, now, days))
         .order_by(col(AgendaSlot.starts_at), col(WaitlistEntry.id))
         .limit(limit)
     )

@@ -9,7 +9,7 @@ the first page); a header link changes the order (first page again); the pager c
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
@@ -112,6 +112,80 @@ class Listing:
     def last_url(self) -> str | None:
         s = self.slice
         return self.url(**{CURSOR_PARAM: LAST}) if s is not None and s.next_cursor else None
+
+
+@dataclass
+class MemoryOrder:
+    """The sort state of a short list sorted in memory (a few hundred rows at most, e.g. the queue summaries, read
+    whole by one aggregate query): the same URL parameters and header macro (``_listing.th``) as a keyset list."""
+
+    path: str
+    filters: dict[str, str]
+    keys: dict[str, bool]  # name -> descending first
+    sort: str
+    descending: bool
+    default: str
+    default_descending: bool
+
+    def _params(self) -> dict[str, str]:
+        params = dict(self.filters)
+        if self.sort != self.default or self.descending != self.default_descending:
+            params[SORT_PARAM] = self.sort
+            params[DIRECTION_PARAM] = "desc" if self.descending else "asc"
+        return params
+
+    @property
+    def query(self) -> dict[str, str]:
+        """Filters and order, for links (the pager's) that keep both."""
+        return self._params()
+
+    @property
+    def order_fields(self) -> dict[str, str]:
+        return {k: v for k, v in self._params().items() if k in (SORT_PARAM, DIRECTION_PARAM)}
+
+    def sort_url(self, key: str) -> str:
+        descending = not self.descending if key == self.sort else self.keys[key]
+        params = {**self.filters, SORT_PARAM: key, DIRECTION_PARAM: "desc" if descending else "asc"}
+        return f"{self.path}?{urlencode(params)}"
+
+    def aria_sort(self, key: str) -> str:
+        if key != self.sort:
+            return "none"
+        return "descending" if self.descending else "ascending"
+
+    def apply(self, rows: list[Any], value: Callable[[Any, str], Any], tiebreak: Callable[[Any], Any]) -> list[Any]:
+        """``rows`` in this order (``value(row, key)`` never None), ties broken by ``tiebreak`` the same way."""
+        return sorted(rows, key=lambda r: (value(r, self.sort), tiebreak(r)), reverse=self.descending)
+
+
+def memory_order(
+    path: str,
+    keys: dict[str, bool],
+    default: str,
+    filters: Mapping[str, Any],
+    *,
+    ordem: str | None,
+    sentido: str | None,
+    default_descending: bool = False,
+) -> MemoryOrder:
+    """The order a short list's URL asks for; a 400 naming ``ordem`` or ``sentido`` otherwise."""
+    name = ordem or default
+    if name not in keys:
+        raise ListingError.of(
+            SORT_PARAM,
+            "ordem_desconhecida",
+            f"Ordenação desconhecida: “{name[:40]}”. Use uma destas: {', '.join(keys)}.",
+        )
+    if sentido in (None, ""):
+        descending = default_descending if not ordem else keys[name]
+    elif sentido in ("asc", "desc"):
+        descending = sentido == "desc"
+    else:
+        raise ListingError.of(
+            DIRECTION_PARAM, "sentido_invalido", "Sentido da ordenação inválido: use “asc” (crescente) ou “desc”."
+        )
+    clean = {k: str(v) for k, v in filters.items() if v not in (None, "")}
+    return MemoryOrder(path, clean, keys, name, descending, default, default_descending)
 
 
 def listing(

@@ -61,6 +61,7 @@ DEFERRED_LABELS_PT = {
 
 
 UPCOMING_DAYS = 30
+UPCOMING_SHOWN = 25
 
 
 async def unconfirmed_appointments(db_session: AsyncSession, act: Any, limit: int = 500) -> list[dict[str, Any]]:
@@ -147,7 +148,13 @@ async def _worklist(
     state.slice = await nav_repo.task_page(db_session, act, f, state.window)
     rows: list[nav_repo.TaskRow] = state.slice.rows
     contacts = await nav_repo.contacts_of_tasks(db_session, [r.task.id or 0 for r in rows])
-    upcoming = await unconfirmed_appointments(db_session, act) if f.status == "aberta" else []
+    # The soonest appointments to confirm, with their true count (the box showed "500+" before).
+    upcoming = await unconfirmed_appointments(db_session, act, limit=UPCOMING_SHOWN) if f.status == "aberta" else []
+    upcoming_total = (
+        await nav_repo.count_unconfirmed_appointments(db_session, act, utcnow(), days=UPCOMING_DAYS)
+        if f.status == "aberta"
+        else 0
+    )
     counts = await nav_repo.count_tasks_by_kind(db_session, act, f)
     p = common.principal(request)
     municipalities = common.visible_municipalities(p)
@@ -161,6 +168,7 @@ async def _worklist(
             "rows": rows,
             "l": state,
             "upcoming": upcoming,
+            "upcoming_total": upcoming_total,
             "message_statuses": MESSAGE_STATUS_LABELS_PT,
             "contacts": contacts,
             "counts": counts,

@@ -55,6 +55,36 @@ DONE_MESSAGES: dict[str, str] = {
 }
 
 
+#: The queue list's sort keys (name -> largest first on the first click).
+QUEUE_SORTS = {
+    "oci": False,
+    "escopo": False,
+    "tamanho": True,
+    "vermelho": True,
+    "espera": True,
+    "p75": True,
+    "capacidade": True,
+}
+
+
+def _queue_value(q: dict[str, Any], key: str) -> Any:
+    match key:
+        case "oci":
+            return q["oci_code"]
+        case "escopo":
+            return q["scope"]
+        case "tamanho":
+            return q["size"]
+        case "vermelho":
+            return q["red"]
+        case "espera":
+            return q["longest"] or 0
+        case "p75":
+            return q["past_75"]
+        case _:
+            return q["weekly_capacity"] if q["weekly_capacity"] is not None else -1
+
+
 @get("/regulacao/filas", opt=allow(*READERS), include_in_schema=False)
 async def queues_page(
     request: Request[Any, Any, Any],
@@ -63,7 +93,18 @@ async def queues_page(
     oci: FromQuery[str | None] = None,
     escopo: FromQuery[str | None] = None,
     pagina: FromQuery[int | None] = None,
+    ordem: FromQuery[str | None] = None,
+    sentido: FromQuery[str | None] = None,
 ) -> Template:
+    # A few hundred queue summaries at most, read whole by one aggregate: sorted and paged in memory.
+    order = listing.memory_order(
+        "/regulacao/filas",
+        QUEUE_SORTS,
+        "oci",  # by OCI, then scope: the order the summary always had
+        {"oci": oci, "escopo": escopo},
+        ordem=ordem,
+        sentido=sentido,
+    )
     catalog = await wl.load_catalog(db_session, settings)
     actor = common.actor(request)
     review_count = await repo.count_in_status(db_session, actor, repo.UNDER_REVIEW)
@@ -86,6 +127,7 @@ async def queues_page(
     scopes = sorted({(r.scope_kind, r.scope_code) for r in rows}, key=lambda k: common.scope_label(*k))
     if escopo:
         queues = [q for q in queues if q["key"].split(":", 1)[1] == escopo]
+    queues = order.apply(queues, _queue_value, lambda q: q["key"])
     pg = common.Page(common.page_number(pagina), common.PAGE_SIZE, len(queues))
     return Template(
         "regulacao/filas.html",
@@ -95,6 +137,7 @@ async def queues_page(
             "ocis": sorted(catalog.ocis.values(), key=lambda o: o.code),
             "scopes": [(f"{k}:{c}", common.scope_label(k, c)) for k, c in scopes],
             "q": {"oci": oci or "", "escopo": escopo or ""},
+            "l": order,
             "total": sum(q["size"] for q in queues),
             "count": len(queues),
             "review_count": review_count,
