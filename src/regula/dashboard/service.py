@@ -274,12 +274,15 @@ class _Tree:
         )
 
 
+async def build_tree(session: AsyncSession, uf: str, today: date, tz: str) -> _Tree:
+    """Every OCI of ``uf`` at the three levels, protected: what every filter of the UF reads."""
+    return _Tree(uf, await repo.public_area_figures(session, uf, today, tz))
+
+
 async def build_panel(
-    session: AsyncSession, f: Filter, today: date, tz: str, oci_names: dict[str, str], ufs: list[str]
+    session: AsyncSession, f: Filter, today: date, tz: str, oci_names: dict[str, str], ufs: list[str], tree: _Tree
 ) -> Panel:
-    """The panel for ``f`` on ``today`` (no cache: see :class:`PanelCache`)."""
-    figures = await repo.public_area_figures(session, f.uf, today, tz)
-    tree = _Tree(f.uf, figures)
+    """The panel for ``f`` on ``today`` from the UF's ``tree`` (no cache: see :class:`PanelCache`)."""
     region = f.area if f.level == "regiao" else None
     municipality = f.area if f.level == "municipio" else None
     months = await repo.public_trend(session, f.uf, today, tz, oci=f.oci, region=region, municipality=municipality)
@@ -302,6 +305,8 @@ async def build_panel(
 
 # -- the cache --------------------------------------------------------------------------------------------------
 
+Loader = Callable[[str], Awaitable[_Tree]]
+
 
 class PanelCache:
     """Built panels kept in memory for :data:`CACHE_SECONDS`, keyed by the filter and the day, at most
@@ -316,18 +321,23 @@ class PanelCache:
         self.clock = clock
         self._items: OrderedDict[tuple[Filter, date], tuple[float, Panel]] = OrderedDict()
         self._ufs: tuple[float, list[str]] | None = None
+        self._trees: dict[tuple[str, date], tuple[float, _Tree]] = {}
         self.builds = 0
+        self.tree_builds = 0
 
-    async def get(self, f: Filter, today: date, build: Callable[[], Awaitable[Panel]]) -> Panel:
+    async def get(self, f: Filter, today: date, build: Callable[[_Tree], Awaitable[Panel]], load: Loader) -> Panel:
+        """The panel of ``f``; built from the UF's tree (itself kept, so that every filter of a UF shares one set of
+        the heavy queries) and kept as long as that tree: no figure is older than ``ttl``."""
         key = (f, today)
         now = self.clock()
         hit = self._items.get(key)
         if hit is not None and now - hit[0] < self.ttl:
             self._items.move_to_end(key)
             return hit[1]
-        panel = await build()
+        built_at, tree = await self._tree(f.uf, today, load)
+        panel = await build(tree)
         self.builds += 1
-        self._items[key] = (now, panel)
+        self._items[key] = (built_at, panel)
         self._items.move_to_end(key)
         for stale in [k for k, (at, _) in self._items.items() if now - at >= self.ttl or k[1] != today]:
             del self._items[stale]
@@ -335,8 +345,20 @@ class PanelCache:
             self._items.popitem(last=False)
         return panel
 
+    async def _tree(self, uf: str, today: date, load: Loader) -> tuple[float, _Tree]:
+        now = self.clock()
+        hit = self._trees.get((uf, today))
+        if hit is not None and now - hit[0] < self.ttl:
+            return hit
+        built = (now, await load(uf))
+        self.tree_builds += 1
+        self._trees = {k: v for k, v in self._trees.items() if now - v[0] < self.ttl and k[1] == today}
+        self._trees[(uf, today)] = built
+        return built
+
     def clear(self) -> None:
         self._items.clear()
+        self._trees.clear()
         self._ufs = None
 
     async def ufs(self, load: Callable[[], Awaitable[list[str]]]) -> list[str]:
@@ -375,9 +397,12 @@ async def public_panel(
     ufs = await cache.ufs(lambda: repo.public_ufs(session))
     f = parse_filter(uf, level, oci, area, ufs[0] if ufs else sorted(UF_NAMES)[0])
 
-    async def build() -> Panel:
+    async def load(uf: str) -> _Tree:
+        return await build_tree(session, uf, day, settings.timezone)
+
+    async def build(tree: _Tree) -> Panel:
         catalog = await wl.load_catalog(session, settings)
         names = {code: o.name for code, o in catalog.ocis.items()}
-        return await build_panel(session, f, day, settings.timezone, names, ufs)
+        return await build_panel(session, f, day, settings.timezone, names, ufs, tree)
 
-    return await cache.get(f, day, build)
+    return await cache.get(f, day, build, load)
