@@ -105,6 +105,13 @@ async def test_message_log_and_production_list_page_past_the_old_cut(
     assert by_kind.status_code == 200 and 'aria-sort="ascending"' in by_kind.text
     narrow = await reg.get(f"/mensagens?municipio={FLORIANOPOLIS}&tipo=fila_entrada")
     assert narrow.status_code == 200 and "3 mensagens" in narrow.text
+    # A failure reads as words, never as the provider's bare code.
+    await session.execute(
+        text("UPDATE message SET status = 'falhou', error_code = '30003' WHERE id = (SELECT min(id) FROM message)")
+    )
+    await session.commit()
+    failed = await reg.get("/mensagens?situacao=falhou")
+    assert "erro: celular desligado ou fora de área" in failed.text and "erro 30003" not in failed.text
     production = await reg.get("/producao?ordem=protocolo&sentido=desc")
     assert production.status_code == 200 and "Nenhuma solicitação nesta situação" in production.text
 

@@ -60,6 +60,38 @@ DEFERRED_LABELS_PT = {
 }
 
 
+#: Why a message failed, in words (regula's own codes, then Twilio's most common ones); any other code is shown as
+#: "código do provedor N" — never a bare code (issue 17).
+MESSAGE_ERROR_LABELS_PT = {
+    "sem_modelo": "sem modelo de mensagem aprovado para este tipo",
+    "timeout": "o provedor não respondeu a tempo",
+    "conexao": "sem conexão com o provedor",
+    "erro": "erro ao enviar",
+    "consulta": "não foi possível conferir no provedor",
+    "canal": "canal de envio indisponível",
+    "excecao": "falha interna ao enviar (registrada para a equipe técnica)",
+    "21211": "número de telefone inválido",
+    "21408": "envio não permitido para esta região",
+    "21610": "o cidadão bloqueou mensagens deste número",
+    "21614": "o número não é de celular",
+    "30003": "celular desligado ou fora de área",
+    "30004": "mensagem bloqueada pelo destinatário",
+    "30005": "número inexistente",
+    "30006": "número fixo ou não alcançável pela operadora",
+    "30007": "mensagem filtrada pela operadora",
+    "30008": "erro desconhecido na operadora",
+}
+MESSAGE_CHANNEL_LABELS_PT = {
+    **common.CHANNEL_LABELS_PT,
+    "console": "Console (demonstração)",
+    "memoria": "Memória (testes)",
+}
+
+
+def message_error_label(code: str) -> str:
+    return MESSAGE_ERROR_LABELS_PT.get(code, f"código do provedor {code}")
+
+
 UPCOMING_DAYS = 30
 UPCOMING_SHOWN = 25
 
@@ -334,6 +366,8 @@ async def messages_page(
             "statuses": MESSAGE_STATUS_LABELS_PT,
             "kinds": KIND_LABELS_PT,
             "deferred": DEFERRED_LABELS_PT,
+            "channels": MESSAGE_CHANNEL_LABELS_PT,
+            "error_label": message_error_label,
             "channel": settings.notify_channel,
             "municipalities": municipalities if len(municipalities) <= 600 else [],
             "regions": regions,
