@@ -40,7 +40,7 @@ def _pairs(instance: Instance) -> tuple[Instance, list[tuple[int, int, float]], 
         if e.id in pinned:
             continue
         for j, b in enumerate(prepared.buckets):
-            if b.capacity > 0 and not pair_violations(e, b, prepared.params):
+            if b.capacity > 0 and not pair_violations(e, b, prepared.params, travel=travel):
                 cost = float(cost_parts(e, b, prepared.params, travel).cost)
                 pairs.append((i, j, cost - keep if incumbent.get(e.id) == b.id else cost))
     return prepared, pairs, constant

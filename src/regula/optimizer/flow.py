@@ -273,7 +273,7 @@ def _solve_free(problem: Problem, *, workers: int | None = None) -> Allocation:
 
     cl = _classes(p, sig)
     pg = _provider_groups(p, b_rank)
-    reach = _reach(cl, pg)
+    reach = _near_enough(p, cl, pg, _reach(cl, pg))
     comp = _components(cl, pg, reach)
     cov = _coverage(p, cl, pg, reach)
     costs = _Costs(p, sig, cl, pg, forbid_late)
@@ -510,6 +510,18 @@ def _reach(cl: _Classes, pg: _ProviderGroups) -> _Reach:
     np.cumsum(np.bincount(sp_sg, minlength=n_sg), out=sg_ptr[1:])  # sp_* is already sorted by scope group
     cp_class, cp_pg = _expand(sg_ptr, sp_pg, c_sg)
     return _Reach(c_sg=c_sg, n_sg=n_sg, sp_sg=sp_sg, sp_pg=sp_pg, cp_class=cp_class, cp_pg=cp_pg)
+
+
+def _near_enough(p: Problem, cl: _Classes, pg: _ProviderGroups, reach: _Reach) -> _Reach:
+    """Drop the class × group rows beyond the OCI's travel limit (``rules.travel_limit_km``): a provider group has
+    one municipality and modality and a class one municipality, so the trip is the same for every pair of the row,
+    and a row beyond the limit is no arc at all. The scope-group pairs (``sp_*``) stay: components may only be
+    coarser than needed, never wrong."""
+    if p.km_limit_of_oci is None or reach.cp_class.size == 0:
+        return reach
+    bucket = pg.items[pg.ptr[reach.cp_pg]]  # any bucket of the group: same municipality and modality
+    ok = p.within_travel_limit(cl.muni[reach.cp_class], cl.oci[reach.cp_class], bucket)
+    return replace(reach, cp_class=reach.cp_class[ok], cp_pg=reach.cp_pg[ok])
 
 
 @dataclass(frozen=True, eq=False)
@@ -840,6 +852,7 @@ def _incumbents(p: Problem, cl: _Classes, pg: _ProviderGroups, cov: _Coverage, c
         i_class, i_bucket = ukey // k, ukey % k
         ok = (p.b_oci[i_bucket] == cl.oci[i_class]) & (p.b_scope[cl.kind[i_class], i_bucket] == cl.code[i_class])
         ok &= costs.eligible(cl.bsig[i_class], i_bucket)
+        ok &= p.within_travel_limit(cl.muni[i_class], cl.oci[i_class], i_bucket)
         i_class, i_bucket, i_count = i_class[ok], i_bucket[ok], i_count[ok].astype(np.int64)
         i_pg = pg.of_bucket[i_bucket]
         i_cost = costs.class_part(i_class, i_pg) + costs.bucket_part(cl.bsig[i_class], i_bucket)

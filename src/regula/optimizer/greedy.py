@@ -47,7 +47,7 @@ def solve_greedy(instance: Instance) -> Solution:
         best_bucket: Bucket | None = None
         best_quotas: list[Quota] = []
         for b in by_oci.get(e.oci_code, []):
-            if remaining[b.id] <= 0 or pair_violations(e, b, params):
+            if remaining[b.id] <= 0 or pair_violations(e, b, params, travel=travel):
                 continue
             counted = [
                 q

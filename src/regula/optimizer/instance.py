@@ -71,6 +71,10 @@ class Entry(_Frozen):
     age_years: int = Field(ge=0, le=130)
     scope_kind: ScopeKind = Field(description="Abrangência em que a entrada pode ser atendida")
     scope_code: Code = Field(description="Código da abrangência (IBGE, região, macrorregião ou UF)")
+    region_code: Code | None = Field(
+        default=None,
+        description="Região de saúde de residência: só explica as atribuições fora dela (não muda a solução)",
+    )
     macro_code: Code | None = Field(default=None, description="Macrorregião de residência, para o escalonamento")
     uf: Code | None = Field(default=None, description="UF de residência, para o escalonamento")
     unavailable_dates: list[dt.date] = Field(default_factory=list)
@@ -164,6 +168,17 @@ class Params(_Frozen):
         "mantê-la custar no máximo isto a mais",
     )
     explain: bool = True
+    max_travel_km: int | None = Field(
+        default=None,
+        ge=0,
+        le=MAX_TRIP_KM,
+        description="Distância máxima (km) da residência a um estabelecimento presencial, para toda OCI sem limite "
+        "próprio; null: sem limite. Teleconsulta não tem deslocamento (0 km) e nunca é excluída",
+    )
+    max_travel_km_by_oci: dict[Code, Annotated[int, Field(ge=0, le=MAX_TRIP_KM)]] = Field(
+        default_factory=dict,
+        description="Distância máxima (km) por OCI (código SIGTAP), no lugar de max_travel_km para ela",
+    )
 
 
 class Fixed(_Frozen):

@@ -20,7 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from regula.optimizer.instance import SCOPE_WIDTH, Bucket, Entry, Fixed, Instance, Params
-from regula.optimizer.rules import Travel
+from regula.optimizer.rules import Travel, travel_limit_km
 
 I8 = npt.NDArray[np.int8]
 I16 = npt.NDArray[np.int16]
@@ -32,6 +32,8 @@ S = npt.NDArray[np.str_]
 SCOPE_KINDS: Final[tuple[str, ...]] = ("municipality", "region", "macro", "uf")
 SEX_CODES: Final[dict[str | None, int]] = {None: 0, "M": 1, "F": 2}
 NO_AGE_MAX: Final = 999
+#: "No travel limit" in the per-OCI limits column: farther than any trip on Earth.
+NO_KM_LIMIT: Final = 1 << 40
 
 
 def ordinal(d: date) -> int:
@@ -117,6 +119,24 @@ class Problem:
     def b_muni(self) -> I32:
         muni: I32 = self.b_scope[0]
         return muni
+
+    @property
+    def km_limit_of_oci(self) -> I64 | None:
+        """Per OCI (index into ``ocis``) the maximum travel distance of a face-to-face bucket (``NO_KM_LIMIT`` where
+        there is none), or ``None`` when no OCI has one (``rules.travel_limit_km``)."""
+        params = self.params
+        if params.max_travel_km is None and not params.max_travel_km_by_oci:
+            return None
+        limits = [travel_limit_km(params, oci) for oci in self.ocis]
+        return np.array([NO_KM_LIMIT if v is None else v for v in limits], dtype=np.int64)
+
+    def within_travel_limit(self, entry_muni: I32 | I64, oci: I32 | I64, bucket: I64 | I32) -> B:
+        """Whether each (municipality, OCI, bucket) trip is within the OCI's travel limit (teleconsultation: 0 km)."""
+        limits = self.km_limit_of_oci
+        if limits is None:
+            return np.ones(np.broadcast(entry_muni, bucket).shape, dtype=np.bool_)
+        out: B = self.travel_km(entry_muni.astype(np.int32), bucket) <= limits[oci]
+        return out
 
     def travel_km(self, entry_muni: I32, bucket: I64 | I32) -> I64:
         """Kilometres from the entries' municipalities to the buckets' (0 for teleconsultation)."""
@@ -483,6 +503,10 @@ def _feasible_in_scope(p: Problem, sig: Signatures, rows: I64, kinds: I8, scope_
     ]
     if muni_key is not None:
         cols.append(muni_key.astype(np.int32))
+    # With a travel limit the municipality decides which buckets are near enough: it joins the group key.
+    limited = p.km_limit_of_oci is not None
+    if limited:
+        cols.append(p.e_muni[rows].astype(np.int32))
     inverse, first = group_rows([c.astype(np.int64) for c in cols])
     groups = np.stack([c[first] for c in cols], axis=1).astype(np.int64)
     # Every group against every bucket of its OCI in its scope, all at once.
@@ -512,6 +536,8 @@ def _feasible_in_scope(p: Problem, sig: Signatures, rows: I64, kinds: I8, scope_
         bucket=bucket,
         forbid_late=True,
     )
+    if limited:
+        ok &= p.within_travel_limit(g[:, -1], g[:, 0], bucket)
     if muni_key is not None:
         for q in zero_q.tolist():
             ok &= ~(

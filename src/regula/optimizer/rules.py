@@ -13,6 +13,10 @@ Rules (the docstring of ``docs/allocation-instance.md`` says the same for people
 * Unavailable dates: none of the entry's unavailable dates falls in ``[bucket.date, bucket.date + days)``.
 * Short notice: a bucket starting less than ``short_notice_days`` after ``today`` only for entries that accept it.
 * Deadline: a bucket dated after the entry's deadline is late: forbidden or penalized (``late_policy``).
+* Travel: a face-to-face bucket farther from the entry's municipality than the OCI's maximum travel distance
+  (``params.max_travel_km_by_oci``, else ``params.max_travel_km``) is not eligible; teleconsultation is 0 km. The
+  limit keeps care regionalized (Portaria GM/MS 3.492/2024 art. 3 III: specialized care organized by region, PRI) and
+  avoids unnecessary travel (art. 5 §3 and art. 10 §2 III: "evitar deslocamentos ... desnecessários").
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ PAIR_RULES: Final[dict[str, str]] = {
     "data_indisponivel": "a pessoa declarou indisponibilidade nesta data",
     "aviso_curto": "a vaga é de aviso curto e a pessoa não aceita",
     "apos_prazo": "a vaga é posterior ao prazo do tM",
+    "distancia_acima_do_limite": "o estabelecimento fica além da distância máxima de deslocamento desta OCI",
 }
 
 
@@ -86,13 +91,30 @@ def is_late(entry: Entry, bucket: Bucket) -> bool:
     return bucket.date > entry.deadline
 
 
+def travel_limit_km(params: Params, oci_code: str, *, teleconsultation: bool = False) -> int | None:
+    """The maximum travel distance for a bucket of ``oci_code`` (``None``: no limit). The OCI's own limit wins over
+    the general one; a teleconsultation involves no trip, so it has none (Portaria GM/MS 3.492/2024 art. 3 III,
+    art. 10 §2 III)."""
+    if teleconsultation:
+        return None
+    return params.max_travel_km_by_oci.get(oci_code, params.max_travel_km)
+
+
 def pair_violations(
-    entry: Entry, bucket: Bucket, params: Params, scope: tuple[str, str] | None = None, *, deadline_hard: bool = False
+    entry: Entry,
+    bucket: Bucket,
+    params: Params,
+    scope: tuple[str, str] | None = None,
+    *,
+    deadline_hard: bool = False,
+    travel: Travel | None = None,
 ) -> list[str]:
     """Codes of the pair rules this (entry, bucket) breaks; empty when the entry may use the bucket.
 
     ``scope`` overrides the entry's own scope (after escalation); ``deadline_hard`` treats a late bucket as
-    ineligible whatever the policy (the escalation test asks for a bucket *before* the deadline)."""
+    ineligible whatever the policy (the escalation test asks for a bucket *before* the deadline). ``travel`` gives
+    the kilometres for the travel limit: it is required whenever a limit applies to the pair (a caller that forgot
+    it would silently skip the rule)."""
     kind, code = scope or (entry.scope_kind, entry.scope_code)
     out: list[str] = []
     if bucket.oci_code != entry.oci_code:
@@ -112,6 +134,12 @@ def pair_violations(
         out.append("aviso_curto")
     if is_late(entry, bucket) and (deadline_hard or params.late_policy == "forbid"):
         out.append("apos_prazo")
+    limit = travel_limit_km(params, entry.oci_code, teleconsultation=bucket.teleconsultation)
+    if limit is not None:
+        if travel is None:
+            raise ValueError("pair_violations: a travel limit applies; pass travel=Travel(instance)")
+        if travel.km(entry.municipality_ibge, bucket.municipality_ibge) > limit:
+            out.append("distancia_acima_do_limite")
     return out
 
 

@@ -64,6 +64,7 @@ def validate(instance: Instance, solution: Solution, *, check_objective: bool = 
     entries = {e.id: e for e in prepared.entries}
     buckets = {b.id: b for b in prepared.buckets}
     pinned = {(f.entry_id, f.bucket_id) for f in prepared.pinned}
+    travel = Travel(prepared)
     out: list[Violation] = []
 
     seen: Counter[str] = Counter(a.entry_id for a in solution.assignments)
@@ -93,7 +94,7 @@ def validate(instance: Instance, solution: Solution, *, check_objective: bool = 
         valid_pairs.append((e, b))
         if (e.id, b.id) in pinned:
             continue
-        for code in pair_violations(e, b, params):
+        for code in pair_violations(e, b, params, travel=travel):
             out.append(Violation(code, f"Entrada {e.id} na vaga {b.id}: {PAIR_RULES[code]}.", e.id, b.id))
     for bucket_id, count in sorted(used.items()):
         cap = buckets[bucket_id].capacity
