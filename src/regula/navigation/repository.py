@@ -42,31 +42,6 @@ class TaskRow:
     entry_status: str | None
 
 
-async def list_tasks(
-    session: AsyncSession, actor: Actor, *, status: str = "aberta", kind: str | None = None, limit: int = 200
-) -> list[TaskRow]:
-    stmt = (
-        select(NavigationTask, Citizen, WaitlistEntry)
-        .join(Citizen, col(Citizen.id) == col(NavigationTask.citizen_id))
-        .outerjoin(WaitlistEntry, col(WaitlistEntry.id) == col(NavigationTask.entry_id))
-        .where(col(NavigationTask.status) == status)
-        .order_by(col(NavigationTask.due_at).asc().nulls_last(), col(NavigationTask.created_at), col(NavigationTask.id))
-        .limit(limit)
-    )
-    if kind is not None:
-        stmt = stmt.where(col(NavigationTask.kind) == kind)
-    stmt = stmt.where(readable(actor))
-    rows = (await session.execute(stmt)).all()
-    # Tasks show names and phone numbers: one audit event naming those returned (API and page alike).
-    await record_list_read(
-        session, "NavigationTask", [t.id for t, _, _ in rows], places=[(c.uf, t.municipality_ibge) for t, c, _ in rows]
-    )
-    return [
-        TaskRow(t, c.social_name or c.name, c.phone, e.protocol if e else None, e.status if e else None)
-        for t, c, e in rows
-    ]
-
-
 # -- the worklist, paged, sorted and filtered (issue 17 item 1, decision 23) -----------------------------------------
 
 #: A task without a due date sorts after every dated one (sort expressions are never NULL: ``db.listing``).

@@ -29,32 +29,6 @@ def readable(actor: Actor) -> ColumnElement[bool]:
     return col(Citizen.municipality_ibge).in_(allowed)
 
 
-async def message_log(
-    session: AsyncSession,
-    actor: Actor,
-    *,
-    entry_id: int | None = None,
-    status: str | None = None,
-    limit: int = 200,
-) -> list[Message]:
-    """Messages the actor may see (their jurisdiction), newest first."""
-    stmt = (
-        select(Message, col(Citizen.uf), col(Citizen.municipality_ibge))
-        .join(Citizen, col(Citizen.id) == col(Message.citizen_id))
-        .where(readable(actor))
-        .order_by(col(Message.created_at).desc(), col(Message.id).desc())
-        .limit(min(max(limit, 1), 1000))
-    )
-    if entry_id is not None:
-        stmt = stmt.where(col(Message.entry_id) == entry_id)
-    if status is not None:
-        stmt = stmt.where(col(Message.status) == status)
-    rows = (await session.execute(stmt)).all()
-    # Messages carry phone numbers and texts: one audit event naming those returned (API and page alike).
-    await record_list_read(session, "Message", [m.id for m, _, _ in rows], places=[(u, mu) for _, u, mu in rows])
-    return [m for m, _, _ in rows]
-
-
 # -- the message log, paged by cursor (issue 17 item 1, decision 23: /mensagens stopped at 300 rows) -------------
 
 
