@@ -32,11 +32,14 @@ from regula.allocation import service as allocation
 from regula.audit.service import AuditContext, set_context
 from regula.config import Settings
 from regula.demo import ressarcimento as ressarcimento_demo
+from regula.navigation import care_loop
 from regula.navigation import service as navigation
 from regula.people.documents import generate_cns, generate_cpf
 from regula.people.models import Citizen
 from regula.people.schemas import CitizenCreate
 from regula.production import execution
+from regula.programs import service as programs
+from regula.programs.schemas import ContractIn, LineIn, ParCreate, StepIn
 from regula.providers import service as providers
 from regula.providers.models import AgendaSlot
 from regula.providers.schemas import EstablishmentIn, OfferIn, SlotIn
@@ -180,6 +183,41 @@ async def _build(session: AsyncSession, settings: Settings, place: Place, rng_se
     person = await session.get(Citizen, entry.citizen_id)
     assert person is not None
     task = await navigation.open_task(session, "falta", person, waiting, "Faltou à consulta; ligar.")
+    in_care_entry = await wl.get_entry(session, in_care)
+    in_care_person = await session.get(Citizen, in_care_entry.citizen_id)
+    assert in_care_person is not None
+    (counter_referral, *_) = await care_loop.issue_counter_referrals(
+        session,
+        in_care_entry,
+        in_care_person,
+        findings="Consulta realizada; ECG normal.",
+        conduct="Seguimento na UBS.",
+        concluded_by=actor.username,
+    )
+    # A PAR of the world's home municipality, approved, with a contract (regula.programs).
+    month = wl.local_today(settings).strftime("%Y-%m")
+    par_title = f"PAR Matriz {place.tag}"
+    par = await programs.create_par(
+        session,
+        ParCreate(
+            title=par_title,
+            scope_kind="municipalities",
+            municipalities=[place.home],
+            diagnosis="Diagnóstico.",
+            priorities="Cardiologia.",
+            lines=[LineIn(f"municipality:{place.home}", OCI, place.cnes, month, 5)],
+        ),
+        actor,
+    )
+    step_day = wl.local_today(settings).isoformat()
+    for kind in ("resolucao_cir", "ciencia_cib", "aprovacao_saes", "portaria_publicada", "resolucao_cib_executores"):
+        await programs.record_step(
+            session, settings, par.id or 0, 1, StepIn(kind, "1/2026", step_day), actor, wl.local_today(settings)
+        )
+    await programs.put_contract(
+        session, par.id or 0, ContractIn("CT 1", f"municipality:{place.home}", place.cnes, OCI, month, 5), actor
+    )
+    world.names.append(par_title)
     # An active health-plan operator whose unit is the world's establishment (regula.ressarcimento).
     operator = await ressarcimento_demo.activate(
         session,
@@ -203,6 +241,8 @@ async def _build(session: AsyncSession, settings: Settings, place: Place, rng_se
         "run": run.id or 0,
         "task": task.id or 0,
         "procedure": view.procedures[0].id or 0,
+        "counter_referral": counter_referral.id or 0,
+        "par": par.id or 0,
         "operator": operator.id or 0,
         "matrix_item": offer.id or 0,
     }
@@ -353,6 +393,10 @@ def _path_values(m: Matrix) -> dict[str, str]:
         "chart": "faltas.csv",
         "action": "aprovar",
         "username": "matriz.auditor.sc",
+        "uf": "SC",  # a UF's 2023 queue-reduction plan (regula.programs.routes_2023)
+        "counter_referral_id": str(sc.ids["counter_referral"]),
+        "par_id": str(sc.ids["par"]),  # regula.programs.routes and web.programs
+        "version": "1",
         "operator_id": str(sc.ids["operator"]),  # regula.ressarcimento.routes and web.ressarcimento
         "item_id": str(sc.ids["matrix_item"]),
         "competencia": "202501",
@@ -372,6 +416,8 @@ PRIVATE_PARAMS = frozenset(
         "citizen_id",
         "token_id",
         "username",
+        "counter_referral_id",
+        "par_id",
         "operator_id",
         "item_id",
         "sanction_id",
@@ -502,6 +548,8 @@ def _bodies(m: Matrix) -> dict[tuple[str, str], dict[str, Any]]:
         ("POST", "/regulacao/entradas/{entry_id:int}/transicao"): {"data": {"para": "suspensa"}},
         ("POST", "/aps/encaminhamentos/{entry_id:int}/transicao"): {"data": {"para": "cancelada"}},
         ("POST", "/navegacao/tarefas/{task_id:int}/contatos"): {"data": {"resultado": "nao_atendeu"}},
+        ("POST", "/api/v1/teleconsultations/{entry_id:int}/answer"): {"json": {"outcome": "seguir_para_fila"}},
+        ("POST", "/teleconsultoria/{entry_id:int}/resposta"): {"data": {"resposta": "seguir_para_fila"}},
         ("POST", "/producao/procedimentos/{procedure_id:int}/anular"): {
             "data": {"motivo": "Lançado errado.", "entrada": str(sc.ids["entry_in_care"])}
         },
