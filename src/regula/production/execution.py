@@ -95,7 +95,7 @@ class ExecutionView:
         return [p for p in self.procedures if p.status == "valido"]
 
 
-def _territorial(actor: wl.Actor, entry: WaitlistEntry) -> wl.Actor:
+def territorial(actor: wl.Actor, entry: WaitlistEntry) -> wl.Actor:
     """The actor as the waitlist's transition checks it. The waitlist knows territorial jurisdictions only; a
     provider's CNES jurisdiction was checked before (``service.require_access``: the entry is performed at its
     establishment), so the transition runs with the entry's municipality as the provider's jurisdiction — same person,
@@ -428,7 +428,7 @@ async def conclude(
         f"{execution.max_days} dias). Contrarreferência enviada à APS (CNES {execution.aps_cnes})."
     )
     entry = await wl.transition(
-        session, entry_id, EntryStatus.CONCLUIDA.value, _territorial(actor, entry), settings, reason_text=note
+        session, entry_id, EntryStatus.CONCLUIDA.value, territorial(actor, entry), settings, reason_text=note
     )
     await close_tasks_of_entry(session, entry_id, ALERT_TASK_KINDS, "OCI concluída")
     # The contrarreferência reaches the APS teams' worklists (art. 5 §2; art. 10 §1 IV and VI; decision 21).

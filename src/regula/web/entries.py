@@ -19,6 +19,7 @@ from regula.core.errors import DomainError, NotFound
 from regula.people import documents
 from regula.people.models import Citizen
 from regula.people.service import age_on, legal_priorities
+from regula.production import provider_day
 from regula.providers import repository as providers
 from regula.waitlist import priority
 from regula.waitlist import repository as repo
@@ -199,7 +200,9 @@ async def load_entry_view(
     if found is None:
         raise NotFound("Solicitação não encontrada.", code="entrada_nao_encontrada")
     entry, citizen = found
-    wl.Actor.of(p).require(entry.municipality_ibge)
+    # A territorial user reads the residents of their jurisdiction; a provider's user (cnes:) only the entries booked
+    # or performed at its establishment (issue 17: the executante opens its own patients' entries, no one else's).
+    await provider_day.require_entry_access(session, wl.Actor.of(p), entry)
     if audit:
         # Every read of a citizen's record is audited, as in the API.
         await record_read(

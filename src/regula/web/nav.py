@@ -24,6 +24,7 @@ APS_NEW = NavItem("Novo encaminhamento", "/aps/encaminhar")
 DASHBOARD = NavItem("Painel", "/gestao")
 NAVIGATION = NavItem("Navegação", "/navegacao")
 MESSAGES = NavItem("Mensagens", "/mensagens")
+PROVIDER_DAY = NavItem("Agenda do dia", "/prestador")
 EXECUTION = NavItem("Execução das OCIs", "/producao")
 CONTROL = NavItem("Controle da produção", "/producao/controle")
 PROGRAMS = NavItem("PAR e financiamento", "/programas")
@@ -52,7 +53,7 @@ _BY_ROLE: dict[Role, tuple[NavItem, ...]] = {
         IDENTIFICATION,
     ),
     Role.NAVEGADOR: (NAVIGATION, EXECUTION, MESSAGES, QUEUES, ENTRIES),
-    Role.EXECUTANTE: (EXECUTION, AGENDAS),
+    Role.EXECUTANTE: (PROVIDER_DAY, EXECUTION, AGENDAS),
     Role.AUDITOR: (
         DASHBOARD,
         QUEUES,
@@ -74,6 +75,7 @@ _BY_ROLE: dict[Role, tuple[NavItem, ...]] = {
         AGENDAS,
         NAVIGATION,
         MESSAGES,
+        PROVIDER_DAY,
         EXECUTION,
         CONTROL,
         PROGRAMS,

@@ -23,6 +23,7 @@ from regula.web.nav import nav_items
 from regula.web.navigation import ROUTES as navigation_pages
 from regula.web.production import ROUTES as production_pages
 from regula.web.programs import ROUTES as program_pages
+from regula.web.provider import ROUTES as provider_pages
 from regula.web.public import ROUTES as public_pages
 from regula.web.queue_reduction_2023 import ROUTES as queue_reduction_2023_pages
 from regula.web.referral_protocols import ROUTES as referral_protocol_pages
@@ -51,6 +52,7 @@ ROUTES: list[ControllerRouterHandler] = [
     *public_pages,
     *navigation_pages,
     *production_pages,
+    *provider_pages,
     *program_pages,
     *queue_reduction_2023_pages,
     *care_loop_pages,

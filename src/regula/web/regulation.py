@@ -18,11 +18,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from regula.access.policy import Role, allow
 from regula.config import Settings
 from regula.core.errors import ValidationFailed
+from regula.production import provider_day
 from regula.providers import repository as providers
 from regula.waitlist import measures, standing
 from regula.waitlist import repository as repo
 from regula.waitlist import service as wl
-from regula.waitlist.states import EntryStatus
+from regula.waitlist.states import TRANSITIONS, EntryStatus
 from regula.web import common, listing
 from regula.web.entries import (
     ALL,
@@ -39,6 +40,11 @@ S = EntryStatus
 READERS = (Role.REGULADOR, Role.GESTOR, Role.NAVEGADOR, Role.AUDITOR)
 # Who moves entries along the workflow from these pages (the state machine decides which moves each may make).
 WORKFLOW_ROLES = (Role.REGULADOR, Role.NAVEGADOR)
+# One entry's page is also the provider's (its own establishment's entries only: production.provider_day), and the
+# entry's actions are offered to whoever of its readers the state table lets move entries — the executante starts
+# the attendance and records a no-show (issue 17): asked of the table, not listed here.
+ENTRY_READERS = (*READERS, Role.EXECUTANTE)
+ENTRY_ACTORS = tuple(r for r in ENTRY_READERS if any(r.value in rule.roles for rule in TRANSITIONS))
 
 DONE_MESSAGES: dict[str, str] = {
     S.AUTORIZADA.value: "Solicitação autorizada: a pessoa entrou na fila.",
@@ -388,13 +394,13 @@ async def _detail(
             "values": values or {},
             "next_id": next_id,
             "action_url": f"/regulacao/entradas/{entry_id}/transicao",
-            "can_act": p.role in (Role.REGULADOR, Role.NAVEGADOR, Role.ADMIN),
+            "can_act": p.role in ENTRY_ACTORS or p.role is Role.ADMIN,
         },
         status_code=status_code,
     )
 
 
-@get("/regulacao/entradas/{entry_id:int}", opt=allow(*READERS), include_in_schema=False)
+@get("/regulacao/entradas/{entry_id:int}", opt=allow(*ENTRY_READERS), include_in_schema=False)
 async def entry_page(
     request: Request[Any, Any, Any],
     db_session: NamedDependency[AsyncSession],
@@ -407,7 +413,7 @@ async def entry_page(
 
 @post(
     "/regulacao/entradas/{entry_id:int}/transicao",
-    opt=allow(*WORKFLOW_ROLES),
+    opt=allow(*ENTRY_ACTORS),
     include_in_schema=False,
     status_code=303,
 )
@@ -419,10 +425,12 @@ async def entry_transition(
     data: Form[TransitionForm],
 ) -> Redirect | Template:
     # A decision on a referral just sent starts its analysis first: the service's rule (states.path_to), as in the API.
+    # A provider's user acts on its own establishment's entries only (403 otherwise).
+    actor = await provider_day.acting_as(db_session, common.actor(request), entry_id)
     return await data.submit(
         db_session,
         settings,
-        common.actor(request),
+        actor,
         entry_id,
         detail=functools.partial(_detail, request, db_session, settings, entry_id),
         done_url=f"/regulacao/entradas/{entry_id}",
