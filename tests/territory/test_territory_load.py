@@ -117,6 +117,9 @@ async def test_the_seed_tells_a_person_what_it_loaded(session: AsyncSession, set
     lines = out.getvalue().splitlines()
     assert lines[0] == "Territórios: 5570 municípios, 17 regiões de saúde (5732 inseridos, 0 atualizados)"
     assert lines[1].startswith("Catálogo SIGTAP: competência 01/2026 importada: ")
-    assert lines[2] == "Territórios: 5570 municípios, 17 regiões de saúde (nada mudou)"
-    assert lines[3].startswith("Catálogo SIGTAP: competência 01/2026 já importada, nada mudou: ")
+    # Version 1 of each OCI's referral protocol, stored once (decision 0020).
+    assert lines[2] == "Protocolos de encaminhamento: versão inicial gravada para 34 OCIs."
+    assert lines[3] == "Territórios: 5570 municípios, 17 regiões de saúde (nada mudou)"
+    assert lines[4].startswith("Catálogo SIGTAP: competência 01/2026 já importada, nada mudou: ")
+    assert len(lines) == 5
     assert "Result(" not in out.getvalue()
