@@ -14,6 +14,8 @@ from tests.conftest import Login
 from tests.waitlist.test_waitlist_api import authorize, citizen_body, refer
 from tests.web.test_listing import FLORIANOPOLIS, JOINVILLE, PORTO_ALEGRE, _key, _tasks
 
+from regula.territory.reference import territory
+
 MakeUser = Callable[..., Awaitable[Login]]
 pytestmark = pytest.mark.usefixtures("reference_data")
 TASKS = "/api/v1/navigation/tasks"
@@ -98,3 +100,42 @@ async def test_openapi_documents_the_list_parameters_in_portuguese(client: httpx
         assert "X-Next-Cursor" in params["cursor"]["description"]
         headers = operation["responses"]["200"]["headers"]
         assert "X-Total-Count" in headers and "X-Next-Cursor" in headers
+
+
+async def test_entry_api_sorts_like_the_queue_page_with_the_true_total(
+    client: httpx.AsyncClient, make_user: MakeUser
+) -> None:
+    aps = await make_user("solicitante", f"municipality:{FLORIANOPOLIS}")
+    reg = await make_user("regulador", "uf:SC")
+    made = []
+    for risk in ("azul", "vermelho", "amarelo"):
+        e = await refer(client, aps, citizen_body(name=f"Pessoa {risk}"), risk=risk)
+        await authorize(client, reg, e["id"])
+        made.append(e)
+    params = {"status": "autorizada", "sort": "pontuacao", "direction": "desc", "limit": 1}
+    seen, cursor = [], None
+    while True:
+        page = await client.get(
+            "/api/v1/entries", params=params | ({"cursor": cursor} if cursor else {}), headers=reg.headers
+        )
+        assert page.status_code == 200, page.text
+        body = page.json()
+        assert body["total"] == 3
+        seen += body["items"]
+        cursor = body["next_cursor"]
+        if not cursor:
+            break
+    assert [e["risk_class"] for e in seen] == ["vermelho", "amarelo", "azul"]
+    scores = [e["score"] for e in seen]
+    assert scores == sorted(scores, reverse=True)
+    legacy = await client.get("/api/v1/entries", params={"status": "autorizada"}, headers=reg.headers)
+    assert legacy.json()["total"] is None and len(legacy.json()["items"]) == 3  # the id-cursor paging as before
+    review = await client.get(
+        "/api/v1/entries", params={"status": "em_analise", "sort": "pontuacao"}, headers=reg.headers
+    )
+    assert review.status_code == 400 and review.json()["errors"][0]["field"] == "sort"
+    home = territory().find(FLORIANOPOLIS).health_region_code  # type: ignore[union-attr]
+    other = next(r.code for r in territory().health_regions("SC") if r.code != home)
+    inside = await client.get("/api/v1/entries", params={"region": home, "sort": "espera"}, headers=reg.headers)
+    outside = await client.get("/api/v1/entries", params={"region": other, "sort": "espera"}, headers=reg.headers)
+    assert inside.json()["total"] == 3 and outside.json()["total"] == 0

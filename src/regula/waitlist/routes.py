@@ -20,12 +20,14 @@ from regula.audit.service import record_read
 from regula.config import Settings
 from regula.core.errors import PermissionDenied, ValidationFailed
 from regula.core.ratelimit import public_lookup_limits
+from regula.http import listing
 from regula.http.input_guard import Id
 from regula.http.state import client_address
 from regula.inputs import BIGINT_MAX, MAX_AGE_YEARS, MAX_DAYS
 from regula.people import documents
 from regula.people import service as people
 from regula.people.schemas import CitizenCreate, CitizenPublic, CitizenUpdate
+from regula.territory.filters import region_filter
 from regula.territory.reference import territory
 from regula.waitlist import priority
 from regula.waitlist import repository as repo
@@ -98,6 +100,12 @@ def _parse_cursor(raw: str) -> int:
     except (ValueError, TypeError, RecursionError):
         pass
     raise ValidationFailed.for_field("cursor", "cursor_invalido", "Cursor de paginação inválido.")
+
+
+_ENTRY_SORT_PT = listing.sort_description(repo.entry_sorts(date(2000, 1, 1), "UTC")) + (
+    " Para solicitações em análise não há fila, pontuacao nem prazo."
+)
+EntrySort = Annotated[str | None, QueryParameter(description=_ENTRY_SORT_PT, required=False)]
 
 
 class CitizenController(Controller):
@@ -203,7 +211,21 @@ class EntryController(Controller):
         age_max: Annotated[int | None, QueryParameter(ge=0, le=MAX_AGE_YEARS)] = None,
         min_days_waiting: Annotated[int | None, QueryParameter(ge=0, le=MAX_DAYS)] = None,
         queue: Annotated[str | None, QueryParameter(description="OCI:escopo:código; ordena pela posição")] = None,
-        cursor: FromQuery[str | None] = None,
+        region: Annotated[
+            str | None, QueryParameter(description="Região de saúde de origem (código de 5 dígitos).", required=False)
+        ] = None,
+        sort: EntrySort = None,
+        direction: listing.Direction = None,
+        cursor: Annotated[
+            str | None,
+            QueryParameter(
+                description=(
+                    "O next_cursor da página anterior. Sem sort/direction, as páginas seguem o identificador; com "
+                    "eles, repita os mesmos sort e direction (um cursor só vale para a sua ordenação)."
+                ),
+                required=False,
+            ),
+        ] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
     ) -> EntryPage:
         today = wl.local_today(settings)
@@ -216,6 +238,7 @@ class EntryController(Controller):
         search = repo.EntrySearch(
             oci=oci or None,
             statuses=statuses,
+            municipalities=region_filter(region, "region"),
             municipality=territory().municipality(municipality, "municipality").ibge_code if municipality else None,
             risk=risk_class or None,
             queue=wl.QueueKey.parse(queue) if queue else None,
@@ -225,6 +248,17 @@ class EntryController(Controller):
                 repo.WaitedAtLeast(min_days_waiting, today, settings.timezone) if min_days_waiting is not None else None
             ),
         )
+        if sort is not None or direction is not None:
+            # The pages' orders (decision 23): keyset on (sort value, id), with the true total.
+            under_review = statuses is not None and set(statuses) <= set(repo.UNDER_REVIEW)
+            sorts = repo.entry_sorts(today, settings.timezone, under_review=under_review)
+            window = listing.window(sorts, sort, direction, cursor, limit)
+            found = await repo.entry_page(db_session, wl.Actor.of(request.user), search, sorts, window)
+            return EntryPage(
+                items=[entry_public(h.entry, h.name, today, settings.timezone) for h in found.rows],
+                next_cursor=found.next_cursor,
+                total=found.total,
+            )
         # Keyset pagination on the entry id (stable under inserts); within a queue, position order is given
         # by the position column, which the client may sort by. One more than asked says whether a page follows.
         hits = await repo.search_entries(

@@ -93,6 +93,7 @@ class EntryDetail(EntryPublic):
 class EntryPage(Struct):
     items: list[EntryPublic]
     next_cursor: str | None
+    total: int | None = None  # the list's true total, when it is sorted by ``sort`` (decision 23)
 
 
 class PolicyPublic(Struct):
