@@ -15,6 +15,7 @@ from regula.audit.service import AuditContext, set_context
 from regula.catalog.protocols import seed_starting_versions
 from regula.catalog.service import bundled_sigtap_zip, import_sigtap
 from regula.config import Settings
+from regula.demo.providers import PROVIDER_DAY_CNES
 from regula.territory.service import load_territory
 
 
@@ -49,6 +50,9 @@ DEMO_USERS: tuple[tuple[str, str, str, str], ...] = (
     ("ubs.centro", "solicitante", "municipality:4205407", "UBS Centro Florianópolis"),
     ("auditor", "auditor", "uf:SC", "Auditoria SES/SC"),
     ("teleconsultora", "teleconsultor", "uf:SC", "Teleconsultoria SC (cardiologia)"),
+    # The provider's day (issue 17): the demo's first establishment, which has appointments today and this week
+    # and OCIs in execution (regula.demo.provider_day).
+    ("policlinica.centro", "executante", f"cnes:{PROVIDER_DAY_CNES}", "Policlínica Municipal Centro (executante)"),
 )
 
 

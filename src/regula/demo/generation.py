@@ -1146,6 +1146,47 @@ class Generator:
         self._cancel(e, tn, NAVEGADORA, rng.choice((CancelReason.SEM_CONTATO, CancelReason.DESISTENCIA)))
         return None
 
+    def provider_day(self, cnes: str, count: int, unconfirmed: int = 1) -> list[_Entry]:
+        """Today's session and this week's agenda at the establishment ``cnes``, for the demo's executante (issue
+        17). ``_appointment`` never books today (the agendas start tomorrow), so the soonest appointments there —
+        ``count`` of them, at most half, so the week keeps the others — move to today, at the same time of day, and
+        all but ``unconfirmed`` of them have been confirmed by the citizen (by the channel, before this morning):
+        the provider starts those and records the no-shows. The next ``count`` appointments, when later, come
+        forward to this week's working days (one a day, in turn). Appointments only move earlier, and the booking
+        event tells the new date. Deterministic: the soonest appointments, ties by protocol; no draw of the
+        generator's random stream, so nothing else changes. On a weekend day today's is a mutirão session.
+        Returns the entries moved to today."""
+        booked = [
+            e
+            for e in self.entries
+            if e.status in (Status.AGENDADA, Status.CONFIRMADA) and e.appointment and e.appointment[0] == cnes
+        ]
+        booked.sort(key=lambda e: (e.appointment[1] if e.appointment else 0.0, e.protocol))
+        today = booked[: min(count, (len(booked) + 1) // 2)]
+        week = [d for d in range(1, 7) if (self.clock.weekday + d) % 7 < 5]
+        for n, e in enumerate(booked[len(today) : len(today) + count]):
+            self._move_appointment(e, week[n % len(week)])
+        for n, e in enumerate(today):
+            scheduled_t = self._move_appointment(e, 0)
+            if e.status == Status.AGENDADA and n < len(today) - unconfirmed:
+                self._log(e, scheduled_t / 2, Status.CONFIRMADA, SISTEMA)  # between the booking and this morning
+        return today
+
+    def _move_appointment(self, e: _Entry, day: int) -> float:
+        """Bring ``e``'s appointment forward to ``day`` (same time of day; never later): the booking and its
+        ``agendada`` event. Returns the time of that event."""
+        assert e.appointment is not None
+        i = max(i for i, ev in enumerate(e.events) if ev[3] == Status.AGENDADA)
+        scheduled = e.events[i]
+        if math.floor(e.appointment[1]) <= day:
+            return scheduled[0]
+        minutes = round((e.appointment[1] % 1) * 1440)
+        e.appointment = (e.appointment[0], day + minutes / 1440)
+        data = json.loads(scheduled[8] or "{}")
+        data["data_atendimento"] = f"{self.clock.day(day).isoformat()}T{minutes // 60:02d}:{minutes % 60:02d}"
+        e.events[i] = (*scheduled[:8], json.dumps(data))
+        return scheduled[0]
+
     # -- the fixed examples ------------------------------------------------------------------------------------
 
     def example(self, spec: _ExampleSpec, ocis: dict[str, OciSummary]) -> None:
@@ -1369,7 +1410,7 @@ def bookings(gen: Generator) -> tuple[list[demo_providers.Booked], dict[int, str
     for e in gen.entries:
         if e.status not in (Status.AGENDADA, Status.CONFIRMADA):
             continue
-        assert e.appointment is not None and e.appointment[1] >= 1, e.protocol
+        assert e.appointment is not None and e.appointment[1] >= 0, e.protocol  # today's, for the provider's day
         scheduled = next(ev[0] for ev in reversed(e.events) if ev[3] == Status.AGENDADA)
         cnes, at = e.appointment
         home[e.id] = e.person.place.ibge_code

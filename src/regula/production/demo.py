@@ -167,6 +167,8 @@ async def seed_demo_production(session: AsyncSession, settings: Settings) -> Dem
                 continue
             if (today - measures.local_date(entry.authorized_at, settings.timezone)).days < min_days:
                 continue
+            if await service.get_execution(session, entry.id or 0) is not None:
+                continue  # the provider's day of the demo (regula.demo.provider_day) already records this one
             cnes = await _executing_cnes(session, entry)
             if cnes is None:
                 continue
