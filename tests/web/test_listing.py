@@ -307,6 +307,7 @@ async def test_worklist_pages_sorts_and_returns_to_the_same_place_after_a_contac
     # A refused contact shows the same list again with the reason in Portuguese (the outcomes' labels, no codes).
     refused = await page.post(f"/navegacao/tarefas/{target}/contatos", {"resultado": "x", "voltar": next_url})
     assert refused.status_code == 422 and "Não atendeu;" in refused.text and "mostrando 51–64" in refused.text
+    assert f'aria-describedby="erro-resultado-{target}" autofocus' in refused.text  # the browser scrolls to it
     # Closing lands on the task that was below it.
     following = florianopolis_ids[56]
     closed = await page.post(
