@@ -92,8 +92,10 @@ async def test_bad_input_is_named_next_to_each_field_and_nothing_is_saved(
     assert response.status_code == 422
     html = response.text
     assert "CPF inválido" in (field_error(html, "cpf") or "")
-    assert "não é aceito" in (field_error(html, "cid_code") or "")
-    assert "exames_laboratoriais_recentes" in (field_error(html, "checklist") or "")
+    assert field_error(html, "cid_code") == "Informe o CID-10."
+    checklist_error = field_error(html, "checklist") or ""
+    assert "Exames laboratoriais dos últimos seis meses" in checklist_error  # the item's label, never its key
+    assert "exames_laboratoriais_recentes" not in checklist_error
     assert "Classe de risco" in (field_error(html, "risk_class") or "")
     assert "mínimo 10 letras" in (field_error(html, "risk_justification") or "")
     assert "data de nascimento" in (field_error(html, "birth_date") or "")

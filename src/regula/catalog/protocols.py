@@ -283,7 +283,7 @@ def check_referral(
                 FieldError(
                     f"{prefix}checklist.{item.key}",
                     "protocolo_item_obrigatorio",
-                    f"Item obrigatório do protocolo da OCI não atendido: {item.label} ({item.key}).",
+                    f"Item obrigatório do protocolo da OCI não atendido: {item.label}.",  # the label, never the key
                 )
             )
             break

@@ -195,12 +195,10 @@ def check_referral_fields(
         errors.append(FieldError(f("oci_code"), "obrigatorio", "Informe a OCI (ou o procedimento compatível)."))
     cid = (data.cid_code or "").strip().upper().replace(".", "")
     if oci is not None:
-        if oci.cids and not any(cid == c or cid.startswith(c) for c in oci.cids):
-            errors.append(
-                FieldError(
-                    f("cid_code"), "cid_nao_aceito", f"O CID {cid or '(vazio)'} não é aceito pela OCI {oci.code}."
-                )
-            )
+        if not cid:
+            errors.append(FieldError(f("cid_code"), "obrigatorio", "Informe o CID-10."))
+        elif oci.cids and not any(cid == c or cid.startswith(c) for c in oci.cids):
+            errors.append(FieldError(f("cid_code"), "cid_nao_aceito", f"O CID {cid} não é aceito pela OCI {oci.code}."))
         # SIGTAP eligibility: sex and age limits of the OCI's principal procedure.
         if oci.sex and citizen.sex != oci.sex:
             errors.append(

@@ -22,10 +22,12 @@ from regula.catalog.schemas import OciDetail
 from regula.catalog.service import get_oci
 from regula.config import Settings
 from regula.core.errors import DomainError, FieldError
+from regula.people.models import Citizen
 from regula.people.schemas import CitizenCreate
 from regula.territory.reference import search_key
 from regula.waitlist import repository as repo
 from regula.waitlist import service as wl
+from regula.waitlist.models import WaitlistEntry
 from regula.waitlist.schemas import ReferralCreate
 from regula.waitlist.states import EntryStatus
 from regula.web import common, forms
@@ -118,6 +120,7 @@ async def _form_page(
     alert: str | None = None,
     existing_id: int | None = None,
     status_code: int = 200,
+    problems: list[forms.FieldProblem] | None = None,
 ) -> Template:
     p = common.principal(request)
     catalog = await wl.load_catalog(db_session, settings)
@@ -153,6 +156,10 @@ async def _form_page(
             "search": search or "",
             "municipalities": municipalities,
             "v": defaults | (values or {}),
+            "form": REFERRAL_FORM,
+            "problems": problems
+            if problems is not None
+            else [forms.FieldProblem(k, REFERRAL_FORM[k].label, m) for k, m in (errors or {}).items()],
             "errors": errors or {},
             "alert": alert,
             "existing_id": existing_id,
@@ -203,19 +210,108 @@ class ReferralForm(Struct):
     exames: list[str] | str = []
 
 
+_DIGITS_CPF = r"[0-9]{3}\.?[0-9]{3}\.?[0-9]{3}-?[0-9]{2}"
+_DIGITS_CNS = r"[0-9]{3} ?[0-9]{4} ?[0-9]{4} ?[0-9]{4}"
+
+#: The referral form's fields in the page's order, their labels and limits (browser and server alike). The lengths
+#: are the columns' the values are stored in; the justification is free text, limited to what a clinical summary
+#: needs.
+REFERRAL_FORM = forms.register(
+    forms.FormSpec(
+        "aps_encaminhar",
+        (
+            forms.FieldSpec("oci_code", "OCI", max_length=10, required=True, kind="choice"),
+            forms.FieldSpec(
+                "cid_code",
+                "CID-10",
+                max_length=5,
+                pattern=r"[A-Za-z][0-9]{2}\.?[0-9A-Za-z]?",
+                pattern_message="Use o código CID-10: uma letra e dois ou três dígitos (ex.: Z13.6).",
+                required=True,
+            ),
+            forms.FieldSpec("risk_class", "Classificação de risco", required=True, kind="choice"),
+            forms.FieldSpec(
+                "risk_justification",
+                "Justificativa clínica da classificação",
+                max_length=2000,
+                min_length=10,
+                required=True,
+                kind="textarea",
+            ),
+            forms.FieldSpec("checklist", "Protocolo de acesso", kind="checklist"),
+            forms.FieldSpec("exams", "Exames exigidos pelo protocolo", kind="checklist"),
+            forms.FieldSpec(
+                "requesting_cnes",
+                "CNES da unidade solicitante",
+                max_length=forms.column_length(WaitlistEntry, "requesting_cnes"),
+                pattern=r"[0-9]{7}",
+                pattern_message="Use os 7 dígitos do CNES.",
+                required=True,
+                inputmode="numeric",
+            ),
+            forms.FieldSpec(
+                "professional_cns",
+                "CNS do profissional",
+                max_length=18,
+                pattern=_DIGITS_CNS,
+                pattern_message="Use os 15 dígitos do CNS (com ou sem espaços).",
+                inputmode="numeric",
+            ),
+            forms.FieldSpec(
+                "cpf",
+                "CPF",
+                max_length=14,
+                pattern=_DIGITS_CPF,
+                pattern_message="Use os 11 dígitos do CPF (com ou sem pontos e hífen).",
+                inputmode="numeric",
+            ),
+            forms.FieldSpec(
+                "cns",
+                "CNS (Cartão Nacional de Saúde)",
+                max_length=18,
+                pattern=_DIGITS_CNS,
+                pattern_message="Use os 15 dígitos do CNS (com ou sem espaços).",
+                inputmode="numeric",
+            ),
+            forms.FieldSpec("name", "Nome completo", max_length=forms.column_length(Citizen, "name"), required=True),
+            forms.FieldSpec("social_name", "Nome social", max_length=forms.column_length(Citizen, "social_name")),
+            forms.FieldSpec("birth_date", "Data de nascimento", max_length=10, required=True, type="date"),
+            forms.FieldSpec("sex", "Sexo", required=True, kind="choice"),
+            forms.FieldSpec("race_color", "Raça/cor", required=True, kind="choice"),
+            forms.FieldSpec("municipality_ibge", "Município de residência", required=True, kind="choice"),
+            forms.FieldSpec(
+                "phone",
+                "Telefone celular com DDD",
+                max_length=20,
+                pattern=r"[0-9 ()+.\-]{8,20}",
+                pattern_message="Use só dígitos, espaços, parênteses e hífen: (48) 99999-9999.",
+                inputmode="tel",
+                type="tel",
+            ),
+            forms.FieldSpec("preferred_channel", "Canal de aviso preferido", kind="choice"),
+            forms.FieldSpec("contact_consent", "Aceita receber mensagens sobre a fila", kind="checkbox"),
+            forms.FieldSpec("pregnant", "Gestante", kind="checkbox"),
+            forms.FieldSpec("disability", "Pessoa com deficiência", kind="checkbox"),
+            forms.FieldSpec("autism", "Pessoa com transtorno do espectro autista", kind="checkbox"),
+            forms.FieldSpec("cadunico", "Inscrita no CadÚnico", kind="checkbox"),
+        ),
+    )
+)
+
+
 def _checklist_pairs(protocol: Protocol) -> tuple[tuple[str, str], ...]:
     """(key, label) of each checklist item; optional items say so."""
     return tuple((i.key, i.label if i.required else f"{i.label} (opcional)") for i in protocol.checklist)
 
 
 def _values(data: ReferralForm) -> dict[str, Any]:
-    """The form's values as the page shows them again (trimmed, cut at the field's length)."""
-    values: dict[str, Any] = {k: forms.field_text(getattr(data, k), 300) for k in (*CITIZEN_FIELDS, *REFERRAL_FIELDS)}
-    values["risk_justification"] = forms.field_text(data.risk_justification, 2000)
+    """The form's values as typed (trimmed, never cut: a value beyond its field's limit is refused by name and shown
+    again whole, for the person to shorten; the request body's own limit bounds it)."""
+    values: dict[str, Any] = {k: (getattr(data, k) or "").strip() for k in (*CITIZEN_FIELDS, *REFERRAL_FIELDS)}
     values |= {k: forms.checked(getattr(data, k)) for k in FLAGS}
     values["checklist"] = forms.many(data.checklist)
     values["exames"] = forms.many(data.exames)
-    values["oci_code"] = forms.field_text(data.oci_code, 10)
+    values["oci_code"] = (data.oci_code or "").strip()
     return values
 
 
@@ -225,15 +321,6 @@ def _accepted_cids(oci: OciDetail, protocol: Protocol) -> list[Any]:
     if protocol.accepted_cids:
         cids = [c for c in cids if any(c.code.startswith(a) for a in protocol.accepted_cids)]
     return cids
-
-
-def _folded(fields: dict[str, str]) -> dict[str, str]:
-    """The protocol's item errors (``checklist.<key>``) shown next to the checklist as a whole."""
-    folded = dict(fields)
-    for name, message in fields.items():
-        if name.startswith("checklist."):
-            folded.setdefault("checklist", message)
-    return folded
 
 
 def _citizen_data(values: dict[str, Any], birth: date) -> CitizenCreate:
@@ -268,10 +355,12 @@ async def submit_referral(
     catalog = await wl.load_catalog(db_session, settings)
     oci_code = values["oci_code"]
     # A date the page cannot read is the page's own decoding error; the service checks every other field with it.
+    # The form's own limits (length, format) first: a field beyond them is reported as such, and the service's
+    # rules about the same field wait until it fits.
+    undecoded = REFERRAL_FORM.check(values)
     birth = common.parse_date_br(values["birth_date"])
-    undecoded = (
-        [] if birth else [FieldError("birth_date", "data_invalida", "Informe a data de nascimento (DD/MM/AAAA).")]
-    )
+    if birth is None and "birth_date" not in {e.field for e in undecoded}:
+        undecoded.append(FieldError("birth_date", "data_invalida", "Informe a data de nascimento (DD/MM/AAAA)."))
     protocol = catalog.protocols[oci_code] if oci_code in catalog.ocis else None
     items = protocol.checklist if protocol is not None else ()
     referral = ReferralCreate(
@@ -288,6 +377,7 @@ async def submit_referral(
 
     async def rerender(refusal: forms.Refusal) -> Template:
         existing = refusal.extra.get("existing_id")
+        form = REFERRAL_FORM.with_items("checklist", ((i.key, i.label) for i in items))
         return await _form_page(
             request,
             db_session,
@@ -295,7 +385,8 @@ async def submit_referral(
             oci_code=oci_code or None,
             search=None,
             values=values,
-            errors=_folded(refusal.fields),
+            errors=form.field_messages(refusal.errors),
+            problems=form.problems(refusal.errors),
             alert="Corrija os campos indicados." if refusal.fields else refusal.message,
             existing_id=existing if isinstance(existing, int) else None,
             status_code=refusal.status_code,
