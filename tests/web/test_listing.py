@@ -9,16 +9,19 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
+import httpx
 import pytest
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 from tests.conftest import Login
 from tests.web.conftest import Browser
+from tests.web.test_navigation_pages import _booked_no_show
 
 from regula.access.actor import Actor
 from regula.access.policy import Jurisdiction
 from regula.audit.models import AuditEvent
+from regula.config import Settings
 from regula.db.listing import Cursor, ListingError, Window, read_window
 from regula.navigation import repository as nav_repo
 from regula.navigation.models import NavigationTask
@@ -318,3 +321,35 @@ async def test_worklist_pages_sorts_and_returns_to_the_same_place_after_a_contac
     assert urlsplit(closed.headers["location"]).fragment == f"tarefa-{following}"
     status = (await session.execute(text("SELECT status FROM navigation_task WHERE id = :t"), {"t": target})).scalar()
     assert status == "concluida"
+
+
+@pytest.mark.usefixtures("reference_data")
+async def test_confirming_an_appointment_from_the_worklist_returns_to_it(
+    client: httpx.AsyncClient, session: AsyncSession, settings: Settings, make_user: MakeUser, browser_for: BrowserFor
+) -> None:
+    booked = await _booked_no_show(client, session, settings, make_user)
+    page = await browser_for(await make_user("navegador", "uf:SC"))
+    listed = await page.get(f"/navegacao?municipio={FLORIANOPOLIS}&ordem=cidadao&sentido=asc")
+    assert booked["protocol"] in listed.text and 'name="voltar"' in listed.text
+    back = f"/navegacao?municipio={FLORIANOPOLIS}&ordem=cidadao&sentido=asc"
+    # From anywhere else (or a forged address), the entry's own page, as before.
+    forged = await page.post(
+        f"/regulacao/entradas/{booked['id']}/transicao",
+        {"para": "confirmada", "voltar": "https://evil.example/navegacao"},
+        follow_redirects=False,
+    )
+    assert forged.headers["location"] == f"/regulacao/entradas/{booked['id']}?feito=confirmada"
+    released = await page.post(
+        f"/regulacao/entradas/{booked['id']}/transicao", {"para": "autorizada", "voltar": back}, follow_redirects=False
+    )
+    assert released.status_code == 303
+    location = urlsplit(released.headers["location"])
+    assert location.path == "/navegacao" and location.fragment == "h-confirmar"
+    assert parse_qs(location.query) == {
+        "municipio": [FLORIANOPOLIS],
+        "ordem": ["cidadao"],
+        "sentido": ["asc"],
+        "feito": ["autorizada"],
+    }
+    shown = await page.get(released.headers["location"].split("#")[0])
+    assert "Vaga liberada: a pessoa voltou à fila" in shown.text

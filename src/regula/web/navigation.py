@@ -126,7 +126,12 @@ TASK_COLUMNS = (
     listing.Column("aberta_em", "Aberta em"),
 )
 WORKLIST = "/navegacao"
-DONE_PT = {"encerrada": "Tarefa encerrada.", "registrado": "Contato registrado."}
+DONE_PT = {
+    "encerrada": "Tarefa encerrada.",
+    "registrado": "Contato registrado.",
+    "confirmada": "Presença confirmada por telefone.",
+    "autorizada": "Vaga liberada: a pessoa voltou à fila e a vaga vai para a próxima.",
+}
 
 
 def _task_listing(params: dict[str, str | None], tz: str) -> tuple[listing.Listing, nav_repo.TaskFilter]:

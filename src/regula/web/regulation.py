@@ -5,6 +5,7 @@ may take (authorize, return to APS with a pendência, deny with a reason, and th
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -24,7 +25,7 @@ from regula.waitlist import measures, standing
 from regula.waitlist import repository as repo
 from regula.waitlist import service as wl
 from regula.waitlist.states import TRANSITIONS, EntryStatus
-from regula.web import common, listing
+from regula.web import common, forms, listing
 from regula.web.entries import (
     ALL,
     STATUS_GROUPS,
@@ -434,7 +435,17 @@ async def entry_transition(
         entry_id,
         detail=functools.partial(_detail, request, db_session, settings, entry_id),
         done_url=f"/regulacao/entradas/{entry_id}",
+        redirect_to=_back_to_worklist(data.voltar),
     )
+
+
+def _back_to_worklist(raw: str) -> Callable[[str], str] | None:
+    """The navigators' worklist confirms or releases an appointment from its own page: back there, same filters,
+    order and page, at the box of appointments to confirm (the row itself has left it)."""
+    back = forms.field_text(raw, 2000)
+    if not back.startswith("/navegacao"):
+        return None
+    return lambda target: listing.return_to(back, "/navegacao", "h-confirmar", feito=target)
 
 
 ROUTES = [queues_page, entries_page, review_page, entry_page, entry_transition]
