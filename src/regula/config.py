@@ -66,6 +66,13 @@ class Settings(BaseSettings):
     # Without it, every proposed run waits for an operator's approval (issue: "approved by an operator, or by a
     # policy that allows auto-approval").
     allocation_auto_approve: bool = False
+    # Issue 17: the farthest (km, the optimizer's straight-line/explicit distances) an allocation may send a person to
+    # a face-to-face slot; art. 3 III and art. 10 §2 III of Portaria 3.492/2024 (regionalized care, no unnecessary
+    # travel). 200 km: a same-day round trip by road; docs/allocation-instance.md gives the rationale. None: no limit.
+    allocation_max_travel_km: int | None = Field(default=200, ge=0, le=20_038, description="Max travel km per OCI")
+    allocation_max_travel_km_by_oci: dict[str, int] = Field(
+        default_factory=dict, description='JSON object OCI → km, e.g. {"0901010014": 120}'
+    )
     teleconsult_first_ocis: frozenset[str] = Field(
         default=frozenset(), description='JSON list of OCI codes, e.g. ["0902010026"]'
     )

@@ -63,7 +63,7 @@ async def test_run_launched_reviewed_approved_and_committed(
     assert 'http-equiv="refresh"' not in run.text
     assert "Policlínica 7100001" in run.text  # by provider
     assert "Florianópolis/SC" in run.text  # by municipality
-    assert urgent["protocol"] in run.text and "km de deslocamento" in run.text
+    assert urgent["protocol"] in run.text and "Na região de saúde" in run.text and " km</td>" in run.text
     assert "<svg" in run.text
     early = await reg.post(f"{run_url}/efetivar", {})
     assert early.status_code == 409 and "Só uma rodada aprovada pode ser efetivada." in early.text

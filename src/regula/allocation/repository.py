@@ -14,8 +14,9 @@ import gzip
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
-from sqlalchemy import ColumnElement, Select, func, select
+from sqlalchemy import ColumnElement, Integer, Select, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -24,6 +25,7 @@ from regula.access.policy import Jurisdiction, JurisdictionKind
 from regula.allocation.models import AllocationAssignment, AllocationRun
 from regula.audit.service import record_list_read
 from regula.core.errors import Conflict, DomainError, NotFound, PermissionDenied
+from regula.db.listing import Slice, SortKey, Sorts, Window, fetch
 from regula.people.models import Citizen
 from regula.providers.models import AgendaSlot, Establishment
 from regula.territory.reference import territory
@@ -240,3 +242,61 @@ async def assignments_by_provider(
         .order_by(func.count().desc())
     )
     return [(cnes, name, ibge, n) for cnes, name, ibge, n in (await session.execute(stmt)).all()]
+
+
+# -- the run's assignments as a list that scales (decision 23): sorted, filtered, paged by cursor ----------------
+
+#: Why an assignment of a committed run was not booked (the run's ``counts["commit"]`` lists, by entry id).
+CONFLICT_LISTS = {"entrada_alterada": "changed_entries", "vaga_ocupada": "slots_taken"}
+
+ASSIGNMENT_SORTS = Sorts(
+    keys=(
+        SortKey("data", col(AgendaSlot.starts_at), datetime),
+        SortKey(
+            "km",
+            func.coalesce(cast(col(AllocationAssignment.explanation)["travel_km"].astext, Integer), 0),
+            int,
+            descending_first=True,
+        ),
+        SortKey("prestador", col(Establishment.name), str),
+        SortKey("protocolo", col(WaitlistEntry.protocol), str),
+        SortKey("pontuacao", func.coalesce(col(WaitlistEntry.score), 0), int, descending_first=True),
+    ),
+    default="data",
+    default_descending=False,
+    tiebreak=col(AllocationAssignment.id),
+)
+
+
+@dataclass(frozen=True)
+class AssignmentFilter:
+    outcome: str | None = None  # proposta | efetivada | conflito
+    conflict: str | None = None  # a key of CONFLICT_LISTS (implies outcome conflito)
+    outside_region: bool = False
+
+
+async def assignment_list(
+    session: AsyncSession, run: AllocationRun, actor: Actor, f: AssignmentFilter, window: Window
+) -> Slice[AssignmentRow]:
+    """One window of the run's assignments ``actor`` sees, filtered (outcome, why not booked, outside the person's
+    region), with the true total; the read is audited naming the entries shown."""
+    a, e, s, est = AllocationAssignment, WaitlistEntry, AgendaSlot, Establishment
+    base = (
+        select(a, e, s, est, col(Citizen.name))
+        .join(e, col(e.id) == col(a.entry_id))
+        .join(s, col(s.id) == col(a.slot_id))
+        .join(est, col(est.cnes) == col(s.cnes))
+        .join(Citizen, col(Citizen.id) == col(e.citizen_id))
+        .where(_visible(actor, run))
+    )
+    if f.outcome is not None:
+        base = base.where(col(a.outcome) == f.outcome)
+    if f.conflict is not None:
+        listed = (run.counts.get("commit") or {}).get(CONFLICT_LISTS[f.conflict], [])
+        base = base.where(col(a.outcome) == "conflito", col(a.entry_id).in_([int(i) for i in listed]))
+    if f.outside_region:
+        base = base.where(col(a.explanation)["outside_region"].astext == "true")
+    found = await fetch(session, base, ASSIGNMENT_SORTS, window)
+    rows = [AssignmentRow(*row[:5]) for row in found.rows]
+    await record_assignments_read(session, run, [r.entry for r in rows])
+    return found.map(rows)

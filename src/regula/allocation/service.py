@@ -32,6 +32,7 @@ from regula.allocation.solving import Solved, solve_instance
 from regula.config import Settings
 from regula.core.errors import Conflict, NotFound, ValidationFailed
 from regula.db.base import utcnow
+from regula.optimizer import explain
 from regula.optimizer.instance import Bucket, Entry, Fixed, Instance, Params, Quota
 from regula.people.models import Citizen
 from regula.people.service import age_on
@@ -54,6 +55,29 @@ MAX_HORIZON_DAYS = 180
 CHANGE_PENALTY = 100_000
 #: The status of a run replaced by a newer one of the same scope (a free text column: no migration needed).
 SUPERSEDED = "substituida"
+#: The farthest an operator may widen a run's travel limit to (km): Brazil is about 4,400 km across.
+MAX_WIDENED_TRAVEL_KM = 5_000
+#: Why an assignment was not booked at commit (``commit``'s lists), in Portuguese, for the page and the API.
+CONFLICT_REASONS: dict[str, str] = {
+    "entrada_alterada": "A entrada mudou desde a proposta (suspensa, cancelada, agendada por outra via…)",
+    "vaga_ocupada": "A vaga não tinha mais lugar",
+}
+
+
+def travel_limits(settings: Settings, widened_to: int | None = None) -> tuple[int | None, dict[str, int]]:
+    """The maximum travel distance of a run (the general one and the per-OCI ones): the deployment's settings
+    (``REGULA_ALLOCATION_MAX_TRAVEL_KM``, ``..._BY_OCI``; default 200 km, docs/allocation-instance.md), each widened
+    to the operator's value for this run when larger. Portaria GM/MS 3.492/2024 art. 3 III and art. 10 §2 III:
+    regionalized care, no unnecessary travel; the operator may accept a longer trip for a run, and the run records
+    it (``params.travel_limit_widened_to``, ``created_by``)."""
+    general = settings.allocation_max_travel_km
+    by_oci = dict(sorted(settings.allocation_max_travel_km_by_oci.items()))
+    if widened_to is None:
+        return general, by_oci
+    return (
+        None if general is None else max(general, widened_to),
+        {oci: max(km, widened_to) for oci, km in by_oci.items()},
+    )
 
 
 @dataclass(frozen=True)
@@ -74,6 +98,7 @@ async def build_instance(
     *,
     horizon_days: int = DEFAULT_HORIZON_DAYS,
     incumbents: list[tuple[int, int]] | None = None,
+    travel_widened_to: int | None = None,
 ) -> BuiltInstance:
     """Waiting entries of residents in ``scope`` and open future slots of providers anywhere they may reach
     (their own queue scope, widened by escalation inside the optimizer). ``incumbents``: (entry id, slot id) pairs
@@ -113,6 +138,8 @@ async def build_instance(
                 age_years=age_on(c.birth_date, today),
                 scope_kind=e.scope_kind,
                 scope_code=e.scope_code,
+                # Only for the explanation ("fora da região"): the buckets' region code is read the same way.
+                region_code=m.health_region_code or m.macro_code,
                 macro_code=m.macro_code,
                 uf=m.uf,
             )
@@ -174,8 +201,15 @@ async def build_instance(
         for e, s in sorted(incumbents or [])
         if str(e) in entry_ids and str(s) in bucket_ids
     ]
+    max_km, max_km_by_oci = travel_limits(settings, travel_widened_to)
     instance = Instance(
-        params=Params(today=today, change_penalty=CHANGE_PENALTY, escalation_percent=measures.ESCALATION_PERCENT),
+        params=Params(
+            today=today,
+            change_penalty=CHANGE_PENALTY,
+            escalation_percent=measures.ESCALATION_PERCENT,
+            max_travel_km=max_km,
+            max_travel_km_by_oci={oci: km for oci, km in max_km_by_oci.items() if oci in ocis},
+        ),
         entries=entries,
         buckets=buckets,
         quotas=quotas,
@@ -253,6 +287,7 @@ async def enqueue(
     horizon_days: int = DEFAULT_HORIZON_DAYS,
     wait: bool = False,
     commit_when_proposed: bool = False,
+    max_travel_km: int | None = None,
 ) -> AllocationRun:
     """Propose a run of ``scope``: stored ``na_fila`` for the jobs process, which solves it (decision 9). It takes
     the scope's live run's place at once (that run becomes ``substituida``, its assignments the new run's
@@ -261,8 +296,15 @@ async def enqueue(
     One proposal of a scope at a time: when another is queued or being solved, a request answers 409
     ``rodada_em_calculo`` at once (a second click or operator should not queue a second solve); with ``wait`` —
     the scheduler's job — that run is returned instead, as fresh as a new one would be. ``commit_when_proposed``:
-    the scheduler's auto-approval (``REGULA_ALLOCATION_AUTO_APPROVE``), applied by the job that solves it."""
+    the scheduler's auto-approval (``REGULA_ALLOCATION_AUTO_APPROVE``), applied by the job that solves it.
+    ``max_travel_km``: the operator widens the travel limit for this run (``travel_limits``), recorded in its params."""
     scope = Jurisdiction.parse(scope_raw, "scope")
+    if max_travel_km is not None and not 1 <= max_travel_km <= MAX_WIDENED_TRAVEL_KM:
+        raise ValidationFailed.for_field(
+            "max_travel_km",
+            "distancia_maxima_invalida",
+            f"Distância máxima: de 1 a {MAX_WIDENED_TRAVEL_KM:,} km.".replace(",", "."),
+        )
     if not runs.scope_inside(actor.jurisdiction, scope):
         raise ValidationFailed.for_field("scope", "fora_da_jurisdicao", "Escopo fora da sua jurisdição.")
     await _lock_scope(session, str(scope), wait=wait)
@@ -300,6 +342,8 @@ async def enqueue(
                 for r in live
             ],
             "commit_when_proposed": commit_when_proposed,
+            # The operator's widening of the travel limit for this run (None: the deployment's limits).
+            "travel_limit_widened_to": max_travel_km,
         },
         counts={},
         progress=_progress("na_fila"),
@@ -380,6 +424,7 @@ async def claim_next(session: AsyncSession, settings: Settings) -> tuple[Allocat
         Jurisdiction.parse(run.scope, "scope"),
         horizon_days=int(run.params.get("horizon_days", DEFAULT_HORIZON_DAYS)),
         incumbents=incumbents,
+        travel_widened_to=run.params.get("travel_limit_widened_to"),
     )
     run.instance_sha256 = hashlib.sha256(built.canonical).hexdigest()
     run.instance_gz = gzip.compress(built.canonical, mtime=0)
@@ -421,6 +466,9 @@ async def record_solution(
         "incumbents_kept": solution.stats.incumbents_kept,
         "incumbents_moved": solution.stats.incumbents_moved,
         "incumbents_dropped": solution.stats.incumbents_dropped,
+        # The objective as a regulator weighs it (people, days, km), for the optimizer and the simple baseline.
+        "objective_parts": explain.objective_parts(instance, solution).as_json(),
+        "greedy_objective_parts": explain.objective_parts(instance, greedy).as_json(),
     }
     run.violations = solved.violations
     run.progress = _progress("gravando")
@@ -434,8 +482,13 @@ async def record_solution(
     run.status, run.progress = "proposta", _progress("concluida")
     await session.flush()
     assert run.id is not None
+    shown = explain.details(instance, solution)
     rows = []
     for a in solution.assignments:
+        why = a.explanation.model_dump(mode="json") if a.explanation else {}
+        if a.entry_id in shown:
+            # km, days until the slot, lateness, the travel limit and, outside the region, the reason.
+            why |= shown[a.entry_id].as_json()
         displaced = next(
             (g for g in greedy_by_bucket.get(a.bucket_id, []) if g not in chosen_by_bucket[a.bucket_id]), None
         )
@@ -444,7 +497,7 @@ async def record_solution(
                 run_id=run.id,
                 entry_id=int(a.entry_id),
                 slot_id=int(a.bucket_id),
-                explanation=a.explanation.model_dump(mode="json") if a.explanation else None,
+                explanation=why or None,
                 displaced_entry_id=int(displaced) if displaced else None,
             )
         )
@@ -510,10 +563,11 @@ async def propose_now(
     actor: wl.Actor,
     *,
     horizon_days: int = DEFAULT_HORIZON_DAYS,
+    max_travel_km: int | None = None,
 ) -> AllocationRun:
     """Enqueue a run and solve it at once, in ``session`` (tests, commands, benchmarks): the run as the jobs process
     would have left it."""
-    run = await enqueue(session, settings, scope_raw, actor, horizon_days=horizon_days)
+    run = await enqueue(session, settings, scope_raw, actor, horizon_days=horizon_days, max_travel_km=max_travel_km)
     await solve_queued_now(session, settings)
     await session.refresh(run)
     return run
@@ -612,14 +666,17 @@ async def commit(session: AsyncSession, settings: Settings, run_id: int, actor: 
         ),
         {"booked": [e for _, e in booked], "run": run_id},
     )
-    run.status, run.committed_at = "efetivada", utcnow()
-    await session.flush()
-    return {
+    result = {
         "booked": len(booked),
         "conflicts": len(changed) + len(refused),
         "changed_entries": changed,
         "slots_taken": sorted(e for _, e in refused),
     }
+    # Kept on the run: its page and API say truthfully what was booked and list the conflicts by reason.
+    run.status, run.committed_at = "efetivada", utcnow()
+    run.counts = {**run.counts, "commit": result}
+    await session.flush()
+    return result
 
 
 def summary(

@@ -53,6 +53,14 @@ async def slots_by_id(session: AsyncSession, ids: Sequence[int]) -> dict[int, Ag
     return {s.id or 0: s for s in (await session.execute(stmt)).scalars()}
 
 
+async def establishments_by_cnes(session: AsyncSession, cnes: Sequence[str]) -> dict[str, Establishment]:
+    """Establishments by CNES (public registry data: names and places of health units)."""
+    if not cnes:
+        return {}
+    stmt = select(Establishment).where(col(Establishment.cnes).in_(cnes))
+    return {e.cnes: e for e in (await session.execute(stmt)).scalars()}
+
+
 @dataclass(frozen=True)
 class Booking:
     slot: AgendaSlot
