@@ -19,8 +19,8 @@ from regula.access.actor import Actor
 from regula.allocation.service import propose_now
 from regula.audit.models import AuditEvent
 from regula.config import Settings
-from regula.demo import DEMO_SOURCE, DemoSummary, load_demo_data
-from regula.demo.generation import DDD_BY_MACRO, EXAMPLE_PROTOCOLS
+from regula.demo import DEMO_SOURCE, DemoSummary, care_loop, load_demo_data
+from regula.demo.generation import DDD_BY_MACRO, EXAMPLE_PROTOCOLS, Clock
 from regula.people import documents
 from regula.people.models import Citizen
 from regula.providers.models import AgendaSlot, Establishment, EstablishmentOffer, SlotBooking
@@ -74,8 +74,10 @@ async def test_status_mix_looks_like_a_regulation_center(
     assert demo.created
     counts = demo.by_status
     assert demo.entries == sum(counts.values()) > SIZE * 1.4
-    # Every status of the workflow is there, except the teleconsultation step (no OCI requires it by default).
-    assert set(counts) == {s.value for s in EntryStatus} - {EntryStatus.AGUARDANDO_TELECONSULTA}
+    # Every status of the workflow is there; the teleconsultation step only with the care-loop demo's referrals
+    # (no OCI requires it by default; regula.demo.care_loop).
+    assert set(counts) == {s.value for s in EntryStatus}
+    assert counts[EntryStatus.AGUARDANDO_TELECONSULTA.value] == len(care_loop.GATED_WAIT_HOURS)
     terminal = sum(n for s, n in counts.items() if s in TERMINAL_STATUSES)
     assert terminal > demo.entries * 0.6
     assert counts["concluida"] == max(counts.values())
@@ -277,7 +279,7 @@ async def test_teleconsultation_first_ocis(session: AsyncSession, settings: Sett
 async def test_scheduled_entries_hold_their_places(
     session: AsyncSession, settings: Settings, demo: DemoSummary
 ) -> None:
-    """Every agendada/confirmada entry has one active booking, in a future slot of its OCI, at a provider of its
+    """Every agendada/confirmada entry has one active booking, in a slot from today on of its OCI, at a provider of its
     queue's scope that offers the OCI; a slot's ``booked`` is its active bookings, never above capacity."""
     now = datetime.now(UTC)
     zone = ZoneInfo(settings.timezone)
@@ -303,7 +305,10 @@ async def test_scheduled_entries_hold_their_places(
     t = territory()
     for b in active:
         entry, slot = scheduled[b.entry_id], slots[b.slot_id]
-        assert slot.oci_code == entry.oci_code and slot.status == "aberta" and slot.starts_at > now
+        # From this morning on: the demo executante's establishment has today's session (issue 17), under way
+        # or still to come whatever the hour the test runs.
+        this_morning = datetime.combine(service.local_today(settings), datetime.min.time(), zone)
+        assert slot.oci_code == entry.oci_code and slot.status == "aberta" and slot.starts_at >= this_morning
         assert slot.starts_at < now + timedelta(days=45)
         offer = offers[(slot.cnes, slot.oci_code)]
         assert offer.active and establishments[slot.cnes].active
@@ -364,3 +369,47 @@ async def _digest(engine: AsyncEngine, settings: Settings) -> str:
 
 async def test_same_seed_same_data(engine: AsyncEngine, settings: Settings) -> None:
     assert await _digest(engine, settings) == await _digest(engine, settings)
+
+
+async def test_care_loop_demo_on_a_fixed_day(
+    session: AsyncSession, settings: Settings, demo_on_a_fixed_day: DemoSummary
+) -> None:
+    """Issue 16: referrals waiting for the demo teleconsultor, and counter-referrals for the demo APS user's UBS
+    (some read, some past the reminder), all derived from the demo's day (decision 21)."""
+    from regula.navigation.models import CounterReferral, NavigationTask
+
+    gated = (
+        (
+            await session.execute(
+                select(WaitlistEntry)
+                .where(col(WaitlistEntry.status) == EntryStatus.AGUARDANDO_TELECONSULTA.value)
+                .order_by(col(WaitlistEntry.protocol))
+            )
+        )
+        .scalars()
+        .all()
+    )
+    assert [e.protocol for e in gated] == [f"SC2699{n:06d}" for n in range(1, len(care_loop.GATED_WAIT_HOURS) + 1)]
+    assert {e.oci_code for e in gated} == {care_loop.GATED_OCI}
+    assert {(e.municipality_ibge, e.created_by, e.requesting_cnes) for e in gated} == {
+        ("4205407", "ubs.centro", care_loop.UBS_CENTRO_CNES)
+    }
+    morning = Clock.of(settings, FIXED_DAY).now  # the moment the demo is written as of
+    waited = sorted(round((morning - e.status_changed_at).total_seconds() / 3600) for e in gated)
+    assert waited == sorted(care_loop.GATED_WAIT_HOURS)
+    crs = (await session.execute(select(CounterReferral).order_by(col(CounterReferral.id)))).scalars().all()
+    assert len({x.entry_id for x in crs}) == care_loop.COUNTER_REFERRALS
+    assert {x.recipient_cnes for x in crs if x.recipient == "solicitante"} == {care_loop.UBS_CENTRO_CNES}
+    assert {x.recipient_cnes for x in crs if x.recipient == "vinculada"} == {care_loop.UBS_SACO_GRANDE_CNES}
+    assert sum(x.read_at is not None for x in crs) == care_loop.READ_ONES
+    assert all(x.sent_at < morning for x in crs)
+    open_tasks = select(col(NavigationTask.kind)).where(col(NavigationTask.status) == "aberta")
+    kinds = Counter((await session.execute(open_tasks)).scalars())
+    late = sum(h > settings.teleconsultation_sla_hours for h in care_loop.GATED_WAIT_HOURS)
+    assert kinds["teleconsulta_atrasada"] == late
+    unread_old = {
+        x.entry_id
+        for x in crs
+        if x.read_at is None and x.sent_at < morning - timedelta(days=settings.counter_referral_unread_days)
+    }
+    assert kinds["contrarreferencia_nao_lida"] == len(unread_old) > 0

@@ -10,6 +10,7 @@ the system, not a change made by a person, and a row per generated record would 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections import Counter
@@ -24,10 +25,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from regula.audit import service as audit
+from regula.catalog.protocols import seed_starting_versions
 from regula.config import Settings
 from regula.core.errors import Conflict
 from regula.demo import generation
 from regula.demo import providers as demo_providers
+from regula.demo.care_loop import seed_care_loop
 from regula.demo.generation import (
     BOOKING_COLUMNS,
     CITIZEN_COLUMNS,
@@ -46,6 +49,8 @@ from regula.demo.generation import (
     event_rows,
     years_old,
 )
+from regula.demo.programs import seed_demo_par
+from regula.demo.provider_day import bring_today, record_executions
 from regula.demo.ressarcimento import seed_demo_ressarcimento
 from regula.demo.summary import DemoSummary, read_summary
 from regula.people.models import Citizen
@@ -263,6 +268,8 @@ async def load_demo_data(
     if await _demo_exists(session):
         say("Dados de demonstração já carregados; nada a fazer.")
         return await read_summary(session, created=False, started=started)
+    # Each OCI's referral protocol starts at version 1 (decision 0020), as `regula seed` leaves it.
+    await seed_starting_versions(session, settings)
     catalog = await service.load_catalog(session, settings)
     await _check_territory(session)
     scope_kinds, scopes_set = await _scope_kinds(session)
@@ -274,15 +281,18 @@ async def load_demo_data(
         sorted(catalog.ocis.values(), key=lambda o: o.code),
         catalog.competencia,
         scope_kinds,
-        frozenset(settings.teleconsult_first_ocis),
+        # The teleconsultation gate and the checklist answered come from each OCI's protocol (decision 0020).
+        frozenset(code for code in catalog.ocis if catalog.protocols[code].teleconsultation_required),
         cpfs,
         cns,
         protocols,
+        referral_protocols={code: catalog.protocols[code] for code in catalog.ocis},
     )
     taken_cnes = {str(r[0]) for r in await session.execute(select(col(Establishment.cnes)))}
     network = demo_providers.Network.build(gen.ocis, gen.scope, taken_cnes)
     gen.network = network
     gen.generate(citizens, months)
+    bring_today(gen)  # the executante's session today (issue 17)
     await _score(session, gen)
     say(f"Gravando {len(gen.people)} cidadãos, {len(gen.entries)} solicitações e seus históricos…")
     for person, person_id in zip(gen.people, await _new_ids(session, "citizen", len(gen.people)), strict=True):
@@ -297,6 +307,10 @@ async def load_demo_data(
     capacities = await _capacities(session, gen)
     say(f"Gravando {len(network.establishments)} estabelecimentos, suas agendas e os agendamentos…")
     provided = await _providers(session, gen, network)
+    say("Gravando a teleconsultoria e as contrarreferências de Florianópolis…")
+    care = await seed_care_loop(session, settings, gen.clock)
+    say("Gravando os procedimentos das OCIs em execução na Policlínica Municipal Centro…")
+    provider_day = await record_executions(session, settings, gen)
     await audit.record(
         session,
         "import",
@@ -304,7 +318,9 @@ async def load_demo_data(
         entity_id=f"seed:{seed}",
         after={
             "citizens": len(gen.people),
-            "entries": len(gen.entries),
+            "entries": len(gen.entries) + care.gated,
+            "care_loop": dataclasses.asdict(care),
+            "provider_day": dataclasses.asdict(provider_day),
             "events": len(events),
             "by_status": dict(Counter(e.status for e in gen.entries)),
             "regulation_scopes": scopes_set,
@@ -315,6 +331,8 @@ async def load_demo_data(
         reason="Dados de demonstração gerados pelo sistema (fictícios).",
         uf=UF,
     )
+    say("Gravando o PAR de demonstração, seus repasses e contratos…")
+    await seed_demo_par(session, settings, gen.clock.today, network)
     say("Gravando as operadoras do Ressarcimento, sua produção e os atestados mensais…")
     await seed_demo_ressarcimento(session, settings, gen.clock.today)
     say("Calculando pontuações, posições e estimativas…")
