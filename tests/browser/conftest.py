@@ -41,6 +41,7 @@ USERS: dict[str, tuple[str, str, str]] = {
     "regulador": ("regulador.teste", "uf:SC", "Central de Regulação SC"),
     "gestor": ("gestora.teste", "uf:SC", "Gestora Estadual SC"),
     "navegador": ("navegadora.teste", "uf:SC", "Navegadora do Cuidado"),
+    "teleconsultor": ("teleconsultora.teste", "uf:SC", "Teleconsultoria SC"),
 }
 
 
