@@ -353,3 +353,21 @@ async def test_confirming_an_appointment_from_the_worklist_returns_to_it(
     }
     shown = await page.get(released.headers["location"].split("#")[0])
     assert "Vaga liberada: a pessoa voltou à fila" in shown.text
+
+
+@pytest.mark.usefixtures("reference_data")
+async def test_a_page_whose_rows_all_left_the_list_offers_the_way_back(session: AsyncSession) -> None:
+    tasks = await _tasks(session, {FLORIANOPOLIS: 12})
+    sc = _actor("uf:SC")
+    f = nav_repo.TaskFilter()
+    page1 = await nav_repo.task_page(session, sc, f, Window("prazo", False, size=10))
+    ordered = sorted(tasks, key=_key)
+    for t in ordered[10:]:  # the navigator closes the last two tasks in another tab
+        t.status = "concluida"
+    await session.flush()
+    window = read_window(nav_repo.TASK_SORTS, sort="prazo", direction="asc", cursor=page1.next_cursor)
+    empty = await nav_repo.task_page(session, sc, f, window)
+    assert empty.rows == [] and empty.total == 10 and empty.previous_cursor is not None
+    back = read_window(nav_repo.TASK_SORTS, sort="prazo", direction="asc", cursor=empty.previous_cursor)
+    again = await nav_repo.task_page(session, sc, f, back)
+    assert [r.task.id for r in again.rows] == [t.id for t in ordered[:10]] and again.first_index == 1

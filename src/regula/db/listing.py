@@ -241,8 +241,12 @@ async def fetch(session: AsyncSession, base: Select[*tuple[Any, ...]], sorts: So
     if backwards:
         rows.reverse()
     if not rows:
-        first_index = total + 1 if window.cursor is not None and not window.cursor.before else 1
-        return Slice([], total, min(first_index, total + 1), window)
+        past_the_end = window.cursor is not None and not window.cursor.before
+        out_of_rows: Slice[Any] = Slice([], total, total + 1 if past_the_end else 1, window)
+        if past_the_end and total > 0:
+            # Every row after the cursor left the list (closed in another tab): the way back is the list's last page.
+            out_of_rows.previous_cursor = LAST
+        return out_of_rows
     first = rows[0]
     # How many rows come before the first one shown, in the list's own order: the window's true place.
     before_first = tuple_(_typed(first[-2], key), literal(first[-1], BigInteger))
