@@ -8,14 +8,23 @@ shown only to national readers.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final
 
-from sqlalchemy import ColumnElement, RowMapping, select, true
+from sqlalchemy import ColumnElement, RowMapping, String, and_, cast, false, func, literal, or_, select, true
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from regula.access.actor import Actor
 from regula.access.policy import JurisdictionKind
 from regula.audit.models import AuditEvent
+from regula.db.listing import Slice, SortKey, Sorts, Window, fetch
+from regula.people import repository as people
+from regula.people.models import Citizen
+from regula.territory.reference import search_key
+from regula.waitlist.models import WaitlistEntry
 
 _T = AuditEvent.__table__  # type: ignore[attr-defined]
 
@@ -50,3 +59,123 @@ async def events(
     if before_id is not None:
         stmt = stmt.where(_T.c.id < before_id)
     return (await session.execute(stmt)).mappings().all()
+
+
+# -- the auditor's search (issue 17 item 5) -------------------------------------------------------------------------
+
+#: What the auditor asks for by kind of action, in words people use: a "read" is a record opened or a list that
+#: named it (``read_list``); an export is its own action.
+ACTIONS: Final[dict[str, tuple[str, ...]]] = {
+    "read": ("read", "read_list"),
+    "create": ("create",),
+    "update": ("update",),
+    "export": ("export",),
+}
+#: The entity types whose list events (``after.ids``) name waiting-list entries: a page of entries, an export.
+_ENTRY_LISTS: Final = ("WaitlistEntry", "waitlist_export")
+
+SORTS: Final = Sorts(
+    keys=(
+        SortKey("quando", _T.c.occurred_at, datetime, descending_first=True),
+        SortKey("usuario", func.coalesce(_T.c.actor_username, ""), str),
+        SortKey("acao", _T.c.action, str),
+    ),
+    default="quando",
+    default_descending=True,
+    tiebreak=_T.c.id,
+)
+
+
+@dataclass(frozen=True)
+class AuditSearch:
+    """The auditor's question: who saw or changed which citizen, entry or export, when and from where. Every field
+    is optional; the conditions add up (AND)."""
+
+    citizen_id: int | None = None
+    entry_id: int | None = None
+    export_id: str | None = None
+    username: str | None = None
+    action: str | None = None  # a key of ACTIONS
+    since: datetime | None = None
+    until: datetime | None = None  # exclusive
+    address: str | None = None  # an IP address, or its beginning (a network: "10.2.")
+
+
+def _names_any(ids: Any) -> ColumnElement[bool]:
+    """A list event (``after.ids``) that named any of ``ids`` (text)."""
+    return _T.c.after["ids"].has_any(ids)  # type: ignore[no-any-return]
+
+
+def _text_array(values: list[str]) -> Any:
+    return cast(literal(values, ARRAY(String)), ARRAY(String))
+
+
+def _about_entries(entry_ids: list[str]) -> ColumnElement[bool]:
+    """Events about these entries: the entry read or changed, or named by a list or an export."""
+    return or_(
+        and_(_T.c.entity_type == "WaitlistEntry", _T.c.entity_id.in_(entry_ids)),
+        and_(_T.c.entity_type.in_(_ENTRY_LISTS), _names_any(_text_array(entry_ids))),
+    )
+
+
+def conditions(actor: Actor, q: AuditSearch) -> list[ColumnElement[bool]]:
+    """The search's WHERE, always inside what ``actor`` may read (``readable``)."""
+    where: list[ColumnElement[bool]] = [readable(actor)]
+    if q.citizen_id is not None:
+        # The citizen's record itself, and each of their entries (read, changed, listed, exported).
+        ids = select(cast(col(WaitlistEntry.id), String)).where(col(WaitlistEntry.citizen_id) == q.citizen_id)
+        ids_array = func.array(ids.scalar_subquery())
+        person = str(q.citizen_id)
+        where.append(
+            or_(
+                and_(_T.c.entity_type == "Citizen", _T.c.entity_id == person),
+                and_(_T.c.entity_type == "Citizen", _names_any(_text_array([person]))),
+                and_(_T.c.entity_type == "WaitlistEntry", _T.c.entity_id.in_(ids)),
+                and_(_T.c.entity_type.in_(_ENTRY_LISTS), _names_any(ids_array)),
+            )
+        )
+    if q.entry_id is not None:
+        where.append(_about_entries([str(q.entry_id)]))
+    if q.export_id is not None:
+        where.append(and_(_T.c.entity_type == "waitlist_export", _T.c.entity_id == q.export_id))
+    if q.username is not None:
+        where.append(_T.c.actor_username == q.username)
+    if q.action is not None:
+        where.append(_T.c.action.in_(ACTIONS.get(q.action, ())) if q.action in ACTIONS else false())
+    if q.since is not None:
+        where.append(_T.c.occurred_at >= q.since)
+    if q.until is not None:
+        where.append(_T.c.occurred_at < q.until)
+    if q.address is not None:
+        # The address exactly, or a network given by its beginning ("10.2." matches 10.2.0.1…).
+        where.append(or_(_T.c.ip == q.address, _T.c.ip.startswith(q.address, autoescape=True)))
+    return where
+
+
+async def search(session: AsyncSession, actor: Actor, q: AuditSearch, window: Window) -> Slice[RowMapping]:
+    """One window of the events matching ``q`` that ``actor`` may read (keyset, decision 23)."""
+    base = select(_T).where(*conditions(actor, q))
+    found = await fetch(session, base, SORTS, window)
+    return found.map([row._mapping for row in found.rows])
+
+
+async def search_all(session: AsyncSession, actor: Actor, q: AuditSearch, *, limit: int) -> Sequence[RowMapping]:
+    """The events matching ``q`` (newest first, at most ``limit``): the CSV download."""
+    stmt = select(_T).where(*conditions(actor, q)).order_by(_T.c.occurred_at.desc(), _T.c.id.desc()).limit(limit)
+    return (await session.execute(stmt)).mappings().all()
+
+
+async def citizens_matching(session: AsyncSession, actor: Actor, text: str, *, limit: int = 20) -> list[Citizen]:
+    """The citizens ``actor`` may read whose CPF or CNS is ``text`` (digits, with or without punctuation), or
+    whose name (or social name) contains it, accents and case aside."""
+    digits = "".join(ch for ch in text if ch.isdigit())
+    stmt = select(Citizen).where(people.readable(actor))
+    if digits and len(digits) == len("".join(text.split()).replace(".", "").replace("-", "")):
+        stmt = stmt.where(or_(col(Citizen.cpf) == digits, col(Citizen.cns) == digits))
+    else:
+        key = search_key(text)
+        if not key:
+            return []
+        stmt = stmt.where(col(Citizen.search_name).contains(key, autoescape=True))
+    stmt = stmt.order_by(col(Citizen.search_name), col(Citizen.id)).limit(limit)
+    return list((await session.execute(stmt)).scalars())

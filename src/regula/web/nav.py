@@ -34,6 +34,7 @@ RESSARCIMENTO = NavItem("Ressarcimento", "/ressarcimento")
 SIMULATION = NavItem("Simulação", "/gestao/simulacoes")
 PROTOCOLS = NavItem("Protocolos", "/gestao/protocolos")
 IDENTIFICATION = NavItem("Cadastros a corrigir", "/gestao/identificacao")
+AUDIT = NavItem("Auditoria", "/auditoria")
 
 _BY_ROLE: dict[Role, tuple[NavItem, ...]] = {
     Role.REGULADOR: (REVIEW, QUEUES, ENTRIES, ALLOCATION, AGENDAS, NAVIGATION, MESSAGES, EXECUTION, CONTROL),
@@ -55,6 +56,7 @@ _BY_ROLE: dict[Role, tuple[NavItem, ...]] = {
     Role.NAVEGADOR: (NAVIGATION, EXECUTION, MESSAGES, QUEUES, ENTRIES),
     Role.EXECUTANTE: (PROVIDER_DAY, EXECUTION, AGENDAS),
     Role.AUDITOR: (
+        AUDIT,
         DASHBOARD,
         QUEUES,
         ENTRIES,

@@ -16,6 +16,7 @@ from regula.access.policy import ROLE_LABELS_PT, public
 from regula.access.service import Principal
 from regula.web.agendas import ROUTES as agenda_pages
 from regula.web.allocation_runs import ROUTES as allocation_pages
+from regula.web.audit import ROUTES as audit_pages
 from regula.web.care_loop import ROUTES as care_loop_pages
 from regula.web.dashboard import ROUTES as dashboard_pages
 from regula.web.equity import ROUTES as equity_pages
@@ -46,6 +47,7 @@ ROUTES: list[ControllerRouterHandler] = [
     home,
     *regulation_pages,
     *allocation_pages,
+    *audit_pages,
     *agenda_pages,
     *requester_pages,
     *dashboard_pages,

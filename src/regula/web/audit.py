@@ -1,0 +1,304 @@
+"""The auditor's page (issue 17 item 5): who saw or changed which citizen, entry or export, when and from where.
+
+The audit log is searched by citizen (CPF, CNS or name, resolved to the citizen's id: their record and every entry
+of theirs, read one by one, named by a list or by an export), entry, export, user, kind of action, period and
+origin address; paged by cursor (decision 23) and downloadable as CSV. The search itself is audited: an auditor
+reading who read a citizen reads personal data (LGPD art. 37: the controller keeps the record of the operations on
+personal data — the auditor's reading of it included).
+
+Jurisdiction: the log is read through ``audit.repository.readable`` — an ``uf:SC`` auditor sees the events whose
+subject lives in SC (a read of an SC resident's entry, a list whose records were all in SC, an export filtered to
+SC); events without a place (logins, denials, lists spanning several states, configuration) are shown to national
+readers only. An admin is admitted as an auditor is, inside their own jurisdiction.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+from typing import Annotated, Any, Final
+from zoneinfo import ZoneInfo
+
+from litestar import Request, Response, get
+from litestar.di import NamedDependency
+from litestar.params import FromQuery, QueryParameter
+from litestar.response import Template
+from sqlalchemy import RowMapping
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from regula.access.policy import ROLE_LABELS_PT, Role, allow
+from regula.audit import repository as audit_repo
+from regula.audit.service import record_list_read, record_read
+from regula.config import Settings
+from regula.inputs import BIGINT_MAX
+from regula.people.models import Citizen
+from regula.web import charts, common, forms, listing
+
+AUDITORS = (Role.AUDITOR,)
+#: The most rows one CSV download carries (newest first); a wider question is narrowed by period.
+CSV_LIMIT: Final = 50_000
+
+ACTION_LABELS_PT: Final = {
+    "read": "Leitura",
+    "read_list": "Leitura em lista",
+    "create": "Criação",
+    "update": "Alteração",
+    "export": "Exportação",
+    "login": "Entrada no sistema",
+    "login_failed": "Entrada recusada",
+    "logout": "Saída do sistema",
+    "deny": "Acesso negado",
+    "revoke": "Revogação",
+    "import": "Importação",
+}
+SEARCH_ACTIONS_PT: Final = {
+    "read": "Leitura (registro ou lista)",
+    "create": "Criação",
+    "update": "Alteração",
+    "export": "Exportação",
+}
+ENTITY_LABELS_PT: Final = {
+    "WaitlistEntry": "Solicitação",
+    "Citizen": "Cidadão",
+    "waitlist_export": "Exportação",
+    "User": "Usuário",
+    "ApiToken": "Token de API",
+    "AuditEvent": "Auditoria",
+    "CounterReferral": "Contrarreferência",
+}
+SOURCE_LABELS_PT: Final = {"web": "Páginas", "api": "API", "cli": "Linha de comando", "job": "Tarefa automática"}
+
+#: The search form's fields: labels and limits, browser and server alike.
+SEARCH_FORM = forms.register(
+    forms.FormSpec(
+        "auditoria_busca",
+        (
+            forms.FieldSpec("cidadao", "Cidadão (CPF, CNS ou nome)", max_length=200),
+            forms.FieldSpec(
+                "solicitacao",
+                "Solicitação (número)",
+                max_length=19,
+                pattern="[0-9]{1,19}",
+                pattern_message="Use só dígitos.",
+                inputmode="numeric",
+            ),
+            forms.FieldSpec("exportacao", "Exportação (identificador)", max_length=64),
+            forms.FieldSpec("usuario", "Usuário", max_length=64),
+            forms.FieldSpec("acao", "Ação", kind="choice"),
+            forms.FieldSpec("de", "De", max_length=10, type="date"),
+            forms.FieldSpec("ate", "Até", max_length=10, type="date"),
+            forms.FieldSpec(
+                "endereco",
+                "Endereço de origem (IP)",
+                max_length=64,
+                pattern="[0-9A-Fa-f.:]{1,64}",
+                pattern_message="Um endereço IP ou o seu começo (ex.: 10.2.).",
+            ),
+        ),
+    )
+)
+
+Id = Annotated[int | None, QueryParameter(gt=0, le=BIGINT_MAX)]
+
+
+def _refuse_limits(params: dict[str, str | None]) -> None:
+    """The search form's limits, checked by the server too: a 400 naming the parameter."""
+    errors = SEARCH_FORM.check({k: v for k, v in params.items() if v is not None})
+    if errors:
+        e = errors[0]
+        raise listing.ListingError.of(e.field, e.code, f"{SEARCH_FORM[e.field].label}: {e.message}")
+
+
+def _period(settings: Settings, de: str | None, ate: str | None) -> tuple[datetime | None, datetime | None]:
+    """The period as instants: from the start of ``de`` to the end of ``ate``, in the state's local time."""
+    tz = ZoneInfo(settings.timezone)
+    start, end = listing.date_param(de, "de"), listing.date_param(ate, "ate")
+    if start is not None and end is not None and end < start:
+        raise listing.ListingError.of("ate", "periodo_invalido", "A data final vem antes da inicial.")
+    since = datetime.combine(start, time(), tzinfo=tz) if start else None
+    until = datetime.combine(end + timedelta(days=1), time(), tzinfo=tz) if end else None
+    return since, until
+
+
+async def _question(
+    request: Request[Any, Any, Any],
+    db_session: AsyncSession,
+    settings: Settings,
+    params: dict[str, str | None],
+    cidadao_id: int | None,
+    solicitacao: int | None,
+) -> tuple[audit_repo.AuditSearch, list[Citizen], Citizen | None]:
+    """The search the parameters ask for, with the citizens a CPF/CNS/name matched (and the one chosen)."""
+    _refuse_limits(params)
+    actor = common.actor(request)
+    action = listing.choice_param(params["acao"], "acao", SEARCH_ACTIONS_PT, "Ação")
+    since, until = _period(settings, params["de"], params["ate"])
+    matches: list[Citizen] = []
+    chosen: Citizen | None = None
+    text = (params["cidadao"] or "").strip()
+    if text:
+        matches = await audit_repo.citizens_matching(db_session, actor, text)
+        if cidadao_id is not None:
+            chosen = next((c for c in matches if c.id == cidadao_id), None)
+        elif len(matches) == 1:
+            chosen = matches[0]
+    q = audit_repo.AuditSearch(
+        # A citizen asked for but not (yet) one person: nothing matches until one is chosen.
+        citizen_id=chosen.id if chosen is not None else (0 if text else None),
+        entry_id=solicitacao,
+        export_id=(params["exportacao"] or "").strip() or None,
+        username=(params["usuario"] or "").strip().lower() or None,
+        action=action,
+        since=since,
+        until=until,
+        address=(params["endereco"] or "").strip() or None,
+    )
+    return q, matches, chosen
+
+
+async def _audit_the_search(
+    db_session: AsyncSession,
+    rows: list[RowMapping],
+    params: dict[str, Any],
+    chosen: Citizen | None,
+    matches: list[Citizen],
+) -> None:
+    """The auditor's reading is itself recorded: the events shown, the question asked, and the citizens the
+    question looked up (a read of their record)."""
+    for c in matches if chosen is None else [chosen]:
+        assert c.id is not None
+        await record_read(db_session, "Citizen", str(c.id), uf=c.uf, municipality_ibge=c.municipality_ibge)
+    question = {k: v for k, v in params.items() if v not in (None, "")}
+    await record_list_read(
+        db_session,
+        "AuditEvent",
+        [r["id"] for r in rows],
+        places=[(r["uf"], r["municipality_ibge"]) for r in rows],
+        detail={"busca": question},
+        uf=chosen.uf if chosen is not None else None,
+        municipality_ibge=chosen.municipality_ibge if chosen is not None else None,
+        even_if_empty=bool(question),
+    )
+
+
+def _record_label(row: RowMapping) -> str:
+    kind = ENTITY_LABELS_PT.get(row["entity_type"] or "", row["entity_type"] or "—")
+    after = row["after"] or {}
+    if row["action"] in ("read_list", "export") and isinstance(after.get("ids"), list):
+        n = len(after["ids"])
+        what = "registro" if n == 1 else "registros"
+        return f"{kind}: lista de {n} {what}" + (f" ({row['entity_id']})" if row["entity_id"] else "")
+    return f"{kind} {row['entity_id']}" if row["entity_id"] else kind
+
+
+def _view(row: RowMapping) -> dict[str, Any]:
+    role = row["actor_role"]
+    try:
+        role_label = ROLE_LABELS_PT[Role(role)] if role else ""
+    except ValueError:
+        role_label = role
+    return {
+        "id": row["id"],
+        "when": row["occurred_at"],
+        "user": row["actor_username"] or "—",
+        "role": role_label,
+        "action": ACTION_LABELS_PT.get(row["action"], row["action"]),
+        "record": _record_label(row),
+        "entry_id": row["entity_id"] if row["entity_type"] == "WaitlistEntry" else None,
+        "ip": row["ip"] or "—",
+        "source": SOURCE_LABELS_PT.get(row["source"], row["source"]),
+        "request": f"{row['method'] or ''} {row['path'] or ''}".strip(),
+        "status": row["status_code"],
+    }
+
+
+def _params(**values: str | None) -> dict[str, str | None]:
+    return dict(values)
+
+
+@get("/auditoria", opt=allow(*AUDITORS), include_in_schema=False)
+async def audit_page(
+    request: Request[Any, Any, Any],
+    db_session: NamedDependency[AsyncSession],
+    settings: NamedDependency[Settings],
+    cidadao: FromQuery[str | None] = None,
+    cidadao_id: Id = None,
+    solicitacao: Id = None,
+    exportacao: FromQuery[str | None] = None,
+    usuario: FromQuery[str | None] = None,
+    acao: FromQuery[str | None] = None,
+    de: FromQuery[str | None] = None,
+    ate: FromQuery[str | None] = None,
+    endereco: FromQuery[str | None] = None,
+    ordem: FromQuery[str | None] = None,
+    sentido: FromQuery[str | None] = None,
+    cursor: FromQuery[str | None] = None,
+) -> Template:
+    params = _params(
+        cidadao=cidadao, exportacao=exportacao, usuario=usuario, acao=acao, de=de, ate=ate, endereco=endereco
+    )
+    q, matches, chosen = await _question(request, db_session, settings, params, cidadao_id, solicitacao)
+    filters: dict[str, Any] = {**params, "cidadao_id": chosen.id if chosen else None, "solicitacao": solicitacao}
+    state = listing.listing(
+        "/auditoria",
+        audit_repo.SORTS,
+        filters,
+        ordem=ordem,
+        sentido=sentido,
+        cursor=cursor,
+    )
+    choose = bool(matches) and chosen is None
+    state.slice = await audit_repo.search(db_session, common.actor(request), q, state.window)
+    rows = list(state.slice.rows)
+    await _audit_the_search(db_session, rows, filters, chosen, matches if choose else [])
+    csv_query = state.url().split("?", 1)[1] if "?" in state.url() else ""
+    return Template(
+        "auditoria/busca.html",
+        context={
+            "l": state,
+            "rows": [_view(r) for r in rows],
+            "q": {k: v or "" for k, v in params.items()} | {"solicitacao": solicitacao or ""},
+            "form": SEARCH_FORM,
+            "actions": SEARCH_ACTIONS_PT,
+            "matches": matches if choose else [],
+            "chosen": chosen,
+            "searched_citizen": bool((cidadao or "").strip()),
+            "csv_url": "/auditoria.csv" + (f"?{csv_query}" if csv_query else ""),
+        },
+    )
+
+
+@get("/auditoria.csv", opt=allow(*AUDITORS), include_in_schema=False)
+async def audit_csv(
+    request: Request[Any, Any, Any],
+    db_session: NamedDependency[AsyncSession],
+    settings: NamedDependency[Settings],
+    cidadao: FromQuery[str | None] = None,
+    cidadao_id: Id = None,
+    solicitacao: Id = None,
+    exportacao: FromQuery[str | None] = None,
+    usuario: FromQuery[str | None] = None,
+    acao: FromQuery[str | None] = None,
+    de: FromQuery[str | None] = None,
+    ate: FromQuery[str | None] = None,
+    endereco: FromQuery[str | None] = None,
+) -> Response[bytes]:
+    """The same search as the page, whole (newest first, up to ``CSV_LIMIT`` rows), audited as the page is."""
+    params = _params(
+        cidadao=cidadao, exportacao=exportacao, usuario=usuario, acao=acao, de=de, ate=ate, endereco=endereco
+    )
+    q, matches, chosen = await _question(request, db_session, settings, params, cidadao_id, solicitacao)
+    rows = list(await audit_repo.search_all(db_session, common.actor(request), q, limit=CSV_LIMIT))
+    filters = {**params, "cidadao_id": chosen.id if chosen else None, "solicitacao": solicitacao, "formato": "csv"}
+    await _audit_the_search(db_session, rows, filters, chosen, [] if chosen else matches)
+    tz = ZoneInfo(settings.timezone)
+    header = ["Quando", "Usuário", "Papel", "Ação", "Registro", "Endereço de origem", "Origem", "Requisição", "Status"]
+    out = []
+    for row in rows:
+        v = _view(row)
+        when = v["when"].astimezone(tz).strftime("%d/%m/%Y %H:%M:%S") if v["when"] else ""
+        status = v["status"] if v["status"] is not None else ""
+        out.append([when, v["user"], v["role"], v["action"], v["record"], v["ip"], v["source"], v["request"], status])
+    return charts.csv_response("auditoria.csv", header, out)
+
+
+ROUTES = [audit_page, audit_csv]

@@ -1,0 +1,126 @@
+"""The auditor's audit-trail page (issue 17 item 5): who read or changed a citizen, entry or export, when and from
+where; scoped to the auditor's jurisdiction; paged; downloadable as CSV; and the search itself audited."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+from tests.waitlist.test_waitlist_api import FLORIANOPOLIS, citizen_body, refer
+from tests.web.test_requester_pages import BrowserFor, MakeUser, _starting_protocols  # noqa: F401
+
+pytestmark = pytest.mark.usefixtures("reference_data")
+
+
+def event_rows(page: str) -> list[str]:
+    body = page.split('<table id="eventos">')[1].split("</table>")[0]
+    rows = re.findall(r'<tr id="evento-\d+">(.*?)</tr>', body, re.S)
+    return [re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", tr)).strip() for tr in rows]
+
+
+async def test_the_auditor_finds_who_read_a_citizen_and_the_search_is_audited(
+    session: AsyncSession, client: httpx.AsyncClient, make_user: MakeUser, browser_for: BrowserFor
+) -> None:
+    aps = await make_user("solicitante", f"municipality:{FLORIANOPOLIS}")
+    person = citizen_body(name="Rosângela Auditada Vieira")
+    entry = await refer(client, aps, person)
+    reader = await make_user("regulador", "uf:SC")
+    regulator = await browser_for(reader)
+    assert (await regulator.get(f"/regulacao/entradas/{entry['id']}")).status_code == 200
+
+    auditor_login = await make_user("auditor", "uf:SC")
+    auditor = await browser_for(auditor_login)
+    page = await auditor.get("/auditoria", params={"cidadao": person["cpf"]})
+    assert page.status_code == 200, page.text
+    assert "Rosângela Auditada Vieira" in page.text
+    rows = event_rows(page.text)
+    reads = [r for r in rows if reader.username in r and "Leitura" in r and f"Solicitação {entry['id']}" in r]
+    assert reads, rows
+    assert "127.0.0.1" in reads[0] and re.search(r"\d{2}/\d{2}/\d{4} \d{2}:\d{2}", reads[0])
+    # the creation by the APS team shows too; filtering by action keeps only the reads
+    assert any(aps.username in r and "Criação" in r for r in rows)
+    only_reads = event_rows((await auditor.get("/auditoria", params={"cidadao": person["cpf"], "acao": "read"})).text)
+    assert only_reads and all("Leitura" in r for r in only_reads)
+    by_user = event_rows((await auditor.get("/auditoria", params={"usuario": reader.username})).text)
+    assert any(f"Solicitação {entry['id']}" in r for r in by_user)
+    by_entry = event_rows((await auditor.get("/auditoria", params={"solicitacao": entry["id"]})).text)
+    assert any(reader.username in r for r in by_entry)
+    by_name = await auditor.get("/auditoria", params={"cidadao": "rosangela auditada"})
+    assert any(reader.username in r for r in event_rows(by_name.text))  # one match: that citizen at once
+    elsewhere = await auditor.get("/auditoria", params={"cidadao": person["cpf"], "endereco": "10.9."})
+    assert event_rows(elsewhere.text) == []
+
+    # the CSV carries the same search
+    csv = await auditor.get("/auditoria.csv", params={"cidadao": person["cpf"]})
+    assert csv.status_code == 200 and csv.headers["content-type"].startswith("text/csv")
+    assert reader.username in csv.text and "Endereço de origem" in csv.text
+
+    # the search itself was recorded: the citizen read by the auditor, and the events shown
+    audited = (
+        await session.execute(
+            text("SELECT action, entity_type, entity_id FROM audit_event WHERE actor_username = :u"),
+            {"u": auditor_login.username},
+        )
+    ).all()
+    assert ("read", "Citizen", str(entry["citizen_id"])) in [tuple(r) for r in audited]
+    assert any(r[0] == "read_list" and r[1] == "AuditEvent" for r in audited)
+
+
+async def test_jurisdiction_roles_and_bad_parameters(
+    client: httpx.AsyncClient, make_user: MakeUser, browser_for: BrowserFor
+) -> None:
+    aps = await make_user("solicitante", f"municipality:{FLORIANOPOLIS}")
+    person = citizen_body(name="Cidadão De Santa Catarina")
+    entry = await refer(client, aps, person)
+    regulator_login = await make_user("regulador", "uf:SC")
+    await (await browser_for(regulator_login)).get(f"/regulacao/entradas/{entry['id']}")
+
+    # an auditor of another state finds neither the citizen nor the events about SC residents
+    pr = await browser_for(await make_user("auditor", "uf:PR"))
+    page = await pr.get("/auditoria", params={"cidadao": person["cpf"]})
+    assert page.status_code == 200 and "Nenhum cidadão da sua jurisdição" in page.text
+    assert event_rows((await pr.get("/auditoria", params={"solicitacao": entry["id"]})).text) == []
+    # a national admin sees them
+    admin = await browser_for(await make_user("admin", "br"))
+    assert event_rows((await admin.get("/auditoria", params={"solicitacao": entry["id"]})).text)
+    # other roles do not reach the page
+    regulator = await browser_for(regulator_login)
+    assert (await regulator.get("/auditoria")).status_code == 403
+    assert (await regulator.get("/auditoria.csv")).status_code == 403
+
+    sc = await browser_for(await make_user("auditor", "uf:SC"))
+    for params, name in (
+        ({"acao": "apagar"}, "acao"),
+        ({"de": "31/02/2026"}, "de"),
+        ({"de": "2026-03-10", "ate": "2026-03-01"}, "ate"),
+        ({"usuario": "x" * 65}, "usuario"),
+        ({"endereco": "<script>"}, "endereco"),
+        ({"ordem": "senha"}, "ordem"),
+    ):
+        response = await sc.client.get("/auditoria", params=params)  # as a program asks: the problem's fields
+        assert response.status_code == 400, (params, response.status_code)
+        assert [e["field"] for e in response.json()["errors"]] == [name], response.text
+    page = (await sc.get("/auditoria")).text
+    assert 'id="usuario" name="usuario" maxlength="64"' in page
+    assert 'id="endereco" name="endereco" maxlength="64" pattern=' in page
+
+
+async def test_the_trail_is_paged_by_cursor(
+    client: httpx.AsyncClient, make_user: MakeUser, browser_for: BrowserFor
+) -> None:
+    aps = await make_user("solicitante", f"municipality:{FLORIANOPOLIS}")
+    entry = await refer(client, aps, citizen_body())
+    reader = await browser_for(await make_user("regulador", "uf:SC"))
+    for _ in range(55):
+        await reader.get(f"/regulacao/entradas/{entry['id']}")
+    auditor = await browser_for(await make_user("auditor", "uf:SC"))
+    first = await auditor.get("/auditoria", params={"solicitacao": entry["id"], "acao": "read"})
+    assert len(event_rows(first.text)) == 50
+    assert re.search(r"5[5-9] eventos · mostrando 1–50", first.text)
+    next_url = re.search(r'href="([^"]+)" rel="next"', first.text)
+    assert next_url
+    second = await auditor.get(next_url.group(1).replace("&amp;", "&"))
+    assert 5 <= len(event_rows(second.text)) < 50
