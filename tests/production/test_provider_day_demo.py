@@ -17,7 +17,8 @@ from regula.access.actor import Actor
 from regula.access.policy import Jurisdiction
 from regula.config import Settings
 from regula.db.listing import read_window
-from regula.demo import load_demo_data
+from regula.demo import load_demo_data, summary_lines
+from regula.demo.provider_day import PROVIDER_USERNAME
 from regula.demo.providers import PROVIDER_DAY_CNES
 from regula.production import appointments, execution
 from regula.production.models import OciExecution
@@ -36,7 +37,7 @@ def test_the_demo_has_an_executante_of_the_provider_day_establishment() -> None:
     username, jurisdiction = _executante()
     assert jurisdiction == f"cnes:{PROVIDER_DAY_CNES}"
     assert {role for _, role, _, _ in DEMO_USERS} >= {"executante", "regulador", "navegador", "solicitante"}
-    assert Jurisdiction.parse(jurisdiction).code == PROVIDER_DAY_CNES and username
+    assert Jurisdiction.parse(jurisdiction).code == PROVIDER_DAY_CNES and username == PROVIDER_USERNAME
 
 
 @pytest.mark.parametrize("today", [date(2026, 11, 23), date(2026, 11, 28)], ids=["segunda", "sabado"])
@@ -87,6 +88,15 @@ async def test_the_provider_has_a_day_a_week_and_ocis_to_conclude(
         assert view.procedures and all(p.performed_on < today for p in view.procedures)
         ready += view.progress.complete and view.can_conclude
     assert ready >= 1
+    # What `regula demo` prints about it.
+    assert summary.provider_day == {
+        "cnes": PROVIDER_DAY_CNES,
+        "today": len(day),
+        "in_execution": len(executions),
+        "ready_to_conclude": ready,
+    }
+    (line,) = [x for x in summary_lines(summary) if x.startswith("Dia do executante")]
+    assert f"{PROVIDER_USERNAME}, CNES {PROVIDER_DAY_CNES}" in line and f"{len(day)} atendimentos hoje" in line
 
 
 async def _events(session: AsyncSession, entry_id: int) -> list[EntryEvent]:

@@ -12,8 +12,10 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from regula.audit.models import AuditEvent
 from regula.catalog.models import CatalogOci
 from regula.demo.generation import DEMO_SOURCE, EXAMPLE_PROTOCOLS, EXAMPLES, Status
+from regula.demo.provider_day import PROVIDER_USERNAME
 from regula.people.models import Citizen
 from regula.providers.models import AgendaSlot, Establishment, MunicipalQuota, SlotBooking
 from regula.territory.reference import territory
@@ -53,6 +55,9 @@ class DemoSummary:
     quotas: int  # municipal (PPI) quotas
     examples: list[DemoExample]
     seconds: float
+    #: The demo executante's day (``regula.demo.provider_day``): CNES, appointments today, OCIs in execution there
+    #: and how many of them are ready to conclude, as the load recorded them; None for a load without it.
+    provider_day: dict[str, int | str] | None = None
 
 
 async def read_summary(session: AsyncSession, *, created: bool, started: float) -> DemoSummary:
@@ -112,7 +117,21 @@ async def read_summary(session: AsyncSession, *, created: bool, started: float) 
         quotas=int(quotas.scalar_one()),
         examples=await _examples(session),
         seconds=round(time.perf_counter() - started, 2),
+        provider_day=await _provider_day(session),
     )
+
+
+async def _provider_day(session: AsyncSession) -> dict[str, int | str] | None:
+    """What the demo load recorded of the executante's day (its audit record), if anything."""
+    stmt = (
+        select(col(AuditEvent.after))
+        .where(col(AuditEvent.action) == "import", col(AuditEvent.entity_type) == "demo")
+        .order_by(col(AuditEvent.id).desc())
+        .limit(1)
+    )
+    after = (await session.execute(stmt)).scalar_one_or_none()
+    found = after.get("provider_day") if isinstance(after, dict) else None
+    return dict(found) if isinstance(found, dict) else None
 
 
 async def _examples(session: AsyncSession) -> list[DemoExample]:
@@ -170,8 +189,14 @@ def summary_lines(summary: DemoSummary) -> list[str]:
         f"Prestadores: {summary.establishments} estabelecimentos; {_n(summary.slots)} vagas abertas na agenda "
         f"({_n(summary.open_places)} lugares livres), {_n(summary.bookings)} agendamentos ativos, "
         f"{summary.quotas} cotas municipais (PPI).",
-        "Exemplos:",
     ]
+    day = summary.provider_day
+    if day:
+        lines.append(
+            f"Dia do executante ({PROVIDER_USERNAME}, CNES {day['cnes']}): {day['today']} atendimentos hoje, "
+            f"{day['in_execution']} OCIs em execução, {day['ready_to_conclude']} prontas para concluir — em /prestador."
+        )
+    lines.append("Exemplos:")
     for x in summary.examples:
         where = f", posição {x.position} de {x.queue_size}" if x.position is not None else ""
         lines.append(
