@@ -10,7 +10,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from regula.access.actor import Actor
-from regula.audit.service import record_list_read
 from regula.people.identification import INDIGENOUS, ISSUES
 from regula.people.models import Citizen
 
@@ -47,8 +46,9 @@ async def identification_issues(
     limit: int = 50,
 ) -> IdentificationIssues:
     """Citizens (not merged into another record) whose documents break SAES art. 11, in the actor's jurisdiction;
-    filtered by issue and municipality, sorted by ``id``, ``name`` or ``municipality``, paged. The page read is
-    audited (names and documents are personal data)."""
+    filtered by issue and municipality, sorted by ``id``, ``name`` or ``municipality``, paged. The caller audits the
+    read (``people.service.identification_report``): this module imports no audit, so ``readable`` can serve the
+    audit domain's own queries."""
     issues = [issue] if issue in ISSUES else list(ISSUES)
     base = [readable(actor), col(Citizen.merged_into_id).is_(None)]
     if municipality_ibge:
@@ -65,11 +65,4 @@ async def identification_issues(
         counted = await session.execute(select(func.count()).select_from(Citizen).where(*base, _issue_clause(code)))
         by_issue[code] = int(counted.scalar_one())
     total = sum(by_issue[i] for i in issues)
-    await record_list_read(
-        session,
-        "Citizen",
-        [c.id for c in rows],
-        places=[(c.uf, c.municipality_ibge) for c in rows],
-        detail={"report": "identificacao_saes_art11"},
-    )
     return IdentificationIssues(rows, total, by_issue)

@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from regula.access.actor import Actor
+from regula.audit.service import record_list_read
 from regula.core.errors import Conflict, FieldError, NotFound, ValidationFailed
 from regula.db.base import utcnow
 from regula.people import documents
@@ -332,6 +333,14 @@ async def identification_report(
         )
     found = await repo.identification_issues(
         session, actor, issue=issue, municipality_ibge=municipality_ibge, order=order, offset=offset, limit=limit
+    )
+    # Names and documents are personal data: one audit event naming the records of the page (API and page alike).
+    await record_list_read(
+        session,
+        "Citizen",
+        [c.id for c in found.rows],
+        places=[(c.uf, c.municipality_ibge) for c in found.rows],
+        detail={"report": "identificacao_saes_art11"},
     )
     rows = []
     for c in found.rows:
