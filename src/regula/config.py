@@ -124,6 +124,14 @@ class Settings(BaseSettings):
                 raise ValueError(f"not an IP address or CIDR network: {item!r}") from None
         return [item.strip() for item in value]
 
+    @field_validator("allocation_max_travel_km", mode="before")
+    @classmethod
+    def _no_travel_limit(cls, value: object) -> object:
+        # REGULA_ALLOCATION_MAX_TRAVEL_KM=null (or empty) switches the limit off.
+        if isinstance(value, str) and value.strip().lower() in ("", "null", "none"):
+            return None
+        return value
+
     @property
     def embedded(self) -> bool:
         return self.database_url is None
