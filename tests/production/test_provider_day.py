@@ -246,3 +246,31 @@ async def test_a_provider_cannot_see_or_act_on_another_establishments_entry(
     there = await browser_for(await make_user("executante", f"cnes:{THERE}"))
     page = (await there.get(f"/prestador?dia={DAY.isoformat()}")).text
     assert "Bruno Barbosa Borges" in page and "Ana Beatriz Aquino" not in page
+
+
+async def test_api_attendance_is_scoped_to_the_establishment_and_the_state_table(
+    session: AsyncSession, day: dict[str, int], make_user: MakeUser, app: Any
+) -> None:
+    here = await make_user("executante", f"cnes:{HERE}")
+    navigator = await make_user("navegador", "uf:SC")
+    async with app_client(app) as api:
+        url = "/api/v1/production/entries/{}/attendance"
+        other = await api.post(url.format(day["bruno"]), json={"to": "em_atendimento"}, headers=here.headers)
+        assert other.status_code == 403 and other.json()["code"] == "fora_da_jurisdicao"
+        assert "Bruno" not in other.text
+        assert await _status(session, day["bruno"]) == "confirmada"
+        # The navigator may not start an attendance (the state table), but may record a no-show.
+        refused = await api.post(url.format(day["ana"]), json={"to": "em_atendimento"}, headers=navigator.headers)
+        assert refused.status_code == 403 and refused.json()["code"] == "transicao_nao_permitida_ao_papel"
+        unknown = await api.post(url.format(day["ana"]), json={"to": "concluida"}, headers=here.headers)
+        assert unknown.status_code == 422
+        assert [e["field"] for e in unknown.json()["errors"]] == ["to"]
+        started = await api.post(url.format(day["ana"]), json={"to": "em_atendimento"}, headers=here.headers)
+        assert started.status_code == 201, started.text
+        assert started.json() == {
+            "entry_id": day["ana"],
+            "protocol": started.json()["protocol"],
+            "status": "em_atendimento",
+        }
+        missed = await api.post(url.format(day["carla"]), json={"to": "faltou"}, headers=navigator.headers)
+        assert missed.status_code == 201 and missed.json()["status"] == "faltou"

@@ -69,7 +69,9 @@ async def move(
     decides whether this role may make it from the entry's status (409/403 with the allowed moves otherwise)."""
     if target not in {m.value for m in DAY_MOVES}:
         raise ValidationFailed.for_field(
-            "para", "acao_desconhecida", "Ação desconhecida: use iniciar o atendimento ou registrar a falta."
+            "to",
+            "acao_desconhecida",
+            "Ação desconhecida: use em_atendimento (iniciar o atendimento) ou faltou (registrar a falta).",
         )
     return await wl.transition(
         session, entry_id, target, await acting_as(session, actor, entry_id), settings, reason_code, reason_text

@@ -22,9 +22,11 @@ from regula.config import Settings
 from regula.core.errors import ValidationFailed
 from regula.http.input_guard import Id
 from regula.inputs import MAX_IMPORT_BYTES
-from regula.production import apac, control, execution, indicators, numbering
+from regula.production import apac, control, execution, indicators, numbering, provider_day
 from regula.production import authorization as auth
 from regula.production.schemas import (
+    AttendanceIn,
+    AttendancePublic,
     AuthorizationIn,
     AuthorizationPublic,
     ClosingIn,
@@ -95,6 +97,20 @@ class ProductionController(Controller):
     ) -> ExecutionPublic:
         v = await execution.void_procedure(db_session, settings, procedure_id, data.reason, Actor.of(request.user))
         return execution_public(v)
+
+    @post("/entries/{entry_id:int}/attendance", opt=allow(*RECORDERS), operation_id="moveAttendance")
+    async def attendance(
+        self,
+        request: Request[Principal, Any, Any],
+        db_session: NamedDependency[AsyncSession],
+        settings: NamedDependency[Settings],
+        entry_id: Id,
+        data: JSONBody[AttendanceIn],
+    ) -> AttendancePublic:
+        """Check-in (``em_atendimento``) or no-show (``faltou``) of an appointment; a provider's user (cnes:) only
+        at its own establishment (the page /prestador makes the same call)."""
+        entry = await provider_day.move(db_session, settings, entry_id, data.to, Actor.of(request.user))
+        return AttendancePublic(entry.id or 0, entry.protocol, entry.status)
 
     @post("/entries/{entry_id:int}/conclusion", opt=allow(*RECORDERS), operation_id="concludeOci")
     async def conclude(

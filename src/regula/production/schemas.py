@@ -30,6 +30,19 @@ class VoidIn(Struct, forbid_unknown_fields=True):
     reason: str
 
 
+class AttendanceIn(Struct, forbid_unknown_fields=True):
+    """The provider's day (issue 17): ``em_atendimento`` starts the attendance of a confirmed appointment,
+    ``faltou`` records a no-show; the waitlist's state table says who may, from which status."""
+
+    to: str
+
+
+class AttendancePublic(Struct):
+    entry_id: int
+    protocol: str
+    status: str
+
+
 class ConclusionIn(Struct, forbid_unknown_fields=True):
     """The return to APS: a summary of the care and the contrarreferência (Portaria 3.492/2024, art. 5 §2)."""
 
