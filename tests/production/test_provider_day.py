@@ -274,3 +274,17 @@ async def test_api_attendance_is_scoped_to_the_establishment_and_the_state_table
         }
         missed = await api.post(url.format(day["carla"]), json={"to": "faltou"}, headers=navigator.headers)
         assert missed.status_code == 201 and missed.json()["status"] == "faltou"
+
+
+async def test_the_entry_page_leads_the_provider_back_to_its_day_and_on_to_the_oci(
+    day: dict[str, int], make_user: MakeUser, browser_for: OpenBrowser
+) -> None:
+    provider = await browser_for(await make_user("executante", f"cnes:{HERE}"))
+    page = (await provider.get(f"/regulacao/entradas/{day['ana']}")).text
+    assert '<a href="/prestador">Agenda do dia</a>' in page and 'href="/regulacao/entradas"' not in page
+    started = await provider.post(f"/regulacao/entradas/{day['ana']}/transicao", {"para": "em_atendimento"})
+    assert started.status_code == 303
+    page = (await provider.get(started.headers["location"])).text
+    assert "Atendimento iniciado" in page and f'href="/producao/entradas/{day["ana"]}"' in page
+    oci = await provider.get(f"/producao/entradas/{day['ana']}")
+    assert oci.status_code == 200 and 'id="procedimento"' in oci.text  # the procedures' form is there

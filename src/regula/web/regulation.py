@@ -58,6 +58,7 @@ DONE_MESSAGES: dict[str, str] = {
     S.AGENDADA.value: "Solicitação agendada.",
     S.CONFIRMADA.value: "Presença confirmada.",
     S.FALTOU.value: "Falta registrada.",
+    S.EM_ATENDIMENTO.value: "Atendimento iniciado: registre os procedimentos da OCI.",
     S.SOLICITADA.value: "Solicitação enviada à regulação.",
 }
 
@@ -396,6 +397,10 @@ async def _detail(
             "next_id": next_id,
             "action_url": f"/regulacao/entradas/{entry_id}/transicao",
             "can_act": p.role in ENTRY_ACTORS or p.role is Role.ADMIN,
+            # Where the user came from: the provider's day for a provider, the entries' list for everyone else.
+            "back": ("Agenda do dia", "/prestador")
+            if p.role is Role.EXECUTANTE
+            else ("Solicitações", "/regulacao/entradas"),
         },
         status_code=status_code,
     )
