@@ -288,3 +288,13 @@ async def test_the_entry_page_leads_the_provider_back_to_its_day_and_on_to_the_o
     assert "Atendimento iniciado" in page and f'href="/producao/entradas/{day["ana"]}"' in page
     oci = await provider.get(f"/producao/entradas/{day['ana']}")
     assert oci.status_code == 200 and 'id="procedimento"' in oci.text  # the procedures' form is there
+
+
+async def test_the_agenda_leads_the_provider_to_the_days_patients(
+    day: dict[str, int], make_user: MakeUser, browser_for: OpenBrowser
+) -> None:
+    provider = await browser_for(await make_user("executante", f"cnes:{HERE}"))
+    agenda = await provider.get(f"/regulacao/agendas?de={DAY:%d/%m/%Y}&ate={DAY:%d/%m/%Y}")
+    assert agenda.status_code == 200, agenda.text
+    assert f'href="/prestador?dia={DAY.isoformat()}"' in agenda.text
+    assert "Ana Beatriz Aquino" in (await provider.get(f"/prestador?dia={DAY.isoformat()}")).text
