@@ -245,3 +245,14 @@ async def test_the_page_form_widens_the_limit_and_refuses_a_bad_distance(
     assert "ampliada nesta rodada para 600 km" in run.text
     assert "Pessoas atendidas" in run.text and "3 de 3 na fila" in run.text
     assert "em 6 dias" in run.text or "em 7 dias" in run.text
+    run_path = launched.headers["location"].split("?")[0]
+
+    # The runs themselves are a list that scales: filtered by status, sorted, paged, a bad filter a 400.
+    proposed = await page.get("/regulacao/alocacoes", params={"situacao": "proposta"})
+    assert f'href="{run_path}"' in proposed.text and "1 rodada" in proposed.text
+    discarded = await page.get("/regulacao/alocacoes", params={"situacao": "descartada"})
+    assert f'href="{run_path}"' not in discarded.text and "Nenhuma rodada com estes filtros." in discarded.text
+    by_status = await page.get("/regulacao/alocacoes", params={"ordem": "situacao", "sentido": "asc"})
+    assert by_status.status_code == 200 and 'aria-sort="ascending"' in by_status.text
+    unknown = await page.get("/regulacao/alocacoes", params={"situacao": "sumida"})
+    assert unknown.status_code == 400 and "Situação" in unknown.text

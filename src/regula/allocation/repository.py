@@ -90,6 +90,27 @@ def readable_runs_query(actor: Actor) -> Select[AllocationRun]:
     return stmt
 
 
+RUN_SORTS = Sorts(
+    keys=(
+        SortKey("criada", col(AllocationRun.created_at), datetime, descending_first=True),
+        SortKey("situacao", col(AllocationRun.status), str),
+        SortKey("escopo", col(AllocationRun.scope), str),
+    ),
+    default="criada",
+    default_descending=True,
+    tiebreak=col(AllocationRun.id),
+)
+
+
+async def run_list(session: AsyncSession, actor: Actor, status: str | None, window: Window) -> Slice[AllocationRun]:
+    """One window of the runs ``actor`` may read (decision 23's lists), optionally of one status, true total."""
+    base = readable_runs_query(actor)
+    if status is not None:
+        base = base.where(col(AllocationRun.status) == status)
+    found = await fetch(session, base, RUN_SORTS, window)
+    return found.map([row[0] for row in found.rows])
+
+
 async def readable_runs(session: AsyncSession, actor: Actor, *, limit: int) -> list[AllocationRun]:
     stmt = readable_runs_query(actor).order_by(col(AllocationRun.id).desc()).limit(limit)
     return list((await session.execute(stmt)).scalars())

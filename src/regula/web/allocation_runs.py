@@ -56,13 +56,26 @@ async def _runs_page(
     errors: dict[str, str] | None = None,
     values: dict[str, str] | None = None,
     status_code: int = 200,
+    query: dict[str, str | None] | None = None,
 ) -> Template:
     p = common.principal(request)
-    visible = await runs.readable_runs(db_session, common.actor(request), limit=50)
+    q = query or {}
+    status = listing.choice_param(q.get("situacao"), "situacao", RUN_STATUS_PT, "Situação")
+    state = listing.listing(
+        "/regulacao/alocacoes",
+        runs.RUN_SORTS,
+        {"situacao": status},
+        ordem=q.get("ordem"),
+        sentido=q.get("sentido"),
+        cursor=q.get("cursor"),
+    )
+    state.slice = await runs.run_list(db_session, common.actor(request), status, state.window)
     return Template(
         "regulacao/alocacoes.html",
         context={
-            "runs": visible,
+            "runs": state.slice.rows,
+            "l": state,
+            "situacao": status or "",
             "status_pt": RUN_STATUS_PT,
             "scopes": common.sub_scopes(p),
             "errors": errors or {},
@@ -78,9 +91,17 @@ async def _runs_page(
 
 @get("/regulacao/alocacoes", opt=allow(*VIEWERS), include_in_schema=False)
 async def runs_page(
-    request: Request[Any, Any, Any], db_session: NamedDependency[AsyncSession], settings: NamedDependency[Settings]
+    request: Request[Any, Any, Any],
+    db_session: NamedDependency[AsyncSession],
+    settings: NamedDependency[Settings],
+    situacao: FromQuery[str | None] = None,
+    ordem: FromQuery[str | None] = None,
+    sentido: FromQuery[str | None] = None,
+    cursor: FromQuery[str | None] = None,
 ) -> Template:
-    return await _runs_page(request, db_session, settings)
+    """The form that proposes a run and the runs of the user's territory (sorted, filtered by status, paged)."""
+    query = {"situacao": situacao, "ordem": ordem, "sentido": sentido, "cursor": cursor}
+    return await _runs_page(request, db_session, settings, query=query)
 
 
 class RunForm(Struct):
