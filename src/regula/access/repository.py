@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from regula.access.models import ApiToken, User, WebSession
 from regula.core.errors import NotFound
+from regula.db.listing import Slice, SortKey, Sorts, Window, fetch
 
 
 async def user_by_username(session: AsyncSession, username: str) -> User | None:
@@ -97,3 +100,51 @@ async def revoke_sessions_of(
         stmt = stmt.where(WebSession.session_hash != keep_hash)  # type: ignore[arg-type]
     result = await session.execute(stmt.values(revoked_at=now))
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+# -- the admin's list of users (issue 17 item 5) ---------------------------------------------------------------------
+
+USER_SORTS = Sorts(
+    keys=(
+        SortKey("usuario", col(User.username), str),
+        SortKey("nome", col(User.full_name), str),
+        SortKey("papel", col(User.role), str),
+        SortKey("jurisdicao", col(User.jurisdiction), str),
+        SortKey("criado", col(User.created_at), datetime, descending_first=True),
+    ),
+    default="usuario",
+    default_descending=False,
+    tiebreak=col(User.id),
+)
+
+
+@dataclass(frozen=True)
+class UserFilter:
+    """``within``: the jurisdictions (as stored, ``uf:SC``…) the reader manages, None for every one."""
+
+    within: frozenset[str] | None
+    role: str | None = None
+    jurisdiction: str | None = None
+    active: bool | None = None
+    search: str | None = None
+
+
+async def user_page(session: AsyncSession, f: UserFilter, window: Window) -> Slice[User]:
+    """One window of the users ``f`` selects (keyset, decision 23)."""
+    stmt = select(User)
+    if f.within is not None:
+        stmt = stmt.where(col(User.jurisdiction).in_(sorted(f.within)))
+    if f.role is not None:
+        stmt = stmt.where(col(User.role) == f.role)
+    if f.jurisdiction is not None:
+        stmt = stmt.where(col(User.jurisdiction) == f.jurisdiction)
+    if f.active is not None:
+        stmt = stmt.where(col(User.is_active).is_(f.active))
+    if f.search:
+        typed = f.search.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        like = f"%{typed}%"
+        stmt = stmt.where(
+            or_(col(User.username).like(like, escape="\\"), func.lower(col(User.full_name)).like(like, escape="\\"))
+        )
+    found = await fetch(session, stmt, USER_SORTS, window)
+    return found.map([row[0] for row in found.rows])

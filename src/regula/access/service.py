@@ -375,5 +375,105 @@ async def close_session(session: AsyncSession, secret: str) -> None:
     await repo.revoke_session(session, digest(secret), utcnow())
 
 
+# -- what an administrator does to other users (issue 17 item 5; the web page and the CLI share these) -------------
+
+
+def managed_jurisdictions(by: Principal) -> frozenset[str] | None:
+    """The jurisdictions (as stored: ``uf:SC``, ``region:42001``…) of the users ``by`` manages: every one inside
+    theirs, by the rule of :func:`_jurisdiction_covers`; None for a national administrator (everyone)."""
+    outer = by.jurisdiction
+    if outer.kind is JurisdictionKind.NATIONAL:
+        return None
+    inside = [m for m in territory().all() if outer.covers_place(m)]
+    candidates = {str(outer)}
+    for m in inside:
+        candidates.add(f"uf:{m.uf}")
+        candidates.add(f"municipality:{m.ibge_code}")
+        if m.macro_code:
+            candidates.add(f"macro:{m.macro_code}")
+        if m.health_region_code:
+            candidates.add(f"region:{m.health_region_code}")
+    return frozenset(c for c in candidates if _jurisdiction_covers(outer, Jurisdiction.parse(c)))
+
+
+async def managed_user(session: AsyncSession, username: str, by: Principal) -> User:
+    """The user ``by`` may act on: known, and inside ``by``'s jurisdiction (a national administrator: anyone)."""
+    user = await repo.user_by_username(session, username.strip().lower())
+    if user is None:
+        raise NotFound.for_field("username", "usuario_desconhecido", "Usuário não encontrado.")
+    if not _jurisdiction_covers(by.jurisdiction, Jurisdiction.parse(user.jurisdiction)):
+        raise PermissionDenied(
+            f"Este usuário está fora da sua jurisdição ({by.jurisdiction}).", code="fora_da_jurisdicao"
+        )
+    return user
+
+
+def generate_password() -> str:
+    """A temporary password: 16 characters from an alphabet without look-alikes (no 0/O, 1/l/I), ~94 bits."""
+    alphabet = "abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+    return "".join(secrets.choice(alphabet) for _ in range(16))
+
+
+async def reset_password(
+    session: AsyncSession, username: str, *, by: Principal, password: str | None = None
+) -> tuple[User, str | None]:
+    """An administrator sets a user's password: the one given (the password rules apply) or a generated one,
+    returned to be shown once and never stored. The user must change it at the next login (``/senha``), and every
+    open session of theirs ends (whoever knew the old password is out). Returns the user and the generated
+    password (None when the administrator typed it)."""
+    user = await managed_user(session, username, by)
+    generated = None
+    if password is None:
+        generated = password = generate_password()
+    check_password_rules(password, "password")
+    assert user.id is not None
+    user.password_hash = hash_password(password)
+    user.must_change_password = True
+    user.updated_at = utcnow()
+    await session.flush()
+    await repo.revoke_sessions_of(session, user.id, utcnow())
+    return user, generated
+
+
+async def change_access(session: AsyncSession, username: str, *, role: str, jurisdiction: str, by: Principal) -> User:
+    """Change a user's role and jurisdiction, with the rules of :func:`create_user`: a known role, a jurisdiction
+    that exists, inside the administrator's (the user's current one and the new one alike), the admin role granted
+    by administrators only; nobody changes their own access. The change is audited by the listener (before and
+    after); it applies at the user's next request (the principal is read from the user at each request)."""
+    user = await managed_user(session, username, by)
+    errors: list[FieldError] = []
+    try:
+        role_value: Role | None = Role(role.strip().lower())
+    except ValueError:
+        errors.append(
+            FieldError(
+                "role", "papel_desconhecido", f"Papel desconhecido; use um de: {', '.join(r.value for r in Role)}"
+            )
+        )
+        role_value = None
+    try:
+        juris: Jurisdiction | None = validate_jurisdiction(jurisdiction)
+    except ValidationFailed as exc:
+        errors.extend(exc.errors)
+        juris = None
+    if errors:
+        raise ValidationFailed("Não foi possível mudar o acesso.", errors=errors)
+    assert role_value is not None and juris is not None
+    if by.user_id == user.id:
+        raise Conflict.for_field(
+            "role", "mudar_o_proprio_acesso", "Você não pode mudar o seu próprio papel ou jurisdição."
+        )
+    if role_value is Role.ADMIN and by.role is not Role.ADMIN:
+        raise PermissionDenied("Somente administradores criam administradores.", code="papel_nao_concedivel")
+    if not _jurisdiction_covers(by.jurisdiction, juris):
+        raise PermissionDenied(f"A jurisdição {juris} está fora da sua ({by.jurisdiction}).", code="fora_da_jurisdicao")
+    if user.role != role_value.value or user.jurisdiction != str(juris):
+        user.role = role_value.value
+        user.jurisdiction = str(juris)
+        user.updated_at = utcnow()
+        await session.flush()
+    return user
+
+
 def now() -> datetime:
     return utcnow()

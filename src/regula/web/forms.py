@@ -96,6 +96,8 @@ class FieldSpec:
     label: str
     max_length: int | None = None
     min_length: int | None = None
+    #: What to say when the text is shorter than ``min_length`` (the rule's own words, e.g. "mínimo 10 letras").
+    min_message: str | None = None
     pattern: str | None = None
     pattern_message: str | None = None
     required: bool = False
@@ -170,8 +172,8 @@ class FormSpec:
 
     def check(self, values: Mapping[str, Any]) -> list[FieldError]:
         """The limits the browser enforces, checked again by the server (a request need not come from the page):
-        the length of each typed field and its format. What the value means (a valid CPF, a known municipality) is
-        the service's to say."""
+        the length of each typed field (a field left empty is the service's to require or not) and its format.
+        What the value means (a valid CPF, a known municipality) is the service's to say."""
         errors: list[FieldError] = []
         for f in self.fields:
             value = values.get(f.name)
@@ -183,6 +185,14 @@ class FormSpec:
                         f.name,
                         "texto_longo_demais",
                         f"Texto longo demais: no máximo {f.max_length} caracteres (foram {len(value)}).",
+                    )
+                )
+            elif f.min_length is not None and len(value) < f.min_length:
+                errors.append(
+                    FieldError(
+                        f.name,
+                        "texto_curto_demais",
+                        f.min_message or f"Texto curto demais: no mínimo {f.min_length} caracteres.",
                     )
                 )
             elif f.pattern is not None and not re.fullmatch(f.pattern, value):

@@ -35,6 +35,7 @@ SIMULATION = NavItem("Simulação", "/gestao/simulacoes")
 PROTOCOLS = NavItem("Protocolos", "/gestao/protocolos")
 IDENTIFICATION = NavItem("Cadastros a corrigir", "/gestao/identificacao")
 AUDIT = NavItem("Auditoria", "/auditoria")
+USERS = NavItem("Usuários", "/admin/usuarios")
 
 _BY_ROLE: dict[Role, tuple[NavItem, ...]] = {
     Role.REGULADOR: (REVIEW, QUEUES, ENTRIES, ALLOCATION, AGENDAS, NAVIGATION, MESSAGES, EXECUTION, CONTROL),
@@ -89,6 +90,8 @@ _BY_ROLE: dict[Role, tuple[NavItem, ...]] = {
         SIMULATION,
         PROTOCOLS,
         IDENTIFICATION,
+        AUDIT,
+        USERS,
     ),
 }
 

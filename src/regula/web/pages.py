@@ -33,6 +33,7 @@ from regula.web.requester import ROUTES as requester_pages
 from regula.web.ressarcimento import ROUTES as ressarcimento_pages
 from regula.web.simulation import ROUTES as simulation_pages
 from regula.web.transparency import ROUTES as transparency_pages
+from regula.web.users import ROUTES as user_pages
 
 
 @get("/", opt=public(), include_in_schema=False)
@@ -48,6 +49,7 @@ ROUTES: list[ControllerRouterHandler] = [
     *regulation_pages,
     *allocation_pages,
     *audit_pages,
+    *user_pages,
     *agenda_pages,
     *requester_pages,
     *dashboard_pages,

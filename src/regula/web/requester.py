@@ -235,6 +235,7 @@ REFERRAL_FORM = forms.register(
                 "Justificativa clínica da classificação",
                 max_length=2000,
                 min_length=10,
+                min_message="Justifique a classe de risco (mínimo 10 letras).",
                 required=True,
                 kind="textarea",
             ),
