@@ -2,6 +2,11 @@
 
 The page (``regula.web.dashboard``) turns these rows into charts and CSV; the numbers are decided here and in
 ``waitlist.measures``. The jurisdiction filter is ``waitlist.repository``'s, in its SQL form.
+
+A ``DashboardFilter`` narrows every query the same way (issue 17 item 6): to some municipalities of residence (a
+health region's or one; never wider than the jurisdiction: the two lists are intersected here, whatever the adapter
+checked), to one OCI, and to a period of local days for the measures over a period (concluded OCIs, no-shows, first
+bookings). The queue itself is a snapshot of today: the people waiting now, however long ago they entered.
 """
 
 from __future__ import annotations
@@ -41,7 +46,7 @@ SELECT x.oci_code AS k, {compliance},
 FROM oci_execution x
 JOIN waitlist_entry e ON e.id = x.entry_id
 WHERE x.status = 'concluida' AND x.first_on IS NOT NULL AND x.last_on IS NOT NULL AND x.concluded_at >= :since_at
-      {where}
+      AND x.concluded_at < :until_at {where}
 GROUP BY 1
 ORDER BY 1
 """
@@ -50,7 +55,7 @@ _NO_SHOW_SQL = """
 SELECT e.oci_code AS k, {no_shows}
 FROM waitlist_entry_event ev
 JOIN waitlist_entry e ON e.id = ev.entry_id
-WHERE ev.kind = 'transition' AND ({came_due}) AND ev.occurred_at >= :since_at {where}
+WHERE ev.kind = 'transition' AND ({came_due}) AND ev.occurred_at >= :since_at AND ev.occurred_at < :until_at {where}
 GROUP BY 1
 ORDER BY 1
 """
@@ -64,7 +69,7 @@ WITH booked AS (
 ), waits AS (
     SELECT 'agendamento' AS measure, e.citizen_id, {days_to_booking} AS days
     FROM waitlist_entry e JOIN booked b ON b.entry_id = e.id
-    WHERE e.authorized_at IS NOT NULL AND b.first_at >= :since_at {where}
+    WHERE e.authorized_at IS NOT NULL AND b.first_at >= :since_at AND b.first_at < :until_at {where}
     UNION ALL
     SELECT 'fila', e.citizen_id, {days}
     FROM waitlist_entry e
@@ -85,28 +90,69 @@ GROUP BY measure, GROUPING SETS ((race_color), (sex), (vulnerability), (cadunico
 Dimension = Literal["e.oci_code", "e.municipality_ibge", "e.uf"]
 
 
+@dataclass(frozen=True)
+class DashboardFilter:
+    """What the dashboard is narrowed to, already read and checked by the adapter; None: not narrowed."""
+
+    municipalities: tuple[str, ...] | None = None  # IBGE codes of residence (a health region's, or one)
+    oci: str | None = None
+    since: date | None = None  # first local day of the period (default: PERIOD_DAYS before ``until``)
+    until: date | None = None  # last local day of the period, included (default: today)
+
+
+def default_since(until: date) -> date:
+    """The period's default start: the last 12 months up to ``until``."""
+    return until - timedelta(days=PERIOD_DAYS)
+
+
 @dataclass
 class DashboardData:
-    """The rows behind the dashboard on ``today``, for the municipalities ``allowed`` (None: all); each query runs
-    once per instance, however many charts read it."""
+    """The rows behind the dashboard on ``today``, for the municipalities ``allowed`` (None: all) narrowed by
+    ``filters``; each query runs once per instance, however many charts read it."""
 
     session: AsyncSession
     timezone: str
     today: date
     allowed: list[str] | None
+    filters: DashboardFilter = field(default_factory=DashboardFilter)
     params: dict[str, Any] = field(init=False)
     where: str = field(init=False)
     cache: dict[str, list[Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        since = self.today - timedelta(days=PERIOD_DAYS)
-        self.params = {"today": self.today, "since": since, "since_at": m.start_of_day(since, self.timezone)}
-        self.where = waitlist.municipalities_sql(self.allowed, self.params)
+        until = self.filters.until or self.today
+        since = self.filters.since or default_since(until)
+        self.params = {
+            "today": self.today,
+            "since": since,
+            "until": until,
+            "since_at": m.start_of_day(since, self.timezone),
+            "until_at": m.start_of_day(until + timedelta(days=1), self.timezone),
+        }
+        self.where = waitlist.municipalities_sql(self._municipalities(), self.params)
+        if self.filters.oci is not None:
+            self.params["oci"] = self.filters.oci
+            self.where += " AND e.oci_code = :oci"
+
+    def _municipalities(self) -> list[str] | None:
+        """The jurisdiction narrowed by the filter: a filter never widens what the reader may see."""
+        wanted = self.filters.municipalities
+        if wanted is None:
+            return self.allowed
+        if self.allowed is None:
+            return list(wanted)
+        inside = set(self.allowed)
+        return [code for code in wanted if code in inside]
 
     @property
     def since(self) -> date:
         since: date = self.params["since"]
         return since
+
+    @property
+    def until(self) -> date:
+        until: date = self.params["until"]
+        return until
 
     def measures(self) -> dict[str, str]:
         """The measures' SQL forms (``waitlist.measures``) as the text queries above embed them."""

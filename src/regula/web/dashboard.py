@@ -15,29 +15,38 @@ days of ``settings.timezone``, and docs/measures.md states them):
   the share missed;
 * equity: the median of days from authorization to the first appointment booked, for people booked in the last
   12 months, and the median of the current waiting days of the people still in the queue.
+
+Filters (issue 17 item 6), kept in the URL and carried by every CSV link: ``regiao`` (health region), ``municipio``
+(IBGE code of residence), ``oci`` and the period ``de``/``ate`` (local days; by default the last 12 months up to
+today). They narrow every chart and every CSV the same way, through ``dashboard.repository.DashboardFilter``; the
+period applies to the measures over a period (concluded, no-shows, first bookings), the queue being today's. Only
+places inside the reader's jurisdiction are offered; one outside it asked for in the URL is a 400 naming the
+parameter (``fora_da_jurisdicao``), never a silent widening — the repository intersects with the jurisdiction too.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
+from urllib.parse import urlencode
 
 from litestar import Request, Response, get
 from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
-from litestar.params import FromPath
+from litestar.params import FromPath, FromQuery
 from litestar.response import Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from regula.access.policy import Role, allow
 from regula.config import Settings
-from regula.dashboard.repository import DashboardData, Dimension
-from regula.territory.reference import UF_NAMES
+from regula.dashboard.repository import DashboardData, DashboardFilter, Dimension, default_since
+from regula.territory.filters import municipality_filter, region_filter
+from regula.territory.reference import UF_NAMES, territory
 from regula.waitlist import measures as m
 from regula.waitlist import service as wl
-from regula.web import charts, common
+from regula.web import charts, common, listing
 from regula.web.charts import Bar, Chart
 
 VIEWERS = (Role.GESTOR, Role.AUDITOR)
@@ -62,6 +71,11 @@ class Context:
     @property
     def today(self) -> date:
         return self.data.today
+
+    @property
+    def period(self) -> str:
+        """The period of the measures over a period, as the titles say it."""
+        return f"de {common.fmt_date(self.data.since)} a {common.fmt_date(self.data.until)}"
 
     def oci(self, code: str) -> str:
         return f"{code} · {common.readable_oci_name(self.oci_names.get(code, ''))}".rstrip(" ·")
@@ -128,7 +142,7 @@ async def concluded_within_tm(ctx: Context) -> Chart:
     bars += [Bar(ctx.oci(r.k), _pct(r.within, r.n) or 0, value_text=_pct_text(r.within, r.n)) for r in rows]
     return Chart(
         key="concluidas-no-prazo",
-        title="OCIs concluídas dentro do tempo máximo (tM), últimos 12 meses",
+        title=f"OCIs concluídas dentro do tempo máximo (tM), {ctx.period}",
         bars=bars,
         max_value=100,
         csv_header=("codigo", "nome", "concluidas", "no_prazo", "percentual_no_prazo", "mediana_dias"),
@@ -150,7 +164,7 @@ async def no_shows(ctx: Context) -> Chart:
     bars += [Bar(ctx.oci(r.k), _pct(r.missed, r.due) or 0, value_text=_pct_text(r.missed, r.due)) for r in rows]
     return Chart(
         key="faltas",
-        title="Taxa de faltas (não comparecimento), últimos 12 meses",
+        title=f"Taxa de faltas (não comparecimento), {ctx.period}",
         bars=bars,
         max_value=top,
         csv_header=("codigo", "nome", "atendimentos_previstos", "faltas", "percentual_faltas"),
@@ -177,13 +191,13 @@ async def _equity(ctx: Context, column: str, key: str, title: str, labels: dict[
         csv_rows.append((k, labels.get(k, k), booked_n, booked_median, waiting_n, waiting_median))
     return Chart(
         key=key,
-        title=title,
+        title=f"{title}, {ctx.period}",
         bars=bars,
         unit=" dias",
         csv_header=(
             "grupo",
             "nome",
-            "agendadas_12_meses",
+            "agendadas_no_periodo",
             "mediana_dias_ate_agendamento",
             "na_fila_agora",
             "mediana_dias_na_fila",
@@ -243,15 +257,117 @@ BUILDERS: dict[str, Builder] = {
 }
 
 
-async def _context(request: Request[Any, Any, Any], session: AsyncSession, settings: Settings) -> Context:
-    return await make_context(session, settings, common.actor(request).municipality_filter(), wl.local_today(settings))
+@dataclass(frozen=True)
+class Filters:
+    """The dashboard's filters as read from the URL: what the form shows and the CSV links carry."""
+
+    regiao: str = ""
+    municipio: str = ""
+    oci: str = ""
+    de: str = ""  # AAAA-MM-DD, as given (normalized)
+    ate: str = ""
+    narrowed: DashboardFilter = field(default_factory=DashboardFilter)
+
+    def query(self) -> str:
+        """The filters asked for, as a query string ("" when none: the plain addresses)."""
+        pairs = [(k, v) for k in ("regiao", "municipio", "oci", "de", "ate") if (v := getattr(self, k))]
+        return f"?{urlencode(pairs)}" if pairs else ""
 
 
-async def make_context(session: AsyncSession, settings: Settings, allowed: list[str] | None, today: date) -> Context:
-    """The dashboard's data on ``today`` for the municipalities ``allowed`` (None: all)."""
+def _outside(parameter: str, what: str) -> listing.ListingError:
+    return listing.ListingError.of(parameter, "fora_da_jurisdicao", f"{what} está fora da sua jurisdição.")
+
+
+def read_filters(
+    request: Request[Any, Any, Any],
+    oci_codes: Any,
+    today: date,
+    regiao: str | None,
+    municipio: str | None,
+    oci: str | None,
+    de: str | None,
+    ate: str | None,
+) -> Filters:
+    """The filters of the URL, checked: known places inside the reader's jurisdiction, a known OCI, a period whose
+    end does not come before its start. Anything else is a 400 naming the parameter."""
+    jurisdiction = common.principal(request).jurisdiction
+    t = territory()
+    municipalities: tuple[str, ...] | None = None
+    region_codes = region_filter(regiao, "regiao")
+    if region_codes is not None:
+        region = t.health_region(regiao or "")
+        name = region.name if region is not None else regiao
+        municipalities = tuple(c for c in region_codes if jurisdiction.covers_place(t.municipality(c)))
+        if not municipalities:
+            raise _outside("regiao", f"A região de saúde “{name}”")
+    code = municipality_filter(municipio, "municipio")
+    if code is not None:
+        place = t.municipality(code)
+        if not jurisdiction.covers_place(place):
+            raise _outside("municipio", f"O município “{place.label}”")
+        if region_codes is not None and code not in region_codes:
+            raise listing.ListingError.of(
+                "municipio",
+                "municipio_fora_da_regiao",
+                f"O município “{place.label}” não é da região de saúde escolhida.",
+            )
+        municipalities = (code,)
+    chosen_oci = listing.choice_param(oci, "oci", oci_codes, "OCI")
+    until = listing.date_param(ate, "ate")
+    since = listing.date_param(de, "de")
+    if since is not None and since > (until or today):
+        raise listing.ListingError.of("de", "periodo_invalido", "A data inicial vem depois da final.")
+    return Filters(
+        regiao=(regiao or "") if region_codes is not None else "",
+        municipio=code or "",
+        oci=chosen_oci or "",
+        de=since.isoformat() if since else "",
+        ate=until.isoformat() if until else "",
+        narrowed=DashboardFilter(municipalities, chosen_oci, since, until),
+    )
+
+
+async def _context(
+    request: Request[Any, Any, Any],
+    session: AsyncSession,
+    settings: Settings,
+    params: tuple[str | None, str | None, str | None, str | None, str | None],
+) -> tuple[Context, Filters]:
+    today = wl.local_today(settings)
     catalog = await wl.load_catalog(session, settings)
-    data = DashboardData(session, settings.timezone, today, allowed)
+    filters = read_filters(request, catalog.ocis, today, *params)
+    allowed = common.actor(request).municipality_filter()
+    return await make_context(session, settings, allowed, today, filters.narrowed), filters
+
+
+async def make_context(
+    session: AsyncSession,
+    settings: Settings,
+    allowed: list[str] | None,
+    today: date,
+    filters: DashboardFilter | None = None,
+) -> Context:
+    """The dashboard's data on ``today`` for the municipalities ``allowed`` (None: all), narrowed by ``filters``."""
+    catalog = await wl.load_catalog(session, settings)
+    data = DashboardData(session, settings.timezone, today, allowed, filters or DashboardFilter())
     return Context(data, {c: o.name for c, o in catalog.ocis.items()})
+
+
+def _options(request: Request[Any, Any, Any], ctx: Context, filters: Filters) -> dict[str, Any]:
+    """What the filter form offers: only the places inside the reader's jurisdiction (with a region chosen, its
+    municipalities), and the catalog's OCIs."""
+    municipalities = common.visible_municipalities(common.principal(request))
+    regions = sorted(
+        {(m.health_region_code, m.health_region_name) for m in municipalities if m.health_region_code},
+        key=lambda r: r[1] or "",
+    )
+    if filters.regiao:
+        municipalities = [m for m in municipalities if m.health_region_code == filters.regiao]
+    return {
+        "regions": regions if len(regions) > 1 else [],
+        "municipalities": municipalities if len(municipalities) <= 600 else [],
+        "ocis": sorted((code, ctx.oci(code)) for code in ctx.oci_names),
+    }
 
 
 @get("/gestao", opt=allow(*VIEWERS), include_in_schema=False)
@@ -259,8 +375,13 @@ async def dashboard_page(
     request: Request[Any, Any, Any],
     db_session: NamedDependency[AsyncSession],
     settings: NamedDependency[Settings],
+    regiao: FromQuery[str | None] = None,
+    municipio: FromQuery[str | None] = None,
+    oci: FromQuery[str | None] = None,
+    de: FromQuery[str | None] = None,
+    ate: FromQuery[str | None] = None,
 ) -> Template:
-    ctx = await _context(request, db_session, settings)
+    ctx, filters = await _context(request, db_session, settings, (regiao, municipio, oci, de, ate))
     sections = []
     for title, builders in SECTIONS:
         items = []
@@ -280,7 +401,17 @@ async def dashboard_page(
     }
     return Template(
         "gestao/painel.html",
-        context={"sections": sections, "summary": summary, "since": ctx.data.since, "today": ctx.today},
+        context={
+            "sections": sections,
+            "summary": summary,
+            "since": ctx.data.since,
+            "until": ctx.data.until,
+            "today": ctx.today,
+            "q": filters,
+            "query": filters.query(),
+            "default_since": default_since(ctx.data.until),
+            **_options(request, ctx, filters),
+        },
     )
 
 
@@ -290,12 +421,17 @@ async def dashboard_csv(
     db_session: NamedDependency[AsyncSession],
     settings: NamedDependency[Settings],
     chart: FromPath[str],
+    regiao: FromQuery[str | None] = None,
+    municipio: FromQuery[str | None] = None,
+    oci: FromQuery[str | None] = None,
+    de: FromQuery[str | None] = None,
+    ate: FromQuery[str | None] = None,
 ) -> Response[bytes]:
     name = chart.removesuffix(".csv")
     build = BUILDERS.get(name)
     if build is None:
         raise NotFoundException()
-    ctx = await _context(request, db_session, settings)
+    ctx, _ = await _context(request, db_session, settings, (regiao, municipio, oci, de, ate))
     result = await build(ctx)
     return charts.csv_response(f"regula-{name}-{ctx.today.isoformat()}.csv", result.csv_header, result.csv_rows)
 
