@@ -19,7 +19,6 @@ from regula.programs import funding
 from regula.programs import service as par
 from regula.programs.models import Par
 from regula.territory.reference import territory
-from regula.waitlist import service as wl
 from regula.waitlist.models import QueueCapacity
 
 FIXED_DAY = date(2026, 11, 23)
@@ -63,13 +62,13 @@ async def test_demo_par_on_a_fixed_day(session: AsyncSession, settings: Settings
 async def test_demo_par_ledger_is_fed_by_the_demo_production(
     session: AsyncSession, settings: Settings, reference_data: None
 ) -> None:
-    """`regula demo` as it runs: the demo's day is today, then the production demo concludes its OCIs."""
+    """`regula demo` as it runs: the data, then the production demo concludes its OCIs — on one pinned day."""
     install()
-    await load_demo_data(session, settings, seed=20261123, citizens=3000)
-    production = await seed_demo_production(session, settings)
+    await load_demo_data(session, settings, seed=20261123, citizens=3000, today=FIXED_DAY)
+    production = await seed_demo_production(session, settings, today=FIXED_DAY)
     assert production.within_tm
     found = await _the_par(session)
-    today = wl.local_today(settings)
+    today = FIXED_DAY
     view = await par.ledger_view(session, found.id or 0, MANAGER, today)
     counted = sum(m.proven for m in view.ledger.managers) + view.ledger.totals.earned
     assert counted > 0  # the OCI concluded within tM, at a provider of the plan, proves part of the advance

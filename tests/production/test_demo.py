@@ -3,6 +3,8 @@ navigator's alert, and the production check flags the seeded duplicate billing."
 
 from __future__ import annotations
 
+from datetime import date
+
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -16,11 +18,13 @@ from regula.production.demo import seed_demo_production
 from regula.production.models import OciExecution
 from regula.waitlist.models import WaitlistEntry
 
+DEMO_DAY = date(2026, 11, 23)  # the demo's day, pinned: nothing may depend on the day the tests run
+
 
 async def test_demo_production(session: AsyncSession, settings: Settings, reference_data: None) -> None:
     install()
-    await load_demo_data(session, settings, seed=20261123, citizens=3000)
-    result = await seed_demo_production(session, settings)
+    await load_demo_data(session, settings, seed=20261123, citizens=3000, today=DEMO_DAY)
+    result = await seed_demo_production(session, settings, today=DEMO_DAY)
     assert result.created
     assert result.within_tm and result.late and result.past_tr
     assert result.findings.get("cobranca_duplicada") == 1
@@ -47,5 +51,5 @@ async def test_demo_production(session: AsyncSession, settings: Settings, refere
     assert "tempo recomendado" in task.detail and task.kind in alerts.ALERT_TASK_KINDS
     assert any("Cobrança em duplicidade semeada" in line for line in result.lines())
 
-    again = await seed_demo_production(session, settings)
+    again = await seed_demo_production(session, settings, today=DEMO_DAY)
     assert not again.created

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -58,14 +59,16 @@ def test_ledger_json_and_table(setup: tuple[CliRunner, int]) -> None:
     run, par_id = setup
     result = run.invoke(app, ["ledger", "--par", str(par_id), "--json"])
     assert result.exit_code == 0, result.output
-    data = json.loads(result.stdout)
+    data = json.loads(result.stdout, parse_float=Decimal)
     assert data["par_id"] == par_id and data["version"] == 1
     assert data["advance_released"] is False  # no CIB resolution naming the executing managers yet
     manager = data["managers"][0]
     assert manager["manager"] == "uf:SC"
-    assert manager["totals"]["advanced"] == "0.00"
+    # Money as JSON numbers with two decimals (decision 0015), the API's strings' values.
+    assert manager["totals"]["advanced"] == Decimal("0.00")
     approved = manager["totals"]["approved"]
-    assert approved == data["totals"]["approved"] and approved.count(".") == 1 and len(approved.split(".")[1]) == 2
+    assert approved == data["totals"]["approved"] and approved > 0 and approved.as_tuple().exponent == -2
+    assert '"approved": ' + str(approved) in result.stdout
     result = run.invoke(app, ["ledger", "--par", str(par_id)])
     assert result.exit_code == 0 and "uf:SC" in result.stdout
     result = run.invoke(app, ["ledger", "--par", "999999"])

@@ -8,7 +8,7 @@ import csv
 import io
 import json
 import re
-from datetime import timedelta
+from datetime import date, timedelta
 
 import httpx
 import pytest
@@ -26,12 +26,13 @@ from regula.waitlist import measures
 
 pytestmark = pytest.mark.usefixtures("reference_data")
 DEMO_CITIZENS = 600
+DEMO_DAY = date(2026, 11, 23)  # pinned: nothing may depend on the day the tests run
 
 
 @pytest.fixture
 async def demo(session: AsyncSession, settings: Settings) -> None:
-    await load_demo_data(session, settings, citizens=DEMO_CITIZENS)
-    await seed_demo_production(session, settings)
+    await load_demo_data(session, settings, citizens=DEMO_CITIZENS, today=DEMO_DAY)
+    await seed_demo_production(session, settings, today=DEMO_DAY)
     await session.commit()
 
 

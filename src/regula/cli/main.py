@@ -15,6 +15,7 @@ from regula.audit.service import install as install_audit
 from regula.cli_support.context import console, database, load_settings, out, run_in_transaction
 from regula.cli_support.processes import exit_on_sigterm, start_child, stop_child
 from regula.config import Settings
+from regula.core.clock import local_today
 from regula.db.limits import install as install_length_limits
 from regula.wiring import wire
 
@@ -262,12 +263,15 @@ def demo(
         run_in_transaction(url, lambda s: load_reference_data(s, settings, console))
         # A bulk load, like a restore: as the schema's owner, which may skip per-row foreign-key checks.
         loader = owner_url(settings)
-        summary = run_in_transaction(loader, lambda s: load_demo_data(s, settings, progress=console.print))
+        demo_day = local_today(settings)  # one day for the data and its production, even across midnight
+        summary = run_in_transaction(
+            loader, lambda s: load_demo_data(s, settings, progress=console.print, today=demo_day)
+        )
         for line in summary_lines(summary):
             console.print(line, markup=False, highlight=False)
         from regula.production.demo import seed_demo_production
 
-        production = run_in_transaction(url, lambda s: seed_demo_production(s, settings))
+        production = run_in_transaction(url, lambda s: seed_demo_production(s, settings, today=demo_day))
         for line in production.lines():
             console.print(line, markup=False, highlight=False)
         creds = run_in_transaction(url, lambda s: ensure_demo_users(s, settings))

@@ -142,8 +142,12 @@ async def _record(
     return view
 
 
-async def seed_demo_production(session: AsyncSession, settings: Settings) -> DemoProduction:
-    """See the module docstring. Needs the demo data (entries in atendimento) and the catalog."""
+async def seed_demo_production(
+    session: AsyncSession, settings: Settings, *, today: date | None = None
+) -> DemoProduction:
+    """See the module docstring. Needs the demo data (entries in atendimento) and the catalog. ``today`` is the
+    demo's day — the one ``load_demo_data`` was given — so that tests pin it (nothing may depend on the day they
+    run); by default the local date."""
     if audit.get_context(session).source == "unknown":
         audit.set_context(session, audit.AuditContext.system("cli", "regula demo"))
     done = (
@@ -151,7 +155,7 @@ async def seed_demo_production(session: AsyncSession, settings: Settings) -> Dem
     ).first()
     if done is not None:
         return DemoProduction(created=False)
-    today = wl.local_today(settings)
+    today = today or wl.local_today(settings)
     stmt = (
         select(WaitlistEntry)
         .where(col(WaitlistEntry.status) == "em_atendimento", col(WaitlistEntry.authorized_at).is_not(None))

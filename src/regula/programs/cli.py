@@ -12,7 +12,6 @@ Bad input exits with code 2 and a Portuguese message on stderr.
 
 from __future__ import annotations
 
-import json
 import re
 from decimal import Decimal
 from typing import Annotated, Final
@@ -128,7 +127,7 @@ def ledger_command(
         except DomainError as exc:
             fail(exc.message, exc.code)
     if as_json:
-        typer.echo(json.dumps(view.to_json(), ensure_ascii=False, indent=2))
+        typer.echo(dumps(view.to_data()))
         return
     table = Table(
         "gestor executor",

@@ -172,17 +172,17 @@ class Ledger:
     def to_json(self) -> dict[str, Any]:
         """Plain JSON-ready dicts with money as exact strings of two decimals (``"1234.50"``): what the API
         returns, so no client ever reads money through a float (docs/programs.md)."""
-        data: dict[str, Any] = _map_decimals(self.to_data(), money_text)
+        data: dict[str, Any] = map_decimals(self.to_data(), money_text)
         return data
 
 
-def _map_decimals(value: Any, convert: Callable[[Decimal], Any]) -> Any:
+def map_decimals(value: Any, convert: Callable[[Decimal], Any]) -> Any:
     if isinstance(value, Decimal):
         return convert(value)
     if isinstance(value, dict):
-        return {k: _map_decimals(v, convert) for k, v in value.items()}
+        return {k: map_decimals(v, convert) for k, v in value.items()}
     if isinstance(value, list):
-        return [_map_decimals(v, convert) for v in value]
+        return [map_decimals(v, convert) for v in value]
     return value
 
 

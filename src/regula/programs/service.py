@@ -27,7 +27,7 @@ from regula.db.base import utcnow
 from regula.production.models import OciExecution
 from regula.programs import funding, reports, steps
 from regula.programs import repository as repo
-from regula.programs.ledger import ConcludedOci, Ledger, PlannedLine, Transfer, build_ledger
+from regula.programs.ledger import ConcludedOci, Ledger, PlannedLine, Transfer, build_ledger, map_decimals
 from regula.programs.models import (
     TRANSFER_KINDS,
     Par,
@@ -814,27 +814,34 @@ class LedgerView:
     commitments_assessed: bool
     executores_late: bool
 
-    def to_json(self) -> dict[str, Any]:
-        """The JSON of ``regula programs ledger --json`` and ``GET /api/v1/programs/pars/{id}/ledger``: the
-        ledger (money as exact text) with the PAR, its version in force and the incentive."""
+    def to_data(self) -> dict[str, Any]:
+        """The ledger with the PAR, its version in force and the incentive, money as ``Decimal``:
+        ``regula programs ledger --json`` writes it with ``money.dumps`` (JSON numbers with two decimals, decision
+        0015)."""
         return {
             "par_id": self.bundle.par.id,
             "title": self.bundle.par.title,
             "version": self.approved.version,
             "population": self.approved.population,
             "incentive": {
-                "amount": money_text(self.incentive.amount),
-                "first": money_text(self.incentive.first),
-                "second": money_text(self.incentive.second),
+                "amount": self.incentive.amount,
+                "first": self.incentive.first,
+                "second": self.incentive.second,
                 "first_due": self.incentive_due.first,
                 "second_due": self.incentive_due.second,
-                "due": money_text(self.incentive_due.amount),
-                "paid": money_text(self.incentive_paid),
+                "due": self.incentive_due.amount,
+                "paid": self.incentive_paid,
             },
             "commitments_assessed": self.commitments_assessed,
             "executores_late": self.executores_late,
-            **self.ledger.to_json(),
+            **self.ledger.to_data(),
         }
+
+    def to_json(self) -> dict[str, Any]:
+        """What ``GET /api/v1/programs/pars/{id}/ledger`` returns: :meth:`to_data` with money as exact strings of
+        two decimals (decision 0015: no client reads money through a float)."""
+        data: dict[str, Any] = map_decimals(self.to_data(), money_text)
+        return data
 
 
 async def ledger_view(session: AsyncSession, par_id: int, actor: Actor, today: date) -> LedgerView:
