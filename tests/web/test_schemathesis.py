@@ -89,6 +89,7 @@ async def _seed(url: str, settings: Settings) -> Fixture:
                 "citizen_id": await first("SELECT min(citizen_id) FROM waitlist_entry"),
                 "entry_id": await first("SELECT min(id) FROM waitlist_entry WHERE status = 'autorizada'"),
                 "task_id": await first("SELECT min(id) FROM navigation_task"),
+                "counter_referral_id": await first("SELECT min(id) FROM counter_referral"),
                 "procedure_id": await first("SELECT min(id) FROM oci_procedure"),
                 "run_id": await first("SELECT min(id) FROM allocation_run"),
                 "token_id": spare.id,
