@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Final
 
 from rich.console import Console
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,7 +16,6 @@ from regula.audit.service import AuditContext, set_context
 from regula.catalog.protocols import seed_starting_versions
 from regula.catalog.service import bundled_sigtap_zip, import_sigtap
 from regula.config import Settings
-from regula.demo.providers import PROVIDER_DAY_CNES
 from regula.territory.service import load_territory
 
 
@@ -40,6 +40,11 @@ class DemoCredential:
     jurisdiction: str
     full_name: str
 
+
+#: The establishment of the demo's executante: the demo's first provider, the Policlínica Municipal Centro of
+#: Florianópolis (``regula.demo.providers`` numbers its establishments from here). Kept here, with the users, so
+#: that the production checks (``regula.cli.checks``) read the demo users without importing the demo.
+PROVIDER_DAY_CNES: Final = "9900001"
 
 # One user per role, in Santa Catarina: Florianópolis (4205407) is in the Grande Florianópolis health region.
 DEMO_USERS: tuple[tuple[str, str, str, str], ...] = (

@@ -19,10 +19,9 @@ from regula.config import Settings
 from regula.db.listing import read_window
 from regula.demo import load_demo_data, summary_lines
 from regula.demo.provider_day import PROVIDER_USERNAME
-from regula.demo.providers import PROVIDER_DAY_CNES
 from regula.production import appointments, execution
 from regula.production.models import OciExecution
-from regula.seed import DEMO_USERS
+from regula.seed import DEMO_USERS, PROVIDER_DAY_CNES
 from regula.waitlist.models import EntryEvent, WaitlistEntry
 
 CITIZENS = 1500  # the browser tests' demo

@@ -1,5 +1,5 @@
 """The demo's provider's day (issue 17 item 2): the establishment of the demo's executante user
-(:data:`regula.demo.providers.PROVIDER_DAY_CNES`) has a session today, appointments over the week, and OCIs in
+(:data:`regula.seed.PROVIDER_DAY_CNES`) has a session today, appointments over the week, and OCIs in
 execution — some with their composition complete, ready to be concluded.
 
 * Today: ``Generator.provider_day`` brings the establishment's soonest appointments to today (most confirmed by
@@ -26,9 +26,9 @@ from regula.access.actor import Actor
 from regula.access.policy import Jurisdiction, JurisdictionKind
 from regula.config import Settings
 from regula.demo.generation import Generator, Status
-from regula.demo.providers import PROVIDER_DAY_CNES
 from regula.production import execution
 from regula.production.demo import completion_plan
+from regula.seed import PROVIDER_DAY_CNES
 
 #: Appointments brought to today at the establishment (one of them left unconfirmed).
 TODAY_COUNT: Final = 8

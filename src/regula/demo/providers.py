@@ -22,15 +22,15 @@ from datetime import datetime, timedelta
 from typing import Any, Final
 
 from regula.catalog.schemas import OciSummary
+from regula.seed import PROVIDER_DAY_CNES
 from regula.territory.reference import Municipality, territory
 
 Scope = tuple[str, str]  # (scope kind, scope code) of a queue
 QueueKey = tuple[str, str, str]  # (OCI, scope kind, scope code)
 
-FIRST_CNES: Final = 9_900_001
-#: The establishment of the demo's executante user (``regula.seed.DEMO_USERS``): the first one, the Policlínica
+#: The establishment of the demo's executante user (``regula.seed.DEMO_USERS``) is the first one, the Policlínica
 #: Municipal Centro of Florianópolis (on a database where nobody registered that number before the demo).
-PROVIDER_DAY_CNES: Final = str(FIRST_CNES)
+FIRST_CNES: Final = int(PROVIDER_DAY_CNES)
 WEEKS: Final = 6  # agenda published ahead
 SESSIONS: Final = (8 * 60, 13 * 60 + 30)  # morning and afternoon sessions, minutes after midnight (local)
 TELE_SHARE: Final = 0.3  # of the sessions of an OCI offered by teleconsultation

@@ -8,7 +8,7 @@ from datetime import date
 from msgspec import Struct
 
 from regula.programs.money import money_text
-from regula.programs.percapita_2023 import UfShare
+from regula.programs.percapita_2023 import NUMBERING_DIGIT, UfShare
 from regula.programs.service_2023 import PlanView, UfRow
 
 
@@ -134,8 +134,6 @@ def share_public(s: UfShare) -> SharePublic:
 
 
 def plan_public(v: PlanView) -> PlanPublic:
-    from regula.programs.percapita_2023 import NUMBERING_DIGIT
-
     p, t = v.plan, v.totals
     return PlanPublic(
         uf=p.uf,
