@@ -9,8 +9,9 @@ parameters mostly unknown ids: the 404 path), with path parameters that name exi
 look-up), and with data made invalid on purpose (only "no server error" is judged there). The engine has no pool:
 a connection never outlives the loop that opened it.
 
-Bounded for CI: a fixed number of examples per operation (derandomized, so a failure reproduces) and an overall
-time budget, both far inside CI's limit on a 2-core machine.
+Bounded for CI by a fixed number of examples per operation (derandomized, so a failure reproduces): the work is
+the same on every machine. The wall clock only guards against a hang (``HANG_GUARD_SECONDS``, several times what
+the run takes on a loaded 2-core machine); the test never judges speed — timings live in benchmarks/.
 """
 
 from __future__ import annotations
@@ -42,8 +43,8 @@ from regula.db.engine import make_sessionmaker
 EXAMPLES = 12
 EXAMPLES_WITH_KNOWN_IDS = 6
 NEGATIVE_EXAMPLES = 8
-#: The whole run stops generating after this; the test fails if operations were left untested.
-BUDGET_SECONDS = 180
+#: Against a hang only: generation stops after this, and the operations left untested fail the test.
+HANG_GUARD_SECONDS = 900
 DEMO_CITIZENS = 150
 CHECKS = [not_a_server_error, status_code_conformance, response_schema_conformance]
 #: Generated ids would sooner or later revoke the run's own token (ids start at 1): only the spare one is revoked.
@@ -119,7 +120,7 @@ def test_schemathesis_run_has_no_server_error_and_no_schema_violation(fresh_data
     tested: list[str] = []
     calls = 0
     succeeded: set[str] = set()
-    deadline = time.monotonic() + BUDGET_SECONDS
+    deadline = time.monotonic() + HANG_GUARD_SECONDS
 
     def run(operation: Any, strategy: Any, examples: int, checks: list[Any] = CHECKS) -> None:
         @given(case=strategy)
@@ -147,7 +148,9 @@ def test_schemathesis_run_has_no_server_error_and_no_schema_violation(fresh_data
 
         check()
 
+    operations = 0
     for result in schema.get_all_operations():
+        operations += 1
         operation = result.ok()
         if operation.label not in ONLY_KNOWN_IDS:
             run(operation, operation.as_strategy(), EXAMPLES)
@@ -165,10 +168,9 @@ def test_schemathesis_run_has_no_server_error_and_no_schema_violation(fresh_data
 
     distinct = sorted(set(failures))
     assert not distinct, f"{len(distinct)} failures in {calls} calls:\n" + "\n\n".join(distinct[:40])
-    assert len(tested) >= 50, f"only {len(tested)} operations ran inside the budget"
+    assert len(tested) == operations, f"only {len(tested)} of {operations} operations ran before the hang guard"
     # The run reached the handlers (a revoked token or an empty database would turn everything into 401/404).
     assert len(succeeded) >= 25, f"only {len(succeeded)} operations ever succeeded: {sorted(succeeded)}"
-    assert time.monotonic() <= deadline, "the run passed its time budget"
 
 
 async def test_openapi_declares_every_status_and_the_instance_as_an_object(client: httpx.AsyncClient) -> None:
