@@ -60,11 +60,12 @@ def _user(role: Role) -> Principal:
 
 
 def test_navigation_per_role_and_current_page() -> None:
-    assert [i.href for i in nav_items(_user(Role.SOLICITANTE))] == ["/aps", "/aps/encaminhar"]
+    assert [i.href for i in nav_items(_user(Role.SOLICITANTE))] == ["/aps", "/aps/encaminhar", "/aps/contrarreferencias"]
     assert "/navegacao" in [i.href for i in nav_items(_user(Role.NAVEGADOR))]
     assert nav_items(None) == ()
     aps = nav_items(_user(Role.SOLICITANTE))
     assert nav_current(aps, "/aps/encaminhar") == "/aps/encaminhar"
     assert nav_current(aps, "/aps/encaminhamentos/3") == "/aps"
+    assert nav_current(aps, "/aps/contrarreferencias/5") == "/aps/contrarreferencias"
     reg = nav_items(_user(Role.REGULADOR))
     assert nav_current(reg, "/regulacao/alocacoes/12") == "/regulacao/alocacoes"
