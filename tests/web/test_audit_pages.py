@@ -103,6 +103,11 @@ async def test_jurisdiction_roles_and_bad_parameters(
         response = await sc.client.get("/auditoria", params=params)  # as a program asks: the problem's fields
         assert response.status_code == 400, (params, response.status_code)
         assert [e["field"] for e in response.json()["errors"]] == [name], response.text
+    # the search form sends every field, the empty ones too
+    empty = dict.fromkeys(("cidadao", "solicitacao", "exportacao", "usuario", "acao", "de", "ate", "endereco"), "")
+    assert (await sc.get("/auditoria", params=empty)).status_code == 200
+    bad_number = await sc.client.get("/auditoria", params={"solicitacao": "12a"})
+    assert bad_number.status_code == 400 and bad_number.json()["errors"][0]["field"] == "solicitacao"
     page = (await sc.get("/auditoria")).text
     assert 'id="usuario" name="usuario" maxlength="64"' in page
     assert 'id="endereco" name="endereco" maxlength="64" pattern=' in page

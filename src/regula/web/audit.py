@@ -15,12 +15,12 @@ readers only. An admin is admitted as an auditor is, inside their own jurisdicti
 from __future__ import annotations
 
 from datetime import datetime, time, timedelta
-from typing import Annotated, Any, Final
+from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 from litestar import Request, Response, get
 from litestar.di import NamedDependency
-from litestar.params import FromQuery, QueryParameter
+from litestar.params import FromQuery
 from litestar.response import Template
 from sqlalchemy import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -97,7 +97,15 @@ SEARCH_FORM = forms.register(
     )
 )
 
-Id = Annotated[int | None, QueryParameter(gt=0, le=BIGINT_MAX)]
+
+def _id_param(raw: str | None, parameter: str, label: str) -> int | None:
+    """A record's number typed in the search form: empty is no filter (a GET form sends every field)."""
+    text = (raw or "").strip()
+    if not text:
+        return None
+    if not text.isdigit() or not 0 < int(text) <= BIGINT_MAX:
+        raise listing.ListingError.of(parameter, "numero_invalido", f"{label}: informe um número inteiro positivo.")
+    return int(text)
 
 
 def _refuse_limits(params: dict[str, str | None]) -> None:
@@ -221,8 +229,8 @@ async def audit_page(
     db_session: NamedDependency[AsyncSession],
     settings: NamedDependency[Settings],
     cidadao: FromQuery[str | None] = None,
-    cidadao_id: Id = None,
-    solicitacao: Id = None,
+    cidadao_id: FromQuery[str | None] = None,
+    solicitacao: FromQuery[str | None] = None,
     exportacao: FromQuery[str | None] = None,
     usuario: FromQuery[str | None] = None,
     acao: FromQuery[str | None] = None,
@@ -236,8 +244,10 @@ async def audit_page(
     params = _params(
         cidadao=cidadao, exportacao=exportacao, usuario=usuario, acao=acao, de=de, ate=ate, endereco=endereco
     )
-    q, matches, chosen = await _question(request, db_session, settings, params, cidadao_id, solicitacao)
-    filters: dict[str, Any] = {**params, "cidadao_id": chosen.id if chosen else None, "solicitacao": solicitacao}
+    entry_id = _id_param(solicitacao, "solicitacao", "Solicitação")
+    citizen_id = _id_param(cidadao_id, "cidadao_id", "Cidadão")
+    q, matches, chosen = await _question(request, db_session, settings, params, citizen_id, entry_id)
+    filters: dict[str, Any] = {**params, "cidadao_id": chosen.id if chosen else None, "solicitacao": entry_id}
     state = listing.listing(
         "/auditoria",
         audit_repo.SORTS,
@@ -256,7 +266,7 @@ async def audit_page(
         context={
             "l": state,
             "rows": [_view(r) for r in rows],
-            "q": {k: v or "" for k, v in params.items()} | {"solicitacao": solicitacao or ""},
+            "q": {k: v or "" for k, v in params.items()} | {"solicitacao": entry_id or ""},
             "form": SEARCH_FORM,
             "actions": SEARCH_ACTIONS_PT,
             "matches": matches if choose else [],
@@ -273,8 +283,8 @@ async def audit_csv(
     db_session: NamedDependency[AsyncSession],
     settings: NamedDependency[Settings],
     cidadao: FromQuery[str | None] = None,
-    cidadao_id: Id = None,
-    solicitacao: Id = None,
+    cidadao_id: FromQuery[str | None] = None,
+    solicitacao: FromQuery[str | None] = None,
     exportacao: FromQuery[str | None] = None,
     usuario: FromQuery[str | None] = None,
     acao: FromQuery[str | None] = None,
@@ -286,9 +296,11 @@ async def audit_csv(
     params = _params(
         cidadao=cidadao, exportacao=exportacao, usuario=usuario, acao=acao, de=de, ate=ate, endereco=endereco
     )
-    q, matches, chosen = await _question(request, db_session, settings, params, cidadao_id, solicitacao)
+    entry_id = _id_param(solicitacao, "solicitacao", "Solicitação")
+    citizen_id = _id_param(cidadao_id, "cidadao_id", "Cidadão")
+    q, matches, chosen = await _question(request, db_session, settings, params, citizen_id, entry_id)
     rows = list(await audit_repo.search_all(db_session, common.actor(request), q, limit=CSV_LIMIT))
-    filters = {**params, "cidadao_id": chosen.id if chosen else None, "solicitacao": solicitacao, "formato": "csv"}
+    filters = {**params, "cidadao_id": chosen.id if chosen else None, "solicitacao": entry_id, "formato": "csv"}
     await _audit_the_search(db_session, rows, filters, chosen, [] if chosen else matches)
     tz = ZoneInfo(settings.timezone)
     header = ["Quando", "Usuário", "Papel", "Ação", "Registro", "Endereço de origem", "Origem", "Requisição", "Status"]
