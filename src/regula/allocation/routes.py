@@ -236,7 +236,13 @@ class AllocationController(Controller):
     path = "/api/v1/allocation/runs"
     tags = ["alocação"]
 
-    @post("/", opt=allow(Role.REGULADOR, Role.GESTOR), operation_id="proposeAllocation", status_code=202)
+    @post(
+        "/",
+        summary="Pede uma rodada de alocação (resolvida em segundo plano; consulte o endereço devolvido em Location)",
+        opt=allow(Role.REGULADOR, Role.GESTOR),
+        operation_id="proposeAllocation",
+        status_code=202,
+    )
     async def propose(
         self,
         request: Request[Principal, Any, Any],
@@ -256,7 +262,12 @@ class AllocationController(Controller):
         )
         return Response(_public(run), status_code=202, headers={"Location": f"/api/v1/allocation/runs/{run.id}"})
 
-    @get("/", opt=allow(Role.REGULADOR, Role.GESTOR, Role.AUDITOR), operation_id="listAllocations")
+    @get(
+        "/",
+        summary="Rodadas de alocação da jurisdição",
+        opt=allow(Role.REGULADOR, Role.GESTOR, Role.AUDITOR),
+        operation_id="listAllocations",
+    )
     async def list_runs(
         self,
         request: Request[Principal, Any, Any],
@@ -265,7 +276,12 @@ class AllocationController(Controller):
     ) -> list[RunPublic]:
         return [_public(r) for r in await runs.readable_runs(db_session, wl.Actor.of(request.user), limit=limit)]
 
-    @get("/{run_id:int}", opt=allow(Role.REGULADOR, Role.GESTOR, Role.AUDITOR), operation_id="getAllocation")
+    @get(
+        "/{run_id:int}",
+        summary="Uma rodada de alocação com seu resumo",
+        opt=allow(Role.REGULADOR, Role.GESTOR, Role.AUDITOR),
+        operation_id="getAllocation",
+    )
     async def get_run(
         self, request: Request[Principal, Any, Any], db_session: NamedDependency[AsyncSession], run_id: Id
     ) -> RunDetail:
@@ -274,6 +290,7 @@ class AllocationController(Controller):
 
     @get(
         "/{run_id:int}/instance",
+        summary="Os dados de entrada de uma rodada (pessoas, vagas e distâncias)",
         opt=allow(Role.REGULADOR, Role.GESTOR, Role.AUDITOR),
         operation_id="allocationInstance",
         # Sent as the stored bytes (no re-encoding), but it is a JSON object and the document says so.
@@ -294,6 +311,7 @@ class AllocationController(Controller):
 
     @get(
         "/{run_id:int}/assignments",
+        summary="Atribuições de uma rodada, filtradas, ordenadas e paginadas (por exemplo, os conflitos da efetivação)",
         opt=allow(Role.REGULADOR, Role.GESTOR, Role.AUDITOR),
         operation_id="listAllocationAssignments",
     )
@@ -344,19 +362,34 @@ class AllocationController(Controller):
             found.previous_cursor,
         )
 
-    @post("/{run_id:int}/approve", opt=allow(Role.REGULADOR, Role.GESTOR), operation_id="approveAllocation")
+    @post(
+        "/{run_id:int}/approve",
+        summary="Aprova uma rodada de alocação proposta",
+        opt=allow(Role.REGULADOR, Role.GESTOR),
+        operation_id="approveAllocation",
+    )
     async def approve(
         self, request: Request[Principal, Any, Any], db_session: NamedDependency[AsyncSession], run_id: Id
     ) -> RunPublic:
         return _public(await service.decide(db_session, run_id, "aprovada", wl.Actor.of(request.user)))
 
-    @post("/{run_id:int}/discard", opt=allow(Role.REGULADOR, Role.GESTOR), operation_id="discardAllocation")
+    @post(
+        "/{run_id:int}/discard",
+        summary="Descarta uma rodada de alocação",
+        opt=allow(Role.REGULADOR, Role.GESTOR),
+        operation_id="discardAllocation",
+    )
     async def discard(
         self, request: Request[Principal, Any, Any], db_session: NamedDependency[AsyncSession], run_id: Id
     ) -> RunPublic:
         return _public(await service.decide(db_session, run_id, "descartada", wl.Actor.of(request.user)))
 
-    @post("/{run_id:int}/commit", opt=allow(Role.REGULADOR, Role.GESTOR), operation_id="commitAllocation")
+    @post(
+        "/{run_id:int}/commit",
+        summary="Efetiva uma rodada aprovada: agenda as pessoas nas vagas atribuídas",
+        opt=allow(Role.REGULADOR, Role.GESTOR),
+        operation_id="commitAllocation",
+    )
     async def commit(
         self,
         request: Request[Principal, Any, Any],

@@ -26,7 +26,11 @@ class JobRunPublic(Struct):
 
 
 @get(
-    "/api/v1/jobs/runs", opt=allow(Role.GESTOR, Role.REGULADOR, Role.AUDITOR), tags=["tarefas"], operation_id="jobRuns"
+    "/api/v1/jobs/runs",
+    summary="Execuções das tarefas automáticas (mais recentes primeiro)",
+    opt=allow(Role.GESTOR, Role.REGULADOR, Role.AUDITOR),
+    tags=["tarefas"],
+    operation_id="jobRuns",
 )
 async def job_runs(
     db_session: NamedDependency[AsyncSession],

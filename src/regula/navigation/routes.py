@@ -77,6 +77,7 @@ class NavigationController(Controller):
 
     @get(
         "/",
+        summary="Tarefas da navegação no seu território",
         opt=allow(Role.NAVEGADOR, Role.REGULADOR, Role.GESTOR),
         operation_id="listNavigationTasks",
         description=(
@@ -151,7 +152,12 @@ class NavigationController(Controller):
             headers=listing.headers(found),
         )
 
-    @post("/{task_id:int}/contacts", opt=allow(Role.NAVEGADOR, Role.REGULADOR), operation_id="logContact")
+    @post(
+        "/{task_id:int}/contacts",
+        summary="Registra um contato com o cidadão em uma tarefa da navegação",
+        opt=allow(Role.NAVEGADOR, Role.REGULADOR),
+        operation_id="logContact",
+    )
     async def log_contact(
         self,
         request: Request[Principal, Any, Any],
@@ -164,7 +170,11 @@ class NavigationController(Controller):
         )
         return _contact(attempt)
 
-    @get("/{task_id:int}/contacts", opt=allow(Role.NAVEGADOR, Role.REGULADOR, Role.GESTOR))
+    @get(
+        "/{task_id:int}/contacts",
+        summary="Contatos registrados em uma tarefa da navegação",
+        opt=allow(Role.NAVEGADOR, Role.REGULADOR, Role.GESTOR),
+    )
     async def contacts(
         self, request: Request[Principal, Any, Any], db_session: NamedDependency[AsyncSession], task_id: Id
     ) -> list[ContactPublic]:
@@ -249,7 +259,12 @@ class CounterReferralController(Controller):
     path = "/api/v1/counter-referrals"
     tags = ["contrarreferência"]
 
-    @get("/", opt=allow(*COUNTER_REFERRAL_READERS), operation_id="listCounterReferrals")
+    @get(
+        "/",
+        summary="Contrarreferências recebidas pelas equipes da APS",
+        opt=allow(*COUNTER_REFERRAL_READERS),
+        operation_id="listCounterReferrals",
+    )
     async def list_counter_referrals(
         self,
         request: Request[Principal, Any, Any],
@@ -271,7 +286,12 @@ class CounterReferralController(Controller):
         )
         return CounterReferralPage([counter_referral_public(r) for r in rows], page, page_size, total)
 
-    @get("/{counter_referral_id:int}", opt=allow(*COUNTER_REFERRAL_READERS), operation_id="getCounterReferral")
+    @get(
+        "/{counter_referral_id:int}",
+        summary="Uma contrarreferência",
+        opt=allow(*COUNTER_REFERRAL_READERS),
+        operation_id="getCounterReferral",
+    )
     async def get_counter_referral(
         self, request: Request[Principal, Any, Any], db_session: NamedDependency[AsyncSession], counter_referral_id: Id
     ) -> CounterReferralPublic:

@@ -164,6 +164,7 @@ class MessagesController(Controller):
 
     @get(
         "/",
+        summary="Mensagens aos cidadãos do seu território",
         opt=allow(Role.REGULADOR, Role.NAVEGADOR, Role.GESTOR, Role.AUDITOR),
         operation_id="listMessages",
         description=(

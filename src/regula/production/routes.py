@@ -57,7 +57,12 @@ class ProductionController(Controller):
     path = "/api/v1/production"
     tags = ["produção"]
 
-    @get("/entries/{entry_id:int}", opt=allow(*READERS), operation_id="getOciExecution")
+    @get(
+        "/entries/{entry_id:int}",
+        summary="A execução de uma OCI com seus procedimentos",
+        opt=allow(*READERS),
+        operation_id="getOciExecution",
+    )
     async def get_execution(
         self,
         request: Request[Principal, Any, Any],
@@ -71,7 +76,12 @@ class ProductionController(Controller):
         )
         return execution_public(v)
 
-    @post("/entries/{entry_id:int}/procedures", opt=allow(*RECORDERS), operation_id="recordOciProcedure")
+    @post(
+        "/entries/{entry_id:int}/procedures",
+        summary="Registra um procedimento realizado na OCI",
+        opt=allow(*RECORDERS),
+        operation_id="recordOciProcedure",
+    )
     async def record(
         self,
         request: Request[Principal, Any, Any],
@@ -86,7 +96,12 @@ class ProductionController(Controller):
         v = await execution.record_procedure(db_session, settings, entry_id, item, Actor.of(request.user))
         return execution_public(v)
 
-    @post("/procedures/{procedure_id:int}/void", opt=allow(*RECORDERS), operation_id="voidOciProcedure")
+    @post(
+        "/procedures/{procedure_id:int}/void",
+        summary="Anula o registro de um procedimento, com o motivo",
+        opt=allow(*RECORDERS),
+        operation_id="voidOciProcedure",
+    )
     async def void(
         self,
         request: Request[Principal, Any, Any],
@@ -98,7 +113,12 @@ class ProductionController(Controller):
         v = await execution.void_procedure(db_session, settings, procedure_id, data.reason, Actor.of(request.user))
         return execution_public(v)
 
-    @post("/entries/{entry_id:int}/attendance", opt=allow(*RECORDERS), operation_id="moveAttendance")
+    @post(
+        "/entries/{entry_id:int}/attendance",
+        summary="Início do atendimento ou falta em um agendamento (só o estabelecimento executante)",
+        opt=allow(*RECORDERS),
+        operation_id="moveAttendance",
+    )
     async def attendance(
         self,
         request: Request[Principal, Any, Any],
@@ -112,7 +132,12 @@ class ProductionController(Controller):
         entry = await provider_day.move(db_session, settings, entry_id, data.to, Actor.of(request.user))
         return AttendancePublic(entry.id or 0, entry.protocol, entry.status)
 
-    @post("/entries/{entry_id:int}/conclusion", opt=allow(*RECORDERS), operation_id="concludeOci")
+    @post(
+        "/entries/{entry_id:int}/conclusion",
+        summary="Conclusão da OCI pelo executante",
+        opt=allow(*RECORDERS),
+        operation_id="concludeOci",
+    )
     async def conclude(
         self,
         request: Request[Principal, Any, Any],
@@ -133,6 +158,7 @@ class ProductionController(Controller):
 
     @post(
         "/entries/{entry_id:int}/navigator-closing",
+        summary="Encerramento pela navegação de uma OCI sem conclusão",
         opt=allow(Role.NAVEGADOR, Role.REGULADOR),
         operation_id="closeOciNavigation",
     )
@@ -149,6 +175,7 @@ class ProductionController(Controller):
 
     @post(
         "/entries/{entry_id:int}/authorization",
+        summary="Autorização da OCI (APAC) pelo regulador",
         opt=allow(Role.REGULADOR, Role.GESTOR),
         operation_id="authorizeOci",
     )
@@ -165,7 +192,12 @@ class ProductionController(Controller):
         )
         return authorization_public(number)
 
-    @get("/authorizations/validate", opt=allow(*Role), operation_id="validateAuthorizationNumber")
+    @get(
+        "/authorizations/validate",
+        summary="Valida um número de autorização (APAC)",
+        opt=allow(*Role),
+        operation_id="validateAuthorizationNumber",
+    )
     async def validate(
         self,
         number: FromQuery[str],
@@ -175,7 +207,12 @@ class ProductionController(Controller):
         parsed = auth.parse_authorization(number, field="number", instrument=instrument, program=program)
         return ValidationPublic(parsed.number, parsed.formatted, parsed.instrument, parsed.program)
 
-    @post("/ranges", opt=allow(Role.GESTOR), operation_id="createAuthorizationRange")
+    @post(
+        "/ranges",
+        summary="Cadastra uma faixa de números de APAC",
+        opt=allow(Role.GESTOR),
+        operation_id="createAuthorizationRange",
+    )
     async def create_range(
         self,
         request: Request[Principal, Any, Any],
@@ -189,7 +226,9 @@ class ProductionController(Controller):
         )
         return range_public(row)
 
-    @get("/ranges", opt=allow(*CONTROLLERS), operation_id="listAuthorizationRanges")
+    @get(
+        "/ranges", summary="Faixas de números de APAC", opt=allow(*CONTROLLERS), operation_id="listAuthorizationRanges"
+    )
     async def list_ranges(
         self,
         request: Request[Principal, Any, Any],
@@ -229,7 +268,12 @@ class ProductionController(Controller):
         )
         return import_public(report)
 
-    @get("/findings", opt=allow(*CONTROLLERS), operation_id="productionFindings")
+    @get(
+        "/findings",
+        summary="Achados do controle da produção por competência",
+        opt=allow(*CONTROLLERS),
+        operation_id="productionFindings",
+    )
     async def findings(
         self,
         request: Request[Principal, Any, Any],
@@ -244,7 +288,12 @@ class ProductionController(Controller):
         )
         return [finding_public(f) for f in found]
 
-    @get("/indicators", opt=allow(*CONTROLLERS, Role.NAVEGADOR), operation_id="providerIndicators")
+    @get(
+        "/indicators",
+        summary="Indicadores dos estabelecimentos executantes por competência",
+        opt=allow(*CONTROLLERS, Role.NAVEGADOR),
+        operation_id="providerIndicators",
+    )
     async def provider_indicators(
         self,
         request: Request[Principal, Any, Any],

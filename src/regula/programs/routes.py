@@ -200,14 +200,24 @@ class ProgramsController(Controller):
         )
         return step_out(step)
 
-    @get("/pars/{par_id:int}/transfers", opt=allow(*READERS), operation_id="listParTransfers")
+    @get(
+        "/pars/{par_id:int}/transfers",
+        summary="Repasses do financiamento de um PAR",
+        opt=allow(*READERS),
+        operation_id="listParTransfers",
+    )
     async def transfers(
         self, request: Request[Principal, Any, Any], db_session: NamedDependency[AsyncSession], par_id: Id
     ) -> list[TransferOut]:
         d = await service.detail(db_session, par_id, Actor.of(request.user))
         return [transfer_out(t) for t in d.transfers]
 
-    @post("/pars/{par_id:int}/transfers", opt=allow(*EDITORS), operation_id="recordParTransfer")
+    @post(
+        "/pars/{par_id:int}/transfers",
+        summary="Registra um repasse do financiamento do PAR",
+        opt=allow(*EDITORS),
+        operation_id="recordParTransfer",
+    )
     async def record_transfer(
         self,
         request: Request[Principal, Any, Any],
@@ -236,7 +246,12 @@ class ProgramsController(Controller):
         row = await service.record_commitment(db_session, par_id, data, Actor.of(request.user), local_today(settings))
         return {"assessed_on": row.assessed_on.isoformat(), "met": row.met, "note": row.note}
 
-    @get("/pars/{par_id:int}/contracts", opt=allow(*READERS), operation_id="listParContracts")
+    @get(
+        "/pars/{par_id:int}/contracts",
+        summary="Contratos dos executantes de um PAR",
+        opt=allow(*READERS),
+        operation_id="listParContracts",
+    )
     async def contracts(
         self,
         request: Request[Principal, Any, Any],
@@ -247,7 +262,12 @@ class ProgramsController(Controller):
         views = await service.contracts(db_session, settings, par_id, Actor.of(request.user), local_today(settings))
         return [contract_out(v.contract, v.delivered, v.regulated, v.month_closed, v.under_delivered) for v in views]
 
-    @post("/pars/{par_id:int}/contracts", opt=allow(*EDITORS), operation_id="putParContract")
+    @post(
+        "/pars/{par_id:int}/contracts",
+        summary="Inclui ou altera o contrato de um executante no PAR",
+        opt=allow(*EDITORS),
+        operation_id="putParContract",
+    )
     async def put_contract(
         self,
         request: Request[Principal, Any, Any],

@@ -38,19 +38,34 @@ class QueueReduction2023Controller(Controller):
     path = "/api/v1/programs/queue-reduction-2023"
     tags = ["programas"]
 
-    @get("/distribution", opt=allow(*READERS, Role.REGULADOR), operation_id="getQueueReduction2023Distribution")
+    @get(
+        "/distribution",
+        summary="Distribuição dos recursos de 2023 entre as UFs (Anexo) e a parcela antecipada de cada uma",
+        opt=allow(*READERS, Role.REGULADOR),
+        operation_id="getQueueReduction2023Distribution",
+    )
     async def distribution(self) -> list[SharePublic]:
         """The Annex: each UF's share of R$ 600,000,000 and its up-front third."""
         return [share_public(s) for s in percapita_2023.per_capita()]
 
-    @get("/plans", opt=allow(*READERS), operation_id="listQueueReduction2023Plans")
+    @get(
+        "/plans",
+        summary="Planos estaduais de redução de filas de 2023",
+        opt=allow(*READERS),
+        operation_id="listQueueReduction2023Plans",
+    )
     async def plans(
         self, request: Request[Principal, Any, Any], db_session: NamedDependency[AsyncSession]
     ) -> list[UfRowPublic]:
         rows = await service_2023.overview(db_session, Actor.of(request.user))
         return [row_public(r) for r in rows]
 
-    @get("/plans/{uf:str}", opt=allow(*READERS), operation_id="getQueueReduction2023Plan")
+    @get(
+        "/plans/{uf:str}",
+        summary="O plano estadual de 2023 de uma UF, com suas versões",
+        opt=allow(*READERS),
+        operation_id="getQueueReduction2023Plan",
+    )
     async def plan(
         self,
         request: Request[Principal, Any, Any],
@@ -60,7 +75,12 @@ class QueueReduction2023Controller(Controller):
     ) -> PlanPublic:
         return plan_public(await service_2023.view(db_session, Actor.of(request.user), uf, version=version))
 
-    @post("/plans/{uf:str}", opt=allow(Role.GESTOR), operation_id="submitQueueReduction2023Plan")
+    @post(
+        "/plans/{uf:str}",
+        summary="Envia uma nova versão do plano estadual de 2023 da UF (com o motivo, se substitui o vigente)",
+        opt=allow(Role.GESTOR),
+        operation_id="submitQueueReduction2023Plan",
+    )
     async def submit(
         self,
         request: Request[Principal, Any, Any],
@@ -81,7 +101,12 @@ class QueueReduction2023Controller(Controller):
         )
         return plan_public(await service_2023.submit_plan(db_session, Actor.of(request.user), uf, plan))
 
-    @post("/plans/{uf:str}/approval", opt=allow(Role.GESTOR), operation_id="approveQueueReduction2023Plan")
+    @post(
+        "/plans/{uf:str}/approval",
+        summary="Aprova o plano estadual de redução de filas de 2023 de uma UF",
+        opt=allow(Role.GESTOR),
+        operation_id="approveQueueReduction2023Plan",
+    )
     async def approve(
         self,
         request: Request[Principal, Any, Any],
@@ -101,7 +126,12 @@ class QueueReduction2023Controller(Controller):
         )
         return plan_public(view)
 
-    @post("/plans/{uf:str}/payments", opt=allow(Role.GESTOR), operation_id="recordQueueReduction2023Payment")
+    @post(
+        "/plans/{uf:str}/payments",
+        summary="Registra um pagamento ao plano estadual de 2023 de uma UF",
+        opt=allow(Role.GESTOR),
+        operation_id="recordQueueReduction2023Payment",
+    )
     async def payment(
         self,
         request: Request[Principal, Any, Any],

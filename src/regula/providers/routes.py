@@ -69,7 +69,12 @@ class ProvidersController(Controller):
     path = "/api/v1"
     tags = ["prestadores"]
 
-    @post("/establishments", opt=allow(Role.GESTOR), operation_id="upsertEstablishment")
+    @post(
+        "/establishments",
+        summary="Cadastra ou atualiza um estabelecimento",
+        opt=allow(Role.GESTOR),
+        operation_id="upsertEstablishment",
+    )
     async def upsert(
         self,
         request: Request[Principal, Any, Any],
@@ -79,7 +84,12 @@ class ProvidersController(Controller):
         est = await service.upsert_establishment(db_session, data, by=request.user)
         return await _out(db_session, est)
 
-    @get("/establishments", opt=allow(*Role), operation_id="listEstablishments")
+    @get(
+        "/establishments",
+        summary="Estabelecimentos executantes da jurisdição",
+        opt=allow(*Role),
+        operation_id="listEstablishments",
+    )
     async def list_establishments(
         self,
         request: Request[Principal, Any, Any],
@@ -88,7 +98,12 @@ class ProvidersController(Controller):
     ) -> list[EstablishmentOut]:
         return [await _out(db_session, e) for e in await service.list_establishments(db_session, request.user, uf)]
 
-    @put("/establishments/{cnes:str}/offers", opt=allow(Role.GESTOR), operation_id="setOffer")
+    @put(
+        "/establishments/{cnes:str}/offers",
+        summary="Define as OCIs que um estabelecimento oferece",
+        opt=allow(Role.GESTOR),
+        operation_id="setOffer",
+    )
     async def set_offer(
         self,
         request: Request[Principal, Any, Any],
@@ -103,7 +118,12 @@ class ProvidersController(Controller):
         await service.set_offer(db_session, cnes, data, known)
         return await _out(db_session, est)
 
-    @post("/slots", opt=allow(Role.EXECUTANTE, Role.REGULADOR, Role.GESTOR), operation_id="addSlot")
+    @post(
+        "/slots",
+        summary="Cadastra uma vaga na agenda de um estabelecimento",
+        opt=allow(Role.EXECUTANTE, Role.REGULADOR, Role.GESTOR),
+        operation_id="addSlot",
+    )
     async def add_slot(
         self,
         request: Request[Principal, Any, Any],
@@ -116,6 +136,7 @@ class ProvidersController(Controller):
 
     @post(
         "/agendas/import",
+        summary="Importação de agenda em lote (CSV)",
         opt=allow(Role.EXECUTANTE, Role.REGULADOR, Role.GESTOR),
         operation_id="importAgenda",
         request_max_body_size=MAX_IMPORT_BYTES,
@@ -131,7 +152,7 @@ class ProvidersController(Controller):
         allowed = {e.cnes for e in await providers.readable_establishments(db_session, request.user)}
         return await service.import_agenda(db_session, rows, settings, allowed_cnes=allowed)
 
-    @get("/slots", opt=allow(*Role), operation_id="listSlots")
+    @get("/slots", summary="Vagas das agendas", opt=allow(*Role), operation_id="listSlots")
     async def list_slots(
         self,
         request: Request[Principal, Any, Any],
@@ -141,7 +162,12 @@ class ProvidersController(Controller):
     ) -> list[SlotOut]:
         return [_slot_out(s) for s in await service.list_slots(db_session, request.user, oci=oci, cnes=cnes)]
 
-    @put("/quotas", opt=allow(Role.GESTOR), operation_id="setQuota")
+    @put(
+        "/quotas",
+        summary="Define a cota de vagas de um município em um estabelecimento, por OCI e período",
+        opt=allow(Role.GESTOR),
+        operation_id="setQuota",
+    )
     async def set_quota(
         self, request: Request[Principal, Any, Any], db_session: NamedDependency[AsyncSession], data: JSONBody[QuotaIn]
     ) -> QuotaIn:

@@ -88,7 +88,12 @@ class RessarcimentoController(Controller):
 
     # -- operators ---------------------------------------------------------------------------------------------------
 
-    @get("/operators", opt=allow(*READERS), operation_id="listOperators")
+    @get(
+        "/operators",
+        summary="Operadoras ao seu alcance, com filtros por nome ou registro ANS, situação e porte",
+        opt=allow(*READERS),
+        operation_id="listOperators",
+    )
     async def list_operators(
         self,
         request: Request[Principal, Any, Any],
@@ -108,7 +113,12 @@ class RessarcimentoController(Controller):
         rows, total = await service.list_operators(db_session, Actor.of(request.user), query)
         return OperatorPage([operator_public(o) for o in rows], total, page, PAGE_SIZE)
 
-    @post("/operators", opt=allow(*MANAGERS), operation_id="createOperator")
+    @post(
+        "/operators",
+        summary="Cadastra uma operadora de plano de saúde",
+        opt=allow(*MANAGERS),
+        operation_id="createOperator",
+    )
     async def create_operator(
         self,
         request: Request[Principal, Any, Any],
@@ -131,13 +141,23 @@ class RessarcimentoController(Controller):
         op = await service.create_operator(db_session, item, Actor.of(request.user), local_today(settings))
         return operator_public(op)
 
-    @get("/operators/{operator_id:int}", opt=allow(*READERS), operation_id="getOperator")
+    @get(
+        "/operators/{operator_id:int}",
+        summary="Uma operadora com sua situação",
+        opt=allow(*READERS),
+        operation_id="getOperator",
+    )
     async def get_operator(
         self, request: Request[Principal, Any, Any], db_session: NamedDependency[AsyncSession], operator_id: Id
     ) -> OperatorDetailPublic:
         return detail_public(await service.operator_detail(db_session, operator_id, Actor.of(request.user)))
 
-    @put("/operators/{operator_id:int}/facts", opt=allow(*MANAGERS), operation_id="updateOperatorFacts")
+    @put(
+        "/operators/{operator_id:int}/facts",
+        summary="Atualiza os dados cadastrais da operadora",
+        opt=allow(*MANAGERS),
+        operation_id="updateOperatorFacts",
+    )
     async def update_facts(
         self,
         request: Request[Principal, Any, Any],
@@ -155,7 +175,12 @@ class RessarcimentoController(Controller):
         )
         return operator_public(await service.update_facts(db_session, operator_id, facts, Actor.of(request.user)))
 
-    @post("/operators/{operator_id:int}/steps", opt=allow(*MANAGERS), operation_id="stepOperator")
+    @post(
+        "/operators/{operator_id:int}/steps",
+        summary="Registra uma etapa da adesão da operadora",
+        opt=allow(*MANAGERS),
+        operation_id="stepOperator",
+    )
     async def step(
         self,
         request: Request[Principal, Any, Any],
@@ -168,7 +193,12 @@ class RessarcimentoController(Controller):
         op = await service.take_step(db_session, operator_id, step, Actor.of(request.user), local_today(settings))
         return operator_public(op)
 
-    @put("/operators/{operator_id:int}/annual-max/{year:int}", opt=allow(*MANAGERS), operation_id="setAnnualMax")
+    @put(
+        "/operators/{operator_id:int}/annual-max/{year:int}",
+        summary="Define o teto anual da operadora em um ano",
+        opt=allow(*MANAGERS),
+        operation_id="setAnnualMax",
+    )
     async def set_annual_max(
         self,
         request: Request[Principal, Any, Any],
@@ -181,7 +211,12 @@ class RessarcimentoController(Controller):
         found = await service.set_annual_max(db_session, operator_id, year, value, data.act, Actor.of(request.user))
         return annual_max_public(found)
 
-    @post("/operators/{operator_id:int}/units", opt=allow(*MANAGERS), operation_id="addOperatorUnit")
+    @post(
+        "/operators/{operator_id:int}/units",
+        summary="Inclui uma unidade de atendimento da operadora",
+        opt=allow(*MANAGERS),
+        operation_id="addOperatorUnit",
+    )
     async def add_unit(
         self,
         request: Request[Principal, Any, Any],
@@ -195,7 +230,12 @@ class RessarcimentoController(Controller):
 
     # -- matrix -----------------------------------------------------------------------------------------------------
 
-    @get("/operators/{operator_id:int}/matrix", opt=allow(*READERS), operation_id="getOfferMatrix")
+    @get(
+        "/operators/{operator_id:int}/matrix",
+        summary="Matriz de oferta vigente da operadora (com o histórico, se pedido)",
+        opt=allow(*READERS),
+        operation_id="getOfferMatrix",
+    )
     async def matrix(
         self,
         request: Request[Principal, Any, Any],
@@ -208,7 +248,12 @@ class RessarcimentoController(Controller):
         items = d.matrix if not history else await repo.matrix_of(db_session, operator_id, active_only=False)
         return [matrix_public(i) for i in items]
 
-    @post("/operators/{operator_id:int}/matrix", opt=allow(*MANAGERS), operation_id="addOfferMatrixItem")
+    @post(
+        "/operators/{operator_id:int}/matrix",
+        summary="Inclui um item na matriz de oferta da operadora",
+        opt=allow(*MANAGERS),
+        operation_id="addOfferMatrixItem",
+    )
     async def add_matrix_item(
         self,
         request: Request[Principal, Any, Any],
@@ -233,7 +278,10 @@ class RessarcimentoController(Controller):
         return matrix_public(added)
 
     @put(
-        "/operators/{operator_id:int}/matrix/{item_id:int}", opt=allow(*MANAGERS), operation_id="changeOfferMatrixItem"
+        "/operators/{operator_id:int}/matrix/{item_id:int}",
+        summary="Altera um item da matriz de oferta da operadora",
+        opt=allow(*MANAGERS),
+        operation_id="changeOfferMatrixItem",
     )
     async def change_matrix_item(
         self,
@@ -260,7 +308,12 @@ class RessarcimentoController(Controller):
 
     # -- attestations -----------------------------------------------------------------------------------------------
 
-    @get("/attestations", opt=allow(*READERS), operation_id="listAttestations")
+    @get(
+        "/attestations",
+        summary="Atestados de produção, paginados e ordenáveis",
+        opt=allow(*READERS),
+        operation_id="listAttestations",
+    )
     async def list_attestations(
         self,
         request: Request[Principal, Any, Any],
@@ -288,7 +341,12 @@ class RessarcimentoController(Controller):
         rows, total = await service.list_attestations(db_session, Actor.of(request.user), query)
         return AttestationPage([attestation_public(a, o) for a, o in rows], total, page, PAGE_SIZE)
 
-    @post("/operators/{operator_id:int}/attestations", opt=allow(*MANAGERS), operation_id="attestMonth")
+    @post(
+        "/operators/{operator_id:int}/attestations",
+        summary="Registra o atestado mensal de produção da operadora",
+        opt=allow(*MANAGERS),
+        operation_id="attestMonth",
+    )
     async def attest(
         self,
         request: Request[Principal, Any, Any],
@@ -306,6 +364,7 @@ class RessarcimentoController(Controller):
 
     @get(
         "/operators/{operator_id:int}/attestations/{competencia:str}",
+        summary="O atestado de uma competência da operadora",
         opt=allow(*READERS),
         operation_id="getAttestation",
     )
@@ -321,6 +380,7 @@ class RessarcimentoController(Controller):
 
     @post(
         "/operators/{operator_id:int}/attestations/{competencia:str}/homologation",
+        summary="Homologa o atestado de uma competência",
         opt=allow(*MANAGERS),
         operation_id="recordHomologation",
     )
@@ -341,6 +401,7 @@ class RessarcimentoController(Controller):
 
     @post(
         "/operators/{operator_id:int}/attestations/{competencia:str}/cor",
+        summary="Registra o Certificado de Obrigação de Ressarcimento (COR) emitido para uma competência",
         opt=allow(*MANAGERS),
         operation_id="recordCor",
     )
@@ -366,7 +427,12 @@ class RessarcimentoController(Controller):
         )
         return attestation_public(a, await repo.operator_for(db_session, actor, operator_id))
 
-    @get("/operators/{operator_id:int}/caps", opt=allow(*READERS), operation_id="getRegionalCaps")
+    @get(
+        "/operators/{operator_id:int}/caps",
+        summary="Teto anual e limites (art. 4º, §3º) usados pela produção atestada no ano",
+        opt=allow(*READERS),
+        operation_id="getRegionalCaps",
+    )
     async def caps(
         self,
         request: Request[Principal, Any, Any],
@@ -381,7 +447,7 @@ class RessarcimentoController(Controller):
 
     # -- sanctions --------------------------------------------------------------------------------------------------
 
-    @get("/sanctions", opt=allow(*READERS), operation_id="listSanctions")
+    @get("/sanctions", summary="Sanções às operadoras", opt=allow(*READERS), operation_id="listSanctions")
     async def list_sanctions(
         self,
         request: Request[Principal, Any, Any],
@@ -405,7 +471,12 @@ class RessarcimentoController(Controller):
         rows, total = await service.list_sanctions(db_session, Actor.of(request.user), query)
         return SanctionPage([sanction_public(s) for s, _o in rows], total, page, PAGE_SIZE)
 
-    @post("/sanctions/{sanction_id:int}/notification", opt=allow(*MANAGERS), operation_id="notifySanction")
+    @post(
+        "/sanctions/{sanction_id:int}/notification",
+        summary="Registra a notificação de uma sanção à operadora",
+        opt=allow(*MANAGERS),
+        operation_id="notifySanction",
+    )
     async def notify(
         self,
         request: Request[Principal, Any, Any],
@@ -419,7 +490,12 @@ class RessarcimentoController(Controller):
         )
         return sanction_public(s)
 
-    @post("/sanctions/{sanction_id:int}/challenge", opt=allow(*MANAGERS), operation_id="challengeSanction")
+    @post(
+        "/sanctions/{sanction_id:int}/challenge",
+        summary="Registra a contestação de uma sanção",
+        opt=allow(*MANAGERS),
+        operation_id="challengeSanction",
+    )
     async def challenge(
         self,
         request: Request[Principal, Any, Any],
@@ -433,7 +509,12 @@ class RessarcimentoController(Controller):
         )
         return sanction_public(s)
 
-    @post("/sanctions/{sanction_id:int}/decision", opt=allow(*MANAGERS), operation_id="decideSanctionChallenge")
+    @post(
+        "/sanctions/{sanction_id:int}/decision",
+        summary="Registra a decisão sobre uma sanção contestada",
+        opt=allow(*MANAGERS),
+        operation_id="decideSanctionChallenge",
+    )
     async def decide(
         self,
         request: Request[Principal, Any, Any],
@@ -447,7 +528,12 @@ class RessarcimentoController(Controller):
         )
         return sanction_public(s)
 
-    @post("/sanctions/finalize", opt=allow(*MANAGERS), operation_id="finalizeUnchallengedSanctions")
+    @post(
+        "/sanctions/finalize",
+        summary="Torna definitivas as sanções notificadas sem contestação no prazo de 15 dias (art. 17, §1º)",
+        opt=allow(*MANAGERS),
+        operation_id="finalizeUnchallengedSanctions",
+    )
     async def finalize(
         self,
         request: Request[Principal, Any, Any],
@@ -460,7 +546,12 @@ class RessarcimentoController(Controller):
 
     # -- reports ----------------------------------------------------------------------------------------------------
 
-    @get("/reports/{kind:str}", opt=allow(*READERS), operation_id="ressarcimentoReport")
+    @get(
+        "/reports/{kind:str}",
+        summary="Relatório do ressarcimento (operadoras, atestados, sanções ou tetos) em CSV ou XLSX",
+        opt=allow(*READERS),
+        operation_id="ressarcimentoReport",
+    )
     async def report(
         self,
         request: Request[Principal, Any, Any],

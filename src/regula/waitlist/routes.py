@@ -112,7 +112,12 @@ class CitizenController(Controller):
     path = "/api/v1/citizens"
     tags = ["cidadãos"]
 
-    @post("/", opt=allow(Role.SOLICITANTE, Role.REGULADOR, Role.NAVEGADOR), operation_id="createCitizen")
+    @post(
+        "/",
+        summary="Cadastra um cidadão",
+        opt=allow(Role.SOLICITANTE, Role.REGULADOR, Role.NAVEGADOR),
+        operation_id="createCitizen",
+    )
     async def create(
         self,
         request: Request[Principal, Any, Any],
@@ -126,7 +131,9 @@ class CitizenController(Controller):
         citizen = await people.create_citizen(db_session, data, today)
         return people.to_public(citizen, today)
 
-    @get("/{citizen_id:int}", opt=allow(*CARE_ROLES), operation_id="getCitizen")
+    @get(
+        "/{citizen_id:int}", summary="Um cidadão pelo identificador", opt=allow(*CARE_ROLES), operation_id="getCitizen"
+    )
     async def read(
         self,
         request: Request[Principal, Any, Any],
@@ -164,7 +171,12 @@ class CitizenController(Controller):
         today = wl.local_today(settings)
         return [people.to_public(c, today) for c in visible]
 
-    @put("/{citizen_id:int}", opt=allow(Role.SOLICITANTE, Role.REGULADOR, Role.NAVEGADOR), operation_id="updateCitizen")
+    @put(
+        "/{citizen_id:int}",
+        summary="Atualiza o cadastro de um cidadão",
+        opt=allow(Role.SOLICITANTE, Role.REGULADOR, Role.NAVEGADOR),
+        operation_id="updateCitizen",
+    )
     async def update(
         self,
         request: Request[Principal, Any, Any],
@@ -185,7 +197,12 @@ class EntryController(Controller):
     path = "/api/v1"
     tags = ["fila"]
 
-    @post("/referrals", opt=allow(Role.SOLICITANTE, Role.REGULADOR), operation_id="createReferral")
+    @post(
+        "/referrals",
+        summary="Envia um encaminhamento (solicitação de OCI) para a regulação",
+        opt=allow(Role.SOLICITANTE, Role.REGULADOR),
+        operation_id="createReferral",
+    )
     async def create_referral(
         self,
         request: Request[Principal, Any, Any],
@@ -272,7 +289,12 @@ class EntryController(Controller):
         next_cursor = _cursor(hits[limit - 1].entry) if len(hits) > limit else None
         return EntryPage(items=items, next_cursor=next_cursor)
 
-    @get("/entries/{entry_id:int}", opt=allow(*CARE_ROLES), operation_id="getEntry")
+    @get(
+        "/entries/{entry_id:int}",
+        summary="Uma solicitação da fila, com seu histórico e posição",
+        opt=allow(*CARE_ROLES),
+        operation_id="getEntry",
+    )
     async def get_entry(
         self,
         request: Request[Principal, Any, Any],
@@ -319,7 +341,12 @@ class EntryController(Controller):
             ],
         )
 
-    @post("/entries/{entry_id:int}/transitions", opt=allow(*CARE_ROLES), operation_id="transitionEntry")
+    @post(
+        "/entries/{entry_id:int}/transitions",
+        summary="Muda a situação de uma solicitação (conforme a tabela de situações)",
+        opt=allow(*CARE_ROLES),
+        operation_id="transitionEntry",
+    )
     async def transition(
         self,
         request: Request[Principal, Any, Any],
@@ -352,14 +379,24 @@ class QueueAdminController(Controller):
         )
         return [{"queue": q.key, "size": q.size, "oldest_authorized_at": q.oldest_authorized_at} for q in summaries]
 
-    @get("/policies/{queue_key:str}", opt=allow(*CARE_ROLES), operation_id="getPolicy")
+    @get(
+        "/policies/{queue_key:str}",
+        summary="A política de priorização de uma fila",
+        opt=allow(*CARE_ROLES),
+        operation_id="getPolicy",
+    )
     async def get_policy(self, db_session: NamedDependency[AsyncSession], queue_key: FromPath[str]) -> PolicyPublic:
         latest = await wl.latest_policies(db_session)
         if queue_key in latest:
             return _policy_public(latest[queue_key])
         return _policy_public(wl.resolve_policy(latest, wl.QueueKey.parse(queue_key)))
 
-    @put("/policies/{queue_key:str}", opt=allow(Role.GESTOR), operation_id="setPolicy")
+    @put(
+        "/policies/{queue_key:str}",
+        summary="Define a política de priorização de uma fila",
+        opt=allow(Role.GESTOR),
+        operation_id="setPolicy",
+    )
     async def set_policy(
         self,
         request: Request[Principal, Any, Any],
@@ -374,7 +411,12 @@ class QueueAdminController(Controller):
         )
         return PolicyChangeResult(_policy_public(row), rescored, changed)
 
-    @put("/scopes/{health_region_code:str}", opt=allow(Role.GESTOR), operation_id="setScope")
+    @put(
+        "/scopes/{health_region_code:str}",
+        summary="Define o escopo das filas de uma região de saúde",
+        opt=allow(Role.GESTOR),
+        operation_id="setScope",
+    )
     async def set_scope(
         self,
         request: Request[Principal, Any, Any],
@@ -390,7 +432,12 @@ class QueueAdminController(Controller):
             "par_approved_on": row.par_approved_on.isoformat() if row.par_approved_on else "",
         }
 
-    @put("/capacity", opt=allow(Role.GESTOR), operation_id="setCapacity")
+    @put(
+        "/capacity",
+        summary="Define a capacidade semanal de uma fila (base da estimativa de espera)",
+        opt=allow(Role.GESTOR),
+        operation_id="setCapacity",
+    )
     async def set_capacity(
         self,
         request: Request[Principal, Any, Any],

@@ -172,7 +172,12 @@ class TeleconsultationController(Controller):
         items = [_public(service.waiting_view(r.entry, r.citizen, settings, now), today) for r in rows]
         return TeleconsultationPage(items=items, page=page, page_size=page_size, total=total)
 
-    @get("/{entry_id:int}", opt=allow(*READERS), operation_id="getTeleconsultation")
+    @get(
+        "/{entry_id:int}",
+        summary="Um encaminhamento aguardando teleconsultoria",
+        opt=allow(*READERS),
+        operation_id="getTeleconsultation",
+    )
     async def get_one(
         self,
         request: Request[Principal, Any, Any],

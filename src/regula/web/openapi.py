@@ -44,6 +44,16 @@ _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 _CHANGE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
+#: The success responses' descriptions, in Portuguese like the rest of the document (Litestar's defaults are the
+#: English reason phrases: "Request fulfilled, document follows"); a handler's own ``response_description`` wins.
+SUCCESS_PT: dict[int, str] = {
+    200: "Pedido atendido: o documento segue.",
+    201: "Criado: o documento criado segue.",
+    202: "Aceito: o processamento continua em segundo plano.",
+    204: "Feito, sem conteúdo na resposta.",
+}
+
+
 def _spec(status: int) -> ResponseSpec:
     return ResponseSpec(
         data_container=Problem, description=_HTTP_CODES[status][1], media_type=PROBLEM_JSON, generate_examples=False
@@ -74,6 +84,8 @@ def declare_problem_responses(app: Litestar) -> None:
             public = bool(handler.opt.get(OPT_PUBLIC))
             own: dict[int, Any] = dict(handler.responses or {})
             handler.responses = {s: _spec(s) for s in statuses_for(methods, public)} | own
+            if handler.response_description is None:
+                handler.response_description = SUCCESS_PT.get(handler.status_code, "Resposta bem-sucedida.")
 
 
-__all__ = ["Problem", "ProblemFieldError", "declare_problem_responses", "statuses_for"]
+__all__ = ["SUCCESS_PT", "Problem", "ProblemFieldError", "declare_problem_responses", "statuses_for"]
