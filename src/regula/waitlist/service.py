@@ -811,8 +811,17 @@ async def latest_policies(session: AsyncSession) -> dict[str, PriorityPolicyVers
             note="Política padrão do regula",
             created_by="regula",
         )
-        session.add(default)
-        await session.flush()
+        try:
+            async with session.begin_nested():
+                session.add(default)
+        except IntegrityError:
+            # Another transaction (another web worker, on a new installation) created it first and committed: the
+            # same default, so use theirs rather than answer 500 (issue 18 item 8, tests/test_multiprocess.py).
+            default = (
+                await session.execute(
+                    select(PriorityPolicyVersion).where(key_col == DEFAULT_KEY, version_col == default.version)
+                )
+            ).scalar_one()
         latest[DEFAULT_KEY] = default
     return latest
 
