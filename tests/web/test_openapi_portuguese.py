@@ -9,6 +9,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 from litestar import Litestar
 from litestar.routes import HTTPRoute
@@ -222,3 +223,13 @@ def test_nothing_in_the_document_reads_as_english(document: dict[str, Any]) -> N
     offenders = sorted({f"{place}: {text[:100]}" for place, text in everything if looks_english(text)})
     assert offenders == [], f"{len(offenders)} textos em inglês no OpenAPI:\n" + "\n".join(offenders)
     assert not looks_english(document["info"]["description"])
+
+
+async def test_both_documentation_pages_are_served_from_local_files(client: httpx.AsyncClient) -> None:
+    for page, script in (("/schema", "/static/swagger/swagger-ui-bundle.js"), ("/schema/redoc", "/static/redoc/")):
+        response = await client.get(page)
+        assert response.status_code == 200 and f'src="{script}' in response.text, page
+        assert "http://" not in response.text and "https://" not in response.text  # no CDN
+    bundle = await client.get("/static/redoc/redoc.standalone.js")
+    assert bundle.status_code == 200 and len(bundle.content) > 500_000
+    assert b"cdn.redoc.ly" not in bundle.content  # the one outside address, replaced (vendor/redoc/README.md)

@@ -41,7 +41,7 @@ from regula.models import load_all_models
 from regula.web.guards import AuthenticationMiddleware, access_guard, deny
 from regula.web.openapi import declare_problem_responses
 from regula.web.problems import EXCEPTION_HANDLERS
-from regula.web.security import LocalSwaggerRenderPlugin, security_headers
+from regula.web.security import LocalRedocRenderPlugin, LocalSwaggerRenderPlugin, security_headers
 from regula.web.templating import configure as configure_templates
 from regula.wiring import wire
 
@@ -131,7 +131,7 @@ def create_app(
         version=__version__,
         description="Regulação de filas de OCIs do SUS: API. Autenticação por token Bearer.",
         path="/schema",
-        render_plugins=[LocalSwaggerRenderPlugin()],
+        render_plugins=[LocalSwaggerRenderPlugin(), LocalRedocRenderPlugin()],
         openapi_router=Router(path="/schema", route_handlers=[], opt=public(), include_in_schema=False),
     )
     static = create_static_files_router(path="/static", directories=[WEB_DIR / "static", VENDOR_DIR], opt=public())

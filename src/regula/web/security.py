@@ -98,3 +98,36 @@ class LocalSwaggerRenderPlugin(OpenAPIRenderPlugin):
 </html>
 """
         return page.encode()
+
+
+class LocalRedocRenderPlugin(OpenAPIRenderPlugin):
+    """Redoc at ``/schema/redoc`` from ``/static/redoc/redoc.standalone.js`` (Redoc, MIT, vendored in
+    ``regula/vendor/redoc``): the same document as Swagger UI, for reading. No start-up script is needed: the bundle
+    starts itself on the ``<redoc>`` element, reading its options from the element's attributes. Its search is
+    off: it runs in a Web Worker made from a ``blob:`` address, which the CSP above does not admit."""
+
+    def __init__(self, path: str = "/redoc") -> None:
+        super().__init__(
+            path=path, favicon='<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">', style=""
+        )
+
+    def render(self, request: Request[Any, Any, Any], openapi_schema: dict[str, Any]) -> bytes:
+        title = html.escape(str(openapi_schema["info"]["title"]))
+        spec_url = html.escape(self.get_openapi_json_route(request), quote=True)
+        page = f"""<!DOCTYPE html>
+<html lang="pt-BR">
+<head>
+  <meta charset="utf-8">
+  <meta name="viewport" content="width=device-width, initial-scale=1">
+  <title>{title}: API (Redoc)</title>
+  {self.favicon}
+</head>
+<body>
+  <noscript>A documentação precisa de JavaScript; o documento OpenAPI está em
+    <a href="{spec_url}">{spec_url}</a>.</noscript>
+  <redoc spec-url="{spec_url}" disable-search="true"></redoc>
+  <script src="/static/redoc/redoc.standalone.js"></script>
+</body>
+</html>
+"""
+        return page.encode()
