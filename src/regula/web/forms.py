@@ -276,6 +276,20 @@ def many(value: list[str] | str | None) -> list[str]:
     return [value] if isinstance(value, str) else list(value)
 
 
+#: The workflow action form (``_macros.html``'s ``action_form``): the reason's text is stored in a ``text`` column
+#: (``entry_event.reason_text``); 2,000 characters hold any justification a person writes on one action.
+TRANSITION_FORM = register(
+    FormSpec(
+        "acao",
+        (
+            FieldSpec("para", "Ação", max_length=32, kind="choice"),
+            FieldSpec("motivo_codigo", "Motivo", max_length=32, kind="choice"),
+            FieldSpec("motivo_texto", "Descrição", max_length=2000, kind="textarea"),
+        ),
+    )
+)
+
+
 class TransitionForm(Struct):
     """One workflow action (``_macros.html``'s ``action_form``), on the regulation and the APS pages alike."""
 
@@ -293,7 +307,7 @@ class TransitionForm(Struct):
         return {
             "target": self.target,
             "reason_code": field_text(self.motivo_codigo, 32),
-            "reason_text": field_text(self.motivo_texto),
+            "reason_text": (self.motivo_texto or "").strip(),  # whole: a text beyond the limit is shown, not cut
         }
 
     async def apply(
@@ -331,6 +345,10 @@ class TransitionForm(Struct):
                 return await detail(errors=errors, values=self.values(), status_code=422)
             return await detail(alert=refusal.message, status_code=refusal.status_code)
 
+        limits = TRANSITION_FORM.check({"motivo_texto": self.values()["reason_text"]})
+        if limits:  # refused by name, before the service is asked
+            errors = {self.target: {"reason": f"{TRANSITION_FORM['motivo_texto'].label}: {limits[0].message}"}}
+            return await detail(errors=errors, values=self.values(), status_code=422)
         return await submit(
             db_session,
             lambda: self.apply(db_session, settings, actor, entry_id),
@@ -339,6 +357,37 @@ class TransitionForm(Struct):
             ),
             rerender=rerender,
         )
+
+
+#: The login form: a username is at most its column; a password is checked against its hash, and one longer than
+#: any person types is refused before argon2 hashes it.
+LOGIN_FORM = register(
+    FormSpec(
+        "login",
+        (
+            FieldSpec("username", "Usuário", max_length=64, required=True),
+            FieldSpec("password", "Senha", max_length=1024, required=True, type="password"),
+        ),
+    )
+)
+#: Changing one's password (``/senha``): the new one obeys the access service's rule (at least 10 characters).
+PASSWORD_CHANGE_FORM = register(
+    FormSpec(
+        "senha",
+        (
+            FieldSpec("current_password", "Senha atual", max_length=1024, required=True, type="password"),
+            FieldSpec("new_password", "Nova senha", max_length=128, min_length=10, required=True, type="password"),
+            FieldSpec(
+                "confirm_password",
+                "Confirme a nova senha",
+                max_length=128,
+                min_length=10,
+                required=True,
+                type="password",
+            ),
+        ),
+    )
+)
 
 
 #: An entry's page rendered again after a refused action (keyword arguments: errors, values, alert, status_code).

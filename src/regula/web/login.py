@@ -22,6 +22,7 @@ from regula.audit.service import record, record_in_own_transaction
 from regula.config import Settings
 from regula.core.errors import NotAuthenticated, TooManyRequests, ValidationFailed
 from regula.http.state import audit_context_for, client_address, sessionmaker_from
+from regula.web.forms import LOGIN_FORM, PASSWORD_CHANGE_FORM
 from regula.web.guards import CSRF_FIELD, SESSION_COOKIE
 
 
@@ -63,6 +64,18 @@ class LoginController(Controller):
         data: Annotated[LoginForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
     ) -> Redirect | Template:
         address = client_address(request)
+        limits = LOGIN_FORM.check({"username": data.username, "password": data.password})
+        if limits:  # longer than any account's: refused by name before a hash is computed
+            problems = LOGIN_FORM.problems(limits)
+            return Template(
+                "login.html",
+                context={
+                    "next": _safe_next(data.next),
+                    "error": " ".join(f"{p.label}: {p.message}" for p in problems),
+                    "username": data.username[:64],
+                },
+                status_code=422,
+            )
         try:
             user = await service.authenticate_password(
                 db_session, data.username, data.password, address=address, throttle=login_throttle(request.app.state)
@@ -129,7 +142,11 @@ class LoginController(Controller):
         data: Annotated[PasswordForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
     ) -> Template:
         current, new, confirm = data.current_password, data.new_password, data.confirm_password
+        typed = {"current_password": current, "new_password": new, "confirm_password": confirm}
+        limits = PASSWORD_CHANGE_FORM.check(typed)
         try:
+            if limits:
+                raise ValidationFailed("Verifique os campos indicados.", code=limits[0].code, errors=limits)
             if new != confirm:
                 raise ValidationFailed.for_field(
                     "confirm_password", "senhas_diferentes", "A confirmação não confere com a nova senha."
@@ -138,7 +155,9 @@ class LoginController(Controller):
                 db_session, request.user.user_id, current, new, keep_session=request.cookies.get(SESSION_COOKIE)
             )
         except ValidationFailed as exc:
-            return Template("password.html", context={"errors": exc.errors, "done": False}, status_code=422)
+            # In the form's order, each line naming its field by label.
+            problems = PASSWORD_CHANGE_FORM.problems(exc.errors)
+            return Template("password.html", context={"errors": problems, "done": False}, status_code=422)
         return Template("password.html", context={"errors": [], "done": True})
 
 

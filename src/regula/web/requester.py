@@ -21,7 +21,7 @@ from regula.catalog.protocols import Protocol
 from regula.catalog.schemas import OciDetail
 from regula.catalog.service import get_oci
 from regula.config import Settings
-from regula.core.errors import DomainError, FieldError
+from regula.core.errors import DomainError, FieldError, ValidationFailed
 from regula.people.models import Citizen
 from regula.people.schemas import CitizenCreate
 from regula.territory.reference import search_key
@@ -157,6 +157,7 @@ async def _form_page(
             "municipalities": municipalities,
             "v": defaults | (values or {}),
             "form": REFERRAL_FORM,
+            "oci_search": OCI_SEARCH_FORM,
             "problems": problems
             if problems is not None
             else [forms.FieldProblem(k, REFERRAL_FORM[k].label, m) for k, m in (errors or {}).items()],
@@ -179,6 +180,9 @@ async def referral_form(
     oci: FromQuery[str | None] = None,
     busca: FromQuery[str | None] = None,
 ) -> Template:
+    limits = OCI_SEARCH_FORM.check({"busca": busca or ""})
+    if limits:  # the search box's limit, on the server too
+        raise ValidationFailed("Busca longa demais.", code=limits[0].code, errors=limits)
     return await _form_page(request, db_session, settings, oci_code=oci or None, search=busca)
 
 
@@ -296,6 +300,14 @@ REFERRAL_FORM = forms.register(
             forms.FieldSpec("autism", "Pessoa com transtorno do espectro autista", kind="checkbox"),
             forms.FieldSpec("cadunico", "Inscrita no CadÚnico", kind="checkbox"),
         ),
+    )
+)
+
+
+#: The OCI search above the form (a GET form: it narrows the list of OCIs).
+OCI_SEARCH_FORM = forms.register(
+    forms.FormSpec(
+        "aps_busca_oci", (forms.FieldSpec("busca", "Buscar OCI por nome ou código", max_length=100, type="search"),)
     )
 )
 

@@ -30,6 +30,12 @@ def _query(values: Mapping[str, Any], **changes: Any) -> str:
     return urlencode({k: v for k, v in merged.items() if v not in (None, "")})
 
 
+def _form_spec(name: str) -> Any:
+    from regula.web.forms import REGISTRY  # the page modules register their forms when they are imported
+
+    return REGISTRY[name]
+
+
 def _aria(errors: Mapping[str, str], name: str, hint: bool = False) -> Markup:
     """``aria-describedby`` (the hint and the error shown next to the field) and ``aria-invalid``."""
     ids = ([f"dica-{name}"] if hint else []) + ([f"erro-{name}"] if errors.get(name) else [])
@@ -84,5 +90,7 @@ def configure(engine: JinjaTemplateEngine, settings: Settings) -> None:
             "aria": _aria,
             "sex_label": lambda v: common.SEX_LABELS_PT.get(v, v),
             "race_label": lambda v: common.RACE_LABELS_PT.get(v, v),
+            # A page form's field limits (regula.web.forms.REGISTRY): form_spec("login").attrs("username").
+            "form_spec": _form_spec,
         }
     )

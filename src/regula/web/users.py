@@ -80,6 +80,17 @@ CREATE_FORM = forms.register(
         ),
     )
 )
+FILTER_FORM = forms.register(
+    forms.FormSpec(
+        "admin_usuarios_filtro",
+        (
+            forms.FieldSpec("busca", "Nome ou usuário", max_length=64, type="search"),
+            forms.FieldSpec("papel", "Papel", kind="choice"),
+            forms.FieldSpec("jurisdicao", "Jurisdição", max_length=forms.column_length(User, "jurisdiction")),
+            forms.FieldSpec("situacao", "Situação", kind="choice"),
+        ),
+    )
+)
 ACCESS_FORM = forms.register(forms.FormSpec("admin_usuario_acesso", (_ROLE, _JURISDICTION)))
 PASSWORD_FORM = forms.register(forms.FormSpec("admin_usuario_senha", (_PASSWORD,)))
 
@@ -112,12 +123,12 @@ async def users_page(
     p = common.principal(request)
     role = listing.choice_param(papel, "papel", {r.value: r for r in Role}, "Papel")
     active = listing.choice_param(situacao, "situacao", ACTIVE_PT, "Situação")
-    juris = (jurisdicao or "").strip()[:33] or None
-    if juris is not None and len(juris) > 32:
-        raise listing.ListingError.of("jurisdicao", "texto_longo_demais", "Jurisdição: no máximo 32 caracteres.")
-    search = (busca or "").strip()[:65] or None
-    if search is not None and len(search) > 64:
-        raise listing.ListingError.of("busca", "texto_longo_demais", "Busca: no máximo 64 caracteres.")
+    juris = (jurisdicao or "").strip() or None
+    search = (busca or "").strip() or None
+    limits = FILTER_FORM.check({"jurisdicao": juris or "", "busca": search or ""})
+    if limits:
+        e = limits[0]
+        raise listing.ListingError.of(e.field, e.code, f"{FILTER_FORM[e.field].label}: {e.message}")
     state = listing.listing(
         BASE,
         access_repo.USER_SORTS,

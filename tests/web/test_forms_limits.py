@@ -1,0 +1,148 @@
+"""Every page form's typed fields carry the server's limits (issue 17 item 4): the test renders the pages, finds
+each form with a field a person types into, and checks that the form names its registered spec
+(``data-form``, ``regula.web.forms.REGISTRY``) and that each typed field has the spec's ``maxlength`` (and its
+``pattern``, ``minlength``, ``required``) — generated from the one place the server checks them. Then the server
+refuses, by label, what the browser would not let through."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+
+import httpx
+import pytest
+from tests.conftest import Login
+from tests.waitlist.test_waitlist_api import FLORIANOPOLIS, citizen_body, refer
+from tests.web.conftest import HTML, field_error
+from tests.web.test_requester_pages import OCI, BrowserFor, MakeUser, _starting_protocols  # noqa: F401
+
+from regula.web.forms import REGISTRY
+
+pytestmark = pytest.mark.usefixtures("reference_data")
+TYPED = {None, "text", "search", "tel", "password", "email", "date", "url"}
+
+
+@dataclass
+class FoundForm:
+    attrs: dict[str, str | None]
+    typed: list[dict[str, str | None]] = field(default_factory=list)
+
+
+class Forms(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.forms: list[FoundForm] = []
+        self._open: FoundForm | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if tag == "form":
+            self._open = FoundForm(a)
+            self.forms.append(self._open)
+        elif (
+            self._open is not None
+            and a.get("name")
+            and (tag == "textarea" or (tag == "input" and a.get("type") in TYPED))
+        ):
+            self._open.typed.append(a)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "form":
+            self._open = None
+
+
+def check_page(html: str, where: str) -> set[str]:
+    """The problems of one page's forms; returns the specs seen."""
+    parser = Forms()
+    parser.feed(html)
+    seen: set[str] = set()
+    for form in parser.forms:
+        if not form.typed:
+            continue  # a button (log out, deactivate): nothing typed
+        name = form.attrs.get("data-form")
+        assert name in REGISTRY, f"{where}: form {form.attrs.get('action')} does not name its limits (data-form)"
+        spec = REGISTRY[name]
+        seen.add(name)
+        for f in form.typed:
+            spec_field = spec.get(str(f["name"]))
+            assert spec_field is not None, f"{where}: {name} has no field {f['name']}"
+            assert spec_field.max_length is not None, f"{where}: {name}.{f['name']} has no length limit"
+            assert f.get("maxlength") == str(spec_field.max_length), (where, name, f)
+            if spec_field.pattern:
+                assert f.get("pattern") == spec_field.pattern, (where, name, f)
+            if spec_field.min_length:
+                assert f.get("minlength") == str(spec_field.min_length), (where, name, f)
+            if spec_field.required:  # (an action's reason is required by some actions only: the page says which)
+                assert "required" in f, (where, name, f)
+    return seen
+
+
+async def test_every_typed_field_carries_the_servers_limit(
+    client: httpx.AsyncClient, make_user: MakeUser, browser_for: BrowserFor
+) -> None:
+    aps_login = await make_user("solicitante", f"municipality:{FLORIANOPOLIS}")
+    entry = await refer(client, aps_login, citizen_body())
+    aps = await browser_for(aps_login)
+    regulator = await browser_for(await make_user("regulador", "uf:SC"))
+    auditor = await browser_for(await make_user("auditor", "uf:SC"))
+    admin = await browser_for(await make_user("admin", "br"))
+    anonymous = await browser_for(None)
+    pages = [
+        (anonymous, "/login"),
+        (aps, "/senha"),
+        (aps, "/aps/encaminhar"),
+        (aps, f"/aps/encaminhar?oci={OCI}"),
+        (aps, f"/aps/encaminhamentos/{entry['id']}"),
+        (regulator, f"/regulacao/entradas/{entry['id']}"),
+        (auditor, "/auditoria"),
+        (admin, "/admin/usuarios"),
+        (admin, "/admin/usuarios/novo"),
+        (admin, f"/admin/usuarios/{aps_login.username}"),
+    ]
+    seen: set[str] = set()
+    for who, path in pages:
+        response = await who.get(path)
+        assert response.status_code == 200, (path, response.status_code)
+        seen |= check_page(response.text, path)
+    expected = {"login", "senha", "aps_busca_oci", "aps_encaminhar", "acao", "auditoria_busca"}
+    expected |= {"admin_usuarios_filtro", "admin_usuario_novo", "admin_usuario_acesso", "admin_usuario_senha"}
+    assert expected <= seen, expected - seen
+
+
+def test_each_registered_limit_is_checked_by_the_server_side_spec() -> None:
+    for spec in REGISTRY.values():
+        for f in spec.fields:
+            if f.limited and f.max_length is not None:
+                errors = spec.check({f.name: "1" * (f.max_length + 1)})
+                assert [(e.field, e.code) for e in errors] == [(f.name, "texto_longo_demais")], (spec.name, f.name)
+                assert all("_" not in e.message for e in errors)
+
+
+async def test_the_server_refuses_what_the_browser_would_not_send(
+    client: httpx.AsyncClient, make_user: MakeUser, browser_for: BrowserFor
+) -> None:
+    login: Login = await make_user("solicitante", f"municipality:{FLORIANOPOLIS}")
+    anonymous = await browser_for(None)
+    too_long = await anonymous.client.post(
+        "/login", data={"username": "u" * 65, "password": "x", "next": "/"}, headers=HTML
+    )
+    assert too_long.status_code == 422 and "Usuário: Texto longo demais: no máximo 64 caracteres" in too_long.text
+    aps = await browser_for(login)
+    password = await aps.post(
+        "/senha", {"current_password": login.password, "new_password": "n" * 129, "confirm_password": "n" * 129}
+    )
+    assert password.status_code == 422 and "Nova senha: Texto longo demais: no máximo 128 caracteres" in password.text
+    assert "Confirme a nova senha: Texto longo demais" in password.text
+    entry = await refer(client, login, citizen_body())
+    regulator = await browser_for(await make_user("regulador", "uf:SC"))
+    text = "Motivo " * 300  # 2,100 characters
+    refused = await regulator.post(
+        f"/regulacao/entradas/{entry['id']}/transicao",
+        {"para": "cancelada", "motivo_codigo": "outro", "motivo_texto": text},
+    )
+    assert refused.status_code == 422
+    assert "Descrição: Texto longo demais: no máximo 2000 caracteres" in refused.text
+    assert text.strip() in refused.text  # what was typed stays, whole
+    assert field_error(refused.text, "cancelada") is not None
+    searched = await aps.get("/aps/encaminhar", params={"busca": "c" * 101})
+    assert searched.status_code == 422
