@@ -289,3 +289,25 @@ async def test_late_teleconsultations_become_navigator_tasks(
     assert v.answer is not None and v.answer.late
     await session.refresh(tasks[0])
     assert tasks[0].status == "concluida"
+
+
+async def test_no_path_but_the_answer_moves_a_gated_referral_on(
+    session: AsyncSession, settings: Settings, reference_data: None
+) -> None:
+    # The generic transition (API route, entry page) cannot skip the recorded answer: not the teleconsultor, not
+    # admin; the APS team may still withdraw its referral.
+    entry = await make_gated(session, settings)
+    entry_id = entry.id or 0
+    admin = wl.Actor("admin.teste", "admin")
+    for actor, target, reason in ((TELE, "solicitada", None), (admin, "solicitada", None)):
+        with pytest.raises(Conflict) as info:
+            await wl.transition(session, entry_id, target, actor, gated(settings), reason_code=reason)
+        assert info.value.code == "teleconsulta_sem_resposta"
+    with pytest.raises(Conflict):
+        await wl.transition(session, entry_id, "cancelada", TELE, gated(settings), reason_code="resolvido_na_aps")
+    assert (await wl.get_entry(session, entry_id)).status == "aguardando_teleconsulta"
+    await tele.answer(session, settings, entry_id, TELE, outcome="seguir_para_fila")
+    assert (await wl.get_entry(session, entry_id)).status == "solicitada"
+    other = await make_gated(session, settings, name="Bruna Desistente")
+    moved = await wl.transition(session, other.id or 0, "cancelada", APS, gated(settings), reason_code="desistencia")
+    assert moved.status == "cancelada"

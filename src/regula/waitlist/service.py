@@ -39,7 +39,7 @@ from regula.people.models import Citizen
 from regula.people.schemas import CitizenCreate
 from regula.people.service import age_on, create_citizen, find_by_documents, get_citizen, validate_citizen
 from regula.territory.reference import territory
-from regula.waitlist import measures, priority
+from regula.waitlist import measures, priority, teleconsultation_repository
 from regula.waitlist.events import ENTRY_LEFT_BOOKING, ENTRY_TRANSITIONED, EntryLeftBooking, EntryTransitioned
 from regula.waitlist.models import (
     ACTIVE_STATUS_SQL,
@@ -592,7 +592,9 @@ async def transition(
     referral just sent passes through ``em_analise`` first (``states.path_to``): every step is checked before any
     is applied, and each is its own history event. The API and the pages both call this."""
     entry = await get_entry(session, entry_id, for_update=True)
-    for move in _check_path(entry, target, actor, reason_code, reason_text):
+    moves = _check_path(entry, target, actor, reason_code, reason_text)
+    await _require_teleconsultation_answer(session, entry, target, actor)
+    for move in moves:
         await _take_care_times(session, settings, [(entry, move)])
         _apply_move(entry, move, settings)
         await session.flush()
@@ -608,6 +610,27 @@ async def transition(
         )
         entry = await _after_move(session, settings, entry_id, entry, move, actor)
     return entry
+
+
+async def _require_teleconsultation_answer(
+    session: AsyncSession, entry: WaitlistEntry, target: str, actor: Actor
+) -> None:
+    """A referral waiting for teleconsultoria moves on only by the teleconsultor's recorded answer (Portaria
+    3.492/2024 art. 10 §3 I; decision 21): ``teleconsultation_service.answer`` writes the answer, then calls
+    :func:`transition`. Any other path — the generic transition route or page, whoever calls it, admin included —
+    is refused while no answer exists: towards the queue always, and for the teleconsultor in any direction (their
+    "resolved in APS" closes the referral through the answer, with its guidance). The APS team, the regulator and
+    the navigator may still cancel a gated referral (withdrawn, duplicate…) as the state table allows."""
+    if entry.status != EntryStatus.AGUARDANDO_TELECONSULTA.value:
+        return
+    if target != EntryStatus.SOLICITADA.value and actor.role != "teleconsultor":
+        return
+    if await teleconsultation_repository.answer_of(session, entry.id or 0) is None:
+        raise Conflict(
+            "Este encaminhamento aguarda a resposta da teleconsultoria: só ela o faz seguir "
+            "(responda em Teleconsultoria).",
+            code="teleconsulta_sem_resposta",
+        )
 
 
 async def transition_many(
