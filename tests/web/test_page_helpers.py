@@ -60,7 +60,11 @@ def _user(role: Role) -> Principal:
 
 
 def test_navigation_per_role_and_current_page() -> None:
-    assert [i.href for i in nav_items(_user(Role.SOLICITANTE))] == ["/aps", "/aps/encaminhar", "/aps/contrarreferencias"]
+    assert [i.href for i in nav_items(_user(Role.SOLICITANTE))] == [
+        "/aps",
+        "/aps/encaminhar",
+        "/aps/contrarreferencias",
+    ]
     assert "/navegacao" in [i.href for i in nav_items(_user(Role.NAVEGADOR))]
     assert nav_items(None) == ()
     aps = nav_items(_user(Role.SOLICITANTE))
