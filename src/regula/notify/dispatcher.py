@@ -385,8 +385,15 @@ class Dispatcher:
                     },
                 )
             ).all()
-            if not rows:
-                return []
+        if not rows:
+            return []
+        # The claim commits on its own, before the claimed rows are written again. In one transaction, the second
+        # write of a row this transaction had already updated makes PostgreSQL re-check its foreign keys, which
+        # takes a share lock on the message's entry: a dispatcher holding messages then waited for an entry, while a
+        # transition holding that entry waited to cancel its messages — a deadlock, and the regulator's request a 409
+        # (found by tests/test_multiprocess.py; entries before messages, as decision 0008 orders entries first).
+        async with self.db.transaction() as session:
+            set_context(session, AuditContext.system("notify", "dispatcher"))
             claimed = [_Claimed(*r) for r in rows]
             stats.claimed += len(claimed)
             citizens = await self._citizens(session, {c.citizen_id for c in claimed})
