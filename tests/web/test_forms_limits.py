@@ -6,16 +6,21 @@ refuses, by label, what the browser would not let through."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 
 import httpx
 import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
 from tests.conftest import Login
 from tests.waitlist.test_waitlist_api import FLORIANOPOLIS, citizen_body, refer
 from tests.web.conftest import HTML, field_error
+from tests.web.test_navigation_pages import _booked_no_show
 from tests.web.test_requester_pages import OCI, BrowserFor, MakeUser, _starting_protocols  # noqa: F401
 
+from regula.config import Settings
 from regula.web.forms import REGISTRY
 
 pytestmark = pytest.mark.usefixtures("reference_data")
@@ -146,3 +151,33 @@ async def test_the_server_refuses_what_the_browser_would_not_send(
     assert field_error(refused.text, "cancelada") is not None
     searched = await aps.get("/aps/encaminhar", params={"busca": "c" * 101})
     assert searched.status_code == 422
+
+
+async def test_the_navigators_contact_form_carries_its_limit_and_keeps_what_was_typed(
+    client: httpx.AsyncClient, session: AsyncSession, settings: Settings, make_user: MakeUser, browser_for: BrowserFor
+) -> None:
+    e = await _booked_no_show(client, session, settings, make_user)
+    nav_login = await make_user("navegador", "uf:SC")
+    faltou = await client.post(
+        f"/api/v1/entries/{e['id']}/transitions", json={"to": "faltou"}, headers=nav_login.headers
+    )
+    assert faltou.status_code == 201, faltou.text
+    nav = await browser_for(nav_login)
+    worklist = await nav.get("/navegacao")
+    assert {"navegacao_contato", "navegacao_filtro"} <= check_page(worklist.text, "/navegacao")
+    task_id = (
+        await session.execute(text("SELECT id FROM navigation_task WHERE entry_id = :e"), {"e": e["id"]})
+    ).scalar_one()
+    notes = "Ligou de novo; " * 134  # 2,010 characters
+    refused = await nav.post(
+        f"/navegacao/tarefas/{task_id}/contatos", {"resultado": "reagendar", "anotacao": notes, "encerrar": "1"}
+    )
+    assert refused.status_code == 422
+    assert "Anotação: Texto longo demais: no máximo 2000 caracteres" in refused.text
+    form = refused.text.split(f'action="/navegacao/tarefas/{task_id}/contatos"')[1].split("</form>")[0]
+    assert notes.strip() in form and re.search(r'value="reagendar"\s+selected', form)
+    assert re.search(r'name="encerrar" value="1"\s+checked', form)
+    contacts = (
+        await session.execute(text("SELECT count(*) FROM contact_attempt WHERE task_id = :t"), {"t": task_id})
+    ).scalar_one()
+    assert contacts == 0

@@ -48,6 +48,11 @@ class Refusal:
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
+    def of_limits(cls, errors: list[FieldError]) -> Refusal:
+        """The refusal of a form's own limits (``FormSpec.check``), before any service is asked."""
+        return cls.of(ValidationFailed("Verifique os campos indicados.", code=errors[0].code, errors=errors))
+
+    @classmethod
     def of(cls, exc: DomainError) -> Refusal:
         return cls(
             message=exc.message,

@@ -179,6 +179,7 @@ async def _worklist(
     alert: str | None = None,
     done: str | None = None,
     status_code: int = 200,
+    values: dict[int, dict[str, str]] | None = None,
 ) -> Template:
     act = common.actor(request)
     state, f = _task_listing(params, settings.timezone)
@@ -221,6 +222,8 @@ async def _worklist(
             "municipalities": municipalities if len(municipalities) <= 600 else [],
             "regions": regions,
             "errors": errors or {},
+            "values": values or {},
+            "contact_form": CONTACT_FORM,
             "alert": alert,
             "done": DONE_PT.get(done or ""),
             "can_work": p.role in (*WORKERS, Role.ADMIN),
@@ -257,6 +260,42 @@ async def worklist_page(
     return await _worklist(request, db_session, settings, params, done=feito)
 
 
+#: The worklist's filters: what the server accepts is checked by ``listing.municipality_param`` (an IBGE code of 6
+#: or 7 digits that exists) and ``listing.date_param`` (a date), each a 400 naming the parameter otherwise.
+FILTER_FORM = forms.register(
+    forms.FormSpec(
+        "navegacao_filtro",
+        (
+            forms.FieldSpec("tipo", "Tipo", kind="choice"),
+            forms.FieldSpec(
+                "municipio",
+                "Município",
+                max_length=7,
+                pattern="[0-9]{6,7}",
+                pattern_message="Use o código IBGE do município (6 ou 7 dígitos).",
+                inputmode="numeric",
+            ),
+            forms.FieldSpec("regiao", "Região de saúde", kind="choice"),
+            forms.FieldSpec("vence_ate", "Prazo até", max_length=10, type="date"),
+            forms.FieldSpec("situacao", "Situação", kind="choice"),
+        ),
+    )
+)
+
+#: The contact form's fields and limits (``contact_attempt.notes`` is free text: 2,000 characters hold a call's
+#: notes), the browser's and the server's alike.
+CONTACT_FORM = forms.register(
+    forms.FormSpec(
+        "navegacao_contato",
+        (
+            forms.FieldSpec("resultado", "Resultado do contato", kind="choice"),
+            forms.FieldSpec("anotacao", "Anotação", max_length=2000, kind="textarea"),
+            forms.FieldSpec("encerrar", "Caso resolvido: encerrar a tarefa", kind="checkbox"),
+        ),
+    )
+)
+
+
 class ContactForm(Struct):
     """One contact with the citizen, logged against a worklist task; ``voltar`` is the list's URL (filters, order
     and page) the form was on, ``seguinte`` the task shown below this one (where to land when this one closes)."""
@@ -291,16 +330,28 @@ async def log_contact(
     if close:  # the closed task leaves the open list: land on the one that was below it
         anchor = f"tarefa-{following}" if following.isdigit() else "resumo-lista"
 
+    notes = (data.anotacao or "").strip()
+    typed = {
+        task_id: {
+            "resultado": forms.field_text(data.resultado, 20),
+            "anotacao": notes,
+            "encerrar": "1" if close else "",
+        }
+    }
+
     async def rerender(refusal: forms.Refusal) -> Template:
         params = _params_of(back)
         if refusal.status_code == 422:
-            # The service names the outcome "outcome"; the form calls it "resultado".
+            # The service names the outcome "outcome"; the form calls it "resultado". What was typed is shown again.
             errors = {task_id: {"resultado" if k == "outcome" else k: v for k, v in refusal.fields.items()}}
-            return await _worklist(request, db_session, settings, params, errors=errors, status_code=422)
+            return await _worklist(request, db_session, settings, params, errors=errors, status_code=422, values=typed)
         return await _worklist(
             request, db_session, settings, params, alert=refusal.message, status_code=refusal.status_code
         )
 
+    limits = CONTACT_FORM.check({"anotacao": notes})
+    if limits:  # refused by name, never cut silently
+        return await rerender(forms.Refusal.of_limits(limits))
     return await forms.submit(
         db_session,
         lambda: nav.log_contact(
@@ -308,7 +359,7 @@ async def log_contact(
             task_id,
             common.actor(request),
             forms.field_text(data.resultado, 20),
-            forms.field_text(data.anotacao, 2000) or None,
+            notes or None,
             forms.field_text(data.canal, 12) or "telefone",
             close=close,
         ),

@@ -224,7 +224,7 @@ async def create_user(
 
     limits = CREATE_FORM.check(values | {"password": typed_password})
     if limits:
-        return refused(forms.Refusal("Verifique os campos indicados.", limits[0].code, 422, errors=tuple(limits)))
+        return refused(forms.Refusal.of_limits(limits))
     password = typed_password or service.generate_password()
     try:
         async with db_session.begin_nested():
@@ -322,9 +322,7 @@ async def change_access(
 
     limits = ACCESS_FORM.check(values)
     if limits:
-        return await rerender(
-            forms.Refusal("Verifique os campos indicados.", limits[0].code, 422, errors=tuple(limits))
-        )
+        return await rerender(forms.Refusal.of_limits(limits))
     return await forms.submit(
         db_session,
         lambda: service.change_access(
@@ -395,7 +393,7 @@ async def reset_password(
 
     limits = PASSWORD_FORM.check({"password": typed})
     if limits:
-        return await refused(forms.Refusal("Verifique os campos indicados.", limits[0].code, 422, errors=tuple(limits)))
+        return await refused(forms.Refusal.of_limits(limits))
     try:
         async with db_session.begin_nested():
             _user_row, generated = await service.reset_password(
