@@ -84,7 +84,7 @@ async def submit(
 
 # -- the limits of a form's fields, in one place --------------------------------------------------------------
 
-Kind = Literal["text", "textarea", "choice", "checkbox", "checklist"]
+Kind = Literal["text", "textarea", "choice", "checkbox", "checklist", "number"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -222,6 +222,87 @@ async def execution_page(
     return page
 
 
+_CID = r"[A-Za-z][0-9]{2}\.?[0-9A-Za-z]?"
+#: The execution page's forms (issue 17 item 4): labels and limits, the browser's and the server's. Lengths are the
+#: columns' (``oci_procedure.cbo`` 6 digits, typed with or without the hyphen; ``cid_code`` 4 characters, typed with
+#: the dot); free texts (the void reason, the APS summary, the counter-referral, the navigator's closing note) are
+#: ``text`` columns, limited to what a clinical note needs.
+PROCEDURE_FORM = forms.register(
+    forms.FormSpec(
+        "producao_procedimento",
+        (
+            forms.FieldSpec("procedimento", "Procedimento (SIGTAP)", required=True, kind="choice"),
+            forms.FieldSpec("data", "Data de realização", max_length=10, required=True, type="date"),
+            forms.FieldSpec(
+                "cbo",
+                "CBO do profissional",
+                max_length=7,
+                pattern=r"[0-9]{4}-?[0-9]{2}",
+                pattern_message="CBO tem 6 dígitos (por exemplo, 225125).",
+                required=True,
+                inputmode="numeric",
+            ),
+            forms.FieldSpec(
+                "cnes",
+                "CNES de realização",
+                max_length=7,
+                pattern=r"[0-9]{7}",
+                pattern_message="Use os 7 dígitos do CNES.",
+                inputmode="numeric",
+            ),
+            forms.FieldSpec(
+                "cid",
+                "CID-10",
+                max_length=5,
+                pattern=_CID,
+                pattern_message="Use o código CID-10: uma letra e dois ou três dígitos (ex.: Z13.6).",
+            ),
+            forms.FieldSpec("quantidade", "Quantidade", kind="number"),
+        ),
+    )
+)
+VOID_FORM = forms.register(
+    forms.FormSpec(
+        "producao_anular",
+        (
+            forms.FieldSpec(
+                "motivo",
+                "Motivo",
+                max_length=2000,
+                min_length=5,
+                min_message="Explique o motivo da anulação (mínimo 5 letras).",
+                required=True,
+            ),
+        ),
+    )
+)
+CONCLUSION_FORM = forms.register(
+    forms.FormSpec(
+        "producao_concluir",
+        (
+            forms.FieldSpec("resumo", "Resumo do cuidado para a APS", max_length=4000, required=True, kind="textarea"),
+            forms.FieldSpec(
+                "contrarreferencia",
+                "Contrarreferência (conduta e seguimento na APS)",
+                max_length=4000,
+                required=True,
+                kind="textarea",
+            ),
+        ),
+    )
+)
+CLOSING_FORM = forms.register(
+    forms.FormSpec(
+        "producao_encerrar",
+        (
+            forms.FieldSpec(
+                "encerramento", "Como o cuidado voltou à APS", max_length=4000, required=True, kind="textarea"
+            ),
+        ),
+    )
+)
+
+
 class ProcedureForm(Struct):
     procedimento: str = ""
     data: str = ""
@@ -303,7 +384,10 @@ async def record_procedure(
     entry_id: FromPath[int],
     data: Form[ProcedureForm],
 ) -> Redirect | Template:
-    values = {k: forms.field_text(getattr(data, k), 200) for k in ProcedureForm.__struct_fields__}
+    values = {k: (getattr(data, k) or "").strip() for k in ProcedureForm.__struct_fields__}
+    limits = PROCEDURE_FORM.check(values)
+    if limits:  # the form's own limits, by name, before the service is asked
+        return await _rerender(request, db_session, settings, entry_id, values)(forms.Refusal.of_limits(limits))
     quantity_text = values["quantidade"] or "1"
     if not quantity_text.isdigit():  # the form's own decoding: a number typed as text
         refused = ValidationFailed.for_field(
@@ -338,9 +422,14 @@ async def void_procedure(
     procedure_id: FromPath[int],
     data: Form[VoidForm],
 ) -> Redirect | Template:
-    reason = forms.field_text(data.motivo, 2000)
+    reason = (data.motivo or "").strip()
     entrada = forms.field_text(data.entrada, 20)
     entry_id = int(entrada) if entrada.isdigit() else 0
+    limits = VOID_FORM.check({"motivo": reason})
+    if limits:
+        return await _rerender(request, db_session, settings, entry_id, {"motivo": reason})(
+            forms.Refusal.of_limits(limits)
+        )
 
     async def action() -> None:
         view = await execution.void_procedure(db_session, settings, procedure_id, reason, common.actor(request))
@@ -363,7 +452,10 @@ async def conclude(
     entry_id: FromPath[int],
     data: Form[ConclusionForm],
 ) -> Redirect | Template:
-    values = {"resumo": forms.field_text(data.resumo), "contrarreferencia": forms.field_text(data.contrarreferencia)}
+    values = {"resumo": (data.resumo or "").strip(), "contrarreferencia": (data.contrarreferencia or "").strip()}
+    limits = CONCLUSION_FORM.check(values)
+    if limits:
+        return await _rerender(request, db_session, settings, entry_id, values)(forms.Refusal.of_limits(limits))
 
     async def action() -> None:
         await execution.conclude(
@@ -391,7 +483,10 @@ async def close_navigation(
     entry_id: FromPath[int],
     data: Form[ClosingForm],
 ) -> Redirect | Template:
-    values = {"encerramento": forms.field_text(data.encerramento)}
+    values = {"encerramento": (data.encerramento or "").strip()}
+    limits = CLOSING_FORM.check(values)
+    if limits:
+        return await _rerender(request, db_session, settings, entry_id, values)(forms.Refusal.of_limits(limits))
 
     async def action() -> None:
         await execution.close_navigation(db_session, settings, entry_id, common.actor(request), values["encerramento"])
