@@ -57,3 +57,20 @@ async def test_worklist_and_answer_form(
     assert (await aps.get("/teleconsultoria")).status_code == 403
     forward = await aps.post(f"/teleconsultoria/{entry.id}/resposta", {"resposta": "seguir_para_fila"})
     assert forward.status_code == 403
+
+
+async def test_answer_form_names_the_checklist_items_by_label(
+    session: AsyncSession, settings: Settings, make_user: MakeUser, browser_for: BrowserFor
+) -> None:
+    """QA walk: the answer form listed the APS checklist by key (``✔ ecg_anexado``); it names each item by the
+    label of the protocol version the referral was checked against, as the regulator's page does."""
+    entry = await make_gated(session, settings, name="Otília Checklist")
+    entry.checklist = {"ecg_anexado": True, "exames_laboratoriais_recentes": False}
+    session.add(entry)
+    await session.commit()
+    tele = await browser_for(await make_user("teleconsultor", "uf:SC"))
+    form = await tele.get(f"/teleconsultoria/{entry.id}")
+    assert form.status_code == 200
+    assert "✔ Eletrocardiograma recente anexado" in form.text
+    assert "✘ Exames laboratoriais dos últimos seis meses anexados" in form.text
+    assert "ecg_anexado" not in form.text and "exames_laboratoriais_recentes" not in form.text

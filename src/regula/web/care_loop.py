@@ -15,6 +15,7 @@ from msgspec import Struct
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from regula.access.policy import Role, allow
+from regula.catalog.protocols import protocol_version
 from regula.config import Settings
 from regula.core.errors import ValidationFailed
 from regula.db.base import utcnow
@@ -135,10 +136,14 @@ async def _answer_page(
     v = await tele.view(db_session, settings, entry_id, common.actor(request))
     catalog = await wl.load_catalog(db_session, settings)
     oci = catalog.ocis.get(v.entry.oci_code)
+    # The protocol version the referral was checked against names its items (decision 0020), as on the
+    # regulator's and the APS team's pages: the teleconsultor reads labels, not keys like ``ecg_anexado``.
+    protocol = await protocol_version(db_session, v.entry.oci_code, v.entry.protocol_version, settings)
     return Template(
         "teleconsulta/responder.html",
         context={
             "v": v,
+            "checklist": [(protocol.label_of(k), ok is True) for k, ok in (v.entry.checklist or {}).items()],
             "age": age_on(v.citizen.birth_date, wl.local_today(settings)),
             "oci_name": oci.name if oci else v.entry.oci_code,
             "outcomes": OUTCOME_OPTIONS,
