@@ -290,6 +290,20 @@ async def test_the_entry_page_leads_the_provider_back_to_its_day_and_on_to_the_o
     assert oci.status_code == 200 and 'id="procedimento"' in oci.text  # the procedures' form is there
 
 
+async def test_the_entry_page_offers_the_queue_only_to_who_may_list_it(
+    day: dict[str, int], make_user: MakeUser, browser_for: OpenBrowser
+) -> None:
+    """QA walk: the executante's entry page linked "ver a fila" to /regulacao/entradas?fila=…, a list the
+    executante may not open (403); the link is there only for the roles that can follow it."""
+    provider = await browser_for(await make_user("executante", f"cnes:{HERE}"))
+    page = (await provider.get(f"/regulacao/entradas/{day['ana']}")).text
+    assert "/regulacao/entradas?fila=" not in page and "ver a fila" not in page
+    assert (await provider.get("/regulacao/entradas")).status_code == 403  # why the link must not be offered
+    navigator = await browser_for(await make_user("navegador", "uf:SC"))
+    seen = (await navigator.get(f"/regulacao/entradas/{day['ana']}")).text
+    assert "/regulacao/entradas?fila=" in seen and "ver a fila" in seen
+
+
 async def test_the_agenda_leads_the_provider_to_the_days_patients(
     day: dict[str, int], make_user: MakeUser, browser_for: OpenBrowser
 ) -> None:

@@ -397,6 +397,8 @@ async def _detail(
             "next_id": next_id,
             "action_url": f"/regulacao/entradas/{entry_id}/transicao",
             "can_act": p.role in ENTRY_ACTORS or p.role is Role.ADMIN,
+            # The queue's list is not the provider's page (READERS): no "ver a fila" link that answers 403.
+            "can_list": p.role in READERS or p.role is Role.ADMIN,
             # Where the user came from: the provider's day for a provider, the entries' list for everyone else.
             "back": ("Agenda do dia", "/prestador")
             if p.role is Role.EXECUTANTE
