@@ -88,6 +88,22 @@ async def test_gestor_sees_list_detail_ledger_contracts_and_reports(
     assert r.status_code == 422
 
 
+async def test_list_links_the_2023_program_and_print_page_names_its_icon(
+    par_id: int, make_user: Callable[..., Awaitable[Login]], browser_for: Callable[[Login | None], Awaitable[Browser]]
+) -> None:
+    """QA walk: the 2023 program pages were reachable from no menu or page, and the print page (its own <head>)
+    named no icon, so the browser asked /favicon.ico and logged a 404 in the console."""
+    for role in ("gestor", "auditor"):
+        reader = await browser_for(await make_user(role, "uf:SC"))
+        r = await reader.get("/programas")
+        assert 'href="/programas/reducao-filas-2023"' in r.text
+        assert (await reader.get("/programas/reducao-filas-2023")).status_code == 200
+    gestor = await browser_for(await make_user("gestor", "region:42007"))
+    r = await gestor.get(f"/programas/{par_id}/imprimir?competencia={_month(0).replace('-', '')}")
+    assert r.status_code == 200 and 'rel="icon" href="/static/favicon.svg"' in r.text
+    assert (await gestor.get("/static/favicon.svg")).status_code == 200
+
+
 async def test_auditor_reads_others_do_not(
     par_id: int, make_user: Callable[..., Awaitable[Login]], browser_for: Callable[[Login | None], Awaitable[Browser]]
 ) -> None:
