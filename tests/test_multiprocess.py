@@ -57,7 +57,7 @@ OCI = "0902010026"
 SAO_JOSE = "4216602"
 SLOTS = 4  # capacity 1 each
 ENTRIES = 8  # half booked by the run, half left waiting for the backfill
-BULK_MESSAGES = 300
+BULK_MESSAGES = 200
 # The console channel's line per send (regula.notify.channels.ConsoleChannel.send).
 SENT_LINE = re.compile(r"mensagem (\d+) \((\w+)\) enviada pelo console")
 
