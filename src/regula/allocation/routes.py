@@ -19,7 +19,7 @@ from regula.allocation import service
 from regula.allocation.models import AllocationRun
 from regula.config import Settings
 from regula.db.listing import MAX_SIZE, read_window
-from regula.http.input_guard import Id
+from regula.http.input_guard import RunId
 from regula.providers import repository as providers
 from regula.waitlist import repository as waitlist
 from regula.waitlist import service as wl
@@ -283,7 +283,7 @@ class AllocationController(Controller):
         operation_id="getAllocation",
     )
     async def get_run(
-        self, request: Request[Principal, Any, Any], db_session: NamedDependency[AsyncSession], run_id: Id
+        self, request: Request[Principal, Any, Any], db_session: NamedDependency[AsyncSession], run_id: RunId
     ) -> RunDetail:
         actor = wl.Actor.of(request.user)
         return await detail(db_session, await runs.run_for(db_session, run_id, actor), actor)
@@ -299,7 +299,7 @@ class AllocationController(Controller):
         },
     )
     async def instance(
-        self, request: Request[Principal, Any, Any], db_session: NamedDependency[AsyncSession], run_id: Id
+        self, request: Request[Principal, Any, Any], db_session: NamedDependency[AsyncSession], run_id: RunId
     ) -> Response[bytes]:
         # The instance holds every resident of the scope: only for those whose jurisdiction holds all of it.
         run = await runs.run_for(db_session, run_id, wl.Actor.of(request.user), deciding=True)
@@ -319,7 +319,7 @@ class AllocationController(Controller):
         self,
         request: Request[Principal, Any, Any],
         db_session: NamedDependency[AsyncSession],
-        run_id: Id,
+        run_id: RunId,
         outcome: Annotated[
             Literal["proposta", "efetivada", "conflito"] | None,
             QueryParameter(description="Resultado: proposta, efetivada ou conflito (não efetivada)"),
@@ -369,7 +369,7 @@ class AllocationController(Controller):
         operation_id="approveAllocation",
     )
     async def approve(
-        self, request: Request[Principal, Any, Any], db_session: NamedDependency[AsyncSession], run_id: Id
+        self, request: Request[Principal, Any, Any], db_session: NamedDependency[AsyncSession], run_id: RunId
     ) -> RunPublic:
         return _public(await service.decide(db_session, run_id, "aprovada", wl.Actor.of(request.user)))
 
@@ -380,7 +380,7 @@ class AllocationController(Controller):
         operation_id="discardAllocation",
     )
     async def discard(
-        self, request: Request[Principal, Any, Any], db_session: NamedDependency[AsyncSession], run_id: Id
+        self, request: Request[Principal, Any, Any], db_session: NamedDependency[AsyncSession], run_id: RunId
     ) -> RunPublic:
         return _public(await service.decide(db_session, run_id, "descartada", wl.Actor.of(request.user)))
 
@@ -395,7 +395,7 @@ class AllocationController(Controller):
         request: Request[Principal, Any, Any],
         db_session: NamedDependency[AsyncSession],
         settings: NamedDependency[Settings],
-        run_id: Id,
+        run_id: RunId,
     ) -> dict[str, Any]:
         result = await service.commit(db_session, settings, run_id, wl.Actor.of(request.user))
         return {"run": run_id, **result}

@@ -29,6 +29,17 @@ from regula.inputs import BIGINT_MAX, check_json, check_texts, refuse, too_deep_
 #: says so and a larger number is a 422 naming the parameter).
 Id = Annotated[int, Parameter(ge=1, le=BIGINT_MAX)]
 OptionalId = Annotated[int | None, Parameter(ge=1, le=BIGINT_MAX)]
+#: The same, naming in the OpenAPI document (in Portuguese) what the id identifies.
+EntryId = Annotated[int, Parameter(ge=1, le=BIGINT_MAX, description="Número da solicitação (entrada na fila)")]
+CitizenId = Annotated[int, Parameter(ge=1, le=BIGINT_MAX, description="Identificador do cidadão")]
+ParId = Annotated[int, Parameter(ge=1, le=BIGINT_MAX, description="Identificador do PAR")]
+OperatorId = Annotated[int, Parameter(ge=1, le=BIGINT_MAX, description="Identificador da operadora")]
+SanctionId = Annotated[int, Parameter(ge=1, le=BIGINT_MAX, description="Identificador da sanção")]
+MatrixItemId = Annotated[int, Parameter(ge=1, le=BIGINT_MAX, description="Identificador do item da matriz de oferta")]
+RunId = Annotated[int, Parameter(ge=1, le=BIGINT_MAX, description="Número da rodada de alocação")]
+TaskId = Annotated[int, Parameter(ge=1, le=BIGINT_MAX, description="Identificador da tarefa da navegação")]
+CounterReferralId = Annotated[int, Parameter(ge=1, le=BIGINT_MAX, description="Identificador da contrarreferência")]
+ProcedureId = Annotated[int, Parameter(ge=1, le=BIGINT_MAX, description="Identificador do procedimento registrado")]
 
 
 class InputGuardMiddleware(ASGIMiddleware):

@@ -18,7 +18,7 @@ from regula.config import Settings
 from regula.core.errors import ValidationFailed
 from regula.db.listing import ListingError
 from regula.http import listing
-from regula.http.input_guard import Id
+from regula.http.input_guard import CounterReferralId, TaskId
 from regula.navigation import care_loop, counter_referral_repository, repository, service
 from regula.navigation.models import COUNTER_REFERRAL_RECIPIENTS, TASK_KIND_LABELS_PT, ContactAttempt
 from regula.territory.filters import municipality_filter, region_filter
@@ -162,7 +162,7 @@ class NavigationController(Controller):
         self,
         request: Request[Principal, Any, Any],
         db_session: NamedDependency[AsyncSession],
-        task_id: Id,
+        task_id: TaskId,
         data: JSONBody[ContactCreate],
     ) -> ContactPublic:
         attempt = await service.log_contact(
@@ -176,7 +176,7 @@ class NavigationController(Controller):
         opt=allow(Role.NAVEGADOR, Role.REGULADOR, Role.GESTOR),
     )
     async def contacts(
-        self, request: Request[Principal, Any, Any], db_session: NamedDependency[AsyncSession], task_id: Id
+        self, request: Request[Principal, Any, Any], db_session: NamedDependency[AsyncSession], task_id: TaskId
     ) -> list[ContactPublic]:
         await service.get_task(db_session, task_id, Actor.of(request.user))
         return [_contact(c) for c in await service.contacts_of_task(db_session, task_id)]
@@ -293,7 +293,10 @@ class CounterReferralController(Controller):
         operation_id="getCounterReferral",
     )
     async def get_counter_referral(
-        self, request: Request[Principal, Any, Any], db_session: NamedDependency[AsyncSession], counter_referral_id: Id
+        self,
+        request: Request[Principal, Any, Any],
+        db_session: NamedDependency[AsyncSession],
+        counter_referral_id: CounterReferralId,
     ) -> CounterReferralPublic:
         row = await care_loop.counter_referral(db_session, counter_referral_id, Actor.of(request.user))
         return counter_referral_public(row)
@@ -306,7 +309,10 @@ class CounterReferralController(Controller):
         status_code=200,
     )
     async def acknowledge(
-        self, request: Request[Principal, Any, Any], db_session: NamedDependency[AsyncSession], counter_referral_id: Id
+        self,
+        request: Request[Principal, Any, Any],
+        db_session: NamedDependency[AsyncSession],
+        counter_referral_id: CounterReferralId,
     ) -> CounterReferralPublic:
         row = await care_loop.acknowledge_counter_referral(db_session, counter_referral_id, Actor.of(request.user))
         return counter_referral_public(row)

@@ -20,7 +20,7 @@ from regula.access.service import Principal
 from regula.audit.service import record_read
 from regula.config import Settings
 from regula.core.errors import ValidationFailed
-from regula.http.input_guard import Id
+from regula.http.input_guard import EntryId, ProcedureId
 from regula.inputs import MAX_IMPORT_BYTES
 from regula.production import apac, control, execution, indicators, numbering, provider_day
 from regula.production import authorization as auth
@@ -68,7 +68,7 @@ class ProductionController(Controller):
         request: Request[Principal, Any, Any],
         db_session: NamedDependency[AsyncSession],
         settings: NamedDependency[Settings],
-        entry_id: Id,
+        entry_id: EntryId,
     ) -> ExecutionPublic:
         v = await execution.view(db_session, settings, entry_id, Actor.of(request.user))
         await record_read(
@@ -87,7 +87,7 @@ class ProductionController(Controller):
         request: Request[Principal, Any, Any],
         db_session: NamedDependency[AsyncSession],
         settings: NamedDependency[Settings],
-        entry_id: Id,
+        entry_id: EntryId,
         data: JSONBody[ProcedureIn],
     ) -> ExecutionPublic:
         item = execution.ProcedureInput(
@@ -107,7 +107,7 @@ class ProductionController(Controller):
         request: Request[Principal, Any, Any],
         db_session: NamedDependency[AsyncSession],
         settings: NamedDependency[Settings],
-        procedure_id: Id,
+        procedure_id: ProcedureId,
         data: JSONBody[VoidIn],
     ) -> ExecutionPublic:
         v = await execution.void_procedure(db_session, settings, procedure_id, data.reason, Actor.of(request.user))
@@ -124,7 +124,7 @@ class ProductionController(Controller):
         request: Request[Principal, Any, Any],
         db_session: NamedDependency[AsyncSession],
         settings: NamedDependency[Settings],
-        entry_id: Id,
+        entry_id: EntryId,
         data: JSONBody[AttendanceIn],
     ) -> AttendancePublic:
         """Check-in (``em_atendimento``) or no-show (``faltou``) of an appointment; a provider's user (cnes:) only
@@ -143,7 +143,7 @@ class ProductionController(Controller):
         request: Request[Principal, Any, Any],
         db_session: NamedDependency[AsyncSession],
         settings: NamedDependency[Settings],
-        entry_id: Id,
+        entry_id: EntryId,
         data: JSONBody[ConclusionIn],
     ) -> ExecutionPublic:
         v = await execution.conclude(
@@ -167,7 +167,7 @@ class ProductionController(Controller):
         request: Request[Principal, Any, Any],
         db_session: NamedDependency[AsyncSession],
         settings: NamedDependency[Settings],
-        entry_id: Id,
+        entry_id: EntryId,
         data: JSONBody[ClosingIn],
     ) -> ExecutionPublic:
         v = await execution.close_navigation(db_session, settings, entry_id, Actor.of(request.user), data.note)
@@ -184,7 +184,7 @@ class ProductionController(Controller):
         request: Request[Principal, Any, Any],
         db_session: NamedDependency[AsyncSession],
         settings: NamedDependency[Settings],
-        entry_id: Id,
+        entry_id: EntryId,
         data: JSONBody[AuthorizationIn],
     ) -> AuthorizationPublic:
         number = await numbering.authorize_entry(

@@ -20,7 +20,7 @@ from regula.access.service import Principal
 from regula.config import Settings
 from regula.core.clock import local_today
 from regula.core.errors import FieldError, ValidationFailed
-from regula.http.input_guard import Id
+from regula.http.input_guard import Id, ParId
 from regula.programs import reports, service
 from regula.programs.schemas import (
     CommitmentIn,
@@ -122,7 +122,7 @@ class ProgramsController(Controller):
 
     @get("/pars/{par_id:int}", opt=allow(*READERS), operation_id="getPar", summary="Um PAR com todas as versões")
     async def get_par(
-        self, request: Request[Principal, Any, Any], db_session: NamedDependency[AsyncSession], par_id: Id
+        self, request: Request[Principal, Any, Any], db_session: NamedDependency[AsyncSession], par_id: ParId
     ) -> ParOut:
         return await _par_out(db_session, par_id, Actor.of(request.user))
 
@@ -136,7 +136,7 @@ class ProgramsController(Controller):
         self,
         request: Request[Principal, Any, Any],
         db_session: NamedDependency[AsyncSession],
-        par_id: Id,
+        par_id: ParId,
         data: JSONBody[VersionCreate],
     ) -> VersionOut:
         actor = Actor.of(request.user)
@@ -154,7 +154,7 @@ class ProgramsController(Controller):
         self,
         request: Request[Principal, Any, Any],
         db_session: NamedDependency[AsyncSession],
-        par_id: Id,
+        par_id: ParId,
         version: Id,
     ) -> list[LineOut]:
         d = await service.detail(db_session, par_id, Actor.of(request.user))
@@ -171,7 +171,7 @@ class ProgramsController(Controller):
         self,
         request: Request[Principal, Any, Any],
         db_session: NamedDependency[AsyncSession],
-        par_id: Id,
+        par_id: ParId,
         version: Id,
         data: JSONBody[LinesIn],
     ) -> list[LineOut]:
@@ -191,7 +191,7 @@ class ProgramsController(Controller):
         request: Request[Principal, Any, Any],
         db_session: NamedDependency[AsyncSession],
         settings: NamedDependency[Settings],
-        par_id: Id,
+        par_id: ParId,
         version: Id,
         data: JSONBody[StepIn],
     ) -> StepOut:
@@ -207,7 +207,7 @@ class ProgramsController(Controller):
         operation_id="listParTransfers",
     )
     async def transfers(
-        self, request: Request[Principal, Any, Any], db_session: NamedDependency[AsyncSession], par_id: Id
+        self, request: Request[Principal, Any, Any], db_session: NamedDependency[AsyncSession], par_id: ParId
     ) -> list[TransferOut]:
         d = await service.detail(db_session, par_id, Actor.of(request.user))
         return [transfer_out(t) for t in d.transfers]
@@ -223,7 +223,7 @@ class ProgramsController(Controller):
         request: Request[Principal, Any, Any],
         db_session: NamedDependency[AsyncSession],
         settings: NamedDependency[Settings],
-        par_id: Id,
+        par_id: ParId,
         data: JSONBody[TransferIn],
     ) -> TransferOut:
         row = await service.record_transfer(db_session, par_id, data, Actor.of(request.user), local_today(settings))
@@ -240,7 +240,7 @@ class ProgramsController(Controller):
         request: Request[Principal, Any, Any],
         db_session: NamedDependency[AsyncSession],
         settings: NamedDependency[Settings],
-        par_id: Id,
+        par_id: ParId,
         data: JSONBody[CommitmentIn],
     ) -> dict[str, Any]:
         row = await service.record_commitment(db_session, par_id, data, Actor.of(request.user), local_today(settings))
@@ -257,7 +257,7 @@ class ProgramsController(Controller):
         request: Request[Principal, Any, Any],
         db_session: NamedDependency[AsyncSession],
         settings: NamedDependency[Settings],
-        par_id: Id,
+        par_id: ParId,
     ) -> list[ContractOut]:
         views = await service.contracts(db_session, settings, par_id, Actor.of(request.user), local_today(settings))
         return [contract_out(v.contract, v.delivered, v.regulated, v.month_closed, v.under_delivered) for v in views]
@@ -273,7 +273,7 @@ class ProgramsController(Controller):
         request: Request[Principal, Any, Any],
         db_session: NamedDependency[AsyncSession],
         settings: NamedDependency[Settings],
-        par_id: Id,
+        par_id: ParId,
         data: JSONBody[ContractIn],
     ) -> ContractOut:
         actor = Actor.of(request.user)
@@ -293,7 +293,7 @@ class ProgramsController(Controller):
         request: Request[Principal, Any, Any],
         db_session: NamedDependency[AsyncSession],
         settings: NamedDependency[Settings],
-        par_id: Id,
+        par_id: ParId,
     ) -> dict[str, Any]:
         view = await service.ledger_view(db_session, par_id, Actor.of(request.user), local_today(settings))
         return view.to_json()
@@ -309,7 +309,7 @@ class ProgramsController(Controller):
         request: Request[Principal, Any, Any],
         db_session: NamedDependency[AsyncSession],
         settings: NamedDependency[Settings],
-        par_id: Id,
+        par_id: ParId,
     ) -> dict[str, Any]:
         ind = await service.indicators(db_session, settings, par_id, Actor.of(request.user), local_today(settings))
         return ind.to_json()
@@ -325,7 +325,7 @@ class ProgramsController(Controller):
         request: Request[Principal, Any, Any],
         db_session: NamedDependency[AsyncSession],
         settings: NamedDependency[Settings],
-        par_id: Id,
+        par_id: ParId,
         competencia: Annotated[str, QueryParameter(description="AAAAMM", max_length=6)],
         format: FromQuery[Literal["csv", "xlsx"]] = "csv",
     ) -> Response[bytes]:
@@ -345,7 +345,7 @@ class ProgramsController(Controller):
         request: Request[Principal, Any, Any],
         db_session: NamedDependency[AsyncSession],
         settings: NamedDependency[Settings],
-        par_id: Id,
+        par_id: ParId,
         trimestre: Annotated[str, QueryParameter(description="AAAAQn, ex.: 2026Q1", max_length=6)],
         format: FromQuery[Literal["csv", "xlsx"]] = "csv",
     ) -> Response[bytes]:

@@ -21,7 +21,7 @@ from regula.catalog.routes import MoneyAsNumberResponse
 from regula.config import Settings
 from regula.core.clock import local_today
 from regula.core.errors import ValidationFailed
-from regula.http.input_guard import Id, OptionalId
+from regula.http.input_guard import MatrixItemId, OperatorId, OptionalId, SanctionId
 from regula.ressarcimento import reports, service
 from regula.ressarcimento import repository as repo
 from regula.ressarcimento.schemas import (
@@ -148,7 +148,7 @@ class RessarcimentoController(Controller):
         operation_id="getOperator",
     )
     async def get_operator(
-        self, request: Request[Principal, Any, Any], db_session: NamedDependency[AsyncSession], operator_id: Id
+        self, request: Request[Principal, Any, Any], db_session: NamedDependency[AsyncSession], operator_id: OperatorId
     ) -> OperatorDetailPublic:
         return detail_public(await service.operator_detail(db_session, operator_id, Actor.of(request.user)))
 
@@ -162,7 +162,7 @@ class RessarcimentoController(Controller):
         self,
         request: Request[Principal, Any, Any],
         db_session: NamedDependency[AsyncSession],
-        operator_id: Id,
+        operator_id: OperatorId,
         data: JSONBody[FactsIn],
     ) -> OperatorPublic:
         facts = service.EligibilityInput(
@@ -186,7 +186,7 @@ class RessarcimentoController(Controller):
         request: Request[Principal, Any, Any],
         db_session: NamedDependency[AsyncSession],
         settings: NamedDependency[Settings],
-        operator_id: Id,
+        operator_id: OperatorId,
         data: JSONBody[StepIn],
     ) -> OperatorPublic:
         step = service.StepInput(data.to_status, data.on_date, data.note, data.extend_consultation)
@@ -203,7 +203,7 @@ class RessarcimentoController(Controller):
         self,
         request: Request[Principal, Any, Any],
         db_session: NamedDependency[AsyncSession],
-        operator_id: Id,
+        operator_id: OperatorId,
         year: Year,
         data: JSONBody[AnnualMaxIn],
     ) -> AnnualMaxPublic:
@@ -221,7 +221,7 @@ class RessarcimentoController(Controller):
         self,
         request: Request[Principal, Any, Any],
         db_session: NamedDependency[AsyncSession],
-        operator_id: Id,
+        operator_id: OperatorId,
         data: JSONBody[UnitIn],
     ) -> OperatorDetailPublic:
         actor = Actor.of(request.user)
@@ -240,7 +240,7 @@ class RessarcimentoController(Controller):
         self,
         request: Request[Principal, Any, Any],
         db_session: NamedDependency[AsyncSession],
-        operator_id: Id,
+        operator_id: OperatorId,
         history: FromQuery[bool] = False,
     ) -> list[MatrixItemPublic]:
         """The active offer matrix; with ``history`` also the versions that were replaced or ended."""
@@ -259,7 +259,7 @@ class RessarcimentoController(Controller):
         request: Request[Principal, Any, Any],
         db_session: NamedDependency[AsyncSession],
         settings: NamedDependency[Settings],
-        operator_id: Id,
+        operator_id: OperatorId,
         data: JSONBody[MatrixItemIn],
     ) -> MatrixItemPublic:
         item = service.MatrixInput(
@@ -288,8 +288,8 @@ class RessarcimentoController(Controller):
         request: Request[Principal, Any, Any],
         db_session: NamedDependency[AsyncSession],
         settings: NamedDependency[Settings],
-        operator_id: Id,
-        item_id: Id,
+        operator_id: OperatorId,
+        item_id: MatrixItemId,
         data: JSONBody[MatrixChangeIn],
     ) -> MatrixItemPublic | None:
         change = service.MatrixChange(
@@ -352,7 +352,7 @@ class RessarcimentoController(Controller):
         request: Request[Principal, Any, Any],
         db_session: NamedDependency[AsyncSession],
         settings: NamedDependency[Settings],
-        operator_id: Id,
+        operator_id: OperatorId,
         data: JSONBody[AttestIn],
     ) -> AttestationPublic:
         actor = Actor.of(request.user)
@@ -372,7 +372,7 @@ class RessarcimentoController(Controller):
         self,
         request: Request[Principal, Any, Any],
         db_session: NamedDependency[AsyncSession],
-        operator_id: Id,
+        operator_id: OperatorId,
         competencia: FromPath[str],
     ) -> AttestationPublic:
         d = await service.attestation_detail(db_session, operator_id, competencia, Actor.of(request.user))
@@ -389,7 +389,7 @@ class RessarcimentoController(Controller):
         request: Request[Principal, Any, Any],
         db_session: NamedDependency[AsyncSession],
         settings: NamedDependency[Settings],
-        operator_id: Id,
+        operator_id: OperatorId,
         competencia: FromPath[str],
         data: JSONBody[HomologationIn],
     ) -> AttestationPublic:
@@ -410,7 +410,7 @@ class RessarcimentoController(Controller):
         request: Request[Principal, Any, Any],
         db_session: NamedDependency[AsyncSession],
         settings: NamedDependency[Settings],
-        operator_id: Id,
+        operator_id: OperatorId,
         competencia: FromPath[str],
         data: JSONBody[CorIn],
     ) -> AttestationPublic:
@@ -438,7 +438,7 @@ class RessarcimentoController(Controller):
         request: Request[Principal, Any, Any],
         db_session: NamedDependency[AsyncSession],
         settings: NamedDependency[Settings],
-        operator_id: Id,
+        operator_id: OperatorId,
         year: Annotated[int | None, Parameter(ge=2025, le=2100)] = None,
     ) -> CapsPublic:
         """The annual maximum and the caps of art. 4 §3 used by the attested production of ``year``."""
@@ -482,7 +482,7 @@ class RessarcimentoController(Controller):
         request: Request[Principal, Any, Any],
         db_session: NamedDependency[AsyncSession],
         settings: NamedDependency[Settings],
-        sanction_id: Id,
+        sanction_id: SanctionId,
         data: JSONBody[DateIn],
     ) -> SanctionPublic:
         s = await service.notify_sanction(
@@ -501,7 +501,7 @@ class RessarcimentoController(Controller):
         request: Request[Principal, Any, Any],
         db_session: NamedDependency[AsyncSession],
         settings: NamedDependency[Settings],
-        sanction_id: Id,
+        sanction_id: SanctionId,
         data: JSONBody[ChallengeIn],
     ) -> SanctionPublic:
         s = await service.record_challenge(
@@ -520,7 +520,7 @@ class RessarcimentoController(Controller):
         request: Request[Principal, Any, Any],
         db_session: NamedDependency[AsyncSession],
         settings: NamedDependency[Settings],
-        sanction_id: Id,
+        sanction_id: SanctionId,
         data: JSONBody[DecisionIn],
     ) -> SanctionPublic:
         s = await service.decide_challenge(

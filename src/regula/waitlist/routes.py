@@ -21,7 +21,7 @@ from regula.config import Settings
 from regula.core.errors import PermissionDenied, ValidationFailed
 from regula.core.ratelimit import public_lookup_limits
 from regula.http import listing
-from regula.http.input_guard import Id
+from regula.http.input_guard import CitizenId, EntryId
 from regula.http.state import client_address
 from regula.inputs import BIGINT_MAX, MAX_AGE_YEARS, MAX_DAYS
 from regula.people import documents
@@ -139,7 +139,7 @@ class CitizenController(Controller):
         request: Request[Principal, Any, Any],
         db_session: NamedDependency[AsyncSession],
         settings: NamedDependency[Settings],
-        citizen_id: Id,
+        citizen_id: CitizenId,
     ) -> CitizenPublic:
         citizen = await people.get_citizen(db_session, citizen_id)
         wl.Actor.of(request.user).require(citizen.municipality_ibge)
@@ -182,7 +182,7 @@ class CitizenController(Controller):
         request: Request[Principal, Any, Any],
         db_session: NamedDependency[AsyncSession],
         settings: NamedDependency[Settings],
-        citizen_id: Id,
+        citizen_id: CitizenId,
         data: JSONBody[CitizenUpdate],
     ) -> CitizenPublic:
         citizen = await people.get_citizen(db_session, citizen_id)
@@ -300,7 +300,7 @@ class EntryController(Controller):
         request: Request[Principal, Any, Any],
         db_session: NamedDependency[AsyncSession],
         settings: NamedDependency[Settings],
-        entry_id: Id,
+        entry_id: EntryId,
     ) -> EntryDetail:
         entry = await wl.get_entry(db_session, entry_id)
         wl.Actor.of(request.user).require(entry.municipality_ibge)
@@ -352,7 +352,7 @@ class EntryController(Controller):
         request: Request[Principal, Any, Any],
         db_session: NamedDependency[AsyncSession],
         settings: NamedDependency[Settings],
-        entry_id: Id,
+        entry_id: EntryId,
         data: JSONBody[TransitionRequest],
     ) -> EntryPublic:
         entry = await wl.transition(
