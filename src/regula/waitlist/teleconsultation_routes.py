@@ -20,7 +20,7 @@ from regula.config import Settings
 from regula.core.clock import local_today
 from regula.core.errors import ValidationFailed
 from regula.db.base import utcnow
-from regula.http.input_guard import Id
+from regula.http.input_guard import EntryId
 from regula.inputs import MAX_AGE_YEARS
 from regula.people.service import age_on
 from regula.territory.reference import territory
@@ -183,7 +183,7 @@ class TeleconsultationController(Controller):
         request: Request[Principal, Any, Any],
         db_session: NamedDependency[AsyncSession],
         settings: NamedDependency[Settings],
-        entry_id: Id,
+        entry_id: EntryId,
     ) -> TeleconsultationReferral:
         v = await service.view(db_session, settings, entry_id, Actor.of(request.user))
         return _public(v, local_today(settings))
@@ -200,7 +200,7 @@ class TeleconsultationController(Controller):
         request: Request[Principal, Any, Any],
         db_session: NamedDependency[AsyncSession],
         settings: NamedDependency[Settings],
-        entry_id: Id,
+        entry_id: EntryId,
         data: JSONBody[AnswerCreate],
     ) -> TeleconsultationReferral:
         v = await service.answer(
