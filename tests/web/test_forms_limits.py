@@ -94,6 +94,7 @@ async def test_every_typed_field_carries_the_servers_limit(
     anonymous = await browser_for(None)
     pages = [
         (anonymous, "/login"),
+        (anonymous, "/posicao"),
         (aps, "/senha"),
         (aps, "/aps/encaminhar"),
         (aps, f"/aps/encaminhar?oci={OCI}"),
@@ -109,7 +110,7 @@ async def test_every_typed_field_carries_the_servers_limit(
         response = await who.get(path)
         assert response.status_code == 200, (path, response.status_code)
         seen |= check_page(response.text, path)
-    expected = {"login", "senha", "aps_busca_oci", "aps_encaminhar", "acao", "auditoria_busca"}
+    expected = {"login", "posicao", "senha", "aps_busca_oci", "aps_encaminhar", "acao", "auditoria_busca"}
     expected |= {"admin_usuarios_filtro", "admin_usuario_novo", "admin_usuario_acesso", "admin_usuario_senha"}
     assert expected <= seen, expected - seen
 
@@ -132,6 +133,12 @@ async def test_the_server_refuses_what_the_browser_would_not_send(
         "/login", data={"username": "u" * 65, "password": "x", "next": "/"}, headers=HTML
     )
     assert too_long.status_code == 422 and "Usuário: Texto longo demais: no máximo 64 caracteres" in too_long.text
+    lookup = await anonymous.client.post(
+        "/posicao", data={"protocolo": "SC26 1234 5678 9012 34", "nascimento": "1960-05-17"}, headers=HTML
+    )
+    assert lookup.status_code == 422
+    assert field_error(lookup.text, "protocolo") == "Texto longo demais: no máximo 20 caracteres (foram 22)."
+    assert 'value="SC26 1234 5678 9012 34"' in lookup.text and 'value="1960-05-17"' in lookup.text
     aps = await browser_for(login)
     password = await aps.post(
         "/senha", {"current_password": login.password, "new_password": "n" * 129, "confirm_password": "n" * 129}

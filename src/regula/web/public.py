@@ -71,6 +71,26 @@ async def lookup_alias() -> Redirect:
     return Redirect(path="/posicao", status_code=301)
 
 
+#: The citizen's look-up form: a protocol (``waitlist_entry.protocol``, 16 characters, typed with spaces at most 20)
+#: and a birth date; the same limits in the page and on the server.
+LOOKUP_FORM = forms.register(
+    forms.FormSpec(
+        "posicao",
+        (
+            forms.FieldSpec(
+                "protocolo",
+                "Número do protocolo",
+                max_length=20,
+                pattern="[A-Za-z0-9 ]{1,20}",
+                pattern_message="Use só as letras e os números do protocolo (ex.: SC2612345678).",
+                required=True,
+            ),
+            forms.FieldSpec("nascimento", "Data de nascimento", max_length=10, required=True, type="date"),
+        ),
+    )
+)
+
+
 class LookupForm(Struct):
     protocolo: str = ""
     nascimento: str = ""
@@ -86,14 +106,18 @@ async def lookup(
     limits = public_lookup_limits(request.app.state)
     if refusal := limits.check_address(client_address(request)):
         return _refused(refusal, {})
-    protocol = forms.field_text(data.protocolo, 20).upper().replace(" ", "")
-    birth_raw = forms.field_text(data.nascimento, 10)
+    typed = {"protocolo": (data.protocolo or "").strip(), "nascimento": (data.nascimento or "").strip()}
+    protocol = typed["protocolo"].upper().replace(" ", "")
+    birth_raw = typed["nascimento"]
     values = {"protocolo": protocol, "nascimento": birth_raw}
-    errors: dict[str, str] = {}
-    if not protocol:
+    # The form's limits first (a refused value is named and shown again as typed).
+    errors: dict[str, str] = LOOKUP_FORM.field_messages(LOOKUP_FORM.check(typed))
+    if errors:
+        values = typed
+    elif not protocol:
         errors["protocolo"] = "Informe o número do protocolo."
     birth = common.parse_date_br(birth_raw)
-    if birth is None:
+    if birth is None and "nascimento" not in errors:
         errors["nascimento"] = "Informe a data de nascimento (DD/MM/AAAA)."
     if errors or birth is None:
         return Template(
