@@ -88,6 +88,7 @@ async def test_a_gestor_runs_a_scenario_in_the_background_and_reads_its_report(
     assert progress["percent"] == 100
     html = await gestor.get(f"{location}/relatorio.html")
     assert html.status_code == 200 and html.text.startswith("<!doctype html>")
+    assert html.headers["content-type"] == "text/html; charset=utf-8"  # once (QA walk saw "charset=utf-8" twice)
 
     # Another UF's gestor does not find it, nor sees it listed.
     other = await browser_for(await make_user("gestor", "uf:PR"))

@@ -269,7 +269,7 @@ async def report_page(
         raise Conflict("A simulação ainda não tem relatório.", code="simulacao_sem_relatorio")
     return Response(
         report_html(run.report),
-        media_type="text/html; charset=utf-8",
+        media_type="text/html",  # Litestar adds "; charset=utf-8" itself; naming it here sent it twice
         headers={"Content-Disposition": f'attachment; filename="simulacao-{run.id}.html"'},
     )
 
