@@ -403,6 +403,7 @@ ALONE = frozenset(
         "tests/cli/test_cli_contract.py",
         "tests/browser/test_journeys.py",
         "tests/browser/test_api_docs.py",
+        "tests/test_multiprocess.py",
     }
 )
 
