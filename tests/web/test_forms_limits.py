@@ -100,6 +100,7 @@ async def test_every_typed_field_carries_the_servers_limit(
         (aps, f"/aps/encaminhar?oci={OCI}"),
         (aps, f"/aps/encaminhamentos/{entry['id']}"),
         (regulator, f"/regulacao/entradas/{entry['id']}"),
+        (regulator, "/regulacao/agendas"),
         (auditor, "/auditoria"),
         (admin, "/admin/usuarios"),
         (admin, "/admin/usuarios/novo"),
@@ -111,7 +112,13 @@ async def test_every_typed_field_carries_the_servers_limit(
         assert response.status_code == 200, (path, response.status_code)
         seen |= check_page(response.text, path)
     expected = {"login", "posicao", "senha", "aps_busca_oci", "aps_encaminhar", "acao", "auditoria_busca"}
-    expected |= {"admin_usuarios_filtro", "admin_usuario_novo", "admin_usuario_acesso", "admin_usuario_senha"}
+    expected |= {
+        "agendas_filtro",
+        "admin_usuarios_filtro",
+        "admin_usuario_novo",
+        "admin_usuario_acesso",
+        "admin_usuario_senha",
+    }
     assert expected <= seen, expected - seen
 
 
@@ -156,6 +163,8 @@ async def test_the_server_refuses_what_the_browser_would_not_send(
     assert "Descrição: Texto longo demais: no máximo 2000 caracteres" in refused.text
     assert text.strip() in refused.text  # what was typed stays, whole
     assert field_error(refused.text, "cancelada") is not None
+    agendas = await regulator.get("/regulacao/agendas", params={"de": "2026-01-01" + "x" * 20})
+    assert field_error(agendas.text, "de") == "Texto longo demais: no máximo 10 caracteres (foram 30)."
     searched = await aps.get("/aps/encaminhar", params={"busca": "c" * 101})
     assert searched.status_code == 422
 

@@ -19,12 +19,25 @@ from regula.config import Settings
 from regula.providers import repository as providers
 from regula.providers.models import AgendaSlot
 from regula.waitlist import service as wl
-from regula.web import common
+from regula.web import common, forms
 
 VIEWERS = (Role.REGULADOR, Role.GESTOR, Role.EXECUTANTE, Role.AUDITOR, Role.NAVEGADOR)
 DEFAULT_DAYS = 14
 MAX_DAYS = 62
 GROUPS_PER_PAGE = 40
+#: The period filter's fields: dates (AAAA-MM-DD from the date input, or DD/MM/AAAA typed), the browser's and the
+#: server's limits alike.
+FILTER_FORM = forms.register(
+    forms.FormSpec(
+        "agendas_filtro",
+        (
+            forms.FieldSpec("cnes", "Estabelecimento", kind="choice"),
+            forms.FieldSpec("oci", "OCI", kind="choice"),
+            forms.FieldSpec("de", "De", max_length=10, type="date"),
+            forms.FieldSpec("ate", "Até", max_length=10, type="date"),
+        ),
+    )
+)
 
 
 @get("/regulacao/agendas", opt=allow(*VIEWERS), include_in_schema=False)
@@ -40,7 +53,9 @@ async def agendas_page(
 ) -> Template:
     p = common.principal(request)
     establishments = await providers.readable_establishments(db_session, p)
-    errors: dict[str, str] = {}
+    errors: dict[str, str] = FILTER_FORM.field_messages(FILTER_FORM.check({"de": de or "", "ate": ate or ""}))
+    if errors:  # beyond the fields' limits: shown next to them, the default period used
+        de, ate = (None if "de" in errors else de), (None if "ate" in errors else ate)
     today = wl.local_today(settings)
     start = common.parse_date_br(de) if de else today
     if start is None:
