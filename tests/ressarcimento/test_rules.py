@@ -162,6 +162,10 @@ def test_unknown_statuses_name_the_field() -> None:
     with pytest.raises(ValidationFailed) as exc:
         check_transition("ativa", "suspensa", ELIGIBLE)
     assert exc.value.errors[0].field == "to_status" and exc.value.code == "situacao_desconhecida"
+    # QA walk: the operator page showed "use uma de: manifestacao_interesse, aprovada_saes, …" — codes, not words
+    message = exc.value.errors[0].message
+    assert "manifestação de interesse" in message and "aprovada pela saes" in message
+    assert "manifestacao_interesse" not in message and "_" not in message
     with pytest.raises(ValidationFailed) as exc:
         next_statuses("nada")
     assert exc.value.errors[0].field == "status"

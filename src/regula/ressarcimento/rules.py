@@ -192,8 +192,10 @@ def _status(value: OperatorStatus | str, field_name: str) -> OperatorStatus:
     try:
         return OperatorStatus(value)
     except ValueError:
-        options = ", ".join(s.value for s in OperatorStatus)
-        message = f"Situação de operadora desconhecida: {value!r}; use uma de: {options}."
+        # People read the labels, not the stored codes (the stable code is the error's ``code``); the value sent is
+        # not echoed, since it may be anything a client typed.
+        options = ", ".join(STATUS_LABELS_PT[s].lower() for s in OperatorStatus)
+        message = f"Situação de operadora desconhecida; escolha uma de: {options}."
         raise ValidationFailed(
             message, code="situacao_desconhecida", errors=[FieldError(field_name, "situacao_desconhecida", message)]
         ) from None
