@@ -28,7 +28,7 @@ from regula.people.service import age_on
 from regula.waitlist import service as wl
 from regula.waitlist import teleconsultation_repository as tele_repo
 from regula.waitlist import teleconsultation_service as tele
-from regula.waitlist.teleconsultation import OUTCOME_LABELS_PT, Outcome
+from regula.waitlist.teleconsultation import MAX_GUIDANCE, OUTCOME_LABELS_PT, Outcome
 from regula.waitlist.teleconsultation_models import TeleconsultationAnswer
 from regula.waitlist.teleconsultation_routes import check_order, worklist_filter
 from regula.web import common, forms
@@ -168,6 +168,19 @@ async def answer_form(
     return await _answer_page(request, db_session, settings, entry_id)
 
 
+#: The teleconsultor's answer: the guidance's limit is the rule's (``teleconsultation.MAX_GUIDANCE``).
+ANSWER_FORM = forms.register(
+    forms.FormSpec(
+        "teleconsulta_resposta",
+        (
+            forms.FieldSpec("resposta", "Resposta", required=True, kind="choice"),
+            forms.FieldSpec("classe_sugerida", "Classe de risco sugerida", kind="choice"),
+            forms.FieldSpec("orientacao", "Orientação à equipe da APS", max_length=MAX_GUIDANCE, kind="textarea"),
+        ),
+    )
+)
+
+
 class AnswerForm(Struct):
     """The teleconsultor's answer (``waitlist.teleconsultation.check_answer`` names the fields)."""
 
@@ -194,7 +207,7 @@ async def submit_answer(
 ) -> Redirect | Template:
     values = {
         "resposta": forms.field_text(data.resposta, 30),
-        "orientacao": forms.field_text(data.orientacao, 5000),
+        "orientacao": (data.orientacao or "").strip(),  # whole: beyond the limit it is refused, not cut
         "classe_sugerida": forms.field_text(data.classe_sugerida, 10),
     }
 

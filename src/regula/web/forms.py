@@ -24,6 +24,7 @@ from regula.config import Settings
 from regula.core.errors import Conflict, DomainError, FieldError, NotFound, ValidationFailed
 from regula.waitlist import service as wl
 from regula.waitlist.models import WaitlistEntry
+from regula.waitlist.states import MAX_REASON_TEXT
 from regula.web.common import field_errors
 
 T = TypeVar("T")
@@ -281,15 +282,15 @@ def many(value: list[str] | str | None) -> list[str]:
     return [value] if isinstance(value, str) else list(value)
 
 
-#: The workflow action form (``_macros.html``'s ``action_form``): the reason's text is stored in a ``text`` column
-#: (``entry_event.reason_text``); 2,000 characters hold any justification a person writes on one action.
+#: The workflow action form (``_macros.html``'s ``action_form``): the reason's text is at most the state table's
+#: ``MAX_REASON_TEXT`` (the limit the service applies to every transition's reason).
 TRANSITION_FORM = register(
     FormSpec(
         "acao",
         (
             FieldSpec("para", "Ação", max_length=32, kind="choice"),
             FieldSpec("motivo_codigo", "Motivo", max_length=32, kind="choice"),
-            FieldSpec("motivo_texto", "Descrição", max_length=2000, kind="textarea"),
+            FieldSpec("motivo_texto", "Descrição", max_length=MAX_REASON_TEXT, kind="textarea"),
         ),
     )
 )
