@@ -104,6 +104,24 @@ async def test_list_links_the_2023_program_and_print_page_names_its_icon(
     assert (await gestor.get("/static/favicon.svg")).status_code == 200
 
 
+async def test_contract_month_typed_as_people_write_it(
+    par_id: int, make_user: Callable[..., Awaitable[Login]], browser_for: Callable[[Login | None], Awaitable[Browser]]
+) -> None:
+    """QA walk: the contract form asked for AAAA-MM and refused "11/2026", while the page shows months as MM/AAAA."""
+    gestor = await browser_for(await make_user("gestor", "region:42007"))
+    page = await gestor.get(f"/programas/{par_id}")
+    assert 'placeholder="MM/AAAA"' in page.text
+    y, m = _month(0).split("-")
+    contract = {"contrato": "CT-BR", "gestor": "municipality:4205407", "cnes": PROVIDER_CNES, "oci": OCI}
+    r = await gestor.post(f"/programas/{par_id}/contratos", {**contract, "mes": f"{m}/{y}", "quantidade": "3"})
+    assert r.status_code == 303
+    assert "CT-BR" in (await gestor.get(f"/programas/{par_id}")).text
+    r = await gestor.post(f"/programas/{par_id}/contratos", {**contract, "mes": f"13/{y}", "quantidade": "3"})
+    assert r.status_code == 422 and 'id="erro-contrato.mes"' in r.text and "MM/AAAA" in r.text
+    errors: list[Any] = []
+    assert par.parse_month(f"{m}/{y}", "m", errors) == par.parse_month(f"{y}-{m}", "m", errors) and not errors
+
+
 async def test_auditor_reads_others_do_not(
     par_id: int, make_user: Callable[..., Awaitable[Login]], browser_for: Callable[[Login | None], Awaitable[Browser]]
 ) -> None:

@@ -58,6 +58,8 @@ POPULATION_SOURCE: Final = "IBGE, estimativa populacional 2019 (tabela de munic�
 MAX_QUANTITY: Final = 1_000_000
 MAX_TEXT: Final = 20_000
 _MONTH = re.compile(r"^(\d{4})-?(\d{2})$")
+#: A month as people in Brazil write it (and as the pages show it): MM/AAAA.
+_MONTH_BR = re.compile(r"^(\d{2})/(\d{4})$")
 _CNES = re.compile(r"^\d{7}$")
 _COMPETENCIA = re.compile(r"^(\d{4})(0[1-9]|1[0-2])$")
 _QUARTER = re.compile(r"^(\d{4})Q([1-4])$", re.IGNORECASE)
@@ -80,11 +82,16 @@ TRANSFER_KIND_LABELS_PT: Final = {
 
 
 def parse_month(raw: str, field_name: str, errors: list[FieldError]) -> date | None:
-    match = _MONTH.match((raw or "").strip())
-    if match is None or not 1 <= int(match.group(2)) <= 12:
-        errors.append(FieldError(field_name, "mes_invalido", f"Mês inválido: {raw!r} (use AAAA-MM)."))
+    text = (raw or "").strip()
+    match = _MONTH.match(text)
+    br = None if match else _MONTH_BR.match(text)
+    year, month = (int(match.group(1)), int(match.group(2))) if match else (0, 0)
+    if br:
+        year, month = int(br.group(2)), int(br.group(1))
+    if not (match or br) or not 1 <= month <= 12:
+        errors.append(FieldError(field_name, "mes_invalido", f"Mês inválido: {raw!r} (use MM/AAAA ou AAAA-MM)."))
         return None
-    return date(int(match.group(1)), int(match.group(2)), 1)
+    return date(year, month, 1)
 
 
 def parse_date(raw: str | None, field_name: str, errors: list[FieldError], *, required: bool = True) -> date | None:
