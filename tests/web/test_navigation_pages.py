@@ -95,6 +95,25 @@ async def test_navigator_works_the_list_and_reads_the_message_log(
     assert e["protocol"] in log.text
 
 
+async def test_the_municipality_and_region_filters_narrow_the_appointments_to_confirm(
+    client: httpx.AsyncClient, session: AsyncSession, settings: Settings, make_user: MakeUser, browser_for: BrowserFor
+) -> None:
+    """QA walk: filtering the worklist by Florianópolis still listed the whole state's 1,496 appointments to
+    confirm (Tubarão, Lages…); the box follows the municipality and region filters like the tasks."""
+    e = await _booked_no_show(client, session, settings, make_user)  # a Florianópolis resident, booked
+    page = await browser_for(await make_user("navegador", "uf:SC"))
+    for params, shown in (
+        ({"municipio": "4205407"}, True),  # Florianópolis
+        ({"municipio": "4209102"}, False),  # Joinville
+        ({"regiao": "42007"}, True),  # Grande Florianópolis
+        ({"regiao": "42011"}, False),  # Nordeste (Joinville)
+    ):
+        listed = await page.get("/navegacao", params=params)
+        assert listed.status_code == 200, params
+        assert (e["protocol"] in listed.text) is shown, params
+        assert ("Consultas a confirmar (1)" in listed.text) is shown, params
+
+
 async def test_worklist_is_for_the_people_who_work_it(make_user: MakeUser, browser_for: BrowserFor) -> None:
     aps = await make_user("solicitante", "municipality:4205407")
     page = await browser_for(aps)

@@ -150,16 +150,27 @@ class Appointment:
     establishment: Establishment
 
 
-def _unconfirmed_conditions(actor: Actor, now: datetime, days: int) -> list[ColumnElement[bool]]:
-    return [
+def _unconfirmed_conditions(
+    actor: Actor, now: datetime, days: int, place: TaskFilter | None = None
+) -> list[ColumnElement[bool]]:
+    where = [
         col(WaitlistEntry.status) == "agendada",
         col(AgendaSlot.starts_at) >= now,
         col(AgendaSlot.starts_at) < now + timedelta(days=days),
         waitlist.readable(actor),
     ]
+    # The worklist's municipality / health region filter narrows the appointments to confirm too: a navigator
+    # calling one municipality's residents must not get the whole state's phone list.
+    if place is not None and place.municipality:
+        where.append(col(WaitlistEntry.municipality_ibge) == place.municipality)
+    if place is not None and place.municipalities is not None:
+        where.append(col(WaitlistEntry.municipality_ibge).in_(place.municipalities))
+    return where
 
 
-async def count_unconfirmed_appointments(session: AsyncSession, actor: Actor, now: datetime, *, days: int) -> int:
+async def count_unconfirmed_appointments(
+    session: AsyncSession, actor: Actor, now: datetime, *, days: int, place: TaskFilter | None = None
+) -> int:
     """How many appointments in the coming ``days`` nobody has confirmed yet (the box's true total)."""
     stmt = (
         select(func.count())
@@ -169,13 +180,19 @@ async def count_unconfirmed_appointments(session: AsyncSession, actor: Actor, no
             (col(SlotBooking.entry_id) == col(WaitlistEntry.id)) & (col(SlotBooking.status) == "ativa"),
         )
         .join(AgendaSlot, col(AgendaSlot.id) == col(SlotBooking.slot_id))
-        .where(*_unconfirmed_conditions(actor, now, days))
+        .where(*_unconfirmed_conditions(actor, now, days, place))
     )
     return int((await session.execute(stmt)).scalar_one())
 
 
 async def unconfirmed_appointments(
-    session: AsyncSession, actor: Actor, now: datetime, *, days: int, limit: int = 500
+    session: AsyncSession,
+    actor: Actor,
+    now: datetime,
+    *,
+    days: int,
+    limit: int = 500,
+    place: TaskFilter | None = None,
 ) -> list[Appointment]:
     """Appointments in the coming ``days`` that nobody has confirmed yet, soonest first, among the entries
     ``actor`` sees (audited: the list shows names and phone numbers)."""
@@ -188,7 +205,7 @@ async def unconfirmed_appointments(
         )
         .join(AgendaSlot, col(AgendaSlot.id) == col(SlotBooking.slot_id))
         .join(Establishment, col(Establishment.cnes) == col(AgendaSlot.cnes))
-        .where(*_unconfirmed_conditions(actor, now, days))
+        .where(*_unconfirmed_conditions(actor, now, days, place))
         .order_by(col(AgendaSlot.starts_at), col(WaitlistEntry.id))
         .limit(limit)
     )

@@ -96,10 +96,14 @@ UPCOMING_DAYS = 30
 UPCOMING_SHOWN = 25
 
 
-async def unconfirmed_appointments(db_session: AsyncSession, act: Any, limit: int = 500) -> list[dict[str, Any]]:
+async def unconfirmed_appointments(
+    db_session: AsyncSession, act: Any, limit: int = 500, place: nav_repo.TaskFilter | None = None
+) -> list[dict[str, Any]]:
     """Appointments in the coming days that nobody has confirmed yet, soonest first, with what the citizen was
     last asked and answered — the navigator's phone list (Portaria 3.492/2024 art. 10 §2 V)."""
-    rows = await nav_repo.unconfirmed_appointments(db_session, act, utcnow(), days=UPCOMING_DAYS, limit=limit)
+    rows = await nav_repo.unconfirmed_appointments(
+        db_session, act, utcnow(), days=UPCOMING_DAYS, limit=limit, place=place
+    )
     asked = await notify_repo.last_asked(
         db_session, [a.entry.id or 0 for a in rows], ("agendamento", "confirmacao", "oferta")
     )
@@ -187,9 +191,12 @@ async def _worklist(
     rows: list[nav_repo.TaskRow] = state.slice.rows
     contacts = await nav_repo.contacts_of_tasks(db_session, [r.task.id or 0 for r in rows])
     # The soonest appointments to confirm, with their true count (the box showed "500+" before).
-    upcoming = await unconfirmed_appointments(db_session, act, limit=UPCOMING_SHOWN) if f.status == "aberta" else []
+    # Narrowed by the worklist's municipality / region filter like the tasks below it.
+    upcoming = (
+        await unconfirmed_appointments(db_session, act, limit=UPCOMING_SHOWN, place=f) if f.status == "aberta" else []
+    )
     upcoming_total = (
-        await nav_repo.count_unconfirmed_appointments(db_session, act, utcnow(), days=UPCOMING_DAYS)
+        await nav_repo.count_unconfirmed_appointments(db_session, act, utcnow(), days=UPCOMING_DAYS, place=f)
         if f.status == "aberta"
         else 0
     )
