@@ -82,7 +82,8 @@ def test_referral_to_appointment_end_to_end(open_session: OpenSession, live_serv
     aps.shot("01-aps-novo-encaminhamento")
     aps.page.click("text=Enviar à regulação")
     # One protocol item was left unchecked: the form says so next to the checklist and keeps what was typed.
-    assert "exames_laboratoriais_recentes" in aps.page.locator("#erro-checklist").inner_text()
+    missing = aps.page.locator("#erro-checklist").inner_text()
+    assert "Exames laboratoriais dos últimos seis meses" in missing and "_" not in missing  # the label, not the key
     assert aps.page.input_value("#name") == "Rosa Amélia Nascimento"
     aps.page.check("#check-exames_laboratoriais_recentes")
     aps.page.click("text=Enviar à regulação")
