@@ -73,3 +73,18 @@ def test_navigation_per_role_and_current_page() -> None:
     assert nav_current(aps, "/aps/contrarreferencias/5") == "/aps/contrarreferencias"
     reg = nav_items(_user(Role.REGULADOR))
     assert nav_current(reg, "/regulacao/alocacoes/12") == "/regulacao/alocacoes"
+
+
+def test_readable_oci_names_keep_their_roman_numerals() -> None:
+    """QA walk: /transparencia listed "câncer de mama - i" and "colo do útero-ii"; SIGTAP's stage numerals stay
+    upper case, and the words around them still read in lower case."""
+    assert common.readable_oci_name("OCI PROGRESSÃO DA AVALIAÇÃO DIAGNÓSTICA DE CÂNCER DE MAMA - I") == (
+        "Progressão da avaliação diagnóstica de câncer de mama - I"
+    )
+    assert common.readable_oci_name("OCI AVALIAÇÃO DIAGNÓSTICA E TERAPÊUTICA DE CÂNCER DE COLO DO ÚTERO-II") == (
+        "Avaliação diagnóstica e terapêutica de câncer de colo do útero-II"
+    )
+    assert common.readable_oci_name("OCI PROGRESSÃO DA AVALIAÇÃO DIAGNÓSTICA I - SÍNDROME CORONARIANA CRÔNICA") == (
+        "Progressão da avaliação diagnóstica I - síndrome coronariana crônica"
+    )
+    assert common.readable_oci_name("OCI AVALIAÇÃO DE RISCO CIRÚRGICO") == "Avaliação de risco cirúrgico"

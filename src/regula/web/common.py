@@ -5,6 +5,7 @@ Portuguese), pagination and short messages after a POST-redirect-GET. Forms are 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -104,9 +105,18 @@ def readable_oci_name(name: str) -> str:
     """``OCI AVALIAÇÃO DIAGNÓSTICA EM ORTOPEDIA`` → ``Avaliação diagnóstica em ortopedia``: narrower, for charts
     (codes such as GIN1 stay as they are)."""
     words = short_oci_name(name).split()
-    out = [w if any(ch.isdigit() for ch in w) else w.lower() for w in words]
+    out = [w if any(ch.isdigit() for ch in w) else _lower_but_numerals(w) for w in words]
     text = " ".join(out)
     return text[:1].upper() + text[1:]
+
+
+_ROMAN = re.compile(r"(?:I{1,3}|IV|VI{0,3}|IX|X)")
+
+
+def _lower_but_numerals(word: str) -> str:
+    """Lower case, except the Roman numerals that number SIGTAP's staged OCIs (``CÂNCER DE MAMA - I``,
+    ``COLO DO ÚTERO-II``): "mama - I", not "mama - i"."""
+    return "-".join(part if _ROMAN.fullmatch(part) else part.lower() for part in word.split("-"))
 
 
 def scope_label(kind: str, code: str) -> str:
