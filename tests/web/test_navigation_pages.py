@@ -61,13 +61,15 @@ async def test_navigator_works_the_list_and_reads_the_message_log(
     page = await browser_for(nav)
     before = await page.get("/navegacao")
     assert "Consultas a confirmar (1)" in before.text and "Pedido de confirmação: na fila de envio" in before.text
+    # The phone reads as a Brazilian number; the link dials the stored one (QA walk: "+5548992220001" was shown).
+    assert '<a href="tel:+5548992220001">(48) 99222-0001</a>' in before.text
     faltou = await client.post(f"/api/v1/entries/{e['id']}/transitions", json={"to": "faltou"}, headers=nav.headers)
     assert faltou.status_code == 201, faltou.text
 
     worklist = await page.get("/navegacao")
     assert worklist.status_code == 200
     assert "Falta ao atendimento" in worklist.text and e["protocol"] in worklist.text
-    assert "+5548992220001" in worklist.text
+    assert '<a href="tel:+5548992220001">(48) 99222-0001</a>' in worklist.text
     task_id = (
         await session.execute(text("SELECT id FROM navigation_task WHERE entry_id = :e"), {"e": e["id"]})
     ).scalar_one()
