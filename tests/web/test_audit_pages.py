@@ -4,6 +4,8 @@ where; scoped to the auditor's jurisdiction; paged; downloadable as CSV; and the
 from __future__ import annotations
 
 import re
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -50,6 +52,13 @@ async def test_the_auditor_finds_who_read_a_citizen_and_the_search_is_audited(
     assert any(reader.username in r for r in by_entry)
     by_name = await auditor.get("/auditoria", params={"cidadao": "rosangela auditada"})
     assert any(reader.username in r for r in event_rows(by_name.text))  # one match: that citizen at once
+    here = datetime.now(ZoneInfo("America/Sao_Paulo")).date()
+    around = {"cidadao": person["cpf"], "de": str(here - timedelta(days=1)), "ate": str(here + timedelta(days=1))}
+    assert any(reader.username in r for r in event_rows((await auditor.get("/auditoria", params=around)).text))
+    later = {"cidadao": person["cpf"], "de": str(here + timedelta(days=2))}
+    assert event_rows((await auditor.get("/auditoria", params=later)).text) == []
+    by_address = await auditor.get("/auditoria", params={"cidadao": person["cpf"], "endereco": "127.0."})
+    assert any(reader.username in r for r in event_rows(by_address.text))
     elsewhere = await auditor.get("/auditoria", params={"cidadao": person["cpf"], "endereco": "10.9."})
     assert event_rows(elsewhere.text) == []
 
