@@ -70,6 +70,7 @@ PUBLIC_ROUTES: dict[str, frozenset[str]] = {
     "/static/{file_path:path}": frozenset({"GET", "HEAD", "OPTIONS"}),
     "/schema": frozenset({"GET", "OPTIONS"}),
     "/schema/swagger": frozenset({"GET", "OPTIONS"}),
+    "/schema/redoc": frozenset({"GET", "OPTIONS"}),
     "/schema/{path:str}": frozenset({"GET", "OPTIONS"}),
     "/schema/openapi.json": frozenset({"GET", "OPTIONS"}),
 }

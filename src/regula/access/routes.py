@@ -94,7 +94,7 @@ class AccessController(Controller):
         self,
         request: Request[service.Principal, Any, Any],
         db_session: NamedDependency[AsyncSession],
-        username: Annotated[str, PathParameter(max_length=64)],
+        username: Annotated[str, PathParameter(max_length=64, description="Nome de usuário")],
     ) -> UserPublic:
         return _user_public(await service.set_active(db_session, username, False, by=request.user))
 
@@ -109,7 +109,7 @@ class AccessController(Controller):
         self,
         request: Request[service.Principal, Any, Any],
         db_session: NamedDependency[AsyncSession],
-        username: Annotated[str, PathParameter(max_length=64)],
+        username: Annotated[str, PathParameter(max_length=64, description="Nome de usuário")],
     ) -> UserPublic:
         return _user_public(await service.set_active(db_session, username, True, by=request.user))
 
@@ -136,7 +136,7 @@ class AccessController(Controller):
         self,
         request: Request[service.Principal, Any, Any],
         db_session: NamedDependency[AsyncSession],
-        token_id: Annotated[int, PathParameter(gt=0)],
+        token_id: Annotated[int, PathParameter(gt=0, description="Identificador do token")],
     ) -> TokenPublic:
         return _token_public(await service.revoke_token(db_session, token_id, by=request.user))
 

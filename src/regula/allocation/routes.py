@@ -272,7 +272,7 @@ class AllocationController(Controller):
         self,
         request: Request[Principal, Any, Any],
         db_session: NamedDependency[AsyncSession],
-        limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
+        limit: Annotated[int, QueryParameter(ge=1, le=200, description="Número máximo de itens na resposta")] = 50,
     ) -> list[RunPublic]:
         return [_public(r) for r in await runs.readable_runs(db_session, wl.Actor.of(request.user), limit=limit)]
 
@@ -336,7 +336,9 @@ class AllocationController(Controller):
         ] = None,
         direction: Annotated[Literal["asc", "desc"] | None, QueryParameter(description="Sentido")] = None,
         cursor: Annotated[str | None, QueryParameter(max_length=400, description="Cursor da página")] = None,
-        limit: Annotated[int, QueryParameter(ge=1, le=MAX_SIZE)] = 100,
+        limit: Annotated[
+            int, QueryParameter(ge=1, le=MAX_SIZE, description="Número máximo de itens na resposta")
+        ] = 100,
     ) -> AssignmentPage:
         """A run's assignments, filtered (e.g. exactly the conflicts of a commit, by reason), sorted and paged by
         cursor, with the true total; only those of the caller's jurisdiction in a wider run (audited)."""

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from litestar import Controller, Request, get
 from litestar.di import NamedDependency
-from litestar.params import FromQuery, QueryParameter
+from litestar.params import QueryParameter
 from msgspec import Struct
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -55,13 +55,17 @@ class AuditController(Controller):
         self,
         request: Request[Principal, Any, Any],
         db_session: NamedDependency[AsyncSession],
-        entity_type: FromQuery[str | None] = None,
-        entity_id: FromQuery[str | None] = None,
-        action: FromQuery[str | None] = None,
+        entity_type: Annotated[
+            str | None, QueryParameter(description="Tipo do registro (ex.: WaitlistEntry, Citizen)")
+        ] = None,
+        entity_id: Annotated[str | None, QueryParameter(description="Identificador do registro")] = None,
+        action: Annotated[
+            str | None, QueryParameter(description="Código da ação registrada (o campo action dos eventos)")
+        ] = None,
         before_id: Annotated[
             int | None, QueryParameter(gt=0, le=BIGINT_MAX, description="Página: eventos com id menor que este")
         ] = None,
-        limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
+        limit: Annotated[int, QueryParameter(ge=1, le=1000, description="Número máximo de eventos na resposta")] = 100,
     ) -> AuditPage:
         rows = await repository.events(
             db_session,

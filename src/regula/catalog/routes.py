@@ -83,13 +83,15 @@ class ProtocolController(Controller):
         self,
         db_session: NamedDependency[AsyncSession],
         settings: NamedDependency[Settings],
-        oci: Annotated[str | None, QueryParameter(pattern=r"^\d{10}$", required=False)] = None,
+        oci: Annotated[
+            str | None, QueryParameter(pattern=r"^\d{10}$", required=False, description="Código da OCI (10 dígitos)")
+        ] = None,
         vigentes: Annotated[
             bool, QueryParameter(description="Só a versão vigente hoje de cada OCI com protocolo gravado")
         ] = False,
         ordem: Annotated[str, QueryParameter(pattern="^(recentes|antigas)$")] = "recentes",
-        offset: Annotated[int, QueryParameter(ge=0, le=1_000_000)] = 0,
-        limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
+        offset: Annotated[int, QueryParameter(ge=0, le=1_000_000, description="Quantos itens pular (paginação)")] = 0,
+        limit: Annotated[int, QueryParameter(ge=1, le=200, description="Número máximo de itens na resposta")] = 50,
     ) -> ProtocolPage:
         return await protocols.list_versions(
             db_session,
@@ -126,7 +128,7 @@ class ProtocolController(Controller):
         db_session: NamedDependency[AsyncSession],
         settings: NamedDependency[Settings],
         code: OciCode,
-        version: Annotated[int, PathParameter(ge=1, le=1_000_000)],
+        version: Annotated[int, PathParameter(ge=1, le=1_000_000, description="Número da versão do protocolo")],
     ) -> ProtocolOut:
         found = await protocols.protocol_version(db_session, code, version, settings)
         if found.version != version:

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from litestar import get
 from litestar.di import NamedDependency
-from litestar.params import FromQuery, QueryParameter
+from litestar.params import QueryParameter
 from msgspec import Struct
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -34,8 +34,8 @@ class JobRunPublic(Struct):
 )
 async def job_runs(
     db_session: NamedDependency[AsyncSession],
-    job: FromQuery[str | None] = None,
-    limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
+    job: Annotated[str | None, QueryParameter(description="Só as execuções desta tarefa")] = None,
+    limit: Annotated[int, QueryParameter(ge=1, le=500, description="Número máximo de execuções na resposta")] = 50,
 ) -> list[JobRunPublic]:
     return [
         JobRunPublic(r.id or 0, r.job, r.started_at, r.finished_at, r.outcome, r.counts, r.error)

@@ -270,12 +270,12 @@ class CounterReferralController(Controller):
         request: Request[Principal, Any, Any],
         db_session: NamedDependency[AsyncSession],
         read: Annotated[str | None, QueryParameter(description="lidas ou nao_lidas")] = None,
-        oci_code: Annotated[str | None, QueryParameter(max_length=10)] = None,
+        oci_code: Annotated[str | None, QueryParameter(max_length=10, description="Código da OCI (10 dígitos)")] = None,
         cnes: Annotated[str | None, QueryParameter(description="CNES da equipe que recebeu")] = None,
         q: Annotated[str | None, QueryParameter(max_length=200, description="Protocolo ou nome")] = None,
         order: Annotated[str, QueryParameter(description="recentes, antigas ou nao_lidas")] = "recentes",
-        page: Annotated[int, QueryParameter(ge=1, le=1_000_000)] = 1,
-        page_size: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
+        page: Annotated[int, QueryParameter(ge=1, le=1_000_000, description="Página, a partir de 1")] = 1,
+        page_size: Annotated[int, QueryParameter(ge=1, le=200, description="Itens por página")] = 50,
     ) -> CounterReferralPage:
         actor = Actor.of(request.user)
         f = counter_referral_filter(read, oci_code, cnes, q)

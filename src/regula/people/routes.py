@@ -37,10 +37,17 @@ class PeopleController(Controller):
             str | None,
             QueryParameter(pattern="^(indigena_sem_cns)$", required=False),
         ] = None,
-        municipio: Annotated[str | None, QueryParameter(pattern=r"^\d{7}$", required=False)] = None,
-        ordem: Annotated[str, QueryParameter(pattern="^(id|name|municipality)$")] = "id",
-        offset: Annotated[int, QueryParameter(ge=0, le=1_000_000)] = 0,
-        limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
+        municipio: Annotated[
+            str | None,
+            QueryParameter(
+                pattern=r"^\d{7}$", required=False, description="Município de residência (código IBGE, 7 dígitos)"
+            ),
+        ] = None,
+        ordem: Annotated[
+            str, QueryParameter(pattern="^(id|name|municipality)$", description="Ordenação: id, name ou municipality")
+        ] = "id",
+        offset: Annotated[int, QueryParameter(ge=0, le=1_000_000, description="Quantos itens pular (paginação)")] = 0,
+        limit: Annotated[int, QueryParameter(ge=1, le=200, description="Número máximo de itens na resposta")] = 50,
     ) -> IdentificationIssuePage:
         report = await service.identification_report(
             db_session,

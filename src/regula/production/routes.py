@@ -233,7 +233,9 @@ class ProductionController(Controller):
         self,
         request: Request[Principal, Any, Any],
         db_session: NamedDependency[AsyncSession],
-        cnes: FromQuery[str | None] = None,
+        cnes: Annotated[
+            str | None, QueryParameter(description="CNES do estabelecimento; sem ele, todos os da sua jurisdição")
+        ] = None,
     ) -> list[RangePublic]:
         return [range_public(r) for r in await numbering.list_ranges(db_session, Actor.of(request.user), cnes)]
 
@@ -281,7 +283,9 @@ class ProductionController(Controller):
         settings: NamedDependency[Settings],
         competencia: Annotated[str, QueryParameter(description="AAAAMM")],
         ate: Annotated[str | None, QueryParameter(description="AAAAMM (inclusive)")] = None,
-        cnes: FromQuery[str | None] = None,
+        cnes: Annotated[
+            str | None, QueryParameter(description="CNES do estabelecimento; sem ele, todos os da sua jurisdição")
+        ] = None,
     ) -> list[FindingPublic]:
         found = await control.check_production(
             db_session, settings, Actor.of(request.user), competencia=competencia, until=ate, cnes=cnes
@@ -300,7 +304,9 @@ class ProductionController(Controller):
         db_session: NamedDependency[AsyncSession],
         competencia: Annotated[str, QueryParameter(description="AAAAMM")],
         ate: Annotated[str | None, QueryParameter(description="AAAAMM (inclusive)")] = None,
-        cnes: FromQuery[str | None] = None,
+        cnes: Annotated[
+            str | None, QueryParameter(description="CNES do estabelecimento; sem ele, todos os da sua jurisdição")
+        ] = None,
     ) -> list[IndicatorPublic]:
         rows = await indicators.provider_indicators(
             db_session, Actor.of(request.user), competencia=competencia, until=ate, cnes=cnes
@@ -319,7 +325,7 @@ class ProductionController(Controller):
         db_session: NamedDependency[AsyncSession],
         settings: NamedDependency[Settings],
         competencia: Annotated[str, QueryParameter(description="AAAAMM")],
-        cnes: FromQuery[str],
+        cnes: Annotated[str, QueryParameter(description="CNES do estabelecimento executante")],
     ) -> Response[bytes]:
         export = await apac.apac_export(
             db_session, settings, Actor.of(request.user), competencia=competencia, cnes=cnes

@@ -89,12 +89,12 @@ class ProgramsController(Controller):
         db_session: NamedDependency[AsyncSession],
         status: FromQuery[Literal["rascunho", "em_pactuacao", "aprovada"] | None] = None,
         scope_kind: FromQuery[Literal["region", "macro", "uf", "municipalities"] | None] = None,
-        uf: Annotated[str | None, QueryParameter(max_length=2)] = None,
+        uf: Annotated[str | None, QueryParameter(max_length=2, description="Sigla da UF, por exemplo SC")] = None,
         q: Annotated[str | None, QueryParameter(max_length=200, description="Parte do título")] = None,
         sort: FromQuery[Literal["id", "title", "status", "population", "approved_on", "updated_at"]] = "id",
         descending: FromQuery[bool] = False,
-        offset: Annotated[int, QueryParameter(ge=0, le=1_000_000)] = 0,
-        limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
+        offset: Annotated[int, QueryParameter(ge=0, le=1_000_000, description="Quantos itens pular (paginação)")] = 0,
+        limit: Annotated[int, QueryParameter(ge=1, le=500, description="Número máximo de itens na resposta")] = 50,
     ) -> ParPage:
         found = await service.list_pars(
             db_session,
@@ -327,7 +327,9 @@ class ProgramsController(Controller):
         settings: NamedDependency[Settings],
         par_id: ParId,
         competencia: Annotated[str, QueryParameter(description="AAAAMM", max_length=6)],
-        format: FromQuery[Literal["csv", "xlsx"]] = "csv",
+        format: Annotated[
+            Literal["csv", "xlsx"], QueryParameter(description="Formato do arquivo: csv ou xlsx")
+        ] = "csv",
     ) -> Response[bytes]:
         file = await service.cib_report(
             db_session, settings, par_id, Actor.of(request.user), competencia, local_today(settings)
@@ -347,7 +349,9 @@ class ProgramsController(Controller):
         settings: NamedDependency[Settings],
         par_id: ParId,
         trimestre: Annotated[str, QueryParameter(description="AAAAQn, ex.: 2026Q1", max_length=6)],
-        format: FromQuery[Literal["csv", "xlsx"]] = "csv",
+        format: Annotated[
+            Literal["csv", "xlsx"], QueryParameter(description="Formato do arquivo: csv ou xlsx")
+        ] = "csv",
     ) -> Response[bytes]:
         file = await service.cit_report(
             db_session, settings, par_id, Actor.of(request.user), trimestre, local_today(settings)
@@ -365,8 +369,8 @@ class ProgramsController(Controller):
         request: Request[Principal, Any, Any],
         db_session: NamedDependency[AsyncSession],
         month: Annotated[str, QueryParameter(description="AAAA-MM", max_length=7)],
-        cnes: Annotated[str | None, QueryParameter(max_length=7)] = None,
-        oci_code: Annotated[str | None, QueryParameter(max_length=10)] = None,
+        cnes: Annotated[str | None, QueryParameter(max_length=7, description="CNES do estabelecimento")] = None,
+        oci_code: Annotated[str | None, QueryParameter(max_length=10, description="Código da OCI (10 dígitos)")] = None,
     ) -> list[CapacityOut]:
         errors: list[FieldError] = []
         first = service.parse_month(month, "month", errors)

@@ -60,8 +60,8 @@ from regula.ressarcimento.schemas import (
 READERS = (Role.GESTOR, Role.AUDITOR)
 MANAGERS = (Role.GESTOR,)
 PAGE_SIZE = 50
-Page = Annotated[int, Parameter(ge=1, le=1_000_000)]
-Year = Annotated[int, Parameter(ge=2025, le=2100)]
+Page = Annotated[int, Parameter(ge=1, le=1_000_000, description="Página, a partir de 1")]
+Year = Annotated[int, Parameter(ge=2025, le=2100, description="Ano")]
 
 
 def _money(value: Any, field: str, *, positive: bool = False, required: bool = True) -> Any:
@@ -241,7 +241,7 @@ class RessarcimentoController(Controller):
         request: Request[Principal, Any, Any],
         db_session: NamedDependency[AsyncSession],
         operator_id: OperatorId,
-        history: FromQuery[bool] = False,
+        history: Annotated[bool, Parameter(description="Também as versões substituídas ou encerradas")] = False,
     ) -> list[MatrixItemPublic]:
         """The active offer matrix; with ``history`` also the versions that were replaced or ended."""
         d = await service.operator_detail(db_session, operator_id, Actor.of(request.user))

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 from litestar import Controller, Request, get, post, put
 from litestar.di import NamedDependency
-from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.types import ControllerRouterHandler
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -154,8 +154,8 @@ class CitizenController(Controller):
         request: Request[Principal, Any, Any],
         db_session: NamedDependency[AsyncSession],
         settings: NamedDependency[Settings],
-        cpf: FromQuery[str | None] = None,
-        cns: FromQuery[str | None] = None,
+        cpf: Annotated[str | None, QueryParameter(description="CPF do cidadão (11 dígitos)")] = None,
+        cns: Annotated[str | None, QueryParameter(description="CNS do cidadão (15 dígitos)")] = None,
     ) -> list[CitizenPublic]:
         if not cpf and not cns:
             raise ValidationFailed.for_field("cpf", "obrigatorio", "Informe cpf ou cns.")
@@ -220,13 +220,23 @@ class EntryController(Controller):
         request: Request[Principal, Any, Any],
         db_session: NamedDependency[AsyncSession],
         settings: NamedDependency[Settings],
-        oci: FromQuery[str | None] = None,
-        status: FromQuery[str | None] = None,
+        oci: Annotated[str | None, QueryParameter(description="Código da OCI (10 dígitos)")] = None,
+        status: Annotated[
+            str | None, QueryParameter(description="Situação da solicitação (ex.: autorizada, agendada)")
+        ] = None,
         municipality: Annotated[str | None, QueryParameter(description="IBGE de origem (6 ou 7 dígitos)")] = None,
-        risk_class: FromQuery[str | None] = None,
-        age_min: Annotated[int | None, QueryParameter(ge=0, le=MAX_AGE_YEARS)] = None,
-        age_max: Annotated[int | None, QueryParameter(ge=0, le=MAX_AGE_YEARS)] = None,
-        min_days_waiting: Annotated[int | None, QueryParameter(ge=0, le=MAX_DAYS)] = None,
+        risk_class: Annotated[
+            str | None, QueryParameter(description="Classe de risco (vermelho, amarelo, verde ou azul)")
+        ] = None,
+        age_min: Annotated[
+            int | None, QueryParameter(ge=0, le=MAX_AGE_YEARS, description="Idade mínima, em anos")
+        ] = None,
+        age_max: Annotated[
+            int | None, QueryParameter(ge=0, le=MAX_AGE_YEARS, description="Idade máxima, em anos")
+        ] = None,
+        min_days_waiting: Annotated[
+            int | None, QueryParameter(ge=0, le=MAX_DAYS, description="Só quem espera há pelo menos estes dias")
+        ] = None,
         queue: Annotated[str | None, QueryParameter(description="OCI:escopo:código; ordena pela posição")] = None,
         region: Annotated[
             str | None, QueryParameter(description="Região de saúde de origem (código de 5 dígitos).", required=False)
@@ -484,8 +494,8 @@ def _require_national_or_queue_scope(user: Principal, queue_key: str) -> None:
 async def public_position(
     request: Request[Any, Any, Any],
     db_session: NamedDependency[AsyncSession],
-    protocol: FromQuery[str],
-    birth_date: FromQuery[date],
+    protocol: Annotated[str, QueryParameter(description="Protocolo da solicitação")],
+    birth_date: Annotated[date, QueryParameter(description="Data de nascimento (AAAA-MM-DD)")],
 ) -> PublicPosition:
     limits = public_lookup_limits(request.app.state)
     if refusal := limits.check_address(client_address(request)) or limits.check_protocol(protocol):

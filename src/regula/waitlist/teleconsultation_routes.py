@@ -152,10 +152,14 @@ class TeleconsultationController(Controller):
         request: Request[Principal, Any, Any],
         db_session: NamedDependency[AsyncSession],
         settings: NamedDependency[Settings],
-        oci_code: Annotated[str | None, QueryParameter(max_length=10)] = None,
+        oci_code: Annotated[str | None, QueryParameter(max_length=10, description="Código da OCI (10 dígitos)")] = None,
         municipality: Annotated[str | None, QueryParameter(description="IBGE de residência (6 ou 7 dígitos)")] = None,
-        age_min: Annotated[int | None, QueryParameter(ge=0, le=MAX_AGE_YEARS)] = None,
-        age_max: Annotated[int | None, QueryParameter(ge=0, le=MAX_AGE_YEARS)] = None,
+        age_min: Annotated[
+            int | None, QueryParameter(ge=0, le=MAX_AGE_YEARS, description="Idade mínima, em anos")
+        ] = None,
+        age_max: Annotated[
+            int | None, QueryParameter(ge=0, le=MAX_AGE_YEARS, description="Idade máxima, em anos")
+        ] = None,
         order: Annotated[str, QueryParameter(description="espera, recentes, oci ou idade")] = "espera",
         page: Annotated[int, QueryParameter(ge=1, le=1_000_000)] = 1,
         page_size: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
