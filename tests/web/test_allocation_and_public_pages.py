@@ -60,6 +60,9 @@ async def test_run_launched_reviewed_approved_and_committed(
     await solve_queued_now(session, settings)  # what the jobs process does
     run = await reg.get(run_url)
     assert "Proposta: aguarda revisão" in run.text
+    # QA walk: the self-reloading page keeps ?feito=na_fila; once solved it no longer says the run is queued.
+    reloaded = await reg.get(launched.headers["location"])
+    assert "Proposta: aguarda revisão" in reloaded.text and "Rodada na fila" not in reloaded.text
     assert 'http-equiv="refresh"' not in run.text
     assert "Policlínica 7100001" in run.text  # by provider
     assert "Florianópolis/SC" in run.text  # by municipality

@@ -334,7 +334,9 @@ async def _run_page(
             "by_provider": [(cnes, name, common.municipality_label(ibge), n) for cnes, name, ibge, n in by_provider],
             "provider_chart": charts.render(provider_chart),
             "municipality_chart": charts.render(municipality_chart),
-            "done": DONE_PT.get(done or ""),
+            # The page reloads itself at the same address (?feito=na_fila): once the run is solved, "Rodada na
+            # fila…" would contradict the status shown below it.
+            "done": None if done == "na_fila" and run.status not in SOLVING_STATUSES else DONE_PT.get(done or ""),
             "done_code": done,
             "alert": alert,
             "can_decide": p.role in (*DECIDERS, Role.ADMIN) and runs.decidable(actor, run),
