@@ -138,3 +138,20 @@ async def test_the_trail_is_paged_by_cursor(
     assert next_url
     second = await auditor.get(next_url.group(1).replace("&amp;", "&"))
     assert 5 <= len(event_rows(second.text)) < 50
+
+
+def test_every_audited_record_type_has_a_portuguese_name() -> None:
+    # QA found "AuthorizationNumber (1932)", "ressarcimento_operator: lista de 3 registros" on the auditor's page:
+    # every model (the flush listener's name) and its table (the list reads' name) must read in Portuguese.
+    from sqlmodel import SQLModel
+
+    from regula.models import load_all_models
+    from regula.web.audit import ENTITY_LABELS_PT
+
+    load_all_models()
+    missing = [
+        f"{m.class_.__name__} ({m.class_.__tablename__})"
+        for m in SQLModel._sa_registry.mappers
+        if not {m.class_.__name__, m.class_.__tablename__} <= ENTITY_LABELS_PT.keys()
+    ]
+    assert missing == []
