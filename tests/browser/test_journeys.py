@@ -135,7 +135,9 @@ def test_referral_to_appointment_end_to_end(open_session: OpenSession, live_serv
 
     # The navigator sees the new appointment among those to confirm, and what the citizen was told.
     nav = open_session("navegador")
-    nav.go("/navegacao")
+    # The box lists the 25 soonest of the state's unconfirmed appointments (a true count above it); the navigator
+    # narrows it to the citizen's municipality, as the worklist's filter does (issue 17 item 1).
+    nav.go("/navegacao?municipio=4205407")
     upcoming = nav.page.locator("section[aria-labelledby='h-confirmar']").inner_text()
     assert protocol in upcoming and "Pedido de confirmação" in upcoming
     nav.shot("09-navegacao-a-confirmar")
