@@ -197,3 +197,13 @@ async def test_the_navigators_contact_form_carries_its_limit_and_keeps_what_was_
         await session.execute(text("SELECT count(*) FROM contact_attempt WHERE task_id = :t"), {"t": task_id})
     ).scalar_one()
     assert contacts == 0
+
+
+async def test_the_managers_forms_carry_their_limits(make_user: MakeUser, browser_for: BrowserFor) -> None:
+    gestor = await browser_for(await make_user("gestor", "uf:SC"))
+    seen: set[str] = set()
+    for path in ("/gestao/simulacoes",):
+        response = await gestor.get(path)
+        assert response.status_code == 200, (path, response.status_code)
+        seen |= check_page(response.text, path)
+    assert {"simulacao"} <= seen, seen

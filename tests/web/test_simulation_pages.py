@@ -126,3 +126,28 @@ async def test_bad_input_is_refused_naming_the_field_and_nothing_is_saved(
     auditor = await browser_for(await make_user("auditor", "uf:SC"))
     assert (await auditor.get("/gestao/simulacoes")).status_code == 200
     assert (await auditor.post("/gestao/simulacoes", SMALL, follow_redirects=False)).status_code == 403
+
+
+async def test_an_overlong_name_is_refused_by_label_with_every_bad_field_and_what_was_typed_kept(
+    browser_for: Callable[[Login | None], Awaitable[Browser]],
+    make_user: Callable[..., Awaitable[Login]],
+    session: AsyncSession,
+) -> None:
+    """Issue 17 item 4: a 200-character name was saved cut to 80; now it is refused by its label, together with
+    every other bad field (in the form's order), and the form shows back what was typed, whole."""
+    gestor = await browser_for(await make_user("gestor", "uf:SC"))
+    before = await _count(session)
+    name = "Cenário de inverno " * 10 + "fim"  # 193 characters
+    bad = {**SMALL, "nome": name, "capacidade": "muito", "meses": "0", "escalonamento": "150"}
+    answer = await gestor.post("/gestao/simulacoes", bad, follow_redirects=False)
+    assert answer.status_code == 422
+    assert field_error(answer.text, "nome") == f"Texto longo demais: no máximo 80 caracteres (foram {len(name)})."
+    assert "número" in (field_error(answer.text, "capacidade") or "")
+    assert "mínimo" in (field_error(answer.text, "meses") or "").lower()
+    assert "máximo" in (field_error(answer.text, "escalonamento") or "").lower()
+    summary = answer.text.split('role="alert"')[1].split("</div>")[0]
+    labels = ["Nome:", "Capacidade (% da atual):", "Meses medidos:", "Escalonamento (% do tM):"]
+    positions = [summary.find(label) for label in labels]
+    assert -1 not in positions and positions == sorted(positions), positions
+    assert f'value="{name}"' in answer.text and 'value="muito"' in answer.text and 'value="5000"' in answer.text
+    assert await _count(session) == before

@@ -20,7 +20,7 @@ from regula.core.errors import Conflict, FieldError, ValidationFailed
 from regula.simulation import repository, service
 from regula.simulation.models import RUN_STATUSES, SimulationRun
 from regula.simulation.report import dump
-from regula.simulation.scenario import SUPPORTED_UFS, Scenario
+from regula.simulation.scenario import SUPPORTED_UFS, Scenario, load_scenario
 from regula.territory.reference import territory
 from regula.web import common, forms
 from regula.web.charts import render
@@ -65,6 +65,47 @@ FIELDS: Final = {
 FORM_OF: Final = {v: k for k, v in FIELDS.items()}
 PERCENT_FIELDS: Final = frozenset({"capacidade", "faltas"})
 INT_FIELDS: Final = frozenset({"meses", "aquecimento", "replicacoes", "semente", "encaminhamentos", "escalonamento"})
+
+
+_NUMBER = r"\d{1,6}([.,]\d{1,4})?"
+_NUMBER_MESSAGE = "Informe um número (ex.: 100 ou 92,5)."
+#: The scenario form (issue 17 item 4): the name is at most its column; the percentages people type are numbers.
+#: The ranges (months, replications, …) are the scenario's (``regula.simulation.scenario``), said by the service.
+SCENARIO_FORM = forms.register(
+    forms.FormSpec(
+        "simulacao",
+        (
+            forms.FieldSpec("nome", "Nome", max_length=forms.column_length(SimulationRun, "name"), required=True),
+            forms.FieldSpec("politica", "Política", max_length=40, kind="choice"),
+            forms.FieldSpec("uf", "UF", max_length=2, kind="choice"),
+            forms.FieldSpec(
+                "capacidade",
+                "Capacidade (% da atual)",
+                max_length=11,
+                pattern=_NUMBER,
+                pattern_message=_NUMBER_MESSAGE,
+                inputmode="decimal",
+            ),
+            forms.FieldSpec("meses", "Meses medidos", kind="number"),
+            forms.FieldSpec("aquecimento", "Meses de aquecimento", kind="number"),
+            forms.FieldSpec("replicacoes", "Replicações", kind="number"),
+            forms.FieldSpec("semente", "Semente", kind="number"),
+            forms.FieldSpec("encaminhamentos", "Encaminhamentos por ano", kind="number"),
+            forms.FieldSpec(
+                "faltas",
+                "Faltas sem lembrete (%)",
+                max_length=11,
+                pattern=_NUMBER,
+                pattern_message=_NUMBER_MESSAGE,
+                inputmode="decimal",
+            ),
+            forms.FieldSpec("mensagens", "Mensagens", max_length=16, kind="choice"),
+            forms.FieldSpec("encaixe", "Encaixe de vagas liberadas", max_length=3, kind="choice"),
+            forms.FieldSpec("equidade", "Pesos de equidade", max_length=3, kind="choice"),
+            forms.FieldSpec("escalonamento", "Escalonamento (% do tM)", kind="number"),
+        ),
+    )
+)
 
 
 class ScenarioForm(Struct):
@@ -115,12 +156,15 @@ def _defaults(request: Request[Any, Any, Any]) -> dict[str, str]:
 
 
 def scenario_data(values: dict[str, str]) -> dict[str, Any]:
-    """The scenario of the form's values; raises ValidationFailed naming the form's fields."""
+    """The scenario of the form's values; raises ValidationFailed naming every bad field of the form at once: its
+    limits (``SCENARIO_FORM``), the numbers that are not numbers, and what the scenario itself refuses in the
+    fields that are."""
     data: dict[str, Any] = {}
-    errors: list[FieldError] = []
+    errors: list[FieldError] = SCENARIO_FORM.check(values)
+    bad = {e.field for e in errors}
     for name, key in FIELDS.items():
         raw = values.get(name, "")
-        if raw == "":
+        if raw == "" or name in bad:
             continue
         if name in PERCENT_FIELDS or name in INT_FIELDS:
             try:
@@ -134,16 +178,21 @@ def scenario_data(values: dict[str, str]) -> dict[str, Any]:
         else:
             data[key] = raw
     if errors:
+        try:  # the scenario's own refusals of the other fields, so that one answer names them all
+            load_scenario(data)
+        except ValidationFailed as exc:
+            errors += [e for e in exc.errors if FORM_OF.get(e.field.split(".")[0].split("[")[0]) not in bad]
         raise ValidationFailed("Cenário inválido.", code="dados_invalidos", errors=errors)
     return data
 
 
-def _form_errors(refusal: forms.Refusal) -> dict[str, str]:
-    out: dict[str, str] = {}
+def _form_errors(refusal: forms.Refusal) -> list[FieldError]:
+    """The refusal's errors named by the form's fields (the scenario's ``months`` is the form's ``meses``)."""
+    out: list[FieldError] = []
     for e in refusal.errors:
         top = e.field.split(".")[0].split("[")[0]
-        out.setdefault(FORM_OF.get(top, top), e.message)
-    return out or {"nome": refusal.message}
+        out.append(FieldError(FORM_OF.get(top, top), e.code, e.message))
+    return out or [FieldError("nome", refusal.code, refusal.message)]
 
 
 async def _list_page(
@@ -151,7 +200,7 @@ async def _list_page(
     db_session: AsyncSession,
     *,
     query: dict[str, str],
-    errors: dict[str, str] | None = None,
+    errors: list[FieldError] | None = None,
     values: dict[str, str] | None = None,
     status_code: int = 200,
 ) -> Template:
@@ -180,7 +229,9 @@ async def _list_page(
             "messages": list(MESSAGES_PT.items()),
             "tristate": list(TRISTATE_PT.items()),
             "ufs": [(u, u) for u in SUPPORTED_UFS],
-            "errors": errors or {},
+            "form": SCENARIO_FORM,
+            "errors": SCENARIO_FORM.field_messages(errors or []),
+            "problems": SCENARIO_FORM.problems(errors or []),
             "values": values or _defaults(request),
             "can_launch": p.role in (*LAUNCHERS, Role.ADMIN),
         },
@@ -204,7 +255,8 @@ async def runs_page(
 async def launch_run(
     request: Request[Any, Any, Any], db_session: NamedDependency[AsyncSession], data: Form[ScenarioForm]
 ) -> Redirect | Template:
-    values = {name: forms.field_text(getattr(data, name), 80) for name in FIELDS}
+    # Trimmed, never cut: a value beyond its limit is refused by name and shown again as it was typed.
+    values = {name: (getattr(data, name) or "").strip() for name in FIELDS}
 
     async def rerender(refusal: forms.Refusal) -> Template:
         return await _list_page(
