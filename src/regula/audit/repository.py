@@ -15,16 +15,11 @@ from typing import Any, Final
 from sqlalchemy import ColumnElement, RowMapping, String, and_, cast, false, func, literal, or_, select, true
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col
 
 from regula.access.actor import Actor
 from regula.access.policy import JurisdictionKind
 from regula.audit.models import AuditEvent
 from regula.db.listing import Slice, SortKey, Sorts, Window, fetch
-from regula.people import repository as people
-from regula.people.models import Citizen
-from regula.territory.reference import search_key
-from regula.waitlist.models import WaitlistEntry
 
 _T = AuditEvent.__table__  # type: ignore[attr-defined]
 
@@ -92,6 +87,9 @@ class AuditSearch:
     is optional; the conditions add up (AND)."""
 
     citizen_id: int | None = None
+    #: The citizen's entries (``waitlist.repository.entry_ids_of_citizen``), read by the caller: the audit log stays
+    #: below the domains it records (no import of people or waitlist here).
+    citizen_entry_ids: tuple[int, ...] = ()
     entry_id: int | None = None
     export_id: str | None = None
     username: str | None = None
@@ -123,15 +121,13 @@ def conditions(actor: Actor, q: AuditSearch) -> list[ColumnElement[bool]]:
     where: list[ColumnElement[bool]] = [readable(actor)]
     if q.citizen_id is not None:
         # The citizen's record itself, and each of their entries (read, changed, listed, exported).
-        ids = select(cast(col(WaitlistEntry.id), String)).where(col(WaitlistEntry.citizen_id) == q.citizen_id)
-        ids_array = func.array(ids.scalar_subquery())
+        ids = [str(i) for i in q.citizen_entry_ids]
         person = str(q.citizen_id)
         where.append(
             or_(
                 and_(_T.c.entity_type == "Citizen", _T.c.entity_id == person),
                 and_(_T.c.entity_type == "Citizen", _names_any(_text_array([person]))),
-                and_(_T.c.entity_type == "WaitlistEntry", _T.c.entity_id.in_(ids)),
-                and_(_T.c.entity_type.in_(_ENTRY_LISTS), _names_any(ids_array)),
+                _about_entries(ids) if ids else false(),
             )
         )
     if q.entry_id is not None:
@@ -163,19 +159,3 @@ async def search_all(session: AsyncSession, actor: Actor, q: AuditSearch, *, lim
     """The events matching ``q`` (newest first, at most ``limit``): the CSV download."""
     stmt = select(_T).where(*conditions(actor, q)).order_by(_T.c.occurred_at.desc(), _T.c.id.desc()).limit(limit)
     return (await session.execute(stmt)).mappings().all()
-
-
-async def citizens_matching(session: AsyncSession, actor: Actor, text: str, *, limit: int = 20) -> list[Citizen]:
-    """The citizens ``actor`` may read whose CPF or CNS is ``text`` (digits, with or without punctuation), or
-    whose name (or social name) contains it, accents and case aside."""
-    digits = "".join(ch for ch in text if ch.isdigit())
-    stmt = select(Citizen).where(people.readable(actor))
-    if digits and len(digits) == len("".join(text.split()).replace(".", "").replace("-", "")):
-        stmt = stmt.where(or_(col(Citizen.cpf) == digits, col(Citizen.cns) == digits))
-    else:
-        key = search_key(text)
-        if not key:
-            return []
-        stmt = stmt.where(col(Citizen.search_name).contains(key, autoescape=True))
-    stmt = stmt.order_by(col(Citizen.search_name), col(Citizen.id)).limit(limit)
-    return list((await session.execute(stmt)).scalars())

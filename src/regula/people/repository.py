@@ -12,6 +12,7 @@ from sqlmodel import col
 from regula.access.actor import Actor
 from regula.people.identification import INDIGENOUS, ISSUES
 from regula.people.models import Citizen
+from regula.territory.reference import search_key
 
 
 def readable(actor: Actor) -> ColumnElement[bool]:
@@ -66,3 +67,19 @@ async def identification_issues(
         by_issue[code] = int(counted.scalar_one())
     total = sum(by_issue[i] for i in issues)
     return IdentificationIssues(rows, total, by_issue)
+
+
+async def citizens_matching(session: AsyncSession, actor: Actor, text: str, *, limit: int = 20) -> list[Citizen]:
+    """The citizens ``actor`` may read whose CPF or CNS is ``text`` (digits, with or without punctuation), or
+    whose name (or social name) contains it, accents and case aside (the auditor's search, issue 17 item 5)."""
+    digits = "".join(ch for ch in text if ch.isdigit())
+    stmt = select(Citizen).where(readable(actor))
+    if digits and len(digits) == len("".join(text.split()).replace(".", "").replace("-", "")):
+        stmt = stmt.where(or_(col(Citizen.cpf) == digits, col(Citizen.cns) == digits))
+    else:
+        key = search_key(text)
+        if not key:
+            return []
+        stmt = stmt.where(col(Citizen.search_name).contains(key, autoescape=True))
+    stmt = stmt.order_by(col(Citizen.search_name), col(Citizen.id)).limit(limit)
+    return list((await session.execute(stmt)).scalars())

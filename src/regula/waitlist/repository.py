@@ -326,6 +326,14 @@ async def fresh_entry(session: AsyncSession, entry_id: int) -> tuple[WaitlistEnt
     return entry, citizen
 
 
+async def entry_ids_of_citizen(session: AsyncSession, citizen_id: int) -> tuple[int, ...]:
+    """Every entry of one citizen, in any status (the auditor's trail follows them all; the caller has already
+    checked the citizen is theirs to read)."""
+    entry_id = col(WaitlistEntry.id)
+    stmt = select(entry_id).where(col(WaitlistEntry.citizen_id) == citizen_id).order_by(entry_id)
+    return tuple(i for i in (await session.execute(stmt)).scalars() if i is not None)
+
+
 async def entries_by_id(session: AsyncSession, ids: Sequence[int]) -> dict[int, WaitlistEntry]:
     if not ids:
         return {}

@@ -30,7 +30,9 @@ from regula.audit import repository as audit_repo
 from regula.audit.service import record_list_read, record_read
 from regula.config import Settings
 from regula.inputs import BIGINT_MAX
+from regula.people import repository as people_repo
 from regula.people.models import Citizen
+from regula.waitlist import repository as waitlist_repo
 from regula.web import charts, common, forms, listing
 
 AUDITORS = (Role.AUDITOR,)
@@ -203,7 +205,7 @@ async def _question(
     chosen: Citizen | None = None
     text = (params["cidadao"] or "").strip()
     if text:
-        matches = await audit_repo.citizens_matching(db_session, actor, text)
+        matches = await people_repo.citizens_matching(db_session, actor, text)
         if cidadao_id is not None:
             chosen = next((c for c in matches if c.id == cidadao_id), None)
         elif len(matches) == 1:
@@ -211,6 +213,7 @@ async def _question(
     q = audit_repo.AuditSearch(
         # A citizen asked for but not (yet) one person: nothing matches until one is chosen.
         citizen_id=chosen.id if chosen is not None else (0 if text else None),
+        citizen_entry_ids=await waitlist_repo.entry_ids_of_citizen(db_session, chosen.id or 0) if chosen else (),
         entry_id=solicitacao,
         export_id=(params["exportacao"] or "").strip() or None,
         username=(params["usuario"] or "").strip().lower() or None,

@@ -15,6 +15,7 @@ from regula.access.policy import ROLE_LABELS_PT
 from regula.access.service import Principal
 from regula.config import Settings
 from regula.web import common
+from regula.web.forms import REGISTRY
 from regula.web.nav import nav_current, nav_items
 
 WEEKDAYS_PT = ("segunda-feira", "terça-feira", "quarta-feira", "quinta-feira", "sexta-feira", "sábado", "domingo")
@@ -31,9 +32,7 @@ def _query(values: Mapping[str, Any], **changes: Any) -> str:
 
 
 def _form_spec(name: str) -> Any:
-    from regula.web.forms import REGISTRY  # the page modules register their forms when they are imported
-
-    return REGISTRY[name]
+    return REGISTRY[name]  # the page modules register their forms when they are imported
 
 
 def _aria(errors: Mapping[str, str], name: str, hint: bool = False) -> Markup:
