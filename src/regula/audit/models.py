@@ -16,6 +16,8 @@ class AuditEvent(SQLModel, table=True):
     __table_args__ = (
         Index("ix_audit_event_entity", "entity_type", "entity_id"),
         Index("ix_audit_event_actor_time", "actor_user_id", "occurred_at"),
+        # The auditor's trail: list reads and exports that named an id (migration 0020).
+        Index("ix_audit_event_after_ids", text("(after -> 'ids')"), postgresql_using="gin"),
     )
 
     id: int | None = Field(default=None, sa_column=Column(BigInteger, Identity(), primary_key=True))
