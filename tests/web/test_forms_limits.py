@@ -202,8 +202,34 @@ async def test_the_navigators_contact_form_carries_its_limit_and_keeps_what_was_
 async def test_the_managers_forms_carry_their_limits(make_user: MakeUser, browser_for: BrowserFor) -> None:
     gestor = await browser_for(await make_user("gestor", "uf:SC"))
     seen: set[str] = set()
-    for path in ("/gestao/simulacoes",):
+    for path in ("/gestao/simulacoes", "/ressarcimento"):
         response = await gestor.get(path)
         assert response.status_code == 200, (path, response.status_code)
         seen |= check_page(response.text, path)
-    assert {"simulacao"} <= seen, seen
+    assert {"simulacao", "ressarcimento_operadoras_filtro", "ressarcimento_operadora"} <= seen, seen
+
+
+async def test_an_overlong_operator_name_is_refused_by_label_with_the_other_values_kept(
+    session: AsyncSession, make_user: MakeUser, browser_for: BrowserFor
+) -> None:
+    """A 260-character operator name was cut to 200 and saved; now it is refused naming "Nome da operadora"."""
+    gestor = await browser_for(await make_user("gestor", "uf:SC"))
+    name = "Operadora de Saúde Suplementar " * 8 + "Ltda"  # 252 characters
+    refused = await gestor.post(
+        "/ressarcimento/operadoras",
+        {"registro_ans": "41950x", "nome": name, "porte": "medio", "uf": "SC", "capacidade_tecnica": "1"},
+    )
+    assert refused.status_code == 422
+    summary = refused.text.split('<div class="aviso-erro" role="alert">')[1].split("</div>")[0]
+    assert summary.index("Registro ANS: O registro ANS tem 6 dígitos.") < summary.index(
+        f"Nome da operadora: Texto longo demais: no máximo 200 caracteres (foram {len(name)})."
+    )
+    assert f'value="{name}"' in refused.text and 'value="41950x"' in refused.text
+    assert 'value="medio" selected' in refused.text
+    assert re.search(r'name="capacidade_tecnica" value="1"\s+checked', refused.text)
+    assert not re.search(r'name="em_liquidacao" value="1"\s+checked', refused.text)
+    count = (await session.execute(text("SELECT count(*) FROM ressarcimento_operator"))).scalar_one()
+    assert count == 0
+    searched = await gestor.get("/ressarcimento", params={"busca": "b" * 201})
+    assert searched.status_code == 422
+    assert field_error(searched.text, "busca") == "Texto longo demais: no máximo 200 caracteres (foram 201)."

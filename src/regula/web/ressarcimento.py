@@ -29,12 +29,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from regula.access.policy import Role, allow
 from regula.config import Settings
 from regula.core.clock import local_today
-from regula.core.errors import ValidationFailed
+from regula.core.errors import FieldError, ValidationFailed
 from regula.http.input_guard import OptionalId
 from regula.ressarcimento import evaluation as ev
 from regula.ressarcimento import reports, rules, service
 from regula.ressarcimento import repository as repo
-from regula.ressarcimento.models import OPERATOR_SIZES
+from regula.ressarcimento.models import OPERATOR_SIZES, Operator
 from regula.territory.reference import UF_NAMES
 from regula.web import common, forms
 from regula.web.forms import Form
@@ -119,6 +119,41 @@ class OperatorForm(Struct):
 
 _OPERATOR_FIELDS = {"ans_registration": "registro_ans", "name": "nome", "size": "porte", "uf": "uf"}
 
+#: The operators' filter: a search longer than any name stored is refused, not cut.
+OPERATORS_FILTER_FORM = forms.register(
+    forms.FormSpec(
+        "ressarcimento_operadoras_filtro",
+        (
+            forms.FieldSpec("busca", "Nome ou registro ANS", max_length=200, type="search"),
+            forms.FieldSpec("situacao", "Situação", kind="choice"),
+            forms.FieldSpec("porte", "Porte", kind="choice"),
+        ),
+    )
+)
+#: The manifestation of interest (Portaria SAES/MS 2.485/2025, art. 3): the ANS registration is its six digits,
+#: the name at most its column (a 260-character name was cut to 200; now it is refused by name).
+OPERATOR_FORM = forms.register(
+    forms.FormSpec(
+        "ressarcimento_operadora",
+        (
+            forms.FieldSpec(
+                "registro_ans",
+                "Registro ANS",
+                max_length=forms.column_length(Operator, "ans_registration"),
+                pattern="[0-9]{6}",
+                pattern_message="O registro ANS tem 6 dígitos.",
+                required=True,
+                inputmode="numeric",
+            ),
+            forms.FieldSpec(
+                "nome", "Nome da operadora", max_length=forms.column_length(Operator, "name"), required=True
+            ),
+            forms.FieldSpec("porte", "Porte", kind="choice"),
+            forms.FieldSpec("uf", "UF do ente", kind="choice"),
+        ),
+    )
+)
+
 
 async def _operators(
     request: Request[Any, Any, Any],
@@ -126,16 +161,19 @@ async def _operators(
     *,
     q: dict[str, str],
     pagina: int | None,
-    errors: dict[str, str] | None = None,
+    errors: list[FieldError] | None = None,
     values: dict[str, str] | None = None,
     alert: str | None = None,
     status_code: int = 200,
 ) -> Template:
     actor = common.actor(request)
     sort = q.get("ordem") or "nome"
+    filter_limits = OPERATORS_FILTER_FORM.check(q)
+    if filter_limits:  # the list is shown unfiltered, the search kept in its box with its error
+        status_code = 422
     page_no = common.page_number(pagina)
     query = repo.OperatorQuery(
-        q=q.get("busca") or None,
+        q=None if filter_limits else (q.get("busca") or None),
         status=q.get("situacao") or None,
         size=q.get("porte") or None,
         sort=sort.lstrip("-"),
@@ -158,7 +196,11 @@ async def _operators(
             sizes=OPERATOR_SIZES,
             ufs=ufs if p.jurisdiction.kind.value in ("br", "uf") else [],
             can_manage=_is_manager(request),
-            errors=errors or {},
+            filter_form=OPERATORS_FILTER_FORM,
+            filter_errors=OPERATORS_FILTER_FORM.field_messages(filter_limits),
+            form=OPERATOR_FORM,
+            errors=OPERATOR_FORM.field_messages(errors or []),
+            problems=OPERATOR_FORM.problems(errors or []),
             values=values or {},
             alert=alert,
         ),
@@ -191,11 +233,15 @@ async def create_operator_page(
     settings: NamedDependency[Settings],
     data: Form[OperatorForm],
 ) -> Redirect | Template:
+    # Trimmed, never cut: what is beyond a limit is refused by the field's label and shown again whole.
+    values = {name: (getattr(data, name) or "").strip() for name in ("registro_ans", "nome", "porte", "uf")}
+    ticks = ("abrangencia_nacional", "capacidade_tecnica", "envio_ans_regular", "em_liquidacao", "excecao_minimo")
+    values |= {name: "1" for name in ticks if forms.checked(getattr(data, name))}
     item = service.OperatorInput(
-        ans_registration=forms.field_text(data.registro_ans, 6),
-        name=forms.field_text(data.nome, 200),
-        size=forms.field_text(data.porte, 8),
-        uf=forms.field_text(data.uf, 2),
+        ans_registration=values["registro_ans"],
+        name=values["nome"],
+        size=values["porte"],
+        uf=values["uf"],
         national_reach=forms.checked(data.abrangencia_nacional),
         technical_capacity=forms.checked(data.capacidade_tecnica),
         ans_reports_regular=forms.checked(data.envio_ans_regular),
@@ -204,8 +250,7 @@ async def create_operator_page(
     )
 
     async def rerender(refusal: forms.Refusal) -> Template:
-        errors = {_OPERATOR_FIELDS.get(k, k): v for k, v in refusal.fields.items()}
-        values = {"registro_ans": item.ans_registration, "nome": item.name, "porte": item.size, "uf": item.uf}
+        errors = [FieldError(_OPERATOR_FIELDS.get(e.field, e.field), e.code, e.message) for e in refusal.errors]
         return await _operators(
             request,
             db_session,
@@ -217,6 +262,9 @@ async def create_operator_page(
             status_code=refusal.status_code,
         )
 
+    limits = OPERATOR_FORM.check(values)
+    if limits:  # refused by name, before the service is asked
+        return await rerender(forms.Refusal.of_limits(limits))
     return await forms.submit(
         db_session,
         lambda: service.create_operator(db_session, item, common.actor(request), local_today(settings)),
