@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 from tests.conftest import Login
+from tests.programs.test_par_pages import par_id  # noqa: F401  (fixture: an approved PAR)
 from tests.waitlist.test_waitlist_api import FLORIANOPOLIS, citizen_body, refer
 from tests.web.conftest import HTML, field_error
 from tests.web.test_navigation_pages import _booked_no_show
@@ -233,3 +234,44 @@ async def test_an_overlong_operator_name_is_refused_by_label_with_the_other_valu
     searched = await gestor.get("/ressarcimento", params={"busca": "b" * 201})
     assert searched.status_code == 422
     assert field_error(searched.text, "busca") == "Texto longo demais: no máximo 200 caracteres (foram 201)."
+
+
+async def test_the_par_forms_carry_their_limits_and_refuse_by_label_keeping_what_was_typed(
+    par_id: int,  # noqa: F811
+    session: AsyncSession,
+    make_user: MakeUser,
+    browser_for: BrowserFor,
+) -> None:
+    gestor = await browser_for(await make_user("gestor", "region:42007"))
+    page = await gestor.get(f"/programas/{par_id}")
+    assert {"programas_relatorio_cib", "programas_repasse", "programas_contrato"} <= check_page(page.text, "PAR")
+    reference = "Ordem bancária 2026OB000123 " * 10  # 280 characters
+    refused = await gestor.post(
+        f"/programas/{par_id}/repasses",
+        {"tipo": "incentivo_1", "gestor": "uf:SC", "data": "2026-01-05", "valor": "1.000,00", "referencia": reference},
+    )
+    assert refused.status_code == 422
+    summary = refused.text.split('role="alert"')[1].split("</div>")[0]
+    assert (
+        "Referência (ordem bancária, portaria): Texto longo demais: no máximo 200 caracteres "
+        f"(foram {len(reference.strip())})." in summary
+    )
+    assert f'value="{reference.strip()}"' in refused.text
+    assert 'value="1.000,00"' in refused.text and 'value="2026-01-05"' in refused.text
+    transfers = (
+        await session.execute(text("SELECT count(*) FROM par_transfer WHERE par_id = :p"), {"p": par_id})
+    ).scalar_one()
+    assert transfers == 0
+    number = "CT " + "9" * 70
+    refused = await gestor.post(
+        f"/programas/{par_id}/contratos",
+        {"contrato": number, "gestor": "uf:SC", "cnes": "12345678", "oci": "0902010026", "mes": "01/2026"},
+    )
+    assert refused.status_code == 422
+    summary = refused.text.split('role="alert"')[1].split("</div>")[0]
+    assert summary.index("Contrato nº: Texto longo demais: no máximo 60") < summary.index(
+        "CNES: Texto longo demais: no máximo 7"
+    )
+    assert f'value="{number}"' in refused.text and 'value="12345678"' in refused.text
+    cib = await gestor.get(f"/programas/{par_id}/relatorios/cib", params={"competencia": "2026011"})
+    assert cib.status_code == 422

@@ -20,9 +20,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from regula.access.policy import Role, allow
 from regula.config import Settings
-from regula.core.errors import Conflict, PermissionDenied, ValidationFailed
+from regula.core.errors import Conflict, FieldError, PermissionDenied, ValidationFailed
 from regula.http.input_guard import Id
 from regula.programs import reports, service
+from regula.programs.models import ParContract, ParStep
 from regula.programs.money import brl
 from regula.programs.schemas import ContractIn, StepIn, TransferIn
 from regula.programs.steps import PLAN_KIND_LABELS_PT, STEP_LABELS_PT, VERSION_STATUS_LABELS_PT, VersionStatus
@@ -167,9 +168,7 @@ async def _par_context(
         "competencia": _competencia(today, competencia),
         "trimestre": f"{today.year}Q{(today.month + 2) // 3}",
         "next_steps": detail.next_steps(detail.bundle.latest),
-        "managers": sorted(
-            {f"uf:{par.uf}"} | {x.manager for lines in detail.lines_by_version.values() for x in lines}
-        ),
+        "managers": sorted({f"uf:{par.uf}"} | {x.manager for lines in detail.lines_by_version.values() for x in lines}),
         "transfer_kinds": service.TRANSFER_KIND_LABELS_PT,
     }
     if approved is not None:
@@ -199,7 +198,7 @@ async def par_page(
     feito: FromQuery[str | None] = None,
 ) -> Template:
     context = await _par_context(request, db_session, settings, par_id, competencia)
-    context |= {"done": DONE_PT.get(feito or ""), "errors": {}, "values": {}, "alert": None}
+    context |= {"done": DONE_PT.get(feito or ""), "errors": {}, "problems": [], "values": {}, "alert": None}
     return Template("programas/par.html", context=context)
 
 
@@ -213,7 +212,7 @@ DONE_PT = {
 #: The service's field names as each form calls them (errors are shown next to the form's own fields).
 _FIELDS: dict[str, dict[str, str]] = {
     "etapa": {"kind": "etapa", "number": "numero", "step_date": "data"},
-    "repasse": {"manager": "gestor", "kind": "tipo", "paid_on": "data", "amount": "valor"},
+    "repasse": {"manager": "gestor", "kind": "tipo", "paid_on": "data", "amount": "valor", "reference": "referencia"},
     "contrato": {
         "contract_number": "contrato",
         "manager": "gestor",
@@ -223,6 +222,63 @@ _FIELDS: dict[str, dict[str, str]] = {
         "quantity": "quantidade",
     },
 }
+
+
+#: The PAR page's forms (issue 17 item 4): limits in one place, the HTML attributes generated from them, checked
+#: again before the service is asked; a refusal names the field by its label and keeps what was typed.
+STEP_FORM = forms.register(
+    forms.FormSpec(
+        "programas_etapa",
+        (
+            forms.FieldSpec("etapa", "Etapa", kind="choice"),
+            forms.FieldSpec("numero", "Número do ato", max_length=forms.column_length(ParStep, "number")),
+            forms.FieldSpec("data", "Data", max_length=10, type="date"),
+        ),
+    )
+)
+TRANSFER_FORM = forms.register(
+    forms.FormSpec(
+        "programas_repasse",
+        (
+            forms.FieldSpec("tipo", "Repasse", kind="choice"),
+            forms.FieldSpec("gestor", "Gestor", kind="choice"),
+            forms.FieldSpec("data", "Data", max_length=10, type="date"),
+            forms.FieldSpec("valor", "Valor (R$)", max_length=20, inputmode="decimal"),
+            # par_transfer.reference is text; an FNS order or a portaria's number fits in 200 characters.
+            forms.FieldSpec("referencia", "Referência (ordem bancária, portaria)", max_length=200),
+        ),
+    )
+)
+CONTRACT_FORM = forms.register(
+    forms.FormSpec(
+        "programas_contrato",
+        (
+            forms.FieldSpec("contrato", "Contrato nº", max_length=forms.column_length(ParContract, "contract_number")),
+            forms.FieldSpec("gestor", "Gestor contratante", kind="choice"),
+            forms.FieldSpec("cnes", "CNES", max_length=forms.column_length(ParContract, "cnes"), inputmode="numeric"),
+            forms.FieldSpec("oci", "OCI", max_length=forms.column_length(ParContract, "oci_code"), inputmode="numeric"),
+            forms.FieldSpec("mes", "Mês (MM/AAAA)", max_length=7),
+            forms.FieldSpec("quantidade", "Quantidade", max_length=9, inputmode="numeric"),
+        ),
+    )
+)
+CIB_REPORT_FORM = forms.register(
+    forms.FormSpec(
+        "programas_relatorio_cib",
+        (
+            forms.FieldSpec(
+                "competencia",
+                "Competência (AAAAMM)",
+                max_length=7,
+                pattern="[0-9]{4}-?[0-9]{2}",
+                pattern_message="Competência no formato AAAAMM.",
+                inputmode="numeric",
+            ),
+            forms.FieldSpec("formato", "Formato", kind="choice"),
+        ),
+    )
+)
+FORM_SPECS = {"etapa": STEP_FORM, "repasse": TRANSFER_FORM, "contrato": CONTRACT_FORM}
 
 
 class StepForm(Struct):
@@ -280,17 +336,24 @@ async def _attempt(
     values: dict[str, str],
     action: Callable[[], Awaitable[object]],
 ) -> Redirect | Template:
+    spec = FORM_SPECS[form]
+
     async def rerender(refusal: forms.Refusal) -> Template:
         context = await _par_context(request, db_session, settings, par_id)
-        errors = {f"{form}.{_FIELDS[form].get(e.field, e.field)}": e.message for e in refusal.errors}
+        named = [FieldError(f"{form}.{_FIELDS[form].get(e.field, e.field)}", e.code, e.message) for e in refusal.errors]
+        problems = spec.problems(named)
         context |= {
             "done": None,
-            "errors": errors,
+            "errors": {e.field: e.message for e in reversed(named)},
+            "problems": [forms.FieldProblem(f"{form}-{p.field}", p.label, p.message) for p in problems],
             "values": {f"{form}.{k}": v for k, v in values.items()},
-            "alert": refusal.message if not errors else None,
+            "alert": refusal.message if not named else None,
         }
         return Template("programas/par.html", context=context, status_code=refusal.status_code)
 
+    limits = spec.check(values)
+    if limits:  # refused by name, before the service is asked
+        return await rerender(forms.Refusal.of_limits(limits))
     return await forms.submit(
         db_session,
         action,
@@ -314,10 +377,10 @@ async def record_step(
 
     async def action() -> object:
         latest = (await service.detail(db_session, par_id, act)).bundle.latest
-        step = StepIn(forms.field_text(data.etapa, 40), forms.field_text(data.numero, 60), _iso(data.data))
+        step = StepIn(values["etapa"], values["numero"], _iso(data.data))
         return await service.record_step(db_session, settings, par_id, latest.version, step, act, today)
 
-    values = {"etapa": data.etapa, "numero": data.numero, "data": data.data}
+    values = {k: (getattr(data, k) or "").strip() for k in ("etapa", "numero", "data")}
     return await _attempt(request, db_session, settings, par_id, "etapa", values, action)
 
 
@@ -336,16 +399,10 @@ async def record_transfer(
         amount = _money(data.valor)
         if amount is None:
             raise ValidationFailed.for_field("amount", "valor_invalido", "Informe o valor em reais, ex.: 1.234,56.")
-        transfer = TransferIn(
-            forms.field_text(data.gestor, 30),
-            forms.field_text(data.tipo, 20),
-            _iso(data.data),
-            amount,
-            forms.field_text(data.referencia, 200) or None,
-        )
+        transfer = TransferIn(values["gestor"], values["tipo"], _iso(data.data), amount, values["referencia"] or None)
         return await service.record_transfer(db_session, par_id, transfer, act, today)
 
-    values = {"gestor": data.gestor, "tipo": data.tipo, "data": data.data, "valor": data.valor}
+    values = {k: (getattr(data, k) or "").strip() for k in ("tipo", "gestor", "data", "valor", "referencia")}
     return await _attempt(request, db_session, settings, par_id, "repasse", values, action)
 
 
@@ -361,16 +418,11 @@ async def record_contract(
 
     async def action() -> object:
         contract = ContractIn(
-            forms.field_text(data.contrato, 60),
-            forms.field_text(data.gestor, 30),
-            forms.field_text(data.cnes, 10),
-            forms.field_text(data.oci, 12),
-            forms.field_text(data.mes, 10),
-            _int(data.quantidade),
+            values["contrato"], values["gestor"], values["cnes"], values["oci"], values["mes"], _int(data.quantidade)
         )
         return await service.put_contract(db_session, par_id, contract, act)
 
-    values = {k: getattr(data, k) for k in ("contrato", "gestor", "cnes", "oci", "mes", "quantidade")}
+    values = {k: (getattr(data, k) or "").strip() for k in ("contrato", "gestor", "cnes", "oci", "mes", "quantidade")}
     return await _attempt(request, db_session, settings, par_id, "contrato", values, action)
 
 
@@ -406,6 +458,9 @@ async def cib_download(
     formato: FromQuery[str] = "csv",
 ) -> Response[bytes]:
     today = wl.local_today(settings)
+    limits = CIB_REPORT_FORM.check({"competencia": competencia or ""})
+    if limits:
+        raise ValidationFailed(f"{CIB_REPORT_FORM['competencia'].label}: {limits[0].message}", code=limits[0].code)
     file = await service.cib_report(
         db_session, settings, par_id, common.actor(request), _competencia(today, competencia), today
     )
