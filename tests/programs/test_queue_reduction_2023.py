@@ -433,3 +433,40 @@ async def test_pages_overview_detail_forms_and_downloads(
     assert (await auditor.get(PAGE + "?formato=pdf")).status_code in (400, 422)
     other = await browser_for(await make_user("gestor", "uf:PR"))
     assert (await other.get(PAGE + "/SC")).status_code == 404
+
+
+async def test_page_forms_carry_their_limits_and_refuse_overlong_text_by_label_keeping_the_rest(
+    session: AsyncSession, make_user: MakeUser, browser_for: Callable[[Login | None], Awaitable[Browser]]
+) -> None:
+    """Issue 17 item 4: a CIB resolution beyond its 60 characters was cut and saved; now it is refused naming
+    "Resolução CIB", the dates typed stay, nothing is saved; the payment's note likewise."""
+    from tests.web.test_forms_limits import check_page
+
+    await svc.submit_plan(session, GESTOR_SC, "SC", plan_input())
+    await session.commit()
+    gestor = await browser_for(await make_user("gestor", "uf:SC"))
+    page = await gestor.get(PAGE + "/SC")
+    assert "reducao_filas_2023_aprovacao" in check_page(page.text, PAGE + "/SC")
+    resolution = "Resolução CIB/SC nº 45, de 20 de fevereiro de 2023, que aprova o plano estadual"
+    r = await gestor.post(
+        PAGE + "/SC/aprovacao", {"resolucao_cib": resolution, "data_cib": "20/02/2023", "data_saes": "01/03/2023"}
+    )
+    assert r.status_code == 422
+    assert f"Resolução CIB: Texto longo demais: no máximo 60 caracteres (foram {len(resolution)})." in r.text
+    assert f'value="{resolution}"' in r.text and 'value="20/02/2023"' in r.text and 'value="01/03/2023"' in r.text
+    assert (await svc.view(session, GESTOR_SC, "SC")).plan.status != "aprovado"
+    r = await gestor.post(
+        PAGE + "/SC/aprovacao", {"resolucao_cib": "CIB 45/2023", "data_cib": "20/02/2023", "data_saes": "01/03/2023"}
+    )
+    assert r.status_code == 303
+    page = await gestor.get(PAGE + "/SC")
+    assert "reducao_filas_2023_pagamento" in check_page(page.text, PAGE + "/SC")
+    note = "Observação " * 400  # 4,400 characters
+    r = await gestor.post(
+        PAGE + "/SC/pagamentos",
+        {"tipo": "antecipacao", "data": "15/03/2023", "valor": "6.880.324,60", "competencia": "", "observacao": note},
+    )
+    assert r.status_code == 422
+    assert "Observação: Texto longo demais: no máximo 4000 caracteres" in r.text
+    assert note.strip() in r.text and 'value="6.880.324,60"' in r.text and 'value="15/03/2023"' in r.text
+    assert (await svc.view(session, GESTOR_SC, "SC")).payments == []

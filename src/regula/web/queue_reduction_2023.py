@@ -27,8 +27,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from regula.access.policy import Role, allow
 from regula.config import Settings
 from regula.core.clock import local_today
-from regula.core.errors import ValidationFailed
+from regula.core.errors import FieldError, ValidationFailed
 from regula.programs import reports, service_2023
+from regula.programs.models_2023 import QueuePlan2023, QueuePlan2023Payment
 from regula.programs.money import brl
 from regula.programs.percapita_2023 import NUMBERING_DIGIT
 from regula.web import common, forms
@@ -177,6 +178,7 @@ async def _plan(
     *,
     version: int | None = None,
     errors: dict[str, dict[str, str]] | None = None,
+    problems: list[forms.FieldProblem] | None = None,
     values: dict[str, str] | None = None,
     alert: str | None = None,
     status_code: int = 200,
@@ -191,6 +193,7 @@ async def _plan(
             digits=NUMBERING_DIGIT,
             path=f"{PATH}/{view.plan.uf}",
             errors=errors or {},
+            problems=problems or [],
             values=values or {},
             alert=alert,
             done=DONE_PT.get(request.query_params.get("feito") or ""),
@@ -243,6 +246,51 @@ _PAYMENT_FIELDS = {
 }
 
 
+#: The plan's approval and payment forms (Portaria GM/MS 90/2023, art. 4 §1 and §3, art. 8 §3; issue 17 item 4):
+#: limits from the columns, generated into the page, checked again before the service is asked.
+APPROVAL_FORM = forms.register(
+    forms.FormSpec(
+        "reducao_filas_2023_aprovacao",
+        (
+            forms.FieldSpec(
+                "resolucao_cib",
+                "Resolução CIB",
+                max_length=forms.column_length(QueuePlan2023, "cib_resolution"),
+                required=True,
+            ),
+            forms.FieldSpec("data_cib", "Data da resolução CIB", max_length=10, required=True),
+            forms.FieldSpec("data_saes", "Data da aprovação SAES", max_length=10, required=True),
+        ),
+    )
+)
+PAYMENT_FORM = forms.register(
+    forms.FormSpec(
+        "reducao_filas_2023_pagamento",
+        (
+            forms.FieldSpec("tipo", "Tipo", kind="choice"),
+            forms.FieldSpec("data", "Data do pagamento", max_length=10, required=True),
+            forms.FieldSpec(
+                "valor", "Valor (R$; negativo para estorno)", max_length=30, required=True, inputmode="decimal"
+            ),
+            forms.FieldSpec(
+                "competencia",
+                "Competência da produção (AAAAMM)",
+                max_length=forms.column_length(QueuePlan2023Payment, "competencia"),
+                inputmode="numeric",
+            ),
+            forms.FieldSpec("instrumento", "Instrumento da produção", kind="choice"),
+            # the note is text; 4,000 characters hold any explanation of a payment
+            forms.FieldSpec("observacao", "Observação", max_length=4000),
+        ),
+    )
+)
+
+
+def _named(names: dict[str, str], refusal: forms.Refusal) -> list[FieldError]:
+    """The refusal's errors named by the form's fields (the service's ``paid_on`` is the form's ``data``)."""
+    return [FieldError(names.get(e.field, e.field), e.code, e.message) for e in refusal.errors]
+
+
 def _form_date(raw: str, field: str) -> date:
     parsed = common.parse_date_br(raw)
     if parsed is None:
@@ -258,30 +306,35 @@ async def approval_page(
     uf: FromPath[str],
     data: Form[ApprovalForm],
 ) -> Redirect | Template:
+    values = {k: (getattr(data, k) or "").strip() for k in ("resolucao_cib", "data_cib", "data_saes")}
+
     async def call() -> service_2023.PlanView:
         return await service_2023.approve(
             db_session,
             common.actor(request),
             uf[:2],
-            cib_resolution=forms.field_text(data.resolucao_cib, 60),
+            cib_resolution=values["resolucao_cib"],
             cib_resolution_on=_form_date(data.data_cib, "cib_resolution_on"),
             saes_approved_on=_form_date(data.data_saes, "saes_approved_on"),
             today=local_today(settings),
         )
 
     async def rerender(refusal: forms.Refusal) -> Template:
-        fields = {_APPROVAL_FIELDS.get(k, k): v for k, v in refusal.fields.items()}
-        values = {"resolucao_cib": data.resolucao_cib, "data_cib": data.data_cib, "data_saes": data.data_saes}
+        named = _named(_APPROVAL_FIELDS, refusal)
         return await _plan(
             request,
             db_session,
             uf[:2],
-            errors={"aprovacao": fields},
+            errors={"aprovacao": APPROVAL_FORM.field_messages(named)},
+            problems=APPROVAL_FORM.problems(named),
             values=values,
             alert=refusal.message,
             status_code=refusal.status_code,
         )
 
+    limits = APPROVAL_FORM.check(values)
+    if limits:  # refused by name, before the service is asked
+        return await rerender(forms.Refusal.of_limits(limits))
     return await forms.submit(
         db_session, call, redirect=lambda v: f"{PATH}/{v.plan.uf}?feito=aprovado", rerender=rerender
     )
@@ -295,40 +348,39 @@ async def payment_page(
     uf: FromPath[str],
     data: Form[PaymentForm],
 ) -> Redirect | Template:
+    names = ("tipo", "data", "valor", "competencia", "instrumento", "observacao")
+    values = {k: (getattr(data, k) or "").strip() for k in names}
+
     async def call() -> service_2023.PlanView:
         return await service_2023.record_payment(
             db_session,
             common.actor(request),
             uf[:2],
-            kind=forms.field_text(data.tipo, 12),
+            kind=values["tipo"],
             paid_on=_form_date(data.data, "paid_on"),
-            amount=forms.field_text(data.valor, 30),
-            competencia=forms.field_text(data.competencia, 6) or None,
-            instrument=forms.field_text(data.instrumento, 4) or None,
-            note=forms.field_text(data.observacao) or None,
+            amount=values["valor"],
+            competencia=values["competencia"] or None,
+            instrument=values["instrumento"] or None,
+            note=values["observacao"] or None,
             today=local_today(settings),
         )
 
     async def rerender(refusal: forms.Refusal) -> Template:
-        fields = {_PAYMENT_FIELDS.get(k, k): v for k, v in refusal.fields.items()}
-        values = {
-            "tipo": data.tipo,
-            "data": data.data,
-            "valor": data.valor,
-            "competencia": data.competencia,
-            "instrumento": data.instrumento,
-            "observacao": data.observacao,
-        }
+        named = _named(_PAYMENT_FIELDS, refusal)
         return await _plan(
             request,
             db_session,
             uf[:2],
-            errors={"pagamento": fields},
+            errors={"pagamento": PAYMENT_FORM.field_messages(named)},
+            problems=PAYMENT_FORM.problems(named),
             values=values,
             alert=refusal.message,
             status_code=refusal.status_code,
         )
 
+    limits = PAYMENT_FORM.check(values)
+    if limits:  # refused by name, before the service is asked
+        return await rerender(forms.Refusal.of_limits(limits))
     return await forms.submit(
         db_session, call, redirect=lambda v: f"{PATH}/{v.plan.uf}?feito=pagamento", rerender=rerender
     )
