@@ -136,3 +136,39 @@ async def test_identification_list(session: AsyncSession, make_user: MakeUser, b
     assert "Iara Antiga" not in (await pr.get("/gestao/identificacao")).text
     aps = await browser_for(await make_user("solicitante", f"municipality:{FLORIANOPOLIS}"))
     assert (await aps.get("/gestao/identificacao")).status_code == 403
+
+
+async def test_overlong_fields_are_refused_by_label_in_form_order_keeping_what_was_typed(
+    session: AsyncSession, settings: Settings, make_user: MakeUser, browser_for: BrowserFor
+) -> None:
+    """Issue 17 item 4: the reason was cut at 2,000 characters and a checklist label at 300, silently; now both are
+    refused by label, in the form's order, with the rules' refusals of the other fields, and nothing typed is lost."""
+    from tests.web.test_forms_limits import check_page
+
+    today = local_today(settings)
+    gestor = await browser_for(await make_user("gestor", "uf:SC"))
+    page = await gestor.get(f"/gestao/protocolos/{OCI}")
+    assert "protocolo_versao" in check_page(page.text, f"/gestao/protocolos/{OCI}")
+    reason = "Revisão da câmara técnica. " * 80  # 2,160 characters
+    label = "ECG recente com laudo " * 15  # 330 characters
+    answer = await gestor.post(
+        f"/gestao/protocolos/{OCI}",
+        new_version_form(
+            today,
+            motivo=reason,
+            item_rotulo=["ECG recente anexado", label, ""],
+            vigencia=(today - timedelta(days=1)).isoformat(),
+        ),
+    )
+    assert answer.status_code == 422
+    summary = answer.text.split('<div class="aviso-erro" role="alert">')[1].split("</div>")[0]
+    lines = [
+        "Vigente a partir de: A nova versão vale a partir de hoje ou de data futura.",
+        f"Motivo da mudança: Texto longo demais: no máximo 2000 caracteres (foram {len(reason.strip())}).",
+        "Checklist que a APS confirma: Item 2: O que a APS confirma: Texto longo demais: no máximo 300 caracteres",
+    ]
+    positions = [summary.find(line) for line in lines]
+    assert -1 not in positions and positions == sorted(positions), (positions, summary)
+    assert reason.strip() in answer.text and f'value="{label.strip()}"' in answer.text
+    assert 'value="Z136, Z848"' in answer.text and 'value="40"' in answer.text
+    assert await count(session) == 0

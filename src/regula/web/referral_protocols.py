@@ -89,6 +89,67 @@ async def protocol_list(
 # -- one OCI: its versions and the form of a new one ---------------------------------------------------------------
 
 
+_DAYS_MESSAGE = "Informe o prazo em dias (número inteiro) ou deixe vazio."
+#: The new-version form (Portaria SAES/MS 2.485/2025, art. 10 §1 III; issue 17 item 4): every field's limit in one
+#: place, generated into the page and checked again before the service is asked. The service keeps the rules (a
+#: reason of at least 10 letters, the key's format, the CIDs, 1 to 365 days).
+PROTOCOL_FORM = forms.register(
+    forms.FormSpec(
+        "protocolo_versao",
+        (
+            forms.FieldSpec("vigencia", "Vigente a partir de", max_length=10, type="date", required=True),
+            forms.FieldSpec(
+                "motivo",
+                "Motivo da mudança",
+                max_length=2000,
+                min_length=10,
+                min_message="Explique o motivo da nova versão (mínimo 10 letras).",
+                required=True,
+                kind="textarea",
+            ),
+            forms.FieldSpec("checklist", "Checklist que a APS confirma", kind="checklist"),
+            forms.FieldSpec("item_chave", "Chave do item", max_length=60),
+            forms.FieldSpec("item_rotulo", "O que a APS confirma", max_length=300),
+            forms.FieldSpec("item_tipo", "Tipo", kind="choice"),
+            forms.FieldSpec("exames", "Exames exigidos", max_length=4000, kind="textarea"),
+            forms.FieldSpec("cids", "CIDs aceitos", max_length=2000),
+            forms.FieldSpec(
+                "orientacoes", "Orientações para a classificação de risco", max_length=4000, kind="textarea"
+            ),
+            forms.FieldSpec("teleconsulta", "Exigir teleconsulta", kind="checkbox"),
+            forms.FieldSpec(
+                "tr_dias",
+                "tR, tempo recomendado (dias)",
+                max_length=3,
+                pattern="[0-9]{1,3}",
+                pattern_message=_DAYS_MESSAGE,
+                inputmode="numeric",
+            ),
+            forms.FieldSpec(
+                "tm_dias",
+                "tM, tempo máximo (dias)",
+                max_length=3,
+                pattern="[0-9]{1,3}",
+                pattern_message=_DAYS_MESSAGE,
+                inputmode="numeric",
+            ),
+        ),
+    )
+)
+
+
+def _limits(values: dict[str, Any]) -> list[FieldError]:
+    """The form's limits, a checklist row's named by its row (``checklist[n].key``, as the service names them)."""
+    errors = PROTOCOL_FORM.check(values)
+    for n, (key, label, _kind) in enumerate(values["items"]):
+        for name, part, value in (("item_chave", "key", key), ("item_rotulo", "label", label)):
+            errors += [
+                FieldError(f"checklist[{n}].{part}", e.code, f"{PROTOCOL_FORM[name].label}: {e.message}")
+                for e in PROTOCOL_FORM.check({name: value})
+            ]
+    return errors
+
+
 class ProtocolForm(Struct):
     """The new-version form as typed: rows of checklist items (key, label, required or optional), one exam and
     one hint per line, CIDs separated by commas or spaces."""
@@ -125,21 +186,22 @@ def _form_values(data: ProtocolForm) -> dict[str, Any]:
     keys, labels, kinds = forms.many(data.item_chave), forms.many(data.item_rotulo), forms.many(data.item_tipo)
     items = []
     for n in range(max(len(keys), len(labels))):
-        key = forms.field_text(keys[n] if n < len(keys) else "", 60)
-        label = forms.field_text(labels[n] if n < len(labels) else "", 300)
+        # trimmed, never cut: a value beyond its limit is refused by name and shown again as typed
+        key = (keys[n] if n < len(keys) else "").strip()
+        label = (labels[n] if n < len(labels) else "").strip()
         kind = kinds[n] if n < len(kinds) else "obrigatorio"
         if key or label:
             items.append((key, label, "opcional" if kind == "opcional" else "obrigatorio"))
     return {
-        "vigencia": forms.field_text(data.vigencia, 10),
-        "motivo": forms.field_text(data.motivo, 2000),
+        "vigencia": (data.vigencia or "").strip(),
+        "motivo": (data.motivo or "").strip(),
         "items": items,
-        "exames": forms.field_text(data.exames),
-        "cids": forms.field_text(data.cids, 2000),
-        "orientacoes": forms.field_text(data.orientacoes),
+        "exames": (data.exames or "").strip(),
+        "cids": (data.cids or "").strip(),
+        "orientacoes": (data.orientacoes or "").strip(),
         "teleconsulta": forms.checked(data.teleconsulta),
-        "tr_dias": forms.field_text(data.tr_dias, 6),
-        "tm_dias": forms.field_text(data.tm_dias, 6),
+        "tr_dias": (data.tr_dias or "").strip(),
+        "tm_dias": (data.tm_dias or "").strip(),
     }
 
 
@@ -184,16 +246,24 @@ _FIELD_NAMES: Final = {
 }
 
 
-def _page_errors(errors: tuple[FieldError, ...]) -> dict[str, str]:
-    """Service field names → the form's; every checklist row's error shown next to the checklist."""
-    shown: dict[str, str] = {}
+def _form_errors(errors: tuple[FieldError, ...]) -> list[FieldError]:
+    """Service field names → the form's; a checklist row's error is the checklist's, naming its row."""
+    named: list[FieldError] = []
     for e in errors:
         name = e.field.split("[")[0].split(".")[0]
         if name == "checklist" and "[" in e.field:
             row = int(e.field.split("[")[1].split("]")[0]) + 1
-            shown.setdefault("checklist", f"Item {row}: {e.message}")
+            named.append(FieldError("checklist", e.code, f"Item {row}: {e.message}"))
             continue
-        shown.setdefault(_FIELD_NAMES.get(name, name), e.message)
+        named.append(FieldError(_FIELD_NAMES.get(name, name), e.code, e.message))
+    return named
+
+
+def _page_errors(errors: tuple[FieldError, ...]) -> dict[str, str]:
+    """The message next to each field (the first one of a field)."""
+    shown: dict[str, str] = {}
+    for e in _form_errors(errors):
+        shown.setdefault(e.field, e.message)
     return shown
 
 
@@ -206,6 +276,7 @@ async def _detail(
     done: str | None = None,
     values: dict[str, Any] | None = None,
     errors: dict[str, str] | None = None,
+    problems: list[forms.FieldProblem] | None = None,
     alert: str | None = None,
     pagina: int | None = None,
     status_code: int = 200,
@@ -233,7 +304,9 @@ async def _detail(
             "may_write": protocols.may_write(common.actor(request)),
             "v": form_values,
             "blank_rows": range(BLANK_ROWS),
+            "form": PROTOCOL_FORM,
             "errors": errors or {},
+            "problems": problems or [],
             "alert": alert,
             "done": DONE_PT.get(done or ""),
             "today": today,
@@ -276,10 +349,19 @@ async def submit_protocol(
             code,
             values=values,
             errors=_page_errors(refusal.errors),
-            alert="Corrija os campos indicados." if refusal.errors else refusal.message,
+            problems=PROTOCOL_FORM.problems(_form_errors(refusal.errors)),
+            alert=None if refusal.errors else refusal.message,
             status_code=refusal.status_code,
         )
 
+    limits = _limits(values)
+    if limits:  # refused by name, before the service is asked; with the rules' refusals of the other fields
+        try:
+            protocols.validate_draft(_draft(values), today)
+        except ValidationFailed as exc:
+            flagged = {e.field for e in _form_errors(tuple(limits))}
+            limits += [e for e in exc.errors if _form_errors((e,))[0].field not in flagged]
+        return await rerender(forms.Refusal.of_limits(limits))
     return await forms.submit(
         db_session, write, redirect=lambda _p: f"/gestao/protocolos/{code}?feito=criada", rerender=rerender
     )
