@@ -275,3 +275,22 @@ async def test_the_par_forms_carry_their_limits_and_refuse_by_label_keeping_what
     assert f'value="{number}"' in refused.text and 'value="12345678"' in refused.text
     cib = await gestor.get(f"/programas/{par_id}/relatorios/cib", params={"competencia": "2026011"})
     assert cib.status_code == 422
+
+
+async def test_the_allocation_proposal_refuses_by_label_in_form_order_keeping_what_was_typed(
+    session: AsyncSession, make_user: MakeUser, browser_for: BrowserFor
+) -> None:
+    regulator = await browser_for(await make_user("regulador", "uf:SC"))
+    page = await regulator.get("/regulacao/alocacoes")
+    assert 'data-form="alocacao_rodada"' in page.text
+    check_page(page.text, "/regulacao/alocacoes")
+    horizon = "9" * 5000  # was cut to 5 digits; int() of it must not be a 500 either
+    refused = await regulator.post(
+        "/regulacao/alocacoes", {"escopo": "uf:SC", "horizonte": horizon, "distancia": "muito longe"}
+    )
+    assert refused.status_code == 422
+    summary = refused.text.split('<div class="aviso-erro" role="alert">')[1].split("</div>")[0]
+    assert summary.index("Horizonte: Informe um horizonte de 1 a") < summary.index("Distância máxima: ")
+    assert f'value="{horizon}"' in refused.text and 'value="muito longe"' in refused.text
+    runs = (await session.execute(text("SELECT count(*) FROM allocation_run"))).scalar_one()
+    assert runs == 0

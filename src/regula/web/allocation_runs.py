@@ -17,7 +17,7 @@ from regula.allocation import repository as runs
 from regula.allocation import service as allocation
 from regula.allocation.models import SOLVING_STATUSES
 from regula.config import Settings
-from regula.core.errors import ValidationFailed
+from regula.core.errors import FieldError, ValidationFailed
 from regula.waitlist import repository as waitlist
 from regula.web import charts, common, forms, listing
 from regula.web.forms import Form
@@ -78,7 +78,9 @@ async def _runs_page(
             "situacao": status or "",
             "status_pt": RUN_STATUS_PT,
             "scopes": common.sub_scopes(p),
+            "form": RUN_FORM,
             "errors": errors or {},
+            "problems": _run_problems(errors or {}),
             "values": values
             or {"scope": str(p.jurisdiction), "horizon": str(allocation.DEFAULT_HORIZON_DAYS), "distance": ""},
             "default_travel_km": settings.allocation_max_travel_km,
@@ -104,6 +106,26 @@ async def runs_page(
     return await _runs_page(request, db_session, settings, query=query)
 
 
+#: The proposal form (issue 17 item 4): its fields and labels in one place, in the order of its error summary.
+#: The scope is a choice; horizon and distance are numbers whose ranges are the allocation's own.
+RUN_FORM = forms.register(
+    forms.FormSpec(
+        "alocacao_rodada",
+        (
+            forms.FieldSpec("escopo", "Escopo (residência das pessoas)", kind="choice"),
+            forms.FieldSpec("horizonte", "Horizonte", kind="number"),
+            forms.FieldSpec("distancia", "Distância máxima", kind="number"),
+        ),
+    )
+)
+_RUN_FIELDS = {"scope": "escopo", "horizon": "horizonte", "distance": "distancia"}
+
+
+def _run_problems(errors: dict[str, str]) -> list[forms.FieldProblem]:
+    """The error summary: each field by its label, in the form's order."""
+    return RUN_FORM.problems(FieldError(_RUN_FIELDS.get(k, k), "invalido", m) for k, m in errors.items())
+
+
 class RunForm(Struct):
     escopo: str = ""
     horizonte: str = ""
@@ -117,17 +139,18 @@ async def launch_run(
     settings: NamedDependency[Settings],
     data: Form[RunForm],
 ) -> Redirect | Template:
-    scope = forms.field_text(data.escopo, 40)
-    horizon_raw = forms.field_text(data.horizonte, 5)
-    distance_raw = forms.field_text(data.distancia, 6)
+    # Trimmed, never cut: a scope cut at 40 characters could name another territory; a number too long is refused.
+    scope = (data.escopo or "").strip()
+    horizon_raw = (data.horizonte or "").strip()
+    distance_raw = (data.distancia or "").strip()
     values = {"scope": scope, "horizon": horizon_raw, "distance": distance_raw}
     errors: dict[str, str] = {}
-    horizon = int(horizon_raw) if horizon_raw.isdigit() else 0
+    horizon = int(horizon_raw) if horizon_raw.isdigit() and len(horizon_raw) <= 4 else 0
     if not 1 <= horizon <= allocation.MAX_HORIZON_DAYS:
         errors["horizon"] = f"Informe um horizonte de 1 a {allocation.MAX_HORIZON_DAYS} dias."
     distance: int | None = None
     if distance_raw:
-        distance = int(distance_raw) if distance_raw.isdigit() else 0
+        distance = int(distance_raw) if distance_raw.isdigit() and len(distance_raw) <= 6 else 0
         if not 1 <= distance <= allocation.MAX_WIDENED_TRAVEL_KM:
             errors["distance"] = (
                 f"Distância máxima: um número inteiro de 1 a {allocation.MAX_WIDENED_TRAVEL_KM} km, ou deixe em branco."
