@@ -294,3 +294,32 @@ async def test_the_allocation_proposal_refuses_by_label_in_form_order_keeping_wh
     assert f'value="{horizon}"' in refused.text and 'value="muito longe"' in refused.text
     runs = (await session.execute(text("SELECT count(*) FROM allocation_run"))).scalar_one()
     assert runs == 0
+
+
+async def test_the_operator_page_forms_refuse_by_label_keeping_what_was_typed(
+    session: AsyncSession, make_user: MakeUser, browser_for: BrowserFor
+) -> None:
+    """The act of the SAES was cut at 200 characters and the surgery's name at 300; now both are refused by label,
+    every other value of the form stays, and nothing is saved."""
+    gestor = await browser_for(await make_user("gestor", "uf:SC"))
+    created = await gestor.post(
+        "/ressarcimento/operadoras",
+        {"registro_ans": "419509", "nome": "Operadora Limites", "porte": "medio", "uf": "SC"},
+    )
+    assert created.status_code == 303, created.text
+    path = created.headers["location"].split("?")[0]
+    page = await gestor.get(path)
+    seen = check_page(page.text, path)
+    assert {"ressarcimento_passo", "ressarcimento_valor_maximo", "ressarcimento_unidade"} <= seen, seen
+    act = "Portaria SAES/MS nº 1.234, de 2 de janeiro de 2026, " * 5  # 260 characters
+    refused = await gestor.post(f"{path}/valor-maximo", {"ano": "2026", "valor": "120.000,00", "ato": act})
+    assert refused.status_code == 422
+    assert f"Ato da SAES: Texto longo demais: no máximo 200 caracteres (foram {len(act.strip())})." in refused.text
+    assert f'value="{act.strip()}"' in refused.text and 'value="120.000,00"' in refused.text
+    maxima = (await session.execute(text("SELECT count(*) FROM ressarcimento_annual_max"))).scalar_one()
+    assert maxima == 0
+    note = "Consulta aos entes concluída sem objeções. " * 12  # 516 characters
+    refused = await gestor.post(f"{path}/passo", {"para": "consulta_entes", "data": "2026-01-05", "observacao": note})
+    assert refused.status_code == 422
+    assert "Observação: Texto longo demais: no máximo 500 caracteres" in refused.text
+    assert f'value="{note.strip()}"' in refused.text and 'value="2026-01-05"' in refused.text

@@ -34,7 +34,7 @@ from regula.http.input_guard import OptionalId
 from regula.ressarcimento import evaluation as ev
 from regula.ressarcimento import reports, rules, service
 from regula.ressarcimento import repository as repo
-from regula.ressarcimento.models import OPERATOR_SIZES, Operator
+from regula.ressarcimento.models import OPERATOR_SIZES, AnnualMaximum, MatrixItem, Operator, OperatorUnit
 from regula.territory.reference import UF_NAMES
 from regula.web import common, forms
 from regula.web.forms import Form
@@ -296,6 +296,7 @@ async def _operator(
     operator_id: int,
     *,
     errors: dict[str, dict[str, str]] | None = None,
+    problems: dict[str, list[forms.FieldProblem]] | None = None,
     values: dict[str, str] | None = None,
     alert: str | None = None,
     done: str | None = None,
@@ -321,6 +322,8 @@ async def _operator(
             today=today,
             can_manage=d.can_manage and _is_manager(request),
             errors=errors or {},
+            problems=problems or {},
+            page_forms=OPERATOR_PAGE_FORMS,
             values=values or {},
             alert=alert,
             done=done,
@@ -342,6 +345,116 @@ async def operator_page(
     return await _operator(request, db_session, settings, operator_id, done=DONE_PT.get(feito or ""))
 
 
+def _spec(name: str, *fields: forms.FieldSpec) -> forms.FormSpec:
+    return forms.register(forms.FormSpec(name, fields))
+
+
+_NOTE = 500  # a note on a step or an attestation: the page has always said 500 characters
+#: The operator page's forms (issue 17 item 4): each field's label and limit in one place (the columns' lengths
+#: where stored), generated into the page and checked again before the service is asked; a refusal names the
+#: fields by label in the form's order and keeps what was typed. ``_SERVICE_NAMES``: form field → service field.
+OPERATOR_PAGE_FORMS: dict[str, forms.FormSpec] = {
+    "atestar": _spec(
+        "ressarcimento_atestar",
+        forms.FieldSpec(
+            "competencia",
+            "Competência (AAAAMM)",
+            max_length=7,
+            pattern="[0-9]{4}-?[0-9]{2}",
+            pattern_message="Competência no formato AAAAMM.",
+            required=True,
+            inputmode="numeric",
+        ),
+        forms.FieldSpec("observacao", "Observação", max_length=_NOTE),
+    ),
+    "passo": _spec(
+        "ressarcimento_passo",
+        forms.FieldSpec("para", "Próximo passo", kind="choice"),
+        forms.FieldSpec("data", "Data", max_length=10, type="date"),
+        forms.FieldSpec("observacao", "Observação", max_length=_NOTE),
+        forms.FieldSpec("prorrogar", "Prorrogar a consulta", kind="checkbox"),
+    ),
+    "valor_maximo": _spec(
+        "ressarcimento_valor_maximo",
+        forms.FieldSpec(
+            "ano",
+            "Ano",
+            max_length=4,
+            pattern="[0-9]{4}",
+            pattern_message="Ano com quatro dígitos.",
+            required=True,
+            inputmode="numeric",
+        ),
+        forms.FieldSpec("valor", "Valor (R$)", max_length=20, required=True, inputmode="decimal"),
+        forms.FieldSpec("ato", "Ato da SAES", max_length=forms.column_length(AnnualMaximum, "act")),
+    ),
+    "unidade": _spec(
+        "ressarcimento_unidade",
+        forms.FieldSpec(
+            "cnes", "CNES", max_length=forms.column_length(OperatorUnit, "cnes"), required=True, inputmode="numeric"
+        ),
+        forms.FieldSpec("vinculo", "Vínculo", kind="choice"),
+    ),
+    "matriz": _spec(
+        "ressarcimento_matriz",
+        forms.FieldSpec(
+            "cnes",
+            "CNES da unidade",
+            max_length=forms.column_length(MatrixItem, "cnes"),
+            required=True,
+            inputmode="numeric",
+        ),
+        forms.FieldSpec("componente", "Componente", kind="choice"),
+        forms.FieldSpec("procedimento", "Código SIGTAP", max_length=14, required=True, inputmode="numeric"),
+        # the surgery's name is text; 300 characters hold any SIGTAP procedure name
+        forms.FieldSpec("nome", "Nome (cirurgia)", max_length=300),
+        forms.FieldSpec(
+            "valor_principal", "Valor SIGTAP do principal (cirurgia, R$)", max_length=20, inputmode="decimal"
+        ),
+        forms.FieldSpec("ivr", "IVR (cirurgia)", max_length=12, inputmode="decimal"),
+        forms.FieldSpec("qtd_mensal", "Quantidade mensal", max_length=9, required=True, inputmode="numeric"),
+        forms.FieldSpec("qtd_anual", "Quantidade anual", max_length=9, required=True, inputmode="numeric"),
+        forms.FieldSpec("sublimite", "Sublimite anual (R$)", max_length=20, inputmode="decimal"),
+        forms.FieldSpec("estrategico", "Serviço estratégico", kind="checkbox"),
+    ),
+}
+_SERVICE_NAMES: dict[str, dict[str, str]] = {
+    "atestar": {"competencia": "competencia", "observacao": "note"},
+    "passo": {"para": "to_status", "data": "on_date", "observacao": "note"},
+    "valor_maximo": {"ano": "year", "valor": "value_brl", "ato": "act"},
+    "unidade": {"cnes": "cnes", "vinculo": "relation"},
+    "matriz": {
+        "cnes": "cnes",
+        "componente": "component",
+        "procedimento": "procedure_code",
+        "nome": "name",
+        "valor_principal": "unit_value_brl",
+        "ivr": "ivr",
+        "qtd_mensal": "monthly_qty",
+        "qtd_anual": "annual_qty",
+        "sublimite": "sublimit_brl",
+    },
+}
+
+
+def _typed(form: str, data: Struct) -> dict[str, str]:
+    """The form's values as typed, trimmed and never cut (a checkbox: "1" when ticked)."""
+    out: dict[str, str] = {}
+    for f in OPERATOR_PAGE_FORMS[form].fields:
+        raw = getattr(data, f.name, "") or ""
+        out[f.name] = ("1" if forms.checked(raw) else "") if f.kind == "checkbox" else raw.strip()
+    return out
+
+
+def _limits(form: str, values: dict[str, str]) -> forms.Refusal | None:
+    """The form's limits refused by the service's field names (so each message shows next to its field)."""
+    names = _SERVICE_NAMES[form]
+    errors = OPERATOR_PAGE_FORMS[form].check(values)
+    if not errors:
+        return None
+    return forms.Refusal.of_limits([FieldError(names.get(e.field, e.field), e.code, e.message) for e in errors])
+
+
 def _operator_form(
     request: Request[Any, Any, Any],
     db_session: AsyncSession,
@@ -352,13 +465,19 @@ def _operator_form(
 ) -> Callable[[forms.Refusal], Awaitable[Template]]:
     async def rerender(refusal: forms.Refusal) -> Template:
         fields = refusal.fields or {"_": refusal.message}
+        spec = OPERATOR_PAGE_FORMS.get(form)
+        problems: list[forms.FieldProblem] = []
+        if spec is not None:
+            back = {v: k for k, v in _SERVICE_NAMES[form].items()}
+            problems = spec.problems(FieldError(back.get(e.field, e.field), e.code, e.message) for e in refusal.errors)
         return await _operator(
             request,
             db_session,
             settings,
             operator_id,
             errors={form: fields},
-            values=values,
+            problems={form: problems},
+            values={**values, "_form": form},
             alert=refusal.message,
             status_code=refusal.status_code,
         )
@@ -382,21 +501,25 @@ async def step_page(
     data: Form[StepForm],
 ) -> Redirect | Template:
     today = local_today(settings)
+    values = _typed("passo", data)
 
     async def call() -> object:
         step = service.StepInput(
-            to_status=forms.field_text(data.para, 32),
+            to_status=values["para"],
             on_date=_date(data.data, "on_date", today),
-            note=forms.field_text(data.observacao) or None,
+            note=values["observacao"] or None,
             extend_consultation=forms.checked(data.prorrogar),
         )
         return await service.take_step(db_session, operator_id, step, common.actor(request), today)
 
+    rerender = _operator_form(request, db_session, settings, operator_id, "passo", values)
+    if (refused := _limits("passo", values)) is not None:
+        return await rerender(refused)
     return await forms.submit(
         db_session,
         call,
         redirect=lambda _op: f"/ressarcimento/operadoras/{operator_id}?feito=passo",
-        rerender=_operator_form(request, db_session, settings, operator_id, "passo", {"para": data.para}),
+        rerender=rerender,
     )
 
 
@@ -414,8 +537,10 @@ async def annual_max_page(
     operator_id: FromPath[int],
     data: Form[AnnualMaxForm],
 ) -> Redirect | Template:
+    values = _typed("valor_maximo", data)
+
     async def call() -> object:
-        year_text = forms.field_text(data.ano, 4)
+        year_text = values["ano"]
         if not year_text.isdigit():
             raise ValidationFailed.for_field("year", "ano_invalido", "Ano com quatro dígitos.")
         value = service.money(data.valor, "value_brl", positive=True)
@@ -425,17 +550,18 @@ async def annual_max_page(
             operator_id,
             int(year_text),
             value,
-            forms.field_text(data.ato, 200) or None,
+            values["ato"] or None,
             common.actor(request),
         )
 
+    rerender = _operator_form(request, db_session, settings, operator_id, "valor_maximo", values)
+    if (refused := _limits("valor_maximo", values)) is not None:
+        return await rerender(refused)
     return await forms.submit(
         db_session,
         call,
         redirect=lambda _m: f"/ressarcimento/operadoras/{operator_id}?feito=valor_maximo",
-        rerender=_operator_form(
-            request, db_session, settings, operator_id, "valor_maximo", {"ano": data.ano, "valor": data.valor}
-        ),
+        rerender=rerender,
     )
 
 
@@ -452,17 +578,15 @@ async def unit_page(
     operator_id: FromPath[int],
     data: Form[UnitForm],
 ) -> Redirect | Template:
+    values = _typed("unidade", data)
+    rerender = _operator_form(request, db_session, settings, operator_id, "unidade", values)
+    if (refused := _limits("unidade", values)) is not None:
+        return await rerender(refused)
     return await forms.submit(
         db_session,
-        lambda: service.add_unit(
-            db_session,
-            operator_id,
-            forms.field_text(data.cnes, 7),
-            forms.field_text(data.vinculo, 10),
-            common.actor(request),
-        ),
+        lambda: service.add_unit(db_session, operator_id, values["cnes"], values["vinculo"], common.actor(request)),
         redirect=lambda _u: f"/ressarcimento/operadoras/{operator_id}?feito=unidade",
-        rerender=_operator_form(request, db_session, settings, operator_id, "unidade", {"cnes": data.cnes}),
+        rerender=rerender,
     )
 
 
@@ -480,8 +604,8 @@ class MatrixForm(Struct):
 
 
 def _int(raw: str, field: str) -> int:
-    text = forms.field_text(raw, 12)
-    if not text.isdigit():
+    text = (raw or "").strip()
+    if not text.isdigit() or len(text) > 9:
         raise ValidationFailed.for_field(field, "quantidade_invalida", "Quantidade: número inteiro, a partir de 0.")
     return int(text)
 
@@ -494,38 +618,36 @@ async def matrix_page(
     operator_id: FromPath[int],
     data: Form[MatrixForm],
 ) -> Redirect | Template:
+    values = _typed("matriz", data)
+
     async def call() -> object:
-        ivr_text = forms.field_text(data.ivr, 12).replace(",", ".")
+        ivr_text = values["ivr"].replace(",", ".")
         try:
             ivr = Decimal(ivr_text) if ivr_text else None
         except ArithmeticError:
             raise ValidationFailed.for_field("ivr", "ivr_invalido", "IVR inválido (por exemplo 1,5).") from None
         item = service.MatrixInput(
-            cnes=forms.field_text(data.cnes, 7),
-            component=forms.field_text(data.componente, 8),
-            procedure_code=forms.field_text(data.procedimento, 14),
+            cnes=values["cnes"],
+            component=values["componente"],
+            procedure_code=values["procedimento"],
             monthly_qty=_int(data.qtd_mensal, "monthly_qty"),
             annual_qty=_int(data.qtd_anual, "annual_qty"),
             unit_value_brl=service.money(data.valor_principal, "unit_value_brl", required=False),
             ivr=ivr,
-            name=forms.field_text(data.nome, 300) or None,
+            name=values["nome"] or None,
             sublimit_brl=service.money(data.sublimite, "sublimit_brl", required=False),
             strategic=forms.checked(data.estrategico),
         )
         return await service.add_matrix_item(db_session, settings, operator_id, item, common.actor(request))
 
+    rerender = _operator_form(request, db_session, settings, operator_id, "matriz", values)
+    if (refused := _limits("matriz", values)) is not None:
+        return await rerender(refused)
     return await forms.submit(
         db_session,
         call,
         redirect=lambda _i: f"/ressarcimento/operadoras/{operator_id}?feito=matriz",
-        rerender=_operator_form(
-            request,
-            db_session,
-            settings,
-            operator_id,
-            "matriz",
-            {"procedimento": data.procedimento, "cnes": data.cnes},
-        ),
+        rerender=rerender,
     )
 
 
@@ -542,23 +664,25 @@ async def attest_page(
     operator_id: FromPath[int],
     data: Form[AttestForm],
 ) -> Redirect | Template:
+    values = _typed("atestar", data)
+    rerender = _operator_form(request, db_session, settings, operator_id, "atestar", values)
+    if (refused := _limits("atestar", values)) is not None:
+        return await rerender(refused)
     return await forms.submit(
         db_session,
         lambda: service.attest(
             db_session,
             settings,
             operator_id,
-            forms.field_text(data.competencia, 7),
+            values["competencia"],
             common.actor(request),
             local_today(settings),
-            forms.field_text(data.observacao) or None,
+            values["observacao"] or None,
         ),
         redirect=lambda out: (
             f"/ressarcimento/operadoras/{operator_id}/competencias/{out.attestation.competencia}?feito=atestada"
         ),
-        rerender=_operator_form(
-            request, db_session, settings, operator_id, "atestar", {"competencia": data.competencia}
-        ),
+        rerender=rerender,
     )
 
 
