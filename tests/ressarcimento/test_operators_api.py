@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 from openpyxl import load_workbook
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from regula.config import Settings
@@ -254,3 +255,35 @@ async def test_pages_register_attest_and_show_the_expected_cor(
     assert "R$ 69.444,00" not in (await reader.get("/ressarcimento/atestados?competencia=202502")).text
     download = await reader.get("/ressarcimento/atestados?formato=xlsx")
     assert download.status_code == 200 and download.headers["content-type"].startswith("application/vnd.openxml")
+
+
+async def test_month_page_forms_refuse_overlong_text_by_label_keeping_what_was_typed(
+    api: httpx.AsyncClient,
+    session: AsyncSession,
+    make_user: MakeUser,
+    browser_for: Callable[[Login], Awaitable[Browser]],
+) -> None:
+    """Issue 17 item 4: the homologation act was cut at 200 characters and the COR number at 64; now each is
+    refused by its label, the other values typed stay in the form, and nothing is recorded."""
+    from tests.web.test_forms_limits import check_page
+
+    prepare(session)
+    await establishment(session, UNIT, "4205407")
+    await session.commit()
+    gestor = await make_user("gestor", "uf:SC")
+    web = await browser_for(gestor)
+    oid = await _active_operator(api, gestor, "419503")
+    await produce(session, UNIT, 1, authorized=60)
+    await session.commit()
+    done = await web.post(f"/ressarcimento/operadoras/{oid}/atestar", {"competencia": f"{YEAR}01"})
+    assert done.status_code == 303, done.text
+    path = done.headers["location"].split("?")[0]
+    page = await web.get(path)
+    assert "ressarcimento_homologacao" in check_page(page.text, path)
+    act = "Portaria SAES/MS de homologação da produção atestada " * 5  # 265 characters
+    refused = await web.post(f"{path}/homologacao", {"data": f"{YEAR}-02-10", "ato": act})
+    assert refused.status_code == 422
+    assert f"Ato: Texto longo demais: no máximo 200 caracteres (foram {len(act.strip())})." in refused.text
+    assert f'value="{act.strip()}"' in refused.text and f'value="{YEAR}-02-10"' in refused.text
+    acts = (await session.execute(text("SELECT homologation_act FROM ressarcimento_attestation"))).scalars().all()
+    assert acts == [None]

@@ -34,7 +34,14 @@ from regula.http.input_guard import OptionalId
 from regula.ressarcimento import evaluation as ev
 from regula.ressarcimento import reports, rules, service
 from regula.ressarcimento import repository as repo
-from regula.ressarcimento.models import OPERATOR_SIZES, AnnualMaximum, MatrixItem, Operator, OperatorUnit
+from regula.ressarcimento.models import (
+    OPERATOR_SIZES,
+    AnnualMaximum,
+    Attestation,
+    MatrixItem,
+    Operator,
+    OperatorUnit,
+)
 from regula.territory.reference import UF_NAMES
 from regula.web import common, forms
 from regula.web.forms import Form
@@ -418,7 +425,34 @@ OPERATOR_PAGE_FORMS: dict[str, forms.FormSpec] = {
         forms.FieldSpec("estrategico", "Serviço estratégico", kind="checkbox"),
     ),
 }
+#: The attested month's forms (homologation, COR, sanction: Portaria SAES/MS 2.485/2025, arts. 12 to 14).
+OPERATOR_PAGE_FORMS |= {
+    "homologacao": _spec(
+        "ressarcimento_homologacao",
+        forms.FieldSpec("data", "Homologada pela SAES em", max_length=10, type="date"),
+        forms.FieldSpec("ato", "Ato", max_length=forms.column_length(Attestation, "homologation_act")),
+    ),
+    "cor": _spec(
+        "ressarcimento_cor",
+        forms.FieldSpec(
+            "numero", "Número do COR", max_length=forms.column_length(Attestation, "cor_number"), required=True
+        ),
+        forms.FieldSpec("data", "Emitido em", max_length=10, type="date"),
+        forms.FieldSpec("valor", "Valor emitido (R$)", max_length=20, required=True, inputmode="decimal"),
+    ),
+    "sancao": _spec(
+        "ressarcimento_sancao",
+        forms.FieldSpec("acao", "Ação", kind="choice"),
+        forms.FieldSpec("data", "Data", max_length=10, type="date"),
+        forms.FieldSpec("resultado", "Resultado", kind="choice"),
+        # the challenge's summary or the decision's grounds (text columns): 2,000 characters, as the page said
+        forms.FieldSpec("texto", "Resumo ou fundamentação", max_length=2000),
+    ),
+}
 _SERVICE_NAMES: dict[str, dict[str, str]] = {
+    "homologacao": {"data": "on", "ato": "act"},
+    "cor": {"numero": "number", "data": "issued_on", "valor": "value_brl"},
+    "sancao": {"data": "on", "resultado": "outcome", "texto": "note"},
     "atestar": {"competencia": "competencia", "observacao": "note"},
     "passo": {"para": "to_status", "data": "on_date", "observacao": "note"},
     "valor_maximo": {"ano": "year", "valor": "value_brl", "ato": "act"},
@@ -697,6 +731,8 @@ async def _month(
     competencia: str,
     *,
     errors: dict[str, dict[str, str]] | None = None,
+    problems: dict[str, list[forms.FieldProblem]] | None = None,
+    values: dict[str, str] | None = None,
     alert: str | None = None,
     done: str | None = None,
     status_code: int = 200,
@@ -735,6 +771,9 @@ async def _month(
             today=today,
             can_manage=can,
             errors=errors or {},
+            problems=problems or {},
+            page_forms=OPERATOR_PAGE_FORMS,
+            values=values or {},
             alert=alert,
             done=done,
         ),
@@ -769,8 +808,14 @@ def _month_form(
     operator_id: int,
     competencia: str,
     form: str,
+    spec_key: str | None = None,
+    values: dict[str, str] | None = None,
 ) -> Callable[[forms.Refusal], Awaitable[Template]]:
+    key = spec_key or form
+
     async def rerender(refusal: forms.Refusal) -> Template:
+        back = {v: k for k, v in _SERVICE_NAMES[key].items()}
+        named = (FieldError(back.get(e.field, e.field), e.code, e.message) for e in refusal.errors)
         return await _month(
             request,
             db_session,
@@ -778,6 +823,8 @@ def _month_form(
             operator_id,
             competencia,
             errors={form: refusal.fields or {"_": refusal.message}},
+            problems={form: OPERATOR_PAGE_FORMS[key].problems(named)},
+            values={**(values or {}), "_form": form},
             alert=refusal.message,
             status_code=refusal.status_code,
         )
@@ -804,6 +851,10 @@ async def homologation_page(
     data: Form[HomologationForm],
 ) -> Redirect | Template:
     today = local_today(settings)
+    values = _typed("homologacao", data)
+    rerender = _month_form(request, db_session, settings, operator_id, competencia, "homologacao", values=values)
+    if (refused := _limits("homologacao", values)) is not None:
+        return await rerender(refused)
     return await forms.submit(
         db_session,
         lambda: service.record_homologation(
@@ -811,12 +862,12 @@ async def homologation_page(
             operator_id,
             competencia,
             _date(data.data, "on", today),
-            forms.field_text(data.ato, 200) or None,
+            values["ato"] or None,
             common.actor(request),
             today,
         ),
         redirect=lambda _a: _month_url(operator_id, competencia, "homologada"),
-        rerender=_month_form(request, db_session, settings, operator_id, competencia, "homologacao"),
+        rerender=rerender,
     )
 
 
@@ -840,6 +891,7 @@ async def cor_page(
     data: Form[CorForm],
 ) -> Redirect | Template:
     today = local_today(settings)
+    values = _typed("cor", data)
 
     async def call() -> object:
         value = service.money(data.valor, "value_brl")
@@ -848,18 +900,21 @@ async def cor_page(
             db_session,
             operator_id,
             competencia,
-            number=forms.field_text(data.numero, 64),
+            number=values["numero"],
             issued_on=_date(data.data, "issued_on", today),
             value=value,
             actor=common.actor(request),
             today=today,
         )
 
+    rerender = _month_form(request, db_session, settings, operator_id, competencia, "cor", values=values)
+    if (refused := _limits("cor", values)) is not None:
+        return await rerender(refused)
     return await forms.submit(
         db_session,
         call,
         redirect=lambda _a: _month_url(operator_id, competencia, "cor"),
-        rerender=_month_form(request, db_session, settings, operator_id, competencia, "cor"),
+        rerender=rerender,
     )
 
 
@@ -885,7 +940,8 @@ async def sanction_page(
 ) -> Redirect | Template:
     today = local_today(settings)
     actor = common.actor(request)
-    action = forms.field_text(data.acao, 16)
+    values = _typed("sancao", data)
+    action = values["acao"]
 
     async def call() -> str:
         d = await service.attestation_detail(db_session, operator_id, competencia, actor)
@@ -897,26 +953,31 @@ async def sanction_page(
             return "notificada"
         if action == "impugnar":
             await service.record_challenge(
-                db_session, sid, _date(data.data, "on", today), forms.field_text(data.texto), actor, today
+                db_session, sid, _date(data.data, "on", today), values["texto"], actor, today
             )
             return "impugnada"
         if action == "decidir":
             await service.decide_challenge(
                 db_session,
                 sid,
-                forms.field_text(data.resultado, 16),
-                forms.field_text(data.texto) or None,
+                values["resultado"],
+                values["texto"] or None,
                 actor,
                 today,
             )
             return "decidida"
         raise ValidationFailed.for_field("acao", "acao_invalida", "Ação desconhecida.")
 
+    # the form's errors are shown under the action's form (notificar, impugnar or decidir)
+    form = action if action in ("notificar", "impugnar", "decidir") else "sancao"
+    rerender = _month_form(request, db_session, settings, operator_id, competencia, form, "sancao", values)
+    if (refused := _limits("sancao", values)) is not None:
+        return await rerender(refused)
     return await forms.submit(
         db_session,
         call,
         redirect=lambda done: _month_url(operator_id, competencia, done),
-        rerender=_month_form(request, db_session, settings, operator_id, competencia, action or "sancao"),
+        rerender=rerender,
     )
 
 
