@@ -266,7 +266,11 @@ def register(spec: FormSpec) -> FormSpec:
 
 
 def field_text(value: str | None, limit: int = 4000) -> str:
-    """A form text field as people mean it: trimmed, and cut at the field's length."""
+    """A value the page itself sets — a choice's option, a hidden field, a return address — trimmed and bounded at
+    ``limit`` (what arrives is not the page's when it is longer, and a bound keeps ``int()`` and redirects sane).
+
+    Never for what a person types (issue 17 item 4): a typed field is only trimmed, and its length is checked by its
+    form's :class:`FormSpec` (``check``), which refuses a longer text by the field's label instead of cutting it."""
     return (value or "").strip()[:limit]
 
 
@@ -327,7 +331,7 @@ class TransitionForm(Struct):
             actor,
             settings,
             field_text(self.motivo_codigo, 32) or None,
-            field_text(self.motivo_texto) or None,
+            (self.motivo_texto or "").strip() or None,  # typed: checked by TRANSITION_FORM in submit, never cut
         )
 
     async def submit(
