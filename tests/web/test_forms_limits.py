@@ -275,6 +275,12 @@ async def test_the_par_forms_carry_their_limits_and_refuse_by_label_keeping_what
     assert f'value="{number}"' in refused.text and 'value="12345678"' in refused.text
     cib = await gestor.get(f"/programas/{par_id}/relatorios/cib", params={"competencia": "2026011"})
     assert cib.status_code == 422
+    listing = await gestor.get("/programas")
+    assert "programas_filtro" in check_page(listing.text, "/programas")
+    searched = await gestor.get("/programas", params={"busca": "Grande Florianópolis" + "x" * 190})
+    assert searched.status_code == 422  # was cut at 200 characters and searched
+    assert field_error(searched.text, "busca") == "Texto longo demais: no máximo 200 caracteres (foram 210)."
+    assert 'value="Grande Florianópolis' in searched.text
 
 
 async def test_the_allocation_proposal_refuses_by_label_in_form_order_keeping_what_was_typed(

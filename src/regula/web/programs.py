@@ -53,6 +53,19 @@ def _competencia(today: date, raw: str | None) -> str:
     return text or f"{today:%Y%m}"
 
 
+#: The PARs' filter (issue 17 item 4): a search beyond 200 characters was cut; now it is refused by its label.
+LIST_FILTER_FORM = forms.register(
+    forms.FormSpec(
+        "programas_filtro",
+        (
+            forms.FieldSpec("busca", "Título contém", max_length=200),
+            forms.FieldSpec("situacao", "Situação da versão mais recente", kind="choice"),
+            forms.FieldSpec("ordem", "Ordenar por", kind="choice"),
+        ),
+    )
+)
+
+
 @get("/programas", opt=allow(*VIEWERS), include_in_schema=False)
 async def par_list_page(
     request: Request[Any, Any, Any],
@@ -65,11 +78,13 @@ async def par_list_page(
 ) -> Template:
     status = situacao if situacao in STATUS_PT else None
     sort = ordem if ordem in SORTS_PT else "id"
+    search = (busca or "").strip()
+    limits = LIST_FILTER_FORM.check({"busca": search})
     found = await service.list_pars(
         db_session,
         common.actor(request),
         status=status,
-        q=(busca or "").strip()[:200] or None,
+        q=None if limits else (search or None),
         sort=sort,
         descending=decrescente,
     )
@@ -85,7 +100,10 @@ async def par_list_page(
             "all_statuses": {s.value: label for s, label in VERSION_STATUS_LABELS_PT.items()},
             "sorts": SORTS_PT,
             "scope_kinds": service.SCOPE_KIND_LABELS_PT,
+            "filter_form": LIST_FILTER_FORM,
+            "filter_errors": LIST_FILTER_FORM.field_messages(limits),
         },
+        status_code=422 if limits else 200,
     )
 
 
