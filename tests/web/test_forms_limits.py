@@ -203,11 +203,16 @@ async def test_the_navigators_contact_form_carries_its_limit_and_keeps_what_was_
 async def test_the_managers_forms_carry_their_limits(make_user: MakeUser, browser_for: BrowserFor) -> None:
     gestor = await browser_for(await make_user("gestor", "uf:SC"))
     seen: set[str] = set()
-    for path in ("/gestao/simulacoes", "/ressarcimento"):
+    for path in ("/gestao/simulacoes", "/ressarcimento", "/ressarcimento/atestados"):
         response = await gestor.get(path)
         assert response.status_code == 200, (path, response.status_code)
         seen |= check_page(response.text, path)
-    assert {"simulacao", "ressarcimento_operadoras_filtro", "ressarcimento_operadora"} <= seen, seen
+    expected = {"simulacao", "ressarcimento_operadoras_filtro", "ressarcimento_operadora"}
+    assert expected | {"ressarcimento_atestados_filtro"} <= seen, seen
+    month = await gestor.get("/ressarcimento/atestados", params={"competencia": "2026011"})
+    assert month.status_code == 422
+    assert field_error(month.text, "competencia") == "Competência no formato AAAAMM."
+    assert 'value="2026011"' in month.text
 
 
 async def test_an_overlong_operator_name_is_refused_by_label_with_the_other_values_kept(

@@ -984,6 +984,27 @@ async def sanction_page(
 # -- lists across operators ------------------------------------------------------------------------------------------
 
 
+#: The attestations' filter: the month as AAAAMM (its meaning — a real month — is the service's to check).
+ATTESTATIONS_FILTER_FORM = forms.register(
+    forms.FormSpec(
+        "ressarcimento_atestados_filtro",
+        (
+            forms.FieldSpec("operadora", "Operadora", kind="choice"),
+            forms.FieldSpec(
+                "competencia",
+                "Competência",
+                max_length=7,
+                pattern="[0-9]{4}-?[0-9]{2}",
+                pattern_message="Competência no formato AAAAMM.",
+                inputmode="numeric",
+            ),
+            forms.FieldSpec("situacao", "Situação", kind="choice"),
+            forms.FieldSpec("abaixo_90", "Só meses abaixo de 90%", kind="checkbox"),
+        ),
+    )
+)
+
+
 @get("/ressarcimento/atestados", opt=allow(*READERS), include_in_schema=False)
 async def attestations_page(
     request: Request[Any, Any, Any],
@@ -999,9 +1020,11 @@ async def attestations_page(
     actor = common.actor(request)
     if formato:
         return _download(await service.build_report(db_session, actor, "atestados", 0), formato)
-    errors: dict[str, str] = {}
+    errors: dict[str, str] = ATTESTATIONS_FILTER_FORM.field_messages(
+        ATTESTATIONS_FILTER_FORM.check({"competencia": (competencia or "").strip()})
+    )
     comp = None
-    if competencia:
+    if competencia and not errors:
         try:
             comp = service.competencia(competencia)
         except ValidationFailed as exc:
