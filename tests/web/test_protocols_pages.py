@@ -149,6 +149,11 @@ async def test_overlong_fields_are_refused_by_label_in_form_order_keeping_what_w
     gestor = await browser_for(await make_user("gestor", "uf:SC"))
     page = await gestor.get(f"/gestao/protocolos/{OCI}")
     assert "protocolo_versao" in check_page(page.text, f"/gestao/protocolos/{OCI}")
+    listing = await gestor.get("/gestao/protocolos")
+    assert "protocolos_filtro" in check_page(listing.text, "/gestao/protocolos")
+    searched = await gestor.get("/gestao/protocolos", params={"busca": "cardio" * 40})
+    assert searched.status_code == 422
+    assert field_error(searched.text, "busca") == "Texto longo demais: no máximo 200 caracteres (foram 240)."
     reason = "Revisão da câmara técnica. " * 80  # 2,160 characters
     label = "ECG recente com laudo " * 15  # 330 characters
     answer = await gestor.post(

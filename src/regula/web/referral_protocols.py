@@ -45,6 +45,19 @@ DONE_PT: Final = {"criada": "Nova versão do protocolo gravada."}
 # -- the list of OCIs with their protocol in force ------------------------------------------------------------------
 
 
+#: The OCIs' filter: an OCI's name fits in 200 characters; a longer search is refused by its label.
+LIST_FILTER_FORM = forms.register(
+    forms.FormSpec(
+        "protocolos_filtro",
+        (
+            forms.FieldSpec("busca", "OCI (nome ou código)", max_length=200, type="search"),
+            forms.FieldSpec("teleconsulta", "Teleconsulta prévia", kind="choice"),
+            forms.FieldSpec("ordem", "Ordenar por", kind="choice"),
+        ),
+    )
+)
+
+
 @get("/gestao/protocolos", opt=allow(*READERS), include_in_schema=False)
 async def protocol_list(
     db_session: NamedDependency[AsyncSession],
@@ -58,7 +71,8 @@ async def protocol_list(
     order = ordem if ordem in ORDERS else "codigo"
     gate = teleconsulta if teleconsulta in TELECONSULTA else ""
     rows = [(oci, catalog.protocols[oci.code]) for oci in catalog.ocis.values()]
-    if busca and busca.strip():
+    limits = LIST_FILTER_FORM.check({"busca": (busca or "").strip()})
+    if busca and busca.strip() and not limits:
         key = search_key(busca)
         rows = [(o, p) for o, p in rows if key in search_key(o.name) or o.code.startswith(busca.strip())]
     if gate:
@@ -82,7 +96,10 @@ async def protocol_list(
             "q": {"busca": busca or "", "teleconsulta": gate, "ordem": order},
             "orders": ORDERS,
             "gates": TELECONSULTA,
+            "filter_form": LIST_FILTER_FORM,
+            "filter_errors": LIST_FILTER_FORM.field_messages(limits),
         },
+        status_code=422 if limits else 200,
     )
 
 
