@@ -9,9 +9,12 @@ import pytest
 from regula.allocation import backfill
 from regula.core.clock import local_today
 from regula.core.hooks import Hook, HookNotWired
+from regula.navigation import care_loop
 from regula.navigation import service as navigation
 from regula.notify import events as notify
+from regula.programs import service as programs
 from regula.waitlist.events import ENTRY_LEFT_BOOKING, ENTRY_TRANSITIONED
+from regula.waitlist.plans import PAR_APPROVAL
 from regula.wiring import wire
 
 
@@ -57,11 +60,16 @@ async def test_a_failing_subscriber_stops_the_chain_so_the_transaction_rolls_bac
     assert seen == []
 
 
-def test_wiring_connects_backfill_then_messages_then_tasks() -> None:
+def test_wiring_connects_backfill_then_messages_then_tasks_then_the_care_loop() -> None:
     wire()
     wire()  # idempotent: every process and the test session may call it
     assert ENTRY_LEFT_BOOKING.subscribers == (backfill.on_entry_left_booking,)
-    assert ENTRY_TRANSITIONED.subscribers == (notify.on_entry_transitioned, navigation.on_entry_transitioned)
+    assert ENTRY_TRANSITIONED.subscribers == (
+        notify.on_entry_transitioned,
+        navigation.on_entry_transitioned,
+        care_loop.on_entry_transitioned,
+    )
+    assert PAR_APPROVAL.lookup is programs.par_approval_for_municipality
 
 
 def test_local_today_counts_in_the_regulation_centre_zone() -> None:

@@ -26,6 +26,10 @@ class ParApprovalSource:
         """Set the lookup; connecting again replaces it (wiring twice is harmless)."""
         self._lookup = lookup
 
+    @property
+    def lookup(self) -> ParApprovalLookup | None:
+        return self._lookup
+
     async def approval_for(self, session: AsyncSession, municipality_ibge: str) -> date | None:
         if self._lookup is None:
             return None
