@@ -233,11 +233,41 @@ def _serve(settings: Settings, url: str, host: str, port: int) -> None:
     application = create_app(settings, db.sessionmaker)
     application.on_shutdown.append(db.dispose)
     console.print(f"regula em [bold]http://{host}:{port}[/] (Ctrl+C para parar)")
+    loop, http = fast_stack()
     # Proxy headers off: uvicorn would otherwise believe X-Forwarded-For from loopback. regula.http.client decides
     # whom to believe, from REGULA_TRUSTED_PROXIES.
     uvicorn.run(
-        application, host=host, port=port, log_config=None, access_log=False, proxy_headers=False, server_header=False
+        application,
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        proxy_headers=False,
+        server_header=False,
+        loop=loop,
+        http=http,
     )
+
+
+def fast_stack() -> tuple[str, str]:
+    """uvloop's event loop and httptools' HTTP parser, both dependencies of regula: cheaper per request than
+    uvicorn's pure-Python h11 parser on asyncio (docs/benchmarks.md, issue 18 item 3). Named explicitly so a
+    missing one is visible here rather than silently downgraded; a platform where they do not install (uvloop has
+    no Windows build) gets uvicorn's defaults ("auto": asyncio, h11). Returns (loop, http) for ``uvicorn.run``."""
+    loop = http = "auto"
+    try:
+        import uvloop  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        loop = "uvloop"
+    try:
+        import httptools  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        http = "httptools"
+    return loop, http
 
 
 @app.command("demo")
