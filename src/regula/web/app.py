@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from regula import __version__, routes
 from regula.access.policy import public
+from regula.access.token_cache import install as install_token_cache
 from regula.audit.service import install as install_audit
 from regula.config import Settings
 from regula.core.errors import NotAuthenticated
@@ -120,6 +121,7 @@ def create_app(
     extra_routes: list[ControllerRouterHandler] | None = None,
 ) -> Litestar:
     install_audit()
+    install_token_cache()
     install_length_limits()
     wire()  # the domain events' subscribers (regula.wiring): backfill, messages, navigator tasks
     # Every table in the metadata: a flush sorts tables by their foreign keys, and a model whose referenced table

@@ -22,6 +22,7 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 
 from regula.access import service
 from regula.access.policy import OPT_PUBLIC, OPT_ROLES, Role
+from regula.access.token_cache import TOKENS
 from regula.audit.service import record_in_own_transaction
 from regula.core.errors import NotAuthenticated, PermissionDenied
 from regula.http.state import audit_context_for, sessionmaker_from
@@ -56,7 +57,14 @@ class AuthenticationMiddleware(ASGIMiddleware):
                         "Envie um token válido no cabeçalho Authorization: Bearer <token>.", code="token_ausente"
                     ),
                 )
-            principal = await self._resolve(connection, token=token)
+            # A valid token seen by this process in the last few seconds needs no database round trip
+            # (regula.access.token_cache: the bound on a revocation made elsewhere is TOKEN_CACHE_SECONDS).
+            key = service.digest(token)
+            principal = TOKENS.get(key)
+            if principal is None:
+                principal = await self._resolve(connection, token=token)
+                if principal is not None:
+                    TOKENS.put(key, principal)
             if principal is None:
                 await deny(connection, NotAuthenticated("Token inválido, expirado ou revogado.", code="token_invalido"))
             scope["user"] = principal
