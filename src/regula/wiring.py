@@ -25,8 +25,13 @@ def wire() -> None:
     # After every status change, in this order: the messages (outbox rows, cancellations of stale ones, the
     # tasks a message's failure opens), then navigation's own bookkeeping (tasks a confirmation settles, the late
     # teleconsultoria's task the answer settles).
+    # Many changes at once (an allocation run's commit): notify writes all their messages in one insert; the other
+    # two only look at each event (no statement for a booking) and run per event.
     ENTRY_TRANSITIONED.connect(
-        notify.on_entry_transitioned, navigation.on_entry_transitioned, care_loop.on_entry_transitioned
+        notify.on_entry_transitioned,
+        navigation.on_entry_transitioned,
+        care_loop.on_entry_transitioned,
+        batches={notify.on_entry_transitioned: notify.on_entries_transitioned},
     )
     # The six-month window of referrals by procedure (art. 14 §2 as amended) counts from the approval of the PAR
     # covering the citizen's municipality: program management answers (decision 0016).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import pytest
@@ -60,6 +61,31 @@ async def test_a_failing_subscriber_stops_the_chain_so_the_transaction_rolls_bac
     assert seen == []
 
 
+async def test_emit_many_gives_each_subscriber_the_batch_in_order() -> None:
+    seen: list[str] = []
+    hook: Hook[int] = Hook("test")
+
+    async def one(n: int) -> None:
+        seen.append(f"one {n}")
+
+    async def many(ns: Sequence[int]) -> None:
+        seen.append(f"many {list(ns)}")
+
+    async def other(n: int) -> None:
+        seen.append(f"other {n}")
+
+    hook.connect(one, other, batches={one: many})
+    await hook.emit_many([1, 2])
+    assert seen == ["many [1, 2]", "other 1", "other 2"]
+    await hook.emit(3)  # one event: the subscriber itself
+    assert seen[-2:] == ["one 3", "other 3"]
+    with pytest.raises(ValueError, match="not connected"):
+        hook.connect(other, batches={one: many})
+    unwired: Hook[int] = Hook("never.wired")
+    with pytest.raises(HookNotWired):
+        await unwired.emit_many([])
+
+
 def test_wiring_connects_backfill_then_messages_then_tasks_then_the_care_loop() -> None:
     wire()
     wire()  # idempotent: every process and the test session may call it
@@ -69,6 +95,8 @@ def test_wiring_connects_backfill_then_messages_then_tasks_then_the_care_loop() 
         navigation.on_entry_transitioned,
         care_loop.on_entry_transitioned,
     )
+    assert ENTRY_TRANSITIONED.batch_of(notify.on_entry_transitioned) is notify.on_entries_transitioned
+    assert ENTRY_TRANSITIONED.batch_of(navigation.on_entry_transitioned) is None
     assert PAR_APPROVAL.lookup is programs.par_approval_for_municipality
 
 

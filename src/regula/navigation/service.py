@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import func, literal, select
@@ -19,6 +21,17 @@ from regula.waitlist.models import WaitlistEntry
 from regula.waitlist.states import EntryStatus
 
 
+@dataclass(frozen=True)
+class TaskWanted:
+    """A task some event asks for: :func:`open_tasks` opens it or refreshes the open one."""
+
+    citizen: Citizen
+    entry_id: int | None
+    detail: str
+    message_id: int | None = None
+    due_at: datetime | None = None
+
+
 async def open_task(
     session: AsyncSession,
     kind: str,
@@ -30,37 +43,52 @@ async def open_task(
     due_at: datetime | None = None,
 ) -> NavigationTask:
     """Open a task, or refresh the open one of the same kind for the same entry (causes never pile up)."""
-    assert kind in TASK_KINDS, kind
-    assert citizen.id is not None
-    if entry_id is not None:
-        existing = (
-            await session.execute(
-                select(NavigationTask).where(
-                    col(NavigationTask.entry_id) == entry_id,
-                    col(NavigationTask.kind) == kind,
-                    col(NavigationTask.status) == "aberta",
-                )
-            )
-        ).scalar_one_or_none()
-        if existing is not None:
-            existing.detail = detail
-            existing.message_id = message_id or existing.message_id
-            existing.due_at = due_at or existing.due_at
-            await session.flush()
-            return existing
-    task = NavigationTask(
-        kind=kind,
-        citizen_id=citizen.id,
-        entry_id=entry_id,
-        message_id=message_id,
-        municipality_ibge=citizen.municipality_ibge,
-        uf=citizen.uf,
-        detail=detail,
-        due_at=due_at,
-    )
-    session.add(task)
-    await session.flush()
+    (task,) = await open_tasks(session, kind, [TaskWanted(citizen, entry_id, detail, message_id, due_at)])
     return task
+
+
+async def open_tasks(session: AsyncSession, kind: str, wanted: Sequence[TaskWanted]) -> list[NavigationTask]:
+    """:func:`open_task` for many at once (the undeliverable messages of an allocation run's commit), one query
+    and one flush: each entry's open task of ``kind`` is refreshed, or one is opened; asked twice for the same
+    entry, the later ask refreshes what the earlier opened, as two calls would. Returns one task per ask."""
+    assert kind in TASK_KINDS, kind
+    entry_ids = sorted({w.entry_id for w in wanted if w.entry_id is not None})
+    open_now: dict[int, NavigationTask] = {}
+    if entry_ids:
+        rows = await session.execute(
+            select(NavigationTask).where(
+                col(NavigationTask.entry_id).in_(entry_ids),
+                col(NavigationTask.kind) == kind,
+                col(NavigationTask.status) == "aberta",
+            )
+        )
+        open_now = {int(t.entry_id): t for t in rows.scalars() if t.entry_id is not None}
+    tasks: list[NavigationTask] = []
+    for w in wanted:
+        assert w.citizen.id is not None
+        existing = open_now.get(w.entry_id) if w.entry_id is not None else None
+        if existing is not None:
+            existing.detail = w.detail
+            existing.message_id = w.message_id or existing.message_id
+            existing.due_at = w.due_at or existing.due_at
+            tasks.append(existing)
+            continue
+        task = NavigationTask(
+            kind=kind,
+            citizen_id=w.citizen.id,
+            entry_id=w.entry_id,
+            message_id=w.message_id,
+            municipality_ibge=w.citizen.municipality_ibge,
+            uf=w.citizen.uf,
+            detail=w.detail,
+            due_at=w.due_at,
+        )
+        session.add(task)
+        if w.entry_id is not None:
+            open_now[w.entry_id] = task
+        tasks.append(task)
+    await session.flush()
+    return tasks
 
 
 async def open_task_for_entry(session: AsyncSession, kind: str, entry_id: int, detail: str, **kw: object) -> None:

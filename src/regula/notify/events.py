@@ -12,6 +12,7 @@ offered to the next person (backfill) is a short-notice offer instead: "responda
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -23,7 +24,14 @@ from regula.config import Settings
 from regula.db.base import utcnow
 from regula.navigation.service import open_task
 from regula.notify.content import when_variables
-from regula.notify.outbox import Outgoing, cancel_pending, close_questions, enqueue, enqueue_many
+from regula.notify.outbox import (
+    Outgoing,
+    cancel_pending,
+    close_questions,
+    enqueue,
+    enqueue_for_citizens,
+    enqueue_many,
+)
 from regula.notify.respect import timezone_for
 from regula.people.models import Citizen
 from regula.providers.models import AgendaSlot, Establishment, SlotBooking
@@ -84,15 +92,23 @@ async def _citizen(session: AsyncSession, entry: WaitlistEntry) -> Citizen:
 
 
 async def _booking(session: AsyncSession, entry_id: int) -> tuple[SlotBooking, AgendaSlot, Establishment] | None:
-    row = (
-        await session.execute(
-            select(SlotBooking, AgendaSlot, Establishment)
-            .join(AgendaSlot, col(AgendaSlot.id) == col(SlotBooking.slot_id))
-            .join(Establishment, col(Establishment.cnes) == col(AgendaSlot.cnes))
-            .where(col(SlotBooking.entry_id) == entry_id, col(SlotBooking.status) == "ativa")
-        )
-    ).first()
-    return None if row is None else (row[0], row[1], row[2])
+    return (await _bookings(session, [entry_id])).get(entry_id)
+
+
+async def _bookings(
+    session: AsyncSession, entry_ids: Sequence[int]
+) -> dict[int, tuple[SlotBooking, AgendaSlot, Establishment]]:
+    """The active booking of each entry, with its slot and place, in one query."""
+    rows = await session.execute(
+        select(SlotBooking, AgendaSlot, Establishment)
+        .join(AgendaSlot, col(AgendaSlot.id) == col(SlotBooking.slot_id))
+        .join(Establishment, col(Establishment.cnes) == col(AgendaSlot.cnes))
+        .where(col(SlotBooking.entry_id).in_(list(entry_ids)), col(SlotBooking.status) == "ativa")
+    )
+    found: dict[int, tuple[SlotBooking, AgendaSlot, Establishment]] = {}
+    for booking, slot, place in rows.all():
+        found.setdefault(booking.entry_id, (booking, slot, place))
+    return found
 
 
 async def _last_booking(session: AsyncSession, entry_id: int) -> tuple[SlotBooking, AgendaSlot] | None:
@@ -131,6 +147,28 @@ async def on_entry_transitioned(event: EntryTransitioned) -> None:
     )
 
 
+async def on_entries_transitioned(events: Sequence[EntryTransitioned]) -> None:
+    """Batch variant of :func:`on_entry_transitioned` (``Hook.emit_many``, wired in ``regula.wiring``): the
+    ordinary appointments of the batch — an allocation run's commit — get their messages with one query for the
+    bookings, one for the citizens and ONE insert for all the rows; any other event goes through
+    :func:`on_entry_transitioned`, one by one."""
+    booked = [e for e in events if books_an_appointment(e.target.value, e.actor.username)]
+    for event in events:
+        if not books_an_appointment(event.target.value, event.actor.username):
+            await on_entry_transitioned(event)
+    if booked:
+        session, settings = booked[0].session, booked[0].settings
+        assert all(e.session is session for e in booked), "one batch, one transaction"
+        await schedule_appointment_messages_many(session, settings, [e.entry for e in booked])
+
+
+def books_an_appointment(target: str, actor_name: str) -> bool:
+    """A move whose only messages are an ordinary appointment's (notice, confirmation, reminders): to agendada by
+    anyone but backfill (whose bookings are short-notice offers). A booked status is its target, so nothing is
+    cancelled or closed first."""
+    return target == EntryStatus.AGENDADA.value and actor_name != BACKFILL_ACTOR
+
+
 async def on_transition(
     session: AsyncSession, settings: Settings, entry: WaitlistEntry, source: str, target: str, actor_name: str
 ) -> None:
@@ -141,11 +179,10 @@ async def on_transition(
         await close_questions(session, entry.id, "encerrada")
     if target == EntryStatus.AUTORIZADA.value:
         await _authorized(session, settings, entry, source)
-    elif target == EntryStatus.AGENDADA.value:
-        if actor_name == BACKFILL_ACTOR:
-            await _offer(session, settings, entry)
-        else:
-            await schedule_appointment_messages(session, settings, entry)
+    elif books_an_appointment(target, actor_name):
+        await schedule_appointment_messages(session, settings, entry)
+    elif target == EntryStatus.AGENDADA.value:  # booked by backfill: a short-notice offer
+        await _offer(session, settings, entry)
     elif target == EntryStatus.CONFIRMADA.value:
         await close_questions(session, entry.id, "confirmada")
         await cancel_pending(session, entry.id, ("confirmacao",), reason="ja_confirmada")
@@ -199,7 +236,7 @@ async def _authorized(session: AsyncSession, settings: Settings, entry: Waitlist
 
 async def _appointment(
     session: AsyncSession, settings: Settings, entry: WaitlistEntry
-) -> tuple[Citizen, dict[str, Any], list[Outgoing], datetime, dict[str, Any]] | None:
+) -> tuple[Citizen, list[Outgoing]] | None:
     """The notice of an entry's active booking (a soft question: NÃO releases it) and its two reminders."""
     assert entry.id is not None
     found = await _booking(session, entry.id)
@@ -207,45 +244,79 @@ async def _appointment(
         return None
     booking, slot, place = found
     citizen = await _citizen(session, entry)
+    return citizen, _appointment_messages(settings, entry, citizen, booking, slot, place, confirmation=False)
+
+
+def _appointment_messages(
+    settings: Settings,
+    entry: WaitlistEntry,
+    citizen: Citizen,
+    booking: SlotBooking,
+    slot: AgendaSlot,
+    place: Establishment,
+    *,
+    confirmation: bool,
+) -> list[Outgoing]:
+    """An appointment's messages: told now (a soft question: NÃO releases it), with ``confirmation`` the
+    confirmation asked ``notify_confirmation_days_before`` days before (when there is still time to answer), and
+    the reminders at two and one day."""
     variables = appointment_variables(entry, citizen, slot, place, settings)
     starts = slot.starts_at
     key = f"e{entry.id}:b{booking.id}"
     common: dict[str, Any] = {"entry_id": entry.id, "booking_id": booking.id}
-    notice = Outgoing(
-        "agendamento",
-        f"{key}:agendamento",
-        variables,
-        valid_until=starts - timedelta(hours=3),
-        reply_within=starts - utcnow(),
-        reply_deadline=starts - REPLY_CLOSES_BEFORE,
-        **common,
-    )
-    return citizen, variables, [notice, *_reminders(variables, starts, key, common)], starts, common
-
-
-async def schedule_appointment_messages(session: AsyncSession, settings: Settings, entry: WaitlistEntry) -> None:
-    """An ordinary appointment: told now, confirmation asked seven days before, reminders at two and one day."""
-    found = await _appointment(session, settings, entry)
-    if found is None:
-        return
-    citizen, variables, outs, starts, common = found
-    asked = confirmation_times(utcnow(), starts, settings)
+    outs = [
+        Outgoing(
+            "agendamento",
+            f"{key}:agendamento",
+            variables,
+            valid_until=starts - timedelta(hours=3),
+            reply_within=starts - utcnow(),
+            reply_deadline=starts - REPLY_CLOSES_BEFORE,
+            **common,
+        )
+    ]
+    asked = confirmation_times(utcnow(), starts, settings) if confirmation else None
     if asked is not None:
         ask_at, reply_deadline = asked
-        outs.insert(
-            1,
+        outs.append(
             Outgoing(
                 "confirmacao",
-                f"e{entry.id}:b{common['booking_id']}:confirmacao",
+                f"{key}:confirmacao",
                 variables,
                 due_at=ask_at,
                 valid_until=reply_deadline - timedelta(hours=2),
                 reply_within=timedelta(hours=settings.notify_confirmation_reply_hours),
                 reply_deadline=reply_deadline,
                 **common,
-            ),
+            )
         )
-    await enqueue_many(session, settings, citizen, outs)
+    return [*outs, *_reminders(variables, starts, key, common)]
+
+
+async def schedule_appointment_messages(session: AsyncSession, settings: Settings, entry: WaitlistEntry) -> None:
+    """An ordinary appointment: told now, confirmation asked seven days before, reminders at two and one day."""
+    await schedule_appointment_messages_many(session, settings, [entry])
+
+
+async def schedule_appointment_messages_many(
+    session: AsyncSession, settings: Settings, entries: Sequence[WaitlistEntry]
+) -> None:
+    """:func:`schedule_appointment_messages` for many entries: their bookings in one query, their citizens in one,
+    every message in one insert (``outbox.enqueue_for_citizens``). An entry with no active booking gets none."""
+    ids = [e.id for e in entries if e.id is not None]
+    bookings = await _bookings(session, ids)
+    citizen_ids = sorted({e.citizen_id for e in entries if e.id in bookings})
+    citizens = {
+        c.id: c for c in (await session.execute(select(Citizen).where(col(Citizen.id).in_(citizen_ids)))).scalars()
+    }
+    batch: list[tuple[Citizen, Sequence[Outgoing]]] = []
+    for entry in entries:
+        found = bookings.get(entry.id or 0)
+        if found is None:
+            continue
+        citizen = citizens[entry.citizen_id]
+        batch.append((citizen, _appointment_messages(settings, entry, citizen, *found, confirmation=True)))
+    await enqueue_for_citizens(session, settings, batch)
 
 
 def _reminders(variables: dict[str, Any], starts: datetime, key: str, common: dict[str, Any]) -> list[Outgoing]:
@@ -299,7 +370,7 @@ async def offer_accepted(session: AsyncSession, settings: Settings, entry: Waitl
     """After a SIM to an offer the appointment is confirmed: tell where and when, and remind."""
     found = await _appointment(session, settings, entry)
     if found is not None:
-        citizen, _, outs, _, _ = found
+        citizen, outs = found
         await enqueue_many(session, settings, citizen, outs)
 
 

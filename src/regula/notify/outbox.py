@@ -10,18 +10,19 @@ tells the whole story, and a critical message then becomes a navigator's task.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from regula.config import Settings
 from regula.db.base import utcnow
-from regula.navigation.service import open_task
+from regula.navigation.service import TaskWanted, open_tasks
 from regula.notify import content
 from regula.notify.models import Message
 from regula.notify.respect import timezone_for
@@ -82,73 +83,121 @@ async def enqueue_many(
     session: AsyncSession,
     settings: Settings,
     citizen: Citizen,
-    outs: list[Outgoing],
+    outs: Sequence[Outgoing],
     *,
     channel: str | None = None,
 ) -> list[Queued]:
     """Write several messages to one citizen in one statement; returns those that were new."""
-    assert citizen.id is not None
-    if not outs:
-        return []
-    chosen, address = channel_for(citizen, settings)
-    if channel is not None:
-        chosen = channel
-        address = f"whatsapp:{citizen.phone}" if channel == "whatsapp" and citizen.phone else citizen.phone
+    return await enqueue_for_citizens(session, settings, [(citizen, outs)], channel=channel)
+
+
+async def enqueue_for_citizens(
+    session: AsyncSession,
+    settings: Settings,
+    batch: Sequence[tuple[Citizen, Sequence[Outgoing]]],
+    *,
+    channel: str | None = None,
+) -> list[Queued]:
+    """Write the messages of many citizens (an allocation run's appointments) in ONE statement (``INSERT … SELECT
+    FROM unnest``, the same text whatever the number of rows, so it is prepared once); returns those that were new.
+    Each citizen's channel, address and respect rules (consent, channel "nenhum", no phone → ``bloqueada``) are
+    decided per citizen by :func:`channel_for` and :func:`blocked_reason`, as for one; a critical message that
+    cannot go out opens its navigator's task (one flush for all of them)."""
     now = utcnow()
-    rows = []
-    for out in outs:
-        critical, question = content.KINDS[out.kind]
-        variables = dict(out.variables)
-        if out.reply_within is not None:
-            variables["reply_within_s"] = int(out.reply_within.total_seconds())
-        if out.reply_deadline is not None:
-            variables["reply_deadline"] = out.reply_deadline.isoformat()
-        variables["tz"] = timezone_for(citizen.uf, citizen.municipality_ibge)
-        reason = None if out.bypass_consent and citizen.phone else blocked_reason(citizen, address)
-        due = max(out.due_at or now, now)
-        rows.append(
-            {
-                "idempotency_key": f"{out.key}:{chosen}",
-                "citizen_id": citizen.id,
-                "entry_id": out.entry_id,
-                "booking_id": out.booking_id,
-                "kind": out.kind,
-                "channel": chosen,
-                "to_address": address or "",
-                "body": content.render(out.kind, variables, chosen),
-                "variables": variables,
-                "question": question,
-                "critical": critical,
-                "status": "bloqueada" if reason else "pendente",
-                "deferred_reason": reason,
-                "due_at": due,
-                "next_attempt_at": due,
-                "valid_until": out.valid_until,
-                "created_at": now,
-                "updated_at": now,
-            }
-        )
-    stmt = insert(Message).values(rows).on_conflict_do_nothing(index_elements=["idempotency_key"])
-    result = await session.execute(
-        stmt.returning(col(Message.id), col(Message.kind), col(Message.status), col(Message.entry_id))
-    )
-    written: list[tuple[Queued, int | None]] = []
-    for new_id, kind, status, entry_id in result.all():
-        assert new_id is not None
-        written.append((Queued(new_id, kind, status), entry_id))
-    for queued, entry_id in written:
+    rows: list[dict[str, Any]] = []
+    reach: dict[int, tuple[Citizen, str | None]] = {}
+    for citizen, outs in batch:
+        assert citizen.id is not None
+        chosen, address = channel_for(citizen, settings)
+        if channel is not None:
+            chosen = channel
+            address = f"whatsapp:{citizen.phone}" if channel == "whatsapp" and citizen.phone else citizen.phone
+        reach[citizen.id] = (citizen, address)
+        rows.extend(_row(citizen, out, chosen, address, now) for out in outs)
+    if not rows:
+        return []
+    params: dict[str, Any] = {name: [row[name] for row in rows] for name, _ in _MESSAGE_COLUMNS}
+    params["variables"] = [json.dumps(v) for v in params["variables"]]
+    params["now"] = now
+    result = await session.execute(_INSERT_MESSAGES, params)
+    written = [(Queued(int(i), kind, status), entry_id, int(c)) for i, kind, status, entry_id, c in result.all()]
+    blocked: list[TaskWanted] = []
+    for queued, entry_id, citizen_id in written:
         if queued.status == "bloqueada" and content.KINDS[queued.kind][0] and entry_id is not None:
+            citizen, address = reach[citizen_id]
             reason = blocked_reason(citizen, address) or "sem_consentimento"
-            await open_task(
-                session,
-                "mensagem_nao_entregue",
-                citizen,
-                entry_id,
+            detail = (
                 f"{content.KIND_LABELS_PT[queued.kind]} não pôde ser enviada ({_REASONS_PT[reason]}): "
-                "ligar para o cidadão.",
-                message_id=queued.id,
+                "ligar para o cidadão."
             )
-    return [q for q, _ in written]
+            blocked.append(TaskWanted(citizen, entry_id, detail, message_id=queued.id))
+    if blocked:
+        await open_tasks(session, "mensagem_nao_entregue", blocked)
+    return [q for q, _, _ in written]
+
+
+def _row(citizen: Citizen, out: Outgoing, chosen: str, address: str | None, now: datetime) -> dict[str, Any]:
+    """One message row: its body rendered for the channel, its status by the respect rules."""
+    critical, question = content.KINDS[out.kind]
+    variables = dict(out.variables)
+    if out.reply_within is not None:
+        variables["reply_within_s"] = int(out.reply_within.total_seconds())
+    if out.reply_deadline is not None:
+        variables["reply_deadline"] = out.reply_deadline.isoformat()
+    variables["tz"] = timezone_for(citizen.uf, citizen.municipality_ibge)
+    reason = None if out.bypass_consent and citizen.phone else blocked_reason(citizen, address)
+    due = max(out.due_at or now, now)
+    return {
+        "idempotency_key": f"{out.key}:{chosen}",
+        "citizen_id": citizen.id,
+        "entry_id": out.entry_id,
+        "booking_id": out.booking_id,
+        "kind": out.kind,
+        "channel": chosen,
+        "to_address": address or "",
+        "body": content.render(out.kind, variables, chosen),
+        "variables": variables,
+        "question": question,
+        "critical": critical,
+        "status": "bloqueada" if reason else "pendente",
+        "deferred_reason": reason,
+        "due_at": due,
+        "next_attempt_at": due,
+        "valid_until": out.valid_until,
+    }
+
+
+#: The columns :func:`enqueue_for_citizens` writes, with the array type each is sent as (``variables`` as JSON
+#: text, cast per row); ``created_at`` and ``updated_at`` are the statement's one ``now``.
+_MESSAGE_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("idempotency_key", "text"),
+    ("citizen_id", "bigint"),
+    ("entry_id", "bigint"),
+    ("booking_id", "bigint"),
+    ("kind", "text"),
+    ("channel", "text"),
+    ("to_address", "text"),
+    ("body", "text"),
+    ("variables", "text"),
+    ("question", "text"),
+    ("critical", "boolean"),
+    ("status", "text"),
+    ("deferred_reason", "text"),
+    ("due_at", "timestamptz"),
+    ("next_attempt_at", "timestamptz"),
+    ("valid_until", "timestamptz"),
+)
+_INSERT_MESSAGES = text(  # built from the constant column list above, never from input
+    "INSERT INTO message ("  # noqa: S608
+    + ", ".join(name for name, _ in _MESSAGE_COLUMNS)
+    + ", created_at, updated_at) SELECT "
+    + ", ".join(f"t.{name}::jsonb" if name == "variables" else f"t.{name}" for name, _ in _MESSAGE_COLUMNS)
+    + ", CAST(:now AS timestamptz), CAST(:now AS timestamptz) FROM unnest("
+    + ", ".join(f"CAST(:{name} AS {kind}[])" for name, kind in _MESSAGE_COLUMNS)
+    + ") AS t("
+    + ", ".join(name for name, _ in _MESSAGE_COLUMNS)
+    + ") ON CONFLICT (idempotency_key) DO NOTHING RETURNING id, kind, status, entry_id, citizen_id"
+)
 
 
 _REASONS_PT = {

@@ -608,7 +608,7 @@ async def transition(
             move.reason_code,
             move.reason_text,
         )
-        entry = await _after_move(session, settings, entry_id, entry, move, actor)
+        (entry,) = await _after_moves(session, settings, [(entry_id, entry, move)], actor)
     return entry
 
 
@@ -642,9 +642,10 @@ async def transition_many(
     reason_code: str | None = None,
     reason_text: str | None = None,
 ) -> list[WaitlistEntry]:
-    """``transition`` for many entries at once (committing an allocation run): the same rules, checked for every
-    entry before any changes; the entries locked in one statement, their rows and history events written in one
-    flush each; then each entry's consequences (places released, positions, messages) as ``transition`` does.
+    """``transition`` for many entries at once (committing an allocation run): the same rules (``states``), checked
+    for every entry before any changes; the entries locked in one statement, their rows and history events written
+    in one flush each; then their consequences as ``transition``'s, set-based (:func:`_after_moves`: one rescore,
+    each touched queue's positions once, the messages and tasks of all through ``ENTRY_TRANSITIONED.emit_many``).
     Unknown ids are refused (404), like ``transition``."""
     entries = await lock_entries(session, entry_ids)
     missing = sorted(set(entry_ids) - set(entries))
@@ -672,16 +673,7 @@ async def transition_many(
         ]
     )
     await session.flush()
-    moved = [await _after_move(session, settings, entry_id, entry, move, actor) for entry_id, entry, move in moves]
-    if any(sa_inspect(e).expired_attributes for e in moved):  # a later move's recompute expired earlier ones
-        stmt = (
-            select(WaitlistEntry)
-            .where(col(WaitlistEntry.id) == any_(bindparam("moved_ids", list(entry_ids), type_=ARRAY(BigInteger))))
-            .execution_options(populate_existing=True)
-        )
-        fresh = {e.id: e for e in (await session.execute(stmt)).scalars()}
-        moved = [fresh[i] for i in entry_ids]
-    return moved
+    return await _after_moves(session, settings, moves, actor)
 
 
 @dataclass(frozen=True)
@@ -766,31 +758,56 @@ def _apply_move(entry: WaitlistEntry, move: _Move, settings: Settings) -> None:
     entry.updated_at = now
 
 
-async def _after_move(
-    session: AsyncSession, settings: Settings, entry_id: int, entry: WaitlistEntry, move: _Move, actor: Actor
-) -> WaitlistEntry:
-    """What a move causes: a place released (and backfilled), a rescore, positions, messages."""
-    current, wanted = move.current, move.wanted
-    if sa_inspect(entry).expired_attributes:
-        entry = await get_entry(session, entry_id)  # reloaded: an earlier move's recompute expired it
-    key = QueueKey(entry.oci_code, entry.scope_kind, entry.scope_code)
-    if current.value in ("agendada", "confirmada") and wanted.value not in ("confirmada", "em_atendimento"):
-        # Leaving a booked status frees the place, and the next person gets it at once (allocation's backfill).
-        reason = wanted.value if wanted is EntryStatus.FALTOU else (move.reason_code or wanted.value)
-        await ENTRY_LEFT_BOOKING.emit(EntryLeftBooking(session, settings, entry, reason))
-    if EntryStatus.AUTORIZADA in (current, wanted):
-        if wanted is EntryStatus.AUTORIZADA:
-            await rescore(session, settings, entry_ids=[entry_id], actor=actor, record_events=False)
+async def _after_moves(
+    session: AsyncSession, settings: Settings, moves: Sequence[tuple[int, WaitlistEntry, _Move]], actor: Actor
+) -> list[WaitlistEntry]:
+    """What moves cause — places released (and backfilled), rescores, positions, messages and tasks — for one
+    entry or for many (an allocation run's commit) with the same statements: each place released, then one rescore
+    of the entries authorized, each touched queue's positions once (or at the end of ``positions_deferred``),
+    then ``ENTRY_TRANSITIONED`` for all the moves at once (``Hook.emit_many``: each subscriber's batch variant).
+    Returns the entries, current."""
+    entries = await _current(session, {entry_id: entry for entry_id, entry, _ in moves})
+    keys = {
+        QueueKey(entries[i].oci_code, entries[i].scope_kind, entries[i].scope_code)
+        for i, _, move in moves
+        if EntryStatus.AUTORIZADA in (move.current, move.wanted)
+    }
+    for entry_id, _, move in moves:
+        current, wanted = move.current, move.wanted
+        if current.value in ("agendada", "confirmada") and wanted.value not in ("confirmada", "em_atendimento"):
+            # Leaving a booked status frees the place, and the next person gets it at once (allocation's backfill).
+            reason = wanted.value if wanted is EntryStatus.FALTOU else (move.reason_code or wanted.value)
+            entry = (await _current(session, {entry_id: entries[entry_id]}))[entry_id]
+            await ENTRY_LEFT_BOOKING.emit(EntryLeftBooking(session, settings, entry, reason))
+    authorized = [entry_id for entry_id, _, move in moves if move.wanted is EntryStatus.AUTORIZADA]
+    if authorized:
+        await rescore(session, settings, entry_ids=authorized, actor=actor, record_events=False)
+    if keys:
         deferred = session.info.get(_DEFERRED_POSITIONS)
         if deferred is not None:
-            deferred.add(key)
+            deferred.update(keys)
         else:
-            await recompute_positions(session, settings, [key])
-    # The messages and tasks this change causes are written in this same transaction (the outbox; issue 5).
-    if sa_inspect(entry).expired_attributes:
-        entry = await get_entry(session, entry_id)  # reloaded: recomputing positions expired it
-    await ENTRY_TRANSITIONED.emit(EntryTransitioned(session, settings, entry, current, wanted, actor))
-    return entry
+            await recompute_positions(session, settings, sorted(keys, key=str))
+    # The messages and tasks these changes cause are written in this same transaction (the outbox; issue 5).
+    entries = await _current(session, entries)  # reloaded where a recompute (or a backfill) expired them
+    await ENTRY_TRANSITIONED.emit_many(
+        [EntryTransitioned(session, settings, entries[i], move.current, move.wanted, actor) for i, _, move in moves]
+    )
+    return [entries[i] for i, _, _ in moves]
+
+
+async def _current(session: AsyncSession, entries: dict[int, WaitlistEntry]) -> dict[int, WaitlistEntry]:
+    """``entries``, those expired by a Core update (positions, scores) reloaded in one statement."""
+    stale = [i for i, e in entries.items() if sa_inspect(e).expired_attributes]
+    if not stale:
+        return entries
+    stmt = (
+        select(WaitlistEntry)
+        .where(col(WaitlistEntry.id) == any_(bindparam("stale_ids", stale, type_=ARRAY(BigInteger))))
+        .execution_options(populate_existing=True)
+    )
+    fresh = {e.id: e for e in (await session.execute(stmt)).scalars() if e.id is not None}
+    return {i: fresh.get(i, e) for i, e in entries.items()}
 
 
 _DEFERRED_POSITIONS = "regula.deferred_positions"
