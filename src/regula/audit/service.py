@@ -22,12 +22,18 @@ from uuid import UUID
 
 from sqlalchemy import event, insert, inspect
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.orm import Session, UOWTransaction
+from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 
 from regula.audit.models import AuditEvent
 from regula.core.errors import Conflict
 
 _CONTEXT_KEY = "regula_audit_context"
+# Set on session.info: the transaction recorded a read of personal data / wrote anything else (decision 0024).
+_READ_RECORDED = "regula_audit_read_recorded"
+_OTHER_WRITE = "regula_audit_other_write"
+#: Events that record a read, as opposed to a change (an export is recorded as a read but kept apart: rare and
+#: the one an inquiry asks for first).
+READ_ACTIONS = frozenset({"read", "read_list"})
 _audit_table = AuditEvent.__table__  # type: ignore[attr-defined]
 
 
@@ -141,6 +147,8 @@ def _before_flush(session: Session, flush_context: UOWTransaction, instances: ob
 
 
 def _after_flush(session: Session, flush_context: UOWTransaction) -> None:
+    if session.new or session.dirty or session.deleted:
+        session.info[_OTHER_WRITE] = True
     ctx = get_context(session).columns()
     rows: list[dict[str, Any]] = []
     for obj in session.new:
@@ -180,6 +188,9 @@ def install() -> None:
     if not event.contains(Session, "before_flush", _before_flush):
         event.listen(Session, "before_flush", _before_flush)
         event.listen(Session, "after_flush", _after_flush)
+        event.listen(Session, "do_orm_execute", _on_execute)
+        event.listen(Session, "after_commit", _transaction_ended)
+        event.listen(Session, "after_rollback", _transaction_ended)
 
 
 async def record(
@@ -196,6 +207,7 @@ async def record(
     status_code: int | None = None,
 ) -> None:
     """An explicit event in the caller's transaction: reads of a citizen's record, logins, imports."""
+    session.info[_READ_RECORDED if action in READ_ACTIONS else _OTHER_WRITE] = True
     row = get_context(session).columns() | {
         "action": action,
         "entity_type": entity_type,
@@ -208,6 +220,29 @@ async def record(
         "status_code": status_code,
     }
     await session.execute(insert(_audit_table), [row])
+
+
+def only_reads_recorded(session: AsyncSession) -> bool:
+    """Whether the session's transaction wrote nothing but read events (``READ_ACTIONS``) through regula's ORM
+    and audit functions: the case in which ``regula.http.state.provide_db_session`` commits a safe request
+    without waiting for the disk (decision 0024)."""
+    info = session.info
+    pending = session.new or session.dirty or session.deleted
+    return bool(info.get(_READ_RECORDED)) and not info.get(_OTHER_WRITE) and not pending
+
+
+def _on_execute(state: ORMExecuteState) -> None:
+    # A Core INSERT, UPDATE or DELETE run through the session (derived data, a last-used stamp) is a write too;
+    # only the audit table's own rows are left to ``record`` to classify.
+    if (state.is_insert or state.is_update or state.is_delete) and getattr(
+        state.statement, "table", None
+    ) is not _audit_table:
+        state.session.info[_OTHER_WRITE] = True
+
+
+def _transaction_ended(session: Session, *args: Any) -> None:
+    session.info.pop(_READ_RECORDED, None)
+    session.info.pop(_OTHER_WRITE, None)
 
 
 async def record_read(

@@ -1,0 +1,81 @@
+"""A safe request whose only writes are read-audit rows is committed without waiting for the disk (decision 0024);
+anything else that writes keeps the synchronous commit. The audit row of every read is written either way."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import event, text, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from tests.conftest import Login
+from tests.waitlist.test_waitlist_api import FLORIANOPOLIS, authorize, citizen_body, refer
+
+from regula.access.models import ApiToken
+from regula.audit.service import only_reads_recorded, record, record_list_read, record_read
+
+MakeUser = Callable[..., Awaitable[Login]]
+NO_FSYNC = "SET LOCAL synchronous_commit TO OFF"
+
+
+@pytest.fixture
+def statements(connection: AsyncConnection) -> Iterator[list[str]]:
+    """Every statement the app's sessions send (they share the test's connection)."""
+    seen: list[str] = []
+
+    def listen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        seen.append(statement)
+
+    event.listen(connection.sync_connection, "before_cursor_execute", listen)
+    yield seen
+    event.remove(connection.sync_connection, "before_cursor_execute", listen)
+
+
+@pytest.mark.usefixtures("reference_data")
+async def test_an_audited_read_commits_without_fsync_and_a_change_with_it(
+    client: httpx.AsyncClient, make_user: MakeUser, session: AsyncSession, statements: list[str]
+) -> None:
+    aps = await make_user("solicitante", f"municipality:{FLORIANOPOLIS}")
+    reg = await make_user("regulador", "uf:SC")
+    entry = await refer(client, aps, citizen_body())
+    statements.clear()
+    await authorize(client, reg, entry["id"])  # two POSTs that change the entry
+    assert NO_FSYNC not in statements
+    statements.clear()
+    detail = await client.get(f"/api/v1/entries/{entry['id']}", headers=reg.headers)
+    assert detail.status_code == 200
+    inserts = [i for i, s in enumerate(statements) if s.startswith("INSERT INTO audit_event")]
+    assert len(inserts) == 1 and statements.index(NO_FSYNC) > inserts[0]
+    reads = await session.execute(
+        text("SELECT count(*) FROM audit_event WHERE action = 'read' AND entity_id = :id"), {"id": str(entry["id"])}
+    )
+    assert reads.scalar_one() == 1
+
+
+async def test_only_reads_recorded_tells_reads_from_every_other_write(
+    session: AsyncSession, make_user: MakeUser
+) -> None:
+    login = await make_user("regulador", "uf:SC")
+    assert not only_reads_recorded(session)  # nothing written: nothing to decide
+    await record_read(session, "Citizen", "1", uf="SC", municipality_ibge=FLORIANOPOLIS)
+    await record_list_read(session, "WaitlistEntry", [1, 2])
+    assert only_reads_recorded(session)
+    await session.execute(update(ApiToken).where(ApiToken.user_id == login.user_id).values(name="outro"))
+    assert not only_reads_recorded(session)  # a Core write through the session
+    await session.commit()  # a new transaction starts with a clean slate
+
+    await record_read(session, "Citizen", "1", uf="SC", municipality_ibge=FLORIANOPOLIS)
+    await record(session, "export", entity_type="WaitlistEntry")
+    assert not only_reads_recorded(session)  # an export keeps the synchronous commit
+    await session.rollback()
+
+    await record_read(session, "Citizen", "1", uf="SC", municipality_ibge=FLORIANOPOLIS)
+    token = await session.get(ApiToken, (await session.execute(text("SELECT min(id) FROM api_token"))).scalar_one())
+    assert token is not None
+    token.name = "renomeado"
+    assert not only_reads_recorded(session)  # an ORM change not yet flushed
+    await session.flush()
+    assert not only_reads_recorded(session)  # and once flushed
+    await session.rollback()
