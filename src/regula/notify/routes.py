@@ -7,6 +7,7 @@ forgery gets 403, is audited, and changes nothing.
 
 from __future__ import annotations
 
+import hmac
 import logging
 from datetime import datetime
 from typing import Annotated, Any
@@ -46,16 +47,29 @@ def signed_url(settings: Settings, request: Request[Any, Any, Any]) -> str:
     return f"{url}?{query}" if query else url
 
 
-async def verified_form(request: Request[Any, Any, Any]) -> dict[str, str]:
-    """The posted form, only when Twilio signed it; otherwise 403 (audited)."""
+def signature_matches(token: str, url: str, params: dict[str, str], signature: str) -> bool:
+    """Twilio's signature check with one HMAC for a genuine request (issue 18 item 6).
+
+    ``RequestValidator.validate`` always computes two (the URL with and without its port, since Twilio is not
+    consistent about which it signs) and compares them in a Python loop. Twilio signs the callback URL regula gave
+    it, which is ``signed_url`` as configured: that one is tried first, with ``hmac.compare_digest``; only a
+    signature that does not match it is checked against the other spelling by the SDK."""
     from twilio.request_validator import RequestValidator
 
+    validator = RequestValidator(token)
+    if hmac.compare_digest(validator.compute_signature(url, params).encode(), signature.encode()):
+        return True
+    return bool(validator.validate(url, params, signature))
+
+
+async def verified_form(request: Request[Any, Any, Any]) -> dict[str, str]:
+    """The posted form, only when Twilio signed it; otherwise 403 (audited)."""
     settings = settings_from(request.app.state)
     form = await request.form()
     params = {k: str(v) for k, v in form.items()}
     signature = request.headers.get("x-twilio-signature", "")
     token = settings.twilio_auth_token.get_secret_value() if settings.twilio_auth_token else None
-    if token and signature and RequestValidator(token).validate(signed_url(settings, request), params, signature):
+    if token and signature and signature_matches(token, signed_url(settings, request), params, signature):
         return params
     error = PermissionDenied("Assinatura do Twilio inválida.", code="assinatura_invalida")
     await record_in_own_transaction(
