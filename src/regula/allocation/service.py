@@ -658,7 +658,9 @@ async def commit(session: AsyncSession, settings: Settings, run_id: int, actor: 
     booked, refused = await providers.book_many(session, [(int(s), int(e)) for e, s in pairs if e in unchanged], run_id)
     system = wl.Actor(actor.username, "sistema", actor.user_id, actor.jurisdiction)
     async with wl.positions_deferred(session, settings):  # each queue's positions once, not once per booking
-        await wl.transition_many(session, [e for _, e in booked], EntryStatus.AGENDADA.value, system, settings)
+        booked_ids = [e for _, e in booked]
+        held = {e: entries[e] for e in booked_ids}  # locked above, before the slots: not selected again
+        await wl.transition_many(session, booked_ids, EntryStatus.AGENDADA.value, system, settings, locked=held)
     await session.execute(
         text(
             "UPDATE allocation_assignment SET outcome = CASE WHEN entry_id = ANY(CAST(:booked AS bigint[])) "

@@ -10,18 +10,18 @@ tells the whole story, and a critical message then becomes a navigator's task.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, text, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from regula.config import Settings
 from regula.db.base import utcnow
+from regula.db.bulk import unnest_insert, unnest_params
 from regula.navigation.service import TaskWanted, open_tasks
 from regula.notify import content
 from regula.notify.models import Message
@@ -116,9 +116,7 @@ async def enqueue_for_citizens(
         rows.extend(_row(citizen, out, chosen, address, now) for out in outs)
     if not rows:
         return []
-    params: dict[str, Any] = {name: [row[name] for row in rows] for name, _ in _MESSAGE_COLUMNS}
-    params["variables"] = [json.dumps(v) for v in params["variables"]]
-    params["now"] = now
+    params: dict[str, Any] = unnest_params(_MESSAGE_COLUMNS, rows) | {"now": now}
     result = await session.execute(_INSERT_MESSAGES, params)
     written = [(Queued(int(i), kind, status), entry_id, int(c)) for i, kind, status, entry_id, c in result.all()]
     blocked: list[TaskWanted] = []
@@ -167,8 +165,8 @@ def _row(citizen: Citizen, out: Outgoing, chosen: str, address: str | None, now:
     }
 
 
-#: The columns :func:`enqueue_for_citizens` writes, with the array type each is sent as (``variables`` as JSON
-#: text, cast per row); ``created_at`` and ``updated_at`` are the statement's one ``now``.
+#: The columns :func:`enqueue_for_citizens` writes, with their types; ``created_at`` and ``updated_at`` are the
+#: statement's one ``now``.
 _MESSAGE_COLUMNS: tuple[tuple[str, str], ...] = (
     ("idempotency_key", "text"),
     ("citizen_id", "bigint"),
@@ -178,7 +176,7 @@ _MESSAGE_COLUMNS: tuple[tuple[str, str], ...] = (
     ("channel", "text"),
     ("to_address", "text"),
     ("body", "text"),
-    ("variables", "text"),
+    ("variables", "jsonb"),
     ("question", "text"),
     ("critical", "boolean"),
     ("status", "text"),
@@ -187,16 +185,11 @@ _MESSAGE_COLUMNS: tuple[tuple[str, str], ...] = (
     ("next_attempt_at", "timestamptz"),
     ("valid_until", "timestamptz"),
 )
-_INSERT_MESSAGES = text(  # built from the constant column list above, never from input
-    "INSERT INTO message ("  # noqa: S608
-    + ", ".join(name for name, _ in _MESSAGE_COLUMNS)
-    + ", created_at, updated_at) SELECT "
-    + ", ".join(f"t.{name}::jsonb" if name == "variables" else f"t.{name}" for name, _ in _MESSAGE_COLUMNS)
-    + ", CAST(:now AS timestamptz), CAST(:now AS timestamptz) FROM unnest("
-    + ", ".join(f"CAST(:{name} AS {kind}[])" for name, kind in _MESSAGE_COLUMNS)
-    + ") AS t("
-    + ", ".join(name for name, _ in _MESSAGE_COLUMNS)
-    + ") ON CONFLICT (idempotency_key) DO NOTHING RETURNING id, kind, status, entry_id, citizen_id"
+_INSERT_MESSAGES = unnest_insert(
+    "message",
+    _MESSAGE_COLUMNS,
+    constants={"created_at": "CAST(:now AS timestamptz)", "updated_at": "CAST(:now AS timestamptz)"},
+    tail="ON CONFLICT (idempotency_key) DO NOTHING RETURNING id, kind, status, entry_id, citizen_id",
 )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import secrets
 from collections import defaultdict
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import date
@@ -34,6 +34,7 @@ from regula.config import Settings
 from regula.core.clock import local_today as local_today
 from regula.core.errors import Conflict, FieldError, NotFound, ValidationFailed
 from regula.db.base import utcnow
+from regula.db.bulk import unnest_insert, unnest_params
 from regula.people import documents
 from regula.people.models import Citizen
 from regula.people.schemas import CitizenCreate
@@ -641,13 +642,17 @@ async def transition_many(
     settings: Settings,
     reason_code: str | None = None,
     reason_text: str | None = None,
+    *,
+    locked: Mapping[int, WaitlistEntry] | None = None,
 ) -> list[WaitlistEntry]:
     """``transition`` for many entries at once (committing an allocation run): the same rules (``states``), checked
     for every entry before any changes; the entries locked in one statement, their rows and history events written
     in one flush each; then their consequences as ``transition``'s, set-based (:func:`_after_moves`: one rescore,
     each touched queue's positions once, the messages and tasks of all through ``ENTRY_TRANSITIONED.emit_many``).
-    Unknown ids are refused (404), like ``transition``."""
-    entries = await lock_entries(session, entry_ids)
+    Unknown ids are refused (404), like ``transition``. A caller that already holds the entries (``lock_entries``
+    in this transaction: the commit locks them before the slots) passes them as ``locked`` instead of having them
+    selected and locked a second time."""
+    entries = dict(locked) if locked is not None else await lock_entries(session, entry_ids)
     missing = sorted(set(entry_ids) - set(entries))
     if missing:
         raise NotFound("Solicitação não encontrada.", code="entrada_nao_encontrada", extra={"entry_ids": missing})
@@ -656,24 +661,37 @@ async def transition_many(
     for _, entry, move in moves:
         _apply_move(entry, move, settings)
     await session.flush()
-    session.add_all(
-        [
-            EntryEvent(
-                entry_id=entry_id,
-                kind="transition",
-                from_status=move.current.value,
-                to_status=move.wanted.value,
-                reason_code=move.reason_code,
-                reason_text=move.reason_text,
-                actor_user_id=actor.user_id,
-                actor_username=actor.username,
-                actor_role=actor.role,
-            )
-            for entry_id, _, move in moves
-        ]
-    )
-    await session.flush()
+    # The history, one event per move, in one statement (not audited: it is the audit of the entries' workflow).
+    events = [
+        {
+            "entry_id": entry_id,
+            "kind": "transition",
+            "from_status": move.current.value,
+            "to_status": move.wanted.value,
+            "reason_code": move.reason_code,
+            "reason_text": move.reason_text,
+            "actor_user_id": actor.user_id,
+            "actor_username": actor.username,
+            "actor_role": actor.role,
+        }
+        for entry_id, _, move in moves
+    ]
+    await session.execute(_INSERT_EVENTS, unnest_params(_EVENT_COLUMNS, events))
     return await _after_moves(session, settings, moves, actor)
+
+
+_EVENT_COLUMNS = (
+    ("entry_id", "bigint"),
+    ("kind", "text"),
+    ("from_status", "text"),
+    ("to_status", "text"),
+    ("reason_code", "text"),
+    ("reason_text", "text"),
+    ("actor_user_id", "bigint"),
+    ("actor_username", "text"),
+    ("actor_role", "text"),
+)
+_INSERT_EVENTS = unnest_insert("waitlist_entry_event", _EVENT_COLUMNS)
 
 
 @dataclass(frozen=True)
