@@ -248,6 +248,20 @@ class FormSpec:
         return {p.field: p.message for p in self.problems(errors) if p.field}
 
 
+def competencia_field(label: str = "Competência (AAAAMM)", *, required: bool = False) -> FieldSpec:
+    """The SIGTAP/SIA month (AAAAMM, or AAAA-MM as the browser's month box sends it): one definition for every
+    form that asks for a competência."""
+    return FieldSpec(
+        "competencia",
+        label,
+        max_length=7,
+        pattern="[0-9]{4}-?[0-9]{2}",
+        pattern_message="Competência no formato AAAAMM.",
+        required=required,
+        inputmode="numeric",
+    )
+
+
 def column_length(model: Any, attribute: str) -> int:
     """The ``varchar(n)`` length of a model's column: a form field stored there takes no more."""
     length = getattr(model.__table__.c[attribute].type, "length", None)

@@ -284,14 +284,7 @@ CIB_REPORT_FORM = forms.register(
     forms.FormSpec(
         "programas_relatorio_cib",
         (
-            forms.FieldSpec(
-                "competencia",
-                "Competência (AAAAMM)",
-                max_length=7,
-                pattern="[0-9]{4}-?[0-9]{2}",
-                pattern_message="Competência no formato AAAAMM.",
-                inputmode="numeric",
-            ),
+            forms.competencia_field(),
             forms.FieldSpec("formato", "Formato", kind="choice"),
         ),
     )

@@ -363,15 +363,7 @@ _NOTE = 500  # a note on a step or an attestation: the page has always said 500 
 OPERATOR_PAGE_FORMS: dict[str, forms.FormSpec] = {
     "atestar": _spec(
         "ressarcimento_atestar",
-        forms.FieldSpec(
-            "competencia",
-            "Competência (AAAAMM)",
-            max_length=7,
-            pattern="[0-9]{4}-?[0-9]{2}",
-            pattern_message="Competência no formato AAAAMM.",
-            required=True,
-            inputmode="numeric",
-        ),
+        forms.competencia_field(required=True),
         forms.FieldSpec("observacao", "Observação", max_length=_NOTE),
     ),
     "passo": _spec(
@@ -990,14 +982,7 @@ ATTESTATIONS_FILTER_FORM = forms.register(
         "ressarcimento_atestados_filtro",
         (
             forms.FieldSpec("operadora", "Operadora", kind="choice"),
-            forms.FieldSpec(
-                "competencia",
-                "Competência",
-                max_length=7,
-                pattern="[0-9]{4}-?[0-9]{2}",
-                pattern_message="Competência no formato AAAAMM.",
-                inputmode="numeric",
-            ),
+            forms.competencia_field("Competência"),
             forms.FieldSpec("situacao", "Situação", kind="choice"),
             forms.FieldSpec("abaixo_90", "Só meses abaixo de 90%", kind="checkbox"),
         ),
