@@ -129,6 +129,7 @@ def test_the_admin_creates_a_user_and_deactivates_it(open_session: OpenSession, 
     again.page.fill("#username", "nova.navegadora")
     again.page.fill("#password", password)
     again.page.click("button[type=submit]")
+    again.page.get_by_text("Usuário ou senha incorretos").first.wait_for()  # the form re-renders after the post
     assert "Usuário ou senha incorretos" in again.page.content()
     # the session opened before the deactivation is over too
     newcomer.page.goto(newcomer.base + "/navegacao")

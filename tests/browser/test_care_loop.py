@@ -41,6 +41,7 @@ def test_aps_reads_a_counter_referral(open_session: OpenSession, live_server: Li
     aps.shot("care-02-aps-contrarreferencia-lida")
     # The referral's own page shows it as read.
     aps.page.click("text=Ver o encaminhamento")
+    aps.page.get_by_text("Contrarreferência (CNES").first.wait_for()  # the referral's page has loaded
     assert "Contrarreferência (CNES" in aps.page.content() and "lida em" in aps.page.content()
     assert real_errors(aps) == []
 
@@ -64,6 +65,7 @@ def test_teleconsultor_answers_and_the_referral_enters_the_queue(
     # A suggestion without its class is refused, named next to the field, nothing changes.
     tele.page.check("#resposta-seguir_com_classe")
     tele.page.click("button:has-text('Registrar a resposta')")
+    tele.page.get_by_text("Informe a classe de risco sugerida").first.wait_for()  # the form re-renders refused
     assert "Informe a classe de risco sugerida" in tele.page.content()
     tele.page.check("#resposta-seguir_com_classe")
     tele.page.select_option("#classe_sugerida", "vermelho")

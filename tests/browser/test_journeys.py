@@ -104,6 +104,7 @@ def test_referral_to_appointment_end_to_end(open_session: OpenSession, live_serv
     reg.page.fill("#f-busca", protocol)
     reg.page.click("button:has-text('Filtrar')")
     reg.page.click(f"text={protocol}")
+    reg.page.get_by_text("Rosa Amélia Nascimento").first.wait_for()  # the entry's page has loaded
     assert "Rosa Amélia Nascimento" in reg.page.content()
     assert "Eletrocardiograma recente anexado" in reg.page.content()
     reg.shot("05-regulacao-solicitacao")

@@ -20,6 +20,7 @@ def test_manager_edits_a_protocol_and_the_referral_form_follows(open_session: Op
     gestor.page.fill("#f-busca", "cardiol")
     gestor.page.click("button:has-text('Filtrar')")
     gestor.page.click(f"text={CARDIOLOGY}")
+    gestor.page.get_by_text("Versão 1, vigente desde").first.wait_for()  # the OCI's page has loaded
     assert "Versão 1, vigente desde" in gestor.page.content()  # the starting version `regula seed` stored
     gestor.shot("protocolos-01-oci")
     # The form comes filled with the version in force; a new required item goes in the first blank row.
@@ -28,6 +29,9 @@ def test_manager_edits_a_protocol_and_the_referral_form_follows(open_session: Op
     gestor.page.fill("#item-rotulo-3", "Pressão arterial das três últimas consultas registrada")
     gestor.page.fill("#motivo", "Inclui a medida da pressão arterial, pedido da câmara técnica")
     gestor.page.click("button:has-text('Gravar nova versão')")
+    # The form posts and redirects (303); read the page only once the redirect's document has loaded.
+    gestor.page.wait_for_url("**/gestao/protocolos/*?feito=criada")
+    gestor.page.wait_for_load_state("domcontentloaded")
     assert "Nova versão do protocolo gravada." in gestor.page.content()
     assert "Versão 2, vigente desde" in gestor.page.content()
     gestor.shot("protocolos-02-nova-versao")
