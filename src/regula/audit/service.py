@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -22,10 +22,12 @@ from uuid import UUID
 
 from sqlalchemy import event, insert, inspect
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
+from sqlalchemy.orm import Mapper, ORMExecuteState, Session, UOWTransaction
+from sqlalchemy.orm.base import PASSIVE_NO_INITIALIZE
 
-from regula.audit.models import AuditEvent
+from regula.audit.models import BULK_CREATED, BULK_IMPORT, AuditEvent
 from regula.core.errors import Conflict
+from regula.db.bulk import unnest_insert, unnest_params
 
 _CONTEXT_KEY = "regula_audit_context"
 # Set on session.info: the transaction recorded a read of personal data / wrote anything else (decision 0024).
@@ -89,38 +91,161 @@ def _is_audited(obj: object) -> bool:
     return bool(getattr(type(obj), "__audited__", False))
 
 
-def _excluded(obj: object) -> frozenset[str]:
-    excluded: frozenset[str] = getattr(type(obj), "__audit_exclude__", frozenset())
+def _excluded_of(model: type) -> frozenset[str]:
+    excluded: frozenset[str] = getattr(model, "__audit_exclude__", frozenset())
     return excluded
 
 
-def _snapshot(obj: object) -> dict[str, Any]:
-    state = inspect(obj)
-    excluded = _excluded(obj)
-    return {
-        attr.key: jsonable(attr.value)
-        for attr in state.attrs
-        if attr.key not in excluded and attr.key in state.mapper.columns
+_COLUMN_KEYS: dict[type, tuple[str, ...]] = {}
+
+
+def _column_keys(model: type) -> tuple[str, ...]:
+    """The audited attributes of a model: its column attributes, in the mapper's order (computed once a model)."""
+    keys = _COLUMN_KEYS.get(model)
+    if keys is None:
+        mapper: Mapper[Any] = inspect(model)
+        keys = _COLUMN_KEYS[model] = tuple(prop.key for prop in mapper.attrs if prop.key in mapper.columns)
+    return keys
+
+
+# -- the shape of an audit row for a change: ONE rule, for the flush listener and for set-based writers ----------
+
+
+def snapshot(model: type, values: Mapping[str, Any]) -> dict[str, Any]:
+    """``after`` of a ``create``: every column of the row (``values`` by attribute name), but the secrets."""
+    excluded = _excluded_of(model)
+    return {key: jsonable(values.get(key)) for key in _column_keys(model) if key not in excluded}
+
+
+def changes(model: type, old: Mapping[str, Any], new: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``before`` and ``after`` of an ``update``: only the columns of ``new`` whose value differs from ``old`` (the
+    ORM's history: a value set to what it was is no change), secrets shown as changed, never their value."""
+    excluded = _excluded_of(model)
+    before: dict[str, Any] = {}
+    after: dict[str, Any] = {}
+    for key in _column_keys(model):
+        if key not in new or new[key] == old.get(key):
+            continue
+        if key in excluded:
+            before[key], after[key] = "***", "*** (alterado)"
+            continue
+        before[key], after[key] = jsonable(old.get(key)), jsonable(new[key])
+    return before, after
+
+
+def change_event(
+    context: AuditContext,
+    action: str,
+    model: type,
+    entity_id: object,
+    before: dict[str, Any] | None,
+    after: dict[str, Any] | None,
+    place: tuple[str | None, str | None] = (None, None),
+) -> dict[str, Any]:
+    """The ``audit_event`` row of one insert (``create``) or update (``update``) of an audited model: the actor and
+    origin from ``context``, the subject's place (``audit_place()``), the entity and the values."""
+    return context.columns() | {
+        "uf": place[0],
+        "municipality_ibge": place[1],
+        "action": action,
+        "entity_type": model.__name__,
+        "entity_id": str(entity_id),
+        "before": before,
+        "after": after,
+        "reason": None,
+        "status_code": None,
     }
+
+
+def created_events(
+    session: AsyncSession | Session,
+    model: type,
+    rows: Iterable[Mapping[str, Any]],
+    places: Iterable[tuple[str | None, str | None]] | None = None,
+) -> list[dict[str, Any]]:
+    """The audit rows the flush listener writes for these rows inserted without the ORM (``rows``: every column by
+    attribute name, as ``RETURNING *`` gives them; ``places``: each row's ``audit_place()``, when the model has
+    one). Write them with :func:`record_changes`."""
+    context = get_context(session)
+    mapper: Mapper[Any] = inspect(model)
+    pk = [mapper.get_property_by_column(column).key for column in mapper.primary_key]
+    listed = list(rows)
+    where = list(places) if places is not None else [(None, None)] * len(listed)
+    return [
+        change_event(context, "create", model, ":".join(str(row[k]) for k in pk), None, snapshot(model, row), place)
+        for row, place in zip(listed, where, strict=True)
+    ]
+
+
+def updated_events(
+    session: AsyncSession | Session,
+    model: type,
+    updates: Iterable[tuple[object, Mapping[str, Any], Mapping[str, Any], tuple[str | None, str | None]]],
+) -> list[dict[str, Any]]:
+    """The audit rows the flush listener writes for rows updated without the ORM: ``updates`` are (entity id, old
+    values, new values, place); an update that changed nothing has no row, as in the listener."""
+    context = get_context(session)
+    events = []
+    for entity_id, old, new, place in updates:
+        before, after = changes(model, old, new)
+        if after:
+            events.append(change_event(context, "update", model, entity_id, before, after, place))
+    return events
+
+
+_EVENT_COLUMNS = (
+    ("actor_user_id", "bigint"),
+    ("actor_username", "text"),
+    ("actor_role", "text"),
+    ("source", "text"),
+    ("ip", "text"),
+    ("user_agent", "text"),
+    ("request_id", "text"),
+    ("method", "text"),
+    ("path", "text"),
+    ("uf", "text"),
+    ("municipality_ibge", "text"),
+    ("action", "text"),
+    ("entity_type", "text"),
+    ("entity_id", "text"),
+    ("before", "jsonb"),
+    ("after", "jsonb"),
+    ("reason", "text"),
+    ("status_code", "int"),
+)
+_INSERT_EVENTS = unnest_insert("audit_event", _EVENT_COLUMNS)
+
+
+async def record_changes(session: AsyncSession, events: Sequence[Mapping[str, Any]]) -> None:
+    """Write the audit rows of a set-based change (:func:`created_events`, :func:`updated_events`) in ONE
+    statement, in the caller's transaction: a writer that bypasses the ORM for thousands of rows (an allocation
+    run's commit) audits them as the listener would have, row for row (decision 3)."""
+    if not events:
+        return
+    session.info[_OTHER_WRITE] = True
+    await session.execute(_INSERT_EVENTS, unnest_params(_EVENT_COLUMNS, events))
+
+
+def _snapshot(obj: object) -> dict[str, Any]:
+    model = type(obj)
+    return snapshot(model, {key: getattr(obj, key) for key in _column_keys(model) if key not in _excluded_of(model)})
 
 
 def _changes(obj: object) -> tuple[dict[str, Any], dict[str, Any]]:
     """Only the columns that changed, their old and new values (secrets shown as changed, never their value)."""
     state = inspect(obj)
-    excluded = _excluded(obj)
+    excluded = _excluded_of(type(obj))
     before: dict[str, Any] = {}
     after: dict[str, Any] = {}
-    for attr in state.attrs:
-        if attr.key not in state.mapper.columns:
-            continue
-        hist = attr.history
+    for key in _column_keys(type(obj)):
+        hist = state.get_history(key, PASSIVE_NO_INITIALIZE)
         if not hist.has_changes():
             continue
-        if attr.key in excluded:
-            before[attr.key], after[attr.key] = "***", "*** (alterado)"
+        if key in excluded:
+            before[key], after[key] = "***", "*** (alterado)"
             continue
-        before[attr.key] = jsonable(hist.deleted[0]) if hist.deleted else None
-        after[attr.key] = jsonable(hist.added[0]) if hist.added else None
+        before[key] = jsonable(hist.deleted[0]) if hist.deleted else None
+        after[key] = jsonable(hist.added[0]) if hist.added else None
     return before, after
 
 
@@ -130,11 +255,11 @@ def _entity_id(obj: object) -> str:
     return ":".join(str(part) for part in key)
 
 
-def _place(obj: object) -> dict[str, Any]:
+def _place(obj: object) -> tuple[str | None, str | None]:
     """Models that belong to a place expose ``audit_place()`` -> (uf, municipality_ibge)."""
     getter = getattr(obj, "audit_place", None)
     uf, municipality = getter() if callable(getter) else (None, None)
-    return {"uf": uf, "municipality_ibge": municipality}
+    return uf, municipality
 
 
 def _before_flush(session: Session, flush_context: UOWTransaction, instances: object) -> None:
@@ -149,36 +274,16 @@ def _before_flush(session: Session, flush_context: UOWTransaction, instances: ob
 def _after_flush(session: Session, flush_context: UOWTransaction) -> None:
     if session.new or session.dirty or session.deleted:
         session.info[_OTHER_WRITE] = True
-    ctx = get_context(session).columns()
+    context = get_context(session)
     rows: list[dict[str, Any]] = []
     for obj in session.new:
         if _is_audited(obj):
-            rows.append(
-                ctx
-                | _place(obj)
-                | {
-                    "action": "create",
-                    "entity_type": type(obj).__name__,
-                    "entity_id": _entity_id(obj),
-                    "before": None,
-                    "after": _snapshot(obj),
-                }
-            )
+            rows.append(change_event(context, "create", type(obj), _entity_id(obj), None, _snapshot(obj), _place(obj)))
     for obj in session.dirty:
         if _is_audited(obj) and session.is_modified(obj, include_collections=False):
             before, after = _changes(obj)
             if after:
-                rows.append(
-                    ctx
-                    | _place(obj)
-                    | {
-                        "action": "update",
-                        "entity_type": type(obj).__name__,
-                        "entity_id": _entity_id(obj),
-                        "before": before,
-                        "after": after,
-                    }
-                )
+                rows.append(change_event(context, "update", type(obj), _entity_id(obj), before, after, _place(obj)))
     if rows:
         session.connection().execute(insert(_audit_table), rows)
 

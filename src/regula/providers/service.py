@@ -16,9 +16,11 @@ from sqlmodel import col
 
 from regula.access.policy import JurisdictionKind
 from regula.access.service import Principal
+from regula.audit import service as audit
 from regula.config import Settings
 from regula.core.errors import Conflict, FieldError, NotFound, PermissionDenied, ValidationFailed
 from regula.db.base import utcnow
+from regula.db.bulk import unnest_insert, unnest_params
 from regula.inputs import NUL
 from regula.providers.models import (
     ESTABLISHMENT_KINDS,
@@ -425,9 +427,29 @@ async def book_many(
         for obj in list(session.sync_session.identity_map.values()):
             if isinstance(obj, AgendaSlot) and obj.id in taken:
                 session.expire(obj)  # the Core update bypassed the identity map
-        session.add_all([SlotBooking(slot_id=s, entry_id=e, run_id=run_id) for s, e in booked])
-        await session.flush()
+        # The bookings in one statement, and their audit rows — those the flush listener would write — in another.
+        written = await session.execute(
+            _INSERT_BOOKINGS,
+            unnest_params(_BOOKING_COLUMNS, [{"slot_id": s, "entry_id": e} for s, e in booked])
+            | {"run_id": run_id, "booked_at": utcnow()},
+        )
+        await audit.record_changes(
+            session, audit.created_events(session, SlotBooking, [dict(r._mapping) for r in written])
+        )
     return booked, refused
+
+
+_BOOKING_COLUMNS = (("slot_id", "bigint"), ("entry_id", "bigint"))
+_INSERT_BOOKINGS = unnest_insert(
+    "slot_booking",
+    _BOOKING_COLUMNS,
+    constants={
+        "run_id": "CAST(:run_id AS bigint)",
+        "status": "'ativa'",
+        "booked_at": "CAST(:booked_at AS timestamptz)",
+    },
+    tail="RETURNING id, slot_id, entry_id, run_id, status, booked_at, released_at, release_reason",
+)
 
 
 async def active_booking(session: AsyncSession, entry_id: int) -> SlotBooking | None:

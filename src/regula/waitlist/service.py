@@ -21,10 +21,12 @@ from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col
 
 # Re-exported: callers still write service.Actor / service.local_today (the names' homes are below the domains).
 from regula.access.actor import Actor as Actor
+from regula.audit import service as audit
 from regula.audit.service import record_read
 from regula.catalog import protocols as referral_protocols
 from regula.catalog.protocols import ProtocolMap
@@ -657,10 +659,12 @@ async def transition_many(
     if missing:
         raise NotFound("Solicitação não encontrada.", code="entrada_nao_encontrada", extra={"entry_ids": missing})
     moves = [(i, entries[i], _check_move(entries[i], target, actor, reason_code, reason_text)) for i in entry_ids]
+    await session.flush()  # nothing else pending: the moves below are written by one UPDATE, not by the flush
+    before = [(entry, {key: getattr(entry, key) for key in _MOVED}) for _, entry, _ in moves]
     await _take_care_times(session, settings, [(entry, move) for _, entry, move in moves])
     for _, entry, move in moves:
         _apply_move(entry, move, settings)
-    await session.flush()
+    await _write_moves(session, before)
     # The history, one event per move, in one statement (not audited: it is the audit of the entries' workflow).
     events = [
         {
@@ -678,6 +682,46 @@ async def transition_many(
     ]
     await session.execute(_INSERT_EVENTS, unnest_params(_EVENT_COLUMNS, events))
     return await _after_moves(session, settings, moves, actor)
+
+
+#: The columns a move writes (``_take_care_times``, ``_apply_move``), with their PostgreSQL types.
+_MOVED: dict[str, str] = {
+    "max_days": "int",
+    "suspended_days": "int",
+    "paused_since": "timestamptz",
+    "authorized_at": "timestamptz",
+    "deadline_date": "date",
+    "status": "text",
+    "status_changed_at": "timestamptz",
+    "updated_at": "timestamptz",
+}
+
+
+async def _write_moves(session: AsyncSession, before: Sequence[tuple[WaitlistEntry, dict[str, Any]]]) -> None:
+    """Write the moves just applied to ``entries`` (in memory) set-based: one ``UPDATE … FROM unnest`` per set of
+    changed columns (one, for a commit's batch) and their audit rows in one statement, the very rows the flush
+    listener writes (``audit.updated_events``); the entries are then left as if flushed (no pending change)."""
+    groups: dict[tuple[str, ...], list[tuple[WaitlistEntry, dict[str, Any]]]] = defaultdict(list)
+    updates = []
+    for entry, old in before:
+        new = {key: getattr(entry, key) for key in _MOVED}
+        changed = tuple(key for key in _MOVED if new[key] != old[key])
+        if changed:
+            groups[changed].append((entry, new))
+            updates.append((entry.id, old, new, entry.audit_place()))
+    for changed, rows in groups.items():
+        columns = [("id", "bigint"), *((key, _MOVED[key]) for key in changed)]
+        sets = ", ".join(f"{key} = t.{key}" for key in changed)
+        arrays = ", ".join(f"CAST(:{name} AS {kind}[])" for name, kind in columns)
+        statement = text(
+            f"UPDATE waitlist_entry w SET {sets} FROM unnest({arrays}) "  # noqa: S608 - names from code
+            f"AS t({', '.join(name for name, _ in columns)}) WHERE w.id = t.id"
+        )
+        await session.execute(statement, unnest_params(columns, [{"id": e.id} | new for e, new in rows]))
+        for entry, new in rows:
+            for key in changed:
+                set_committed_value(entry, key, new[key])  # written: no longer a pending change for the flush
+    await audit.record_changes(session, audit.updated_events(session, WaitlistEntry, updates))
 
 
 _EVENT_COLUMNS = (
