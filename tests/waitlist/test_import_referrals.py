@@ -1,14 +1,16 @@
 """Bulk import of referrals (``regula.waitlist.importer``): CSV and JSON, row-level report, idempotence, one active
-entry per citizen per OCI, waiting time kept for authorized entries, audit rows, the CLI and the API."""
+entry per citizen per OCI, waiting time kept for authorized entries, the import's audit event, the CLI and the API."""
 
 from __future__ import annotations
 
 import asyncio
 import csv
+import hashlib
 import io
 import json
 import random
 import uuid
+from array import array
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -23,10 +25,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_asyn
 from tests.conftest import Login, app_client
 from typer.testing import CliRunner
 
-from regula.audit.service import AuditContext, set_context
+from regula.access.policy import Jurisdiction
+from regula.audit import repository as audit_repository
+from regula.audit.service import AuditContext, id_ranges, install, set_context
 from regula.config import Settings
 from regula.db import migrate
 from regula.people.documents import generate_cns, generate_cpf
+from regula.people.schemas import CitizenCreate
 from regula.waitlist import service
 from regula.waitlist.importer import (
     FIELDS,
@@ -36,6 +41,7 @@ from regula.waitlist.importer import (
     Validator,
     import_referrals,
 )
+from regula.waitlist.schemas import ReferralCreate
 
 MakeUser = Callable[..., Awaitable[Login]]
 
@@ -441,8 +447,6 @@ async def test_authorized_row_keeps_its_waiting_time_and_gets_a_position(
 async def test_solicitante_cannot_import_authorized_entries(
     session: AsyncSession, settings: Settings, catalog: service.Catalog
 ) -> None:
-    from regula.access.policy import Jurisdiction
-
     aps = service.Actor("ubs", "solicitante", None, Jurisdiction.parse(f"municipality:{FLORIANOPOLIS}"))
     rows = [row(cid=accepted_cid(catalog), status="autorizada", data_autorizacao="2025-01-10")]
     report = await run_import(session, settings, csv_bytes(rows), actor=aps)
@@ -452,36 +456,108 @@ async def test_solicitante_cannot_import_authorized_entries(
 # -- audit --------------------------------------------------------------------------------------------------------
 
 
-async def test_audit_rows_for_created_citizens_and_entries(
+async def test_import_is_audited_as_one_event_naming_file_counts_and_ids(
     session: AsyncSession, settings: Settings, catalog: service.Catalog
 ) -> None:
+    """Decision 0025: no ``create`` row per citizen and entry; one ``import`` event with who, the file's SHA-256, the
+    counts and the ids created as runs, answering "who created this record?"."""
     set_context(session, AuditContext(actor_username="operador.sc", actor_role="regulador", source="cli"))
-    rows = [row(cid=accepted_cid(catalog)), row(cid=accepted_cid(catalog))]
-    report = await run_import(session, settings, csv_bytes(rows))
-    assert report.imported == 2
+    rows = [row(cid=accepted_cid(catalog)), row(cid=accepted_cid(catalog)), row(cid=accepted_cid(catalog), cpf="1")]
+    data = csv_bytes(rows) + b"\r\n\r\n"  # trailing blank lines are part of the file's hash
+    report = await run_import(session, settings, data, filename="sisreg.csv")
+    assert (report.imported, report.refused) == (2, 1)
     entries = (
         await session.execute(
-            text("SELECT id, citizen_id FROM waitlist_entry WHERE external_id = ANY(:e)"),
+            text("SELECT id, citizen_id FROM waitlist_entry WHERE external_id = ANY(:e) ORDER BY id"),
             {"e": [r["id_externo"] for r in rows]},
         )
     ).all()
-    for entity, ids in (("WaitlistEntry", [e.id for e in entries]), ("Citizen", [e.citizen_id for e in entries])):
-        audited = (
-            await session.execute(
-                text(
-                    "SELECT entity_id, actor_username, source, after, municipality_ibge FROM audit_event "
-                    "WHERE action = 'create' AND entity_type = :t AND entity_id = ANY(:ids)"
-                ),
-                {"t": entity, "ids": [str(i) for i in ids]},
+    entry_ids, citizen_ids = [e.id for e in entries], sorted(e.citizen_id for e in entries)
+    per_row = await count(
+        session,
+        "SELECT count(*) FROM audit_event WHERE action = 'create' AND ((entity_type = 'WaitlistEntry' "
+        "AND entity_id = ANY(:e)) OR (entity_type = 'Citizen' AND entity_id = ANY(:c)))",
+        e=[str(i) for i in entry_ids],
+        c=[str(i) for i in citizen_ids],
+    )
+    assert per_row == 0
+    event = (
+        await session.execute(
+            text(
+                "SELECT id, actor_username, source, after, uf, municipality_ibge, entity_type FROM audit_event "
+                "WHERE action = 'import' ORDER BY id DESC LIMIT 1"
             )
-        ).all()
-        assert sorted(a.entity_id for a in audited) == sorted(str(i) for i in ids)
-        assert {a.actor_username for a in audited} == {"operador.sc"} and {a.source for a in audited} == {"cli"}
-        assert all(a.after["id"] == int(a.entity_id) and a.municipality_ibge == FLORIANOPOLIS for a in audited)
-    summary = (
-        await session.execute(text("SELECT after FROM audit_event WHERE action = 'import' ORDER BY id DESC LIMIT 1"))
-    ).scalar_one()
-    assert summary["imported"] == 2 and summary["source"] == "importacao"
+        )
+    ).one()
+    assert (event.actor_username, event.source, event.entity_type) == ("operador.sc", "cli", "WaitlistEntry")
+    assert (event.uf, event.municipality_ibge) == ("SC", FLORIANOPOLIS)  # every entry in one place
+    after = event.after
+    assert after["sha256"] == hashlib.sha256(data).hexdigest()
+    assert after["filename"] == "sisreg.csv" and after["source"] == "importacao"
+    assert (after["rows"], after["imported"], after["unchanged"], after["refused"]) == (3, 2, 0, 1)
+    assert (after["citizens_created"], after["entries_created"]) == (2, 2)
+    assert "errors" not in after  # the rows' errors go to the report, not to the log
+
+    def covered(runs: list[list[int]]) -> list[int]:
+        return [i for first, last in runs for i in range(first, last + 1)]
+
+    assert covered(after["created"]["WaitlistEntry"]) == entry_ids
+    assert covered(after["created"]["Citizen"]) == citizen_ids
+    # "Who created entry …?": the import's event, for each entry and citizen it wrote.
+    auditor = service.Actor("auditor", "auditor")
+    for kind, ids in (("WaitlistEntry", entry_ids), ("Citizen", citizen_ids)):
+        for i in ids:
+            found = await audit_repository.created_by(session, auditor, kind, i)
+            assert found is not None and found["id"] == event.id and found["actor_username"] == "operador.sc"
+    assert await audit_repository.created_by(session, auditor, "WaitlistEntry", max(entry_ids) + 10_000) is None
+    # The auditor's search by entry finds it too.
+    search = audit_repository.AuditSearch(entry_id=entry_ids[0], action="create")
+    listed = await audit_repository.search_all(session, auditor, search, limit=10)
+    assert [r["id"] for r in listed] == [event.id]
+
+
+async def test_who_created_answers_the_listener_row_and_respects_jurisdiction(
+    session: AsyncSession, settings: Settings, catalog: service.Catalog
+) -> None:
+    """A record created through the API keeps its ``create`` row (the flush listener); an auditor outside the
+    import's place does not see its event."""
+    install()  # the audit listener (the app installs it; this test calls the service directly)
+    referral = ReferralCreate(
+        cid_code=accepted_cid(catalog),
+        risk_class="amarelo",
+        risk_justification="Dor torácica aos esforços há três meses.",
+        requesting_cnes="2691868",
+        oci_code=CARDIO,
+        citizen=CitizenCreate(
+            name="Maria das Dores Silva",
+            birth_date=date(1960, 5, 17),
+            sex="F",
+            race_color="parda",
+            municipality_ibge=FLORIANOPOLIS,
+            cpf=cpf(),
+            phone="(48) 99988-7766",
+        ),
+    )
+    aps = service.Actor("ubs", "solicitante", None, Jurisdiction.parse(f"municipality:{FLORIANOPOLIS}"))
+    entry = await service.create_referral(session, referral, aps, settings)
+    assert entry.id is not None
+    national = service.Actor("auditor", "auditor")
+    found = await audit_repository.created_by(session, national, "WaitlistEntry", entry.id)
+    assert found is not None and (found["action"], found["entity_id"]) == ("create", str(entry.id))
+    report = await run_import(session, settings, csv_bytes([row(cid=accepted_cid(catalog))]))
+    assert report.imported == 1
+    imported = await count(session, "SELECT max(id) FROM waitlist_entry")
+    elsewhere = service.Actor("auditor", "auditor", None, Jurisdiction.parse(f"municipality:{JOINVILLE}"))
+    here = service.Actor("auditor", "auditor", None, Jurisdiction.parse(f"municipality:{FLORIANOPOLIS}"))
+    assert await audit_repository.created_by(session, elsewhere, "WaitlistEntry", imported) is None
+    found = await audit_repository.created_by(session, here, "WaitlistEntry", imported)
+    assert found is not None and found["action"] == "import"
+
+
+def test_id_ranges_are_runs_of_consecutive_ids() -> None:
+    assert id_ranges([]) == []
+    assert id_ranges(array("q", [7, 3, 4, 5, 9, 10, 4])) == [[3, 5], [7, 7], [9, 10]]
+    assert id_ranges(range(1, 1_000_001)) == [[1, 1_000_000]]
 
 
 # -- file-level errors --------------------------------------------------------------------------------------------
@@ -745,11 +821,11 @@ async def test_api_upload_and_jurisdiction(
     }
     audited = await count(
         session,
-        "SELECT count(*) FROM audit_event WHERE action = 'create' AND entity_type = 'WaitlistEntry' "
-        "AND actor_username = :u AND source = 'api'",
+        "SELECT count(*) FROM audit_event WHERE action = 'import' AND entity_type = 'WaitlistEntry' "
+        "AND actor_username = :u AND source = 'api' AND (after ->> 'entries_created')::int = 1",
         u=aps.username,
     )
-    assert audited == 1
+    assert audited == 1  # one event for the import (decision 0025), by the uploader, through the API
 
     as_json = [json_row(catalog, pregnant=False), json_row(catalog, municipality_ibge=SAO_JOSE)]
     response = await api.post("/api/v1/referrals/import", json=as_json, headers=aps.headers)

@@ -10,6 +10,11 @@ from sqlalchemy import BigInteger, Column, DateTime, Identity, Index, Integer, S
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
+#: ``action`` of the one event that records a bulk import (decision 0025); its ``after[BULK_CREATED]`` maps each
+#: entity type to the ids the import created, as ``[first, last]`` runs (``audit.service.id_ranges``).
+BULK_IMPORT = "import"
+BULK_CREATED = "created"
+
 
 class AuditEvent(SQLModel, table=True):
     __tablename__ = "audit_event"
@@ -18,6 +23,8 @@ class AuditEvent(SQLModel, table=True):
         Index("ix_audit_event_actor_time", "actor_user_id", "occurred_at"),
         # The auditor's trail: list reads and exports that named an id (migration 0020).
         Index("ix_audit_event_after_ids", text("(after -> 'ids')"), postgresql_using="gin"),
+        # Who created a record a bulk import wrote: its import's event, among the few import events (migration 0021).
+        Index("ix_audit_event_import", "id", postgresql_where=text("action = 'import'")),
     )
 
     id: int | None = Field(default=None, sa_column=Column(BigInteger, Identity(), primary_key=True))

@@ -408,6 +408,44 @@ async def record_list_read(
     )
 
 
+def id_ranges(ids: Iterable[int]) -> list[list[int]]:
+    """The ids as sorted ``[first, last]`` runs of consecutive numbers: a million ids handed out by one sequence in
+    one transaction are a handful of runs, so the event that names them stays small (decision 0025)."""
+    runs: list[list[int]] = []
+    for i in sorted(set(ids)):
+        if runs and runs[-1][1] == i - 1:
+            runs[-1][1] = i
+        else:
+            runs.append([i, i])
+    return runs
+
+
+async def record_bulk_import(
+    session: AsyncSession,
+    *,
+    entity_type: str,
+    created: dict[str, Iterable[int]],
+    detail: dict[str, Any],
+    reason: str,
+    uf: str | None = None,
+    municipality_ibge: str | None = None,
+) -> None:
+    """One event for one bulk import, in the caller's transaction, instead of one ``create`` row per record it wrote
+    (decision 0025): who, when and from where (the context), ``detail`` (the file's hash, the counts) and, under
+    ``created``, the ids of every record created, per entity type, as runs (``id_ranges``). Later changes of those
+    records are audited row by row by the flush listener as any other."""
+    after = jsonable(detail) | {BULK_CREATED: {kind: id_ranges(ids) for kind, ids in created.items()}}
+    await record(
+        session,
+        BULK_IMPORT,
+        entity_type=entity_type,
+        after=after,
+        reason=reason,
+        uf=uf,
+        municipality_ibge=municipality_ibge,
+    )
+
+
 async def record_in_own_transaction(
     sessionmaker: async_sessionmaker[AsyncSession], context: AuditContext, action: str, **fields: Any
 ) -> None:

@@ -4,6 +4,7 @@ each row as strings indexed like ``columns.FIELDS``; file-level problems raise `
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 from collections.abc import Iterator, Mapping, Sequence
@@ -34,9 +35,12 @@ class RawRow:
 
 
 class _CountingReader(io.RawIOBase):
+    """Counts the bytes read (the progress bar) and hashes them (the file's SHA-256 in the import's audit event)."""
+
     def __init__(self, raw: IO[bytes]) -> None:
         self._raw = raw
         self.count = 0
+        self.sha256 = hashlib.sha256()
 
     def readable(self) -> bool:
         return True
@@ -46,6 +50,7 @@ class _CountingReader(io.RawIOBase):
         n = len(data)
         buffer[:n] = data
         self.count += n
+        self.sha256.update(data)
         return n
 
 
@@ -65,6 +70,13 @@ class RowSource:
     @property
     def bytes_read(self) -> int:
         return self._counter.count
+
+    def sha256(self) -> str:
+        """The SHA-256 (hex) of the whole file; called once its rows have been read (anything after them, such as
+        trailing blank lines, is read here so that the hash is the file's)."""
+        while self._counter.read(1 << 20):
+            pass
+        return self._counter.sha256.hexdigest()
 
     def _detect(self, fmt: Format) -> Literal["csv", "json"]:
         if fmt != "auto":

@@ -1,7 +1,7 @@
 """Writing an import: rows read and validated chunk by chunk, each chunk looked up in the database (already
 imported, registered citizens, active entries), planned, and written with binary ``COPY`` into staging tables and
-``INSERT … SELECT … ON CONFLICT`` statements that also write the entries' history events and the audit rows; then
-the scores and positions of the queues that received authorized entries."""
+``INSERT … SELECT … ON CONFLICT`` statements that also write the entries' history events; then the scores and
+positions of the queues that received authorized entries, and the import's one audit event (decision 0025)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from regula.audit.service import get_context, record
+from regula.audit.service import record_bulk_import
 from regula.catalog import protocols as referral_protocols
 from regula.config import Settings
 from regula.core.errors import FieldError
@@ -141,44 +141,22 @@ _STAGING_SQL: Final = (
         status_changed_at timestamptz, external_id text, requested_at timestamptz, authorized_at timestamptz,
         deadline_date date, max_days int)""",
 )
-_AUDIT_COLUMNS: Final = (
-    "actor_user_id",
-    "actor_username",
-    "actor_role",
-    "source",
-    "ip",
-    "user_agent",
-    "request_id",
-    "method",
-    "path",
-)
-# Literal statements (no interpolation): the column lists are _CITIZEN_COLUMNS, _ENTRY_COLUMNS and
-# _AUDIT_COLUMNS; $1–$9 are the AuditContext's columns in _AUDIT_COLUMNS order.
+# Literal statements (no interpolation): the column lists are _CITIZEN_COLUMNS and _ENTRY_COLUMNS. No audit row per
+# record: the import is audited as one event naming the ids created (decision 0025).
 _INSERT_CITIZENS: Final = """
-WITH ins AS (
-    INSERT INTO citizen (
-        cpf, cns, name, social_name, search_name, birth_date, sex, race_color, municipality_ibge, uf, phone,
-        preferred_channel, contact_consent, contact_consent_at, pregnant, disability, autism, cadunico,
-        vulnerability_index, created_at, updated_at
-    )
-    SELECT
-        cpf, cns, name, social_name, search_name, birth_date, sex, race_color, municipality_ibge, uf, phone,
-        preferred_channel, contact_consent, contact_consent_at, pregnant, disability, autism, cadunico,
-        vulnerability_index,
-        $10, $10
-    FROM _regula_import_citizen
-    ON CONFLICT DO NOTHING
-    RETURNING *
-), audit AS (
-    INSERT INTO audit_event (
-        actor_user_id, actor_username, actor_role, source, ip, user_agent, request_id, method, path, action,
-        entity_type, entity_id, after, uf, municipality_ibge
-    )
-    SELECT CAST($1 AS bigint), $2, $3, $4, $5, $6, $7, $8, $9,
-           'create', 'Citizen', ins.id::text, to_jsonb(ins), ins.uf, ins.municipality_ibge
-    FROM ins
+INSERT INTO citizen (
+    cpf, cns, name, social_name, search_name, birth_date, sex, race_color, municipality_ibge, uf, phone,
+    preferred_channel, contact_consent, contact_consent_at, pregnant, disability, autism, cadunico,
+    vulnerability_index, created_at, updated_at
 )
-SELECT id, cpf, cns FROM ins
+SELECT
+    cpf, cns, name, social_name, search_name, birth_date, sex, race_color, municipality_ibge, uf, phone,
+    preferred_channel, contact_consent, contact_consent_at, pregnant, disability, autism, cadunico,
+    vulnerability_index,
+    $1, $1
+FROM _regula_import_citizen
+ON CONFLICT DO NOTHING
+RETURNING id, cpf, cns
 """
 
 _INSERT_ENTRIES: Final = """
@@ -195,28 +173,20 @@ WITH ins AS (
         risk_justification, checklist, protocol_version, exams, requesting_cnes, requesting_ine, professional_cns,
         professional_cbo, municipality_ibge, uf, scope_kind, scope_code, status, status_changed_at, external_id,
         requested_at, authorized_at, deadline_date, max_days,
-        $10, 0, $11, $12, $12
+        $1, 0, $2, $3, $3
     FROM _regula_import_entry
     ON CONFLICT (external_source, external_id) DO NOTHING
-    RETURNING *
+    RETURNING id, status, external_source, external_id, oci_code, scope_kind, scope_code, uf, municipality_ibge
 ), events AS (
     INSERT INTO waitlist_entry_event (
         entry_id, kind, from_status, to_status, data, actor_user_id, actor_username, actor_role
     )
     SELECT ins.id, 'created', NULL, ins.status,
            jsonb_build_object('importacao', ins.external_source, 'id_externo', ins.external_id),
-           CAST($13 AS bigint), $14, $15
-    FROM ins
-), audit AS (
-    INSERT INTO audit_event (
-        actor_user_id, actor_username, actor_role, source, ip, user_agent, request_id, method, path, action,
-        entity_type, entity_id, after, uf, municipality_ibge
-    )
-    SELECT CAST($1 AS bigint), $2, $3, $4, $5, $6, $7, $8, $9,
-           'create', 'WaitlistEntry', ins.id::text, to_jsonb(ins), ins.uf, ins.municipality_ibge
+           CAST($4 AS bigint), $5, $6
     FROM ins
 )
-SELECT id, external_id, status, oci_code, scope_kind, scope_code FROM ins
+SELECT id, status, oci_code, scope_kind, scope_code, uf, municipality_ibge FROM ins
 """
 
 # Look-ups of a chunk: one index probe per value (LATERAL … OFFSET 0 keeps the planner from turning a long array
@@ -258,6 +228,10 @@ def _random_numbers(n: int) -> list[int]:
 class _Written:
     authorized_ids: list[int] = field(default_factory=list)
     queues: set[service.QueueKey] = field(default_factory=set)
+    # What the import's audit event names (decision 0025): the ids created, and where the entries are.
+    citizen_ids: array[int] = field(default_factory=lambda: array("q"))
+    entry_ids: array[int] = field(default_factory=lambda: array("q"))
+    places: set[tuple[str, str]] = field(default_factory=set)
 
 
 class Importer:
@@ -300,8 +274,6 @@ class Importer:
         self._conn = raw.driver_connection
         for statement in _STAGING_SQL:
             await self._conn.execute(statement)
-        ctx = get_context(self.session).columns()
-        self._audit = [ctx[c] for c in _AUDIT_COLUMNS]
         self._yy = f"{self.validator.today:%y}"
 
     def _scope(self, m: Municipality) -> tuple[str, str]:
@@ -346,15 +318,26 @@ class Importer:
         await self._after_import()
         self.report.errors.sort(key=lambda e: e.row)
         self.report.elapsed_seconds = time.perf_counter() - started
-        await record(
-            self.session,
-            "import",
-            entity_type="WaitlistEntry",
-            after={k: v for k, v in self.report.as_dict().items() if k != "errors"},
-            reason=f"Importação de encaminhamentos ({self.source})",
-        )
+        await self._audit(rows.sha256())
         self._notify()
         return self.report
+
+    async def _audit(self, sha256: str) -> None:
+        """The import's one audit event, in its transaction (decision 0025): the file's hash, the counts and the
+        ids it created; the place of its entries when they all share one (so that an auditor of that place sees
+        it)."""
+        w = self.written
+        ufs = {uf for uf, _ in w.places}
+        munis = {muni for _, muni in w.places}
+        await record_bulk_import(
+            self.session,
+            entity_type="WaitlistEntry",
+            created={"Citizen": w.citizen_ids, "WaitlistEntry": w.entry_ids},
+            detail={k: v for k, v in self.report.as_dict().items() if k != "errors"} | {"sha256": sha256},
+            reason=f"Importação de encaminhamentos ({self.source})",
+            uf=next(iter(ufs)) if len(ufs) == 1 else None,
+            municipality_ibge=next(iter(munis)) if len(munis) == 1 else None,
+        )
 
     async def _read_chunk(self, iterator: Iterator[RawRow]) -> list[Valid | Refused]:
         chunk: list[Valid | Refused] = []
@@ -611,7 +594,7 @@ class Importer:
             p.max_days,
         )
 
-    async def _write(self, plan: Sequence[Planned]) -> tuple[int, list[Any]]:
+    async def _write(self, plan: Sequence[Planned]) -> tuple[list[int], list[Any]]:
         """Insert the plan's new citizens and its entries; raise ``_Retry`` when the database skipped any."""
         conn = self._conn
         news: list[NewCitizen] = []
@@ -620,7 +603,7 @@ class Importer:
             if p.new is not None and p.new.id is None and id(p.new) not in seen:
                 seen.add(id(p.new))
                 news.append(p.new)
-        created = 0
+        created: list[int] = []
         if news:
             await conn.execute(f"TRUNCATE {_CITIZEN_STAGE}")
             await conn.copy_records_to_table(
@@ -628,14 +611,14 @@ class Importer:
                 records=[self._citizen_record(i, n) for i, n in enumerate(news)],
                 columns=["seq", *_CITIZEN_COLUMNS],
             )
-            returned = await conn.fetch(_INSERT_CITIZENS, *self._audit, self.now)
+            returned = await conn.fetch(_INSERT_CITIZENS, self.now)
             ids_by_cpf = {r["cpf"]: r["id"] for r in returned if r["cpf"]}
             ids_by_cns = {r["cns"]: r["id"] for r in returned if r["cns"]}
             for n in news:
                 n.id = ids_by_cpf.get(n.cpf) if n.cpf else ids_by_cns.get(n.cns or "")
                 if n.id is None:
                     raise _Retry("cidadao")
-            created = len(returned)
+            created = [r["id"] for r in returned]
         records = []
         for i, p in enumerate(plan):
             citizen_id = p.citizen_id if p.citizen_id is not None else (p.new.id if p.new else None)
@@ -645,7 +628,6 @@ class Importer:
         await conn.copy_records_to_table(_ENTRY_STAGE, records=records, columns=["seq", *_ENTRY_COLUMNS])
         returned = await conn.fetch(
             _INSERT_ENTRIES,
-            *self._audit,
             self.source,
             self.actor.username,
             self.now,
@@ -657,10 +639,14 @@ class Importer:
             raise _Retry("entrada")
         return created, list(returned)
 
-    def _count(self, created: int, entries: list[Any]) -> None:
-        self.report.citizens_created += created
+    def _count(self, created: list[int], entries: list[Any]) -> None:
+        self.report.citizens_created += len(created)
         self.report.entries_created += len(entries)
         self.report.imported += len(entries)
+        w = self.written
+        w.citizen_ids.extend(created)
+        w.entry_ids.extend(e["id"] for e in entries)
+        w.places.update((e["uf"], e["municipality_ibge"]) for e in entries)
         for e in entries:
             if e["status"] == EntryStatus.AUTORIZADA.value:
                 self.written.authorized_ids.append(e["id"])
