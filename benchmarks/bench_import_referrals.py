@@ -12,7 +12,7 @@ What it does:
    (one person in ten has a second referral, for another OCI), a share of rows already authorized (``--authorized``)
    so that the migration path (waiting time kept, positions) is measured too;
 3. for each run, clones the template into a fresh database, imports the file in one transaction (what
-   ``regula import referrals`` does: validation, citizens, entries, history, audit, commit) and drops it;
+   ``regula import referrals`` does: validation, citizens, entries, history, the audit event, commit) and drops it;
 4. baseline, in the same process and on the same server: ``COPY`` of the same file into a staging table of text
    columns, with no validation, in a fresh database too;
 5. prints the median wall time of each, rows per second and the ratio import / baseline.
@@ -44,7 +44,7 @@ from regula.audit.service import AuditContext, set_context
 from regula.config import Settings
 from regula.db import migrate
 from regula.db.engine import make_database
-from regula.people.documents import generate_cpf
+from regula.people.documents import generate_cns, generate_cpf
 from regula.territory.reference import territory
 from regula.waitlist import service
 from regula.waitlist.importer import ImportReport, import_referrals
@@ -54,6 +54,7 @@ DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 HEADER = (
     "id_externo",
     "cpf",
+    "cns",
     "nome",
     "data_nascimento",
     "sexo",
@@ -158,18 +159,21 @@ def write_csv(path: Path, n: int, catalog: service.Catalog, authorized_share: fl
         writer = csv.writer(fh, delimiter=";")
         writer.writerow(HEADER)
         person_ocis: dict[int, set[str]] = {}
-        persons: list[tuple[str, str, date, str, str, str]] = []
+        persons: list[tuple[str, str, str, date, str, str, str]] = []
         for i in range(n):
             if i < people:
                 m = sc[bisect.bisect_right(cumulative, rng.randrange(total))]
                 sex = rng.choice("FM")
                 birth = date(rng.randint(1935, 2015), rng.randint(1, 12), rng.randint(1, 28))
                 name = f"{rng.choice(FIRST)} {rng.choice(LAST)} {rng.choice(LAST)}"
-                persons.append((cpfs[i], name, birth, sex, rng.choice(RACES), m.ibge_code))
+                race = rng.choice(RACES)
+                # Indigenous people are identified by the CNS (SAES art. 11): without it the row is refused.
+                cns = generate_cns(rng) if race == "indigena" else ""
+                persons.append((cpfs[i], cns, name, birth, sex, race, m.ibge_code))
                 p = i
             else:
                 p = rng.randrange(people)  # a second referral of someone, for another OCI
-            cpf, name, birth, sex, race, ibge = persons[p]
+            cpf, cns, name, birth, sex, race, ibge = persons[p]
             age_months = (today.year - birth.year) * 12 + today.month - birth.month - (today.day < birth.day)
             taken = person_ocis.setdefault(p, set())
             fitting = [
@@ -190,6 +194,7 @@ def write_csv(path: Path, n: int, catalog: service.Catalog, authorized_share: fl
                 (
                     f"SISREG-{i:08d}",
                     cpf,
+                    cns,
                     name,
                     birth.strftime("%d/%m/%Y") if i % 2 else birth.isoformat(),
                     sex,
