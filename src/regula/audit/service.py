@@ -134,7 +134,7 @@ def changes(model: type, old: Mapping[str, Any], new: Mapping[str, Any]) -> tupl
 
 
 def change_event(
-    context: AuditContext,
+    context: Mapping[str, Any],
     action: str,
     model: type,
     entity_id: object,
@@ -143,8 +143,9 @@ def change_event(
     place: tuple[str | None, str | None] = (None, None),
 ) -> dict[str, Any]:
     """The ``audit_event`` row of one insert (``create``) or update (``update``) of an audited model: the actor and
-    origin from ``context``, the subject's place (``audit_place()``), the entity and the values."""
-    return context.columns() | {
+    origin from ``context`` (``AuditContext.columns()``), the subject's place (``audit_place()``), the entity and
+    the values."""
+    return dict(context) | {
         "uf": place[0],
         "municipality_ibge": place[1],
         "action": action,
@@ -166,7 +167,7 @@ def created_events(
     """The audit rows the flush listener writes for these rows inserted without the ORM (``rows``: every column by
     attribute name, as ``RETURNING *`` gives them; ``places``: each row's ``audit_place()``, when the model has
     one). Write them with :func:`record_changes`."""
-    context = get_context(session)
+    context = get_context(session).columns()
     mapper: Mapper[Any] = inspect(model)
     pk = [mapper.get_property_by_column(column).key for column in mapper.primary_key]
     listed = list(rows)
@@ -184,7 +185,7 @@ def updated_events(
 ) -> list[dict[str, Any]]:
     """The audit rows the flush listener writes for rows updated without the ORM: ``updates`` are (entity id, old
     values, new values, place); an update that changed nothing has no row, as in the listener."""
-    context = get_context(session)
+    context = get_context(session).columns()
     events = []
     for entity_id, old, new, place in updates:
         before, after = changes(model, old, new)
@@ -274,7 +275,7 @@ def _before_flush(session: Session, flush_context: UOWTransaction, instances: ob
 def _after_flush(session: Session, flush_context: UOWTransaction) -> None:
     if session.new or session.dirty or session.deleted:
         session.info[_OTHER_WRITE] = True
-    context = get_context(session)
+    context = get_context(session).columns()
     rows: list[dict[str, Any]] = []
     for obj in session.new:
         if _is_audited(obj):

@@ -13,6 +13,7 @@ offered to the next person (backfill) is a short-notice offer instead: "responda
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -91,23 +92,42 @@ async def _citizen(session: AsyncSession, entry: WaitlistEntry) -> Citizen:
     return citizen
 
 
-async def _booking(session: AsyncSession, entry_id: int) -> tuple[SlotBooking, AgendaSlot, Establishment] | None:
+@dataclass(frozen=True)
+class Booked:
+    """An active booking as its messages tell it: the booking, when and how (its slot), where (its place). Read as
+    plain columns, not as three ORM objects: an allocation run's commit reads thousands at once."""
+
+    booking_id: int
+    starts_at: datetime
+    modality: str
+    place_name: str
+    place_municipality_ibge: str
+
+
+async def _booking(session: AsyncSession, entry_id: int) -> Booked | None:
     return (await _bookings(session, [entry_id])).get(entry_id)
 
 
-async def _bookings(
-    session: AsyncSession, entry_ids: Sequence[int]
-) -> dict[int, tuple[SlotBooking, AgendaSlot, Establishment]]:
+async def _bookings(session: AsyncSession, entry_ids: Sequence[int]) -> dict[int, Booked]:
     """The active booking of each entry, with its slot and place, in one query."""
     rows = await session.execute(
-        select(SlotBooking, AgendaSlot, Establishment)
+        select(
+            col(SlotBooking.entry_id),
+            col(SlotBooking.id),
+            col(AgendaSlot.starts_at),
+            col(AgendaSlot.modality),
+            col(Establishment.name),
+            col(Establishment.municipality_ibge),
+        )
         .join(AgendaSlot, col(AgendaSlot.id) == col(SlotBooking.slot_id))
         .join(Establishment, col(Establishment.cnes) == col(AgendaSlot.cnes))
         .where(col(SlotBooking.entry_id).in_(list(entry_ids)), col(SlotBooking.status) == "ativa")
     )
-    found: dict[int, tuple[SlotBooking, AgendaSlot, Establishment]] = {}
-    for booking, slot, place in rows.all():
-        found.setdefault(booking.entry_id, (booking, slot, place))
+    found: dict[int, Booked] = {}
+    for entry_id, booking_id, starts_at, modality, place_name, place_municipality_ibge in rows.all():
+        found.setdefault(
+            entry_id, Booked(int(booking_id or 0), starts_at, modality, place_name, place_municipality_ibge)
+        )
     return found
 
 
@@ -125,18 +145,16 @@ async def _last_booking(session: AsyncSession, entry_id: int) -> tuple[SlotBooki
     return None if row is None else (row[0], row[1])
 
 
-def appointment_variables(
-    entry: WaitlistEntry, citizen: Citizen, slot: AgendaSlot, place: Establishment, settings: Settings
-) -> dict[str, Any]:
+def appointment_variables(entry: WaitlistEntry, citizen: Citizen, booked: Booked, settings: Settings) -> dict[str, Any]:
     tz = timezone_for(citizen.uf, citizen.municipality_ibge)
-    city = territory().find(place.municipality_ibge)
+    city = territory().find(booked.place_municipality_ibge)
     return {
         **base_variables(entry, settings),
-        **when_variables(slot.starts_at, tz),
-        "place": place.name,
-        "city": city.name if city else place.municipality_ibge,
-        "teleconsultation": slot.modality == "teleconsulta",
-        "starts_at": slot.starts_at.isoformat(),
+        **when_variables(booked.starts_at, tz),
+        "place": booked.place_name,
+        "city": city.name if city else booked.place_municipality_ibge,
+        "teleconsultation": booked.modality == "teleconsulta",
+        "starts_at": booked.starts_at.isoformat(),
     }
 
 
@@ -242,28 +260,25 @@ async def _appointment(
     found = await _booking(session, entry.id)
     if found is None:
         return None
-    booking, slot, place = found
     citizen = await _citizen(session, entry)
-    return citizen, _appointment_messages(settings, entry, citizen, booking, slot, place, confirmation=False)
+    return citizen, _appointment_messages(settings, entry, citizen, found, confirmation=False)
 
 
 def _appointment_messages(
     settings: Settings,
     entry: WaitlistEntry,
     citizen: Citizen,
-    booking: SlotBooking,
-    slot: AgendaSlot,
-    place: Establishment,
+    booked: Booked,
     *,
     confirmation: bool,
 ) -> list[Outgoing]:
     """An appointment's messages: told now (a soft question: NÃO releases it), with ``confirmation`` the
     confirmation asked ``notify_confirmation_days_before`` days before (when there is still time to answer), and
     the reminders at two and one day."""
-    variables = appointment_variables(entry, citizen, slot, place, settings)
-    starts = slot.starts_at
-    key = f"e{entry.id}:b{booking.id}"
-    common: dict[str, Any] = {"entry_id": entry.id, "booking_id": booking.id}
+    variables = appointment_variables(entry, citizen, booked, settings)
+    starts = booked.starts_at
+    key = f"e{entry.id}:b{booked.booking_id}"
+    common: dict[str, Any] = {"entry_id": entry.id, "booking_id": booked.booking_id}
     outs = [
         Outgoing(
             "agendamento",
@@ -315,7 +330,7 @@ async def schedule_appointment_messages_many(
         if found is None:
             continue
         citizen = citizens[entry.citizen_id]
-        batch.append((citizen, _appointment_messages(settings, entry, citizen, *found, confirmation=True)))
+        batch.append((citizen, _appointment_messages(settings, entry, citizen, found, confirmation=True)))
     await enqueue_for_citizens(session, settings, batch)
 
 
@@ -341,27 +356,26 @@ async def _offer(session: AsyncSession, settings: Settings, entry: WaitlistEntry
     found = await _booking(session, entry.id)
     if found is None:
         return
-    booking, slot, place = found
     citizen = await _citizen(session, entry)
     window = timedelta(minutes=settings.notify_offer_reply_minutes)
     variables = {
-        **appointment_variables(entry, citizen, slot, place, settings),
+        **appointment_variables(entry, citizen, found, settings),
         "reply_hours": max(1, settings.notify_offer_reply_minutes // 60),
     }
-    deadline = offer_deadline(slot.starts_at)
+    deadline = offer_deadline(found.starts_at)
     await enqueue(
         session,
         settings,
         citizen,
         Outgoing(
             "oferta",
-            f"e{entry.id}:b{booking.id}:oferta",
+            f"e{entry.id}:b{found.booking_id}:oferta",
             variables,
             valid_until=min(deadline, utcnow() + timedelta(hours=12)),
             reply_within=window,
             reply_deadline=deadline,
             entry_id=entry.id,
-            booking_id=booking.id,
+            booking_id=found.booking_id,
         ),
     )
 

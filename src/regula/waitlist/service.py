@@ -13,8 +13,8 @@ from collections import defaultdict
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import date
-from typing import Any
+from datetime import date, datetime
+from typing import Any, Protocol
 
 from sqlalchemy import BigInteger, any_, bindparam, func, select, text, update
 from sqlalchemy import inspect as sa_inspect
@@ -659,12 +659,13 @@ async def transition_many(
     if missing:
         raise NotFound("Solicitação não encontrada.", code="entrada_nao_encontrada", extra={"entry_ids": missing})
     moves = [(i, entries[i], _check_move(entries[i], target, actor, reason_code, reason_text)) for i in entry_ids]
-    await session.flush()  # nothing else pending: the moves below are written by one UPDATE, not by the flush
-    before = [(entry, {key: getattr(entry, key) for key in _MOVED}) for _, entry, _ in moves]
-    await _take_care_times(session, settings, [(entry, move) for _, entry, move in moves])
-    for _, entry, move in moves:
-        _apply_move(entry, move, settings)
-    await _write_moves(session, before)
+    # Applied to copies of the moved columns, not to the entries: written by one UPDATE below, never by a flush
+    # (an ORM object set attribute by attribute stays "dirty", and every later flush would look at it again).
+    copies = [(entry, _MovedColumns.of(entry), move) for _, entry, move in moves]
+    await _take_care_times(session, settings, [(copy, move) for _, copy, move in copies])
+    for _, copy, move in copies:
+        _apply_move(copy, move, settings)
+    await _write_moves(session, [(entry, copy) for entry, copy, _ in copies])
     # The history, one event per move, in one statement (not audited: it is the audit of the entries' workflow).
     events = [
         {
@@ -697,14 +698,49 @@ _MOVED: dict[str, str] = {
 }
 
 
-async def _write_moves(session: AsyncSession, before: Sequence[tuple[WaitlistEntry, dict[str, Any]]]) -> None:
-    """Write the moves just applied to ``entries`` (in memory) set-based: one ``UPDATE … FROM unnest`` per set of
+class _Movable(Protocol):
+    """What a move reads and writes of an entry (``_take_care_times``, ``_apply_move``)."""
+
+    oci_code: str
+    max_days: int
+    suspended_days: int
+    paused_since: datetime | None
+    authorized_at: datetime | None
+    deadline_date: date | None
+    status: str
+    status_changed_at: datetime
+    updated_at: datetime
+
+
+@dataclass
+class _MovedColumns:
+    """A copy of an entry's moved columns, a move applied to it in memory (``transition_many``)."""
+
+    oci_code: str
+    max_days: int
+    suspended_days: int
+    paused_since: datetime | None
+    authorized_at: datetime | None
+    deadline_date: date | None
+    status: str
+    status_changed_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, entry: WaitlistEntry) -> _MovedColumns:
+        return cls(entry.oci_code, **{key: getattr(entry, key) for key in _MOVED})
+
+
+async def _write_moves(session: AsyncSession, copies: Sequence[tuple[WaitlistEntry, _MovedColumns]]) -> None:
+    """Write moves applied to copies of the entries' columns set-based: one ``UPDATE … FROM unnest`` per set of
     changed columns (one, for a commit's batch) and their audit rows in one statement, the very rows the flush
-    listener writes (``audit.updated_events``); the entries are then left as if flushed (no pending change)."""
+    listener writes (``audit.updated_events``); the entries then hold the values written, as committed ones (no
+    pending change for a later flush)."""
     groups: dict[tuple[str, ...], list[tuple[WaitlistEntry, dict[str, Any]]]] = defaultdict(list)
     updates = []
-    for entry, old in before:
-        new = {key: getattr(entry, key) for key in _MOVED}
+    for entry, copy in copies:
+        old = {key: getattr(entry, key) for key in _MOVED}
+        new = {key: getattr(copy, key) for key in _MOVED}
         changed = tuple(key for key in _MOVED if new[key] != old[key])
         if changed:
             groups[changed].append((entry, new))
@@ -782,9 +818,7 @@ def _check_path(
     return moves
 
 
-async def _take_care_times(
-    session: AsyncSession, settings: Settings, moves: Sequence[tuple[WaitlistEntry, _Move]]
-) -> None:
+async def _take_care_times(session: AsyncSession, settings: Settings, moves: Sequence[tuple[_Movable, _Move]]) -> None:
     """An entry authorized for the first time takes the tM of its OCI's protocol in force that day and keeps it
     (Portaria GM/MS 3.492/2024 art. 6 §2 IV, art. 10 §4 IV; decision 22): a later version changes the entries
     authorized from its effective date on, never the deadline of one already waiting. ``_apply_move`` then counts
@@ -797,7 +831,7 @@ async def _take_care_times(
         entry.max_days = referral_protocols.care_times(in_force[entry.oci_code], settings).tm_days
 
 
-def _apply_move(entry: WaitlistEntry, move: _Move, settings: Settings) -> None:
+def _apply_move(entry: _Movable, move: _Move, settings: Settings) -> None:
     current, wanted = move.current, move.wanted
     now = utcnow()
     today = measures.local_date(now, settings.timezone)
