@@ -69,7 +69,12 @@ def get_context(session: AsyncSession | Session) -> AuditContext:
     return ctx if isinstance(ctx, AuditContext) else AuditContext(source="unknown")
 
 
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
 def jsonable(value: Any) -> Any:
+    if type(value) in _SCALARS:  # the common case, without the isinstance chain below (same answer)
+        return value
     if value is None or isinstance(value, str | int | float | bool):
         return value
     if isinstance(value, datetime | date):
