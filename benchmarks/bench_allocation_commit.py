@@ -40,9 +40,11 @@ from benchmarks.bench_allocation_quality import _admin, _asyncpg, _load
 from regula.access.policy import Jurisdiction
 from regula.allocation import service as allocation
 from regula.audit.service import AuditContext, set_context
+from regula.audit.service import install as install_audit
 from regula.config import Settings
 from regula.db import migrate
 from regula.db.engine import make_database
+from regula.db.limits import install as install_length_limits
 from regula.waitlist import service as wl
 from regula.wiring import wire
 
@@ -234,4 +236,7 @@ async def _drop(server: str, name: str) -> None:
 
 if __name__ == "__main__":
     wire()  # services are called directly here: connect the domain events as the app and the CLI do
+    # ... and the flush listeners (the audit rows, the length check): part of what a commit costs in the app.
+    install_audit()
+    install_length_limits()
     main()
