@@ -6,6 +6,7 @@ actor's jurisdiction) are made when a chunk is planned (``writing``)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -177,6 +178,18 @@ class Refused:
     errors: list[FieldError]
 
 
+class _Protocols(dict[str, referral_protocols.Protocol]):
+    """A protocol map whose entries are read from ``source`` once each."""
+
+    def __init__(self, source: Mapping[str, referral_protocols.Protocol]) -> None:
+        super().__init__()
+        self._source = source
+
+    def __missing__(self, oci_code: str) -> referral_protocols.Protocol:
+        found = self[oci_code] = self._source[oci_code]
+        return found
+
+
 def _cpf_valid(d: str) -> bool:
     """Check digits of 11 ASCII digits (the rule of ``documents.validate_cpf``), unrolled for speed."""
     b = d.encode()
@@ -232,7 +245,9 @@ class Validator:
         self.territory = territory()
         self.ocis = catalog.ocis
         self.may_authorize = actor.role in AUTHORIZE_ROLES
-        self.protocols = catalog.protocols  # every OCI's protocol in force today (decision 0020)
+        # Every OCI's protocol in force today (decision 0020), each read once: the catalog's map builds an OCI's
+        # default protocol anew on every access.
+        self.protocols = _Protocols(catalog.protocols)
         self._dates: dict[str, date | None] = {}
         self._moments: dict[str, datetime | None] = {}
         self._procedures: dict[str, OciSummary | None] = {}
@@ -240,6 +255,9 @@ class Validator:
         self._pcns: dict[str, str | None] = {}
         self._scratch: list[FieldError] = []
         self._words: dict[str, str] = {}
+        # Whether a referral with no checklist answers passes its OCI's protocol, by (OCI, CID, exams): the rule is
+        # ``check_referral``'s, asked once per distinct combination instead of once per row.
+        self._protocol_ok: dict[tuple[str, str, tuple[str, ...]], bool] = {}
 
     # parsing helpers
 
@@ -319,6 +337,20 @@ class Validator:
         if ok is None:
             ok = len(cid) <= MAX_CID and not (oci.cids and not any(cid == c or cid.startswith(c) for c in oci.cids))
             self._cid_ok[key] = ok
+        return ok
+
+    def protocol_ok(
+        self, protocol: referral_protocols.Protocol, checklist: dict[str, bool], cid: str, exams: list[str]
+    ) -> bool:
+        """Whether the referral misses nothing of its OCI's protocol (``check_referral`` decides)."""
+        if checklist:
+            return not referral_protocols.check_referral(protocol, checklist=checklist, cid_code=cid, exams=exams)
+        key = (protocol.oci_code, cid, tuple(exams))
+        ok = self._protocol_ok.get(key)
+        if ok is None:
+            ok = not referral_protocols.check_referral(protocol, checklist={}, cid_code=cid, exams=exams)
+            if len(self._protocol_ok) < 100_000:
+                self._protocol_ok[key] = ok
         return ok
 
     def professional_cns(self, raw: str) -> str | None:
@@ -554,7 +586,7 @@ class Validator:
         # The OCI's referral protocol (art. 10 §1 III): anything missing goes to the full path, which words it.
         protocol = self.protocols[oci.code]
         exams = self.exams(v[EXAMS])
-        if referral_protocols.check_referral(protocol, checklist=checklist, cid_code=cid, exams=exams):
+        if not self.protocol_ok(protocol, checklist, cid, exams):
             return None
         scratch = self._scratch
         status, requested_at, authorized_at = self.when(v[STATUS], v[REQ_AT], v[AUTH_AT], oci.code, scratch)

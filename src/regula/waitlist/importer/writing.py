@@ -262,6 +262,7 @@ class Importer:
         self._columns: Mapping[str, str] = {}
         self._rows: RowSource | None = None
         self._in_force: dict[date, referral_protocols.ProtocolMap] = {}
+        self._tm_days: dict[tuple[date, str], int] = {}  # tM by authorization day and OCI
 
     # setup
 
@@ -492,11 +493,15 @@ class Importer:
             if authorized is None:
                 continue
             day = authorized.astimezone(self.validator.tz).date()
-            in_force = self._in_force.get(day)
-            if in_force is None:
-                in_force = await referral_protocols.protocols_on(self.session, day, self.settings)
-                self._in_force[day] = in_force
-            p.max_days = referral_protocols.care_times(in_force[p.valid.oci_code], self.settings).tm_days
+            key = (day, p.valid.oci_code)
+            tm = self._tm_days.get(key)
+            if tm is None:
+                in_force = self._in_force.get(day)
+                if in_force is None:
+                    in_force = await referral_protocols.protocols_on(self.session, day, self.settings)
+                    self._in_force[day] = in_force
+                tm = self._tm_days[key] = referral_protocols.care_times(in_force[key[1]], self.settings).tm_days
+            p.max_days = tm
 
     def _covers_cached(self, ibge: str) -> bool:
         found = self._covers_map.get(ibge)
