@@ -17,8 +17,9 @@ How it goes fast (a million rows): rows are parsed and validated in Python in ch
 sends the row through the official validators, which decide and word the errors. Each chunk then costs a handful
 of round trips: citizens and entries of the chunk are looked up with ``= ANY(:array)``, and written with binary
 ``COPY`` into temporary staging tables and ``INSERT … SELECT … ON CONFLICT`` statements whose data-modifying CTEs
-also write the entries' ``created`` history events and the audit rows (Core statements bypass the ORM audit
-listener). Python validates the next chunk while PostgreSQL writes the current one. A chunk is written in a
+also write the entries' ``created`` history events. The import is audited as one event, at its end and in its
+transaction, naming the file's SHA-256, the counts and the ids created (decision 0025), not one audit row per
+record. Python validates the next chunk while PostgreSQL writes the current one. A chunk is written in a
 savepoint; if the database refuses something unexpected, the chunk is rolled back and its rows are written one by
 one, each in its own savepoint, so only the offending row is refused.
 
