@@ -6,7 +6,7 @@ import random
 from datetime import date, timedelta
 from typing import Any
 
-from regula.optimizer.instance import Bucket, Entry, Instance, Params, Quota, Weights
+from regula.optimizer.instance import Bucket, Entry, Fixed, Instance, Params, Quota, Weights
 
 TODAY = date(2026, 11, 23)
 
@@ -159,3 +159,110 @@ def random_instance(
         short_notice_days=short_notice_days,
         weights=weights,
     )
+
+
+def quota_heavy_instance(n_entries: int, seed: int = 2026, *, resolve: bool = False) -> Instance:
+    """Municipal quotas that cannot stay inside the network: every municipality has a four-week quota at every
+    provider of its macro-region and OCI, overlapped by a two-week quota at some of them, over buckets on several
+    dates, for entries of several priority levels and eligibilities (issue 18, item 4). Scarce capacity (about 0.6
+    place per entry), so the quotas bind.
+
+    ``resolve``: the daily re-solve after churn. Yesterday's proposals for the first 85% of the entries come from
+    the greedy baseline (solver-free, so the instance does not depend on the solver under test); every third of them
+    is pinned (already notified), the others are incumbents; the remaining 15% are new entries."""
+    from regula.optimizer.greedy import solve_greedy
+
+    rng = random.Random(seed)
+    ocis = ("0901010014", "0902010018")
+    providers = [(f"{3000000 + i}", MUNIS[i % len(MUNIS)]) for i in range(2 * len(MUNIS))]
+    dates = [TODAY + timedelta(days=7 * w + d) for w in range(8) for d in range(5)]  # weekdays, eight weeks
+    scale = n_entries / 700
+    mean_cap = 0.6 * n_entries / (len(providers) * len(ocis) * len(dates))
+    buckets: list[Bucket] = []
+    for cnes, muni in providers:
+        for oci in ocis:
+            restrict: dict[str, Any] = {}
+            if rng.random() < 0.25:
+                restrict["age_min"] = 18
+            if rng.random() < 0.15:
+                restrict["sex"] = "F"
+            for d in dates:
+                cap = rng.randint(0, max(1, round(2 * mean_cap)))
+                buckets.append(
+                    bucket(
+                        f"{cnes}-{oci[-4:]}-{d.isoformat()}",
+                        muni,
+                        cnes,
+                        date=d,
+                        oci_code=oci,
+                        capacity=cap,
+                        **restrict,
+                    )
+                )
+    quotas: list[Quota] = []
+    for muni in MUNIS:
+        macro = TERRITORY[muni][1]
+        for cnes, pmuni in providers:
+            if TERRITORY[pmuni][1] != macro:
+                continue
+            for oci in ocis:
+                start = TODAY + timedelta(days=7 * rng.randint(0, 2))
+                quotas.append(
+                    Quota(
+                        id=f"q{len(quotas):04d}",
+                        municipality_ibge=muni,
+                        provider_cnes=cnes,
+                        oci_code=oci,
+                        start=start,
+                        end=start + timedelta(days=7 * rng.randint(2, 4) - 1),
+                        limit=max(1, round(rng.randint(1, 6) * scale)),
+                    )
+                )
+                if rng.random() < 0.5:
+                    start2 = start + timedelta(days=7 * rng.randint(0, 2))
+                    quotas.append(
+                        Quota(
+                            id=f"q{len(quotas):04d}",
+                            municipality_ibge=muni,
+                            provider_cnes=cnes,
+                            oci_code=oci,
+                            start=start2,
+                            end=start2 + timedelta(days=13),
+                            limit=max(1, round(rng.randint(1, 3) * scale)),
+                        )
+                    )
+    entries: list[Entry] = []
+    for i in range(n_entries):
+        muni = rng.choice(MUNIS)
+        region, macro, uf, _, _ = TERRITORY[muni]
+        kind = rng.choice(["region", "macro", "macro", "uf"])
+        authorized = TODAY - timedelta(days=rng.randint(0, 60))
+        unav = []
+        if rng.random() < 0.15:
+            unav = [rng.choice(dates) for _ in range(rng.randint(1, 3))]
+        entries.append(
+            entry(
+                f"e{i:05d}",
+                muni,
+                priority=rng.randint(0, 9) * 10 + rng.randint(0, 9),
+                authorized_date=authorized,
+                deadline=authorized + timedelta(days=rng.choice([60, 90])),
+                oci_code=rng.choice(ocis),
+                sex=rng.choice(["M", "F"]),
+                age_years=rng.randint(5, 90),
+                scope_kind=kind,
+                scope_code={"region": region, "macro": macro, "uf": uf}[kind],
+                unavailable_dates=unav,
+            )
+        )
+    inst = instance(entries, buckets, quotas, priority_band=10)
+    if not resolve:
+        return inst
+    old = entries[: int(n_entries * 0.85)]
+    yesterday = solve_greedy(inst.model_copy(update={"entries": old}))
+    pinned = [Fixed(entry_id=a.entry_id, bucket_id=a.bucket_id) for a in yesterday.assignments[::3]]
+    held = {f.entry_id for f in pinned}
+    incumbents = [
+        Fixed(entry_id=a.entry_id, bucket_id=a.bucket_id) for a in yesterday.assignments if a.entry_id not in held
+    ]
+    return inst.model_copy(update={"pinned": pinned, "incumbents": incumbents})
