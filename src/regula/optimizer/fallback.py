@@ -1,21 +1,45 @@
-"""Exact integer model (CP-SAT) for the components a network cannot represent exactly.
+"""Exact integer model (a MIP solved by HiGHS) for the components a network cannot represent exactly.
 
 A municipal quota shared by classes that see its buckets differently (different eligible dates, or earliness
 costs that differ by date between priority levels) is not a network constraint: ``flow.py`` explains why, with a
 three-entry example whose LP relaxation is fractional. Such a component is solved here at class level — one
-integer variable per (class, bucket) pair — to proven optimality, deterministically (one worker, fixed seed, a
-limit in CP-SAT's deterministic time so the same input always stops at the same point).
+integer variable per (class, bucket) pair, rows for class sizes, bucket capacities and quota limits.
+
+Why HiGHS and not CP-SAT (issue 18, item 4): the model is a transportation problem plus a few side rows, so its LP
+relaxation is tight and a simplex-based branch-and-bound proves the optimum at the root or after a few nodes; CP-SAT
+on one worker (as determinism needs) spent minutes on 700 entries and stopped FEASIBLE. Costs are integers, so the
+solve asks for a zero relative gap and an absolute gap below one unit: ``OPTIMAL`` means proven, not "within
+HiGHS' default 0.01%".
+
+Deterministic: one thread, fixed seed, presolve off (on 117,000 columns it spent seconds removing a few), and the
+limit is a node count (``NODES_PER_UNIT`` per unit of ``params.fallback_deterministic_seconds``), so the same input
+stops at the same point on every machine. A wall-clock limit (``WALL_SECONDS_PER_UNIT`` per unit, at least
+``WALL_SECONDS_MIN``) is only a safety net: if it ever fires the result is still valid and says so, but may differ
+between machines. A solve stopped by a limit is FEASIBLE and reports HiGHS' proven bound, never a silent "optimal";
+if it stopped before any solution, serving no one is feasible and is returned with that bound.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import math
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from ortools.sat.python import cp_model
+from ortools.math_opt import model_pb2
+from ortools.math_opt.python import mathopt
 
 I64 = npt.NDArray[np.int64]
+F64 = npt.NDArray[np.float64]
+
+#: Branch-and-bound nodes per unit of ``params.fallback_deterministic_seconds`` (the deterministic limit).
+NODES_PER_UNIT = 1_000
+#: Wall-clock seconds per unit: a safety net only (see the module docstring).
+WALL_SECONDS_PER_UNIT = 10.0
+WALL_SECONDS_MIN = 60.0
+#: Stop at this many improving solutions (None: no such limit). A deterministic way to stop early, for the tests.
+MAX_IMPROVING_SOLUTIONS: int | None = None
 
 
 @dataclass(frozen=True)
@@ -36,46 +60,95 @@ class PairResult:
     status: str  # OPTIMAL | FEASIBLE | ERROR
     objective: int
     amount: I64  # units per pair
+    bound: int | None = None  # proven lower bound on the objective (None when no bound is known)
 
 
-def solve_pairs(model: PairModel, deterministic_seconds: float) -> PairResult:
+def solve_pairs(model: PairModel, deterministic_seconds: float, *, node_limit: int | None = None) -> PairResult:
+    """Minimize ``Σ cost·y`` over integer ``0 ≤ y ≤ min(class size, bucket capacity, pair limit)`` subject to the
+    class, bucket and quota rows. ``node_limit`` overrides the limit derived from ``deterministic_seconds``."""
     n = int(model.pair_class.size)
-    m = cp_model.CpModel()
+    if n == 0:
+        return PairResult("OPTIMAL", 0, np.zeros(0, dtype=np.int64), 0)
     ub = np.minimum(model.class_size[model.pair_class], model.bucket_cap[model.pair_bucket])
     if model.pair_limit is not None:
         ub = np.minimum(ub, model.pair_limit)
-    y = [m.new_int_var(0, int(ub[k]), f"y{k}") for k in range(n)]
-    order_c = np.argsort(model.pair_class, kind="stable")
-    for c, idx in _groups(model.pair_class, order_c):
-        m.add(sum(y[k] for k in idx) <= int(model.class_size[c]))
-    order_b = np.argsort(model.pair_bucket, kind="stable")
-    for b, idx in _groups(model.pair_bucket, order_b):
-        m.add(sum(y[k] for k in idx) <= int(model.bucket_cap[b]))
-    for q in range(model.quota_limit.size):
-        counted = model.quota_pairs[model.quota_ptr[q] : model.quota_ptr[q + 1]].tolist()
-        if counted:
-            m.add(sum(y[k] for k in counted) <= int(model.quota_limit[q]))
-    m.minimize(sum(int(model.pair_cost[k]) * y[k] for k in range(n)))
-    solver = cp_model.CpSolver()
-    solver.parameters.num_workers = 1
-    solver.parameters.random_seed = 0
-    solver.parameters.max_deterministic_time = deterministic_seconds
-    code = solver.solve(m)
-    if code == cp_model.OPTIMAL:
-        status = "OPTIMAL"
-    elif code == cp_model.FEASIBLE:
-        status = "FEASIBLE"
-    else:
+    rows, cols, rhs = _rows(model, n)
+    proto = _proto(n, ub, model.pair_cost, rows, cols, rhs)
+    params = mathopt.SolveParameters(
+        relative_gap_tolerance=0.0,
+        absolute_gap_tolerance=0.5,  # integer costs: a gap below one unit proves the optimum
+        node_limit=node_limit if node_limit is not None else max(1, round(NODES_PER_UNIT * deterministic_seconds)),
+        time_limit=dt.timedelta(seconds=max(WALL_SECONDS_MIN, WALL_SECONDS_PER_UNIT * deterministic_seconds)),
+        random_seed=0,
+    )
+    params.highs.int_options["threads"] = 1
+    params.highs.string_options["presolve"] = "off"  # presolve spent 10 s on 117,000 columns it barely reduces
+    if MAX_IMPROVING_SOLUTIONS is not None:
+        params.highs.int_options["mip_max_improving_sols"] = MAX_IMPROVING_SOLUTIONS
+    result = mathopt.solve(mathopt.Model.from_model_proto(proto), mathopt.SolverType.HIGHS, params=params)
+    reason = result.termination.reason
+    dual = result.termination.objective_bounds.dual_bound
+    bound = math.ceil(dual - 1e-6) if math.isfinite(dual) else None
+    raw = np.zeros(n, dtype=np.float64)
+    if result.has_primal_feasible_solution() and result.solutions[0].primal_solution is not None:
+        for var, val in result.solutions[0].primal_solution.variable_values.items():
+            raw[var.id] = val
+    elif reason != mathopt.TerminationReason.FEASIBLE and reason != mathopt.TerminationReason.NO_SOLUTION_FOUND:
         return PairResult("ERROR", 0, np.zeros(n, dtype=np.int64))
-    amount = np.array([solver.value(v) for v in y], dtype=np.int64)
-    return PairResult(status, round(solver.objective_value), amount)
+    # else: stopped by a limit before any solution; serving no one is feasible (every right-hand side is >= 0)
+    amount = np.rint(raw).astype(np.int64)
+    objective = int(np.dot(model.pair_cost, amount))
+    if np.abs(raw - amount).max() > 1e-6 or not _feasible(amount, ub, rows, cols, rhs):
+        return PairResult("ERROR", 0, np.zeros(n, dtype=np.int64))
+    if reason == mathopt.TerminationReason.OPTIMAL:
+        return PairResult("OPTIMAL", objective, amount, objective)
+    return PairResult("FEASIBLE", objective, amount, None if bound is None else min(bound, objective))
 
 
-def _groups(keys: I64, order: I64) -> list[tuple[int, list[int]]]:
-    out: list[tuple[int, list[int]]] = []
-    sorted_keys = keys[order]
-    starts = np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]])
-    ends = np.r_[starts[1:], sorted_keys.size]
-    for s, e in zip(starts.tolist(), ends.tolist(), strict=True):
-        out.append((int(sorted_keys[s]), order[s:e].tolist()))
-    return out
+def relative_gap(objective: int, bound: int | None) -> float | None:
+    """``(objective − bound) / max(|objective|, 1)``: how far the result may be from the optimum, at most."""
+    if bound is None:
+        return None
+    return (objective - bound) / max(abs(objective), 1)
+
+
+def _rows(model: PairModel, n: int) -> tuple[I64, I64, I64]:
+    """Constraint matrix in (row, column) order: class rows, then bucket rows, then quota rows; and each row's
+    right-hand side."""
+    n_cls, n_bkt, n_q = int(model.class_size.size), int(model.bucket_cap.size), int(model.quota_limit.size)
+    pairs = np.arange(n, dtype=np.int64)
+    q_of = np.repeat(np.arange(n_q, dtype=np.int64), np.diff(model.quota_ptr))
+    r = np.concatenate([model.pair_class, n_cls + model.pair_bucket, n_cls + n_bkt + q_of])
+    c = np.concatenate([pairs, pairs, model.quota_pairs])
+    key = np.unique(r * n + c)
+    rhs = np.concatenate([model.class_size, model.bucket_cap, model.quota_limit]).astype(np.int64)
+    return key // n, key % n, rhs
+
+
+def _proto(n: int, ub: I64, cost: I64, rows: I64, cols: I64, rhs: I64) -> model_pb2.ModelProto:
+    proto = model_pb2.ModelProto(name="fallback")
+    ids = np.arange(n, dtype=np.int64)
+    proto.variables.ids.extend(ids.tolist())
+    proto.variables.lower_bounds.extend([0.0] * n)
+    proto.variables.upper_bounds.extend(ub.astype(np.float64).tolist())
+    proto.variables.integers.extend([True] * n)
+    nz = np.flatnonzero(cost)
+    proto.objective.maximize = False
+    proto.objective.linear_coefficients.ids.extend(nz.tolist())
+    proto.objective.linear_coefficients.values.extend(cost[nz].astype(np.float64).tolist())
+    used = np.unique(rows)
+    proto.linear_constraints.ids.extend(used.tolist())
+    proto.linear_constraints.lower_bounds.extend([-math.inf] * used.size)
+    proto.linear_constraints.upper_bounds.extend(rhs[used].astype(np.float64).tolist())
+    proto.linear_constraint_matrix.row_ids.extend(rows.tolist())
+    proto.linear_constraint_matrix.column_ids.extend(cols.tolist())
+    proto.linear_constraint_matrix.coefficients.extend([1.0] * rows.size)
+    return proto
+
+
+def _feasible(amount: I64, ub: I64, rows: I64, cols: I64, rhs: I64) -> bool:
+    """Integer re-check of the rounded solution (never trust floating-point feasibility)."""
+    if (amount < 0).any() or (amount > ub).any():
+        return False
+    load = np.bincount(rows, weights=amount[cols], minlength=rhs.size)
+    return bool((np.rint(load).astype(np.int64) <= rhs).all())

@@ -31,8 +31,10 @@ Otherwise no network can be exact: with entries e1 and y of m, e2 of another mun
 one quota of limit 1 and a bucket b2 elsewhere, eligible pairs (e1,x), (y,b1), (e2,b1), (e2,b2), (e1,b2), all of value
 1 and capacities 1, the LP relaxation of the per-patient problem reaches 2.5 (every pair at 1/2) while the best
 assignment serves 2 — the constraint matrix contains an odd cycle. Components holding such a quota are solved by
-the exact integer model in ``fallback.py`` (CP-SAT) over (class, bucket) pairs; ``stats.fallback_components`` counts
-them and ``status`` is FEASIBLE if CP-SAT could not prove optimality within its deterministic limit.
+the exact integer model in ``fallback.py`` (a MIP solved by HiGHS) over (class, bucket) pairs;
+``stats.fallback_components`` counts them and ``status`` is FEASIBLE if HiGHS could not prove optimality within its
+deterministic limit — then the result carries ``bound`` (a proven lower bound on the minimized objective, change
+costs included) and ``gap`` (how far from the optimum it may be, relative).
 
 **Inside a class.** The flow says how many members of class c go to each bucket. Members are ranked by priority
 (highest first), then deadline (earliest first), then id; the k served members are the first k and receive the
@@ -113,6 +115,11 @@ class Allocation:
     class_size: I64  # per class
     stats: Stats
     meta: Meta = field(default_factory=Meta)
+    #: Only when ``status`` is FEASIBLE: a proven lower bound on ``objective + (change_penalty + 1/2)·(incumbents
+    #: moved or dropped)`` (the minimized objective) and the relative gap ``(that objective − bound) / |objective|``.
+    bound: int | None = None
+    gap: float | None = None
+    gap_base: float = 0.0  # the minimized objective the gap is measured on (``objective`` plus change costs)
 
 
 def _group(cols: list[npt.NDArray[np.int64]]) -> tuple[I64, I64]:
@@ -242,7 +249,12 @@ def solve_problem(problem: Problem, *, workers: int | None = None) -> Allocation
     kind[free] = inner.problem.e_scope_kind
     code[free] = inner.problem.e_scope_code
     merged = replace(problem, e_scope_kind=kind, e_scope_code=code)
-    objective = inner.objective + int(entry_costs(problem, pinned, pin[pinned]).sum())
+    pinned_cost = int(entry_costs(problem, pinned, pin[pinned]).sum())
+    objective = inner.objective + pinned_cost
+    bound, gap = inner.bound, inner.gap
+    if bound is not None:
+        bound += pinned_cost
+        gap = _gap(inner.gap_base + pinned_cost, bound)
     stats = inner.stats.model_copy(
         update={"entries": n, "assigned": inner.stats.assigned + int(pinned.size), "pinned": int(pinned.size)}
     )
@@ -255,7 +267,15 @@ def solve_problem(problem: Problem, *, workers: int | None = None) -> Allocation
         class_of=class_of,
         rank_in_class=rank_in_class,
         stats=stats,
+        bound=bound,
+        gap=gap,
+        gap_base=inner.gap_base + pinned_cost,
     )
+
+
+def _gap(minimized: float, bound: int) -> float:
+    """``(minimized − bound) / max(|minimized|, 1)``, rounded to 1e-6 (printed in the canonical output)."""
+    return round(max(minimized - bound, 0.0) / max(abs(minimized), 1.0), 6)
 
 
 def _solve_free(problem: Problem, *, workers: int | None = None) -> Allocation:
@@ -307,6 +327,13 @@ def _solve_free(problem: Problem, *, workers: int | None = None) -> Allocation:
     recomputed = inc.scale * check - inc.bonus * kept
     if status != "ERROR" and (recomputed > units.objective or (status == "OPTIMAL" and recomputed != units.objective)):
         status = "ERROR"
+    # The minimized objective in plain units: cost + (penalty + 1/2) per incumbent not kept = (scaled + bonus·I)/scale.
+    n_inc = int(inc.rows.size)
+    minimized = check + (p.params.change_penalty + 0.5) * (n_inc - kept)
+    bound = gap = None
+    if status == "FEASIBLE" and units.bound is not None:
+        bound = (units.bound + inc.bonus * n_inc) // inc.scale  # floor: still a lower bound
+        gap = _gap(minimized, bound)
     stats = Stats(
         entries=n,
         buckets=k,
@@ -338,6 +365,9 @@ def _solve_free(problem: Problem, *, workers: int | None = None) -> Allocation:
         class_size=cl.size,
         stats=stats,
         meta=meta,
+        bound=bound,
+        gap=gap,
+        gap_base=minimized,
     )
 
 
@@ -1105,6 +1135,7 @@ class _Units:
     k_amt: I64
     statuses: list[str]
     objective: int
+    bound: int | None  # scaled lower bound: network components' optimum plus each fallback's proven bound
 
 
 def _read_back(
@@ -1132,6 +1163,7 @@ def _read_back(
     n_hub = network.n_hub
     statuses = list(solved.statuses)
     objective = solved.objective
+    bound: int | None = solved.objective
     mids_in_node: list[I64] = []
     mids_in_class: list[I64] = []
     mids_in_flow: list[I64] = []
@@ -1196,6 +1228,7 @@ def _read_back(
         )
         statuses.append(result[0])
         objective += result[1]
+        bound = None if bound is None or result[8] is None else bound + result[8]
         fb_cls.append(result[2])
         fb_bkt.append(result[3])
         fb_amt.append(result[4])
@@ -1211,6 +1244,7 @@ def _read_back(
         k_amt=np.concatenate(kp_amt),
         statuses=statuses,
         objective=objective,
+        bound=bound,
     )
 
 
@@ -1309,10 +1343,10 @@ def _fallback(
     incumbents: tuple[I64, I64, I64, I64, I64],
     scale: int,
     bonus: int,
-) -> tuple[str, int, I64, I64, I64, I64, I64, I64]:
+) -> tuple[str, int, I64, I64, I64, I64, I64, I64, int | None]:
     """Expand the component's class → hub → bucket paths, quota pairs and incumbent bonus pairs into (class,
     bucket) pairs and solve the integer model. Returns the status, the (scaled) objective, the plain (class,
-    bucket, units) and the bonus (class, bucket, units)."""
+    bucket, units), the bonus (class, bucket, units) and the proven (scaled) lower bound."""
     sel = np.flatnonzero(c_comp[d_class] == comp)
     n_hub = int(hb_hub.max()) + 1 if hb_hub.size else 0
     hptr = np.zeros(n_hub + 1, dtype=np.int64)
@@ -1378,6 +1412,7 @@ def _fallback(
         cls_g[b],
         bkt_g[b],
         res.amount[b],
+        res.bound,
     )
 
 
@@ -1445,6 +1480,8 @@ def to_solution(allocation: Allocation, *, explain: bool = True) -> Solution:
         solver="flow",
         status=allocation.status,
         objective=allocation.objective,
+        bound=allocation.bound,
+        gap=allocation.gap,
         assignments=assignments,
         unassigned=[str(x) for x in unassigned],
         escalated=[str(x) for x in escalated],

@@ -159,7 +159,10 @@ class Params(_Frozen):
     short_notice_days: int = Field(default=0, ge=0, description="Vagas a menos de N dias só para quem aceita")
     escalation_percent: int = Field(default=75, ge=0, le=100, description="Fração do tM que dispara o escalonamento")
     fallback_deterministic_seconds: float = Field(
-        default=60.0, gt=0, description="Limite (tempo determinístico do CP-SAT) dos componentes fora da rede"
+        default=60.0,
+        gt=0,
+        description="Limite do modelo inteiro (HiGHS) dos componentes fora da rede: 1.000 nós de branch-and-bound "
+        "por unidade (determinístico); o relógio, só como proteção, a 10 s por unidade (no mínimo 60 s)",
     )
     change_penalty: int = Field(
         default=1_000,
@@ -403,6 +406,16 @@ class Solution(_Frozen):
     solver: Literal["flow", "greedy"]
     status: Status
     objective: int = Field(description="Custo total minimizado (negativo: benefício líquido)")
+    bound: int | None = Field(
+        default=None,
+        description="Só quando status é FEASIBLE: limite inferior provado do objetivo minimizado (objective mais o "
+        "custo das propostas anteriores mudadas)",
+    )
+    gap: float | None = Field(
+        default=None,
+        description="Só quando status é FEASIBLE: distância relativa máxima até o ótimo "
+        "((objetivo − bound) / |objetivo|)",
+    )
     assignments: list[Assignment] = Field(description="Ordenadas por entry_id")
     unassigned: list[str] = Field(description="Entradas não alocadas, em ordem de id")
     escalated: list[str] = Field(description="Entradas cuja abrangência foi ampliada (para a navegação)")
@@ -418,6 +431,9 @@ def dump_solution(solution: Solution, *, with_timing: bool = False) -> bytes:
     data = solution.model_dump(mode="json", exclude=None if with_timing else {"meta"}, exclude_none=False)
     if not with_timing:
         data.pop("meta", None)
+    for key in ("bound", "gap"):  # only a result not proven optimal has them
+        if data.get(key) is None:
+            data.pop(key, None)
     return (json.dumps(data, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
 
 
