@@ -40,6 +40,7 @@ from regula.waitlist.importer import (
     RawRow,
     Validator,
     import_referrals,
+    writing,
 )
 from regula.waitlist.schemas import ReferralCreate
 
@@ -558,6 +559,49 @@ def test_id_ranges_are_runs_of_consecutive_ids() -> None:
     assert id_ranges([]) == []
     assert id_ranges(array("q", [7, 3, 4, 5, 9, 10, 4])) == [[3, 5], [7, 7], [9, 10]]
     assert id_ranges(range(1, 1_000_001)) == [[1, 1_000_000]]
+
+
+async def test_protocol_already_taken_is_drawn_again(
+    session: AsyncSession, settings: Settings, catalog: service.Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A chunk's protocols are not looked up before the insert: a row whose protocol the database holds is skipped
+    by the insert and written with a new one."""
+    assert (await run_import(session, settings, csv_bytes([row(cid=accepted_cid(catalog))]))).imported == 1
+    taken = (await session.execute(text("SELECT protocol FROM waitlist_entry ORDER BY id DESC LIMIT 1"))).scalar_one()
+    draw = writing._random_numbers
+    first = [True]
+
+    def numbers(n: int) -> list[int]:
+        if first[0]:
+            first[0] = False
+            return [int(taken[4:]), *draw(n - 1)]  # the first row draws the protocol already taken
+        return draw(n)
+
+    monkeypatch.setattr(writing, "_random_numbers", numbers)
+    rows = [row(cid=accepted_cid(catalog)), row(cid=accepted_cid(catalog))]
+    report = await run_import(session, settings, csv_bytes(rows))
+    assert (report.imported, report.refused) == (2, 0)
+    protocols = (
+        await session.execute(
+            text("SELECT protocol FROM waitlist_entry WHERE external_id = ANY(:e)"),
+            {"e": [r["id_externo"] for r in rows]},
+        )
+    ).scalars()
+    assert taken not in set(protocols) and not first[0]
+
+
+async def test_row_imported_meanwhile_is_unchanged(
+    session: AsyncSession, settings: Settings, catalog: service.Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A row whose external id another import wrote after this one looked it up: the insert meets the unique
+    external id, the chunk is written row by row, and that row is ``unchanged``; the others are imported."""
+    earlier = row(cid=accepted_cid(catalog))
+    assert (await run_import(session, settings, csv_bytes([earlier]))).imported == 1
+    monkeypatch.setattr(writing, "_EXTERNAL_SQL", "SELECT v FROM unnest($2::text[]) AS u(v) WHERE $1 = ''")
+    again = row(cid=accepted_cid(catalog), id_externo=earlier["id_externo"])  # another person: planned as new
+    report = await run_import(session, settings, csv_bytes([again, row(cid=accepted_cid(catalog))]))
+    assert (report.imported, report.unchanged, report.refused) == (1, 1, 0)
+    assert report.citizens_created == 1  # the row left unchanged left no citizen behind
 
 
 # -- file-level errors --------------------------------------------------------------------------------------------

@@ -75,6 +75,10 @@ class _Retry(Exception):
         self.reason = reason
 
 
+#: Draws of a protocol for an entry whose protocol the database already holds, before the row is written alone.
+_PROTOCOL_DRAWS: Final = 3
+#: An entry imported meanwhile (same source and external id) by another transaction: the row is ``unchanged``.
+_EXTERNAL_CONSTRAINT: Final = "uq_waitlist_entry_external_source_external_id"
 _CITIZEN_STAGE: Final = "_regula_import_citizen"
 _ENTRY_STAGE: Final = "_regula_import_entry"
 _CITIZEN_COLUMNS: Final = (
@@ -175,7 +179,7 @@ WITH ins AS (
         requested_at, authorized_at, deadline_date, max_days,
         $1, 0, $2, $3, $3
     FROM _regula_import_entry
-    ON CONFLICT (external_source, external_id) DO NOTHING
+    ON CONFLICT (protocol) DO NOTHING
     RETURNING id, status, external_source, external_id, oci_code, scope_kind, scope_code, uf, municipality_ibge
 ), events AS (
     INSERT INTO waitlist_entry_event (
@@ -186,7 +190,7 @@ WITH ins AS (
            CAST($4 AS bigint), $5, $6
     FROM ins
 )
-SELECT id, status, oci_code, scope_kind, scope_code, uf, municipality_ibge FROM ins
+SELECT id, external_id, status, oci_code, scope_kind, scope_code, uf, municipality_ibge FROM ins
 """
 
 # Look-ups of a chunk: one index probe per value (LATERAL … OFFSET 0 keeps the planner from turning a long array
@@ -480,7 +484,7 @@ class Importer:
                     oci.max_days,
                 )
             )
-        await self._protocols(plan)
+        await self._protocols(plan, look_up=False)
         await self._care_times(plan)
         return plan
 
@@ -509,8 +513,10 @@ class Importer:
             found = self._covers_map[ibge] = self.actor.covers(ibge)
         return found
 
-    async def _protocols(self, plan: list[Planned]) -> None:
-        """Protocols as ``service.new_protocol`` makes them, unique in the chunk and new to the database."""
+    async def _protocols(self, plan: list[Planned], *, look_up: bool = True) -> None:
+        """Protocols as ``service.new_protocol`` makes them, unique in the chunk and, when ``look_up``, new to the
+        database. A chunk's first draw is not looked up: its insert skips the rows whose protocol is taken
+        (``ON CONFLICT (protocol) DO NOTHING``) and ``_insert_entries`` draws again for those, looked up."""
         todo = plan
         used: set[str] = set()
         while todo:
@@ -526,7 +532,9 @@ class Importer:
                 else:
                     used.add(p.protocol)
                     fresh.append(p)
-            taken = {r[0] for r in await self._conn.fetch(_PROTOCOL_SQL, [p.protocol for p in fresh])}
+            taken: set[str] = set()
+            if look_up:
+                taken = {r[0] for r in await self._conn.fetch(_PROTOCOL_SQL, [p.protocol for p in fresh])}
             if taken:
                 for p in fresh:
                     if p.protocol in taken:
@@ -624,25 +632,38 @@ class Importer:
                 if n.id is None:
                     raise _Retry("cidadao")
             created = [r["id"] for r in returned]
-        records = []
-        for i, p in enumerate(plan):
-            citizen_id = p.citizen_id if p.citizen_id is not None else (p.new.id if p.new else None)
-            assert citizen_id is not None
-            records.append(self._entry_record(i, p, citizen_id))
-        await conn.execute(f"TRUNCATE {_ENTRY_STAGE}")
-        await conn.copy_records_to_table(_ENTRY_STAGE, records=records, columns=["seq", *_ENTRY_COLUMNS])
-        returned = await conn.fetch(
-            _INSERT_ENTRIES,
-            self.source,
-            self.actor.username,
-            self.now,
-            self.actor.user_id,
-            self.actor.username,
-            self.actor.role,
-        )
-        if len(returned) != len(plan):
-            raise _Retry("entrada")
-        return created, list(returned)
+        return created, await self._insert_entries(plan)
+
+    async def _insert_entries(self, plan: Sequence[Planned]) -> list[Any]:
+        """Insert the plan's entries; the rows skipped because their protocol was taken meanwhile get new protocols
+        and are inserted again. Raise ``_Retry`` when rows are still skipped after a few draws."""
+        conn = self._conn
+        entries: list[Any] = []
+        todo = list(plan)
+        for _ in range(_PROTOCOL_DRAWS):
+            records = []
+            for i, p in enumerate(todo):
+                citizen_id = p.citizen_id if p.citizen_id is not None else (p.new.id if p.new else None)
+                assert citizen_id is not None
+                records.append(self._entry_record(i, p, citizen_id))
+            await conn.execute(f"TRUNCATE {_ENTRY_STAGE}")
+            await conn.copy_records_to_table(_ENTRY_STAGE, records=records, columns=["seq", *_ENTRY_COLUMNS])
+            returned = await conn.fetch(
+                _INSERT_ENTRIES,
+                self.source,
+                self.actor.username,
+                self.now,
+                self.actor.user_id,
+                self.actor.username,
+                self.actor.role,
+            )
+            entries.extend(returned)
+            if len(returned) == len(todo):
+                return entries
+            written = {r["external_id"] for r in returned}
+            todo = [p for p in todo if p.valid.external_id not in written]
+            await self._protocols(todo)
+        raise _Retry("entrada")
 
     def _count(self, created: list[int], entries: list[Any]) -> None:
         self.report.citizens_created += len(created)
@@ -702,7 +723,7 @@ class Importer:
 
     async def _row_outcome(self, p: Planned, exc: Exception) -> FieldError | None:
         """Why the database refused a row (None: it was imported meanwhile, so it is unchanged)."""
-        if isinstance(exc, _Retry) and exc.reason == "entrada":
+        if (isinstance(exc, _Retry) and exc.reason == "entrada") or _constraint(exc) == _EXTERNAL_CONSTRAINT:
             exists = await self._conn.fetchval(
                 "SELECT 1 FROM waitlist_entry WHERE external_source = $1 AND external_id = $2",
                 self.source,
