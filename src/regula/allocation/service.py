@@ -470,6 +470,9 @@ async def record_solution(
         "objective_parts": explain.objective_parts(instance, solution).as_json(),
         "greedy_objective_parts": explain.objective_parts(instance, greedy).as_json(),
     }
+    if solution.status == "FEASIBLE":
+        # Not proven optimal (the integer fallback hit its limit): its proven bound and the relative gap, shown.
+        run.counts |= {"bound": solution.bound, "gap": solution.gap}
     run.violations = solved.violations
     run.progress = _progress("gravando")
     if solved.violations:
