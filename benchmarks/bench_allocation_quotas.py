@@ -8,6 +8,9 @@ provider of its macro-region, many overlapped by a shorter one, over eight weeks
 levels and mixed eligibilities, so every component goes to the integer fallback. ``702``: 702 entries; ``702r`` and
 ``3000r``: the daily re-solve with pinned and incumbent appointments (yesterday's greedy proposals).
 
+``--sizes 702,1500,3000,6000`` instead runs the re-solve at those sizes, to see how the time grows with the
+fallback's columns (its (class, bucket) pairs, counted by wrapping ``flow.solve_pairs``; ``fallback_pairs``).
+
 Each run solves in this process with ``flow.solve`` and prints one JSON line: wall time, status, objective, the
 fallback's bound and gap when it has them, counts, and ``/proc/loadavg`` after the run. The module that answered is
 printed first, so a run against an older checkout (``PYTHONPATH``) says which code it measured.
@@ -23,11 +26,20 @@ from typing import Any
 
 from tests.optimizer.factory import quota_heavy_instance
 
-from regula.optimizer import fallback
+from regula.optimizer import fallback, flow
 from regula.optimizer.flow import solve
 from regula.optimizer.validate import validate
 
 CASES: dict[str, tuple[int, bool]] = {"702": (702, False), "702r": (702, True), "3000r": (3000, True)}
+PAIRS: list[int] = []
+
+
+def _counting(solve_pairs: Any) -> Any:
+    def wrapped(model: Any, *args: Any, **kw: Any) -> Any:
+        PAIRS.append(int(model.pair_class.size))
+        return solve_pairs(model, *args, **kw)
+
+    return wrapped
 
 
 def _load() -> str:
@@ -39,14 +51,22 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--case", choices=[*CASES, "all"], default="all")
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--sizes", default="", help="comma-separated entry counts of re-solve instances (scaling)")
     args = ap.parse_args()
     print(json.dumps({"fallback_module": fallback.__file__}), flush=True)
-    for name in CASES if args.case == "all" else [args.case]:
-        n, resolve = CASES[name]
+    flow.solve_pairs = _counting(flow.solve_pairs)  # type: ignore[attr-defined]
+    cases = dict(CASES)
+    names = list(CASES) if args.case == "all" else [args.case]
+    if args.sizes:
+        cases = {f"{n}r": (int(n), True) for n in args.sizes.split(",")}
+        names = list(cases)
+    for name in names:
+        n, resolve = cases[name]
         inst = quota_heavy_instance(n, resolve=resolve)
         times: list[float] = []
         last: dict[str, Any] = {}
         for run in range(args.runs):
+            PAIRS.clear()
             t0 = time.perf_counter()
             sol = solve(inst)
             seconds = time.perf_counter() - t0
@@ -64,6 +84,7 @@ def main() -> None:
                 "quotas": sol.stats.quotas,
                 "classes": sol.stats.classes,
                 "fallback_components": sol.stats.fallback_components,
+                "fallback_pairs": sum(PAIRS),
                 "pinned": len(inst.pinned),
                 "incumbents": len(inst.incumbents),
                 "valid": validate(inst, sol) == [],
