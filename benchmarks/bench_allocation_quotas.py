@@ -9,7 +9,8 @@ levels and mixed eligibilities, so every component goes to the integer fallback.
 ``3000r``: the daily re-solve with pinned and incumbent appointments (yesterday's greedy proposals).
 
 ``--sizes 702,1500,3000,6000`` instead runs the re-solve at those sizes, to see how the time grows with the
-fallback's columns (its (class, bucket) pairs, counted by wrapping ``flow.solve_pairs``; ``fallback_pairs``).
+fallback's columns (its (class, bucket) pairs and, where the model has them, its class → hub and hub → bucket arcs;
+counted by wrapping ``flow.solve_pairs``; ``fallback_columns``).
 
 Each run solves in this process with ``flow.solve`` and prints one JSON line: wall time, status, objective, the
 fallback's bound and gap when it has them, counts, and ``/proc/loadavg`` after the run. The module that answered is
@@ -36,7 +37,10 @@ PAIRS: list[int] = []
 
 def _counting(solve_pairs: Any) -> Any:
     def wrapped(model: Any, *args: Any, **kw: Any) -> Any:
-        PAIRS.append(int(model.pair_class.size))
+        hub_arcs = sum(
+            int(x.size) for x in (getattr(model, "in_class", None), getattr(model, "out_hub", None)) if x is not None
+        )
+        PAIRS.append(int(model.pair_class.size) + hub_arcs)
         return solve_pairs(model, *args, **kw)
 
     return wrapped
@@ -84,7 +88,7 @@ def main() -> None:
                 "quotas": sol.stats.quotas,
                 "classes": sol.stats.classes,
                 "fallback_components": sol.stats.fallback_components,
-                "fallback_pairs": sum(PAIRS),
+                "fallback_columns": sum(PAIRS),
                 "pinned": len(inst.pinned),
                 "incumbents": len(inst.incumbents),
                 "valid": validate(inst, sol) == [],

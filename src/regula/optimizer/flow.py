@@ -31,7 +31,7 @@ Otherwise no network can be exact: with entries e1 and y of m, e2 of another mun
 one quota of limit 1 and a bucket b2 elsewhere, eligible pairs (e1,x), (y,b1), (e2,b1), (e2,b2), (e1,b2), all of value
 1 and capacities 1, the LP relaxation of the per-patient problem reaches 2.5 (every pair at 1/2) while the best
 assignment serves 2 — the constraint matrix contains an odd cycle. Components holding such a quota are solved by
-the exact integer model in ``fallback.py`` (a MIP solved by HiGHS) over (class, bucket) pairs;
+the exact integer model in ``fallback.py`` (a MIP solved by HiGHS, over the hub arcs and the quota-covered pairs);
 ``stats.fallback_components`` counts them and ``status`` is FEASIBLE if HiGHS could not prove optimality within its
 deterministic limit — then the result carries ``bound`` (a proven lower bound on the minimized objective, change
 costs included) and ``gap`` (how far from the optimum it may be, relative).
@@ -1209,6 +1209,7 @@ def _read_back(
             comp.of_class,
             cl.size,
             p,
+            b_rank,
             hubs.d_class,
             hubs.d_hub,
             hubs.d_cost,
@@ -1327,6 +1328,7 @@ def _fallback(
     c_comp: I64,
     c_size: I64,
     p: Problem,
+    b_rank: I64,
     d_class: I64,
     d_hub: I64,
     d_cost: I64,
@@ -1344,43 +1346,34 @@ def _fallback(
     scale: int,
     bonus: int,
 ) -> tuple[str, int, I64, I64, I64, I64, I64, I64, int | None]:
-    """Expand the component's class → hub → bucket paths, quota pairs and incumbent bonus pairs into (class,
-    bucket) pairs and solve the integer model. Returns the status, the (scaled) objective, the plain (class,
-    bucket, units), the bonus (class, bucket, units) and the proven (scaled) lower bound."""
+    """The component's integer model: its class → hub and hub → bucket arcs as they are (conservation at each
+    hub; the columns grow with the arcs, not with classes × buckets), plus the quota-covered (class, bucket) pairs
+    and the incumbent bonus pairs. Returns the status, the (scaled) objective, the plain (class, bucket, units) —
+    hub flows split as in the network read-back — the bonus (class, bucket, units) and the proven (scaled) lower
+    bound."""
     sel = np.flatnonzero(c_comp[d_class] == comp)
-    n_hub = int(hb_hub.max()) + 1 if hb_hub.size else 0
-    hptr = np.zeros(n_hub + 1, dtype=np.int64)
-    horder = np.argsort(hb_hub, kind="stable")
-    np.cumsum(np.bincount(hb_hub, minlength=n_hub), out=hptr[1:])
-    pos, arc = _expand(hptr, horder.astype(np.int64), d_hub[sel])
-    pc = [d_class[sel][pos]]
-    pb = [hb_bucket[arc]]
-    pk = [d_cost[sel][pos] + hb_cost[arc]]
+    hub_ids, in_hub = np.unique(d_hub[sel], return_inverse=True)
+    hsel = np.flatnonzero(np.isin(hb_hub, hub_ids))
+    out_hub = np.searchsorted(hub_ids, hb_hub[hsel])
     qsel = np.flatnonzero(c_comp[qp_class] == comp)
-    pc.append(qp_class[qsel])
-    pb.append(qp_bucket[qsel])
-    pk.append(qp_cost[qsel])
     i_class, i_bucket, i_count, i_cost, i_key = incumbents
     isel = np.flatnonzero(c_comp[i_class] == comp)
-    pc.append(i_class[isel])
-    pb.append(i_bucket[isel])
-    n_plain = sum(int(x.size) for x in pk)
-    pk = [scale * np.concatenate(pk), scale * i_cost[isel] - bonus]
-    cls_g, bkt_g, cost = np.concatenate(pc), np.concatenate(pb), np.concatenate(pk)
-    cls_ids, cls_loc = np.unique(cls_g, return_inverse=True)
-    bkt_ids, bkt_loc = np.unique(bkt_g, return_inverse=True)
-    n_direct = int(pos.size)
-    # quota rows: pairs counted by each quota
+    n_plain = int(qsel.size)
+    cls_g = np.concatenate([qp_class[qsel], i_class[isel]])
+    bkt_g = np.concatenate([qp_bucket[qsel], i_bucket[isel]])
+    cost = np.concatenate([scale * qp_cost[qsel], scale * i_cost[isel] - bonus])
+    cls_ids = np.unique(np.concatenate([cls_g, d_class[sel]]))
+    bkt_ids = np.unique(np.concatenate([bkt_g, hb_bucket[hsel]]))
+    # quota rows: pairs counted by each quota (a bonus pair may be counted too)
     rows_q: list[int] = []
     rows_pair: list[int] = []
-    # quota pairs follow the direct ones, incumbent pairs follow the quota pairs (a bonus pair may be counted too)
     keys = np.concatenate([pair_key[qsel], i_key[isel]])
     lo = np.searchsorted(cv_sorted, keys, side="left")
     hi = np.searchsorted(cv_sorted, keys, side="right")
     for j, (a, b) in enumerate(zip(lo.tolist(), hi.tolist(), strict=True)):
         for t in range(a, b):
             rows_q.append(int(cv_q[cv_order[t]]))
-            rows_pair.append(n_direct + j)
+            rows_pair.append(j)
     q_ids = sorted(set(rows_q))
     q_loc = {q: i for i, q in enumerate(q_ids)}
     rq = np.array([q_loc[q] for q in rows_q], dtype=np.int64)
@@ -1389,8 +1382,8 @@ def _fallback(
     qptr = np.zeros(len(q_ids) + 1, dtype=np.int64)
     np.cumsum(np.bincount(rq, minlength=len(q_ids)), out=qptr[1:])
     model = PairModel(
-        pair_class=cls_loc.reshape(-1).astype(np.int64),
-        pair_bucket=bkt_loc.reshape(-1).astype(np.int64),
+        pair_class=np.searchsorted(cls_ids, cls_g).astype(np.int64),
+        pair_bucket=np.searchsorted(bkt_ids, bkt_g).astype(np.int64),
         pair_cost=cost.astype(np.int64),
         class_size=c_size[cls_ids],
         bucket_cap=p.b_cap[bkt_ids],
@@ -1398,17 +1391,37 @@ def _fallback(
         quota_ptr=qptr,
         quota_pairs=rp[o],
         pair_limit=np.concatenate([np.full(n_plain, np.iinfo(np.int64).max, np.int64), i_count[isel]]),
+        n_hubs=int(hub_ids.size),
+        in_class=np.searchsorted(cls_ids, d_class[sel]).astype(np.int64),
+        in_hub=in_hub.reshape(-1).astype(np.int64),
+        in_cost=(scale * d_cost[sel]).astype(np.int64),
+        out_hub=out_hub.astype(np.int64),
+        out_bucket=np.searchsorted(bkt_ids, hb_bucket[hsel]).astype(np.int64),
+        out_cost=(scale * hb_cost[hsel]).astype(np.int64),
     )
     res = solve_pairs(model, p.params.fallback_deterministic_seconds)
     used = res.amount > 0
     plain = np.arange(cls_g.size) < n_plain
     a, b = used & plain, used & ~plain
+    h_cls, h_bkt, h_amt = np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64)
+    if res.in_amount is not None and res.out_amount is not None:
+        fi, fo = res.in_amount > 0, res.out_amount > 0
+        h_cls, h_bkt, h_amt = _decompose(
+            in_hub.reshape(-1)[fi].astype(np.int64),
+            d_class[sel][fi],
+            res.in_amount[fi],
+            out_hub[fo].astype(np.int64),
+            hb_bucket[hsel][fo],
+            res.out_amount[fo],
+            p.b_date.astype(np.int64),
+            b_rank,
+        )
     return (
         res.status,
         res.objective,
-        cls_g[a],
-        bkt_g[a],
-        res.amount[a],
+        np.concatenate([h_cls, cls_g[a]]),
+        np.concatenate([h_bkt, bkt_g[a]]),
+        np.concatenate([h_amt, res.amount[a]]),
         cls_g[b],
         bkt_g[b],
         res.amount[b],
