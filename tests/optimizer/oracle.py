@@ -52,19 +52,29 @@ def _pinned(prepared: Instance) -> list[Any]:
     return [e for e in prepared.entries if e.id in ids]
 
 
-def lp_objective(instance: Instance) -> float:
-    prepared, pairs, constant = _pairs(instance)
-    solver = pywraplp.Solver.CreateSolver("GLOP")
+def _linear_model(
+    prepared: Instance, pairs: list[tuple[int, int, float]], backend: str, cost: Callable[[float], float]
+) -> tuple[Any, Any]:
+    """The per-patient model in pywraplp: one 0–1 variable per pair (integer unless the backend is an LP solver),
+    the rows of :func:`_rows`, ``cost(c)`` per pair minimized. Returns the solver and its objective."""
+    solver = pywraplp.Solver.CreateSolver(backend)
     inf = solver.infinity()
-    x = [solver.NumVar(0.0, 1.0, "") for _ in pairs]
+    make = solver.NumVar if backend == "GLOP" else solver.IntVar
+    x = [make(0.0, 1.0, "") for _ in pairs]
     for coefs, bound in _rows(prepared, pairs):
         row = solver.Constraint(-inf, bound)
         for k in coefs:
             row.SetCoefficient(x[k], 1.0)
     objective = solver.Objective()
     for k, (_, _, c) in enumerate(pairs):
-        objective.SetCoefficient(x[k], c)
+        objective.SetCoefficient(x[k], cost(c))
     objective.SetMinimization()
+    return solver, objective
+
+
+def lp_objective(instance: Instance) -> float:
+    prepared, pairs, constant = _pairs(instance)
+    solver, objective = _linear_model(prepared, pairs, "GLOP", float)
     assert solver.Solve() == pywraplp.Solver.OPTIMAL
     return float(objective.Value()) + constant
 
@@ -85,17 +95,7 @@ def ip_objective(instance: Instance) -> float:
 def mip_objective(instance: Instance) -> float:
     """The per-patient integer optimum, proven by HiGHS (zero relative gap; costs doubled, so integral)."""
     prepared, pairs, constant = _pairs(instance)
-    solver = pywraplp.Solver.CreateSolver("HIGHS")
-    inf = solver.infinity()
-    x = [solver.IntVar(0.0, 1.0, "") for _ in pairs]
-    for coefs, bound in _rows(prepared, pairs):
-        row = solver.Constraint(-inf, bound)
-        for k in coefs:
-            row.SetCoefficient(x[k], 1.0)
-    objective = solver.Objective()
-    for k, (_, _, c) in enumerate(pairs):
-        objective.SetCoefficient(x[k], round(2 * c))
-    objective.SetMinimization()
+    solver, objective = _linear_model(prepared, pairs, "HIGHS", lambda c: round(2 * c))
     params = pywraplp.MPSolverParameters()
     params.SetDoubleParam(pywraplp.MPSolverParameters.RELATIVE_MIP_GAP, 0.0)
     assert solver.Solve(params) == pywraplp.Solver.OPTIMAL
