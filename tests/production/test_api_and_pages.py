@@ -294,10 +294,14 @@ async def test_pages_record_conclude_and_control(
     manager = await browser_for(await make_user("gestor", "uf:SC"))
     r = await manager.get(f"/producao/controle?competencia={day:%Y%m}")
     assert r.status_code == 200 and "Controle da produção" in r.text and "efeito velcro" in r.text
-    assert "cobranca_duplicada" in r.text and "sem_autorizacao_regulada" in r.text
+    findings = r.text.split("Achados do controle da produção", 1)[1]
+    assert "<strong>Procedimento cobrado isoladamente e dentro da OCI</strong>" in findings
+    assert "<strong>Produção sem autorização regulada</strong>" in findings
+    # The finding is named in Portuguese, with its article; its internal code is not on the screen.
+    assert "cobranca_duplicada<" not in findings and "sem_autorizacao_regulada<" not in findings
     assert "Policlínica 7100001" in r.text  # the indicators table
     r = await manager.get(f"/producao/controle?competencia={day:%Y%m}&codigo=cobranca_duplicada")
-    assert "sem_autorizacao_regulada</span>" not in r.text
+    assert "<strong>Produção sem autorização regulada</strong>" not in r.text.split("Achados do controle", 1)[1]
     r = await manager.get("/producao/controle?competencia=202613")
     assert r.status_code == 422 and field_error(r.text, "competencia")
     r = await nav.get("/producao/controle")
