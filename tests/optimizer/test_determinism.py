@@ -37,3 +37,13 @@ def test_parallel_components_give_the_same_solution() -> None:
     assert sequential.stats.components > 1
     assert parallel.meta is not None and parallel.meta.workers == 2
     assert dump_solution(sequential) == dump_solution(parallel)
+
+
+def test_parallel_components_with_quotas_and_more_components_than_in_flight() -> None:
+    # Components are handed to the pool a few at a time (two per worker in flight); with more components than
+    # that, and quota components mixed in, the answer and its statuses must not depend on the order they finish.
+    inst = random_instance(5, 150, 40, n_quotas=6, quota_days=10)
+    sequential = solve(inst, workers=1)
+    parallel = solve(inst, workers=2)
+    assert sequential.stats.components > 4 and sequential.stats.quotas > 0
+    assert dump_solution(sequential) == dump_solution(parallel)

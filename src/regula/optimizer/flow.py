@@ -70,7 +70,7 @@ from __future__ import annotations
 
 import os
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
@@ -191,14 +191,17 @@ class _Net:
         self.kinds.append(np.full(tails.size, kind, dtype=np.int8))
 
     def arrays(self) -> tuple[I64, I64, I64, I64, I64, npt.NDArray[np.int8]]:
-        return (
-            np.concatenate(self.tails),
-            np.concatenate(self.heads),
-            np.concatenate(self.caps),
-            np.concatenate(self.costs),
-            np.concatenate(self.comps),
-            np.concatenate(self.kinds),
-        )
+        """The columns, each concatenated and its pieces let go before the next: the pieces and the whole never
+        coexist for more than one column (at 1M entries each column of pieces is ~40 MB). Empties the lists."""
+
+        def take(pieces: list[I64]) -> I64:
+            whole = np.concatenate(pieces)
+            pieces.clear()
+            return whole
+
+        kinds = np.concatenate(self.kinds)
+        self.kinds.clear()
+        return take(self.tails), take(self.heads), take(self.caps), take(self.costs), take(self.comps), kinds
 
 
 # Arc kinds (for reading the flows back).
@@ -302,11 +305,15 @@ def _solve_free(problem: Problem, *, workers: int | None = None) -> Allocation:
     inc = _incumbents(p, cl, pg, cov, costs)
     fallback_comp = _fallback_components(comp, quotas, inc)
     net = _network(p, cl, pg, comp, hubs, quotas, inc, fallback_comp)
+    # The class x group rows and the hub rows are in the network now; only the integer model reads the hub rows
+    # again. Let them go before the solve, the memory peak (a 1M-entry instance holds ~175 MB in them).
+    fallback_hubs = hubs if bool(fallback_comp.any()) else None
+    del reach, costs, hubs
     prepare_seconds = time.perf_counter() - t0
 
     t1 = time.perf_counter()
     flows = _solve_components(cl, comp, net, fallback_comp, workers)
-    units = _read_back(p, b_rank, cl, comp, hubs, quotas, cov, inc, net, flows, fallback_comp)
+    units = _read_back(p, b_rank, cl, comp, fallback_hubs, quotas, cov, inc, net, flows, fallback_comp)
     solve_seconds = time.perf_counter() - t1
 
     bucket_of, rank_in_class = _assign_members(p, cl, inc, units, e_rank, b_rank)
@@ -1091,34 +1098,54 @@ def _solve_components(
     local = np.zeros(sink + 1, dtype=np.int64)
     local[by_comp] = np.arange(by_comp.size, dtype=np.int64) - n_bounds[node_comp[by_comp]]
     n_local = np.diff(n_bounds)
-    local_tail = local[tails]
-    local_head = np.where(to_node, local[heads], n_local[comps])
-    tasks: list[tuple[int, I64, tuple[I64, I64, I64, I64, I64]]] = []
-    n_nodes_total = 0
-    for c in range(n_comp):
-        if fallback_comp[c]:
-            continue
+    del node_comp, used_nodes
+    solved = np.flatnonzero(~fallback_comp[:n_comp]) if n_comp else np.zeros(0, np.int64)
+    n_nodes_total = int(n_local[solved].sum()) + int(solved.size)  # each component's nodes and its sink
+
+    def task(c: int) -> tuple[I64, tuple[I64, I64, I64, I64, I64]]:
+        # One component's arrays, made when it is about to be solved: holding every component's at once would
+        # double the network's memory at the peak (measured on bench_allocation (a), docs/benchmarks.md).
         arcs = order[c_bounds[c] : c_bounds[c + 1]]
         nodes = by_comp[n_bounds[c] : n_bounds[c + 1]]
         supplies = np.zeros(nodes.size + 1, dtype=np.int64)
         is_class = nodes < n_cls
         supplies[: nodes.size][is_class] = cl.size[nodes[is_class]]
         supplies[-1] = -int(supplies.sum())  # the sink
-        n_nodes_total += int(supplies.size)
-        tasks.append((c, arcs, (local_tail[arcs], local_head[arcs], caps[arcs], costs[arcs], supplies)))
-    n_workers = _workers(workers, len(tasks), int(network.net_arc.sum()))
+        a_heads = heads[arcs]
+        local_head = np.where(a_heads != sink, local[a_heads], n_local[c])
+        return arcs, (local[tails[arcs]], local_head, caps[arcs], costs[arcs], supplies)
+
+    n_workers = _workers(workers, int(solved.size), int(network.net_arc.sum()))
     flows = np.zeros(tails.size, dtype=np.int64)
-    statuses: list[str] = []
+    status_of: dict[int, str] = {}
     objective = 0
+
+    def collect(c: int, arcs: I64, result: tuple[str, int, I64]) -> None:
+        nonlocal objective
+        status_of[c] = result[0]
+        objective += result[1]
+        flows[arcs] = result[2]
+
     if n_workers > 1:
+        # At most two components per worker in flight, so the queued arrays stay bounded too.
         with ProcessPoolExecutor(max_workers=n_workers) as pool:
-            results = list(pool.map(_solve_network_task, [t[2] for t in tasks]))
+            pending: dict[Future[tuple[str, int, I64]], tuple[int, I64]] = {}
+            for c in solved.tolist():
+                arcs, args = task(c)
+                pending[pool.submit(_solve_network_task, args)] = (c, arcs)
+                del args
+                if len(pending) >= 2 * n_workers:
+                    done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                    for fut in done:
+                        collect(*pending.pop(fut), fut.result())
+            for fut in list(pending):
+                collect(*pending.pop(fut), fut.result())
     else:
-        results = [_solve_network(*t[2]) for t in tasks]
-    for (_, arcs, _), (comp_status, cost, f) in zip(tasks, results, strict=True):
-        statuses.append(comp_status)
-        objective += cost
-        flows[arcs] = f
+        for c in solved.tolist():
+            arcs, args = task(c)
+            collect(c, arcs, _solve_network(*args))
+            del args
+    statuses = [status_of[c] for c in solved.tolist()]
     return _Flows(flows=flows, statuses=statuses, objective=objective, n_nodes=n_nodes_total, n_workers=n_workers)
 
 
@@ -1143,7 +1170,7 @@ def _read_back(
     b_rank: I64,
     cl: _Classes,
     comp: _Components,
-    hubs: _Hubs,
+    hubs: _Hubs | None,
     quotas: _Quotas,
     cov: _Coverage,
     inc: _Incumbents,
@@ -1152,7 +1179,7 @@ def _read_back(
     fallback_comp: B,
 ) -> _Units:
     """Read (class, bucket, units) back through hubs and quota nodes, then solve each fallback component by the
-    integer model and add its pairs."""
+    integer model and add its pairs (``hubs`` is needed only when some component is a fallback one)."""
     tails, heads, kinds, flows = network.tails, network.heads, network.kinds, solved.flows
     base_hub, base_qin, base_qout, base_bucket = (
         network.base_hub,
@@ -1204,6 +1231,7 @@ def _read_back(
     kp_bkt: list[I64] = [heads[kept_arc] - base_bucket]
     kp_amt: list[I64] = [flows[kept_arc]]
     for c in np.flatnonzero(fallback_comp).tolist():
+        assert hubs is not None, "the integer model needs the hub rows"
         result = _fallback(
             c,
             comp.of_class,
