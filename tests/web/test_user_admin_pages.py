@@ -43,12 +43,15 @@ async def test_admin_creates_a_user_with_a_password_shown_once_and_lists_it(
     shown = re.search(r'id="senha-gerada".*?<code>([^<]+)</code>', created.text, re.S)
     assert shown and len(shown.group(1)) == 16
     assert "Usuário criado." in created.text
+    # the jurisdiction by its name (the code, which the form takes, only as a hint)
+    assert '<dd id="jurisdicao">Santa Catarina <span class="dica">(uf:SC' in created.text
     # the new user logs in with it and must change it first
     answer = await login(client, "ana.reguladora", shown.group(1))
     assert answer.status_code == 303 and answer.headers["location"] == "/senha"
     # listed, filtered by role, jurisdiction and situation
     listed = await admin.get("/admin/usuarios", params={"papel": "regulador", "jurisdicao": "uf:SC"})
     assert "ana.reguladora" in usernames(listed.text)
+    assert "<td>Santa Catarina<br>" in listed.text and "Usuários da sua jurisdição (Brasil)." in listed.text
     assert "ana.reguladora" not in usernames((await admin.get("/admin/usuarios", params={"papel": "auditor"})).text)
     inactive = await admin.get("/admin/usuarios", params={"situacao": "inativos"})
     assert "ana.reguladora" not in usernames(inactive.text)
@@ -116,7 +119,7 @@ async def test_a_state_admin_manages_only_users_inside_the_state(make_user: Make
     )
     assert done.status_code == 303
     page = (await sc_admin.get(done.headers["location"])).text
-    assert "Auditor" in page.split('id="papel"')[1][:40] and "uf:SC" in page.split('id="jurisdicao"')[1][:40]
+    assert "Auditor" in page.split('id="papel"')[1][:40] and "Santa Catarina" in page.split('id="jurisdicao"')[1][:40]
     # nobody changes their own access
     own = await sc_admin.post(
         f"/admin/usuarios/{sc_admin_login.username}/acesso", {"role": "auditor", "jurisdiction": "uf:SC"}
