@@ -4,28 +4,22 @@ explicit settings object and session factory: nothing connects at import time.""
 from __future__ import annotations
 
 import hmac
-import logging
-import time
-import uuid
 from pathlib import Path
 from typing import Any
 
 from litestar import Litestar, Router
-from litestar._asgi.utils import wrap_in_exception_handler
 from litestar.config.response_cache import ResponseCacheConfig
 from litestar.connection import ASGIConnection
 from litestar.datastructures import State
 from litestar.di import Provide
-from litestar.enums import ScopeType
 from litestar.exceptions import NotFoundException
 from litestar.handlers.base import BaseRouteHandler
-from litestar.middleware import ASGIMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.plugins.jinja import JinjaTemplateEngine
-from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
+from litestar.plugins.prometheus import PrometheusController
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
-from litestar.types import ASGIApp, ControllerRouterHandler, Message, Receive, Scope, Send
+from litestar.types import ControllerRouterHandler
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from regula import __version__, routes
@@ -36,6 +30,7 @@ from regula.config import Settings
 from regula.core.errors import NotAuthenticated
 from regula.db.limits import install as install_length_limits
 from regula.http.input_guard import GuardedRequest, InputGuardMiddleware
+from regula.http.observe import RequestLogMiddleware
 from regula.http.state import SESSIONMAKER_KEY, SETTINGS_KEY, provide_db_session, provide_settings, settings_from
 from regula.inputs import MAX_BODY_BYTES
 from regula.models import load_all_models
@@ -49,44 +44,6 @@ from regula.wiring import wire
 WEB_DIR = Path(__file__).parent
 # Third-party files served as they were released (Swagger UI), kept apart from regula's own pages and scripts.
 VENDOR_DIR = WEB_DIR.parent / "vendor"
-access_log = logging.getLogger("regula.access_log")
-
-
-class RequestLogMiddleware(ASGIMiddleware):
-    """One structured line per request, with a request id echoed to the client."""
-
-    scopes = (ScopeType.HTTP,)
-
-    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
-        headers = dict((k.decode().lower(), v.decode()) for k, v in scope.get("headers", []))
-        request_id = headers.get("x-request-id") or uuid.uuid4().hex
-        started = time.perf_counter()
-        status_holder: dict[str, int] = {}
-
-        async def send_wrapper(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                status_holder["status"] = message["status"]
-                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
-            await send(message)
-
-        try:
-            # An exception raised by an inner middleware (a denial, a limit) is turned into its response here,
-            # inside this middleware, so that the log shows the status the client got (401, 429…), not 500, and
-            # the response carries the request id.
-            await wrap_in_exception_handler(next_app)(scope, receive, send_wrapper)
-        finally:
-            user = scope.get("user")
-            access_log.info(
-                "request",
-                extra={
-                    "request_id": request_id,
-                    "method": scope.get("method"),
-                    "path": scope.get("path"),
-                    "status": status_holder.get("status", 500),
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 1),
-                    "user": getattr(user, "username", None),
-                },
-            )
 
 
 async def metrics_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
@@ -127,7 +84,6 @@ def create_app(
     # Every table in the metadata: a flush sorts tables by their foreign keys, and a model whose referenced table
     # was never imported (waitlist_entry → municipality) fails at the first write otherwise.
     load_all_models()
-    prometheus = PrometheusConfig(app_name="regula", prefix="regula", group_path=True)
     openapi = OpenAPIConfig(
         title="regula",
         version=__version__,
@@ -145,7 +101,8 @@ def create_app(
         },
         guards=[access_guard],
         # The input guard runs after authentication: an anonymous caller learns nothing, not even about input.
-        middleware=[RequestLogMiddleware(), prometheus.middleware, AuthenticationMiddleware(), InputGuardMiddleware()],
+        # The request log and the metrics (Litestar's PrometheusMiddleware's names and labels) in one layer.
+        middleware=[RequestLogMiddleware(), AuthenticationMiddleware(), InputGuardMiddleware()],
         request_class=GuardedRequest,
         # Bodies are small JSON documents; the routes that take files declare their own, larger limit.
         request_max_body_size=MAX_BODY_BYTES,

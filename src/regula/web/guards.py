@@ -35,21 +35,29 @@ PUBLIC_API_PREFIX = "/api/v1/public/"
 log = logging.getLogger("regula.access")
 
 
-def _bearer(headers: dict[str, str]) -> str | None:
-    raw = headers.get("authorization", "")
+def _bearer(raw: str) -> str | None:
     scheme, _, value = raw.partition(" ")
     return value.strip() if scheme.lower() == "bearer" and value.strip() else None
+
+
+def _header(scope: Scope, name: bytes) -> bytes | None:
+    """One request header's raw value (ASGI names are lower case), without building a dict of all of them."""
+    for key, value in scope["headers"]:
+        if key == name:
+            return value
+    return None
 
 
 class AuthenticationMiddleware(ASGIMiddleware):
     scopes = (ScopeType.HTTP,)
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
-        connection: ASGIConnection[Any, Any, Any, Any] = ASGIConnection(scope)
         path = scope["path"]
         scope["user"] = None
         if path.startswith("/api/") and not path.startswith(PUBLIC_API_PREFIX):
-            token = _bearer(dict(connection.headers))
+            connection: ASGIConnection[Any, Any, Any, Any] = ASGIConnection(scope)
+            raw = _header(scope, b"authorization")
+            token = _bearer(raw.decode("latin-1")) if raw is not None else None
             if token is None:
                 await deny(
                     connection,
@@ -68,8 +76,12 @@ class AuthenticationMiddleware(ASGIMiddleware):
             if principal is None:
                 await deny(connection, NotAuthenticated("Token inválido, expirado ou revogado.", code="token_invalido"))
             scope["user"] = principal
-        elif (cookie := connection.cookies.get(SESSION_COOKIE)) is not None:
-            scope["user"] = await self._resolve(connection, cookie=cookie)
+        elif _header(scope, b"cookie") is not None:
+            # Only a request that carries cookies pays for parsing them (webhooks, the public look-up, /health
+            # carry none).
+            connection = ASGIConnection(scope)
+            if (cookie := connection.cookies.get(SESSION_COOKIE)) is not None:
+                scope["user"] = await self._resolve(connection, cookie=cookie)
         await next_app(scope, receive, send)
 
     async def _resolve(

@@ -20,7 +20,6 @@ import html
 from typing import Any
 
 from litestar import Request
-from litestar.datastructures import MutableScopeHeaders
 from litestar.openapi.plugins import OpenAPIRenderPlugin
 from litestar.types import Message, Scope
 
@@ -45,22 +44,33 @@ _CACHEABLE_PREFIXES = ("/static/",)
 
 
 def security_headers(settings: Settings) -> Any:
-    """A ``before_send`` hook adding the headers above to every HTTP response."""
+    """A ``before_send`` hook adding the headers above to every HTTP response.
+
+    The header lines are encoded once, here; per response the hook drops any the route set itself (the values
+    above win, as they always did) and appends them, one pass over the response's headers."""
     https = settings.public_base_url.lower().startswith("https://")
+    always: list[tuple[bytes, bytes]] = [
+        (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
+        (b"x-content-type-options", b"nosniff"),
+        (b"x-frame-options", b"DENY"),
+        (b"referrer-policy", b"same-origin"),
+    ]
+    if https:
+        always.append((b"strict-transport-security", HSTS.encode()))
+    uncached = [*always, (b"cache-control", b"no-store"), (b"pragma", b"no-cache")]
+    names_always = frozenset(name for name, _ in always)
+    names_uncached = frozenset(name for name, _ in uncached)
 
     async def before_send(message: Message, scope: Scope) -> None:
         if message["type"] != "http.response.start":
             return
-        headers = MutableScopeHeaders.from_message(message)
-        headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
-        headers["X-Content-Type-Options"] = "nosniff"
-        headers["X-Frame-Options"] = "DENY"
-        headers["Referrer-Policy"] = "same-origin"
-        if https:
-            headers["Strict-Transport-Security"] = HSTS
-        if not str(scope.get("path", "")).startswith(_CACHEABLE_PREFIXES):
-            headers["Cache-Control"] = "no-store"
-            headers["Pragma"] = "no-cache"
+        if str(scope.get("path", "")).startswith(_CACHEABLE_PREFIXES):
+            added, names = always, names_always
+        else:
+            added, names = uncached, names_uncached
+        headers = message.get("headers") or []
+        kept = [(name, value) for name, value in headers if name.lower() not in names]
+        message["headers"] = [*kept, *added]
 
     return before_send
 
