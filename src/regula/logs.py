@@ -29,15 +29,32 @@ def mask_phone(address: str | None) -> str:
 
 
 class JsonFormatter(logging.Formatter):
+    """One JSON object per record: ``ts`` (UTC, milliseconds), ``level``, ``logger``, ``msg`` and the record's
+    extra fields. The date part of ``ts`` is formatted once per second, not per line (the request log writes one
+    line per request)."""
+
+    _cached: tuple[int, str] = (-1, "")  # (second, its formatted date and time): one tuple, swapped whole
+
+    def _timestamp(self, created: float) -> str:
+        second = int(created)
+        micros = round((created - second) * 1_000_000)
+        if micros >= 1_000_000:  # rounds up into the next second: the slow, exact path
+            return datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds")
+        cached_second, prefix = self._cached
+        if second != cached_second:
+            prefix = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+            self._cached = (second, prefix)
+        return f"{prefix}.{micros // 1000:03d}+00:00"
+
     def format(self, record: logging.LogRecord) -> str:
         payload: dict[str, Any] = {
-            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "ts": self._timestamp(record.created),
             "level": record.levelname.lower(),
             "logger": record.name,
             "msg": record.getMessage(),
         }
         for key, value in record.__dict__.items():
-            if key not in _RESERVED and not key.startswith("_"):
+            if key not in _RESERVED and key[0] != "_":
                 payload[key] = value
         if record.exc_info:
             payload["exc"] = self.formatException(record.exc_info)

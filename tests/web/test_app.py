@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 from litestar import get
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from tests.conftest import app_client
 
 from regula.config import Settings
@@ -17,6 +17,16 @@ async def test_health_ok_when_database_at_head(client: httpx.AsyncClient) -> Non
     response = await client.get("/health")
     assert response.status_code == 200
     assert response.json()["status"] == "ok"
+    assert response.json()["migrations"] == "head"
+
+
+async def test_health_ok_through_an_engines_pool(settings: Settings, connection_engine: AsyncEngine) -> None:
+    """As ``regula serve`` runs it: the check takes an autocommit connection from the engine's pool."""
+    from regula.db.engine import make_sessionmaker
+
+    async with app_client(create_app(settings, make_sessionmaker(connection_engine))) as c:
+        response = await c.get("/health")
+    assert response.status_code == 200, response.text
     assert response.json()["migrations"] == "head"
 
 
