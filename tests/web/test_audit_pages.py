@@ -155,3 +155,50 @@ def test_every_audited_record_type_has_a_portuguese_name() -> None:
         if not {m.class_.__name__, m.class_.__tablename__} <= ENTITY_LABELS_PT.keys()
     ]
     assert missing == []
+
+
+async def test_the_auditor_filters_by_kind_of_record_and_opens_an_event(
+    session: AsyncSession, client: httpx.AsyncClient, make_user: MakeUser, browser_for: BrowserFor
+) -> None:
+    # Walking the demo as the auditor: the trail had no filter by kind of record, and no event could be opened
+    # to see what changed (the fields before and after), from which browser, with which request.
+    aps = await make_user("solicitante", f"municipality:{FLORIANOPOLIS}")
+    entry = await refer(client, aps, citizen_body(name="Evento Aberto Pela Auditoria"))
+    reader = await make_user("regulador", "uf:SC")
+    assert (await (await browser_for(reader)).get(f"/regulacao/entradas/{entry['id']}")).status_code == 200
+    auditor_login = await make_user("auditor", "uf:SC")
+    auditor = await browser_for(auditor_login)
+
+    page = await auditor.get("/auditoria", params={"registro": "WaitlistEntry", "usuario": reader.username})
+    assert page.status_code == 200 and '<option value="WaitlistEntry" selected>Solicitação</option>' in page.text
+    rows = event_rows(page.text)
+    assert rows and all("Solicitação" in r for r in rows)
+    assert event_rows((await auditor.get("/auditoria", params={"registro": "OciExecution"})).text) == []
+    bad = await auditor.client.get("/auditoria", params={"registro": "Senha"})
+    assert bad.status_code == 400 and [e["field"] for e in bad.json()["errors"]] == ["registro"]
+
+    # the creation of the entry, opened: its fields, the request and the origin
+    listing = (await auditor.get("/auditoria", params={"solicitacao": entry["id"], "acao": "create"})).text
+    assert event_rows(listing)
+    event_id = int(re.findall(r'href="/auditoria/eventos/(\d+)"', listing)[0])
+    opened = await auditor.get(f"/auditoria/eventos/{event_id}")
+    assert opened.status_code == 200, opened.text
+    assert f"Evento de auditoria {event_id}" in opened.text and "Criação" in opened.text
+    assert "Florianópolis" in opened.text and '<table id="campos">' in opened.text
+    # reading it is audited
+    read = (
+        await session.execute(
+            text(
+                "SELECT count(*) FROM audit_event WHERE actor_username = :u AND action = 'read' "
+                "AND entity_type = 'AuditEvent' AND entity_id = :id"
+            ),
+            {"u": auditor_login.username, "id": str(event_id)},
+        )
+    ).scalar_one()
+    assert read == 1
+    # outside the jurisdiction, or missing: not found, as on the search
+    pr = await browser_for(await make_user("auditor", "uf:PR"))
+    assert (await pr.get(f"/auditoria/eventos/{event_id}")).status_code == 404
+    assert (await auditor.get("/auditoria/eventos/999999999999")).status_code == 404
+    regulator = await browser_for(reader)
+    assert (await regulator.get(f"/auditoria/eventos/{event_id}")).status_code == 403

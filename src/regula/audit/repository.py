@@ -142,6 +142,9 @@ class AuditSearch:
     since: datetime | None = None
     until: datetime | None = None  # exclusive
     address: str | None = None  # an IP address, or its beginning (a network: "10.2.")
+    #: The kind of record, by every name the log gives it (the model class and its table: ``OciExecution``,
+    #: ``oci_execution``); empty is any kind.
+    entity_types: tuple[str, ...] = ()
 
 
 def _names_any(ids: Any) -> ColumnElement[bool]:
@@ -190,6 +193,8 @@ def conditions(actor: Actor, q: AuditSearch) -> list[ColumnElement[bool]]:
         where.append(_T.c.occurred_at >= q.since)
     if q.until is not None:
         where.append(_T.c.occurred_at < q.until)
+    if q.entity_types:
+        where.append(_T.c.entity_type.in_(q.entity_types))
     if q.address is not None:
         # The address exactly, or a network given by its beginning ("10.2." matches 10.2.0.1…).
         where.append(or_(_T.c.ip == q.address, _T.c.ip.startswith(q.address, autoescape=True)))
@@ -201,6 +206,12 @@ async def search(session: AsyncSession, actor: Actor, q: AuditSearch, window: Wi
     base = select(_T).where(*conditions(actor, q))
     found = await fetch(session, base, SORTS, window)
     return found.map([row._mapping for row in found.rows])
+
+
+async def event(session: AsyncSession, actor: Actor, event_id: int) -> RowMapping | None:
+    """One event, when ``actor`` may read it (``readable``); None otherwise, as if it did not exist."""
+    stmt = select(_T).where(_T.c.id == event_id, readable(actor))
+    return (await session.execute(stmt)).mappings().one_or_none()
 
 
 async def search_all(session: AsyncSession, actor: Actor, q: AuditSearch, *, limit: int) -> Sequence[RowMapping]:

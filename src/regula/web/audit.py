@@ -14,6 +14,7 @@ readers only. An admin is admitted as an auditor is, inside their own jurisdicti
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, time, timedelta
 from typing import Any, Final
 from zoneinfo import ZoneInfo
@@ -29,6 +30,7 @@ from regula.access.policy import ROLE_LABELS_PT, Role, allow
 from regula.audit import repository as audit_repo
 from regula.audit.service import record_list_read, record_read
 from regula.config import Settings
+from regula.core.errors import NotFound
 from regula.inputs import BIGINT_MAX
 from regula.people import repository as people_repo
 from regula.people.models import Citizen
@@ -126,6 +128,9 @@ _ENTITIES: Final = (
     ("simulation_runner", "simulation_runner", "Tarefa de simulação"),
 )
 ENTITY_LABELS_PT: Final = {name: label for cls, table, label in _ENTITIES for name in (cls, table)}
+#: The search's "kind of record" choice: one option per kind (keyed by its model name), by label.
+ENTITY_CHOICES_PT: Final = dict(sorted(((cls, label) for cls, _table, label in _ENTITIES), key=lambda kv: kv[1]))
+_ENTITY_NAMES: Final = {cls: tuple(sorted({cls, table})) for cls, table, _label in _ENTITIES}
 SOURCE_LABELS_PT: Final = {"web": "Páginas", "api": "API", "cli": "Linha de comando", "job": "Tarefa automática"}
 
 #: The search form's fields: labels and limits, browser and server alike.
@@ -145,6 +150,7 @@ SEARCH_FORM = forms.register(
             forms.FieldSpec("exportacao", "Exportação (identificador)", max_length=64),
             forms.FieldSpec("usuario", "Usuário", max_length=64),
             forms.FieldSpec("acao", "Ação", kind="choice"),
+            forms.FieldSpec("registro", "Tipo de registro", kind="choice"),
             forms.FieldSpec("de", "De", max_length=10, type="date"),
             forms.FieldSpec("ate", "Até", max_length=10, type="date"),
             forms.FieldSpec(
@@ -200,6 +206,7 @@ async def _question(
     _refuse_limits(params)
     actor = common.actor(request)
     action = listing.choice_param(params["acao"], "acao", SEARCH_ACTIONS_PT, "Ação")
+    kind = listing.choice_param(params["registro"], "registro", ENTITY_CHOICES_PT, "Tipo de registro")
     since, until = _period(settings, params["de"], params["ate"])
     matches: list[Citizen] = []
     chosen: Citizen | None = None
@@ -221,6 +228,7 @@ async def _question(
         since=since,
         until=until,
         address=(params["endereco"] or "").strip() or None,
+        entity_types=_ENTITY_NAMES[kind] if kind else (),
     )
     return q, matches, chosen
 
@@ -296,6 +304,7 @@ async def audit_page(
     exportacao: FromQuery[str | None] = None,
     usuario: FromQuery[str | None] = None,
     acao: FromQuery[str | None] = None,
+    registro: FromQuery[str | None] = None,
     de: FromQuery[str | None] = None,
     ate: FromQuery[str | None] = None,
     endereco: FromQuery[str | None] = None,
@@ -304,7 +313,14 @@ async def audit_page(
     cursor: FromQuery[str | None] = None,
 ) -> Template:
     params = _params(
-        cidadao=cidadao, exportacao=exportacao, usuario=usuario, acao=acao, de=de, ate=ate, endereco=endereco
+        cidadao=cidadao,
+        exportacao=exportacao,
+        usuario=usuario,
+        acao=acao,
+        registro=registro,
+        de=de,
+        ate=ate,
+        endereco=endereco,
     )
     entry_id = _id_param(solicitacao, "solicitacao", "Solicitação")
     citizen_id = _id_param(cidadao_id, "cidadao_id", "Cidadão")
@@ -331,6 +347,7 @@ async def audit_page(
             "q": {k: v or "" for k, v in params.items()} | {"solicitacao": entry_id or ""},
             "form": SEARCH_FORM,
             "actions": SEARCH_ACTIONS_PT,
+            "kinds": ENTITY_CHOICES_PT,
             "matches": matches if choose else [],
             "chosen": chosen,
             "searched_citizen": bool((cidadao or "").strip()),
@@ -350,13 +367,21 @@ async def audit_csv(
     exportacao: FromQuery[str | None] = None,
     usuario: FromQuery[str | None] = None,
     acao: FromQuery[str | None] = None,
+    registro: FromQuery[str | None] = None,
     de: FromQuery[str | None] = None,
     ate: FromQuery[str | None] = None,
     endereco: FromQuery[str | None] = None,
 ) -> Response[bytes]:
     """The same search as the page, whole (newest first, up to ``CSV_LIMIT`` rows), audited as the page is."""
     params = _params(
-        cidadao=cidadao, exportacao=exportacao, usuario=usuario, acao=acao, de=de, ate=ate, endereco=endereco
+        cidadao=cidadao,
+        exportacao=exportacao,
+        usuario=usuario,
+        acao=acao,
+        registro=registro,
+        de=de,
+        ate=ate,
+        endereco=endereco,
     )
     entry_id = _id_param(solicitacao, "solicitacao", "Solicitação")
     citizen_id = _id_param(cidadao_id, "cidadao_id", "Cidadão")
@@ -375,4 +400,44 @@ async def audit_csv(
     return charts.csv_response("auditoria.csv", header, out)
 
 
-ROUTES = [audit_page, audit_csv]
+def _fields(before: Any, after: Any) -> list[tuple[str, str, str]]:
+    """The record's fields as they were and as they became: ``(field, before, after)``, values as JSON text."""
+
+    def shown(value: Any, present: bool) -> str:
+        if not present:
+            return ""
+        return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+    b = before if isinstance(before, dict) else {}
+    a = after if isinstance(after, dict) else {}
+    return [(k, shown(b.get(k), k in b), shown(a.get(k), k in a)) for k in sorted(b.keys() | a.keys())]
+
+
+@get("/auditoria/eventos/{event_id:int}", opt=allow(*AUDITORS), include_in_schema=False)
+async def audit_event_page(
+    request: Request[Any, Any, Any],
+    db_session: NamedDependency[AsyncSession],
+    event_id: int,
+) -> Template:
+    """One event whole: who, when, from where, the request, and the record's fields before and after. An event
+    outside the auditor's jurisdiction is not found, as on the search; the reading is itself audited."""
+    if not 0 < event_id <= BIGINT_MAX:
+        raise NotFound("Evento de auditoria não encontrado.", code="evento_nao_encontrado")
+    row = await audit_repo.event(db_session, common.actor(request), event_id)
+    if row is None:
+        raise NotFound("Evento de auditoria não encontrado.", code="evento_nao_encontrado")
+    await record_read(db_session, "AuditEvent", str(event_id), uf=row["uf"], municipality_ibge=row["municipality_ibge"])
+    return Template(
+        "auditoria/evento.html",
+        context={
+            "e": _view(row),
+            "raw": row,
+            "fields": _fields(row["before"], row["after"]),
+            "place": common.municipality_label(row["municipality_ibge"])
+            if row["municipality_ibge"]
+            else (common.jurisdiction_label(f"uf:{row['uf']}") if row["uf"] else "—"),
+        },
+    )
+
+
+ROUTES = [audit_page, audit_csv, audit_event_page]
