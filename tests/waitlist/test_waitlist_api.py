@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Awaitable, Callable
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import httpx
@@ -248,6 +248,39 @@ async def test_invalid_policy_is_refused_with_fields(client: httpx.AsyncClient, 
     )
     assert response.status_code == 422
     assert response.json()["errors"]
+
+
+async def test_entry_history_in_the_api_is_the_event_table(
+    client: httpx.AsyncClient, session: AsyncSession, make_user: MakeUser
+) -> None:
+    """The detail reads the history in the same statement as the entry (as JSON): every event, in order, with its
+    time to the microsecond in UTC whatever the session's time zone."""
+    aps = await make_user("solicitante", f"municipality:{FLORIANOPOLIS}")
+    reg = await make_user("regulador", "uf:SC")
+    entry = await refer(client, aps, citizen_body(name="Lia Tempo"))
+    await authorize(client, reg, entry["id"])
+    await session.execute(text("SET TIME ZONE 'America/Sao_Paulo'"))
+    detail = (await client.get(f"/api/v1/entries/{entry['id']}", headers=reg.headers)).json()
+    rows = (
+        await session.execute(
+            text(
+                "SELECT id, occurred_at, kind, from_status, to_status, reason_code, reason_text, data, actor_username,"
+                " actor_role FROM waitlist_entry_event WHERE entry_id = :id ORDER BY id"
+            ),
+            {"id": entry["id"]},
+        )
+    ).all()
+    await session.execute(text("SET TIME ZONE 'UTC'"))
+    assert len(rows) >= 3 and [h["id"] for h in detail["history"]] == [r.id for r in rows]
+    for event, row in zip(detail["history"], rows, strict=True):
+        assert datetime.fromisoformat(event["occurred_at"].replace("Z", "+00:00")) == row.occurred_at
+        assert event["occurred_at"].endswith(("Z", "+00:00"))
+        assert {k: v for k, v in event.items() if k not in ("id", "occurred_at")} == {
+            k: getattr(row, k)
+            for k in ("kind", "from_status", "to_status", "reason_code", "reason_text", "data", "actor_username")
+        } | {"actor_role": row.actor_role}
+    assert detail["citizen_name"] == "Lia Tempo"
+    assert (await client.get("/api/v1/entries/987654321", headers=reg.headers)).status_code == 404
 
 
 async def test_public_position_lookup(client: httpx.AsyncClient, make_user: MakeUser) -> None:

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
     String,
+    bindparam,
     case,
     cast,
     column,
@@ -27,6 +28,7 @@ from sqlalchemy import (
     true,
     values,
 )
+from sqlalchemy.dialects.postgresql import JSON, aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -36,7 +38,7 @@ from regula.db.listing import Slice, SortKey, Sorts, Window, fetch
 from regula.people.models import Citizen
 from regula.territory.reference import search_key
 from regula.waitlist import measures
-from regula.waitlist.models import WaitlistEntry
+from regula.waitlist.models import EntryEvent, WaitlistEntry
 from regula.waitlist.queues import QueueKey
 from regula.waitlist.states import EntryStatus
 
@@ -543,3 +545,67 @@ async def served_by_queue(
         where += " AND e.oci_code = :oci"
     rows = (await session.execute(text(_SERVED_BY_QUEUE_SQL.format(where=where)), params)).all()
     return {QueueKey(r.oci_code, r.scope_kind, r.scope_code): int(r.served) for r in rows}
+
+
+# -- one entry, as its detail page and API read it ------------------------------------------------------------------
+
+_EVENT = EntryEvent.__table__  # type: ignore[attr-defined]
+_EVENT_FIELDS = (
+    "id",
+    "kind",
+    "from_status",
+    "to_status",
+    "reason_code",
+    "reason_text",
+    "data",
+    "actor_username",
+    "actor_role",
+)
+_UTC_MICROS: ColumnElement[str] = literal_column("'YYYY-MM-DD\"T\"HH24:MI:SS.US'")
+
+
+def _event_object() -> ColumnElement[Any]:
+    pairs: list[Any] = []
+    for name in _EVENT_FIELDS:
+        pairs += [literal_column(f"'{name}'"), _EVENT.c[name]]
+    occurred = func.to_char(func.timezone(literal_column("'UTC'"), _EVENT.c.occurred_at), _UTC_MICROS)
+    return func.json_build_object(*pairs, literal_column("'occurred_at'"), occurred)
+
+
+#: The entry's history as one JSON array, oldest first; ``occurred_at`` as UTC text with its microseconds (JSON has
+#: no timestamp type, and the session's TimeZone must not change what the API says).
+_HISTORY = (
+    select(
+        func.coalesce(
+            func.json_agg(aggregate_order_by(_event_object(), _EVENT.c.id)), literal_column("'[]'::json"), type_=JSON
+        )
+    )
+    .where(_EVENT.c.entry_id == col(WaitlistEntry.id))
+    .scalar_subquery()
+)
+_ENTRY_FOR_READING = (
+    select(WaitlistEntry, Citizen.name, _HISTORY)  # type: ignore[call-overload]
+    .join(Citizen, col(Citizen.id) == col(WaitlistEntry.citizen_id))
+    .where(col(WaitlistEntry.id) == bindparam("entry_id"))
+)
+
+
+@dataclass(frozen=True)
+class EntryForReading:
+    entry: WaitlistEntry
+    citizen_name: str
+    #: The history, oldest first: the event table's columns but ``entry_id`` and ``actor_user_id``, with
+    #: ``occurred_at`` an aware datetime in UTC.
+    history: list[dict[str, Any]]
+
+
+async def entry_for_reading(session: AsyncSession, entry_id: int) -> EntryForReading | None:
+    """The entry, its citizen's name and its history in one statement (one round trip instead of three: issue 18
+    item 3), or None when there is no such entry."""
+    row = (await session.execute(_ENTRY_FOR_READING, {"entry_id": entry_id})).first()
+    if row is None:
+        return None
+    history: list[dict[str, Any]] = row[2]
+    for event in history:
+        event["occurred_at"] = datetime.fromisoformat(event["occurred_at"]).replace(tzinfo=UTC)
+    return EntryForReading(row[0], row[1], history)

@@ -18,7 +18,7 @@ from regula.access.policy import Role, allow, public
 from regula.access.service import Principal
 from regula.audit.service import record_read
 from regula.config import Settings
-from regula.core.errors import PermissionDenied, ValidationFailed
+from regula.core.errors import NotFound, PermissionDenied, ValidationFailed
 from regula.core.ratelimit import public_lookup_limits
 from regula.http import listing
 from regula.http.input_guard import CitizenId, EntryId
@@ -312,17 +312,20 @@ class EntryController(Controller):
         settings: NamedDependency[Settings],
         entry_id: EntryId,
     ) -> EntryDetail:
-        entry = await wl.get_entry(db_session, entry_id)
+        # The entry, its citizen's name and its history in one statement; the read is audited in the same
+        # transaction once the caller's jurisdiction is known to cover it.
+        found = await repo.entry_for_reading(db_session, entry_id)
+        if found is None:
+            raise NotFound("Solicitação não encontrada.", code="entrada_nao_encontrada")
+        entry = found.entry
         wl.Actor.of(request.user).require(entry.municipality_ibge)
-        citizen = await people.get_citizen(db_session, entry.citizen_id)
         await record_read(
             db_session, "WaitlistEntry", str(entry_id), uf=entry.uf, municipality_ibge=entry.municipality_ibge
         )
         today = wl.local_today(settings)
-        base = entry_public(entry, citizen.name, today, settings.timezone)
+        base = entry_public(entry, found.citizen_name, today, settings.timezone)
         breakdown = entry.score_breakdown or {}
         score = priority.Score(entry.score or 0, {k: v for k, v in breakdown.items() if isinstance(v, int | str)})
-        events = await wl.history(db_session, entry_id)
         return EntryDetail(
             **{f: getattr(base, f) for f in base.__struct_fields__},
             risk_justification=entry.risk_justification,
@@ -334,21 +337,7 @@ class EntryController(Controller):
             allowed_transitions=[
                 r.target.value for r in requestable_rules(EntryStatus(entry.status), request.user.role.value)
             ],
-            history=[
-                EventPublic(
-                    id=ev.id or 0,
-                    occurred_at=ev.occurred_at or entry.created_at,
-                    kind=ev.kind,
-                    from_status=ev.from_status,
-                    to_status=ev.to_status,
-                    reason_code=ev.reason_code,
-                    reason_text=ev.reason_text,
-                    data=ev.data,
-                    actor_username=ev.actor_username,
-                    actor_role=ev.actor_role,
-                )
-                for ev in events
-            ],
+            history=[EventPublic(**event) for event in found.history],
         )
 
     @post(
