@@ -37,6 +37,11 @@ def _municipalities(j: Jurisdiction) -> frozenset[str]:
     return frozenset(m.ibge_code for m in territory().all() if j.covers_place(m))
 
 
+def municipalities_of(j: Jurisdiction) -> frozenset[str]:
+    """The IBGE codes of the municipalities ``j`` covers (cached)."""
+    return _municipalities(j)
+
+
 def scope_inside(outer: Jurisdiction, inner: Jurisdiction) -> bool:
     """Whether every municipality of ``inner`` is in ``outer`` (an empty ``inner`` is inside nothing)."""
     if outer.kind is JurisdictionKind.NATIONAL:

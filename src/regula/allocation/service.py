@@ -106,45 +106,73 @@ async def build_instance(
     today = wl.local_today(settings)
     tz = ZoneInfo(settings.timezone)
     t = territory()
-    rows = (
-        await session.execute(
-            select(WaitlistEntry, Citizen)
-            .join(Citizen, col(Citizen.id) == col(WaitlistEntry.citizen_id))
-            .where(col(WaitlistEntry.status) == EntryStatus.AUTORIZADA.value)
-            .order_by(col(WaitlistEntry.id))
+    # Only the columns the instance needs, as plain rows (issue 18 item 7: a million ORM objects of the entry and
+    # its citizen took minutes and gigabytes), and only residents of the scope's municipalities — the rows
+    # ``_covers`` keeps, checked again below.
+    covered = sorted(runs.municipalities_of(scope))
+    rows = await session.execute(
+        select(
+            col(WaitlistEntry.id),
+            col(WaitlistEntry.municipality_ibge),
+            col(WaitlistEntry.score),
+            col(WaitlistEntry.oci_code),
+            col(WaitlistEntry.scope_kind),
+            col(WaitlistEntry.scope_code),
+            col(WaitlistEntry.authorized_at),
+            col(WaitlistEntry.suspended_days),
+            col(WaitlistEntry.paused_since),
+            col(WaitlistEntry.max_days),
+            col(WaitlistEntry.status),
+            col(WaitlistEntry.status_changed_at),
+            col(Citizen.sex),
+            col(Citizen.birth_date),
         )
-    ).all()
+        .join(Citizen, col(Citizen.id) == col(WaitlistEntry.citizen_id))
+        .where(
+            col(WaitlistEntry.status) == EntryStatus.AUTORIZADA.value,
+            col(WaitlistEntry.municipality_ibge).in_(covered),
+        )
+        .order_by(col(WaitlistEntry.id))
+    )
     entries: list[Entry] = []
     munis: set[str] = set()
-    for e, c in rows:
-        clock = measures.entry_clock(e, today, settings.timezone)
-        if not _covers(scope, e.municipality_ibge) or clock is None:
+    # Per municipality of residence: whether the scope covers it and its (region, macro-region, UF) codes.
+    places: dict[str, tuple[str, str, str] | None] = {}
+    for e in rows:
+        ibge = e.municipality_ibge
+        if ibge not in places:
+            m = t.municipality(ibge) if _covers(scope, ibge) else None
+            # Only for the explanation ("fora da região"): the buckets' region code is read the same way.
+            places[ibge] = None if m is None else (m.health_region_code or m.macro_code, m.macro_code, m.uf)
+        place = places[ibge]
+        if place is None:
             continue
-        m = t.municipality(e.municipality_ibge)
+        clock = measures.entry_clock(e, today, settings.timezone)
+        if clock is None:
+            continue
         # The optimizer escalates at escalation_percent of (today − authorized_date) over (deadline −
         # authorized_date). Its window is the measures' one: it opens on the authorization moved later by the days the
         # clock was paused, and closes on the tM deadline, so that share is days waited over tM, and the optimizer's
         # 75% is the escalation sweep's and the pages' (waitlist.measures).
-        window_start = clock.deadline - timedelta(days=clock.max_days)
+        deadline = clock.deadline
         entries.append(
             Entry(
                 id=str(e.id),
-                municipality_ibge=e.municipality_ibge,
+                municipality_ibge=ibge,
                 priority=max(0, e.score or 0),
-                authorized_date=window_start,
-                deadline=clock.deadline,
+                authorized_date=deadline - timedelta(days=clock.max_days),
+                deadline=deadline,
                 oci_code=e.oci_code,
-                sex=c.sex,
-                age_years=age_on(c.birth_date, today),
+                sex=e.sex,
+                age_years=age_on(e.birth_date, today),
                 scope_kind=e.scope_kind,
                 scope_code=e.scope_code,
-                # Only for the explanation ("fora da região"): the buckets' region code is read the same way.
-                region_code=m.health_region_code or m.macro_code,
-                macro_code=m.macro_code,
-                uf=m.uf,
+                region_code=place[0],
+                macro_code=place[1],
+                uf=place[2],
             )
         )
-        munis.add(e.municipality_ibge)
+        munis.add(ibge)
     ocis = {e.oci_code for e in entries}
     start = datetime.combine(today + timedelta(days=1), datetime.min.time(), tz)
     end = start + timedelta(days=horizon_days)
@@ -218,7 +246,8 @@ async def build_instance(
         },
         incumbents=carried,
     )
-    canonical = (instance.model_dump_json(exclude_none=False) + "\n").encode()
+    # The bytes ``instance.model_dump_json(exclude_none=False) + "\n"`` encodes to, without the text copies.
+    canonical = instance.__pydantic_serializer__.to_json(instance, exclude_none=False) + b"\n"
     return BuiltInstance(instance, canonical)
 
 
@@ -551,7 +580,7 @@ async def solve_queued_now(session: AsyncSession, settings: Settings) -> list[Al
         run, built = claimed
         assert run.id is not None
         try:
-            solved = await asyncio.to_thread(solve_instance, built.canonical)
+            solved = await asyncio.to_thread(solve_instance, built.canonical, built.instance)
         except Exception as exc:  # any solver failure is the run's, recorded with its reason
             done.append(await fail_run(session, run.id, failure_reason(exc)))
             continue

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from regula.optimizer.flow import solve
 from regula.optimizer.greedy import solve_greedy
-from regula.optimizer.instance import Solution, load_instance
+from regula.optimizer.instance import Instance, Solution, load_instance
 from regula.optimizer.validate import validate
 
 
@@ -25,9 +25,14 @@ class Solved:
     wall_seconds: float
 
 
-def solve_instance(canonical: bytes) -> Solved:
-    """Solve, validate, and solve greedily for comparison: what a run stores about its answer."""
-    instance = load_instance(canonical)
+def solve_instance(canonical: bytes, instance: Instance | None = None) -> Solved:
+    """Solve, validate, and solve greedily for comparison: what a run stores about its answer.
+
+    ``instance``: the object ``canonical`` was written from, when the caller runs in the process that built it
+    (``service.solve_queued_now``): the file is not parsed a second time (issue 18 item 7: a million entries parsed
+    again took seconds and a second copy of them in memory). A worker process gets only the bytes."""
+    if instance is None:
+        instance = load_instance(canonical)
     started = time.perf_counter()
     solution = solve(instance)
     elapsed = time.perf_counter() - started
