@@ -9,7 +9,7 @@ from collections import defaultdict
 
 from regula.optimizer.instance import Assignment, Bucket, Instance, Meta, Quota, Solution, Stats
 from regula.optimizer.problem import escalate
-from regula.optimizer.rules import Travel, cost_parts, pair_violations, quota_counts
+from regula.optimizer.rules import Travel, cost_parts, pair_violations, quota_counts, scope_matches
 from regula.optimizer.validate import carried_counts
 
 
@@ -40,14 +40,29 @@ def solve_greedy(instance: Instance) -> Solution:
         objective += cost_parts(e, b, params, travel).cost
         assignments.append(Assignment(entry_id=e.id, bucket_id=b.id))
     pinned = {f.entry_id for f in prepared.pinned}
+    # The buckets an entry may look at: those of its OCI in its (possibly escalated) scope, by date then id, that
+    # still have capacity. A bucket outside the scope or full is one the rules skip anyway (fora_da_abrangencia,
+    # remaining <= 0), so leaving it out of the loop changes nothing but the time (issue 18 item 7: a million
+    # entries each walked every bucket of their OCI).
+    candidates: dict[tuple[str, str, str], list[Bucket]] = {}
     for e in sorted(prepared.entries, key=lambda e: (-e.priority, e.deadline, e.id)):
         if e.id in pinned:
             continue
+        where = (e.oci_code, e.scope_kind, e.scope_code)
+        cands = candidates.get(where)
+        if cands is None:
+            cands = candidates[where] = [
+                b for b in by_oci.get(e.oci_code, []) if scope_matches(e.scope_kind, e.scope_code, b)
+            ]
         best: tuple[int, int, str] | None = None
         best_bucket: Bucket | None = None
         best_quotas: list[Quota] = []
-        for b in by_oci.get(e.oci_code, []):
-            if remaining[b.id] <= 0 or pair_violations(e, b, params, travel=travel):
+        full = False
+        for b in cands:
+            if remaining[b.id] <= 0:
+                full = True
+                continue
+            if pair_violations(e, b, params, travel=travel):
                 continue
             counted = [
                 q
@@ -60,6 +75,8 @@ def solve_greedy(instance: Instance) -> Solution:
             key = (km, b.date.toordinal(), b.id)
             if best is None or key < best:
                 best, best_bucket, best_quotas = key, b, counted
+        if full:
+            cands[:] = [b for b in cands if remaining[b.id] > 0]
         if best_bucket is None:
             continue
         remaining[best_bucket.id] -= 1
