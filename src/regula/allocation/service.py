@@ -480,6 +480,7 @@ async def record_solution(
     for a in solution.assignments:
         chosen_by_bucket.setdefault(a.bucket_id, set()).add(a.entry_id)
     offered = int(run.params.get("incumbents_offered", 0))
+    shown = explain.details(instance, solution)  # once: the objective's parts and the assignments' rows use it
     run.solver, run.solver_status, run.objective = solution.solver, solution.status, solution.objective
     run.greedy_objective, run.wall_seconds = greedy.objective, round(solved.wall_seconds, 4)
     run.counts = {
@@ -496,7 +497,7 @@ async def record_solution(
         "incumbents_moved": solution.stats.incumbents_moved,
         "incumbents_dropped": solution.stats.incumbents_dropped,
         # The objective as a regulator weighs it (people, days, km), for the optimizer and the simple baseline.
-        "objective_parts": explain.objective_parts(instance, solution).as_json(),
+        "objective_parts": explain.objective_parts(instance, solution, shown).as_json(),
         "greedy_objective_parts": explain.objective_parts(instance, greedy).as_json(),
     }
     if solution.status == "FEASIBLE":
@@ -514,7 +515,6 @@ async def record_solution(
     run.status, run.progress = "proposta", _progress("concluida")
     await session.flush()
     assert run.id is not None
-    shown = explain.details(instance, solution)
     rows = []
     for a in solution.assignments:
         why = a.explanation.model_dump(mode="json") if a.explanation else {}

@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass
 from datetime import date
 from typing import Any, Final
 
-from regula.optimizer.instance import Bucket, Entry, Instance, Solution
+from regula.optimizer.instance import Bucket, Entry, Instance, Quota, Solution
 from regula.optimizer.rules import Travel, pair_violations, quota_counts, travel_limit_km
 
 #: Where the person was allowed to go, for the sentences ("sem vaga na região").
@@ -130,11 +130,12 @@ def details(instance: Instance, solution: Solution) -> dict[str, Detail]:
     used: Counter[str] = Counter(a.bucket_id for a in solution.assignments)
     got = {a.entry_id: buckets.get(a.bucket_id) for a in solution.assignments}
     quota_used: Counter[str] = Counter()
+    quotas_at = _quotas_at(instance)
     for a in solution.assignments:
         e, b = entries.get(a.entry_id), buckets.get(a.bucket_id)
         if e is None or b is None:
             continue
-        for q in instance.quotas:
+        for q in quotas_at.get((e.municipality_ibge, b.provider_cnes, b.oci_code), ()):
             if quota_counts(e, b, q):
                 quota_used[q.id] += 1
     by_region: dict[tuple[str, str], list[Bucket]] = defaultdict(list)
@@ -166,7 +167,7 @@ def details(instance: Instance, solution: Solution) -> dict[str, Detail]:
                 reason = Reason("proposta_mantida", "proposta anterior mantida (mudá-la custaria mais que o ganho)")
             else:
                 region_buckets = by_region[(e.oci_code, home)]
-                reason = _inside_alternatives(instance, e, b, km, region_buckets, used, quota_used, travel)
+                reason = _inside_alternatives(instance, e, b, km, region_buckets, used, quota_used, travel, quotas_at)
         out[e.id] = Detail(
             entry_id=e.id,
             bucket_id=b.id,
@@ -189,6 +190,7 @@ def _inside_alternatives(
     used: Counter[str],
     quota_used: Counter[str],
     travel: Travel,
+    quotas_at: dict[tuple[str, str, str], list[Quota]],
 ) -> Reason:
     """The reason for a non-escalated entry served outside its home region: what its region offered up to the date
     of the slot it got (its own queue scope, the pair rules and the travel limit apply to those slots too)."""
@@ -204,7 +206,8 @@ def _inside_alternatives(
     def free(c: Bucket) -> bool:
         if used[c.id] >= c.capacity:
             return False
-        return all(quota_used[q.id] < q.limit for q in instance.quotas if quota_counts(e, c, q))
+        quotas = quotas_at.get((e.municipality_ibge, c.provider_cnes, c.oci_code), ())
+        return all(quota_used[q.id] < q.limit for q in quotas if quota_counts(e, c, q))
 
     open_inside = [c for c in usable if free(c)]
     if not open_inside:
@@ -219,9 +222,20 @@ def _inside_alternatives(
     return Reason("abrangencia_da_fila", f"a fila desta OCI é atendida {_IN_SCOPE[e.scope_kind]} (PAR)")
 
 
-def objective_parts(instance: Instance, solution: Solution) -> ObjectiveParts:
-    """The solution's objective in the units a regulator weighs (from the instance; unknown ids are skipped)."""
-    found = details(instance, solution)
+def _quotas_at(instance: Instance) -> dict[tuple[str, str, str], list[Quota]]:
+    """The quotas by (municipality, provider, OCI), in instance order: the only ones ``quota_counts`` can count
+    for a pair (issue 18 item 7: every assignment of a million-entry run scanned every quota)."""
+    out: dict[tuple[str, str, str], list[Quota]] = defaultdict(list)
+    for q in instance.quotas:
+        out[(q.municipality_ibge, q.provider_cnes, q.oci_code)].append(q)
+    return dict(out)
+
+
+def objective_parts(instance: Instance, solution: Solution, found: dict[str, Detail] | None = None) -> ObjectiveParts:
+    """The solution's objective in the units a regulator weighs (from the instance; unknown ids are skipped).
+    ``found``: ``details(instance, solution)`` when the caller has it already."""
+    if found is None:
+        found = details(instance, solution)
     buckets = {b.id: b for b in instance.buckets}
     served = list(found.values())
     km = [d.travel_km for d in served]
