@@ -63,6 +63,7 @@ def test_navigation_per_role_and_current_page() -> None:
     assert [i.href for i in nav_items(_user(Role.SOLICITANTE))] == [
         "/aps",
         "/aps/encaminhar",
+        "/importar",
         "/aps/contrarreferencias",
     ]
     assert "/navegacao" in [i.href for i in nav_items(_user(Role.NAVEGADOR))]

@@ -25,10 +25,13 @@ from regula.core.errors import ValidationFailed
 from regula.inputs import MAX_IMPORT_BYTES
 from regula.waitlist.importer import DEFAULT_SOURCE, Format, ImportFileError, import_referrals
 
+#: Who imports referrals in bulk: the APS teams that refer and the regulation (the page ``/importar`` too).
+IMPORTERS: tuple[Role, ...] = (Role.SOLICITANTE, Role.REGULADOR)
+
 
 @post(
     "/api/v1/referrals/import",
-    opt=allow(Role.SOLICITANTE, Role.REGULADOR),
+    opt=allow(*IMPORTERS),
     status_code=200,
     tags=["fila"],
     operation_id="importReferrals",

@@ -21,6 +21,7 @@ ALLOCATION = NavItem("Alocação", "/regulacao/alocacoes")
 AGENDAS = NavItem("Agendas", "/regulacao/agendas")
 APS_LIST = NavItem("Encaminhamentos", "/aps")
 APS_NEW = NavItem("Novo encaminhamento", "/aps/encaminhar")
+IMPORT = NavItem("Importar encaminhamentos", "/importar")
 DASHBOARD = NavItem("Painel", "/gestao")
 NAVIGATION = NavItem("Navegação", "/navegacao")
 MESSAGES = NavItem("Mensagens", "/mensagens")
@@ -38,8 +39,8 @@ AUDIT = NavItem("Auditoria", "/auditoria")
 USERS = NavItem("Usuários", "/admin/usuarios")
 
 _BY_ROLE: dict[Role, tuple[NavItem, ...]] = {
-    Role.REGULADOR: (REVIEW, QUEUES, ENTRIES, ALLOCATION, AGENDAS, NAVIGATION, MESSAGES, EXECUTION, CONTROL),
-    Role.SOLICITANTE: (APS_LIST, APS_NEW, COUNTER_REFERRALS),
+    Role.REGULADOR: (REVIEW, QUEUES, ENTRIES, ALLOCATION, AGENDAS, NAVIGATION, MESSAGES, EXECUTION, CONTROL, IMPORT),
+    Role.SOLICITANTE: (APS_LIST, APS_NEW, IMPORT, COUNTER_REFERRALS),
     Role.TELECONSULTOR: (TELECONSULTATION,),
     Role.GESTOR: (
         DASHBOARD,

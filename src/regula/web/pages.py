@@ -27,6 +27,7 @@ from regula.web.programs import ROUTES as program_pages
 from regula.web.provider import ROUTES as provider_pages
 from regula.web.public import ROUTES as public_pages
 from regula.web.queue_reduction_2023 import ROUTES as queue_reduction_2023_pages
+from regula.web.referral_import import ROUTES as referral_import_pages
 from regula.web.referral_protocols import ROUTES as referral_protocol_pages
 from regula.web.regulation import ROUTES as regulation_pages
 from regula.web.requester import ROUTES as requester_pages
@@ -52,6 +53,7 @@ ROUTES: list[ControllerRouterHandler] = [
     *user_pages,
     *agenda_pages,
     *requester_pages,
+    *referral_import_pages,
     *dashboard_pages,
     *public_pages,
     *navigation_pages,
