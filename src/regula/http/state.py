@@ -8,14 +8,15 @@ Services and repositories only flush.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any, cast
 
 from litestar import Request
 from litestar.connection import ASGIConnection
 from litestar.datastructures import State
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from regula.access.service import Principal
 from regula.audit.service import AuditContext, only_reads_recorded, set_context
@@ -70,6 +71,21 @@ async def provide_db_session(request: Request[Any, Any, Any]) -> AsyncGenerator[
                 # for the WAL flush; the rows reach the disk within ~3 × wal_writer_delay (decision 0024).
                 await session.execute(_NO_FSYNC)
             await session.commit()
+
+
+@asynccontextmanager
+async def reads_without_transaction(state: State) -> AsyncIterator[AsyncConnection | AsyncSession]:
+    """Something to run reads on that need no transaction (each statement its own snapshot) and write nothing: an
+    autocommit connection of the application's pool, so one statement is one round trip (no BEGIN, no COMMIT or
+    ROLLBACK around it). A sessionmaker bound to one connection (the tests') gives a session instead."""
+    sessionmaker = sessionmaker_from(state)
+    engine = sessionmaker.kw.get("bind")
+    if not isinstance(engine, AsyncEngine):
+        async with sessionmaker() as session:
+            yield session
+        return
+    async with engine.connect() as connection:
+        yield await connection.execution_options(isolation_level="AUTOCOMMIT")
 
 
 def provide_settings(request: Request[Any, Any, Any]) -> Settings:

@@ -29,7 +29,8 @@ from sqlalchemy import (
     values,
 )
 from sqlalchemy.dialects.postgresql import JSON, aggregate_order_by
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlmodel import col
 
 from regula.access.actor import Actor
@@ -609,3 +610,35 @@ async def entry_for_reading(session: AsyncSession, entry_id: int) -> EntryForRea
     for event in history:
         event["occurred_at"] = datetime.fromisoformat(event["occurred_at"]).replace(tzinfo=UTC)
     return EntryForReading(row[0], row[1], history)
+
+
+# -- the public look-up -----------------------------------------------------------------------------------------------
+
+_PUBLIC_ANSWER = (
+    select(
+        col(WaitlistEntry.protocol),
+        col(WaitlistEntry.status),
+        col(WaitlistEntry.position),
+        col(WaitlistEntry.queue_size),
+        col(WaitlistEntry.estimate_from),
+        col(WaitlistEntry.estimate_to),
+        col(WaitlistEntry.position_updated_at),
+        col(Citizen.name),
+        col(Citizen.social_name),
+    )
+    .join(Citizen, col(Citizen.id) == col(WaitlistEntry.citizen_id))
+    .where(col(WaitlistEntry.protocol) == bindparam("protocol"), col(Citizen.birth_date) == bindparam("birth_date"))
+    .limit(1)
+)
+
+
+PublicAnswerRow = Row[str, str, int | None, int | None, date | None, date | None, datetime | None, str, str | None]
+
+
+async def public_answer(
+    reader: AsyncConnection | AsyncSession, protocol: str, birth_date: date
+) -> PublicAnswerRow | None:
+    """What the public look-up shows of the entry with ``protocol`` whose citizen was born on ``birth_date`` (the
+    columns above, no ORM object), or None. One statement; ``reader`` may be an autocommit connection."""
+    result = await reader.execute(_PUBLIC_ANSWER, {"protocol": protocol, "birth_date": birth_date})
+    return result.first()

@@ -22,7 +22,7 @@ from regula.core.errors import NotFound, PermissionDenied, ValidationFailed
 from regula.core.ratelimit import public_lookup_limits
 from regula.http import listing
 from regula.http.input_guard import CitizenId, EntryId
-from regula.http.state import client_address
+from regula.http.state import client_address, reads_without_transaction
 from regula.inputs import BIGINT_MAX, MAX_AGE_YEARS, MAX_DAYS
 from regula.people import documents
 from regula.people import service as people
@@ -33,6 +33,7 @@ from regula.waitlist import priority
 from regula.waitlist import repository as repo
 from regula.waitlist import service as wl
 from regula.waitlist.models import PriorityPolicyVersion, WaitlistEntry
+from regula.waitlist.public_answers import ANSWERS
 from regula.waitlist.schemas import (
     CapacityUpdate,
     EntryDetail,
@@ -482,24 +483,35 @@ def _require_national_or_queue_scope(user: Principal, queue_key: str) -> None:
 )
 async def public_position(
     request: Request[Any, Any, Any],
-    db_session: NamedDependency[AsyncSession],
     protocol: Annotated[str, QueryParameter(description="Protocolo da solicitação")],
     birth_date: Annotated[date, QueryParameter(description="Data de nascimento (AAAA-MM-DD)")],
 ) -> PublicPosition:
     limits = public_lookup_limits(request.app.state)
     if refusal := limits.check_address(client_address(request)) or limits.check_protocol(protocol):
         raise refusal.error()
-    entry, citizen = await wl.public_position(db_session, protocol, birth_date)
-    return PublicPosition(
-        protocol=entry.protocol,
-        name=documents.mask_name(citizen.social_name or citizen.name),
-        status=STATUS_LABELS_PT[EntryStatus(entry.status)],
-        position=entry.position,
-        queue_size=entry.queue_size,
-        estimate_from=entry.estimate_from,
-        estimate_to=entry.estimate_to,
-        updated_at=entry.position_updated_at,
+    normalized = protocol.strip().upper()
+    # A found answer read in the last few seconds by this process (regula.waitlist.public_answers, decision 0026:
+    # at most PUBLIC_ANSWER_SECONDS behind the database); otherwise one statement, outside any transaction.
+    answer: PublicPosition | None = ANSWERS.get(normalized, birth_date)
+    if answer is not None:
+        return answer
+    async with reads_without_transaction(request.app.state) as reader:
+        row = await repo.public_answer(reader, normalized, birth_date)
+    if row is None:
+        # The same answer whether the protocol or the birth date is wrong: nothing to learn by probing.
+        raise NotFound("Protocolo ou data de nascimento não conferem.", code="protocolo_nao_encontrado")
+    answer = PublicPosition(
+        protocol=row.protocol,
+        name=documents.mask_name(row.social_name or row.name),
+        status=STATUS_LABELS_PT[EntryStatus(row.status)],
+        position=row.position,
+        queue_size=row.queue_size,
+        estimate_from=row.estimate_from,
+        estimate_to=row.estimate_to,
+        updated_at=row.position_updated_at,
     )
+    ANSWERS.put(normalized, birth_date, answer)
+    return answer
 
 
 ROUTES: list[ControllerRouterHandler] = [CitizenController, EntryController, QueueAdminController, public_position]

@@ -34,6 +34,7 @@ from regula.http.observe import RequestLogMiddleware
 from regula.http.state import SESSIONMAKER_KEY, SETTINGS_KEY, provide_db_session, provide_settings, settings_from
 from regula.inputs import MAX_BODY_BYTES
 from regula.models import load_all_models
+from regula.waitlist.public_answers import install as install_public_answers
 from regula.web.guards import AuthenticationMiddleware, access_guard, deny
 from regula.web.openapi import declare_problem_responses
 from regula.web.problems import EXCEPTION_HANDLERS
@@ -79,6 +80,7 @@ def create_app(
 ) -> Litestar:
     install_audit()
     install_token_cache()
+    install_public_answers()
     install_length_limits()
     wire()  # the domain events' subscribers (regula.wiring): backfill, messages, navigator tasks
     # Every table in the metadata: a flush sorts tables by their foreign keys, and a model whose referenced table
