@@ -30,7 +30,14 @@ Measured, per worker count, ``--runs`` times, alternating baseline and regula:
     protocol (with its birth date) from a different address, so the rate limit is checked on every request and
     refuses none, and no answer can come from a cache of a previous one. Target p99 ≤ 20 ms on 2 workers.
 
-Figures go to ``docs/benchmarks.md`` by hand, with the date, the machine and the command.
+(d) ``public_repeat``: the same at the same rate, but each protocol asked ``--public-repeat`` times (4 by
+    default, inside the per-protocol limit of 5) within about a second, every time from a new address: what the
+    per-process memory of found answers (decision 0026) gives a citizen reloading the page. With N workers a
+    repeat reaches the worker that remembers the answer only some of the time.
+
+Everything runs on a private copy of ``src/`` and ``migrations/`` taken at the start; ``BENCH_REQUESTS_TREE`` names
+another checkout to copy (e.g. a ``git worktree`` of the code before a change), so both trees are measured by the
+same harness. Figures go to ``docs/benchmarks.md`` by hand, with the date, the machine and the command.
 """
 
 from __future__ import annotations
@@ -39,6 +46,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import signal
 import statistics
 import subprocess
@@ -298,6 +306,7 @@ async def _lookups(dsn: str, seed: int = 18) -> list[tuple[str, str]]:
     return [(r["protocol"], r["birth_date"].isoformat()) for r in rows]
 
 
+NAMES = ("bare_health", "health", "bare_max", "read", "public", "public_repeat")
 READS_SQL = "SELECT count(*) FROM audit_event WHERE action = 'read' AND entity_type = 'WaitlistEntry'"
 
 
@@ -306,6 +315,18 @@ READS_SQL = "SELECT count(*) FROM audit_event WHERE action = 'read' AND entity_t
 
 def _address(i: int) -> str:
     return f"10.{(i >> 16) & 255}.{(i >> 8) & 255}.{i & 255}"
+
+
+def _repeated(pool: list[dict[str, Any]], times: int, n: int, first_address: int) -> list[dict[str, Any]]:
+    """``n`` look-ups of the protocols of ``pool``, each ``times`` times: in blocks of 8 protocols, each block's
+    protocols interleaved (the same protocol every 8th request, 8 ms apart at 1,000/s), every request from a new
+    address (the per-address limit refuses none)."""
+    out: list[dict[str, Any]] = []
+    for j in range(n):
+        k = (j // (8 * times)) * 8 + j % 8
+        if k < len(pool):
+            out.append({"path": pool[k]["path"], "headers": {"x-forwarded-for": _address(first_address + j)}})
+    return out
 
 
 def run(a: argparse.Namespace) -> dict[str, Any]:
@@ -341,7 +362,7 @@ def run(a: argparse.Namespace) -> dict[str, Any]:
         }
         for workers in a.workers:
             key = f"workers_{workers}"
-            out: dict[str, Any] = {name: [] for name in ("bare_health", "health", "bare_max", "read", "public")}
+            out: dict[str, Any] = {name: [] for name in NAMES}
             results[key] = out
             bare = Server("benchmarks.bench_requests:bare_app", a.port, workers, env, tmp / f"bare-{workers}.log")
             servers.append(bare)
@@ -378,14 +399,22 @@ def run(a: argparse.Namespace) -> dict[str, Any]:
                     raise SystemExit(f"--entries too small for {a.runs} public runs of {n} distinct protocols")
                 r = drive(plan, mode="open", base=app.base, requests=chunk, rate=a.public_rate, seconds=a.seconds)
                 out["public"].append(r)
-                for name in ("bare_health", "health", "bare_max", "read", "public"):
+                # Fresh protocols again, each asked ``public_repeat`` times in a row of nearby requests.
+                distinct = n // a.public_repeat + 1
+                pool = public[cursor : cursor + distinct]
+                cursor += distinct
+                if len(pool) < distinct:
+                    raise SystemExit("--entries too small for the repeated public runs")
+                repeated = _repeated(pool, a.public_repeat, n, first_address=10**6 + cursor * 8)
+                r = drive(plan, mode="open", base=app.base, requests=repeated, rate=a.public_rate, seconds=a.seconds)
+                out["public_repeat"].append(r)
+                for name in NAMES:
                     print(f"  {workers}w run {i + 1} {name}: {out[name][-1]}", flush=True)
             out["median"] = {
-                name: {k: _median([r[k] for r in out[name]]) for k in ("rps", "p50_ms", "p99_ms")}
-                for name in ("bare_health", "health", "bare_max", "read", "public")
+                name: {k: _median([r[k] for r in out[name]]) for k in ("rps", "p50_ms", "p99_ms")} for name in NAMES
             }
             out["audit_complete"] = all(r["audit_complete"] for r in out["read"])
-            out["public_all_200"] = all(set(r["statuses"]) == {"200"} for r in out["public"])
+            out["public_all_200"] = all(set(r["statuses"]) == {"200"} for r in out["public"] + out["public_repeat"])
             print(f"  {workers}w medians: {json.dumps(out['median'])}", flush=True)
             app.stop()
             bare.stop()
@@ -398,11 +427,28 @@ def run(a: argparse.Namespace) -> dict[str, Any]:
     return results
 
 
+def _snapshot(tree: Path) -> Path:
+    """A private copy of ``src/`` and ``migrations/`` (the checkout is shared and may change during a run)."""
+    snap = Path(tempfile.mkdtemp(prefix="bench-requests-code-"))
+    skip = shutil.ignore_patterns("__pycache__", "*.pyc")
+    shutil.copytree(tree / "src", snap / "src", ignore=skip)
+    shutil.copytree(tree / "migrations", snap / "migrations", ignore=skip)
+    return snap
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     if args[:1] == ["client"]:
         _client_main(args[1:])
         return
+    if "BENCH_REQUESTS_CODE" not in os.environ:
+        # Re-run on a snapshot of the code: this process, the servers and the client all import regula from it.
+        tree = Path(os.environ.get("BENCH_REQUESTS_TREE", str(ROOT)))
+        snap = _snapshot(tree)
+        pythonpath = os.pathsep.join(p for p in (str(snap / "src"), str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
+        env = os.environ | {"BENCH_REQUESTS_CODE": str(snap), "PYTHONPATH": pythonpath}
+        print(f"code snapshot of {tree} in {snap}", flush=True)
+        os.execve(sys.executable, [sys.executable, "-m", "benchmarks.bench_requests", *args], env)  # noqa: S606
     p = argparse.ArgumentParser(prog="python -m benchmarks.bench_requests", description=__doc__.split("\n\n")[0])
     p.add_argument("--workers", type=lambda s: [int(x) for x in s.split(",")], default=[1, 2])
     p.add_argument("--runs", type=int, default=3)
@@ -411,6 +457,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--connections", type=int, default=32, help="closed-loop connections")
     p.add_argument("--health-rate", type=float, default=200.0)
     p.add_argument("--public-rate", type=float, default=1000.0)
+    p.add_argument("--public-repeat", type=int, default=4, help="look-ups of each protocol in the repeated run")
     p.add_argument("--pool-size", type=int, default=10, help="REGULA_DATABASE_POOL_SIZE per worker")
     p.add_argument("--port", type=int, default=8791)
     p.add_argument("--server", default=os.environ.get("REGULA_BENCH_DATABASE_URL", DEFAULT_SERVER))
