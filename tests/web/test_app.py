@@ -64,3 +64,16 @@ async def test_route_without_declared_roles_is_denied(
         response = await c.get("/api/v1/forgotten", headers=admin.headers)
     assert response.status_code == 403
     assert response.json()["code"] == "rota_sem_politica"
+
+
+def test_start_up_freezes_the_long_lived_objects(settings: Settings, sessionmaker: Any) -> None:
+    """A server's lifespan start-up hands the app's objects to gc.freeze (no full-collection pause over them)."""
+    import gc
+
+    from litestar.testing import TestClient
+
+    try:
+        with TestClient(create_app(settings, sessionmaker)):
+            assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()

@@ -3,6 +3,7 @@ explicit settings object and session factory: nothing connects at import time.""
 
 from __future__ import annotations
 
+import gc
 import hmac
 from pathlib import Path
 from typing import Any
@@ -68,6 +69,15 @@ class MetricsController(PrometheusController):
     include_in_schema = False
 
 
+def freeze_startup_objects() -> None:
+    """At start-up, once everything long-lived exists (routes, models, the territory, templates), move it out of
+    the garbage collector's sight: a full collection traverses ~280,000 objects and takes 150–220 ms on the
+    benchmark machine, a pause that lands on whichever requests are in flight (the p99 of issue 18 item 3).
+    Objects made later are collected as usual; the frozen ones are the app's for its whole life anyway."""
+    gc.collect()
+    gc.freeze()
+
+
 def _route_handlers() -> list[ControllerRouterHandler]:
     return routes.all_routes()
 
@@ -117,6 +127,7 @@ def create_app(
             engine_callback=lambda engine: configure_templates(engine, settings),
         ),
         state=State({SESSIONMAKER_KEY: sessionmaker, SETTINGS_KEY: settings}),
+        on_startup=[freeze_startup_objects],
         response_cache_config=ResponseCacheConfig(),
         debug=False,
         logging_config=None,
