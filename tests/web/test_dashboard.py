@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import random
+import re
 from collections.abc import Awaitable, Callable
 
 import httpx
@@ -85,6 +86,13 @@ async def test_dashboard_charts_and_csv_numbers(
     assert by_municipality[FLORIANOPOLIS]["nome"] == "Florianópolis/SC"
     race = {r["grupo"]: r for r in rows_of(await gestor.get("/gestao/csv/equidade-raca-cor.csv"))}
     assert race["parda"]["na_fila_agora"] == "3"
+    # On the page, the numbers under each chart are titled in Portuguese and carry no machine key (the demo walk
+    # found "sem_indice", "sem_informacao" and "mediana dias ate agendamento" there); the CSV keeps its keys.
+    equity = page.text.split('id="equidade-raca-cor"')[1].split("</section>")[0]
+    assert '<th scope="col">Mediana de dias até o agendamento</th>' in equity
+    assert "<td>parda</td>" not in equity and "<td>Parda</td>" in equity
+    numbers = re.findall(r"<details><summary>Ver os números</summary>(.*?)</details>", page.text, re.S)
+    assert numbers and not any(re.search(r"<t[hd][^>]*>[a-z0-9]+_[a-z0-9_]+</t[hd]>", n) for n in numbers)
     for key in CHARTS:
         response = await gestor.get(f"/gestao/csv/{key}.csv")
         assert response.status_code == 200, key

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from html import escape
+from typing import Final
 
 from litestar import Response
 from markupsafe import Markup
@@ -171,5 +172,43 @@ def csv_response(filename: str, header: Sequence[str], rows: Sequence[Sequence[o
     )
 
 
+#: The on-screen titles of the CSV columns ("Ver os números"); a column not listed is titled by its name.
+TABLE_TITLES_PT: Final = {
+    "codigo": "Código",
+    "nome": "Nome",
+    "na_fila": "Na fila",
+    "espera_ate_30": "Espera até 30 dias",
+    "espera_31_60": "Espera de 31 a 60 dias",
+    "espera_61_90": "Espera de 61 a 90 dias",
+    "espera_91_180": "Espera de 91 a 180 dias",
+    "espera_mais_180": "Espera de mais de 180 dias",
+    "mediana_dias": "Mediana (dias)",
+    "acima_75_tm": "Acima de 75% do tM",
+    "concluidas": "Concluídas",
+    "no_prazo": "No prazo",
+    "percentual_no_prazo": "% no prazo",
+    "atendimentos_previstos": "Atendimentos previstos",
+    "faltas": "Faltas",
+    "percentual_faltas": "% de faltas",
+    "agendadas_no_periodo": "Agendadas no período",
+    "mediana_dias_ate_agendamento": "Mediana de dias até o agendamento",
+    "na_fila_agora": "Na fila agora",
+    "mediana_dias_na_fila": "Mediana de dias na fila",
+    "mes": "Mês",
+    "planejado": "Planejado",
+    "concluidas_adequadamente": "Concluídas adequadamente",
+    "valor_planejado": "Valor planejado",
+    "valor_producao_adequada": "Valor da produção adequada",
+}
+#: CSV columns that carry a machine key for spreadsheets ("sem_indice", "v1") next to its name: not shown.
+_KEY_COLUMNS: Final = frozenset({"grupo"})
+
+
+def table_header(chart: Chart) -> list[str]:
+    """The chart's numbers as a table on the page: the CSV's columns, titled in Portuguese, without key columns."""
+    return [TABLE_TITLES_PT.get(h, h.replace("_", " ")) for h in chart.csv_header if h not in _KEY_COLUMNS]
+
+
 def table_rows(chart: Chart, fmt: Callable[[object], str] = _cell) -> list[list[str]]:
-    return [[fmt(v) for v in row] for row in chart.csv_rows]
+    keep = [i for i, h in enumerate(chart.csv_header) if h not in _KEY_COLUMNS] if chart.csv_header else None
+    return [[fmt(v) for i, v in enumerate(row) if keep is None or i in keep] for row in chart.csv_rows]

@@ -387,7 +387,14 @@ async def dashboard_page(
         items = []
         for build in builders:
             chart = await build(ctx)
-            items.append({"chart": chart, "svg": charts.render(chart), "rows": charts.table_rows(chart)})
+            items.append(
+                {
+                    "chart": chart,
+                    "svg": charts.render(chart),
+                    "rows": charts.table_rows(chart),
+                    "header": charts.table_header(chart),
+                }
+            )
         sections.append({"title": title, "charts": items})
     queue = await ctx.data.queue_distribution("e.uf")
     concluded = await ctx.data.concluded()

@@ -140,7 +140,10 @@ def _charts(ind: service.Indicators) -> list[dict[str, Any]]:
         csv_header=("mes", "valor_planejado", "valor_producao_adequada"),
         csv_rows=[(_month_label(x.month), x.planned_value, x.executed_value) for x in ind.months],
     )
-    return [{"chart": c, "svg": charts.render(c), "rows": charts.table_rows(c)} for c in (quantity, value)]
+    return [
+        {"chart": c, "svg": charts.render(c), "rows": charts.table_rows(c), "header": charts.table_header(c)}
+        for c in (quantity, value)
+    ]
 
 
 async def _par_context(
