@@ -5,6 +5,7 @@ jurisdiction, and bad parameters answered with a 400 naming the parameter in Por
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
@@ -264,10 +265,25 @@ async def test_bad_list_parameters_are_a_400_naming_them_never_a_500(
         "/regulacao/entradas?situacao=perdida": "situacao",
         "/regulacao/entradas?risco=roxo": "risco",
     }
+    # The page names the parameter as people read it, and shows no internal code (the demo walk found
+    # "regiao: …" and "Código: regiao_desconhecida" on it); the code stays in a data attribute for support.
+    labels = {
+        "ordem": "Ordenação",
+        "sentido": "Sentido da ordenação",
+        "cursor": "Posição na lista",
+        "vence_ate": "Vence até",
+        "municipio": "Município",
+        "regiao": "Região de saúde",
+        "tipo": "Tipo",
+        "situacao": "Situação",
+        "risco": "Classe de risco",
+    }
     for path, parameter in cases.items():
         response = await page.get(path)
         assert response.status_code == 400, (path, response.status_code)
-        assert parameter in response.text and "Parâmetro inválido" in response.text, path
+        assert f"<strong>{labels[parameter]}</strong>:" in response.text, path
+        assert "Parâmetro inválido" in response.text and "Código:" not in response.text, path
+        assert re.search(r'<section class="cartao" data-codigo="[a-z_]+">', response.text), path
     api = await page.client.get("/navegacao?ordem=x", headers={"Accept": "application/json"})
     assert api.status_code == 400 and api.json()["errors"][0]["field"] == "ordem"
 
