@@ -88,6 +88,9 @@ def test_answers_are_checked_field_by_field() -> None:
         rules.check_answer("talvez", None, None)
     assert [e.code for e in info.value.errors] == ["resposta_invalida"]
     assert info.value.errors[0].field == "outcome"
+    # the message names the choices as the page shows them, not by their codes (found walking the demo)
+    assert "Seguir para a regulação" in info.value.errors[0].message
+    assert "_" not in info.value.errors[0].message
     with pytest.raises(ValidationFailed) as info:
         rules.check_answer("resolvido_na_aps", "curto", None)
     assert [(e.field, e.code) for e in info.value.errors] == [("guidance", "orientacao_obrigatoria")]

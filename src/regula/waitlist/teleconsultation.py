@@ -79,7 +79,10 @@ def check_answer(outcome: str | None, guidance: str | None, suggested_risk_class
         chosen: Outcome | None = Outcome((outcome or "").strip())
     except ValueError:
         chosen = None
-        options = ", ".join(o.value for o in Outcome)
+        # People read the message (the page shows it next to the field): the outcomes by their names; programs
+        # have the code and the schema's values.
+        labels = [f"“{label}”" for label in OUTCOME_LABELS_PT.values()]
+        options = ", ".join(labels[:-1]) + f" ou {labels[-1]}"
         errors.append(FieldError("outcome", "resposta_invalida", f"Escolha a resposta: {options}."))
     if text is not None and len(text) > MAX_GUIDANCE:
         errors.append(
