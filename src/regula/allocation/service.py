@@ -138,6 +138,9 @@ async def build_instance(
     munis: set[str] = set()
     # Per municipality of residence: whether the scope covers it and its (region, macro-region, UF) codes.
     places: dict[str, tuple[str, str, str] | None] = {}
+    zone = settings.timezone
+    # The day a waiting (not closed) entry's wait is counted to, as entry_clock finds it for each row.
+    as_of = measures.waited_until(EntryStatus.AUTORIZADA.value, None, today, zone)
     for e in rows:
         ibge = e.municipality_ibge
         if ibge not in places:
@@ -147,9 +150,16 @@ async def build_instance(
         place = places[ibge]
         if place is None:
             continue
-        clock = measures.entry_clock(e, today, settings.timezone)
-        if clock is None:
+        if e.authorized_at is None:  # measures.entry_clock: no clock before authorization
             continue
+        # measures.entry_clock, with the day the wait counts to taken once: every row read is waiting
+        paused_on = measures.local_date(e.paused_since, zone) if e.paused_since is not None else None
+        clock = measures.EntryClock(
+            authorized_on=measures.local_date(e.authorized_at, zone),
+            as_of=as_of,
+            paused=measures.paused_days(e.suspended_days, paused_on, as_of),
+            max_days=e.max_days,
+        )
         # The optimizer escalates at escalation_percent of (today − authorized_date) over (deadline −
         # authorized_date). Its window is the measures' one: it opens on the authorization moved later by the days the
         # clock was paused, and closes on the tM deadline, so that share is days waited over tM, and the optimizer's
