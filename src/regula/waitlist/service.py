@@ -12,9 +12,9 @@ import secrets
 from collections import defaultdict
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from datetime import date, datetime
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import BigInteger, any_, bindparam, func, select, text, update
 from sqlalchemy import inspect as sa_inspect
@@ -598,8 +598,10 @@ async def transition(
     moves = _check_path(entry, target, actor, reason_code, reason_text)
     await _require_teleconsultation_answer(session, entry, target, actor)
     for move in moves:
-        await _take_care_times(session, settings, [(entry, move)])
-        _apply_move(entry, move, settings)
+        copy = _MovedColumns.of(entry)
+        await _take_care_times(session, settings, [(copy, move)])
+        _apply_move(copy, move, settings)
+        copy.apply_to(entry)  # written by the flush, audited by its listener
         await session.flush()
         await _event(
             session,
@@ -685,50 +687,35 @@ async def transition_many(
     return await _after_moves(session, settings, moves, actor)
 
 
-#: The columns a move writes (``_take_care_times``, ``_apply_move``), with their PostgreSQL types.
-_MOVED: dict[str, str] = {
-    "max_days": "int",
-    "suspended_days": "int",
-    "paused_since": "timestamptz",
-    "authorized_at": "timestamptz",
-    "deadline_date": "date",
-    "status": "text",
-    "status_changed_at": "timestamptz",
-    "updated_at": "timestamptz",
-}
-
-
-class _Movable(Protocol):
-    """What a move reads and writes of an entry (``_take_care_times``, ``_apply_move``)."""
-
-    oci_code: str
-    max_days: int
-    suspended_days: int
-    paused_since: datetime | None
-    authorized_at: datetime | None
-    deadline_date: date | None
-    status: str
-    status_changed_at: datetime
-    updated_at: datetime
-
-
 @dataclass
 class _MovedColumns:
-    """A copy of an entry's moved columns, a move applied to it in memory (``transition_many``)."""
+    """A copy of the columns a move reads (``oci_code``) and writes (``_take_care_times``, ``_apply_move``), each
+    written column with its PostgreSQL type: a move is applied to the copy, then written to the entry by the ORM
+    (``transition``) or set-based (``transition_many``, ``_write_moves``)."""
 
     oci_code: str
-    max_days: int
-    suspended_days: int
-    paused_since: datetime | None
-    authorized_at: datetime | None
-    deadline_date: date | None
-    status: str
-    status_changed_at: datetime
-    updated_at: datetime
+    max_days: int = field(metadata={"pg": "int"})
+    suspended_days: int = field(metadata={"pg": "int"})
+    paused_since: datetime | None = field(metadata={"pg": "timestamptz"})
+    authorized_at: datetime | None = field(metadata={"pg": "timestamptz"})
+    deadline_date: date | None = field(metadata={"pg": "date"})
+    status: str = field(metadata={"pg": "text"})
+    status_changed_at: datetime = field(metadata={"pg": "timestamptz"})
+    updated_at: datetime = field(metadata={"pg": "timestamptz"})
 
     @classmethod
     def of(cls, entry: WaitlistEntry) -> _MovedColumns:
         return cls(entry.oci_code, **{key: getattr(entry, key) for key in _MOVED})
+
+    def apply_to(self, entry: WaitlistEntry) -> None:
+        """Set the entry's changed columns (unchanged ones untouched, so the ORM sees no change in them)."""
+        for key in _MOVED:
+            if getattr(entry, key) != getattr(self, key):
+                setattr(entry, key, getattr(self, key))
+
+
+#: The columns a move writes, with their PostgreSQL types (from ``_MovedColumns``: one list).
+_MOVED: dict[str, str] = {f.name: f.metadata["pg"] for f in fields(_MovedColumns) if "pg" in f.metadata}
 
 
 async def _write_moves(session: AsyncSession, copies: Sequence[tuple[WaitlistEntry, _MovedColumns]]) -> None:
@@ -818,7 +805,9 @@ def _check_path(
     return moves
 
 
-async def _take_care_times(session: AsyncSession, settings: Settings, moves: Sequence[tuple[_Movable, _Move]]) -> None:
+async def _take_care_times(
+    session: AsyncSession, settings: Settings, moves: Sequence[tuple[_MovedColumns, _Move]]
+) -> None:
     """An entry authorized for the first time takes the tM of its OCI's protocol in force that day and keeps it
     (Portaria GM/MS 3.492/2024 art. 6 §2 IV, art. 10 §4 IV; decision 22): a later version changes the entries
     authorized from its effective date on, never the deadline of one already waiting. ``_apply_move`` then counts
@@ -831,7 +820,7 @@ async def _take_care_times(session: AsyncSession, settings: Settings, moves: Seq
         entry.max_days = referral_protocols.care_times(in_force[entry.oci_code], settings).tm_days
 
 
-def _apply_move(entry: _Movable, move: _Move, settings: Settings) -> None:
+def _apply_move(entry: _MovedColumns, move: _Move, settings: Settings) -> None:
     current, wanted = move.current, move.wanted
     now = utcnow()
     today = measures.local_date(now, settings.timezone)
