@@ -334,6 +334,13 @@ async def matrix(engine: AsyncEngine, settings: Settings) -> AsyncIterator[Matri
                         )
                     )
                 ).scalar_one()
+                # an audit event of the SC world (the change that created its waiting entry)
+                sc.ids["audit_event"] = (
+                    await s.execute(
+                        text("SELECT min(id) FROM audit_event WHERE entity_type = 'WaitlistEntry' AND entity_id = :e"),
+                        {"e": str(sc.ids["entry"])},
+                    )
+                ).scalar_one()
                 await s.commit()
             async with app_client(app) as client:
                 for caller in callers:
@@ -404,6 +411,7 @@ def _path_values(m: Matrix) -> dict[str, str]:
         "sanction_id": str(sc.ids["operator"]),  # no sanction in the worlds: every user gets 404
         "year": "2025",
         "kind": "atestados",
+        "event_id": str(sc.ids["audit_event"]),  # web.audit: one audit event, read in its jurisdiction
     }
 
 
@@ -422,6 +430,7 @@ PRIVATE_PARAMS = frozenset(
         "operator_id",
         "item_id",
         "sanction_id",
+        "event_id",
     }
 )
 #: The same parameter name meaning something else on one route.

@@ -10,7 +10,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, text
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 
 def migrations_dir() -> Path:
@@ -63,3 +63,11 @@ async def revisions_in(session: AsyncSession) -> set[str]:
 
 async def is_at_head(engine: AsyncEngine) -> bool:
     return await current_revisions(engine) == head_revisions()
+
+
+_APPLIED = text("SELECT version_num FROM alembic_version")
+
+
+async def applied_revisions(reader: AsyncConnection | AsyncSession) -> set[str]:
+    """The revisions the database is at (one statement; ``/health`` compares them with :func:`head_revisions`)."""
+    return set((await reader.execute(_APPLIED)).scalars())

@@ -5,14 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Request, Response, get
-from sqlalchemy import text
 
 from regula import __version__
 from regula.access.policy import public
 from regula.db import migrate
 from regula.http.state import reads_without_transaction
-
-_REVISIONS = text("SELECT version_num FROM alembic_version")
 
 
 @get("/health", opt=public(), include_in_schema=True, tags=["sistema"], summary="Saúde do serviço")
@@ -22,7 +19,7 @@ async def health(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
         # One statement on an autocommit connection of the application's pool (so the check sees what requests
         # see): one round trip, where a session took four (BEGIN, SELECT 1, this, ROLLBACK).
         async with reads_without_transaction(request.app.state) as reader:
-            current = set((await reader.execute(_REVISIONS)).scalars())
+            current = await migrate.applied_revisions(reader)
     except Exception as exc:
         body |= {
             "status": "error",
