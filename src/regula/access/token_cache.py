@@ -20,51 +20,18 @@ What a cached answer may cost, and the bound on it:
 
 from __future__ import annotations
 
-import threading
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
-
 from sqlalchemy import event
 from sqlalchemy.orm import Session, UOWTransaction
 
 from regula.access.models import ApiToken, User
 from regula.access.service import Principal
+from regula.core.expiring import ExpiringMap
 
 TOKEN_CACHE_SECONDS = 5.0
 MAX_TOKENS = 10_000  # past that the cache starts over: a few thousand active integrations at most
 
-
-@dataclass
-class TokenCache:
-    ttl: float = TOKEN_CACHE_SECONDS
-    clock: Callable[[], float] = time.monotonic
-    _entries: dict[str, tuple[float, Principal]] = field(default_factory=dict)  # digest → (valid until, who)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def get(self, token_digest: str) -> Principal | None:
-        found = self._entries.get(token_digest)
-        if found is None:
-            return None
-        until, principal = found
-        if self.clock() >= until:
-            self._entries.pop(token_digest, None)
-            return None
-        return principal
-
-    def put(self, token_digest: str, principal: Principal) -> None:
-        with self._lock:
-            if len(self._entries) >= MAX_TOKENS:
-                self._entries.clear()
-            self._entries[token_digest] = (self.clock() + self.ttl, principal)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
-
-
-#: The process's cache (each web worker has its own).
-TOKENS = TokenCache()
+#: The process's cache (each web worker has its own): token digest → who.
+TOKENS: ExpiringMap[str, Principal] = ExpiringMap(ttl=TOKEN_CACHE_SECONDS, max_size=MAX_TOKENS)
 
 
 def _after_flush(session: Session, flush_context: UOWTransaction) -> None:

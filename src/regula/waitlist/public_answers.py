@@ -26,16 +26,15 @@ What a remembered answer may cost, and the bound on it:
 from __future__ import annotations
 
 import re
-import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import TextClause, event
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 
+from regula.core.expiring import ExpiringMap
 from regula.waitlist.models import WaitlistEntry
 
 PUBLIC_ANSWER_SECONDS = 5.0
@@ -48,33 +47,28 @@ _WRITES_ENTRIES = re.compile(r"\b(?:update|insert\s+into|delete\s+from)\s+waitli
 V = TypeVar("V")
 
 
-@dataclass
 class AnswerCache(Generic[V]):
-    ttl: float = PUBLIC_ANSWER_SECONDS
-    clock: Callable[[], float] = time.monotonic
-    _entries: dict[tuple[str, date], tuple[float, V]] = field(default_factory=dict)  # key → (valid until, answer)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    """Answers keyed on the protocol and the birth date together, each forgotten ``ttl`` seconds after it was put."""
+
+    def __init__(self, ttl: float = PUBLIC_ANSWER_SECONDS, clock: Callable[[], float] = time.monotonic) -> None:
+        self._map: ExpiringMap[tuple[str, date], V] = ExpiringMap(ttl=ttl, max_size=MAX_ANSWERS, clock=clock)
+
+    @property
+    def clock(self) -> Callable[[], float]:
+        return self._map.clock
+
+    @clock.setter
+    def clock(self, clock: Callable[[], float]) -> None:
+        self._map.clock = clock
 
     def get(self, protocol: str, birth_date: date) -> V | None:
-        key = (protocol, birth_date)
-        found = self._entries.get(key)
-        if found is None:
-            return None
-        until, answer = found
-        if self.clock() >= until:
-            self._entries.pop(key, None)
-            return None
-        return answer
+        return self._map.get((protocol, birth_date))
 
     def put(self, protocol: str, birth_date: date, answer: V) -> None:
-        with self._lock:
-            if len(self._entries) >= MAX_ANSWERS:
-                self._entries.clear()
-            self._entries[(protocol, birth_date)] = (self.clock() + self.ttl, answer)
+        self._map.put((protocol, birth_date), answer)
 
     def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
+        self._map.clear()
 
 
 #: The process's memory (each web worker has its own).
