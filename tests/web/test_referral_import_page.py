@@ -65,6 +65,8 @@ async def test_an_aps_team_imports_a_file_with_bad_rows_and_sees_each_one(
     assert unreadable.status_code == 422 and field_error(unreadable.text, "arquivo")
     missing_columns = await aps.post("/importar", {}, files={"arquivo": ("x.csv", b"nome;cpf\nAna;123\n")})
     assert missing_columns.status_code == 422 and field_error(missing_columns.text, "arquivo")
+    # each missing column is named (the demo walk saw "Coluna obrigatória ausente." twelve times, none named)
+    assert "Coluna obrigatória ausente: data_nascimento." in missing_columns.text
     no_file = await aps.post("/importar", {}, files={"arquivo": ("", b"")})
     assert no_file.status_code == 422 and field_error(no_file.text, "arquivo")
 

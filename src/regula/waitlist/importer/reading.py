@@ -341,7 +341,7 @@ def _require_columns(columns: Mapping[str, str]) -> None:
         raise ImportFileError(
             f"Colunas obrigatórias ausentes no cabeçalho: {', '.join(missing)}.",
             code="colunas_obrigatorias_ausentes",
-            errors=[FieldError(m, "coluna_ausente", "Coluna obrigatória ausente.") for m in missing],
+            errors=[FieldError(m, "coluna_ausente", f"Coluna obrigatória ausente: {m}.") for m in missing],
         )
 
 
