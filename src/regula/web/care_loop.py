@@ -28,7 +28,7 @@ from regula.people.service import age_on
 from regula.waitlist import service as wl
 from regula.waitlist import teleconsultation_repository as tele_repo
 from regula.waitlist import teleconsultation_service as tele
-from regula.waitlist.teleconsultation import MAX_GUIDANCE, OUTCOME_LABELS_PT, Outcome
+from regula.waitlist.teleconsultation import MAX_GUIDANCE, OUTCOME_LABELS_PT, Outcome, check_answer
 from regula.waitlist.teleconsultation_models import TeleconsultationAnswer
 from regula.waitlist.teleconsultation_routes import check_order, worklist_filter
 from regula.web import common, forms
@@ -197,6 +197,7 @@ _FORM_FIELDS = {"outcome": "resposta", "guidance": "orientacao", "suggested_risk
     opt=allow(Role.TELECONSULTOR),
     include_in_schema=False,
     status_code=303,
+    request_class=forms.CheckedFormRequest,  # every field is ANSWER_FORM's, checked below
 )
 async def submit_answer(
     request: Request[Any, Any, Any],
@@ -214,13 +215,30 @@ async def submit_answer(
     async def rerender(refusal: forms.Refusal) -> Template:
         if refusal.status_code == 422:
             errors = {_FORM_FIELDS.get(k, k): text for k, text in refusal.fields.items()}
+            named = ", ".join(f.label for f in ANSWER_FORM.fields if f.name in errors)
             return await _answer_page(
-                request, db_session, settings, entry_id, errors=errors, values=values, status_code=422
+                request,
+                db_session,
+                settings,
+                entry_id,
+                errors=errors,
+                values=forms.shown(values),
+                alert=f"Verifique: {named}." if named else None,
+                status_code=422,
             )
         return await _answer_page(
             request, db_session, settings, entry_id, alert=refusal.message, status_code=refusal.status_code
         )
 
+    # A NUL in a field (``forms.CheckedFormRequest``) is refused with the rule's other objections, all at once.
+    refused = ANSWER_FORM.nul_errors(values)
+    if refused:
+        clean = forms.shown(values)
+        try:
+            check_answer(clean["resposta"], clean["orientacao"], clean["classe_sugerida"])
+        except ValidationFailed as exc:
+            refused += [e for e in exc.errors if _FORM_FIELDS.get(e.field, e.field) not in {r.field for r in refused}]
+        return await rerender(forms.Refusal.of_limits(refused))
     return await forms.submit(
         db_session,
         lambda: tele.answer(

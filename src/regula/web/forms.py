@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Annotated, Any, Literal, TypeVar
 
+from litestar import Request
 from litestar.enums import RequestEncodingType
 from litestar.params import Body
 from litestar.response import Redirect, Template
@@ -22,6 +23,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from regula.config import Settings
 from regula.core.errors import Conflict, DomainError, FieldError, NotFound, ValidationFailed
+from regula.http.input_guard import GuardedRequest
+from regula.inputs import NUL, nul_error
 from regula.waitlist import service as wl
 from regula.waitlist.models import WaitlistEntry
 from regula.waitlist.states import MAX_REASON_TEXT
@@ -179,11 +182,15 @@ class FormSpec:
     def check(self, values: Mapping[str, Any]) -> list[FieldError]:
         """The limits the browser enforces, checked again by the server (a request need not come from the page):
         the length of each typed field (a field left empty is the service's to require or not) and its format.
-        What the value means (a valid CPF, a known municipality) is the service's to say."""
-        errors: list[FieldError] = []
+        What the value means (a valid CPF, a known municipality) is the service's to say.
+
+        A NUL character in any field is refused by name (``regula.inputs``' rule, the one the input guard applies to
+        every form: PostgreSQL stores no NUL in text), so a page read with :class:`CheckedFormRequest` keeps its form
+        on screen with the message next to the field."""
+        errors = self.nul_errors(values)
         for f in self.fields:
             value = values.get(f.name)
-            if not f.limited or not isinstance(value, str) or value == "":
+            if not f.limited or not isinstance(value, str) or value == "" or NUL in value:
                 continue
             if f.max_length is not None and len(value) > f.max_length:
                 errors.append(
@@ -204,6 +211,10 @@ class FormSpec:
             elif f.pattern is not None and not re.fullmatch(f.pattern, value):
                 errors.append(FieldError(f.name, "formato_invalido", f.pattern_message or "Formato inválido."))
         return errors
+
+    def nul_errors(self, values: Mapping[str, Any]) -> list[FieldError]:
+        """The fields whose value carries a NUL character, refused by ``regula.inputs``' rule."""
+        return [nul_error(f.name) for f in self.fields if isinstance(value := values.get(f.name), str) and NUL in value]
 
     def _owner(self, key: str) -> tuple[FieldSpec | None, str | None]:
         """The field an error key names (``citizen.name`` → ``name``; ``checklist.ecg`` → the checklist and its
@@ -268,6 +279,26 @@ def column_length(model: Any, attribute: str) -> int:
     if not isinstance(length, int):
         raise ValueError(f"{model.__name__}.{attribute} has no length")
     return length
+
+
+class CheckedFormRequest(GuardedRequest):
+    """The request of a page form whose every field is in its :class:`FormSpec` and checked by the page (``check``)
+    before anything is stored (``route handler(..., request_class=CheckedFormRequest)``).
+
+    The input guard (``GuardedRequest``) refuses a NUL in a URL-encoded form before the page runs, on the generic
+    error page: the person loses what they typed and reads the field's key. Here that one check is left to the
+    form's ``check``, which refuses the NUL with the same rule and message, by the field's label, on the form itself
+    with the text kept (a 422). Everything else the guard checks (JSON, multipart fields, the path and the query)
+    stays as it is."""
+
+    async def body(self) -> bytes:
+        return await Request.body(self)
+
+
+def shown(values: Mapping[str, str]) -> dict[str, str]:
+    """Typed values as a refused form shows them again: whole, but without the NUL characters it was refused for
+    (a browser would show each as a replacement character)."""
+    return {k: v.replace(NUL, "") for k, v in values.items()}
 
 
 #: Every page form, by name: the test that walks the pages checks each rendered field against these limits.
