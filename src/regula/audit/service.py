@@ -20,10 +20,11 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import event, insert, inspect
+from sqlalchemy import event, insert, inspect, literal_column
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapper, ORMExecuteState, Session, UOWTransaction
 from sqlalchemy.orm.base import PASSIVE_NO_INITIALIZE
+from sqlalchemy.sql.dml import ReturningInsert
 
 from regula.audit.models import BULK_CREATED, BULK_IMPORT, AuditEvent
 from regula.core.errors import Conflict
@@ -33,10 +34,22 @@ _CONTEXT_KEY = "regula_audit_context"
 # Set on session.info: the transaction recorded a read of personal data / wrote anything else (decision 0024).
 _READ_RECORDED = "regula_audit_read_recorded"
 _OTHER_WRITE = "regula_audit_other_write"
+# Set on session.info by the owner of a safe request's session (``regula.http.state.provide_db_session``): its read
+# events may turn off the wait for the disk in their own INSERT (decision 0024). Never set for jobs or commands.
+_MAY_SKIP_FSYNC = "regula_audit_may_skip_fsync"
+# Set on session.info when a read event's INSERT did so, for this transaction.
+_FSYNC_SKIPPED = "regula_audit_fsync_skipped"
 #: Events that record a read, as opposed to a change (an export is recorded as a read but kept apart: rare and
 #: the one an inquiry asks for first).
 READ_ACTIONS = frozenset({"read", "read_list"})
 _audit_table = AuditEvent.__table__  # type: ignore[attr-defined]
+_INSERT_ONE = insert(_audit_table)
+#: A read event's row, and ``SET LOCAL synchronous_commit TO OFF`` in the same statement (``set_config(..., true)``
+#: is transaction-local like ``SET LOCAL``): the read's commit skips the wait for the disk without a round trip
+#: of its own (decision 0024).
+_INSERT_READ_NO_FSYNC: ReturningInsert[tuple[str]] = insert(_audit_table).returning(
+    literal_column("set_config('synchronous_commit', 'off', true)")
+)
 
 
 @dataclass(frozen=True)
@@ -317,8 +330,15 @@ async def record(
     municipality_ibge: str | None = None,
     status_code: int | None = None,
 ) -> None:
-    """An explicit event in the caller's transaction: reads of a citizen's record, logins, imports."""
-    session.info[_READ_RECORDED if action in READ_ACTIONS else _OTHER_WRITE] = True
+    """An explicit event in the caller's transaction: reads of a citizen's record, logins, imports.
+
+    In a session that allows it (:func:`allow_commit_without_fsync`), the first read event of a transaction that
+    has written nothing else also sets ``synchronous_commit`` off for that transaction, in its own INSERT; the
+    owner of the transaction turns it back on before committing if anything else is written after it
+    (:func:`fsync_skipped`, :func:`only_reads_recorded`)."""
+    info = session.info
+    is_read = action in READ_ACTIONS
+    info[_READ_RECORDED if is_read else _OTHER_WRITE] = True
     row = get_context(session).columns() | {
         "action": action,
         "entity_type": entity_type,
@@ -330,7 +350,28 @@ async def record(
         "municipality_ibge": municipality_ibge,
         "status_code": status_code,
     }
-    await session.execute(insert(_audit_table), [row])
+    if (
+        is_read
+        and info.get(_MAY_SKIP_FSYNC)
+        and not info.get(_FSYNC_SKIPPED)
+        and not info.get(_OTHER_WRITE)
+        and not (session.new or session.dirty or session.deleted)
+    ):
+        info[_FSYNC_SKIPPED] = True
+        await session.execute(_INSERT_READ_NO_FSYNC, row)
+        return
+    await session.execute(_INSERT_ONE, row)
+
+
+def allow_commit_without_fsync(session: AsyncSession) -> None:
+    """Let this session's read events turn off ``synchronous_commit`` for their transaction (decision 0024): only
+    for a safe request's session, whose owner commits it through ``regula.http.state.provide_db_session``."""
+    session.info[_MAY_SKIP_FSYNC] = True
+
+
+def fsync_skipped(session: AsyncSession) -> bool:
+    """Whether a read event's INSERT has set ``synchronous_commit`` off for the session's current transaction."""
+    return bool(session.info.get(_FSYNC_SKIPPED))
 
 
 def only_reads_recorded(session: AsyncSession) -> bool:
@@ -354,6 +395,7 @@ def _on_execute(state: ORMExecuteState) -> None:
 def _transaction_ended(session: Session, *args: Any) -> None:
     session.info.pop(_READ_RECORDED, None)
     session.info.pop(_OTHER_WRITE, None)
+    session.info.pop(_FSYNC_SKIPPED, None)
 
 
 async def record_read(

@@ -19,13 +19,20 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from regula.access.service import Principal
-from regula.audit.service import AuditContext, only_reads_recorded, set_context
+from regula.audit.service import (
+    AuditContext,
+    allow_commit_without_fsync,
+    fsync_skipped,
+    only_reads_recorded,
+    set_context,
+)
 from regula.config import Settings
 from regula.http.client import UNKNOWN, client_address_from_scope
 
 SESSIONMAKER_KEY = "sessionmaker"
 _SAFE_METHODS = frozenset({"GET", "HEAD"})
 _NO_FSYNC = text("SET LOCAL synchronous_commit TO OFF")
+_FSYNC = text("SET LOCAL synchronous_commit TO ON")
 SETTINGS_KEY = "settings"
 
 
@@ -58,17 +65,25 @@ def audit_context_for(request: Request[Any, Any, Any]) -> AuditContext:
 
 
 async def provide_db_session(request: Request[Any, Any, Any]) -> AsyncGenerator[AsyncSession, None]:
+    safe = request.method in _SAFE_METHODS
     async with sessionmaker_from(request.app.state)() as session:
         set_context(session, audit_context_for(request))
+        if safe:
+            # The read event's own INSERT turns off the wait for the disk (no round trip of its own).
+            allow_commit_without_fsync(session)
         try:
             yield session
         except BaseException:
             await session.rollback()
             raise
         else:
-            if request.method in _SAFE_METHODS and only_reads_recorded(session):
-                # A safe request whose only writes are the audit rows of what it read: committed without waiting
-                # for the WAL flush; the rows reach the disk within ~3 × wal_writer_delay (decision 0024).
+            # A safe request whose only writes are the audit rows of what it read is committed without waiting for
+            # the WAL flush; the rows reach the disk within ~3 × wal_writer_delay (decision 0024). Anything else
+            # written in the transaction, before or after the read event, keeps the synchronous commit.
+            if fsync_skipped(session):
+                if not only_reads_recorded(session):
+                    await session.execute(_FSYNC)
+            elif safe and only_reads_recorded(session):
                 await session.execute(_NO_FSYNC)
             await session.commit()
 
