@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 from tests.conftest import Login
-from tests.web.conftest import HTML
+from tests.web.conftest import HTML, field_error
 from tests.web.test_forms_referral import summary
 from tests.web.test_requester_pages import BrowserFor, MakeUser
 
@@ -81,7 +81,8 @@ async def test_bad_input_is_named_by_label_in_form_order_and_kept(make_user: Mak
     assert response.status_code == 422
     lines = summary(response.text)
     labels = [line.split(":")[0] for line in lines]
-    assert labels == ["Usuário", "Nome completo", "Senha"]  # the form's limits first, in its order
+    # the form's limits and the service's rules in one answer, in the form's order (the role was a second round)
+    assert labels == ["Usuário", "Nome completo", "Papel", "Senha"]
     assert "N" * 201 in response.text and 'value="A b"' in response.text
     # within the limits, the service's own rules (the CLI's), still by label and in order
     within = typed | {"username": "abc", "full_name": "Nome", "password": "", "jurisdiction": "uf:ZZ"}
@@ -92,6 +93,29 @@ async def test_bad_input_is_named_by_label_in_form_order_and_kept(make_user: Mak
     assert "rei" not in lines[0] or "Papel desconhecido" in lines[0]
     assert 'value="uf:ZZ"' in response.text and 'value="abc"' in response.text
     assert [f.name for f in CREATE_FORM.fields] == ["username", "full_name", "role", "jurisdiction", "password"]
+
+
+async def test_every_error_of_a_new_user_at_once_and_roles_by_their_names(
+    make_user: MakeUser, browser_for: BrowserFor
+) -> None:
+    """One submission names every field to fix (the form's limits and the service's rules together: a bad username
+    and no role, no name, an unknown jurisdiction), and the roles are named as the role list shows them."""
+    admin = await browser_for(await make_user("admin", "br"))
+    typed = {"username": "A b", "full_name": "", "role": "", "jurisdiction": "uf:ZZ", "password": ""}
+    response = await admin.post("/admin/usuarios", typed)
+    assert response.status_code == 422
+    lines = summary(response.text)
+    assert [line.split(":")[0] for line in lines] == ["Usuário", "Nome completo", "Papel", "Jurisdição"]
+    role = lines[2]
+    assert "Regulador" in role and "Navegador do cuidado (NGC)" in role and "Teleconsultor (especialista)" in role
+    assert not re.search(r"\b(admin|gestor|regulador|navegador|solicitante|executante|teleconsultor)\b", role)
+    assert field_error(response.text, "role") == role.split(": ", 1)[1]
+    # the same names when an unknown role is sent, and on the user's access form
+    unknown = summary((await admin.post("/admin/usuarios", typed | {"role": "rei"})).text)[2]
+    assert unknown.startswith("Papel: Papel desconhecido; escolha um de: Administrador, Gestor, Regulador")
+    other = await make_user("regulador", "uf:SC")
+    moved = await admin.post(f"/admin/usuarios/{other.username}/acesso", {"role": "rei", "jurisdiction": "uf:SC"})
+    assert moved.status_code == 422 and "Navegador do cuidado (NGC)" in moved.text and "navegador," not in moved.text
 
 
 async def test_a_state_admin_manages_only_users_inside_the_state(make_user: MakeUser, browser_for: BrowserFor) -> None:

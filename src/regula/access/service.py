@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from regula.access import repository as repo
 from regula.access.models import ApiToken, User, WebSession
-from regula.access.policy import Jurisdiction, JurisdictionKind, Place, Role
+from regula.access.policy import ROLE_LABELS_PT, Jurisdiction, JurisdictionKind, Place, Role
 from regula.access.throttle import LoginThrottle
 from regula.core.errors import (
     Conflict,
@@ -123,6 +123,47 @@ def validate_jurisdiction(raw: str, field: str = "jurisdiction") -> Jurisdiction
     return j
 
 
+def _role_of(role: str, errors: list[FieldError]) -> Role | None:
+    """The role a form or a command names by its code; an unknown one is an error that lists the roles by the names
+    people read (``ROLE_LABELS_PT``: the page shows it next to the field; programs have the code)."""
+    try:
+        return Role(role.strip().lower())
+    except ValueError:
+        labels = [ROLE_LABELS_PT[r] for r in Role]
+        options = ", ".join(labels[:-1]) + f" ou {labels[-1]}"
+        message = f"Papel desconhecido; escolha um de: {options}." if role.strip() else f"Escolha o papel: {options}."
+        errors.append(FieldError("role", "papel_desconhecido", message))
+        return None
+
+
+def check_new_user(
+    *, username: str, full_name: str, role: str, jurisdiction: str, password: str
+) -> tuple[list[FieldError], Role | None, Jurisdiction | None]:
+    """Every objection to a new user's fields at once (no database): the username's format, a known role, a
+    jurisdiction that exists, the password's length and a full name. :func:`create_user` applies it, and a form
+    reports it with its own limits in one answer."""
+    errors: list[FieldError] = []
+    if not _USERNAME.match(username.strip().lower()):
+        errors.append(
+            FieldError(
+                "username",
+                "usuario_formato",
+                "Use de 3 a 64 letras minúsculas, números, ponto, hífen ou sublinhado.",
+            )
+        )
+    role_value = _role_of(role, errors)
+    try:
+        juris: Jurisdiction | None = validate_jurisdiction(jurisdiction)
+    except ValidationFailed as exc:
+        errors.extend(exc.errors)
+        juris = None
+    if len(password) < MIN_PASSWORD:
+        errors.append(FieldError("password", "senha_curta", f"A senha deve ter pelo menos {MIN_PASSWORD} caracteres."))
+    if not full_name.strip():
+        errors.append(FieldError("full_name", "obrigatorio", "Informe o nome completo."))
+    return errors, role_value, juris
+
+
 async def create_user(
     session: AsyncSession,
     *,
@@ -134,36 +175,10 @@ async def create_user(
     must_change_password: bool = False,
     granted_by: Principal | None = None,
 ) -> User:
-    errors: list[FieldError] = []
     uname = username.strip().lower()
-    if not _USERNAME.match(uname):
-        errors.append(
-            FieldError(
-                "username",
-                "usuario_formato",
-                "Use de 3 a 64 letras minúsculas, números, ponto, hífen ou sublinhado.",
-            )
-        )
-    try:
-        role_value = Role(role.strip().lower())
-    except ValueError:
-        errors.append(
-            FieldError(
-                "role",
-                "papel_desconhecido",
-                f"Papel desconhecido; use um de: {', '.join(r.value for r in Role)}",
-            )
-        )
-        role_value = None
-    try:
-        juris = validate_jurisdiction(jurisdiction)
-    except ValidationFailed as exc:
-        errors.extend(exc.errors)
-        juris = None
-    if len(password) < MIN_PASSWORD:
-        errors.append(FieldError("password", "senha_curta", f"A senha deve ter pelo menos {MIN_PASSWORD} caracteres."))
-    if not full_name.strip():
-        errors.append(FieldError("full_name", "obrigatorio", "Informe o nome completo."))
+    errors, role_value, juris = check_new_user(
+        username=username, full_name=full_name, role=role, jurisdiction=jurisdiction, password=password
+    )
     if errors:
         raise ValidationFailed("Não foi possível criar o usuário.", errors=errors)
     assert role_value is not None and juris is not None
@@ -442,15 +457,7 @@ async def change_access(session: AsyncSession, username: str, *, role: str, juri
     after); it applies at the user's next request (the principal is read from the user at each request)."""
     user = await managed_user(session, username, by)
     errors: list[FieldError] = []
-    try:
-        role_value: Role | None = Role(role.strip().lower())
-    except ValueError:
-        errors.append(
-            FieldError(
-                "role", "papel_desconhecido", f"Papel desconhecido; use um de: {', '.join(r.value for r in Role)}"
-            )
-        )
-        role_value = None
+    role_value = _role_of(role, errors)
     try:
         juris: Jurisdiction | None = validate_jurisdiction(jurisdiction)
     except ValidationFailed as exc:
