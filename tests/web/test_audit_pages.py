@@ -202,3 +202,36 @@ async def test_the_auditor_filters_by_kind_of_record_and_opens_an_event(
     assert (await auditor.get("/auditoria/eventos/999999999999")).status_code == 404
     regulator = await browser_for(reader)
     assert (await regulator.get(f"/auditoria/eventos/{event_id}")).status_code == 403
+
+
+async def test_downloading_the_trail_is_an_export_not_a_list_read(
+    session: AsyncSession, client: httpx.AsyncClient, make_user: MakeUser, browser_for: BrowserFor
+) -> None:
+    # Walking the demo: the CSV download showed on the trail as "Leitura em lista", like a page of results.
+    aps = await make_user("solicitante", f"municipality:{FLORIANOPOLIS}")
+    entry = await refer(client, aps, citizen_body(name="Trilha Exportada Em Csv"))
+    exporter_login = await make_user("auditor", "br")
+    exporter = await browser_for(exporter_login)
+    csv = await exporter.get("/auditoria.csv", params={"solicitacao": entry["id"]})
+    assert csv.status_code == 200, csv.text
+    n = len(csv.text.strip().splitlines()) - 1
+    assert n >= 1
+    recorded = (
+        await session.execute(
+            text("SELECT action, entity_type FROM audit_event WHERE actor_username = :u AND path = '/auditoria.csv'"),
+            {"u": exporter_login.username},
+        )
+    ).all()
+    assert [tuple(r) for r in recorded] == [("export", "AuditEvent")]
+
+    reader = await browser_for(await make_user("auditor", "br"))
+    mine = {"usuario": exporter_login.username}
+    rows = event_rows((await reader.get("/auditoria", params=mine)).text)
+    exported = [r for r in rows if "Exportação" in r]
+    assert len(exported) == 1, rows
+    what = "registro exportado" if n == 1 else "registros exportados"
+    assert f"Auditoria: {n} {what} em CSV" in exported[0]
+    assert not any("Leitura em lista" in r for r in rows), rows
+    # the search by kind of action agrees: an export, not a read
+    assert len(event_rows((await reader.get("/auditoria", params=mine | {"acao": "export"})).text)) == 1
+    assert event_rows((await reader.get("/auditoria", params=mine | {"acao": "read"})).text) == []

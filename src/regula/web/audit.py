@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from regula.access.policy import ROLE_LABELS_PT, Role, allow
 from regula.audit import repository as audit_repo
-from regula.audit.service import record_list_read, record_read
+from regula.audit.service import LIST_READ, record_list_read, record_read
 from regula.config import Settings
 from regula.core.errors import NotFound
 from regula.inputs import BIGINT_MAX
@@ -38,6 +38,8 @@ from regula.waitlist import repository as waitlist_repo
 from regula.web import charts, common, forms, listing
 
 AUDITORS = (Role.AUDITOR,)
+#: The action of an export's event (``audit.repository.ACTIONS``: the search's "Exportação").
+EXPORT: Final = "export"
 #: The most rows one CSV download carries (newest first); a wider question is narrowed by period.
 CSV_LIMIT: Final = 50_000
 
@@ -239,9 +241,11 @@ async def _audit_the_search(
     params: dict[str, Any],
     chosen: Citizen | None,
     matches: list[Citizen],
+    *,
+    action: str = LIST_READ,
 ) -> None:
-    """The auditor's reading is itself recorded: the events shown, the question asked, and the citizens the
-    question looked up (a read of their record)."""
+    """The auditor's reading is itself recorded: the events shown (``action``: a list read on the page, an export
+    for the CSV download), the question asked, and the citizens the question looked up (a read of their record)."""
     for c in matches if chosen is None else [chosen]:
         assert c.id is not None
         await record_read(db_session, "Citizen", str(c.id), uf=c.uf, municipality_ibge=c.municipality_ibge)
@@ -254,17 +258,24 @@ async def _audit_the_search(
         detail={"busca": question},
         uf=chosen.uf if chosen is not None else None,
         municipality_ibge=chosen.municipality_ibge if chosen is not None else None,
-        even_if_empty=bool(question),
+        action=action,
+        even_if_empty=bool(question),  # the CSV's question always names its format: an empty export is recorded
     )
 
 
 def _record_label(row: RowMapping) -> str:
     kind = ENTITY_LABELS_PT.get(row["entity_type"] or "", row["entity_type"] or "—")
     after = row["after"] or {}
-    if row["action"] in ("read_list", "export") and isinstance(after.get("ids"), list):
+    if row["action"] in (LIST_READ, EXPORT) and isinstance(after.get("ids"), list):
         n = len(after["ids"])
         what = "registro" if n == 1 else "registros"
-        return f"{kind}: lista de {n} {what}" + (f" ({row['entity_id']})" if row["entity_id"] else "")
+        ref = f" ({row['entity_id']})" if row["entity_id"] else ""
+        if row["action"] == EXPORT:
+            done = "exportado" if n == 1 else "exportados"
+            question = after.get("busca")
+            fmt = question.get("formato") if isinstance(question, dict) else None
+            return f"{kind}: {n} {what} {done}" + (f" em {str(fmt).upper()}" if fmt else "") + ref
+        return f"{kind}: lista de {n} {what}" + ref
     return f"{kind} {row['entity_id']}" if row["entity_id"] else kind
 
 
@@ -388,7 +399,8 @@ async def audit_csv(
     q, matches, chosen = await _question(request, db_session, settings, params, citizen_id, entry_id)
     rows = list(await audit_repo.search_all(db_session, common.actor(request), q, limit=CSV_LIMIT))
     filters = {**params, "cidadao_id": chosen.id if chosen else None, "solicitacao": entry_id, "formato": "csv"}
-    await _audit_the_search(db_session, rows, filters, chosen, [] if chosen else matches)
+    # A download is an export of the events (shown as "Exportação", searched with the exports), not a page's list.
+    await _audit_the_search(db_session, rows, filters, chosen, [] if chosen else matches, action=EXPORT)
     tz = ZoneInfo(settings.timezone)
     header = ["Quando", "Usuário", "Papel", "Ação", "Registro", "Endereço de origem", "Origem", "Requisição", "Status"]
     out = []
