@@ -49,18 +49,30 @@ def _known(address: str) -> str | None:
 
 
 def audit_context_for(request: Request[Any, Any, Any]) -> AuditContext:
-    user = request.scope.get("user")
+    scope = request.scope
+    user = scope.get("user")
     principal = user if isinstance(user, Principal) else None
+    # What ``request.url.path`` and ``request.headers`` give, read from the scope without building either (once
+    # per request that opens a session): the first value of each header, decoded as Litestar decodes it.
+    path = scope.get("root_path", "") + scope["path"]
+    user_agent: str | None = None
+    request_id: str | None = None
+    for name, value in scope["headers"]:
+        if name == b"user-agent":
+            if user_agent is None:
+                user_agent = value.decode("latin-1")
+        elif name == b"x-request-id" and request_id is None:
+            request_id = value.decode("latin-1")
     return AuditContext(
         actor_user_id=principal.user_id if principal else None,
         actor_username=principal.username if principal else None,
         actor_role=principal.role.value if principal else None,
-        source="api" if request.url.path.startswith("/api/") else "web",
-        ip=_known(client_address_from_scope(request.scope, settings_from(request.app.state))),
-        user_agent=(request.headers.get("user-agent") or "")[:300] or None,
-        request_id=request.headers.get("x-request-id"),
+        source="api" if path.startswith("/api/") else "web",
+        ip=_known(client_address_from_scope(scope, settings_from(request.app.state))),
+        user_agent=(user_agent or "")[:300] or None,
+        request_id=request_id,
         method=request.method,
-        path=request.url.path[:500],
+        path=path[:500],
     )
 
 
