@@ -30,7 +30,7 @@ from regula.config import Settings
 DEVNULL = open(os.devnull, "w")  # noqa: SIM115 - for the process's life
 
 
-async def _drive(db: BenchDb, token: str, which: str, n: int, profile: bool) -> None:
+async def _drive(db: BenchDb, token: str, which: str, n: int, profile: bool, sort: str = "cumulative") -> None:
     from pydantic import SecretStr
 
     from regula.db.engine import make_database
@@ -86,9 +86,11 @@ async def _drive(db: BenchDb, token: str, which: str, n: int, profile: bool) -> 
     await database.dispose()
     print(f"{which}: {n} requests, {wall / n * 1000:.3f} ms each (wall{', profiled' if profile else ''})")
     if profile:
+        if dump := os.environ.get("REGULA_PROFILE_DUMP"):  # the raw profile, for pstats' callers/callees
+            profiler.dump_stats(dump)
         out = io.StringIO()
         stats = pstats.Stats(profiler, stream=out)
-        stats.sort_stats("cumulative").print_stats(60)
+        stats.sort_stats(sort).print_stats(60)
         print(out.getvalue())
 
 
@@ -96,6 +98,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m benchmarks.profile_request")
     p.add_argument("--requests", type=int, default=3000)
     p.add_argument("--path", default="read", choices=["read", "public", "health"])
+    p.add_argument("--sort", default="cumulative", choices=["cumulative", "tottime"], help="order of the profile")
     p.add_argument("--server", default=os.environ.get("REGULA_BENCH_DATABASE_URL", DEFAULT_SERVER))
     a = p.parse_args(sys.argv[1:] if argv is None else argv)
     db = BenchDb.create(a.server)
@@ -103,7 +106,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         asyncio.run(generate(db, 5000, 2000))
         token = asyncio.run(_user_and_token(db))
         asyncio.run(_drive(db, token, a.path, a.requests, profile=False))
-        asyncio.run(_drive(db, token, a.path, a.requests, profile=True))
+        asyncio.run(_drive(db, token, a.path, a.requests, profile=True, sort=a.sort))
     finally:
         db.drop()
 
