@@ -74,6 +74,28 @@ def db_upgrade() -> None:
         console.print("[green]Banco atualizado.[/]")
 
 
+@db_app.command("settings")
+def db_settings(
+    memory_gb: Annotated[
+        float | None, typer.Option(help="Memória do servidor do banco, em GB (padrão: a desta máquina)", min=0.25)
+    ] = None,
+    free_disk_gb: Annotated[
+        float | None,
+        typer.Option(help="Espaço livre no disco dos dados do banco, em GB (padrão: o de REGULA_HOME)", min=1),
+    ] = None,
+) -> None:
+    """Mostra as configurações de memória e WAL do PostgreSQL dimensionadas para a máquina (para o postgresql.conf
+    de um servidor externo; o servidor embutido já as aplica)."""
+    from regula.db import server_settings as pg
+
+    memory = int(memory_gb * pg.GiB) if memory_gb is not None else pg.machine_memory_bytes()
+    disk = int(free_disk_gb * pg.GiB) if free_disk_gb is not None else pg.free_disk_bytes(load_settings().home)
+    sys.stdout.write(
+        f"# regula: PostgreSQL dimensionado para {memory / pg.GiB:.1f} GB de memória e {disk / pg.GiB:.0f} GB "
+        "livres em disco\n" + pg.as_conf(pg.sized_settings(memory, disk))
+    )
+
+
 @users_app.command("create")
 def users_create(
     username: Annotated[str, typer.Option(help="Nome de usuário (minúsculas)")],

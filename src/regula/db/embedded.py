@@ -6,6 +6,12 @@ stopped cleanly when the last regula process using it exits; the data stays on d
 Two roles, as in production (``regula.db.roles``): ``regula_owner`` owns database ``regula`` and everything in it
 and runs the migrations; ``regula_app`` is what the app, the scheduler and the CLI connect as. Both log in
 without a password: the server listens only on a Unix socket inside the data directory.
+
+Its memory and WAL settings are sized to the machine (:mod:`regula.db.server_settings`): written on every start to
+``regula-sized.conf`` in the data directory, which ``postgresql.conf`` includes. Whatever an operator sets with
+``ALTER SYSTEM`` still wins (``postgresql.auto.conf`` is read after it). A setting that needs a restart
+(``shared_buffers``) takes effect at once when this process is the server's only user (it restarts it, as on the
+first start of a new data directory), otherwise at the server's next start.
 """
 
 from __future__ import annotations
@@ -17,10 +23,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from regula.db import server_settings
+
 log = logging.getLogger(__name__)
 
 # A Unix socket path must fit in 107 bytes; pgserver puts the socket in the data directory.
 _MAX_SOCKET_DIR = 90
+
+SIZED_CONF = "regula-sized.conf"
+_INCLUDE = f"include_if_exists = '{SIZED_CONF}'"
 
 OWNER_ROLE = "regula_owner"
 APP_ROLE = "regula_app"
@@ -114,6 +125,7 @@ class EmbeddedPostgres:
 
             self._server = get_server(str(self.pgdata), cleanup_mode="stop")
         self._forget_dead_handles()
+        self._size_to_machine()
         self._server.psql(_SETUP_SQL)
         log.info("embedded PostgreSQL ready", extra={"pgdata": str(self.pgdata)})
         return self.url("regula")
@@ -135,6 +147,26 @@ class EmbeddedPostgres:
             self._forget_dead_handles()
             self._server.cleanup()
             self._server = None
+
+    def _size_to_machine(self) -> None:
+        """Write the sized settings, have the server read them, and restart it if one needs a restart and nobody
+        else uses the server."""
+        sized = server_settings.for_this_machine(self.pgdata)
+        write_sized_conf(self.pgdata, sized)
+        self._server.psql("SELECT pg_reload_conf();")
+        pending = self._server.psql(
+            "\\pset format unaligned\n\\pset tuples_only on\nSELECT count(*) FROM pg_settings WHERE pending_restart;"
+        ).strip()
+        if pending.splitlines()[-1:] != ["0"] and self._server.global_process_id_list.get() == [os.getpid()]:
+            import atexit
+
+            from pgserver import get_server  # type: ignore[attr-defined]
+
+            old = self._server
+            old.cleanup()  # the last user leaving: pgserver stops the server
+            atexit.unregister(old._cleanup)
+            self._server = get_server(str(self.pgdata), cleanup_mode="stop")
+            log.info("embedded PostgreSQL restarted with settings sized to the machine")
 
     def _forget_dead_handles(self) -> None:
         """pgserver counts the processes attached to the server in a file and stops the server when the last one
@@ -158,3 +190,20 @@ def _exists(pid: int) -> bool:
     except PermissionError:  # someone else's process
         return True
     return True
+
+
+def write_sized_conf(pgdata: Path, sized: dict[str, str]) -> None:
+    """``regula-sized.conf`` with these settings, and the line of ``postgresql.conf`` that includes it (added once).
+    Both files are only rewritten when their text changes."""
+    target = pgdata / SIZED_CONF
+    text = (
+        "# Written by regula on every start of the embedded server (regula.db.server_settings): sized to this\n"
+        "# machine. Do not edit; override with ALTER SYSTEM, which postgresql.auto.conf applies after this file.\n"
+        + server_settings.as_conf(sized)
+    )
+    if not target.exists() or target.read_text() != text:
+        target.write_text(text)
+    main = pgdata / "postgresql.conf"
+    current = main.read_text()
+    if _INCLUDE not in current:
+        main.write_text(current.rstrip("\n") + "\n\n# settings sized to the machine by regula\n" + _INCLUDE + "\n")
