@@ -15,10 +15,12 @@ ORM, which is right for one queue or a policy change and far too slow for the wh
 
 Why one write and not a score write-back followed by ``recompute_positions``: every waiting entry's score changes
 every day (the waiting term grows by ``points_per_day``) and so do its estimated dates (they count from today),
-so each of those statements rewrites every row. An UPDATE of a ``waitlist_entry`` row costs a new row version plus
-an entry in each of the table's seven indexes (``score`` is in the queue-order index, so these updates can never be
-HOT); doing it once instead of twice halves the nightly cost (measured in ``docs/benchmarks.md``). For the same
-reason ``position_updated_at`` costs nothing extra: it rides on a row version that is written anyway.
+so each of those statements rewrites every row. None of the columns written here is indexed and the table's pages
+are half full (migration 0022), so each of these UPDATEs is heap-only: a new row version on the same page and no
+index entry, where a full update writes one in each of the table's seven indexes (measured in
+``docs/benchmarks.md``, "the daily rewrites as heap-only updates"). Keep it so: indexing any column this statement
+writes makes every nightly row write seven index entries again. Doing it once instead of twice still halves the
+row versions, and ``position_updated_at`` costs nothing extra: it rides on a row version that is written anyway.
 
 The table is locked against writes (``SHARE ROW EXCLUSIVE``, reads go on) for the refresh's transaction, so
 positions computed from the snapshot that was read are still true when they are written: a referral authorized or
