@@ -10,6 +10,8 @@ catalog, generates waiting entries with COPY, runs the benchmarks and drops the 
     per run so every run does the real daily work. Database time (the score write-back and the positions) is
     reported apart from the Python time (read + decode, compute). Baseline, in the same process: one plain
     ``rank() OVER (PARTITION BY queue ORDER BY score DESC, authorized_at, id)`` over the same rows, fetched.
+(c) ``reads``: what reading a queue in score order costs — ranking the largest and a median queue, and "how many
+    wait at or above this score" for 50 of their entries (the indexes decide it: migration 0022, decision 0027).
 (b) ``position``: one citizen's position (``GET /public/position``) at a fixed open-loop rate against the app
     served by uvicorn in a subprocess; baseline at the same rate: a handler that runs ``SELECT 1``.
 
@@ -471,6 +473,72 @@ async def what_if_hot(db: BenchDb) -> None:
         await conn.close()
 
 
+# -- (c) reads in score order ----------------------------------------------------------------------------------------
+
+
+async def read_costs(db: BenchDb, runs: int) -> dict[str, Any]:
+    """(c) ``reads``: what reads a queue in score order costs, in the largest queue and in a median one — ranking it
+    (``service.recompute_positions`` of that queue, rolled back) and "how many wait at or above this score" for 50
+    of its entries at once (``repository.waiting_at_or_above``, the analysis list's provisional place). Medians of
+    ``runs``, after one untimed run of each (cache warm)."""
+    from regula.waitlist import repository as repo
+    from regula.waitlist import service
+    from regula.waitlist.queues import QueueKey
+
+    settings = db.settings()
+    database = make_database(db.url, pool_size=2)
+    out: dict[str, Any] = {}
+    try:
+        async with database.transaction() as session:
+            sizes = (
+                await session.execute(
+                    text(
+                        "SELECT oci_code, scope_kind, scope_code, count(*) AS n FROM waitlist_entry "
+                        "WHERE status = 'autorizada' GROUP BY 1, 2, 3 ORDER BY n DESC"
+                    )
+                )
+            ).all()
+        picks = {"largest": sizes[0], "median": sizes[len(sizes) // 2]}
+        for label, (oci, kind, code, n) in picks.items():
+            key = QueueKey(oci, kind, code)
+            async with database.transaction() as session:
+                rows = (
+                    await session.execute(
+                        text(
+                            "SELECT id, score FROM waitlist_entry WHERE status = 'autorizada' AND oci_code = :o "
+                            "AND scope_kind = :k AND scope_code = :c ORDER BY id LIMIT 50"
+                        ),
+                        {"o": oci, "k": kind, "c": code},
+                    )
+                ).all()
+            wanted = [(int(i), key, int(sc)) for i, sc in rows]
+            rank_times, above_times = [], []
+            for i in range(runs + 1):
+                async with database.sessionmaker() as session:
+                    started = time.perf_counter()
+                    await service.recompute_positions(session, settings, [key])
+                    took = time.perf_counter() - started
+                    await session.rollback()
+                    if i:
+                        rank_times.append(took)
+                    started = time.perf_counter()
+                    await repo.waiting_at_or_above(session, wanted)
+                    took = time.perf_counter() - started
+                    await session.rollback()
+                    if i:
+                        above_times.append(took)
+            out[label] = {
+                "queue": str(key),
+                "entries": int(n),
+                "rank_queue_ms": round(_median(rank_times) * 1000, 1),
+                "at_or_above_50_ms": round(_median(above_times) * 1000, 1),
+            }
+            print(f"  reads, {label} queue ({n} waiting): {out[label]}", flush=True)
+    finally:
+        await database.dispose()
+    return out
+
+
 # -- (b) one citizen's position ---------------------------------------------------------------------------------------
 
 
@@ -670,7 +738,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--entries", type=lambda s: int(float(s)), default=1_000_000)
     p.add_argument("--citizens", type=lambda s: int(float(s)), default=None, help="default: entries / 3")
     p.add_argument("--runs", type=int, default=5, help="refresh runs (one day later each)")
-    p.add_argument("--bench", default="refresh,position", help="refresh, position or both")
+    p.add_argument("--bench", default="refresh,position", help="refresh, reads, position (comma-separated)")
     p.add_argument("--two-step-runs", type=int, default=0, help="runs of the score write + recompute_positions path")
     p.add_argument("--what-if-hot", action="store_true", help="then rerun the refresh on a HOT-friendly schema")
     p.add_argument("--rate", type=float, default=1000)
@@ -729,6 +797,11 @@ def main(argv: Sequence[str] | None = None) -> None:
                 results["refresh_what_if_hot"] = summarize_refresh(hot, hot_base)
                 print(json.dumps(results["refresh_what_if_hot"], indent=2), flush=True)
                 save()
+        if "reads" in benches:
+            if "refresh" not in benches:
+                asyncio.run(refresh_runs(db, 1, 0))  # scores and positions to read
+            results["reads"] = asyncio.run(read_costs(db, a.position_runs * 3))
+            save()
         if "position" in benches:
             results["position"] = position_bench(
                 db,
