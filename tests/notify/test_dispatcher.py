@@ -5,7 +5,8 @@ dispatcher that died, are looked up at the provider before anything is sent agai
 from __future__ import annotations
 
 import random
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import text
@@ -159,11 +160,13 @@ async def test_rows_of_a_dead_dispatcher_are_recovered_without_duplicates(
 
 
 async def test_quiet_hours_consent_and_the_daily_cap(db: Database, twilio_settings: Settings, fake: FakeTwilio) -> None:
-    quiet = twilio_settings.model_copy(update={"notify_quiet_start_hour": 0, "notify_quiet_end_hour": 23})
-    hour = utcnow().astimezone().hour
-    always_quiet = quiet if hour < 23 else quiet.model_copy(update={"notify_quiet_end_hour": 0})
+    quiet = twilio_settings.model_copy(update={"notify_quiet_start_hour": 20, "notify_quiet_end_hour": 8})
+    # 23:30 in São Paulo (the citizens' UF is SC) on the day the test runs: inside the quiet hours whatever the hour
+    # the test runs at, since the dispatcher judges them at the instant its clock gives.
+    today = utcnow().astimezone(ZoneInfo("America/Sao_Paulo")).date()
+    late_evening = datetime.combine(today, time(23, 30), ZoneInfo("America/Sao_Paulo")).astimezone(UTC)
     await queue(db, twilio_settings, await citizens(db, 2))
-    stats = await Dispatcher(db, always_quiet).run(once=True)
+    stats = await Dispatcher(db, quiet, clock=lambda: late_evening).run(once=True)
     assert stats.deferred == 2 and fake.accepted_count() == 0
     async with db.transaction() as s:
         reasons = (await s.execute(text("SELECT DISTINCT deferred_reason FROM message"))).scalars().all()
