@@ -30,7 +30,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import make_url, text
+from sqlalchemy import event, make_url, text
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -262,6 +262,19 @@ async def connection(connection_engine: AsyncEngine) -> AsyncIterator[AsyncConne
         yield conn
         if outer.is_active:
             await outer.rollback()
+
+
+@pytest.fixture
+def statements(connection: AsyncConnection) -> Iterator[list[str]]:
+    """Every statement the app's sessions send (they share the test's connection)."""
+    seen: list[str] = []
+
+    def listen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        seen.append(statement)
+
+    event.listen(connection.sync_connection, "before_cursor_execute", listen)
+    yield seen
+    event.remove(connection.sync_connection, "before_cursor_execute", listen)
 
 
 @pytest.fixture

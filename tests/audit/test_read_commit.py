@@ -3,13 +3,12 @@ anything else that writes keeps the synchronous commit. The audit row of every r
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator
-from typing import Any
+from collections.abc import Awaitable, Callable
 
 import httpx
 import pytest
-from sqlalchemy import event, text, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy import text, update
+from sqlalchemy.ext.asyncio import AsyncSession
 from tests.conftest import Login
 from tests.waitlist.test_waitlist_api import FLORIANOPOLIS, authorize, citizen_body, refer
 
@@ -18,19 +17,6 @@ from regula.audit.service import only_reads_recorded, record, record_list_read, 
 
 MakeUser = Callable[..., Awaitable[Login]]
 NO_FSYNC = "SET LOCAL synchronous_commit TO OFF"
-
-
-@pytest.fixture
-def statements(connection: AsyncConnection) -> Iterator[list[str]]:
-    """Every statement the app's sessions send (they share the test's connection)."""
-    seen: list[str] = []
-
-    def listen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        seen.append(statement)
-
-    event.listen(connection.sync_connection, "before_cursor_execute", listen)
-    yield seen
-    event.remove(connection.sync_connection, "before_cursor_execute", listen)
 
 
 @pytest.mark.usefixtures("reference_data")

@@ -5,8 +5,7 @@ committed with ``synchronous_commit`` on."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import httpx
 import pytest
@@ -25,19 +24,6 @@ from regula.config import Settings
 from regula.http.state import SESSIONMAKER_KEY, SETTINGS_KEY, provide_db_session
 
 MakeUser = Callable[..., Awaitable[Login]]
-
-
-@pytest.fixture
-def statements(connection: AsyncConnection) -> Iterator[list[str]]:
-    """Every statement the app's sessions send (they share the test's connection)."""
-    seen: list[str] = []
-
-    def listen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        seen.append(statement)
-
-    event.listen(connection.sync_connection, "before_cursor_execute", listen)
-    yield seen
-    event.remove(connection.sync_connection, "before_cursor_execute", listen)
 
 
 @pytest.fixture
@@ -159,7 +145,7 @@ def bare_client(settings: Settings, sessionmaker: async_sessionmaker[AsyncSessio
 
 async def _audit_rows(session: AsyncSession) -> dict[str, int]:
     rows = await session.execute(text("SELECT action, count(*) FROM audit_event GROUP BY action"))
-    return {action: int(n) for action, n in rows.tuples()}
+    return {action: int(n) for action, n in rows}
 
 
 @pytest.mark.parametrize(
