@@ -285,7 +285,11 @@ async def waiting_at_or_above(
     session: AsyncSession, wanted: Sequence[tuple[int, QueueKey, int]]
 ) -> dict[int, tuple[int, int]]:
     """For each ``(id, queue, score)``: how many entries waiting in that queue have a score at least ``score``, and
-    the queue's size (``waitlist.standing``: where a referral under review would stand)."""
+    the queue's size (``waitlist.standing``: where a referral under review would stand).
+
+    Each queue's waiting rows are read once, however many of the wanted entries share it, and joined to them: since
+    the queue index no longer keys the score (decision 0027), a count per wanted entry was a walk of the whole queue
+    per entry, twice (3.8× slower on a 5,000-entry queue, ``docs/benchmarks.md``)."""
     if not wanted:
         return {}
     v = values(
@@ -297,15 +301,27 @@ async def waiting_at_or_above(
         name="wanted",
     ).data([(i, k.oci_code, k.scope_kind, k.scope_code, score) for i, k, score in wanted])
     e = WaitlistEntry
-    same_queue = (
-        col(e.status) == S.AUTORIZADA.value,
-        col(e.oci_code) == v.c.oci,
-        col(e.scope_kind) == v.c.sk,
-        col(e.scope_code) == v.c.sc,
+    queues = select(v.c.oci, v.c.sk, v.c.sc).distinct().cte("queues")
+    waiting = (
+        select(col(e.oci_code).label("oci"), col(e.scope_kind).label("sk"), col(e.scope_code).label("sc"), col(e.score))
+        .join(
+            queues,
+            (col(e.oci_code) == queues.c.oci) & (col(e.scope_kind) == queues.c.sk) & (col(e.scope_code) == queues.c.sc),
+        )
+        .where(col(e.status) == S.AUTORIZADA.value)
+        .cte("waiting")
     )
-    above = select(func.count()).select_from(e).where(*same_queue, col(e.score) >= v.c.score).scalar_subquery()
-    size = select(func.count()).select_from(e).where(*same_queue).scalar_subquery()
-    stmt = select(v.c.id, above, size)
+    stmt = (
+        select(
+            v.c.id,
+            func.count(waiting.c.score).filter(waiting.c.score >= v.c.score),
+            func.count(waiting.c.score),
+        )
+        .select_from(
+            v.outerjoin(waiting, (waiting.c.oci == v.c.oci) & (waiting.c.sk == v.c.sk) & (waiting.c.sc == v.c.sc))
+        )
+        .group_by(v.c.id)
+    )
     return {int(i): (int(a), int(n)) for i, a, n in (await session.execute(stmt)).all()}
 
 
