@@ -54,6 +54,7 @@ async def test_wrong_role_is_403_and_audited_with_actor(
     response = await client.get("/api/v1/audit", headers=aps.headers)
     assert response.status_code == 403
     assert response.json()["code"] == "papel_sem_acesso"
+    assert "Solicitante (APS)" in response.text  # the role as people call it, not its code
     denials = await _denials(session, "/api/v1/audit")
     assert denials and denials[-1].actor_username == aps.username
 

@@ -10,12 +10,12 @@ from collections import defaultdict
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
+from tests.waitlist.test_refresh import populate
 
 from regula.config import Settings
 from regula.waitlist import refresh
 from regula.waitlist import repository as repo
 from regula.waitlist.queues import QueueKey
-from tests.waitlist.test_refresh import populate
 
 pytestmark = pytest.mark.usefixtures("reference_data")
 

@@ -21,7 +21,7 @@ from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from regula.access import service
-from regula.access.policy import OPT_PUBLIC, OPT_ROLES, Role
+from regula.access.policy import OPT_PUBLIC, OPT_ROLES, ROLE_LABELS_PT, Role
 from regula.access.token_cache import TOKENS
 from regula.audit.service import record_in_own_transaction
 from regula.core.errors import NotAuthenticated, PermissionDenied
@@ -112,7 +112,9 @@ async def access_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: 
     if principal.role not in roles:
         await deny(
             connection,
-            PermissionDenied(f"O papel {principal.role.value} não tem acesso a esta função.", code="papel_sem_acesso"),
+            PermissionDenied(
+                f"O papel {ROLE_LABELS_PT[principal.role]} não tem acesso a esta função.", code="papel_sem_acesso"
+            ),
         )
     if principal.via == "session" and connection.scope.get("method", "GET") not in _SAFE_METHODS:
         await _check_csrf(connection, principal)
