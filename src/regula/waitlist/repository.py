@@ -8,13 +8,15 @@ filter or a count means the same on either.
 
 from __future__ import annotations
 
+from bisect import bisect_left
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from itertools import accumulate
 from typing import Any
 
 from sqlalchemy import (
-    BigInteger,
     ColumnElement,
     String,
     bindparam,
@@ -287,42 +289,47 @@ async def waiting_at_or_above(
     """For each ``(id, queue, score)``: how many entries waiting in that queue have a score at least ``score``, and
     the queue's size (``waitlist.standing``: where a referral under review would stand).
 
-    Each queue's waiting rows are read once, however many of the wanted entries share it, and joined to them: since
-    the queue index no longer keys the score (decision 0027), a count per wanted entry was a walk of the whole queue
-    per entry, twice (3.8× slower on a 5,000-entry queue, ``docs/benchmarks.md``)."""
+    One statement reads, for each distinct queue among the wanted ones, how many wait with each score (a LATERAL
+    walk of the queue index per queue); the counts are then summed here. Since the queue index no longer keys the
+    score (decision 0027), a count per wanted entry walked the whole queue twice per entry, and a set-based join
+    made PostgreSQL walk it again per entry or read the whole table (``docs/benchmarks.md``)."""
     if not wanted:
         return {}
-    v = values(
-        column("id", BigInteger),
-        column("oci", String),
-        column("sk", String),
-        column("sc", String),
-        column("score", BigInteger),
-        name="wanted",
-    ).data([(i, k.oci_code, k.scope_kind, k.scope_code, score) for i, k, score in wanted])
+    keys = sorted({k for _i, k, _s in wanted}, key=str)
+    v = values(column("oci", String), column("sk", String), column("sc", String), name="queues").data(
+        [(k.oci_code, k.scope_kind, k.scope_code) for k in keys]
+    )
     e = WaitlistEntry
-    queues = select(v.c.oci, v.c.sk, v.c.sc).distinct().cte("queues")
-    waiting = (
-        select(col(e.oci_code).label("oci"), col(e.scope_kind).label("sk"), col(e.scope_code).label("sc"), col(e.score))
-        .join(
-            queues,
-            (col(e.oci_code) == queues.c.oci) & (col(e.scope_kind) == queues.c.sk) & (col(e.scope_code) == queues.c.sc),
+    per_score = (
+        select(col(e.score).label("score"), func.count().label("n"))
+        .where(
+            col(e.status) == S.AUTORIZADA.value,
+            col(e.oci_code) == v.c.oci,
+            col(e.scope_kind) == v.c.sk,
+            col(e.scope_code) == v.c.sc,
         )
-        .where(col(e.status) == S.AUTORIZADA.value)
-        .cte("waiting")
+        .group_by(col(e.score))
+        .lateral("per_score")
     )
-    stmt = (
-        select(
-            v.c.id,
-            func.count(waiting.c.score).filter(waiting.c.score >= v.c.score),
-            func.count(waiting.c.score),
-        )
-        .select_from(
-            v.outerjoin(waiting, (waiting.c.oci == v.c.oci) & (waiting.c.sk == v.c.sk) & (waiting.c.sc == v.c.sc))
-        )
-        .group_by(v.c.id)
-    )
-    return {int(i): (int(a), int(n)) for i, a, n in (await session.execute(stmt)).all()}
+    stmt = select(v.c.oci, v.c.sk, v.c.sc, per_score.c.score, per_score.c.n).select_from(v.join(per_score, true()))
+    histograms: dict[QueueKey, list[tuple[int, int]]] = defaultdict(list)
+    sizes: dict[QueueKey, int] = defaultdict(int)
+    for oci, kind, code, score, n in (await session.execute(stmt)).all():
+        key = QueueKey(oci, kind, code)
+        sizes[key] += int(n)
+        if score is not None:  # not yet scored: in the queue's size, above nobody (as ``score >= x`` in SQL)
+            histograms[key].append((int(score), int(n)))
+    # Per queue: its distinct scores ascending, and how many wait at or above each (a suffix sum).
+    ladders: dict[QueueKey, tuple[list[int], list[int]]] = {}
+    for key, counts in histograms.items():
+        counts.sort()
+        ladders[key] = ([sc for sc, _n in counts], list(accumulate(n for _sc, n in reversed(counts)))[::-1])
+    out: dict[int, tuple[int, int]] = {}
+    for entry_id, key, score in wanted:
+        scores, at_or_above = ladders.get(key, ([], []))
+        first = bisect_left(scores, score)
+        out[entry_id] = (at_or_above[first] if first < len(scores) else 0, sizes.get(key, 0))
+    return out
 
 
 # -- one entry ---------------------------------------------------------------------------------------------------
