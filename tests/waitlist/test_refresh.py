@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import insert, select, text, update
+from sqlalchemy import event, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from regula.config import Settings
@@ -142,12 +142,12 @@ async def populate(session: AsyncSession, settings: Settings, n: int, seed: int)
     await session.execute(insert(citizen_table), citizens)
     await session.execute(text("SELECT setval(pg_get_serial_sequence('citizen', 'id'), :n)"), {"n": n + 10})
     await session.execute(insert(entry_table), entries)
-    # Entries that left their queue but still show a position: the refresh clears it.
-    left = (await session.execute(select(entry_table.c.id).order_by(entry_table.c.id.desc()).limit(4))).scalars()
+    # Entries that left their queue but still show a position: the refresh clears it. A status change clears the
+    # figures itself (migration 0023), so the stray figures are written afterwards, as a hand-made fix might.
+    left = list((await session.execute(select(entry_table.c.id).order_by(entry_table.c.id.desc()).limit(4))).scalars())
+    await session.execute(update(entry_table).where(entry_table.c.id.in_(left)).values(status="agendada"))
     await session.execute(
-        update(entry_table)
-        .where(entry_table.c.id.in_(list(left)))
-        .values(status="agendada", position=3, queue_size=10, estimate_from=today)
+        update(entry_table).where(entry_table.c.id.in_(left)).values(position=3, queue_size=10, estimate_from=today)
     )
     return {"places": places, "cardio_queue": cardio_queue}
 
@@ -337,3 +337,56 @@ async def test_nothing_the_daily_work_writes_is_indexed(session: AsyncSession) -
         await session.execute(text("SELECT reloptions FROM pg_class WHERE oid = 'waitlist_entry'::regclass"))
     ).scalar_one()
     assert fillfactor == ["fillfactor=50"]
+
+
+async def test_an_entry_that_leaves_its_queue_loses_its_position_at_once(
+    session: AsyncSession, settings: Settings
+) -> None:
+    # Migration 0023: the status change itself clears the figures (trigger), so a per-queue recompute need not
+    # scan the table for entries no longer waiting; a change that keeps the entry waiting keeps them.
+    await populate(session, settings, 120, seed=9)
+    await refresh.refresh_all(session, settings)
+    leaving, staying = (
+        await session.execute(
+            text(
+                "SELECT id FROM waitlist_entry WHERE status = 'autorizada' AND position IS NOT NULL ORDER BY id LIMIT 2"
+            )
+        )
+    ).scalars()
+    await session.execute(text("UPDATE waitlist_entry SET status = 'agendada' WHERE id = :i"), {"i": leaving})
+    await session.execute(text("UPDATE waitlist_entry SET status = 'autorizada' WHERE id = :i"), {"i": staying})
+    figures = text("SELECT position, queue_size, estimate_from, estimate_to FROM waitlist_entry WHERE id = :i")
+    assert tuple((await session.execute(figures, {"i": leaving})).one()) == (None, None, None, None)
+    assert (await session.execute(figures, {"i": staying})).one()[0] is not None
+    # The queue's recompute then closes the gap the leaver left, without looking for it.
+    statements: list[str] = []
+    queue = (
+        await session.execute(
+            text("SELECT oci_code, scope_kind, scope_code FROM waitlist_entry WHERE id = :i"), {"i": leaving}
+        )
+    ).one()
+    conn = await session.connection()
+
+    def seen(_c: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement)
+
+    event.listen(conn.sync_connection, "before_cursor_execute", seen)
+    try:
+        await service.recompute_positions(session, settings, [QueueKey(*queue)])
+    finally:
+        event.remove(conn.sync_connection, "before_cursor_execute", seen)
+    assert not any("status <> 'autorizada'" in s for s in statements)
+    positions = (
+        (
+            await session.execute(
+                text(
+                    "SELECT position FROM waitlist_entry WHERE status = 'autorizada' AND oci_code = :o "
+                    "AND scope_kind = :k AND scope_code = :c ORDER BY position"
+                ),
+                {"o": queue[0], "k": queue[1], "c": queue[2]},
+            )
+        )
+        .scalars()
+        .all()
+    )
+    assert positions == list(range(1, len(positions) + 1))
