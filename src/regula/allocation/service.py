@@ -466,7 +466,9 @@ async def claim_next(session: AsyncSession, settings: Settings) -> tuple[Allocat
         travel_widened_to=run.params.get("travel_limit_widened_to"),
     )
     run.instance_sha256 = hashlib.sha256(built.canonical).hexdigest()
-    run.instance_gz = gzip.compress(built.canonical, mtime=0)
+    # Level 6 (zlib's own default), not gzip's 9: at a million entries (311 MB of canonical JSON) 9 took 7.3 s of
+    # the run for 9.6 MB, 6 takes 1.5 s for 11.0 MB (docs/benchmarks.md, the weekly cycle's allocate phase).
+    run.instance_gz = gzip.compress(built.canonical, compresslevel=6, mtime=0)
     run.params = {**run.params, **built.instance.params.model_dump(mode="json"), "incumbents_offered": len(incumbents)}
     run.progress = _progress("resolvendo")
     await session.flush()
