@@ -62,6 +62,13 @@ async def test_analysis_list_shows_provisional_standing_that_authorization_confi
     today = wl.local_today(settings)
     assert f"{today:%d/%m/%Y}" in row  # the request date
     assert "—" not in row.split('<td class="solicitada">')[0]
+    # The referral's own page, where the decision is taken, shows the same provisional figures (the demo walk found
+    # "fora da fila de espera" and no score there), and who referred it by the role's name.
+    detail = await reg.get(f"/regulacao/entradas/{yellow['id']}")
+    assert "≈ <strong>2ª</strong> de 3" in detail.text and "se autorizada hoje" in detail.text
+    assert f"Pontuação prevista: {predicted:,}".replace(",", ".") in detail.text
+    assert "fora da fila de espera" not in detail.text
+    assert "(Solicitante (APS))" in detail.text and "(solicitante)" not in detail.text
 
     await authorize(client, reg_login, yellow["id"])
     position, score = (

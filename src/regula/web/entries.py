@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from regula.access.policy import ROLE_LABELS_PT, Role
 from regula.access.service import Principal
 from regula.audit.service import record_read
 from regula.catalog.protocols import protocol_version
@@ -21,10 +22,11 @@ from regula.people.models import Citizen
 from regula.people.service import age_on, legal_priorities
 from regula.production import provider_day
 from regula.providers import repository as providers
-from regula.waitlist import priority
+from regula.waitlist import priority, standing
 from regula.waitlist import repository as repo
 from regula.waitlist import service as wl
 from regula.waitlist.models import EntryEvent, WaitlistEntry
+from regula.waitlist.standing import Standing
 from regula.waitlist.states import (
     CANCEL_REASON_LABELS_PT,
     STATUS_LABELS_PT,
@@ -168,6 +170,8 @@ class EntryView:
     booking: dict[str, Any] | None
     pendency: str | None  # the last pendência text, while the entry is devolvida
     extra: dict[str, Any] = field(default_factory=dict)
+    # Under review: where the referral would stand if authorized today, as the analysis list shows it.
+    standing: Standing | None = None
 
 
 def action_forms(status: str, role: str) -> list[ActionForm]:
@@ -219,6 +223,13 @@ async def load_entry_view(
     except DomainError:
         pass
     breakdown = entry.score_breakdown or {}
+    provisional: Standing | None = None
+    if entry.status in repo.UNDER_REVIEW and entry.id is not None:
+        # Not scored until authorized: the page shows the provisional figures the analysis list shows, from the
+        # same rule (waitlist.standing), labelled as such.
+        provisional = (await standing.provisional(session, settings, [entry], today)).get(entry.id)
+        if provisional is not None and not breakdown:
+            breakdown = {k: v for k, v in provisional.breakdown.items() if k != "politica"}
     score_rows = [
         (label, int(breakdown.get(key, 0)))
         for key, label in common.SCORE_COMPONENT_LABELS_PT
@@ -226,7 +237,8 @@ async def load_entry_view(
     ]
     explanation: list[str] = []
     if breakdown:
-        score = priority.Score(entry.score or 0, {k: v for k, v in breakdown.items() if isinstance(v, int | str)})
+        value = entry.score if entry.score is not None else (provisional.score if provisional else 0)
+        score = priority.Score(value, {k: v for k, v in breakdown.items() if isinstance(v, int | str)})
         explanation = priority.explain(score)
     events = await wl.history(session, entry_id)
     days = wl.days_waiting(entry, today, settings.timezone)
@@ -253,6 +265,7 @@ async def load_entry_view(
         actions=action_forms(entry.status, p.role.value),
         booking=await active_booking(session, entry_id),
         pendency=pendency,
+        standing=provisional,
     )
 
 
@@ -281,8 +294,16 @@ def _event_view(ev: EntryEvent) -> dict[str, Any]:
         "reason": reason,
         "text": ev.reason_text,
         "who": ev.actor_username,
-        "role": ev.actor_role,
+        "role": _role_label(ev.actor_role),
     }
+
+
+def _role_label(role: str | None) -> str | None:
+    """The role as people call it ("Solicitante (APS)"); a system actor's role (no such role) as recorded."""
+    try:
+        return ROLE_LABELS_PT[Role(role)] if role else role
+    except ValueError:
+        return role
 
 
 async def active_booking(session: AsyncSession, entry_id: int) -> dict[str, Any] | None:
