@@ -174,3 +174,14 @@ async def test_filters_by_oci_status_and_risk(
     assert red["protocol"] not in waiting_review.text
     queue = await reg.get("/regulacao/entradas", params={"fila": red["queue"]})
     assert queue.text.index(red["protocol"]) < queue.text.index(blue["protocol"])  # queue order
+
+
+async def test_opening_a_form_s_post_address_explains_itself_in_portuguese(
+    make_user: MakeUser, browser_for: BrowserFor
+) -> None:
+    # Reloading a page after a form error leaves the browser on the POST address; the 405 said "Method Not Allowed".
+    reg = await browser_for(await make_user("regulador", "uf:SC"))
+    page = await reg.get("/regulacao/entradas/1/transicao")
+    assert page.status_code == 405
+    assert "Method Not Allowed" not in page.text
+    assert "só recebe o envio de um formulário" in page.text
