@@ -235,3 +235,16 @@ async def test_downloading_the_trail_is_an_export_not_a_list_read(
     # the search by kind of action agrees: an export, not a read
     assert len(event_rows((await reader.get("/auditoria", params=mine | {"acao": "export"})).text)) == 1
     assert event_rows((await reader.get("/auditoria", params=mine | {"acao": "read"})).text) == []
+
+
+async def test_a_refused_filter_says_its_message_once(make_user: MakeUser, browser_for: BrowserFor) -> None:
+    # The demo walk: "A data final vem antes da inicial." twice, and "Solicitação: Solicitação: informe…".
+    auditor = await browser_for(await make_user("auditor", "uf:SC"))
+    inverted = await auditor.get("/auditoria", params={"de": "2026-12-10", "ate": "2026-12-01"})
+    assert inverted.status_code == 400
+    assert inverted.text.count("A data final vem antes da inicial.") == 1
+    letters = await auditor.get("/auditoria", params={"solicitacao": "abc"})
+    assert letters.status_code == 400
+    assert "Solicitação: informe um número inteiro positivo." in letters.text
+    assert "Solicitação</strong>: Solicitação:" not in letters.text
+    assert letters.text.count("informe um número inteiro positivo") == 1

@@ -26,7 +26,7 @@ from litestar.response import Template
 from sqlalchemy import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from regula.access.policy import ROLE_LABELS_PT, Role, allow
+from regula.access.policy import Role, allow
 from regula.audit import repository as audit_repo
 from regula.audit.service import LIST_READ, record_list_read, record_read
 from regula.config import Settings
@@ -280,16 +280,11 @@ def _record_label(row: RowMapping) -> str:
 
 
 def _view(row: RowMapping) -> dict[str, Any]:
-    role = row["actor_role"]
-    try:
-        role_label = ROLE_LABELS_PT[Role(role)] if role else ""
-    except ValueError:
-        role_label = role
     return {
         "id": row["id"],
         "when": row["occurred_at"],
         "user": row["actor_username"] or "—",
-        "role": role_label,
+        "role": common.role_label(row["actor_role"]),
         "action": ACTION_LABELS_PT.get(row["action"], row["action"]),
         "record": _record_label(row),
         "entry_id": row["entity_id"] if row["entity_type"] == "WaitlistEntry" else None,
@@ -402,7 +397,17 @@ async def audit_csv(
     # A download is an export of the events (shown as "Exportação", searched with the exports), not a page's list.
     await _audit_the_search(db_session, rows, filters, chosen, [] if chosen else matches, action=EXPORT)
     tz = ZoneInfo(settings.timezone)
-    header = ["Quando", "Usuário", "Papel", "Ação", "Registro", "Endereço de origem", "Origem", "Requisição", "Status"]
+    header = [
+        "Quando",
+        "Usuário",
+        "Papel",
+        "Ação",
+        "Registro",
+        "Endereço de origem",
+        "Origem",
+        "Requisição",
+        "Código HTTP (recusas)",
+    ]
     out = []
     for row in rows:
         v = _view(row)

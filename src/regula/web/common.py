@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 from litestar import Request
 
-from regula.access.policy import Jurisdiction, JurisdictionKind
+from regula.access.policy import ROLE_LABELS_PT, Jurisdiction, JurisdictionKind, Role
 from regula.access.service import Principal
 from regula.core.errors import DomainError, FieldError, PermissionDenied
 from regula.territory.reference import UF_NAMES, Municipality, territory
@@ -152,6 +152,16 @@ def jurisdiction_label(raw: Jurisdiction | str) -> str:
         case JurisdictionKind.CNES:
             return f"Estabelecimento CNES {j.code}"
     return str(j)  # pragma: no cover - exhaustive match
+
+
+def role_label(role: str | None) -> str:
+    """A recorded role as people call it ("Solicitante (APS)"); a system actor's role (no such role) as recorded."""
+    if not role:
+        return ""
+    try:
+        return ROLE_LABELS_PT[Role(role)]
+    except ValueError:
+        return role
 
 
 def status_label(status: str) -> str:

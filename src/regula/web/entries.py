@@ -10,7 +10,6 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from regula.access.policy import ROLE_LABELS_PT, Role
 from regula.access.service import Principal
 from regula.audit.service import record_read
 from regula.catalog.protocols import protocol_version
@@ -294,16 +293,8 @@ def _event_view(ev: EntryEvent) -> dict[str, Any]:
         "reason": reason,
         "text": ev.reason_text,
         "who": ev.actor_username,
-        "role": _role_label(ev.actor_role),
+        "role": common.role_label(ev.actor_role),
     }
-
-
-def _role_label(role: str | None) -> str | None:
-    """The role as people call it ("Solicitante (APS)"); a system actor's role (no such role) as recorded."""
-    try:
-        return ROLE_LABELS_PT[Role(role)] if role else role
-    except ValueError:
-        return role
 
 
 async def active_booking(session: AsyncSession, entry_id: int) -> dict[str, Any] | None:
