@@ -196,3 +196,15 @@ async def test_pendency_is_answered_and_resubmitted(
     assert status == "solicitada"
     after = await aps.get(answered.headers["location"])
     assert "Pendência respondida" in after.text and "ECG anexado ao prontuário." in after.text
+
+
+async def test_a_referral_of_another_municipality_is_refused_naming_the_place(
+    client: httpx.AsyncClient, make_user: MakeUser, browser_for: BrowserFor
+) -> None:
+    # The demo walk: "Solicitação fora da sua jurisdição (municipality:4205407)" — a code, not a place.
+    other = await make_user("solicitante", f"municipality:{JOINVILLE}")
+    entry = await refer(client, other, citizen_body(name="Caio Joinvilense", municipality_ibge=JOINVILLE))
+    aps = await browser_for(await make_user("solicitante", f"municipality:{FLORIANOPOLIS}"))
+    page = await aps.get(f"/aps/encaminhamentos/{entry['id']}")
+    assert page.status_code == 403
+    assert "Florianópolis/SC" in page.text and "municipality:" not in page.text

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from regula.access.labels import jurisdiction_label
 from regula.access.policy import Jurisdiction, JurisdictionKind
 from regula.access.service import Principal
 from regula.core.actor import SYSTEM_ROLE
@@ -35,7 +36,8 @@ class Actor:
     def require(self, municipality_ibge: str) -> None:
         if not self.covers(municipality_ibge):
             raise PermissionDenied(
-                f"Cidadão de município fora da sua jurisdição ({self.jurisdiction}).", code="fora_da_jurisdicao"
+                f"Cidadão de município fora da sua jurisdição ({jurisdiction_label(self.jurisdiction)}).",
+                code="fora_da_jurisdicao",
             )
 
     def municipality_filter(self) -> list[str] | None:

@@ -14,6 +14,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from regula.access import repository as repo
+from regula.access.labels import jurisdiction_label
 from regula.access.models import ApiToken, User, WebSession
 from regula.access.policy import ROLE_LABELS_PT, Jurisdiction, JurisdictionKind, Place, Role
 from regula.access.throttle import LoginThrottle
@@ -56,7 +57,9 @@ class Principal:
 
     def require_place(self, place: Place, cnes: str | None = None) -> None:
         if not self.covers(place, cnes):
-            raise PermissionDenied(f"Fora da sua jurisdição ({self.jurisdiction}).", code="fora_da_jurisdicao")
+            raise PermissionDenied(
+                f"Fora da sua jurisdição ({jurisdiction_label(self.jurisdiction)}).", code="fora_da_jurisdicao"
+            )
 
 
 def digest(secret: str) -> str:
@@ -188,7 +191,8 @@ async def create_user(
             raise PermissionDenied("Somente administradores criam administradores.", code="papel_nao_concedivel")
         if not _jurisdiction_covers(granted_by.jurisdiction, juris):
             raise PermissionDenied(
-                f"A jurisdição {juris} está fora da sua ({granted_by.jurisdiction}).",
+                f"A jurisdição {jurisdiction_label(juris)} está fora da sua "
+                f"({jurisdiction_label(granted_by.jurisdiction)}).",
                 code="fora_da_jurisdicao",
             )
     if await repo.user_by_username(session, uname) is not None:
@@ -280,7 +284,8 @@ async def set_active(session: AsyncSession, username: str, active: bool, *, by: 
     if by is not None and not _jurisdiction_covers(by.jurisdiction, Jurisdiction.parse(user.jurisdiction)):
         # An administrator acts on the users of their own jurisdiction only (a national one on everyone).
         raise PermissionDenied(
-            f"Este usuário está fora da sua jurisdição ({by.jurisdiction}).", code="fora_da_jurisdicao"
+            f"Este usuário está fora da sua jurisdição ({jurisdiction_label(by.jurisdiction)}).",
+            code="fora_da_jurisdicao",
         )
     if by is not None and by.user_id == user.id and not active:
         raise Conflict.for_field("username", "desativar_a_si_mesmo", "Você não pode desativar o seu próprio usuário.")
@@ -418,7 +423,8 @@ async def managed_user(session: AsyncSession, username: str, by: Principal) -> U
         raise NotFound.for_field("username", "usuario_desconhecido", "Usuário não encontrado.")
     if not _jurisdiction_covers(by.jurisdiction, Jurisdiction.parse(user.jurisdiction)):
         raise PermissionDenied(
-            f"Este usuário está fora da sua jurisdição ({by.jurisdiction}).", code="fora_da_jurisdicao"
+            f"Este usuário está fora da sua jurisdição ({jurisdiction_label(by.jurisdiction)}).",
+            code="fora_da_jurisdicao",
         )
     return user
 
@@ -473,7 +479,10 @@ async def change_access(session: AsyncSession, username: str, *, role: str, juri
     if role_value is Role.ADMIN and by.role is not Role.ADMIN:
         raise PermissionDenied("Somente administradores criam administradores.", code="papel_nao_concedivel")
     if not _jurisdiction_covers(by.jurisdiction, juris):
-        raise PermissionDenied(f"A jurisdição {juris} está fora da sua ({by.jurisdiction}).", code="fora_da_jurisdicao")
+        raise PermissionDenied(
+            f"A jurisdição {jurisdiction_label(juris)} está fora da sua ({jurisdiction_label(by.jurisdiction)}).",
+            code="fora_da_jurisdicao",
+        )
     if user.role != role_value.value or user.jurisdiction != str(juris):
         user.role = role_value.value
         user.jurisdiction = str(juris)

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from regula.access.actor import Actor
+from regula.access.labels import jurisdiction_label
 from regula.access.policy import Jurisdiction, JurisdictionKind
 from regula.allocation.models import AllocationAssignment, AllocationRun
 from regula.audit.service import record_list_read
@@ -133,7 +134,8 @@ async def run_for(
         raise NotFound("Rodada de alocação não encontrada.", code="rodada_nao_encontrada")
     if deciding and not decidable(actor, run):
         raise PermissionDenied(
-            f"A rodada ({run.scope}) vai além da sua jurisdição ({actor.jurisdiction}); só quem cobre todo o "
+            f"A rodada ({jurisdiction_label(run.scope)}) vai além da sua jurisdição "
+            f"({jurisdiction_label(actor.jurisdiction)}); só quem cobre todo o "
             "escopo pode decidi-la ou baixar a sua instância.",
             code="rodada_alem_da_jurisdicao",
         )

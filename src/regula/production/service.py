@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from regula.access.labels import jurisdiction_label
 from regula.access.policy import JurisdictionKind
 from regula.catalog import protocols
 from regula.catalog import service as catalog
@@ -96,7 +97,9 @@ async def require_access(
     if actor.jurisdiction.kind is JurisdictionKind.CNES:
         candidates.append(await entry_cnes(session, entry.id or 0))
     if not _covers(actor, entry, candidates):
-        raise PermissionDenied(f"Solicitação fora da sua jurisdição ({actor.jurisdiction}).", code="fora_da_jurisdicao")
+        raise PermissionDenied(
+            f"Solicitação fora da sua jurisdição ({jurisdiction_label(actor.jurisdiction)}).", code="fora_da_jurisdicao"
+        )
 
 
 async def care_times_of(session: AsyncSession, entry: WaitlistEntry, settings: Settings) -> tuple[int, int]:

@@ -19,6 +19,7 @@ from typing import Any, Final
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from regula.access.actor import Actor
+from regula.access.labels import jurisdiction_label
 from regula.catalog import repository as catalog_repo
 from regula.catalog.service import resolve_competencia
 from regula.config import Settings
@@ -374,7 +375,8 @@ def _require_editor(actor: Actor) -> None:
 def _require_coverage(actor: Actor, coverage: Coverage) -> None:
     if not repo.covers_all(actor, coverage.codes):
         raise PermissionDenied(
-            f"A abrangência do PAR sai da sua jurisdição ({actor.jurisdiction}).", code="fora_da_jurisdicao"
+            f"A abrangência do PAR sai da sua jurisdição ({jurisdiction_label(actor.jurisdiction)}).",
+            code="fora_da_jurisdicao",
         )
 
 

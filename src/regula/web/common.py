@@ -14,10 +14,14 @@ from zoneinfo import ZoneInfo
 
 from litestar import Request
 
-from regula.access.policy import ROLE_LABELS_PT, Jurisdiction, JurisdictionKind, Role
+from regula.access.labels import jurisdiction_label as jurisdiction_label
+from regula.access.policy import ROLE_LABELS_PT, JurisdictionKind, Role
 from regula.access.service import Principal
-from regula.core.errors import DomainError, FieldError, PermissionDenied
-from regula.territory.reference import UF_NAMES, Municipality, territory
+from regula.core.errors import FieldError, PermissionDenied
+from regula.territory.labels import municipality_label as municipality_label
+from regula.territory.labels import scope_label as scope_label
+from regula.territory.labels import title_case as title_case
+from regula.territory.reference import Municipality, territory
 from regula.waitlist import measures
 from regula.waitlist import service as wl
 from regula.waitlist.states import STATUS_LABELS_PT, EntryStatus
@@ -65,8 +69,6 @@ SCORE_COMPONENT_LABELS_PT: tuple[tuple[str, str], ...] = (
     ("equidade", "Equidade"),
 )
 
-_PARTICLES = frozenset({"da", "das", "de", "do", "dos", "e"})
-
 
 def principal(request: Request[Any, Any, Any]) -> Principal:
     user = request.scope.get("user")
@@ -77,20 +79,6 @@ def principal(request: Request[Any, Any, Any]) -> Principal:
 
 def actor(request: Request[Any, Any, Any]) -> wl.Actor:
     return wl.Actor.of(principal(request))
-
-
-def title_case(text: str) -> str:
-    """``MACRORREGIAO I - PORTO VELHO`` → ``Macrorregiao I - Porto Velho`` (DATASUS writes other UFs' macro-regions
-    in capitals; Santa Catarina's names come from the reference data already accented, and stay as they are)."""
-    words = text.lower().split()
-    return " ".join(w if i and w in _PARTICLES else w.capitalize() for i, w in enumerate(words))
-
-
-def municipality_label(ibge: str | None) -> str:
-    if not ibge:
-        return "—"
-    m = territory().find(ibge)
-    return m.label if m else ibge
 
 
 def short_oci_name(name: str) -> str:
@@ -117,41 +105,6 @@ def _lower_but_numerals(word: str) -> str:
     """Lower case, except the Roman numerals that number SIGTAP's staged OCIs (``CÂNCER DE MAMA - I``,
     ``COLO DO ÚTERO-II``): "mama - I", not "mama - i"."""
     return "-".join(part if _ROMAN.fullmatch(part) else part.lower() for part in word.split("-"))
-
-
-def scope_label(kind: str, code: str) -> str:
-    t = territory()
-    if kind == "region":
-        region = t.health_region(code)
-        return f"Região {title_case(region.name)}" if region else f"Região {code}"
-    if kind == "macro":
-        macro = t.macro_region(code)
-        return f"Macrorregião {title_case(macro.name)}" if macro else f"Macrorregião {code}"
-    if kind == "uf":
-        return UF_NAMES.get(code, code)
-    return f"{kind}:{code}"
-
-
-def jurisdiction_label(raw: Jurisdiction | str) -> str:
-    if isinstance(raw, str):
-        try:
-            j = Jurisdiction.parse(raw)
-        except DomainError:
-            return raw
-    else:
-        j = raw
-    match j.kind:
-        case JurisdictionKind.NATIONAL:
-            return "Brasil"
-        case JurisdictionKind.UF:
-            return UF_NAMES.get(j.code, j.code)
-        case JurisdictionKind.MACRO | JurisdictionKind.REGION:
-            return scope_label(j.kind.value, j.code)
-        case JurisdictionKind.MUNICIPALITY:
-            return municipality_label(j.code)
-        case JurisdictionKind.CNES:
-            return f"Estabelecimento CNES {j.code}"
-    return str(j)  # pragma: no cover - exhaustive match
 
 
 def role_label(role: str | None) -> str:

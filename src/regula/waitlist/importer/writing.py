@@ -20,6 +20,7 @@ import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from regula.access.labels import jurisdiction_label
 from regula.audit.service import record_bulk_import
 from regula.catalog import protocols as referral_protocols
 from regula.config import Settings
@@ -453,7 +454,7 @@ class Importer:
                     FieldError(
                         "municipality_ibge",
                         "fora_da_jurisdicao",
-                        f"Cidadão de município fora da sua jurisdição ({self.actor.jurisdiction}).",
+                        f"Cidadão de município fora da sua jurisdição ({jurisdiction_label(self.actor.jurisdiction)}).",
                     )
                 )
             first = taken.get(key) if key[0] is not None else None
