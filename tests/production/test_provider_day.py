@@ -182,7 +182,13 @@ async def test_check_in_and_no_show_return_to_the_same_place(
     assert started.headers["location"] == f"{back}&feito=em_atendimento#ag-{day['ana']}"
     assert await _status(session, day["ana"]) == "em_atendimento"
     event = (
-        (await session.execute(select(EntryEvent).where(col(EntryEvent.entry_id) == day["ana"]))).scalars().all()[-1]
+        (
+            await session.execute(
+                select(EntryEvent).where(col(EntryEvent.entry_id) == day["ana"]).order_by(col(EntryEvent.id))
+            )
+        )
+        .scalars()
+        .all()[-1]
     )
     assert (event.actor_username, event.actor_role, event.to_status) == (login.username, "executante", "em_atendimento")
     page = (await provider.get(started.headers["location"].split("#")[0])).text
