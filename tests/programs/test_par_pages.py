@@ -3,6 +3,7 @@ the print-ready page; auditors read, other roles are kept out."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
@@ -75,6 +76,12 @@ async def test_gestor_sees_list_detail_ledger_contracts_and_reports(
     assert "Razão do financiamento das OCIs" in html and "adiantado (30%)" in html and "em risco" in html
     assert "Entrega abaixo do contratado" in html and "CT-3/2026" in html
     assert "Resolução da CIR aprovando o PAR" in html
+    # Places, procedures and quarters as people read them (the demo walk found "Região de saúde 42007", a bare
+    # OCI code in the contracts and "2026Q4").
+    assert "Região de saúde 42007" not in html and "Região Grande Florianópolis" in html
+    assert "º trimestre de " in html and "CIT 20" not in html
+    contracts = html.split('id="contratos"')[1].split("</table>")[0]
+    assert re.search(r"<td>[^<]+<br><span class=\"codigo\">09\d{8}</span></td>", contracts)
     r = await gestor.get(f"/programas/{par_id}/relatorios/cib?competencia={_month(0).replace('-', '')}&formato=xlsx")
     assert r.status_code == 200 and r.content[:2] == b"PK"
     assert "attachment" in r.headers["content-disposition"]

@@ -188,6 +188,7 @@ async def _par_context(
         "today": today,
         "competencia": _competencia(today, competencia),
         "trimestre": f"{today.year}Q{(today.month + 2) // 3}",
+        "trimestre_label": f"{(today.month + 2) // 3}º trimestre de {today.year}",
         "next_steps": detail.next_steps(detail.bundle.latest),
         "managers": sorted({f"uf:{par.uf}"} | {x.manager for lines in detail.lines_by_version.values() for x in lines}),
         "transfer_kinds": service.TRANSFER_KIND_LABELS_PT,
@@ -197,7 +198,9 @@ async def _par_context(
         ind = await service.indicators(db_session, settings, par_id, act, today)
         contracts = await service.contracts(db_session, settings, par_id, act, today)
         places = await service.establishment_names(db_session, [c.contract.cnes for c in contracts])
+        catalog = await wl.load_catalog(db_session, settings)
         context |= {
+            "oci_names": {code: common.short_oci_name(o.name) for code, o in catalog.ocis.items()},
             "ledger": view.ledger,
             "view": view,
             "indicators": ind,
