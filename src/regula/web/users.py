@@ -68,7 +68,7 @@ CREATE_FORM = forms.register(
                 "Usuário",
                 max_length=forms.column_length(User, "username"),
                 pattern=_USERNAME_PATTERN,
-                pattern_message="Use de 3 a 64 letras minúsculas, números, ponto, hífen ou sublinhado.",
+                pattern_message="De 3 a 64 letras, números, ponto, hífen ou sublinhado, começando por letra ou número.",
                 required=True,
             ),
             forms.FieldSpec(
