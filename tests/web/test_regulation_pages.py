@@ -185,3 +185,14 @@ async def test_opening_a_form_s_post_address_explains_itself_in_portuguese(
     assert page.status_code == 405
     assert "Method Not Allowed" not in page.text
     assert "só recebe o envio de um formulário" in page.text
+
+
+async def test_a_program_calling_a_route_with_the_wrong_method_is_told_which(
+    client: httpx.AsyncClient, make_user: MakeUser
+) -> None:
+    reg = await make_user("regulador", "uf:SC")
+    response = await client.delete("/api/v1/entries/1/transitions", headers=reg.headers)
+    assert response.status_code == 405
+    body = response.json()
+    assert body["code"] == "metodo_nao_permitido" and "DELETE" in body["detail"]
+    assert "formulário" not in body["detail"]

@@ -133,8 +133,11 @@ def http_error_handler(request: Request[Any, Any, Any], exc: HTTPException) -> R
         401: "Envie um token válido (Authorization: Bearer …) ou entre no sistema.",
         403: "Seu papel ou jurisdição não permite este acesso.",
         404: "O recurso pedido não existe.",
-        # Litestar's own text is English; a person gets here by reloading or bookmarking a form's address.
-        405: "Este endereço só recebe o envio de um formulário: volte à página anterior e envie o formulário por lá.",
+        # Litestar's own text is English. A person gets here by reloading or bookmarking a form's address; a
+        # program, by calling a route with the wrong method.
+        405: "Este endereço só recebe o envio de um formulário: volte à página anterior e envie o formulário por lá."
+        if _wants_html(request)
+        else f"Esta rota não aceita o método {request.method}.",
         413: "O corpo da requisição passa do limite desta rota; para arquivos grandes, use a linha de comando.",
     }.get(status, exc.detail if isinstance(exc.detail, str) and exc.detail else title)
     if isinstance(exc, NotFoundException):
