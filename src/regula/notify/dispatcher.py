@@ -401,10 +401,10 @@ class Dispatcher:
             set_context(session, AuditContext.system("notify", "dispatcher"))
             claimed = [_Claimed(*r) for r in rows]
             stats.claimed += len(claimed)
+            now = self.clock()  # one instant for the quiet hours, validity, the daily cap and WhatsApp's 24 h
             citizens = await self._citizens(session, {c.citizen_id for c in claimed})
-            sent_today = await self._sent_last_day(session, {c.citizen_id for c in claimed})
-            sessions = await self._whatsapp_sessions(session, {c.to for c in claimed if c.channel == "whatsapp"})
-            now = self.clock()
+            sent_today = await self._sent_last_day(session, {c.citizen_id for c in claimed}, now)
+            sessions = await self._whatsapp_sessions(session, {c.to for c in claimed if c.channel == "whatsapp"}, now)
             ready: list[tuple[_Claimed, Envelope]] = []
             updates: list[dict[str, Any]] = []
             closed: list[tuple[_Claimed, str]] = []
@@ -469,25 +469,25 @@ class Dispatcher:
         return {c.id: c for c in rows if c.id is not None}
 
     @staticmethod
-    async def _sent_last_day(session: AsyncSession, ids: set[int]) -> dict[int, tuple[int, datetime]]:
+    async def _sent_last_day(session: AsyncSession, ids: set[int], now: datetime) -> dict[int, tuple[int, datetime]]:
         rows = await session.execute(
             text(
                 "SELECT citizen_id, count(*), min(sent_at) FROM message WHERE citizen_id = ANY(:ids) "
-                "AND sent_at > now() - interval '1 day' AND NOT critical AND kind NOT IN ('optout', 'ajuda') "
+                "AND sent_at > :since AND NOT critical AND kind NOT IN ('optout', 'ajuda') "
                 "GROUP BY citizen_id"
             ),
-            {"ids": list(ids)},
+            {"ids": list(ids), "since": now - timedelta(days=1)},
         )
         return {r[0]: (int(r[1]), r[2]) for r in rows}
 
     @staticmethod
-    async def _whatsapp_sessions(session: AsyncSession, addresses: set[str]) -> set[str]:
+    async def _whatsapp_sessions(session: AsyncSession, addresses: set[str], now: datetime) -> set[str]:
         if not addresses:
             return set()
         rows = await session.execute(
             select(col(InboundMessage.from_address)).where(
                 col(InboundMessage.from_address).in_(addresses),
-                col(InboundMessage.received_at) > utcnow() - timedelta(hours=24),
+                col(InboundMessage.received_at) > now - timedelta(hours=24),
             )
         )
         return {r[0] for r in rows}
