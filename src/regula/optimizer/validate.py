@@ -55,11 +55,18 @@ def carried_counts(instance: Instance, assignments: list[Assignment]) -> dict[st
     }
 
 
-def validate(instance: Instance, solution: Solution, *, check_objective: bool = True) -> list[Violation]:
+def validate(
+    instance: Instance,
+    solution: Solution,
+    *,
+    check_objective: bool = True,
+    preparation: tuple[Instance, list[str]] | None = None,
+) -> list[Violation]:
     """Every constraint of every assignment. Pinned assignments (already notified) must be in the solution as
     they are; they are facts, so the pair rules are not re-checked for them, but they count for capacity and
-    quotas. The counts of pinned and incumbent pairs in ``stats`` must be the recomputed ones."""
-    prepared, escalated = escalate(instance)
+    quotas. The counts of pinned and incumbent pairs in ``stats`` must be the recomputed ones. ``preparation``:
+    ``escalate(instance)`` when the caller already has it (the preparation, never the solver's structures)."""
+    prepared, escalated = preparation if preparation is not None else escalate(instance)
     params = prepared.params
     entries = {e.id: e for e in prepared.entries}
     buckets = {b.id: b for b in prepared.buckets}
