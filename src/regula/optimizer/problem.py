@@ -12,9 +12,10 @@ and at what cost) and the escalation rule, both vectorized.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import date
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
@@ -255,29 +256,60 @@ def from_instance(instance: Instance) -> Problem:
     entries = sorted(instance.entries, key=lambda e: e.id)
     buckets = sorted(instance.buckets, key=lambda b: b.id)
     quotas = sorted(instance.quotas, key=lambda q: q.id)
-    territory: list[str] = []
-    for e in entries:
-        territory.extend((e.municipality_ibge, e.scope_code))
-        if e.macro_code is not None:
-            territory.append(e.macro_code)
-        if e.uf is not None:
-            territory.append(e.uf)
+    n = len(entries)
+    # The entries' fields as columns, in one pass (issue 18 item 7: a million entries walked once per field took
+    # seconds, and this runs for the solve and for the validator's and the greedy's preparation).
+    columns = (
+        list(
+            zip(
+                *(
+                    (
+                        e.id,
+                        e.municipality_ibge,
+                        e.scope_code,
+                        e.macro_code,
+                        e.uf,
+                        e.oci_code,
+                        e.priority,
+                        e.authorized_date,
+                        e.deadline,
+                        e.sex,
+                        e.age_years,
+                        e.scope_kind,
+                        e.accepts_short_notice,
+                    )
+                    for e in entries
+                ),
+                strict=True,
+            )
+        )
+        or [()] * 13
+    )
+    e_ids, e_munis, e_scopes, e_macros, e_ufs, e_ocis, e_prios, e_auth, e_dead, e_sexes, e_ages, e_kinds, e_shorts = (
+        columns
+    )
+    territory = set(e_munis) | set(e_scopes) | (set(e_macros) - {None}) | (set(e_ufs) - {None})
     for b in buckets:
-        territory.extend((b.municipality_ibge, b.region_code, b.macro_code, b.uf))
-    territory.extend(q.municipality_ibge for q in quotas)
-    codes, code_ix = _vocab(territory)
-    ocis, oci_ix = _vocab([e.oci_code for e in entries] + [b.oci_code for b in buckets] + [q.oci_code for q in quotas])
+        territory.update((b.municipality_ibge, b.region_code, b.macro_code, b.uf))
+    territory.update(q.municipality_ibge for q in quotas)
+    codes, code_ix = _vocab(list(territory))  # None was taken out above
+    ocis, oci_ix = _vocab([*set(e_ocis), *(b.oci_code for b in buckets), *(q.oci_code for q in quotas)])
     providers, prov_ix = _vocab([b.provider_cnes for b in buckets] + [q.provider_cnes for q in quotas])
     kinds = {k: i for i, k in enumerate(SCOPE_KINDS)}
+    code_or_none: dict[str | None, int] = {None: -1} | {code: i for code, i in code_ix.items()}
 
-    unav_ptr = np.zeros(len(entries) + 1, dtype=np.int64)
+    unav_ptr = np.zeros(n + 1, dtype=np.int64)
     unav: list[int] = []
     for i, e in enumerate(entries):
         if e.unavailable_dates:  # most entries list none: no set and no sort for them (a million sorts took ~2 s)
             unav.extend(sorted({d.toordinal() for d in e.unavailable_dates}))
         unav_ptr[i + 1] = len(unav)
 
-    e_muni = np.array([code_ix[e.municipality_ibge] for e in entries], dtype=np.int32)
+    def column(values: tuple[Any, ...], dtype: type[np.generic], key: Callable[[Any], Any] | None = None) -> Any:
+        items = values if key is None else map(key, values)
+        return np.fromiter(items, dtype=dtype, count=n)
+
+    e_muni = column(e_munis, np.int32, code_ix.__getitem__)
     b_scope = np.array(
         [[code_ix[b.municipality_ibge], code_ix[b.region_code], code_ix[b.macro_code], code_ix[b.uf]] for b in buckets],
         dtype=np.int32,
@@ -290,19 +322,19 @@ def from_instance(instance: Instance) -> Problem:
         codes=codes,
         ocis=ocis,
         providers=providers,
-        e_id=np.array([e.id for e in entries], dtype=np.str_),
+        e_id=np.array(e_ids, dtype=np.str_),
         e_muni=e_muni,
-        e_priority=np.array([e.priority for e in entries], dtype=np.int64),
-        e_authorized=np.array([e.authorized_date.toordinal() for e in entries], dtype=np.int32),
-        e_deadline=np.array([e.deadline.toordinal() for e in entries], dtype=np.int32),
-        e_oci=np.array([oci_ix[e.oci_code] for e in entries], dtype=np.int32),
-        e_sex=np.array([SEX_CODES[e.sex] for e in entries], dtype=np.int8),
-        e_age=np.array([e.age_years for e in entries], dtype=np.int16),
-        e_scope_kind=np.array([kinds[e.scope_kind] for e in entries], dtype=np.int8),
-        e_scope_code=np.array([code_ix[e.scope_code] for e in entries], dtype=np.int32),
-        e_macro=np.array([-1 if e.macro_code is None else code_ix[e.macro_code] for e in entries], dtype=np.int32),
-        e_uf=np.array([-1 if e.uf is None else code_ix[e.uf] for e in entries], dtype=np.int32),
-        e_short=np.array([e.accepts_short_notice for e in entries], dtype=np.bool_),
+        e_priority=column(e_prios, np.int64),
+        e_authorized=column(e_auth, np.int32, date.toordinal),
+        e_deadline=column(e_dead, np.int32, date.toordinal),
+        e_oci=column(e_ocis, np.int32, oci_ix.__getitem__),
+        e_sex=column(e_sexes, np.int8, SEX_CODES.__getitem__),
+        e_age=column(e_ages, np.int16),
+        e_scope_kind=column(e_kinds, np.int8, kinds.__getitem__),
+        e_scope_code=column(e_scopes, np.int32, code_ix.__getitem__),
+        e_macro=column(e_macros, np.int32, code_or_none.__getitem__),
+        e_uf=column(e_ufs, np.int32, code_or_none.__getitem__),
+        e_short=column(e_shorts, np.bool_),
         e_unav_ptr=unav_ptr,
         e_unav=np.array(unav, dtype=np.int32),
         b_id=np.array([b.id for b in buckets], dtype=np.str_),
