@@ -354,7 +354,7 @@ def test_explain_in_portuguese() -> None:
     assert "Esperando há 40 dias (sem contar 2 dias de suspensão): +40" in lines
     assert any(line.startswith("Prazo: 66% do tempo máximo da OCI (60 dias)") for line in lines)
     assert "Equidade (raça/cor preta +10; CadÚnico +10): +20" in lines
-    assert lines[-1] == f"Total: {s.value:,} pontos (política regula-1)".replace(",", ".")
+    assert lines[-1] == f"Total: {s.value:,} pontos (versão da política de priorização: regula-1)".replace(",", ".")
     plain = explain(compute_score(facts(authorized_on=date(2025, 2, 11))))
     assert "Esperando há 1 dia: +1" in plain
     assert "Sem prioridade legal: +0" in plain

@@ -751,7 +751,7 @@ def explain(score: Score) -> list[str]:
         lines.append(line)
     else:
         lines.append("Equidade: nenhum marcador se aplica: +0")
-    lines.append(f"Total: {_fmt(score.value)} pontos (política {s('versao_politica')})")
+    lines.append(f"Total: {_fmt(score.value)} pontos (versão da política de priorização: {s('versao_politica')})")
     return lines
 
 
