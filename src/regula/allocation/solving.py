@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from regula.core import collector
 from regula.optimizer.flow import solve
 from regula.optimizer.greedy import solve_greedy
 from regula.optimizer.instance import Instance, Solution, load_instance
@@ -32,13 +33,17 @@ def solve_instance(canonical: bytes, instance: Instance | None = None) -> Solved
     ``instance``: the object ``canonical`` was written from, when the caller runs in the process that built it
     (``service.solve_queued_now``): the file is not parsed a second time (issue 18 item 7: a million entries parsed
     again took seconds and a second copy of them in memory). A worker process gets only the bytes."""
-    if instance is None:
-        instance = load_instance(canonical)
-    started = time.perf_counter()
-    solution = solve(instance)
-    elapsed = time.perf_counter() - started
-    # The validator and the greedy baseline start from the same preparation (escalated scopes); made once, it is
-    # the instance's own, never the solver's structures (issue 18 item 7: seconds each at a million entries).
-    preparation = escalate(instance)
-    violations = validate(instance, solution, preparation=preparation)
-    return Solved(solution, solve_greedy(instance, preparation=preparation), len(violations), elapsed)
+    # Millions of short-lived objects, no cycles among them: the cyclic collector's passes over the instance's
+    # million entries cost a quarter of the solve at that size (regula.core.collector; docs/benchmarks.md).
+    with collector.paused():
+        if instance is None:
+            instance = load_instance(canonical)
+        started = time.perf_counter()
+        solution = solve(instance)
+        elapsed = time.perf_counter() - started
+        # The validator and the greedy baseline start from the same preparation (escalated scopes); made once, it
+        # is the instance's own, never the solver's structures (issue 18 item 7: seconds each at a million entries).
+        preparation = escalate(instance)
+        violations = validate(instance, solution, preparation=preparation)
+        greedy = solve_greedy(instance, preparation=preparation)
+    return Solved(solution, greedy, len(violations), elapsed)

@@ -1,14 +1,16 @@
 """Pausing Python's cyclic garbage collector around a bulk build.
 
 Building a million small objects (the allocation instance's entries) triggers the cyclic collector every few
-hundred allocations, and each of its older-generation passes walks every object built so far: at a million
-entries that doubled the build's time (docs/benchmarks.md, the weekly cycle's allocate phase). Reference counting
-still frees everything that is not in a cycle, so a section that builds plain data and makes no cycles loses
-nothing by pausing the collector, and the collector runs again as usual once the section ends.
+hundred allocations, and each of its older-generation passes walks every object built so far: at a million entries
+that doubled the instance build's time and cost a quarter of the solve's (docs/benchmarks.md, the weekly cycle's
+allocate phase). Reference counting still frees everything that is not in a cycle, so a section that builds plain
+data and makes no cycles loses nothing by pausing the collector, which runs again as usual once the section ends.
 
-The collector is process-wide: pause it only around synchronous, bounded CPU work (no ``await`` inside), so no
-other coroutine of the process runs while it is paused. Nested and concurrent pauses (threads) are counted; the
-collector comes back when the last one ends, and only if it was enabled when the first began.
+The collector is process-wide. Pause it only around synchronous, bounded CPU work (no ``await`` inside). Where that
+work runs in a thread (``allocation.service.solve_queued_now``), the process's event loop also runs without the
+cyclic collector for that long; reference counting still frees its garbage, and the pause ends with the section.
+Nested and concurrent pauses (threads) are counted: the collector comes back when the last one ends, and only if it
+was enabled when the first began.
 """
 
 from __future__ import annotations
