@@ -2,9 +2,10 @@
 
 Building a million small objects (the allocation instance's entries) triggers the cyclic collector every few
 hundred allocations, and each of its older-generation passes walks every object built so far: at a million entries
-that doubled the instance build's time and cost a quarter of the solve's (docs/benchmarks.md, the weekly cycle's
-allocate phase). Reference counting still frees everything that is not in a cycle, so a section that builds plain
-data and makes no cycles loses nothing by pausing the collector, which runs again as usual once the section ends.
+that was ~10 s of the instance build's 60 s and a quarter of the solve's time (docs/benchmarks.md, the weekly
+cycle's allocate phase). Reference counting still frees everything that is not in a cycle, so a section that
+builds plain data and makes no cycles loses nothing by pausing the collector, which runs again as usual once the
+section ends.
 
 The collector is process-wide. Pause it only around synchronous, bounded CPU work (no ``await`` inside). Where that
 work runs in a thread (``allocation.service.solve_queued_now``), the process's event loop also runs without the
