@@ -115,6 +115,39 @@ async def reads_without_transaction(state: State) -> AsyncIterator[AsyncConnecti
         yield await connection.execution_options(isolation_level="AUTOCOMMIT")
 
 
+@asynccontextmanager
+async def one_statement_transactions(request: Request[Any, Any, Any]) -> AsyncIterator[AsyncSession]:
+    """A session for a safe request that reads a citizen's record and then writes only its read event (decision
+    0029): on an autocommit connection of the application's pool, so each statement is its own transaction and
+    no BEGIN or COMMIT is sent around them (two round trips fewer per read than ``provide_db_session``).
+
+    The read event is inserted after the read and before anything is answered, so no data leaves without its row;
+    its INSERT turns off the wait for the disk for its own transaction (decision 0024). Use it only where the one
+    write is that event, written last: a handler that writes more needs ``provide_db_session``'s one transaction.
+    A sessionmaker bound to one connection (the tests') gives a session in that connection's transaction instead,
+    committed at the end of the block as ``provide_db_session`` commits.
+    """
+    sessionmaker = sessionmaker_from(request.app.state)
+    engine = sessionmaker.kw.get("bind")
+    if isinstance(engine, AsyncEngine):
+        async with engine.connect() as connection:
+            autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
+            async with sessionmaker(bind=autocommit) as session:
+                set_context(session, audit_context_for(request))
+                allow_commit_without_fsync(session)
+                yield session
+        return
+    async with sessionmaker() as session:
+        set_context(session, audit_context_for(request))
+        allow_commit_without_fsync(session)
+        try:
+            yield session
+        except BaseException:
+            await session.rollback()
+            raise
+        await session.commit()
+
+
 def provide_settings(request: Request[Any, Any, Any]) -> Settings:
     return settings_from(request.app.state)
 

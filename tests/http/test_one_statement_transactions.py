@@ -1,0 +1,112 @@
+"""A safe request that reads a record and then writes only its read event runs each statement as its own
+transaction on an autocommit connection of the pool (decision 0029, issue 18 item 3): no BEGIN or COMMIT round
+trips, and the event committed before anything is answered.
+
+These run the production path (an engine's pool), against a database of the test's own: what they write is
+committed, as in production.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from litestar import Litestar, Request, get
+from litestar.datastructures import State
+from sqlalchemy import event, text
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from tests.conftest import app_client
+
+from regula.audit.service import record_read
+from regula.config import Settings
+from regula.db.engine import make_sessionmaker
+from regula.http.state import SESSIONMAKER_KEY, SETTINGS_KEY, one_statement_transactions
+
+FLORIANOPOLIS = "420540"
+
+
+@get("/probe/{entity_id:str}")
+async def probe(request: Request[Any, Any, Any], entity_id: str) -> dict[str, Any]:
+    async with one_statement_transactions(request) as session:
+        first = (await session.execute(text("SELECT txid_current()"))).scalar_one()
+        await record_read(session, "OneStatementProbe", entity_id, uf="SC", municipality_ibge=FLORIANOPOLIS)
+        second = (await session.execute(text("SELECT txid_current()"))).scalar_one()
+        # Seen from another connection while this block still holds its own: already committed.
+        async with request.app.state["probe_engine"].connect() as other:
+            seen = (
+                await other.execute(
+                    text("SELECT count(*) FROM audit_event WHERE entity_type = 'OneStatementProbe' AND entity_id = :e"),
+                    {"e": entity_id},
+                )
+            ).scalar_one()
+    return {"first": int(first), "second": int(second), "seen": int(seen)}
+
+
+@pytest.fixture
+async def engine(fresh_database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_async_engine(fresh_database_url.replace("postgresql://", "postgresql+asyncpg://", 1), pool_size=2)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+def client(settings: Settings, engine: AsyncEngine) -> httpx.AsyncClient:
+    app = Litestar(
+        route_handlers=[probe],
+        state=State({SESSIONMAKER_KEY: make_sessionmaker(engine), SETTINGS_KEY: settings, "probe_engine": engine}),
+        debug=True,
+    )
+    return app_client(app)
+
+
+async def _events(engine: AsyncEngine, entity_id: str) -> list[tuple[str, str | None]]:
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            text("SELECT action, path FROM audit_event WHERE entity_type = 'OneStatementProbe' AND entity_id = :e"),
+            {"e": entity_id},
+        )
+        return [(r[0], r[1]) for r in rows]
+
+
+async def test_each_statement_is_its_own_transaction_and_the_event_is_committed_before_the_answer(
+    client: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    sent: list[str] = []
+
+    def listen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        sent.append(statement)
+
+    event.listen(engine.sync_engine, "before_cursor_execute", listen)
+    entity_id = uuid.uuid4().hex
+    try:
+        async with client as c:
+            response = await c.get(f"/probe/{entity_id}")
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", listen)
+
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["second"] > body["first"]  # two transactions, not one
+    assert body["seen"] == 1  # committed as soon as it was written, before the answer
+    # The request's context is on the row (who, from where), as in provide_db_session's sessions.
+    assert await _events(engine, entity_id) == [("read", f"/probe/{entity_id}")]
+    # The event's own INSERT turns off the wait for the disk (decision 0024); no BEGIN, COMMIT or SET is sent.
+    inserts = [s for s in sent if s.startswith("INSERT INTO audit_event")]
+    assert len(inserts) == 1 and "set_config('synchronous_commit', 'off', true)" in inserts[0]
+    assert not [s for s in sent if s.split()[0].upper() in {"BEGIN", "COMMIT", "SET", "ROLLBACK"}]
+
+
+async def test_the_connection_goes_back_to_the_pool_in_its_default_mode(
+    client: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    async with client as c:
+        assert (await c.get(f"/probe/{uuid.uuid4().hex}")).status_code == 200
+    # The pool's next user gets an ordinary transaction, not autocommit.
+    async with engine.connect() as conn:
+        first = (await conn.execute(text("SELECT txid_current()"))).scalar_one()
+        second = (await conn.execute(text("SELECT txid_current()"))).scalar_one()
+        await conn.rollback()
+    assert first == second
