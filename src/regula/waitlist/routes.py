@@ -22,7 +22,7 @@ from regula.core.errors import NotFound, PermissionDenied, ValidationFailed
 from regula.core.ratelimit import public_lookup_limits
 from regula.http import listing
 from regula.http.input_guard import CitizenId, EntryId
-from regula.http.state import client_address, reads_without_transaction, settings_from
+from regula.http.state import client_address, one_statement_transactions, reads_without_transaction, settings_from
 from regula.inputs import BIGINT_MAX, MAX_AGE_YEARS, MAX_DAYS
 from regula.people import documents
 from regula.people import service as people
@@ -309,21 +309,22 @@ class EntryController(Controller):
     async def get_entry(
         self,
         request: Request[Principal, Any, Any],
-        db_session: NamedDependency[AsyncSession],
         entry_id: EntryId,
     ) -> EntryDetail:
-        # The entry, its citizen's name and its history in one statement; the read is audited in the same
-        # transaction once the caller's jurisdiction is known to cover it. The settings are the app's own, read
-        # from its state rather than injected (one dependency less to resolve per read).
+        # The entry, its citizen's name and its history in one statement, then its read event once the caller's
+        # jurisdiction is known to cover it, each statement its own transaction (decision 0029): two round trips,
+        # and nothing is answered before the event is written. The settings are the app's own, read from its
+        # state rather than injected (one dependency less to resolve per read).
         settings = settings_from(request.app.state)
-        found = await repo.entry_for_reading(db_session, entry_id)
-        if found is None:
-            raise NotFound("Solicitação não encontrada.", code="entrada_nao_encontrada")
-        entry = found.entry
-        wl.Actor.of(request.user).require(entry.municipality_ibge)
-        await record_read(
-            db_session, "WaitlistEntry", str(entry_id), uf=entry.uf, municipality_ibge=entry.municipality_ibge
-        )
+        async with one_statement_transactions(request) as session:
+            found = await repo.entry_for_reading(session, entry_id)
+            if found is None:
+                raise NotFound("Solicitação não encontrada.", code="entrada_nao_encontrada")
+            entry = found.entry
+            wl.Actor.of(request.user).require(entry.municipality_ibge)
+            await record_read(
+                session, "WaitlistEntry", str(entry_id), uf=entry.uf, municipality_ibge=entry.municipality_ibge
+            )
         today = wl.local_today(settings)
         base = entry_public(entry, found.citizen_name, today, settings.timezone)
         breakdown = entry.score_breakdown or {}
