@@ -25,7 +25,8 @@ Measured, per worker count, ``--runs`` times, alternating baseline and regula:
     rate. Target ≤ 2 ms.
 (b) ``read``: ``GET /api/v1/entries/{id}`` with the token (authenticated, audited: one ``read`` audit row per
     answer, counted in the database afterwards), closed loop: req/s. Target ≥ 1,000 req/s. Beside it: the bare
-    app's closed-loop req/s.
+    app's closed-loop req/s. Where its CPU went (``cpu_per_request``): milliseconds per answer used by the app's
+    processes, by PostgreSQL's, by the rest of the machine (mostly the load generator), and in all.
 (c) ``public``: ``GET /public/position`` open loop at ``--public-rate`` (1,000/s), every request a different
     protocol (with its birth date) from a different address, so the rate limit is checked on every request and
     refuses none, and no answer can come from a cache of a previous one. Target p99 ≤ 20 ms on 2 workers.
@@ -313,6 +314,47 @@ READS_SQL = "SELECT count(*) FROM audit_event WHERE action = 'read' AND entity_t
 # -- main -------------------------------------------------------------------------------------------------------------
 
 
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_seconds() -> dict[str, float]:
+    """CPU seconds used so far by each process group and by PostgreSQL's processes, and the machine's busy time:
+    taken around a run, it says where that run's CPU went (the app, the database, the rest: the load generator)."""
+    by_group: dict[str, float] = {"postgres": 0.0}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:  # the process ended meanwhile
+            continue
+        comm = text[text.index("(") + 1 : text.rindex(")")]
+        fields = text[text.rindex(")") + 2 :].split()
+        used = (int(fields[11]) + int(fields[12])) / TICK  # utime + stime
+        if comm == "postgres" or comm.startswith("postgres:"):
+            by_group["postgres"] += used
+        else:
+            group = f"pgrp_{fields[2]}"
+            by_group[group] = by_group.get(group, 0.0) + used
+    cpu = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    idle = int(cpu[3]) + int(cpu[4])
+    by_group["busy"] = (sum(int(x) for x in cpu[:8]) - idle) / TICK
+    return by_group
+
+
+def _cpu_split(before: dict[str, float], after: dict[str, float], app_pgid: int, answers: int) -> dict[str, float]:
+    """Milliseconds of CPU per answered request: the app's workers, PostgreSQL, everything else (mostly the load
+    generator), and the machine's total."""
+    app = after.get(f"pgrp_{app_pgid}", 0.0) - before.get(f"pgrp_{app_pgid}", 0.0)
+    database = after["postgres"] - before["postgres"]
+    busy = after["busy"] - before["busy"]
+    per = 1000 / max(answers, 1)
+    return {
+        "app_ms": round(app * per, 3),
+        "postgres_ms": round(database * per, 3),
+        "other_ms": round((busy - app - database) * per, 3),
+        "machine_ms": round(busy * per, 3),
+    }
+
+
 def _address(i: int) -> str:
     return f"10.{(i >> 16) & 255}.{(i >> 8) & 255}.{i & 255}"
 
@@ -386,9 +428,12 @@ def run(a: argparse.Namespace) -> dict[str, Any]:
                 )
                 out["bare_max"].append(r)
                 before = asyncio.run(_count(db.dsn, READS_SQL))
+                cpu_before = _cpu_seconds()
                 r = drive(
                     plan, mode="closed", base=app.base, requests=reads, connections=a.connections, seconds=a.seconds
                 )
+                answers = sum(r["answered"].values())
+                r["cpu_per_request"] = _cpu_split(cpu_before, _cpu_seconds(), app.process.pid, answers)
                 r["audit_rows"] = asyncio.run(_count(db.dsn, READS_SQL)) - before
                 r["audit_complete"] = r["audit_rows"] == r["answered"].get("200", -1)
                 out["read"].append(r)
