@@ -36,7 +36,7 @@ from regula.http.state import SESSIONMAKER_KEY, SETTINGS_KEY, provide_db_session
 from regula.inputs import MAX_BODY_BYTES
 from regula.models import load_all_models
 from regula.waitlist.public_answers import install as install_public_answers
-from regula.web.guards import AuthenticationMiddleware, access_guard, deny
+from regula.web.guards import AuthenticationMiddleware, access_guard, deny, user_for_routing_errors
 from regula.web.openapi import declare_problem_responses
 from regula.web.problems import EXCEPTION_HANDLERS
 from regula.web.security import LocalRedocRenderPlugin, LocalSwaggerRenderPlugin, security_headers
@@ -119,6 +119,8 @@ def create_app(
         # Bodies are small JSON documents; the routes that take files declare their own, larger limit.
         request_max_body_size=MAX_BODY_BYTES,
         exception_handlers=EXCEPTION_HANDLERS,
+        # A 404 or 405 of routing never passed the authentication middleware: its page still shows who is in.
+        after_exception=[user_for_routing_errors],
         before_send=[security_headers(settings)],
         openapi_config=openapi,
         template_config=TemplateConfig(

@@ -98,6 +98,32 @@ class AuthenticationMiddleware(ASGIMiddleware):
             return await service.principal_from_session(session, cookie)
 
 
+async def user_for_routing_errors(exc: Exception, scope: Scope) -> None:
+    """An ``after_exception`` hook: a page whose address or method matched no route (404, 405) failed in routing,
+    before ``AuthenticationMiddleware`` ran (Litestar builds the middleware per route), so its error page would
+    show a signed-in person the signed-out header ("Entrar") and no menu. Exception handlers cannot wait on the
+    database; this hook can, and resolves the session cookie the same way, for those pages only. Nothing about
+    the request changes but the header: the answer is still the 404 or 405. A failure here (the database away)
+    leaves the page as it was rather than turning a 404 into a 500."""
+    if (
+        "user" in scope  # the middleware ran: the request was routed
+        or scope.get("type") != ScopeType.HTTP
+        or getattr(exc, "status_code", None) not in (404, 405)
+        or scope["path"].startswith("/api/")
+        or _header(scope, b"cookie") is None
+    ):
+        return
+    connection: ASGIConnection[Any, Any, Any, Any] = ASGIConnection(scope)
+    cookie = connection.cookies.get(SESSION_COOKIE)
+    if cookie is None:
+        return
+    try:
+        async with sessionmaker_from(connection.app.state)() as session, session.begin():
+            scope["user"] = await service.principal_from_session(session, cookie)
+    except Exception as error:  # the page is answered either way, signed out
+        log.warning("session not resolved for an error page", extra={"error": type(error).__name__})
+
+
 async def access_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
     opt = handler.opt
     if opt.get(OPT_PUBLIC):
