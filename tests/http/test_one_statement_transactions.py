@@ -18,14 +18,14 @@ from litestar import Litestar, Request, get
 from litestar.datastructures import State
 from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
-from tests.conftest import app_client
+from tests.conftest import Login, app_client
 
 from regula.audit.service import record_read
 from regula.config import Settings
 from regula.db.engine import make_sessionmaker
 from regula.http.state import SESSIONMAKER_KEY, SETTINGS_KEY, one_statement_transactions
 
-FLORIANOPOLIS = "420540"
+FLORIANOPOLIS = "4205407"
 
 
 @get("/probe/{entity_id:str}")
@@ -112,3 +112,76 @@ async def test_the_connection_goes_back_to_the_pool_in_its_default_mode(
         second = (await conn.execute(text("SELECT txid_current()"))).scalar_one()
         await conn.rollback()
     assert first == second
+
+
+# -- the route itself, as `regula serve` runs it --------------------------------------------------------------------
+
+
+async def test_the_record_read_through_the_pool_audits_each_answer_and_nothing_else(
+    settings: Settings, fresh_database_url: str, tmp_path: Any
+) -> None:
+    """``GET /api/v1/entries/{id}`` on an engine's pool (the route's tests use a connection-bound session, which
+    takes the other branch): a 200 has its read event committed; a 403 outside the caller's jurisdiction and a 404
+    write none."""
+    from tests.conftest import _load_reference_data
+    from tests.waitlist.test_waitlist_api import JOINVILLE, citizen_body, refer
+
+    from regula.access import service
+    from regula.web.app import create_app
+
+    url = fresh_database_url.replace("postgresql://", "postgresql+asyncpg://", 1)
+    await _load_reference_data(url, tmp_path)
+    engine = create_async_engine(url, pool_size=2)
+    sessionmaker = make_sessionmaker(engine)
+    logins: dict[str, Login] = {}
+    async with sessionmaker() as session:
+        for role, jurisdiction in (
+            ("solicitante", f"municipality:{FLORIANOPOLIS}"),
+            ("regulador", "uf:SC"),
+            ("regulador", f"municipality:{JOINVILLE}"),
+        ):
+            username = f"{role}.{jurisdiction.replace(':', '.')}"
+            user = await service.create_user(
+                session,
+                username=username,
+                full_name=username.title(),
+                role=role,
+                jurisdiction=jurisdiction,
+                password="senha-forte-123",
+            )
+            _, secret = await service.create_token(session, username)
+            assert user.id is not None
+            logins[jurisdiction] = Login(username, "senha-forte-123", secret, user.id)
+        await session.commit()
+
+    async def reads(entity_id: str) -> int:
+        async with engine.connect() as conn:
+            return int(
+                (
+                    await conn.execute(
+                        text(
+                            "SELECT count(*) FROM audit_event WHERE action = 'read' "
+                            "AND entity_type = 'WaitlistEntry' AND entity_id = :e"
+                        ),
+                        {"e": entity_id},
+                    )
+                ).scalar_one()
+            )
+
+    try:
+        async with app_client(create_app(settings, sessionmaker)) as c:
+            entry = await refer(c, logins[f"municipality:{FLORIANOPOLIS}"], citizen_body())
+            path = f"/api/v1/entries/{entry['id']}"
+            ok = await c.get(path, headers=logins["uf:SC"].headers)
+            assert ok.status_code == 200, ok.text
+            assert ok.json()["protocol"] == entry["protocol"]
+            assert await reads(str(entry["id"])) == 1
+            denied = await c.get(path, headers=logins[f"municipality:{JOINVILLE}"].headers)
+            assert denied.status_code == 403 and denied.json()["code"] == "fora_da_jurisdicao"
+            missing = await c.get("/api/v1/entries/987654321", headers=logins["uf:SC"].headers)
+            assert missing.status_code == 404
+            assert await reads(str(entry["id"])) == 1 and await reads("987654321") == 0
+            again = await c.get(path, headers=logins["uf:SC"].headers)
+            assert again.status_code == 200 and await reads(str(entry["id"])) == 2
+    finally:
+        await engine.dispose()
