@@ -124,8 +124,8 @@ async def one_statement_transactions(request: Request[Any, Any, Any]) -> AsyncIt
     The read event is inserted after the read and before anything is answered, so no data leaves without its row;
     its INSERT turns off the wait for the disk for its own transaction (decision 0024). Use it only where the one
     write is that event, written last: a handler that writes more needs ``provide_db_session``'s one transaction.
-    A sessionmaker bound to one connection (the tests') gives a session in that connection's transaction instead,
-    committed at the end of the block as ``provide_db_session`` commits.
+    A sessionmaker bound to one connection (the tests') gets ``provide_db_session``'s own session instead: one
+    transaction in that connection's, committed at the end of the block.
     """
     sessionmaker = sessionmaker_from(request.app.state)
     engine = sessionmaker.kw.get("bind")
@@ -137,15 +137,8 @@ async def one_statement_transactions(request: Request[Any, Any, Any]) -> AsyncIt
                 allow_commit_without_fsync(session)
                 yield session
         return
-    async with sessionmaker() as session:
-        set_context(session, audit_context_for(request))
-        allow_commit_without_fsync(session)
-        try:
-            yield session
-        except BaseException:
-            await session.rollback()
-            raise
-        await session.commit()
+    async with asynccontextmanager(provide_db_session)(request) as session:
+        yield session
 
 
 def provide_settings(request: Request[Any, Any, Any]) -> Settings:
