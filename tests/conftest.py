@@ -353,27 +353,34 @@ class Login:
         return {"Authorization": f"Bearer {self.token}"}
 
 
+async def create_login(
+    session: AsyncSession, username: str, role: str, jurisdiction: str, password: str = "senha-forte-123"
+) -> Login:
+    """A user (full name: the username in title case) with an API token, committed in ``session``."""
+    from regula.access import service
+
+    user = await service.create_user(
+        session,
+        username=username,
+        full_name=username.title(),
+        role=role,
+        jurisdiction=jurisdiction,
+        password=password,
+    )
+    _, secret = await service.create_token(session, username)
+    await session.commit()
+    assert user.id is not None
+    return Login(username, password, secret, user.id)
+
+
 @pytest.fixture
 def make_user(session: AsyncSession) -> Callable[..., Awaitable[Login]]:
     """Create a user with a role and jurisdiction and an API token for it."""
-    from regula.access import service
-
     counter = iter(range(1_000_000))
 
     async def _make(role: str = "admin", jurisdiction: str = "br", password: str = "senha-forte-123") -> Login:
         username = f"{role}.{next(counter)}.{uuid.uuid4().hex[:6]}"
-        user = await service.create_user(
-            session,
-            username=username,
-            full_name=username.title(),
-            role=role,
-            jurisdiction=jurisdiction,
-            password=password,
-        )
-        _, secret = await service.create_token(session, username)
-        await session.commit()
-        assert user.id is not None
-        return Login(username, password, secret, user.id)
+        return await create_login(session, username, role, jurisdiction, password)
 
     return _make
 

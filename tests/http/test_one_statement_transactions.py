@@ -123,10 +123,9 @@ async def test_the_record_read_through_the_pool_audits_each_answer_and_nothing_e
     """``GET /api/v1/entries/{id}`` on an engine's pool (the route's tests use a connection-bound session, which
     takes the other branch): a 200 has its read event committed; a 403 outside the caller's jurisdiction and a 404
     write none."""
-    from tests.conftest import _load_reference_data
+    from tests.conftest import _load_reference_data, create_login
     from tests.waitlist.test_waitlist_api import JOINVILLE, citizen_body, refer
 
-    from regula.access import service
     from regula.web.app import create_app
 
     url = fresh_database_url.replace("postgresql://", "postgresql+asyncpg://", 1)
@@ -141,18 +140,7 @@ async def test_the_record_read_through_the_pool_audits_each_answer_and_nothing_e
             ("regulador", f"municipality:{JOINVILLE}"),
         ):
             username = f"{role}.{jurisdiction.replace(':', '.')}"
-            user = await service.create_user(
-                session,
-                username=username,
-                full_name=username.title(),
-                role=role,
-                jurisdiction=jurisdiction,
-                password="senha-forte-123",
-            )
-            _, secret = await service.create_token(session, username)
-            assert user.id is not None
-            logins[jurisdiction] = Login(username, "senha-forte-123", secret, user.id)
-        await session.commit()
+            logins[jurisdiction] = await create_login(session, username, role, jurisdiction)
 
     async def reads(entity_id: str) -> int:
         async with engine.connect() as conn:
