@@ -70,32 +70,40 @@ class AuthenticationMiddleware(ASGIMiddleware):
             key = service.digest(token)
             principal = TOKENS.get(key)
             if principal is None:
-                principal = await self._resolve(connection, token=token)
+                principal = await _resolve(connection, token=token)
                 if principal is not None:
                     TOKENS.put(key, principal)
             if principal is None:
                 await deny(connection, NotAuthenticated("Token inválido, expirado ou revogado.", code="token_invalido"))
             scope["user"] = principal
-        elif _header(scope, b"cookie") is not None:
-            # Only a request that carries cookies pays for parsing them (webhooks, the public look-up, /health
-            # carry none).
-            connection = ASGIConnection(scope)
-            if (cookie := connection.cookies.get(SESSION_COOKIE)) is not None:
-                scope["user"] = await self._resolve(connection, cookie=cookie)
+        else:
+            scope["user"] = await _session_principal(scope)
         await next_app(scope, receive, send)
 
-    async def _resolve(
-        self,
-        connection: ASGIConnection[Any, Any, Any, Any],
-        *,
-        token: str | None = None,
-        cookie: str | None = None,
-    ) -> service.Principal | None:
-        async with sessionmaker_from(connection.app.state)() as session, session.begin():
-            if token is not None:
-                return await service.principal_from_token(session, token)
-            assert cookie is not None
-            return await service.principal_from_session(session, cookie)
+
+async def _resolve(
+    connection: ASGIConnection[Any, Any, Any, Any],
+    *,
+    token: str | None = None,
+    cookie: str | None = None,
+) -> service.Principal | None:
+    async with sessionmaker_from(connection.app.state)() as session, session.begin():
+        if token is not None:
+            return await service.principal_from_token(session, token)
+        assert cookie is not None
+        return await service.principal_from_session(session, cookie)
+
+
+async def _session_principal(scope: Scope) -> service.Principal | None:
+    """Who the page's session cookie belongs to, or None. Only a request that carries cookies pays for parsing
+    them (webhooks, the public look-up, /health carry none)."""
+    if _header(scope, b"cookie") is None:
+        return None
+    connection: ASGIConnection[Any, Any, Any, Any] = ASGIConnection(scope)
+    cookie = connection.cookies.get(SESSION_COOKIE)
+    if cookie is None:
+        return None
+    return await _resolve(connection, cookie=cookie)
 
 
 async def user_for_routing_errors(exc: Exception, scope: Scope) -> None:
@@ -110,16 +118,10 @@ async def user_for_routing_errors(exc: Exception, scope: Scope) -> None:
         or scope.get("type") != ScopeType.HTTP
         or getattr(exc, "status_code", None) not in (404, 405)
         or scope["path"].startswith("/api/")
-        or _header(scope, b"cookie") is None
     ):
         return
-    connection: ASGIConnection[Any, Any, Any, Any] = ASGIConnection(scope)
-    cookie = connection.cookies.get(SESSION_COOKIE)
-    if cookie is None:
-        return
     try:
-        async with sessionmaker_from(connection.app.state)() as session, session.begin():
-            scope["user"] = await service.principal_from_session(session, cookie)
+        scope["user"] = await _session_principal(scope)
     except Exception as error:  # the page is answered either way, signed out
         log.warning("session not resolved for an error page", extra={"error": type(error).__name__})
 
