@@ -159,4 +159,8 @@ async def test_managers_get_page_csv_and_api(
     assert csv_response.headers["content-type"] == "text/csv; charset=utf-8"
     rows = list(csv.DictReader(io.StringIO(csv_response.content.decode("utf-8-sig")), delimiter=";"))
     assert {r["fila"] for r in rows} == {q["fila"] for q in body["filas"]}
-    assert (await browser.get("/gestao/equidade", params={"ordem": "x"})).status_code == 422
+    # A bad list parameter on the page: the page itself, without it, saying so (web.listing.list_page).
+    unordered = await browser.get("/gestao/equidade", params={"ordem": "x", "oci": "abc"})
+    assert unordered.status_code == 400 and 'data-codigo="filtro_ignorado"' in unordered.text
+    assert "<strong>Ordenação</strong>:" in unordered.text and "<strong>OCI</strong>:" in unordered.text
+    assert "Impacto dos pesos de equidade" in unordered.text

@@ -92,6 +92,7 @@ async def _runs_page(
 
 
 @get("/regulacao/alocacoes", opt=allow(*VIEWERS), include_in_schema=False)
+@listing.list_page
 async def runs_page(
     request: Request[Any, Any, Any],
     db_session: NamedDependency[AsyncSession],
@@ -373,6 +374,7 @@ async def _run_page(
 
 
 @get("/regulacao/alocacoes/{run_id:int}", opt=allow(*VIEWERS), include_in_schema=False)
+@listing.list_page
 async def run_page(
     request: Request[Any, Any, Any],
     db_session: NamedDependency[AsyncSession],

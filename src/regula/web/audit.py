@@ -300,6 +300,7 @@ def _params(**values: str | None) -> dict[str, str | None]:
 
 
 @get("/auditoria", opt=allow(*AUDITORS), include_in_schema=False)
+@listing.list_page
 async def audit_page(
     request: Request[Any, Any, Any],
     db_session: NamedDependency[AsyncSession],

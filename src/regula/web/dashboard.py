@@ -371,6 +371,7 @@ def _options(request: Request[Any, Any, Any], ctx: Context, filters: Filters) ->
 
 
 @get("/gestao", opt=allow(*VIEWERS), include_in_schema=False)
+@listing.list_page
 async def dashboard_page(
     request: Request[Any, Any, Any],
     db_session: NamedDependency[AsyncSession],

@@ -15,10 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from regula.access.policy import Role, allow
 from regula.config import Settings
-from regula.core.errors import ValidationFailed
 from regula.waitlist import equity
 from regula.waitlist import service as wl
-from regula.web import charts, common
+from regula.web import charts, common, listing
 from regula.web.charts import Bar, Chart
 from regula.web.dashboard import CADUNICO_PT, VULNERABILITY_PT
 
@@ -65,10 +64,10 @@ def group_label(dimension: str, group: str) -> str:
 def _check(oci: str | None, ordem: str | None) -> tuple[str | None, str]:
     oci_value = (oci or "").strip() or None
     if oci_value is not None and not (oci_value.isdigit() and len(oci_value) == 10):
-        raise ValidationFailed.for_field("oci", "oci_invalida", "Código de OCI tem 10 dígitos.")
+        raise listing.ListingError.of("oci", "oci_invalida", "Código de OCI tem 10 dígitos.")
     order = ordem or "fila"
     if order not in ORDERS:
-        raise ValidationFailed.for_field("ordem", "ordem_invalida", "Ordem deve ser fila, movidas ou deslocamento.")
+        raise listing.ListingError.of("ordem", "ordem_invalida", "Ordem deve ser fila, movidas ou deslocamento.")
     return oci_value, order
 
 
@@ -141,6 +140,7 @@ async def _report(
 
 
 @get("/gestao/equidade", opt=allow(*VIEWERS), include_in_schema=False)
+@listing.list_page
 async def equity_page(
     request: Request[Any, Any, Any],
     db_session: NamedDependency[AsyncSession],

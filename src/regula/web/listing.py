@@ -9,11 +9,17 @@ the first page); a header link changes the order (first page again); the pager c
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import functools
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
+from litestar import Request
+from litestar.response import Template
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from regula.core.errors import FieldError
 from regula.db.listing import (
     CURSOR_PARAM,
     DIRECTION_PARAM,
@@ -27,9 +33,13 @@ from regula.db.listing import (
 )
 from regula.territory.filters import municipality_filter, region_filter
 from regula.web.common import parse_date_br
+from regula.web.problems import wants_html
 
 PAGE_SIZE = 50
 RETURN_PARAM = "voltar"
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -205,6 +215,63 @@ def listing(
     return Listing(path, clean, window, sorts, columns={c.key: c for c in columns})
 
 
+def list_page(handler: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+    """A list page that cannot read one of its URL's parameters shows the list without it, not an error page.
+
+    A person who follows a stale link (a region renamed, a cursor of another order) or mistypes a date loses neither
+    the page nor the other filters: the handler is run again with each parameter a ``ListingError`` names left out,
+    until the page draws; the page then says, above its content, which filters were ignored and why (every one of
+    them, in one answer), with status 400. Each try runs in a savepoint, so a try that wrote before failing (an
+    audit row) leaves nothing behind. A parameter the handler refuses that the URL did not carry, or an answer that
+    is not a page (a download), is the 400 error page as before; so is a program's request for the page (``Accept``
+    without HTML) and the API's lists: programs should hear about their mistakes, not get another list than the one
+    they asked for.
+    """
+
+    @functools.wraps(handler)
+    async def page(*args: P.args, **kwargs: P.kwargs) -> R:
+        request = kwargs.get("request")
+        if isinstance(request, Request) and not wants_html(request):
+            return await handler(*args, **kwargs)
+        ignored: list[FieldError] = []
+        session = kwargs.get("db_session")
+        for _ in range(len(kwargs) + 1):
+            try:
+                if isinstance(session, AsyncSession):
+                    async with session.begin_nested():
+                        response = await handler(*args, **kwargs)
+                else:
+                    response = await handler(*args, **kwargs)
+            except ListingError as e:
+                named = [f.field for f in e.errors]
+                if not named or any(kwargs.get(name) in (None, "") for name in named):
+                    raise _together(ignored, e) from None
+                ignored += e.errors
+                for name in named:
+                    kwargs[name] = None
+                continue
+            if not ignored:
+                return response
+            if not isinstance(response, Template):
+                raise _together(ignored, None)
+            response.context["ignored_filters"] = ignored
+            response.status_code = 400
+            return response
+        raise AssertionError("a list page refused a parameter it had already been given without")  # pragma: no cover
+
+    return page
+
+
+def _together(ignored: list[FieldError], last: ListingError | None) -> ListingError:
+    """One 400 naming every parameter refused so far (``last``'s too)."""
+    errors = ignored + (list(last.errors) if last is not None else [])
+    if last is not None and not ignored:
+        return last
+    if len(errors) == 1:
+        return ListingError(errors[0].message, code=errors[0].code, errors=errors)
+    return ListingError("Há parâmetros da lista que não puderam ser lidos.", errors=errors)
+
+
 def return_to(raw: str | None, path: str, anchor: str | None = None, **extra: str) -> str:
     """Where an action on a list row redirects: the list URL the form came from (``voltar``) when it is that list
     (same path, no host: never an open redirect), else the list itself; plus ``extra`` parameters (``feito=…``)
@@ -258,6 +325,7 @@ __all__ = [
     "Listing",
     "ListingError",
     "choice_param",
+    "list_page",
     "listing",
     "municipality_param",
     "region_param",

@@ -240,6 +240,7 @@ async def _worklist(
 
 
 @get(WORKLIST, opt=allow(*READERS), include_in_schema=False)
+@listing.list_page
 async def worklist_page(
     request: Request[Any, Any, Any],
     db_session: NamedDependency[AsyncSession],
@@ -378,6 +379,7 @@ async def log_contact(
 
 
 @get("/mensagens", opt=allow(*READERS), include_in_schema=False)
+@listing.list_page
 async def messages_page(
     request: Request[Any, Any, Any],
     db_session: NamedDependency[AsyncSession],

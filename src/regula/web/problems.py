@@ -41,7 +41,8 @@ _HTTP_CODES: dict[int, tuple[str, str]] = {
 }
 
 
-def _wants_html(request: Request[Any, Any, Any]) -> bool:
+def wants_html(request: Request[Any, Any, Any]) -> bool:
+    """A person's browser (an HTML page answers), not a program (a problem+json answers)."""
     path = request.url.path
     if path.startswith(("/api/", "/webhooks/", "/schema", "/health", "/metrics")):
         return False
@@ -57,7 +58,7 @@ def problem(
     errors: list[FieldError] | None = None,
     extra: dict[str, Any] | None = None,
 ) -> Response[Any]:
-    if _wants_html(request):
+    if wants_html(request):
         if status == 401:
             return Redirect(path=f"/login?next={request.url.path}")
         return Template(
@@ -136,7 +137,7 @@ def http_error_handler(request: Request[Any, Any, Any], exc: HTTPException) -> R
         # Litestar's own text is English. A person gets here by reloading or bookmarking a form's address; a
         # program, by calling a route with the wrong method.
         405: "Este endereço só recebe o envio de um formulário: volte à página anterior e envie o formulário por lá."
-        if _wants_html(request)
+        if wants_html(request)
         else f"Esta rota não aceita o método {request.method}.",
         413: "O corpo da requisição passa do limite desta rota; para arquivos grandes, use a linha de comando.",
     }.get(status, exc.detail if isinstance(exc.detail, str) and exc.detail else title)

@@ -84,6 +84,7 @@ CARE_STATUSES = {"em_atendimento": "Em atendimento", "concluida": "Concluídas"}
 
 
 @get("/producao", opt=allow(*READERS), include_in_schema=False)
+@listing.list_page
 async def in_care_page(
     request: Request[Any, Any, Any],
     db_session: NamedDependency[AsyncSession],
@@ -502,6 +503,7 @@ def _month(today: date, back: int = 0) -> str:
 
 
 @get("/producao/controle", opt=allow(*CONTROLLERS), include_in_schema=False)
+@listing.list_page
 async def control_page(
     request: Request[Any, Any, Any],
     db_session: NamedDependency[AsyncSession],

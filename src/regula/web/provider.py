@@ -153,6 +153,7 @@ async def _day(
 
 
 @get(PATH, opt=allow(*VIEWERS), include_in_schema=False)
+@listing.list_page
 async def day_page(
     request: Request[Any, Any, Any],
     db_session: NamedDependency[AsyncSession],

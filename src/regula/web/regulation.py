@@ -94,6 +94,7 @@ def _queue_value(q: dict[str, Any], key: str) -> Any:
 
 
 @get("/regulacao/filas", opt=allow(*READERS), include_in_schema=False)
+@listing.list_page
 async def queues_page(
     request: Request[Any, Any, Any],
     db_session: NamedDependency[AsyncSession],
@@ -297,6 +298,7 @@ _LIST_PARAMS = ("regiao", "ordem", "sentido", "cursor")
 
 
 @get("/regulacao/entradas", opt=allow(*READERS), include_in_schema=False)
+@listing.list_page
 async def entries_page(
     request: Request[Any, Any, Any],
     db_session: NamedDependency[AsyncSession],
@@ -342,6 +344,7 @@ async def entries_page(
 
 
 @get("/regulacao/analise", opt=allow(*READERS), include_in_schema=False)
+@listing.list_page
 async def review_page(
     request: Request[Any, Any, Any],
     db_session: NamedDependency[AsyncSession],

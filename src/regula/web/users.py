@@ -108,6 +108,7 @@ def _no_store() -> dict[str, str]:
 
 
 @get(BASE, opt=allow(*ADMINS), include_in_schema=False)
+@listing.list_page
 async def users_page(
     request: Request[Any, Any, Any],
     db_session: NamedDependency[AsyncSession],
