@@ -40,9 +40,10 @@ async def test_bad_filters_are_named_together_and_the_good_ones_still_filter_the
     # Every unreadable filter is named, as people read it, once, above the page; no internal code is shown.
     alert = text.split('data-codigo="filtro_ignorado"')[1].split("</section>")[0]
     assert "Estes filtros não puderam ser usados e foram ignorados" in alert
-    for label in ("Vence até", "Tipo", "Ordenação"):
+    for label in ("Prazo até", "Tipo", "Ordenação"):
         assert f"<strong>{label}</strong>:" in alert, label
-    assert "Código:" not in text and "data_invalida" not in alert
+    assert "Código:" not in text and "data_invalida" not in alert and "vence_ate" not in alert
+    assert "Data inválida (“31/02/2026”): use DD/MM/AAAA." in alert
     # One bad filter says so in the singular.
     one = await page.get("/navegacao?regiao=00000")
     assert one.status_code == 400 and "Este filtro não pôde ser usado e foi ignorado" in one.text

@@ -270,7 +270,7 @@ async def test_bad_list_parameters_are_a_400_naming_them_never_a_500(
         "ordem": "Ordenação",
         "sentido": "Sentido da ordenação",
         "cursor": "Posição na lista",
-        "vence_ate": "Vence até",
+        "vence_ate": "Prazo até",
         "municipio": "Município",
         "regiao": "Região de saúde",
         "tipo": "Tipo",

@@ -293,7 +293,7 @@ def date_param(raw: str | None, parameter: str) -> Any:
         return None
     parsed = parse_date_br(raw)
     if parsed is None:
-        raise ListingError.of(parameter, "data_invalida", f"Data inválida em “{parameter}”: use DD/MM/AAAA.")
+        raise ListingError.of(parameter, "data_invalida", f"Data inválida (“{raw[:20]}”): use DD/MM/AAAA.")
     return parsed
 
 
