@@ -17,13 +17,13 @@ import pytest
 from litestar import Litestar, Request, get
 from litestar.datastructures import State
 from sqlalchemy import event, text
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from tests.conftest import Login, app_client
 
 from regula.audit.service import record_read
 from regula.config import Settings
 from regula.db.engine import make_sessionmaker
-from regula.http.state import SESSIONMAKER_KEY, SETTINGS_KEY, one_statement_transactions
+from regula.http.state import SESSIONMAKER_KEY, SETTINGS_KEY, one_statement_transactions, statement_session
 
 FLORIANOPOLIS = "4205407"
 
@@ -110,6 +110,27 @@ async def test_the_connection_goes_back_to_the_pool_in_its_default_mode(
     async with engine.connect() as conn:
         first = (await conn.execute(text("SELECT txid_current()"))).scalar_one()
         second = (await conn.execute(text("SELECT txid_current()"))).scalar_one()
+        await conn.rollback()
+    assert first == second
+
+
+async def test_a_statement_session_sends_each_statement_as_its_own_transaction(
+    settings: Settings, engine: AsyncEngine
+) -> None:
+    """Who sends a request is looked up this way (``web.guards``): on the pool, no BEGIN and COMMIT around the
+    look-up; on a sessionmaker bound to one connection (the tests'), one transaction as before."""
+
+    async def txids(state: State) -> tuple[int, int]:
+        async with statement_session(state) as session:
+            first = (await session.execute(text("SELECT txid_current()"))).scalar_one()
+            second = (await session.execute(text("SELECT txid_current()"))).scalar_one()
+        return int(first), int(second)
+
+    first, second = await txids(State({SESSIONMAKER_KEY: make_sessionmaker(engine), SETTINGS_KEY: settings}))
+    assert second > first
+    async with engine.connect() as conn:
+        bound = async_sessionmaker(conn, expire_on_commit=False)
+        first, second = await txids(State({SESSIONMAKER_KEY: bound, SETTINGS_KEY: settings}))
         await conn.rollback()
     assert first == second
 

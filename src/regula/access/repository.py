@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import Executable, bindparam, func, null, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -43,19 +43,66 @@ async def tokens_of(session: AsyncSession, user_id: int) -> list[ApiToken]:
     return list((await session.execute(stmt)).scalars())
 
 
-async def active_token(session: AsyncSession, token_hash: str, now: datetime) -> tuple[ApiToken, User] | None:
-    stmt = (
-        select(ApiToken, User)
-        .join(User, User.id == ApiToken.user_id)  # type: ignore[arg-type]
-        .where(
-            ApiToken.token_hash == token_hash,  # type: ignore[arg-type]
-            ApiToken.revoked_at.is_(None),  # type: ignore[union-attr]
-            ApiToken.expires_at > now,  # type: ignore[arg-type]
-            User.is_active.is_(True),  # type: ignore[attr-defined]
-        )
+@dataclass(frozen=True)
+class Credential:
+    """Who an API token or a session cookie belongs to: the user's fields a ``Principal`` needs, and the
+    credential's own (the token's id and last use, the session's CSRF token)."""
+
+    credential_id: int
+    last_used_at: datetime | None
+    csrf_token: str | None
+    user_id: int
+    username: str
+    full_name: str
+    role: str
+    jurisdiction: str
+    must_change_password: bool
+
+
+_USER_FIELDS = (
+    col(User.id),
+    col(User.username),
+    col(User.full_name),
+    col(User.role),
+    col(User.jurisdiction),
+    col(User.must_change_password),
+)
+
+# Every signed-in request runs one of these two look-ups first, so each is built once, with its values as bound
+# parameters, and reads columns rather than ORM objects: building the statement and two entities per request cost
+# more than the query itself (profiled 2026-12-06, docs/benchmarks.md).
+_ACTIVE_TOKEN: Executable = (
+    select(col(ApiToken.id), col(ApiToken.last_used_at), null().label("csrf_token"), *_USER_FIELDS)
+    .join(User, col(User.id) == col(ApiToken.user_id))
+    .where(
+        col(ApiToken.token_hash) == bindparam("credential_hash"),
+        col(ApiToken.revoked_at).is_(None),
+        col(ApiToken.expires_at) > bindparam("now"),
+        col(User.is_active).is_(True),
     )
-    row = (await session.execute(stmt)).first()
-    return (row[0], row[1]) if row else None
+)
+_ACTIVE_SESSION: Executable = (
+    select(col(WebSession.id), null().label("last_used_at"), col(WebSession.csrf_token), *_USER_FIELDS)
+    .join(User, col(User.id) == col(WebSession.user_id))
+    .where(
+        col(WebSession.session_hash) == bindparam("credential_hash"),
+        col(WebSession.revoked_at).is_(None),
+        col(WebSession.expires_at) > bindparam("now"),
+        col(User.is_active).is_(True),
+    )
+)
+
+
+async def _credential(
+    session: AsyncSession, stmt: Executable, credential_hash: str, now: datetime
+) -> Credential | None:
+    row = (await session.execute(stmt, {"credential_hash": credential_hash, "now": now})).first()
+    return Credential(*row) if row is not None else None
+
+
+async def active_token(session: AsyncSession, token_hash: str, now: datetime) -> Credential | None:
+    """The active token with this hash, of an active user (``credential_id`` is the token's id)."""
+    return await _credential(session, _ACTIVE_TOKEN, token_hash, now)
 
 
 async def touch_token(session: AsyncSession, token_id: int, now: datetime) -> None:
@@ -65,19 +112,9 @@ async def touch_token(session: AsyncSession, token_id: int, now: datetime) -> No
     )
 
 
-async def active_session(session: AsyncSession, session_hash: str, now: datetime) -> tuple[WebSession, User] | None:
-    stmt = (
-        select(WebSession, User)
-        .join(User, User.id == WebSession.user_id)  # type: ignore[arg-type]
-        .where(
-            WebSession.session_hash == session_hash,  # type: ignore[arg-type]
-            WebSession.revoked_at.is_(None),  # type: ignore[union-attr]
-            WebSession.expires_at > now,  # type: ignore[arg-type]
-            User.is_active.is_(True),  # type: ignore[attr-defined]
-        )
-    )
-    row = (await session.execute(stmt)).first()
-    return (row[0], row[1]) if row else None
+async def active_session(session: AsyncSession, session_hash: str, now: datetime) -> Credential | None:
+    """The open web session with this hash, of an active user (``credential_id`` is the session's id)."""
+    return await _credential(session, _ACTIVE_SESSION, session_hash, now)
 
 
 async def revoke_session(session: AsyncSession, session_hash: str, now: datetime) -> None:

@@ -339,30 +339,28 @@ async def revoke_token(session: AsyncSession, token_id: int, by: Principal | Non
     return token
 
 
-def _principal(user: User, via: str, csrf: str | None = None) -> Principal:
-    assert user.id is not None
+def _principal(found: repo.Credential, via: str) -> Principal:
     return Principal(
-        user_id=user.id,
-        username=user.username,
-        full_name=user.full_name,
-        role=Role(user.role),
-        jurisdiction=Jurisdiction.parse(user.jurisdiction),
+        user_id=found.user_id,
+        username=found.username,
+        full_name=found.full_name,
+        role=Role(found.role),
+        jurisdiction=Jurisdiction.parse(found.jurisdiction),
         via=via,
-        csrf_token=csrf,
-        must_change_password=user.must_change_password,
+        csrf_token=found.csrf_token,
+        must_change_password=found.must_change_password,
     )
 
 
 async def principal_from_token(session: AsyncSession, secret: str) -> Principal | None:
-    found = await repo.active_token(session, digest(secret), utcnow())
+    now = utcnow()
+    found = await repo.active_token(session, digest(secret), now)
     if found is None:
         return None
-    token, user = found
-    now = utcnow()
     # Record use at most once a minute: a write per request would be waste.
-    if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=1):
-        await repo.touch_token(session, token.id or 0, now)
-    return _principal(user, "token")
+    if found.last_used_at is None or now - found.last_used_at > timedelta(minutes=1):
+        await repo.touch_token(session, found.credential_id, now)
+    return _principal(found, "token")
 
 
 async def open_session(
@@ -385,10 +383,7 @@ async def open_session(
 
 async def principal_from_session(session: AsyncSession, secret: str) -> Principal | None:
     found = await repo.active_session(session, digest(secret), utcnow())
-    if found is None:
-        return None
-    web, user = found
-    return _principal(user, "session", web.csrf_token)
+    return _principal(found, "session") if found is not None else None
 
 
 async def close_session(session: AsyncSession, secret: str) -> None:

@@ -127,17 +127,31 @@ async def one_statement_transactions(request: Request[Any, Any, Any]) -> AsyncIt
     A sessionmaker bound to one connection (the tests') gets ``provide_db_session``'s own session instead: one
     transaction in that connection's, committed at the end of the block.
     """
-    sessionmaker = sessionmaker_from(request.app.state)
+    if isinstance(sessionmaker_from(request.app.state).kw.get("bind"), AsyncEngine):
+        async with statement_session(request.app.state) as session:
+            set_context(session, audit_context_for(request))
+            allow_commit_without_fsync(session)
+            yield session
+        return
+    async with asynccontextmanager(provide_db_session)(request) as session:
+        yield session
+
+
+@asynccontextmanager
+async def statement_session(state: State) -> AsyncIterator[AsyncSession]:
+    """A session on an autocommit connection of the application's pool: each statement is its own transaction, and
+    no BEGIN or COMMIT is sent around it. For work that is one statement, or statements that need no atomicity
+    together (the look-up of who sends a request: a read, and a last-used stamp at most once a minute). A
+    sessionmaker bound to one connection (the tests') gets one transaction, committed at the end of the block."""
+    sessionmaker = sessionmaker_from(state)
     engine = sessionmaker.kw.get("bind")
     if isinstance(engine, AsyncEngine):
         async with engine.connect() as connection:
             autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
             async with sessionmaker(bind=autocommit) as session:
-                set_context(session, audit_context_for(request))
-                allow_commit_without_fsync(session)
                 yield session
         return
-    async with asynccontextmanager(provide_db_session)(request) as session:
+    async with sessionmaker() as session, session.begin():
         yield session
 
 

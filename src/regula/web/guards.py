@@ -25,7 +25,7 @@ from regula.access.policy import OPT_PUBLIC, OPT_ROLES, ROLE_LABELS_PT, Role
 from regula.access.token_cache import TOKENS
 from regula.audit.service import record_in_own_transaction
 from regula.core.errors import NotAuthenticated, PermissionDenied
-from regula.http.state import audit_context_for, sessionmaker_from
+from regula.http.state import audit_context_for, sessionmaker_from, statement_session
 
 SESSION_COOKIE = "regula_session"
 CSRF_FIELD = "_csrf"
@@ -87,7 +87,9 @@ async def _resolve(
     token: str | None = None,
     cookie: str | None = None,
 ) -> service.Principal | None:
-    async with sessionmaker_from(connection.app.state)() as session, session.begin():
+    # Who sends the request, read outside any transaction (no BEGIN and COMMIT around the look-up: two round trips
+    # fewer on every signed-in request; decision 0029).
+    async with statement_session(connection.app.state) as session:
         if token is not None:
             return await service.principal_from_token(session, token)
         assert cookie is not None
