@@ -34,25 +34,20 @@ DEFAULT_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
 async def _credentials(db: BenchDb) -> tuple[str, str]:
-    """A user's API token and web-session cookie secret."""
+    """A user's API token (the request benchmark's user) and a web-session cookie secret of the same user."""
     from datetime import timedelta
 
-    from regula.access import service as access
+    from benchmarks.bench_requests import BENCH_USERNAME, _user_and_token
+    from regula.access import repository, service
     from regula.db.engine import make_database
 
+    token = await _user_and_token(db)
     database = make_database(db.url, pool_size=1)
     try:
         async with database.transaction() as session:
-            user = await access.create_user(
-                session,
-                username="bench.principal",
-                full_name="Regulador do Benchmark",
-                role="regulador",
-                jurisdiction="uf:SC",
-                password="benchmark-senha-longa-1",  # noqa: S106 - a scratch database
-            )
-            _token, token = await access.create_token(session, "bench.principal", name="bench")
-            _web, cookie = await access.open_session(
+            user = await repository.user_by_username(session, BENCH_USERNAME)
+            assert user is not None
+            _web, cookie = await service.open_session(
                 session, user, max_age=timedelta(hours=8), ip="127.0.0.1", user_agent="bench"
             )
     finally:

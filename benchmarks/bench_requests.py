@@ -69,6 +69,7 @@ from regula.config import Settings
 ROOT = Path(__file__).parents[1]
 DEFAULT_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
 STACK = ["--loop", "uvloop", "--http", "httptools"]
+BENCH_USERNAME = "bench.regulador"
 
 
 def _load() -> str:
@@ -273,13 +274,13 @@ async def _user_and_token(db: BenchDb) -> str:
         async with database.transaction() as session:
             await access.create_user(
                 session,
-                username="bench.regulador",
+                username=BENCH_USERNAME,
                 full_name="Regulador do Benchmark",
                 role="regulador",
                 jurisdiction="uf:SC",
                 password="benchmark-senha-longa-1",  # noqa: S106 - a scratch database
             )
-            _token, secret = await access.create_token(session, "bench.regulador", name="bench")
+            _token, secret = await access.create_token(session, BENCH_USERNAME, name="bench")
     finally:
         await database.dispose()
     return secret
