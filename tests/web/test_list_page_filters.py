@@ -41,7 +41,8 @@ async def test_bad_filters_are_named_together_and_the_good_ones_still_filter_the
     alert = text.split('data-codigo="filtro_ignorado"')[1].split("</section>")[0]
     assert "Estes filtros não puderam ser usados e foram ignorados" in alert
     for label in ("Prazo até", "Tipo", "Ordenação"):
-        assert f"<strong>{label}</strong>:" in alert, label
+        assert f"<strong>{label}</strong>:" in alert or f"<li>{label}:" in alert, label
+    assert "<strong>Tipo</strong>: “qualquer” não é uma opção de tipo de tarefa." in alert
     assert "Código:" not in text and "data_invalida" not in alert and "vence_ate" not in alert
     assert "Data inválida (“31/02/2026”): use DD/MM/AAAA." in alert
     # One bad filter says so in the singular.

@@ -304,7 +304,8 @@ def choice_param(
     if raw in (None, ""):
         return None
     if raw not in allowed:
-        raise ListingError.of(parameter, f"{parameter}_desconhecido", f"{what} desconhecido(a): “{raw[:40]}”.")
+        named = what if what.split()[0].isupper() else what[0].lower() + what[1:]  # "OCI" stays, "Situação" bends
+        raise ListingError.of(parameter, f"{parameter}_desconhecido", f"“{raw[:40]}” não é uma opção de {named}.")
     return raw
 
 
