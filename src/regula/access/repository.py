@@ -69,8 +69,8 @@ _USER_FIELDS = (
 )
 
 # Every signed-in request runs one of these two look-ups first, so each is built once, with its values as bound
-# parameters, and reads columns rather than ORM objects: building the statement and two entities per request cost
-# more than the query itself (profiled 2026-12-06, docs/benchmarks.md).
+# parameters, and reads columns rather than ORM objects: rebuilding the statement and loading two entities per
+# request was most of the look-up's CPU, which this halved (benchmarks/bench_principal.py, docs/benchmarks.md).
 _ACTIVE_TOKEN: Executable = (
     select(col(ApiToken.id), col(ApiToken.last_used_at), null().label("csrf_token"), *_USER_FIELDS)
     .join(User, col(User.id) == col(ApiToken.user_id))
