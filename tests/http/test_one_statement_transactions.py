@@ -1,6 +1,6 @@
 """A safe request that reads a record and then writes only its read event runs each statement as its own
-transaction on an autocommit connection of the pool (decision 0029, issue 18 item 3): no BEGIN or COMMIT round
-trips, and the event committed before anything is answered.
+transaction on a connection of the pool, by the driver itself (decisions 0029 and 0030, issue 18 item 3): no BEGIN
+or COMMIT round trips, and the event committed before anything is answered.
 
 These run the production path (an engine's pool), against a database of the test's own: what they write is
 committed, as in production.
@@ -16,24 +16,37 @@ import httpx
 import pytest
 from litestar import Litestar, Request, get
 from litestar.datastructures import State
-from sqlalchemy import event, text
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from tests.conftest import Login, app_client
 
-from regula.audit.service import record_read
+from regula.audit.service import record_read_on_driver
 from regula.config import Settings
 from regula.db.engine import make_sessionmaker
-from regula.http.state import SESSIONMAKER_KEY, SETTINGS_KEY, one_statement_transactions, statement_session
+from regula.http.state import SESSIONMAKER_KEY, SETTINGS_KEY, audit_context_for, driver_connection, statement_session
 
 FLORIANOPOLIS = "4205407"
 
 
 @get("/probe/{entity_id:str}")
 async def probe(request: Request[Any, Any, Any], entity_id: str) -> dict[str, Any]:
-    async with one_statement_transactions(request) as session:
-        first = (await session.execute(text("SELECT txid_current()"))).scalar_one()
-        await record_read(session, "OneStatementProbe", entity_id, uf="SC", municipality_ibge=FLORIANOPOLIS)
-        second = (await session.execute(text("SELECT txid_current()"))).scalar_one()
+    sent: list[str] = []
+
+    def logged(query: Any) -> None:
+        sent.append(query.query)
+
+    async with driver_connection(request.app.state) as connection:
+        connection.add_query_logger(logged)
+        first = await connection.fetchval("SELECT txid_current()")
+        await record_read_on_driver(
+            connection,
+            audit_context_for(request),
+            "OneStatementProbe",
+            entity_id,
+            uf="SC",
+            municipality_ibge=FLORIANOPOLIS,
+        )
+        second = await connection.fetchval("SELECT txid_current()")
         # Seen from another connection while this block still holds its own: already committed.
         async with request.app.state["probe_engine"].connect() as other:
             seen = (
@@ -42,7 +55,8 @@ async def probe(request: Request[Any, Any, Any], entity_id: str) -> dict[str, An
                     {"e": entity_id},
                 )
             ).scalar_one()
-    return {"first": int(first), "second": int(second), "seen": int(seen)}
+        connection.remove_query_logger(logged)
+    return {"first": int(first), "second": int(second), "seen": int(seen), "sent": sent}
 
 
 @pytest.fixture
@@ -74,28 +88,19 @@ async def _events(engine: AsyncEngine, entity_id: str) -> list[tuple[str, str | 
 async def test_each_statement_is_its_own_transaction_and_the_event_is_committed_before_the_answer(
     client: httpx.AsyncClient, engine: AsyncEngine
 ) -> None:
-    sent: list[str] = []
-
-    def listen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        sent.append(statement)
-
-    event.listen(engine.sync_engine, "before_cursor_execute", listen)
     entity_id = uuid.uuid4().hex
-    try:
-        async with client as c:
-            response = await c.get(f"/probe/{entity_id}")
-    finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", listen)
+    async with client as c:
+        response = await c.get(f"/probe/{entity_id}")
 
     assert response.status_code == 200, response.text
     body = response.json()
+    sent: list[str] = body["sent"]
     assert body["second"] > body["first"]  # two transactions, not one
     assert body["seen"] == 1  # committed as soon as it was written, before the answer
     # The request's context is on the row (who, from where), as in provide_db_session's sessions.
     assert await _events(engine, entity_id) == [("read", f"/probe/{entity_id}")]
     # The event's own INSERT turns off the wait for the disk (decision 0024), and no statement of its own does
-    # (no SET, COMMIT or ROLLBACK through the cursor). asyncpg's adapter would send a BEGIN outside the cursor, so
-    # the proof that none was sent is the two transaction ids above.
+    # (no BEGIN, SET, COMMIT or ROLLBACK: asyncpg's query logger sees every statement the driver sends).
     inserts = [s for s in sent if s.startswith("INSERT INTO audit_event")]
     assert len(inserts) == 1 and "set_config('synchronous_commit', 'off', true)" in inserts[0]
     assert not [s for s in sent if s.split()[0].upper() in {"BEGIN", "COMMIT", "SET", "ROLLBACK"}]

@@ -6,6 +6,7 @@ committed with ``synchronous_commit`` on."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import httpx
 import pytest
@@ -41,6 +42,20 @@ async def at_commit(connection: AsyncConnection) -> AsyncIterator[list[str]]:
     event.remove(Session, "before_commit", before_commit)
 
 
+@pytest.fixture
+async def driver_statements(connection: AsyncConnection, statements: list[str]) -> AsyncIterator[list[str]]:
+    """``statements``, with those the app runs on the driver's own connection (decision 0030) in their order:
+    SQLAlchemy's cursor events do not see them, asyncpg's query logger does."""
+    driver = (await connection.get_raw_connection()).driver_connection
+
+    def logged(query: Any) -> None:
+        statements.append(query.query)
+
+    driver.add_query_logger(logged)
+    yield statements
+    driver.remove_query_logger(logged)
+
+
 def _fsync_statements(statements: list[str]) -> list[str]:
     return [s for s in statements if "synchronous_commit" in s and not s.startswith("SHOW")]
 
@@ -50,9 +65,10 @@ async def test_the_audited_read_writes_and_commits_its_row_without_a_round_trip_
     client: httpx.AsyncClient,
     make_user: MakeUser,
     session: AsyncSession,
-    statements: list[str],
+    driver_statements: list[str],
     at_commit: list[str],
 ) -> None:
+    statements = driver_statements
     aps = await make_user("solicitante", f"municipality:{FLORIANOPOLIS}")
     reg = await make_user("regulador", "uf:SC")
     entry = await refer(client, aps, citizen_body())

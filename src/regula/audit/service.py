@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import event, insert, inspect, literal_column
+from sqlalchemy import bindparam, event, insert, inspect, literal_column
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapper, ORMExecuteState, Session, UOWTransaction
 from sqlalchemy.orm.base import PASSIVE_NO_INITIALIZE
@@ -28,6 +28,7 @@ from sqlalchemy.sql.dml import ReturningInsert
 from regula.audit.models import BULK_CREATED, BULK_IMPORT, AuditEvent
 from regula.core.errors import Conflict
 from regula.db.bulk import unnest_insert, unnest_params
+from regula.db.driver import DriverConnection, DriverStatement
 
 _CONTEXT_KEY = "regula_audit_context"
 # Set on session.info: the transaction recorded a read of personal data / wrote anything else (decision 0024).
@@ -397,6 +398,45 @@ def _transaction_ended(session: Session, *args: Any) -> None:
     session.info.pop(_READ_RECORDED, None)
     session.info.pop(_OTHER_WRITE, None)
     session.info.pop(_FSYNC_SKIPPED, None)
+
+
+#: :func:`record_read`'s row on the driver's connection (decision 0030): the context's columns and the read's own,
+#: with ``synchronous_commit`` off for the statement's transaction as in ``_INSERT_READ_NO_FSYNC``.
+_READ_ON_DRIVER = DriverStatement.of(
+    insert(_audit_table)
+    .values(
+        {
+            name: bindparam(name)
+            for name in (
+                *(f.name for f in fields(AuditContext)),
+                *("action", "entity_type", "entity_id", "uf", "municipality_ibge"),
+            )
+        }
+    )
+    .returning(literal_column("set_config('synchronous_commit', 'off', true)"))
+)
+
+
+async def record_read_on_driver(
+    connection: DriverConnection,
+    context: AuditContext,
+    entity_type: str,
+    entity_id: str,
+    *,
+    uf: str | None,
+    municipality_ibge: str | None,
+) -> None:
+    """:func:`record_read` for a read made on the driver's connection (``regula.http.state.driver_connection``):
+    the same row, written by its own statement — its own transaction outside one, committed without waiting for
+    the disk (decisions 0024, 0029, 0030). Call it after the read and before anything is answered."""
+    row = context.columns() | {
+        "action": "read",
+        "entity_type": entity_type,
+        "entity_id": entity_id,
+        "uf": uf,
+        "municipality_ibge": municipality_ibge,
+    }
+    await _READ_ON_DRIVER.fetchval(connection, row)
 
 
 async def record_read(

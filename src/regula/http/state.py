@@ -27,6 +27,7 @@ from regula.audit.service import (
     set_context,
 )
 from regula.config import Settings
+from regula.db.driver import DriverConnection
 from regula.http.client import UNKNOWN, client_address_from_scope
 
 SESSIONMAKER_KEY = "sessionmaker"
@@ -116,28 +117,6 @@ async def reads_without_transaction(state: State) -> AsyncIterator[AsyncConnecti
 
 
 @asynccontextmanager
-async def one_statement_transactions(request: Request[Any, Any, Any]) -> AsyncIterator[AsyncSession]:
-    """A session for a safe request that reads a citizen's record and then writes only its read event (decision
-    0029): on an autocommit connection of the application's pool, so each statement is its own transaction and
-    no BEGIN or COMMIT is sent around them (two round trips fewer per read than ``provide_db_session``).
-
-    The read event is inserted after the read and before anything is answered, so no data leaves without its row;
-    its INSERT turns off the wait for the disk for its own transaction (decision 0024). Use it only where the one
-    write is that event, written last: a handler that writes more needs ``provide_db_session``'s one transaction.
-    A sessionmaker bound to one connection (the tests') gets ``provide_db_session``'s own session instead: one
-    transaction in that connection's, committed at the end of the block.
-    """
-    if isinstance(sessionmaker_from(request.app.state).kw.get("bind"), AsyncEngine):
-        async with statement_session(request.app.state) as session:
-            set_context(session, audit_context_for(request))
-            allow_commit_without_fsync(session)
-            yield session
-        return
-    async with asynccontextmanager(provide_db_session)(request) as session:
-        yield session
-
-
-@asynccontextmanager
 async def statement_session(state: State) -> AsyncIterator[AsyncSession]:
     """A session on an autocommit connection of the application's pool: each statement is its own transaction, and
     no BEGIN or COMMIT is sent around it. For work that is one statement, or statements that need no atomicity
@@ -153,6 +132,23 @@ async def statement_session(state: State) -> AsyncIterator[AsyncSession]:
         return
     async with sessionmaker() as session, session.begin():
         yield session
+
+
+@asynccontextmanager
+async def driver_connection(state: State) -> AsyncIterator[DriverConnection]:
+    """The driver's own connection (asyncpg) of one of the application's pooled connections, outside any
+    transaction: each statement is its own, with no BEGIN or COMMIT (decision 0029), and no SQLAlchemy session or
+    entity around it (decision 0030: ``regula.db.driver``). For reads and their read event only. A sessionmaker
+    bound to one connection (the tests') gives that connection's driver inside one transaction, committed at the
+    end of the block."""
+    sessionmaker = sessionmaker_from(state)
+    engine = sessionmaker.kw.get("bind")
+    if isinstance(engine, AsyncEngine):
+        async with engine.connect() as connection:
+            yield (await connection.get_raw_connection()).driver_connection
+        return
+    async with sessionmaker() as session, session.begin():
+        yield (await (await session.connection()).get_raw_connection()).driver_connection
 
 
 def provide_settings(request: Request[Any, Any, Any]) -> Settings:

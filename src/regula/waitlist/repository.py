@@ -11,7 +11,7 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, date, datetime, timedelta
 from itertools import accumulate
 from typing import Any
@@ -37,6 +37,7 @@ from sqlmodel import col
 
 from regula.access.actor import Actor
 from regula.audit.service import record_list_read
+from regula.db.driver import DriverConnection, DriverStatement
 from regula.db.listing import Slice, SortKey, Sorts, Window, fetch
 from regula.people.models import Citizen
 from regula.territory.reference import search_key
@@ -607,8 +608,51 @@ _HISTORY = (
     .where(_EVENT.c.entry_id == col(WaitlistEntry.id))
     .scalar_subquery()
 )
-_ENTRY_FOR_READING = (
-    select(WaitlistEntry, Citizen.name, _HISTORY)  # type: ignore[call-overload]
+
+
+@dataclass(frozen=True, slots=True)
+class EntryReadout:
+    """The columns of a waitlist entry that its reading (the API's ``GET /entries/{id}``) shows, as read by the
+    driver (decision 0030): the same names and values as the ``WaitlistEntry`` attributes, no ORM entity."""
+
+    id: int
+    protocol: str
+    citizen_id: int
+    oci_code: str
+    cid_code: str
+    risk_class: str
+    risk_justification: str
+    checklist: dict[str, Any]
+    requesting_cnes: str
+    requested_procedure_code: str | None
+    municipality_ibge: str
+    uf: str
+    scope_kind: str
+    scope_code: str
+    status: str
+    status_changed_at: datetime
+    requested_at: datetime
+    authorized_at: datetime | None
+    deadline_date: date | None
+    max_days: int
+    suspended_days: int
+    paused_since: datetime | None
+    score: int | None
+    score_breakdown: dict[str, Any] | None
+    position: int | None
+    queue_size: int | None
+    estimate_from: date | None
+    estimate_to: date | None
+    position_updated_at: datetime | None
+
+
+_READOUT_FIELDS = tuple(f.name for f in fields(EntryReadout))
+_ENTRY_FOR_READING = DriverStatement.of(
+    select(
+        *(WaitlistEntry.__table__.c[name] for name in _READOUT_FIELDS),  # type: ignore[attr-defined]
+        col(Citizen.name),
+        _HISTORY,
+    )
     .join(Citizen, col(Citizen.id) == col(WaitlistEntry.citizen_id))
     .where(col(WaitlistEntry.id) == bindparam("entry_id"))
 )
@@ -616,23 +660,24 @@ _ENTRY_FOR_READING = (
 
 @dataclass(frozen=True)
 class EntryForReading:
-    entry: WaitlistEntry
+    entry: EntryReadout
     citizen_name: str
     #: The history, oldest first: the event table's columns but ``entry_id`` and ``actor_user_id``, with
     #: ``occurred_at`` an aware datetime in UTC.
     history: list[dict[str, Any]]
 
 
-async def entry_for_reading(session: AsyncSession, entry_id: int) -> EntryForReading | None:
+async def entry_for_reading(connection: DriverConnection, entry_id: int) -> EntryForReading | None:
     """The entry, its citizen's name and its history in one statement (one round trip instead of three: issue 18
-    item 3), or None when there is no such entry."""
-    row = (await session.execute(_ENTRY_FOR_READING, {"entry_id": entry_id})).first()
+    item 3), run by the driver (decision 0030), or None when there is no such entry."""
+    row = await _ENTRY_FOR_READING.fetchrow(connection, {"entry_id": entry_id})
     if row is None:
         return None
-    history: list[dict[str, Any]] = row[2]
+    n = len(_READOUT_FIELDS)
+    history: list[dict[str, Any]] = row[n + 1]
     for event in history:
         event["occurred_at"] = datetime.fromisoformat(event["occurred_at"]).replace(tzinfo=UTC)
-    return EntryForReading(row[0], row[1], history)
+    return EntryForReading(EntryReadout(*row[:n]), row[n], history)
 
 
 # -- the public look-up -----------------------------------------------------------------------------------------------

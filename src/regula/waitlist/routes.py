@@ -16,13 +16,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from regula.access.policy import Role, allow, public
 from regula.access.service import Principal
-from regula.audit.service import record_read
+from regula.audit.service import record_read, record_read_on_driver
 from regula.config import Settings
 from regula.core.errors import NotFound, PermissionDenied, ValidationFailed
 from regula.core.ratelimit import public_lookup_limits
 from regula.http import listing
 from regula.http.input_guard import CitizenId, EntryId
-from regula.http.state import client_address, one_statement_transactions, reads_without_transaction, settings_from
+from regula.http.state import (
+    audit_context_for,
+    client_address,
+    driver_connection,
+    reads_without_transaction,
+    settings_from,
+)
 from regula.inputs import BIGINT_MAX, MAX_AGE_YEARS, MAX_DAYS
 from regula.people import documents
 from regula.people import service as people
@@ -54,7 +60,7 @@ from regula.waitlist.states import STATUS_LABELS_PT, EntryStatus, requestable_ru
 CARE_ROLES = (Role.SOLICITANTE, Role.REGULADOR, Role.NAVEGADOR, Role.EXECUTANTE, Role.GESTOR, Role.AUDITOR)
 
 
-def entry_public(e: WaitlistEntry, citizen_name: str, today: date, tz: str) -> EntryPublic:
+def entry_public(e: WaitlistEntry | repo.EntryReadout, citizen_name: str, today: date, tz: str) -> EntryPublic:
     assert e.id is not None
     return EntryPublic(
         id=e.id,
@@ -312,18 +318,23 @@ class EntryController(Controller):
         entry_id: EntryId,
     ) -> EntryDetail:
         # The entry, its citizen's name and its history in one statement, then its read event once the caller's
-        # jurisdiction is known to cover it, each statement its own transaction (decision 0029): two round trips,
-        # and nothing is answered before the event is written. The settings are the app's own, read from its
-        # state rather than injected (one dependency less to resolve per read).
+        # jurisdiction is known to cover it, each statement its own transaction (decision 0029) run by the driver
+        # itself (decision 0030): two round trips, and nothing is answered before the event is written. The
+        # settings are the app's own, read from its state rather than injected (one dependency less per read).
         settings = settings_from(request.app.state)
-        async with one_statement_transactions(request) as session:
-            found = await repo.entry_for_reading(session, entry_id)
+        async with driver_connection(request.app.state) as connection:
+            found = await repo.entry_for_reading(connection, entry_id)
             if found is None:
                 raise NotFound("Solicitação não encontrada.", code="entrada_nao_encontrada")
             entry = found.entry
             wl.Actor.of(request.user).require(entry.municipality_ibge)
-            await record_read(
-                session, "WaitlistEntry", str(entry_id), uf=entry.uf, municipality_ibge=entry.municipality_ibge
+            await record_read_on_driver(
+                connection,
+                audit_context_for(request),
+                "WaitlistEntry",
+                str(entry_id),
+                uf=entry.uf,
+                municipality_ibge=entry.municipality_ibge,
             )
         today = wl.local_today(settings)
         base = entry_public(entry, found.citizen_name, today, settings.timezone)

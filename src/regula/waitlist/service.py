@@ -1223,8 +1223,9 @@ async def public_position(session: AsyncSession, protocol: str, birth_date: date
     return row[0], row[1]
 
 
-def days_waiting(entry: WaitlistEntry, today: date, tz: str) -> int | None:
-    """Days waited (``waitlist.measures``), counted to the day the entry closed when it is closed."""
+def days_waiting(entry: Any, today: date, tz: str) -> int | None:
+    """Days waited (``waitlist.measures``), counted to the day the entry closed when it is closed; ``entry`` is
+    entry-like, as ``measures.entry_clock`` takes it (a ``WaitlistEntry``, a ``repository.EntryReadout``)."""
     clock = measures.entry_clock(entry, today, tz)
     return clock.days if clock is not None else None
 
