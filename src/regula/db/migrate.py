@@ -10,7 +10,9 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from regula.db.driver import DriverConnection
 
 
 def migrations_dir() -> Path:
@@ -65,9 +67,10 @@ async def is_at_head(engine: AsyncEngine) -> bool:
     return await current_revisions(engine) == head_revisions()
 
 
-_APPLIED = text("SELECT version_num FROM alembic_version")
+_APPLIED = "SELECT version_num FROM alembic_version"
 
 
-async def applied_revisions(reader: AsyncConnection | AsyncSession) -> set[str]:
-    """The revisions the database is at (one statement; ``/health`` compares them with :func:`head_revisions`)."""
-    return set((await reader.execute(_APPLIED)).scalars())
+async def applied_revisions(connection: DriverConnection) -> set[str]:
+    """The revisions the database is at (one statement on the driver's connection, decision 0030; ``/health``
+    compares them with :func:`head_revisions`)."""
+    return {row[0] for row in await connection.fetch(_APPLIED)}

@@ -16,7 +16,7 @@ from litestar import Request
 from litestar.connection import ASGIConnection
 from litestar.datastructures import State
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from regula.access.service import Principal
 from regula.audit.service import (
@@ -99,21 +99,6 @@ async def provide_db_session(request: Request[Any, Any, Any]) -> AsyncGenerator[
             elif safe and only_reads_recorded(session):
                 await session.execute(_NO_FSYNC)
             await session.commit()
-
-
-@asynccontextmanager
-async def reads_without_transaction(state: State) -> AsyncIterator[AsyncConnection | AsyncSession]:
-    """Something to run reads on that need no transaction (each statement its own snapshot) and write nothing: an
-    autocommit connection of the application's pool, so one statement is one round trip (no BEGIN, no COMMIT or
-    ROLLBACK around it). A sessionmaker bound to one connection (the tests') gives a session instead."""
-    sessionmaker = sessionmaker_from(state)
-    engine = sessionmaker.kw.get("bind")
-    if not isinstance(engine, AsyncEngine):
-        async with sessionmaker() as session:
-            yield session
-        return
-    async with engine.connect() as connection:
-        yield await connection.execution_options(isolation_level="AUTOCOMMIT")
 
 
 @asynccontextmanager

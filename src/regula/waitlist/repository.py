@@ -31,8 +31,7 @@ from sqlalchemy import (
     values,
 )
 from sqlalchemy.dialects.postgresql import JSON, aggregate_order_by
-from sqlalchemy.engine import Row
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from regula.access.actor import Actor
@@ -682,7 +681,7 @@ async def entry_for_reading(connection: DriverConnection, entry_id: int) -> Entr
 
 # -- the public look-up -----------------------------------------------------------------------------------------------
 
-_PUBLIC_ANSWER = (
+_PUBLIC_ANSWER = DriverStatement.of(
     select(
         col(WaitlistEntry.protocol),
         col(WaitlistEntry.status),
@@ -700,13 +699,23 @@ _PUBLIC_ANSWER = (
 )
 
 
-PublicAnswerRow = Row[str, str, int | None, int | None, date | None, date | None, datetime | None, str, str | None]
+@dataclass(frozen=True, slots=True)
+class PublicAnswerRow:
+    """What the public look-up reads: the columns of ``_PUBLIC_ANSWER``, in its order."""
+
+    protocol: str
+    status: str
+    position: int | None
+    queue_size: int | None
+    estimate_from: date | None
+    estimate_to: date | None
+    position_updated_at: datetime | None
+    name: str
+    social_name: str | None
 
 
-async def public_answer(
-    reader: AsyncConnection | AsyncSession, protocol: str, birth_date: date
-) -> PublicAnswerRow | None:
-    """What the public look-up shows of the entry with ``protocol`` whose citizen was born on ``birth_date`` (the
-    columns above, no ORM object), or None. One statement; ``reader`` may be an autocommit connection."""
-    result = await reader.execute(_PUBLIC_ANSWER, {"protocol": protocol, "birth_date": birth_date})
-    return result.first()
+async def public_answer(connection: DriverConnection, protocol: str, birth_date: date) -> PublicAnswerRow | None:
+    """What the public look-up shows of the entry with ``protocol`` whose citizen was born on ``birth_date``, or
+    None. One statement, run by the driver on a connection outside any transaction (decision 0030)."""
+    row = await _PUBLIC_ANSWER.fetchrow(connection, {"protocol": protocol, "birth_date": birth_date})
+    return None if row is None else PublicAnswerRow(*row)

@@ -26,7 +26,6 @@ from regula.http.state import (
     audit_context_for,
     client_address,
     driver_connection,
-    reads_without_transaction,
     settings_from,
 )
 from regula.inputs import BIGINT_MAX, MAX_AGE_YEARS, MAX_DAYS
@@ -504,12 +503,13 @@ async def public_position(
         raise refusal.error()
     normalized = protocol.strip().upper()
     # A found answer read in the last few seconds by this process (regula.waitlist.public_answers, decision 0026:
-    # at most PUBLIC_ANSWER_SECONDS behind the database); otherwise one statement, outside any transaction.
+    # at most PUBLIC_ANSWER_SECONDS behind the database); otherwise one statement, outside any transaction, sent
+    # by the driver itself (decision 0030).
     answer: PublicPosition | None = ANSWERS.get(normalized, birth_date)
     if answer is not None:
         return answer
-    async with reads_without_transaction(request.app.state) as reader:
-        row = await repo.public_answer(reader, normalized, birth_date)
+    async with driver_connection(request.app.state) as connection:
+        row = await repo.public_answer(connection, normalized, birth_date)
     if row is None:
         # The same answer whether the protocol or the birth date is wrong: nothing to learn by probing.
         raise NotFound("Protocolo ou data de nascimento não conferem.", code="protocolo_nao_encontrado")
