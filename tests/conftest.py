@@ -278,6 +278,20 @@ def statements(connection: AsyncConnection) -> Iterator[list[str]]:
 
 
 @pytest.fixture
+async def driver_statements(connection: AsyncConnection, statements: list[str]) -> AsyncIterator[list[str]]:
+    """``statements``, with those the app runs on the driver's own connection (decision 0030) in their order:
+    SQLAlchemy's cursor events do not see them, asyncpg's query logger does."""
+    driver = (await connection.get_raw_connection()).driver_connection
+
+    def logged(query: Any) -> None:
+        statements.append(query.query)
+
+    driver.add_query_logger(logged)
+    yield statements
+    driver.remove_query_logger(logged)
+
+
+@pytest.fixture
 async def session(connection: AsyncConnection) -> AsyncIterator[AsyncSession]:
     s = AsyncSession(bind=connection, expire_on_commit=False, autoflush=False, join_transaction_mode="create_savepoint")
     yield s

@@ -21,8 +21,9 @@ NO_FSYNC = "SET LOCAL synchronous_commit TO OFF"
 
 @pytest.mark.usefixtures("reference_data")
 async def test_an_audited_read_commits_without_fsync_and_a_change_with_it(
-    client: httpx.AsyncClient, make_user: MakeUser, session: AsyncSession, statements: list[str]
+    client: httpx.AsyncClient, make_user: MakeUser, session: AsyncSession, driver_statements: list[str]
 ) -> None:
+    statements = driver_statements
     aps = await make_user("solicitante", f"municipality:{FLORIANOPOLIS}")
     reg = await make_user("regulador", "uf:SC")
     entry = await refer(client, aps, citizen_body())

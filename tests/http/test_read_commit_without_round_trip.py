@@ -6,7 +6,6 @@ committed with ``synchronous_commit`` on."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
 
 import httpx
 import pytest
@@ -40,20 +39,6 @@ async def at_commit(connection: AsyncConnection) -> AsyncIterator[list[str]]:
     event.listen(Session, "before_commit", before_commit)
     yield seen
     event.remove(Session, "before_commit", before_commit)
-
-
-@pytest.fixture
-async def driver_statements(connection: AsyncConnection, statements: list[str]) -> AsyncIterator[list[str]]:
-    """``statements``, with those the app runs on the driver's own connection (decision 0030) in their order:
-    SQLAlchemy's cursor events do not see them, asyncpg's query logger does."""
-    driver = (await connection.get_raw_connection()).driver_connection
-
-    def logged(query: Any) -> None:
-        statements.append(query.query)
-
-    driver.add_query_logger(logged)
-    yield statements
-    driver.remove_query_logger(logged)
 
 
 def _fsync_statements(statements: list[str]) -> list[str]:
