@@ -68,3 +68,29 @@ async def test_only_reads_recorded_tells_reads_from_every_other_write(
     await session.flush()
     assert not only_reads_recorded(session)  # and once flushed
     await session.rollback()
+
+
+@pytest.mark.usefixtures("reference_data")
+async def test_a_client_request_id_longer_than_the_column_is_cut_not_a_500(
+    client: httpx.AsyncClient, make_user: MakeUser, session: AsyncSession
+) -> None:
+    aps = await make_user("solicitante", f"municipality:{FLORIANOPOLIS}")
+    reg = await make_user("regulador", "uf:SC")
+    long_id = "r" * 63 + "x" * 137
+    entry = await refer(client, aps, citizen_body())
+    moved = await client.post(
+        f"/api/v1/entries/{entry['id']}/transitions",
+        json={"to": "em_analise"},
+        headers=reg.headers | {"x-request-id": long_id},
+    )
+    detail = await client.get(f"/api/v1/entries/{entry['id']}", headers=reg.headers | {"x-request-id": long_id})
+
+    assert moved.status_code == 201, moved.text  # a change and its audit row
+    assert detail.status_code == 200, detail.text  # a read and its read event
+    assert detail.headers["x-request-id"] == long_id  # echoed as sent
+    rows = await session.execute(
+        text("SELECT action, request_id FROM audit_event WHERE entity_id = :id AND request_id IS NOT NULL"),
+        {"id": str(entry["id"])},
+    )
+    found = {(action, request_id) for action, request_id in rows}
+    assert ("read", long_id[:64]) in found and ("update", long_id[:64]) in found

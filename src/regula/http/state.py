@@ -71,7 +71,9 @@ def audit_context_for(request: Request[Any, Any, Any]) -> AuditContext:
         source="api" if path.startswith("/api/") else "web",
         ip=_known(client_address_from_scope(scope, settings_from(request.app.state))),
         user_agent=(user_agent or "")[:300] or None,
-        request_id=request_id,
+        # The column's width (an operator's correlation id, not data): a longer one sent by a client is cut, as the
+        # user agent and the path are, never a failed audit row (it was a 500 on every audited request).
+        request_id=request_id[:64] if request_id else None,
         method=request.method,
         path=path[:500],
     )
