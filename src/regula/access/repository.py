@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Executable, bindparam, func, null, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -68,29 +69,26 @@ _USER_FIELDS = (
     col(User.must_change_password),
 )
 
+
 # Every signed-in request runs one of these two look-ups first, so each is built once, with its values as bound
 # parameters, and reads columns rather than ORM objects: rebuilding the statement and loading two entities per
 # request was most of the look-up's CPU, which this halved (benchmarks/bench_principal.py, docs/benchmarks.md).
-_ACTIVE_TOKEN: Executable = (
-    select(col(ApiToken.id), col(ApiToken.last_used_at), null().label("csrf_token"), *_USER_FIELDS)
-    .join(User, col(User.id) == col(ApiToken.user_id))
-    .where(
-        col(ApiToken.token_hash) == bindparam("credential_hash"),
-        col(ApiToken.revoked_at).is_(None),
-        col(ApiToken.expires_at) > bindparam("now"),
-        col(User.is_active).is_(True),
+def _active(model: Any, hash_column: Any, last_used_at: Any, csrf_token: Any) -> Executable:
+    """The look-up of an unrevoked, unexpired credential of an active user by its hash, as ``Credential`` columns."""
+    return (
+        select(col(model.id), last_used_at, csrf_token, *_USER_FIELDS)
+        .join(User, col(User.id) == col(model.user_id))
+        .where(
+            col(hash_column) == bindparam("credential_hash"),
+            col(model.revoked_at).is_(None),
+            col(model.expires_at) > bindparam("now"),
+            col(User.is_active).is_(True),
+        )
     )
-)
-_ACTIVE_SESSION: Executable = (
-    select(col(WebSession.id), null().label("last_used_at"), col(WebSession.csrf_token), *_USER_FIELDS)
-    .join(User, col(User.id) == col(WebSession.user_id))
-    .where(
-        col(WebSession.session_hash) == bindparam("credential_hash"),
-        col(WebSession.revoked_at).is_(None),
-        col(WebSession.expires_at) > bindparam("now"),
-        col(User.is_active).is_(True),
-    )
-)
+
+
+_ACTIVE_TOKEN = _active(ApiToken, ApiToken.token_hash, col(ApiToken.last_used_at), null().label("csrf_token"))
+_ACTIVE_SESSION = _active(WebSession, WebSession.session_hash, null().label("last_used_at"), col(WebSession.csrf_token))
 
 
 async def _credential(

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -319,6 +319,34 @@ def install() -> None:
         event.listen(Session, "after_rollback", _transaction_ended)
 
 
+def _event_row(
+    context: AuditContext,
+    action: str,
+    *,
+    entity_type: str | None = None,
+    entity_id: str | None = None,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+    reason: str | None = None,
+    uf: str | None = None,
+    municipality_ibge: str | None = None,
+    status_code: int | None = None,
+) -> dict[str, Any]:
+    """One explicit event's row: the context's columns and the event's own (:func:`record` and
+    :func:`record_read_on_driver` write the same shape)."""
+    return context.columns() | {
+        "action": action,
+        "entity_type": entity_type,
+        "entity_id": entity_id,
+        "before": jsonable(before),
+        "after": jsonable(after),
+        "reason": reason,
+        "uf": uf,
+        "municipality_ibge": municipality_ibge,
+        "status_code": status_code,
+    }
+
+
 async def record(
     session: AsyncSession,
     action: str,
@@ -341,17 +369,18 @@ async def record(
     info = session.info
     is_read = action in READ_ACTIONS
     info[_READ_RECORDED if is_read else _OTHER_WRITE] = True
-    row = get_context(session).columns() | {
-        "action": action,
-        "entity_type": entity_type,
-        "entity_id": entity_id,
-        "before": jsonable(before),
-        "after": jsonable(after),
-        "reason": reason,
-        "uf": uf,
-        "municipality_ibge": municipality_ibge,
-        "status_code": status_code,
-    }
+    row = _event_row(
+        get_context(session),
+        action,
+        entity_type=entity_type,
+        entity_id=entity_id,
+        before=before,
+        after=after,
+        reason=reason,
+        uf=uf,
+        municipality_ibge=municipality_ibge,
+        status_code=status_code,
+    )
     if (
         is_read
         and info.get(_MAY_SKIP_FSYNC)
@@ -404,15 +433,7 @@ def _transaction_ended(session: Session, *args: Any) -> None:
 #: with ``synchronous_commit`` off for the statement's transaction as in ``_INSERT_READ_NO_FSYNC``.
 _READ_ON_DRIVER = DriverStatement.of(
     insert(_audit_table)
-    .values(
-        {
-            name: bindparam(name)
-            for name in (
-                *(f.name for f in fields(AuditContext)),
-                *("action", "entity_type", "entity_id", "uf", "municipality_ibge"),
-            )
-        }
-    )
+    .values({name: bindparam(name, type_=_audit_table.c[name].type) for name in _event_row(AuditContext(), "read")})
     .returning(literal_column("set_config('synchronous_commit', 'off', true)"))
 )
 
@@ -429,13 +450,9 @@ async def record_read_on_driver(
     """:func:`record_read` for a read made on the driver's connection (``regula.http.state.driver_connection``):
     the same row, written by its own statement — its own transaction outside one, committed without waiting for
     the disk (decisions 0024, 0029, 0030). Call it after the read and before anything is answered."""
-    row = context.columns() | {
-        "action": "read",
-        "entity_type": entity_type,
-        "entity_id": entity_id,
-        "uf": uf,
-        "municipality_ibge": municipality_ibge,
-    }
+    row = _event_row(
+        context, "read", entity_type=entity_type, entity_id=entity_id, uf=uf, municipality_ibge=municipality_ibge
+    )
     await _READ_ON_DRIVER.fetchval(connection, row)
 
 
