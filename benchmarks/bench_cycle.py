@@ -95,7 +95,6 @@ _ENTRY_SET = {
     "updated_at": "g.authorized_at",
     "deadline_date": "(g.authorized_at + make_interval(days => p.max_days))::date",
     "score": "NULL",
-    "score_breakdown": "NULL",
     "position": "NULL",
     "queue_size": "NULL",
     "estimate_from": "NULL",

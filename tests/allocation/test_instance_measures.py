@@ -19,7 +19,7 @@ from tests.waitlist.test_waitlist_api import FLORIANOPOLIS, authorize, citizen_b
 from regula.access.policy import Jurisdiction
 from regula.allocation.service import build_instance
 from regula.config import Settings
-from regula.waitlist import measures, repository
+from regula.waitlist import measures, repository, standing
 from regula.waitlist import service as wl
 from regula.waitlist.models import WaitlistEntry
 
@@ -101,5 +101,6 @@ async def test_the_score_counts_days_waited_in_local_days(
     await session.refresh(row)
     clock = measures.entry_clock(row, today, tz)
     assert clock is not None and clock.days == 17
-    assert row.score_breakdown is not None
-    assert (row.score_breakdown["dias_de_espera"], row.score_breakdown["dias_suspensos"]) == (17, 3)
+    shown = (await standing.shown_scores(session, settings, [row], today))[entry["id"]]
+    assert (shown.breakdown["dias_de_espera"], shown.breakdown["dias_suspensos"]) == (17, 3)
+    assert shown.value == row.score

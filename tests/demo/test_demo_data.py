@@ -223,7 +223,7 @@ async def test_positions_scores_and_estimates(session: AsyncSession, settings: S
         assert capacity is not None and capacity > 0
         for e in waiting:
             assert e.estimate_from is not None and e.estimate_to is not None and e.estimate_from <= e.estimate_to
-            assert e.score_breakdown is not None and "politica" in e.score_breakdown
+            assert e.score is not None and e.policy_id is not None
         last = max(e.estimate_to or date.min for e in waiting)
         assert last <= service.local_today(settings) + timedelta(weeks=60)
     # The stored scores are the service's own: a full rescore changes nothing.

@@ -14,9 +14,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from tests.conftest import Login
 from tests.waitlist.test_waitlist_api import FLORIANOPOLIS, authorize, citizen_body, refer
 
+from regula.catalog import repository as catalog_repo
 from regula.db.driver import DriverStatement
 from regula.people.models import Citizen
+from regula.waitlist import priority
 from regula.waitlist import repository as repo
+from regula.waitlist import service as wl
 from regula.waitlist.models import EntryEvent, WaitlistEntry
 
 MakeUser = Callable[..., Awaitable[Login]]
@@ -41,8 +44,17 @@ async def test_the_driver_reads_what_the_orm_reads(
     assert citizen is not None
     for name in repo.EntryReadout.__dataclass_fields__:
         assert getattr(found.entry, name) == getattr(entity, name), name
-    assert entity.score is not None and entity.position is not None and entity.score_breakdown  # not all None
+    assert entity.score is not None and entity.position is not None and entity.policy_id  # not all None
     assert found.citizen_name == citizen.name == "Joana d'Arc Sant’Anna"
+    # What the shown score is computed from, as the session path reads it (standing.shown_scores).
+    for name in repo.CitizenFacts.__dataclass_fields__:
+        assert getattr(found.citizen, name) == getattr(citizen, name), name
+    policies = await wl.policies_by_id(session, [entity.policy_id])
+    assert found.policy is not None and entity.policy_id in policies
+    stored = policies[entity.policy_id]
+    assert (found.policy.queue_key, found.policy.version) == (stored.queue_key, stored.version)
+    assert priority.policy_from_json(found.policy.params_json) == priority.policy_from_json(stored.params)
+    assert found.oci_sex_sigtap == (await catalog_repo.oci_sexes(session))[entity.oci_code]
     events = (
         (await session.execute(select(EntryEvent).where(EntryEvent.entry_id == entity.id).order_by(EntryEvent.id)))  # type: ignore[arg-type]
         .scalars()

@@ -84,6 +84,13 @@ async def ocis(session: AsyncSession, competencia: str, code: str | None = None)
     return result.scalars().all()
 
 
+async def oci_sexes(session: AsyncSession) -> dict[str, str]:
+    """Each OCI of the current (newest) competência with its SIGTAP sex letter (TP_SEXO: M, F, I or N)."""
+    current = select(func.max(col(CatalogVersion.competencia))).scalar_subquery()
+    statement = select(col(CatalogOci.code), col(CatalogOci.sex_sigtap)).where(col(CatalogOci.competencia) == current)
+    return {code: sex for code, sex in (await session.execute(statement)).all()}
+
+
 async def procedures(session: AsyncSession, competencia: str, code: str | None = None) -> Sequence[CatalogOciProcedure]:
     statement = select(CatalogOciProcedure).where(col(CatalogOciProcedure.competencia) == competencia)
     if code is not None:

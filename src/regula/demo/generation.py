@@ -481,7 +481,6 @@ class _Entry:
     paused_t: float | None = None
     events: list[Event] = field(default_factory=list)
     score: int | None = None
-    breakdown: str | None = None  # JSON
     policy_id: int | None = None
     appointment: tuple[str, float] | None = None  # the latest appointment: CNES and time (days after today)
     id: int = 0
@@ -1252,7 +1251,7 @@ ENTRY_COLUMNS: Final = (
     "professional_cbo",
     "municipality_ibge", "uf", "scope_kind", "scope_code", "status", "status_changed_at", "external_source",
     "external_id", "requested_at", "authorized_at", "deadline_date", "max_days", "suspended_days", "paused_since",
-    "score", "score_breakdown", "policy_id", "created_by", "created_at", "updated_at",
+    "score", "policy_id", "created_by", "created_at", "updated_at",
 )  # fmt: skip
 EVENT_COLUMNS: Final = (
     "entry_id", "occurred_at", "kind", "from_status", "to_status", "reason_code", "reason_text", "actor_username",
@@ -1345,7 +1344,6 @@ def entry_rows(gen: Generator) -> list[tuple[Any, ...]]:
             "suspended_days": e.suspended_days,
             "paused_since": at(e.paused_t) if e.paused_t is not None else None,
             "score": e.score,
-            "score_breakdown": e.breakdown,
             "policy_id": e.policy_id,
             "created_by": e.requester[0],
             "created_at": requested,

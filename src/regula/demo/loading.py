@@ -11,7 +11,6 @@ the system, not a change made by a person, and a row per generated record would 
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
@@ -118,8 +117,8 @@ async def _check_territory(session: AsyncSession) -> None:
 
 async def _score(session: AsyncSession, gen: Generator) -> None:
     """Score every waiting entry with its queue's policy, exactly as ``service.rescore`` would on authorization
-    (same facts, same breakdown with the policy's name), so the entries carry an explained score from the start;
-    the refresh that follows finds nothing to change and only computes positions and estimates."""
+    (same facts, same policy), so the entries carry a score from the start (its explanation is computed when shown,
+    decision 0031); the refresh that follows finds nothing to change and only computes positions and estimates."""
     latest = await service.latest_policies(session)
     compiled: dict[int, priority.PriorityPolicy] = {}
     today = gen.clock.today
@@ -152,7 +151,6 @@ async def _score(session: AsyncSession, gen: Generator) -> None:
         )
         score = priority.compute_score(facts, compiled[pol.id])
         e.score, e.policy_id = score.value, pol.id
-        e.breakdown = json.dumps(dict(score.breakdown) | {"politica": f"{pol.queue_key} v{pol.version}"})
 
 
 async def _new_ids(session: AsyncSession, table: str, n: int) -> list[int]:

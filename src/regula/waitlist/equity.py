@@ -197,7 +197,7 @@ async def equity_report(
         queues.append(
             QueueEquity(
                 queue=key,
-                policy=f"{version.queue_key} v{version.version}",
+                policy=service.policy_label(version.queue_key, version.version),
                 size=len(rows),
                 served=served.get(key, 0),
                 moved=len(moved),

@@ -143,7 +143,6 @@ class WaitlistEntry(SQLModel, table=True):
     suspended_days: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
     paused_since: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
     score: int | None = Field(default=None, sa_column=Column(BigInteger))
-    score_breakdown: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONB(none_as_null=True)))
     policy_id: int | None = Field(default=None, sa_column=Column(BigInteger, ForeignKey("priority_policy.id")))
     position: int | None = Field(default=None, sa_column=Column(Integer))
     queue_size: int | None = Field(default=None, sa_column=Column(Integer))

@@ -26,10 +26,8 @@ The table is locked against writes (``SHARE ROW EXCLUSIVE``, reads go on) for th
 positions computed from the snapshot that was read are still true when they are written: a referral authorized or
 scheduled meanwhile waits a few seconds and then recomputes its queue itself.
 
-The stored ``score_breakdown`` is *not* rewritten by this path: it stays the one written by the last per-entry
-rescore (authorization, policy change). Whoever shows an explanation must compute a fresh one on read
-(``priority.compute_score`` on the entry's current facts), never show the stored breakdown next to the refreshed
-score as if they matched.
+No explanation of the score is stored (decision 0031): whoever shows one computes it on read from the same rule and
+facts (``waitlist.standing.shown_score``), so it always matches the score this refresh wrote.
 """
 
 from __future__ import annotations
@@ -406,11 +404,10 @@ async def refresh_all(
     """Recompute the score of every waiting entry (status ``autorizada``) of ``queues`` (default: every queue)
     with its queue's policy, then the queues' positions, sizes and estimates; write the rows that changed.
 
-    The results are those of ``service.rescore`` followed by ``service.recompute_positions`` (tested), except that
-    the stored ``score_breakdown`` is left alone (see the module documentation). ``today`` defaults to the local
-    date (``settings.timezone``); an open pause is counted up to ``today`` (``waitlist.measures``), so a refresh
-    "as of" a later day sees the waiting clock as it will be then. Runs in the session's transaction (and locks
-    ``waitlist_entry`` against writes until it ends); never commits.
+    The results are those of ``service.rescore`` followed by ``service.recompute_positions`` (tested). ``today``
+    defaults to the local date (``settings.timezone``); an open pause is counted up to ``today``
+    (``waitlist.measures``), so a refresh "as of" a later day sees the waiting clock as it will be then. Runs in
+    the session's transaction (and locks ``waitlist_entry`` against writes until it ends); never commits.
     """
     today = today or service.local_today(settings)
     keys = None if queues is None else sorted(set(queues), key=str)

@@ -13,12 +13,14 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from itertools import accumulate
 from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
     String,
+    Text,
     bindparam,
     case,
     cast,
@@ -36,12 +38,13 @@ from sqlmodel import col
 
 from regula.access.actor import Actor
 from regula.audit.service import record_list_read
+from regula.catalog.models import CatalogOci, CatalogVersion
 from regula.db.driver import DriverConnection, DriverStatement
 from regula.db.listing import Slice, SortKey, Sorts, Window, fetch
 from regula.people.models import Citizen
 from regula.territory.reference import search_key
 from regula.waitlist import measures
-from regula.waitlist.models import EntryEvent, WaitlistEntry
+from regula.waitlist.models import EntryEvent, PriorityPolicyVersion, WaitlistEntry
 from regula.waitlist.queues import QueueKey
 from regula.waitlist.states import EntryStatus
 
@@ -637,7 +640,7 @@ class EntryReadout:
     suspended_days: int
     paused_since: datetime | None
     score: int | None
-    score_breakdown: dict[str, Any] | None
+    policy_id: int | None
     position: int | None
     queue_size: int | None
     estimate_from: date | None
@@ -645,14 +648,53 @@ class EntryReadout:
     position_updated_at: datetime | None
 
 
+@dataclass(frozen=True, slots=True)
+class CitizenFacts:
+    """The citizen's fields the score is computed from (``service.priority_facts``), read with the entry."""
+
+    birth_date: date
+    sex: str
+    race_color: str
+    pregnant: bool
+    disability: bool
+    autism: bool
+    cadunico: bool
+    vulnerability_index: Decimal | None
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyReadout:
+    """The policy version that gave the entry's stored score: its name parts and its parameters as JSON text."""
+
+    queue_key: str
+    version: int
+    params_json: str
+
+
 _READOUT_FIELDS = tuple(f.name for f in fields(EntryReadout))
+_FACT_FIELDS = tuple(f.name for f in fields(CitizenFacts))
+_POLICY = PriorityPolicyVersion.__table__  # type: ignore[attr-defined]
+_OCI_SEX = (
+    select(col(CatalogOci.sex_sigtap))
+    .where(
+        col(CatalogOci.code) == col(WaitlistEntry.oci_code),
+        col(CatalogOci.competencia) == select(func.max(col(CatalogVersion.competencia))).scalar_subquery(),
+    )
+    .scalar_subquery()
+)
 _ENTRY_FOR_READING = DriverStatement.of(
     select(
         *(WaitlistEntry.__table__.c[name] for name in _READOUT_FIELDS),  # type: ignore[attr-defined]
         col(Citizen.name),
         _HISTORY,
+        *(Citizen.__table__.c[name] for name in _FACT_FIELDS),  # type: ignore[attr-defined]
+        _POLICY.c.queue_key,
+        _POLICY.c.version,
+        cast(_POLICY.c.params, Text),
+        _OCI_SEX,
     )
     .join(Citizen, col(Citizen.id) == col(WaitlistEntry.citizen_id))
+    .outerjoin(_POLICY, _POLICY.c.id == col(WaitlistEntry.policy_id))
     .where(col(WaitlistEntry.id) == bindparam("entry_id"))
 )
 
@@ -664,19 +706,34 @@ class EntryForReading:
     #: The history, oldest first: the event table's columns but ``entry_id`` and ``actor_user_id``, with
     #: ``occurred_at`` an aware datetime in UTC.
     history: list[dict[str, Any]]
+    citizen: CitizenFacts
+    #: None when the entry was never scored
+    policy: PolicyReadout | None
+    #: the OCI's SIGTAP sex letter in the current competência (None if the catalog no longer lists it)
+    oci_sex_sigtap: str | None
 
 
 async def entry_for_reading(connection: DriverConnection, entry_id: int) -> EntryForReading | None:
-    """The entry, its citizen's name and its history in one statement (one round trip instead of three: issue 18
-    item 3), run by the driver (decision 0030), or None when there is no such entry."""
+    """The entry, its citizen's name, its history and what its shown score is computed from (the citizen's facts,
+    the policy of its stored score, the OCI's sex restriction) in one statement (one round trip instead of three:
+    issue 18 item 3), run by the driver (decision 0030), or None when there is no such entry."""
     row = await _ENTRY_FOR_READING.fetchrow(connection, {"entry_id": entry_id})
     if row is None:
         return None
-    n = len(_READOUT_FIELDS)
+    n, k = len(_READOUT_FIELDS), len(_FACT_FIELDS)
     history: list[dict[str, Any]] = row[n + 1]
     for event in history:
         event["occurred_at"] = datetime.fromisoformat(event["occurred_at"]).replace(tzinfo=UTC)
-    return EntryForReading(EntryReadout(*row[:n]), row[n], history)
+    at = n + 2 + k
+    queue_key, version, params_json, oci_sex = row[at], row[at + 1], row[at + 2], row[at + 3]
+    return EntryForReading(
+        EntryReadout(*row[:n]),
+        row[n],
+        history,
+        CitizenFacts(*row[n + 2 : at]),
+        PolicyReadout(queue_key, version, params_json) if queue_key is not None else None,
+        oci_sex,
+    )
 
 
 # -- the public look-up -----------------------------------------------------------------------------------------------

@@ -34,7 +34,7 @@ from regula.people import service as people
 from regula.people.schemas import CitizenCreate, CitizenPublic, CitizenUpdate
 from regula.territory.filters import region_filter
 from regula.territory.reference import territory
-from regula.waitlist import priority
+from regula.waitlist import priority, standing
 from regula.waitlist import repository as repo
 from regula.waitlist import service as wl
 from regula.waitlist.models import PriorityPolicyVersion, WaitlistEntry
@@ -59,7 +59,11 @@ from regula.waitlist.states import STATUS_LABELS_PT, EntryStatus, requestable_ru
 CARE_ROLES = (Role.SOLICITANTE, Role.REGULADOR, Role.NAVEGADOR, Role.EXECUTANTE, Role.GESTOR, Role.AUDITOR)
 
 
-def entry_public(e: WaitlistEntry | repo.EntryReadout, citizen_name: str, today: date, tz: str) -> EntryPublic:
+def entry_public(
+    e: WaitlistEntry | repo.EntryReadout, citizen_name: str, today: date, tz: str, shown: priority.Score | None
+) -> EntryPublic:
+    """The entry as the API shows it; ``shown`` is its score with the explanation (``standing.shown_score``), None
+    when it was never scored."""
     assert e.id is not None
     return EntryPublic(
         id=e.id,
@@ -79,14 +83,21 @@ def entry_public(e: WaitlistEntry | repo.EntryReadout, citizen_name: str, today:
         deadline_date=e.deadline_date,
         max_days=e.max_days,
         days_waiting=wl.days_waiting(e, today, tz),
-        score=e.score,
-        score_breakdown=e.score_breakdown,
+        score=shown.value if shown is not None else e.score,
+        score_breakdown=dict(shown.breakdown) if shown is not None else None,
         position=e.position,
         queue_size=e.queue_size,
         estimate_from=e.estimate_from,
         estimate_to=e.estimate_to,
         position_updated_at=e.position_updated_at,
     )
+
+
+async def _entry_public(session: AsyncSession, settings: Settings, entry: WaitlistEntry) -> EntryPublic:
+    today = wl.local_today(settings)
+    citizen = await people.get_citizen(session, entry.citizen_id)
+    shown = await standing.shown_scores(session, settings, [entry], today)
+    return entry_public(entry, citizen.name, today, settings.timezone, shown.get(entry.id or 0))
 
 
 def _policy_public(p: PriorityPolicyVersion) -> PolicyPublic:
@@ -217,8 +228,7 @@ class EntryController(Controller):
         data: JSONBody[ReferralCreate],
     ) -> EntryPublic:
         entry = await wl.create_referral(db_session, data, wl.Actor.of(request.user), settings)
-        citizen = await people.get_citizen(db_session, entry.citizen_id)
-        return entry_public(entry, citizen.name, wl.local_today(settings), settings.timezone)
+        return await _entry_public(db_session, settings, entry)
 
     @get("/entries", opt=allow(*CARE_ROLES), operation_id="listEntries", summary="Busca de solicitações na fila")
     async def list_entries(
@@ -287,8 +297,12 @@ class EntryController(Controller):
             sorts = repo.entry_sorts(today, settings.timezone, under_review=under_review)
             window = listing.window(sorts, sort, direction, cursor, limit)
             found = await repo.entry_page(db_session, wl.Actor.of(request.user), search, sorts, window)
+            shown = await standing.shown_scores(db_session, settings, [h.entry for h in found.rows], today)
             return EntryPage(
-                items=[entry_public(h.entry, h.name, today, settings.timezone) for h in found.rows],
+                items=[
+                    entry_public(h.entry, h.name, today, settings.timezone, shown.get(h.entry.id or 0))
+                    for h in found.rows
+                ],
                 next_cursor=found.next_cursor,
                 total=found.total,
             )
@@ -301,7 +315,9 @@ class EntryController(Controller):
             limit=limit + 1,
             after_id=_parse_cursor(cursor) if cursor else None,
         )
-        items = [entry_public(h.entry, h.name, today, settings.timezone) for h in hits[:limit]]
+        page = hits[:limit]
+        shown = await standing.shown_scores(db_session, settings, [h.entry for h in page], today)
+        items = [entry_public(h.entry, h.name, today, settings.timezone, shown.get(h.entry.id or 0)) for h in page]
         next_cursor = _cursor(hits[limit - 1].entry) if len(hits) > limit else None
         return EntryPage(items=items, next_cursor=next_cursor)
 
@@ -336,16 +352,26 @@ class EntryController(Controller):
                 municipality_ibge=entry.municipality_ibge,
             )
         today = wl.local_today(settings)
-        base = entry_public(entry, found.citizen_name, today, settings.timezone)
-        breakdown = entry.score_breakdown or {}
-        score = priority.Score(entry.score or 0, {k: v for k, v in breakdown.items() if isinstance(v, int | str)})
+        shown = None
+        if found.policy is not None and entry.authorized_at is not None:
+            policy = found.policy
+            shown = standing.shown_score(
+                entry,
+                found.citizen,
+                standing.compiled_policy(policy.params_json),
+                wl.policy_label(policy.queue_key, policy.version),
+                standing.restricted_sex(found.oci_sex_sigtap),
+                today,
+                settings.timezone,
+            )
+        base = entry_public(entry, found.citizen_name, today, settings.timezone, shown)
         return EntryDetail(
             **{f: getattr(base, f) for f in base.__struct_fields__},
             risk_justification=entry.risk_justification,
             checklist=entry.checklist,
             requesting_cnes=entry.requesting_cnes,
             requested_procedure_code=entry.requested_procedure_code,
-            explanation=priority.explain(score) if entry.score_breakdown else [],
+            explanation=priority.explain(shown) if shown is not None else [],
             # What this user may ask for here, as the page offers it (a referral just sent can be decided at once).
             allowed_transitions=[
                 r.target.value for r in requestable_rules(EntryStatus(entry.status), request.user.role.value)
@@ -371,8 +397,7 @@ class EntryController(Controller):
             db_session, entry_id, data.to, wl.Actor.of(request.user), settings, data.reason_code, data.reason_text
         )
         await db_session.refresh(entry)  # positions were recomputed in SQL
-        citizen = await people.get_citizen(db_session, entry.citizen_id)
-        return entry_public(entry, citizen.name, wl.local_today(settings), settings.timezone)
+        return await _entry_public(db_session, settings, entry)
 
 
 class QueueAdminController(Controller):

@@ -922,6 +922,19 @@ def _policy_keys(key: QueueKey) -> list[str]:
     return [str(key), f"{key.oci_code}:*", DEFAULT_KEY]
 
 
+def policy_label(queue_key: str, version: int) -> str:
+    """How a policy version is named to people: its queue key and version ("0901010014:region:42001 v3")."""
+    return f"{queue_key} v{version}"
+
+
+async def policies_by_id(session: AsyncSession, ids: Iterable[int]) -> dict[int, PriorityPolicyVersion]:
+    wanted = set(ids)
+    if not wanted:
+        return {}
+    stmt = select(PriorityPolicyVersion).where(col(PriorityPolicyVersion.id).in_(wanted))
+    return {p.id or 0: p for p in (await session.execute(stmt)).scalars()}
+
+
 async def latest_policies(session: AsyncSession) -> dict[str, PriorityPolicyVersion]:
     """The newest version of every policy key (ensuring the default exists)."""
     key_col, version_col = col(PriorityPolicyVersion.queue_key), col(PriorityPolicyVersion.version)
@@ -1002,13 +1015,15 @@ async def set_policy(
 # -- scores ------------------------------------------------------------------------------------------------------
 
 
-def _facts(entry: WaitlistEntry, citizen: Citizen, oci_sex: str | None, today: date, tz: str) -> priority.PriorityFacts:
+def priority_facts(entry: Any, citizen: Any, oci_sex: str | None, today: date, tz: str) -> priority.PriorityFacts:
+    """The facts ``priority.compute_score`` scores an authorized entry by on ``today``. ``entry`` is entry-like
+    (``measures.entry_clock``), ``citizen`` anything with a citizen's fields (a ``Citizen``, a readout)."""
     # The waiting clock of waitlist.measures: local authorization date, paused days up to today.
     clock = measures.entry_clock(entry, today, tz)
     assert clock is not None
     vi = citizen.vulnerability_index
     return priority.PriorityFacts(
-        risk_class=entry.risk_class,  # type: ignore[arg-type]
+        risk_class=entry.risk_class,
         authorized_on=clock.authorized_on,
         today=today,
         suspended_days=clock.paused,
@@ -1017,8 +1032,8 @@ def _facts(entry: WaitlistEntry, citizen: Citizen, oci_sex: str | None, today: d
         pregnant=citizen.pregnant,
         disability=citizen.disability,
         autism=citizen.autism,
-        race_color=citizen.race_color,  # type: ignore[arg-type]
-        sex=citizen.sex,  # type: ignore[arg-type]
+        race_color=citizen.race_color,
+        sex=citizen.sex,
         cadunico=citizen.cadunico,
         vulnerability_index=float(vi) if vi is not None else None,
         oci_sex=oci_sex,  # type: ignore[arg-type]
@@ -1034,8 +1049,9 @@ async def rescore(
     actor: Actor | None = None,
     record_events: bool = False,
 ) -> tuple[int, int]:
-    """Recompute the score and breakdown of waiting entries (all, a queue's, or some) with their queue's policy.
-    Returns (entries scored, entries whose score or policy changed)."""
+    """Recompute the score of waiting entries (all, a queue's, or some) with their queue's policy. Returns (entries
+    scored, entries whose score or policy changed). The explanation of a score is not stored: it is computed when
+    shown, from the same rule and the same facts (``standing.shown_scores``, decision 0031)."""
     today = local_today(settings)
     catalog = await load_catalog(session, settings)
     latest = await latest_policies(session)
@@ -1053,18 +1069,23 @@ async def rescore(
     updates: list[dict[str, Any]] = []
     events: list[dict[str, Any]] = []
     actor = actor or Actor.system("regula")
+    labels: dict[int, str] = {}
+    if record_events:
+        previous = {e.policy_id for e, _ in rows if e.policy_id is not None}
+        labels = {
+            pid: policy_label(p.queue_key, p.version) for pid, p in (await policies_by_id(session, previous)).items()
+        }
     for entry, citizen in rows:
         pol = resolve_policy(latest, QueueKey(entry.oci_code, entry.scope_kind, entry.scope_code))
         assert pol.id is not None
         if pol.id not in compiled:
             compiled[pol.id] = priority.policy_from_json(pol.params)
         oci = catalog.ocis.get(entry.oci_code)
-        facts = _facts(entry, citizen, oci.sex if oci else None, today, settings.timezone)
+        facts = priority_facts(entry, citizen, oci.sex if oci else None, today, settings.timezone)
         score = priority.compute_score(facts, compiled[pol.id])
-        breakdown = dict(score.breakdown) | {"politica": f"{pol.queue_key} v{pol.version}"}
-        if score.value != entry.score or pol.id != entry.policy_id or breakdown != entry.score_breakdown:
-            updates.append({"b_id": entry.id, "b_score": score.value, "b_breakdown": breakdown, "b_policy": pol.id})
-            if record_events and (score.value != entry.score or pol.id != entry.policy_id):
+        if score.value != entry.score or pol.id != entry.policy_id:
+            updates.append({"b_id": entry.id, "b_score": score.value, "b_policy": pol.id})
+            if record_events:
                 events.append(
                     {
                         "entry_id": entry.id,
@@ -1072,8 +1093,8 @@ async def rescore(
                         "data": {
                             "score_anterior": entry.score,
                             "score_novo": score.value,
-                            "politica_anterior": (entry.score_breakdown or {}).get("politica"),
-                            "politica_nova": breakdown["politica"],
+                            "politica_anterior": labels.get(entry.policy_id) if entry.policy_id else None,
+                            "politica_nova": policy_label(pol.queue_key, pol.version),
                         },
                         "actor_user_id": actor.user_id,
                         "actor_username": actor.username,
@@ -1086,9 +1107,7 @@ async def rescore(
         await session.execute(
             update(table)
             .where(table.c.id == bindparam("b_id"))
-            .values(
-                score=bindparam("b_score"), score_breakdown=bindparam("b_breakdown"), policy_id=bindparam("b_policy")
-            ),
+            .values(score=bindparam("b_score"), policy_id=bindparam("b_policy")),
             updates,
             execution_options={"synchronize_session": False},
         )

@@ -161,6 +161,8 @@ class EntryView:
     cns_masked: str | None
     days_waiting: int | None
     clock: dict[str, Any] | None
+    #: the total the page shows: today's score (decision 0031), the provisional one under review, else the stored
+    score: int | None
     score_rows: list[tuple[str, int]]
     explanation: list[str]
     checklist: list[tuple[str, bool]]
@@ -221,24 +223,26 @@ async def load_entry_view(
         )
     except DomainError:
         pass
-    breakdown = entry.score_breakdown or {}
     provisional: Standing | None = None
+    shown: priority.Score | None = None
     if entry.status in repo.UNDER_REVIEW and entry.id is not None:
         # Not scored until authorized: the page shows the provisional figures the analysis list shows, from the
         # same rule (waitlist.standing), labelled as such.
         provisional = (await standing.provisional(session, settings, [entry], today)).get(entry.id)
-        if provisional is not None and not breakdown:
+        if provisional is not None:
             breakdown = {k: v for k, v in provisional.breakdown.items() if k != "politica"}
+            shown = priority.Score(provisional.score, breakdown)
+    elif entry.id is not None:
+        # The score with its explanation, computed now from the rule (decision 0031): never a stored explanation
+        # beside a score the nightly refresh has moved on since.
+        shown = (await standing.shown_scores(session, settings, [entry], today)).get(entry.id)
+    breakdown = dict(shown.breakdown) if shown is not None else {}
     score_rows = [
         (label, int(breakdown.get(key, 0)))
         for key, label in common.SCORE_COMPONENT_LABELS_PT
         if isinstance(breakdown.get(key, 0), int) and (key in breakdown)
     ]
-    explanation: list[str] = []
-    if breakdown:
-        value = entry.score if entry.score is not None else (provisional.score if provisional else 0)
-        score = priority.Score(value, {k: v for k, v in breakdown.items() if isinstance(v, int | str)})
-        explanation = priority.explain(score)
+    explanation = priority.explain(shown) if shown is not None else []
     events = await wl.history(session, entry_id)
     days = wl.days_waiting(entry, today, settings.timezone)
     pendency = None
@@ -257,6 +261,7 @@ async def load_entry_view(
         cns_masked=documents.mask_cns(citizen.cns) if citizen.cns else None,
         days_waiting=days,
         clock=common.tm_clock(days, entry.max_days),
+        score=shown.value if shown is not None else entry.score,
         score_rows=score_rows,
         explanation=explanation,
         checklist=[(protocol.label_of(k), v is True) for k, v in (entry.checklist or {}).items()],

@@ -21,7 +21,7 @@ from regula.config import Settings
 from regula.core.errors import ValidationFailed
 from regula.production import provider_day
 from regula.providers import repository as providers
-from regula.waitlist import measures, standing
+from regula.waitlist import measures, priority, standing
 from regula.waitlist import repository as repo
 from regula.waitlist import service as wl
 from regula.waitlist.states import TRANSITIONS, EntryStatus
@@ -167,6 +167,8 @@ class ListRow:
     days_since_request: int
     appointment: datetime | None = None
     standing: standing.Standing | None = None
+    #: the score an authorized entry shows, with its explanation (``standing.shown_scores``)
+    score: priority.Score | None = None
 
 
 ENTRY_COLUMNS = (
@@ -244,6 +246,7 @@ async def _entries_page(
     appointments = await providers.appointment_times(db_session, booked)
     reviewing = [h.entry for h in hits if h.entry.status in repo.UNDER_REVIEW]
     standings = await standing.provisional(db_session, settings, reviewing, today)
+    shown = await standing.shown_scores(db_session, settings, [h.entry for h in hits], today)
     rows = []
     for h in hits:
         e = h.entry
@@ -257,6 +260,7 @@ async def _entries_page(
                 measures.days_since_request(e.requested_at, today, settings.timezone),
                 appointments.get(e.id or 0),
                 standings.get(e.id or 0),
+                shown.get(e.id or 0),
             )
         )
     municipalities = common.visible_municipalities(p)
