@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import asyncpg  # type: ignore[import-untyped]
 import numpy as np
@@ -144,9 +144,24 @@ async def _policies(session: AsyncSession, settings: Settings, oci_codes: Sequen
     )
 
 
-async def generate(db: BenchDb, entries: int, citizens: int, seed: int = 20261123) -> Generated:
+#: A waiting entry's stored explanation as the code before migration 0024 wrote it (one of the Santa Catarina demo's,
+#: 516 bytes; the demo's median was 484): ``--stored-explanation`` gives every generated entry one, to measure the
+#: rows as production held them before decision 0031, on a tree whose schema still has the column.
+STORED_EXPLANATION: Final = (
+    '{"prazo": 22, "classe": 20000, "espera": 41, "equidade": 18, "politica": "* v1", "equidade_teto": 30, '
+    '"dias_de_espera": 41, "dias_suspensos": 0, "classe_de_risco": "amarelo", "versao_politica": "regula-1", '
+    '"equidade_motivos": "CadÚnico +10; índice de vulnerabilidade 0,89 +8", "prazo_percentual": 68, '
+    '"prioridade_legal": 30, "equidade_sem_teto": 18, "tempo_maximo_dias": 60, '
+    '"prioridade_legal_motivos": "pessoa idosa"}'
+)
+
+
+async def generate(
+    db: BenchDb, entries: int, citizens: int, seed: int = 20261123, *, stored_explanation: bool = False
+) -> Generated:
     """Reference data, three policies, a weekly capacity for every queue, ``citizens`` citizens of SC and
-    ``entries`` waiting entries (at most one per citizen per OCI), all with COPY."""
+    ``entries`` waiting entries (at most one per citizen per OCI), all with COPY; with ``stored_explanation``
+    each entry also carries :data:`STORED_EXPLANATION` (only on a schema before migration 0024)."""
     from regula.territory.reference import territory
     from regula.waitlist import service
 
@@ -200,6 +215,8 @@ async def generate(db: BenchDb, entries: int, citizens: int, seed: int = 2026112
     protocols = [f"SC26{i:08d}" for i in rng.permutation(entries)]
     cid = {o.code: (o.cids[0] if o.cids else "Z000")[:4] for o in ocis}
 
+    extra = (STORED_EXPLANATION,) if stored_explanation else ()
+
     def entry_records() -> Any:
         for i in range(entries):
             c = int(citizen_of[i])
@@ -210,7 +227,7 @@ async def generate(db: BenchDb, entries: int, citizens: int, seed: int = 2026112
                 "Justificativa clinica do benchmark.", "{}", "2691868", m.ibge_code, "SC", "region",
                 m.health_region_code, "autorizada", authorized, authorized - timedelta(days=3), authorized,
                 (authorized + timedelta(days=oci.max_days)).date(), oci.max_days, int(suspended[i]), authorized,
-                authorized,
+                authorized, *extra,
             )  # fmt: skip
 
     conn = await asyncpg.connect(db.dsn)
@@ -232,6 +249,7 @@ async def generate(db: BenchDb, entries: int, citizens: int, seed: int = 2026112
                 "risk_justification", "checklist", "requesting_cnes", "municipality_ibge", "uf", "scope_kind",
                 "scope_code", "status", "status_changed_at", "requested_at", "authorized_at", "deadline_date",
                 "max_days", "suspended_days", "created_at", "updated_at",
+                *(["score_breakdown"] if stored_explanation else []),
             ],
         )  # fmt: skip
         await conn.execute("SELECT setval(pg_get_serial_sequence('citizen', 'id'), $1)", citizens)
@@ -393,6 +411,7 @@ async def refresh_runs(db: BenchDb, runs: int, first_day: int, *, two_step_mode:
             today = service.local_today(settings) + timedelta(days=day)
             started = time.perf_counter()
             async with database.transaction() as session:
+                wal_before = (await session.execute(text("SELECT pg_current_wal_insert_lsn()"))).scalar_one()
                 if two_step_mode:
                     phases = await two_step(session, settings, today)
                     written = -1
@@ -413,8 +432,17 @@ async def refresh_runs(db: BenchDb, runs: int, first_day: int, *, two_step_mode:
                         )
                     )
                 ).one()
+                wal_written = (
+                    await session.execute(
+                        text("SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), CAST(:lsn AS pg_lsn))"),
+                        {"lsn": str(wal_before)},
+                    )
+                ).scalar_one()
+                size = (await session.execute(text("SELECT pg_relation_size('waitlist_entry')"))).scalar_one()
                 commit_started = time.perf_counter()
             phases["commit"] = time.perf_counter() - commit_started
+            phases["wal_mb"] = float(wal_written) / 2**20
+            phases["table_mb"] = float(size) / 2**20
             phases["wall"] = time.perf_counter() - started
             hot = hot_updates / updates if updates else None
             out.append(RefreshRun(day, phases, written, hot, _load()))
@@ -741,6 +769,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--bench", default="refresh,position", help="refresh, reads, position (comma-separated)")
     p.add_argument("--two-step-runs", type=int, default=0, help="runs of the score write + recompute_positions path")
     p.add_argument("--what-if-hot", action="store_true", help="then rerun the refresh on a HOT-friendly schema")
+    p.add_argument(
+        "--stored-explanation",
+        action="store_true",
+        help="rows as production held them before migration 0024 (run against a tree before it)",
+    )
     p.add_argument("--rate", type=float, default=1000)
     p.add_argument("--duration", type=float, default=20)
     p.add_argument("--position-runs", type=int, default=3)
@@ -762,7 +795,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     try:
         results["machine"] = asyncio.run(machine(db))
         print(json.dumps(results["machine"], indent=2), flush=True)
-        gen = asyncio.run(generate(db, a.entries, a.citizens or max(a.entries // 3, 1)))
+        gen = asyncio.run(
+            generate(db, a.entries, a.citizens or max(a.entries // 3, 1), stored_explanation=a.stored_explanation)
+        )
         results["data"] = {
             "entries": gen.entries,
             "citizens": gen.citizens,
