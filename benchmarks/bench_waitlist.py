@@ -399,6 +399,9 @@ class RefreshRun:
     load: str
 
 
+_WAL_POSITION: Final = "SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), '0/0')"
+
+
 async def refresh_runs(db: BenchDb, runs: int, first_day: int, *, two_step_mode: bool = False) -> list[RefreshRun]:
     """One committed refresh per day, ``first_day`` days after today and on; VACUUM between runs."""
     from regula.waitlist import refresh, service
@@ -411,7 +414,7 @@ async def refresh_runs(db: BenchDb, runs: int, first_day: int, *, two_step_mode:
             today = service.local_today(settings) + timedelta(days=day)
             started = time.perf_counter()
             async with database.transaction() as session:
-                wal_before = (await session.execute(text("SELECT pg_current_wal_insert_lsn()"))).scalar_one()
+                wal_before = (await session.execute(text(_WAL_POSITION))).scalar_one()
                 if two_step_mode:
                     phases = await two_step(session, settings, today)
                     written = -1
@@ -432,12 +435,7 @@ async def refresh_runs(db: BenchDb, runs: int, first_day: int, *, two_step_mode:
                         )
                     )
                 ).one()
-                wal_written = (
-                    await session.execute(
-                        text("SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), CAST(:lsn AS pg_lsn))"),
-                        {"lsn": str(wal_before)},
-                    )
-                ).scalar_one()
+                wal_written = (await session.execute(text(_WAL_POSITION))).scalar_one() - wal_before
                 size = (await session.execute(text("SELECT pg_relation_size('waitlist_entry')"))).scalar_one()
                 commit_started = time.perf_counter()
             phases["commit"] = time.perf_counter() - commit_started
@@ -446,7 +444,8 @@ async def refresh_runs(db: BenchDb, runs: int, first_day: int, *, two_step_mode:
             phases["wall"] = time.perf_counter() - started
             hot = hot_updates / updates if updates else None
             out.append(RefreshRun(day, phases, written, hot, _load()))
-            print(f"  day +{day}: " + " ".join(f"{k} {v:.2f}s" for k, v in phases.items()), f"written {written}",
+            shown = " ".join(f"{k} {v:.2f}{'' if k.endswith('_mb') else 's'}" for k, v in phases.items())
+            print(f"  day +{day}: {shown}", f"written {written}",
                   f"HOT {hot:.0%}" if hot is not None else "", f"load {_load()}", flush=True)  # fmt: skip
             await _vacuum(db)
     finally:
