@@ -286,6 +286,20 @@ async def _user_and_token(db: BenchDb) -> str:
     return secret
 
 
+async def _score(db: BenchDb) -> None:
+    """Score and rank every entry, as the nightly refresh does: the record read then shows a score, its explanation
+    and a position, as it does for every waiting entry in production."""
+    from regula.db.engine import make_database
+    from regula.waitlist.refresh import refresh_all
+
+    database = make_database(db.url, pool_size=1)
+    try:
+        async with database.transaction() as session:
+            await refresh_all(session, db.settings())
+    finally:
+        await database.dispose()
+
+
 async def _count(dsn: str, sql: str) -> int:
     conn = await asyncpg.connect(dsn)
     try:
@@ -382,7 +396,8 @@ def run(a: argparse.Namespace) -> dict[str, Any]:
     try:
         results["machine"] = asyncio.run(machine(db)) | {"load_start": _load()}
         print(json.dumps(results["machine"]), flush=True)
-        gen = asyncio.run(generate(db, a.entries, max(a.entries // 3, 1)))
+        gen = asyncio.run(generate(db, a.entries, max(a.entries // 3, 1), stored_explanation=a.stored_explanation))
+        asyncio.run(_score(db))
         token = asyncio.run(_user_and_token(db))
         print(f"data: {gen.entries} entries in {gen.seconds:.1f} s; logs in {tmp}", flush=True)
         auth = {"authorization": f"Bearer {token}"}
@@ -508,6 +523,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--port", type=int, default=8791)
     p.add_argument("--server", default=os.environ.get("REGULA_BENCH_DATABASE_URL", DEFAULT_SERVER))
     p.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
+    p.add_argument(
+        "--stored-explanation",
+        action="store_true",
+        help="entries carry a stored explanation, as before migration 0024 (with BENCH_REQUESTS_TREE before it)",
+    )
     a = p.parse_args(args)
     results = run(a)
     text = json.dumps(results, indent=1, default=str)

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 
 import httpx
 
-from benchmarks.bench_requests import DEFAULT_SERVER, _lookups, _user_and_token
+from benchmarks.bench_requests import DEFAULT_SERVER, _lookups, _score, _user_and_token
 from benchmarks.bench_waitlist import BenchDb, generate
 from regula.config import Settings
 
@@ -104,6 +104,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     db = BenchDb.create(a.server)
     try:
         asyncio.run(generate(db, 5000, 2000))
+        asyncio.run(_score(db))  # scored and ranked, as production entries are
         token = asyncio.run(_user_and_token(db))
         asyncio.run(_drive(db, token, a.path, a.requests, profile=False))
         asyncio.run(_drive(db, token, a.path, a.requests, profile=True, sort=a.sort))
