@@ -19,7 +19,6 @@ from regula.db.driver import DriverStatement
 from regula.people.models import Citizen
 from regula.waitlist import priority
 from regula.waitlist import repository as repo
-from regula.waitlist import service as wl
 from regula.waitlist.models import EntryEvent, WaitlistEntry
 
 MakeUser = Callable[..., Awaitable[Login]]
@@ -49,7 +48,7 @@ async def test_the_driver_reads_what_the_orm_reads(
     # What the shown score is computed from, as the session path reads it (standing.shown_scores).
     for name in repo.CitizenFacts.__dataclass_fields__:
         assert getattr(found.citizen, name) == getattr(citizen, name), name
-    policies = await wl.policies_by_id(session, [entity.policy_id])
+    policies = await repo.policies_by_id(session, [entity.policy_id])
     assert found.policy is not None and entity.policy_id in policies
     stored = policies[entity.policy_id]
     assert (found.policy.queue_key, found.policy.version) == (stored.queue_key, stored.version)

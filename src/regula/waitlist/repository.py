@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -284,6 +284,14 @@ async def citizens_by_id(session: AsyncSession, ids: Sequence[int]) -> dict[int,
         return {}
     stmt = select(Citizen).where(col(Citizen.id).in_(set(ids)))
     return {c.id or 0: c for c in (await session.execute(stmt)).scalars()}
+
+
+async def policies_by_id(session: AsyncSession, ids: Iterable[int]) -> dict[int, PriorityPolicyVersion]:
+    wanted = set(ids)
+    if not wanted:
+        return {}
+    stmt = select(PriorityPolicyVersion).where(col(PriorityPolicyVersion.id).in_(wanted))
+    return {p.id or 0: p for p in (await session.execute(stmt)).scalars()}
 
 
 async def waiting_at_or_above(

@@ -43,6 +43,7 @@ from regula.people.schemas import CitizenCreate
 from regula.people.service import age_on, create_citizen, find_by_documents, get_citizen, validate_citizen
 from regula.territory.reference import territory
 from regula.waitlist import measures, priority, teleconsultation_repository
+from regula.waitlist import repository as repo
 from regula.waitlist.events import ENTRY_LEFT_BOOKING, ENTRY_TRANSITIONED, EntryLeftBooking, EntryTransitioned
 from regula.waitlist.models import (
     ACTIVE_STATUS_SQL,
@@ -927,14 +928,6 @@ def policy_label(queue_key: str, version: int) -> str:
     return f"{queue_key} v{version}"
 
 
-async def policies_by_id(session: AsyncSession, ids: Iterable[int]) -> dict[int, PriorityPolicyVersion]:
-    wanted = set(ids)
-    if not wanted:
-        return {}
-    stmt = select(PriorityPolicyVersion).where(col(PriorityPolicyVersion.id).in_(wanted))
-    return {p.id or 0: p for p in (await session.execute(stmt)).scalars()}
-
-
 async def latest_policies(session: AsyncSession) -> dict[str, PriorityPolicyVersion]:
     """The newest version of every policy key (ensuring the default exists)."""
     key_col, version_col = col(PriorityPolicyVersion.queue_key), col(PriorityPolicyVersion.version)
@@ -1073,7 +1066,8 @@ async def rescore(
     if record_events:
         previous = {e.policy_id for e, _ in rows if e.policy_id is not None}
         labels = {
-            pid: policy_label(p.queue_key, p.version) for pid, p in (await policies_by_id(session, previous)).items()
+            pid: policy_label(p.queue_key, p.version)
+            for pid, p in (await repo.policies_by_id(session, previous)).items()
         }
     for entry, citizen in rows:
         pol = resolve_policy(latest, QueueKey(entry.oci_code, entry.scope_kind, entry.scope_code))

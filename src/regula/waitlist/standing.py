@@ -139,7 +139,7 @@ async def shown_scores(
     if not scored:
         return {}
     citizens = await repo.citizens_by_id(session, [e.citizen_id for e in scored])
-    policies = await wl.policies_by_id(session, {e.policy_id for e in scored if e.policy_id is not None})
+    policies = await repo.policies_by_id(session, {e.policy_id for e in scored if e.policy_id is not None})
     sexes = await catalog_repo.oci_sexes(session)
     compiled = {pid: priority.policy_from_json(p.params) for pid, p in policies.items()}
     out: dict[int, priority.Score] = {}
