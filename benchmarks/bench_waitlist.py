@@ -216,6 +216,8 @@ async def generate(
     cid = {o.code: (o.cids[0] if o.cids else "Z000")[:4] for o in ocis}
 
     extra = (STORED_EXPLANATION,) if stored_explanation else ()
+    # Trees before migration 0025 (decision 0032) store the tM deadline: generated for them, as they wrote it.
+    stored_deadline = False
 
     def entry_records() -> Any:
         for i in range(entries):
@@ -226,12 +228,18 @@ async def generate(
                 i + 1, protocols[i], c + 1, oci.code, catalog.competencia, cid[oci.code], str(risk[i]),
                 "Justificativa clinica do benchmark.", "{}", "2691868", m.ibge_code, "SC", "region",
                 m.health_region_code, "autorizada", authorized, authorized - timedelta(days=3), authorized,
-                (authorized + timedelta(days=oci.max_days)).date(), oci.max_days, int(suspended[i]), authorized,
-                authorized, *extra,
+                oci.max_days, int(suspended[i]), authorized, authorized, *extra,
+                *([(authorized + timedelta(days=oci.max_days)).date()] if stored_deadline else []),
             )  # fmt: skip
 
     conn = await asyncpg.connect(db.dsn)
     try:
+        stored_deadline = bool(
+            await conn.fetchval(
+                "SELECT count(*) FROM information_schema.columns "
+                "WHERE table_name = 'waitlist_entry' AND column_name = 'deadline_date'"
+            )
+        )
         await conn.copy_records_to_table(
             "citizen",
             records=citizen_records(),
@@ -247,9 +255,10 @@ async def generate(
             columns=[
                 "id", "protocol", "citizen_id", "oci_code", "catalog_competencia", "cid_code", "risk_class",
                 "risk_justification", "checklist", "requesting_cnes", "municipality_ibge", "uf", "scope_kind",
-                "scope_code", "status", "status_changed_at", "requested_at", "authorized_at", "deadline_date",
+                "scope_code", "status", "status_changed_at", "requested_at", "authorized_at",
                 "max_days", "suspended_days", "created_at", "updated_at",
                 *(["score_breakdown"] if stored_explanation else []),
+                *(["deadline_date"] if stored_deadline else []),
             ],
         )  # fmt: skip
         await conn.execute("SELECT setval(pg_get_serial_sequence('citizen', 'id'), $1)", citizens)

@@ -45,14 +45,14 @@ WITH m AS (SELECT ibge_code, health_region_code, row_number() OVER (ORDER BY ibg
        RETURNING id, municipality_ibge)
 INSERT INTO waitlist_entry (protocol, citizen_id, oci_code, catalog_competencia, cid_code, risk_class,
     risk_justification, checklist, requesting_cnes, municipality_ibge, uf, scope_kind, scope_code, status,
-    status_changed_at, requested_at, authorized_at, deadline_date, max_days, suspended_days, position, queue_size,
+    status_changed_at, requested_at, authorized_at, max_days, suspended_days, position, queue_size,
     created_at, updated_at)
 SELECT 'SC26' || lpad(c.id::text, 8, '0'), c.id, o.code, '202601', 'I209',
        (ARRAY['vermelho','amarelo','verde','azul'])[1 + c.id % 4], 'Sintético para medir a exportação.', '{}',
        '2691868', c.municipality_ibge, 'SC', 'region', coalesce(m.health_region_code, '42007'),
        CASE WHEN c.id % 20 = 0 THEN 'agendada' WHEN c.id % 4 = 1 THEN 'solicitada' ELSE 'autorizada' END,
        now(), now() - interval '30 days', CASE WHEN c.id % 4 <> 1 THEN now() - interval '20 days' END,
-       CASE WHEN c.id % 4 <> 1 THEN current_date + 40 END, 60, 0,
+       60, 0,
        CASE WHEN c.id % 4 <> 1 THEN c.id END, CASE WHEN c.id % 4 <> 1 THEN :n END, now(), now()
 FROM c JOIN o ON o.i = c.id % 10 JOIN m ON m.ibge_code = c.municipality_ibge
 """

@@ -132,10 +132,10 @@ async def test_escalation_sweep_flags_entries_past_three_quarters(
                 text(
                     "INSERT INTO waitlist_entry (protocol, citizen_id, oci_code, catalog_competencia, cid_code, "
                     "risk_class, risk_justification, checklist, requesting_cnes, municipality_ibge, uf, scope_kind, "
-                    "scope_code, status, status_changed_at, requested_at, authorized_at, deadline_date, max_days, "
+                    "scope_code, status, status_changed_at, requested_at, authorized_at, max_days, "
                     "suspended_days, created_at, updated_at) VALUES (:p, :c, :oci, '202601', 'I20', 'verde', "
                     "'justificativa longa', '{}', '2691868', '4205407', 'SC', 'region', '42007', 'autorizada', now(), "
-                    "now(), now() - make_interval(days => :w), CAST(now() AS date) - :w + 60, 60, 0, now(), now())"
+                    "now(), now() - make_interval(days => :w), 60, 0, now(), now())"
                 ),
                 {"p": protocol, "c": citizen_id, "w": waited, "oci": oci},
             )

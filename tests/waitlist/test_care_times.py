@@ -131,7 +131,7 @@ async def test_tm_30_drives_deadline_escalation_and_optimizer(
     assert (before.max_days, after.max_days, other.max_days) == (60, 30, 60)
     assert after.authorized_at is not None
     authorized_on = measures.local_date(after.authorized_at, settings.timezone)
-    assert after.deadline_date == authorized_on + timedelta(days=30)
+    assert wl.tm_deadline(after, authorized_on, settings.timezone) == authorized_on + timedelta(days=30)
 
     # Waiting for 23 days: past 75% of 30 (22.5), far from 75% of 60 (45).
     for entry in (before, after):
@@ -227,9 +227,7 @@ async def test_imported_entries_take_the_tm_in_force_on_their_authorization_day(
         ).all()
     )
     assert [found[r["id_externo"]] for r in rows] == [60, 30, 30]
-    deadline = (
-        await session.execute(
-            select(col(WaitlistEntry.deadline_date)).where(col(WaitlistEntry.external_id) == rows[1]["id_externo"])
-        )
+    imported = (
+        await session.execute(select(WaitlistEntry).where(col(WaitlistEntry.external_id) == rows[1]["id_externo"]))
     ).scalar_one()
-    assert deadline == date(2025, 7, 31)
+    assert wl.tm_deadline(imported, TODAY, settings.timezone) == date(2025, 7, 31)

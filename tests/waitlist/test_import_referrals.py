@@ -439,9 +439,9 @@ async def test_authorized_row_keeps_its_waiting_time_and_gets_a_position(
         authorized_on.year, authorized_on.month, authorized_on.day, tzinfo=TZ
     )
     assert entry.requested_at.astimezone(TZ).date() == authorized_on - timedelta(days=20)
-    assert entry.deadline_date == authorized_on + timedelta(days=entry.max_days)
     assert entry.position == 1 and entry.queue_size >= 1 and entry.score is not None
     model = await service.get_entry(session, entry.id)
+    assert service.tm_deadline(model, today, settings.timezone) == authorized_on + timedelta(days=entry.max_days)
     assert service.days_waiting(model, today, settings.timezone) == 100
 
 

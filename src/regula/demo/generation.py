@@ -1250,7 +1250,7 @@ ENTRY_COLUMNS: Final = (
     "risk_justification", "checklist", "protocol_version", "exams", "requesting_cnes", "professional_cns",
     "professional_cbo",
     "municipality_ibge", "uf", "scope_kind", "scope_code", "status", "status_changed_at", "external_source",
-    "external_id", "requested_at", "authorized_at", "deadline_date", "max_days", "suspended_days", "paused_since",
+    "external_id", "requested_at", "authorized_at", "max_days", "suspended_days", "paused_since",
     "score", "policy_id", "created_by", "created_at", "updated_at",
 )  # fmt: skip
 EVENT_COLUMNS: Final = (
@@ -1300,7 +1300,7 @@ def citizen_rows(gen: Generator) -> list[tuple[Any, ...]]:
 
 
 def entry_rows(gen: Generator) -> list[tuple[Any, ...]]:
-    at, day = gen.clock.at, gen.clock.day
+    at = gen.clock.at
     pick = operator.itemgetter(*ENTRY_COLUMNS)
     in_force = {o.code: gen.referral_protocol(o.code) for o in gen.ocis}
     checklists = {code: json.dumps(answered_checklist(p), ensure_ascii=False) for code, p in in_force.items()}
@@ -1334,12 +1334,6 @@ def entry_rows(gen: Generator) -> list[tuple[Any, ...]]:
             "external_id": f"demo-{e.protocol}",
             "requested_at": requested,
             "authorized_at": at(authorized) if authorized is not None else None,
-            # the tM deadline of waitlist.measures: the closed pauses move it, as a resumed entry's is moved
-            "deadline_date": (
-                measures.tm_deadline(day(authorized), e.oci.max_days, e.suspended_days)
-                if authorized is not None
-                else None
-            ),
             "max_days": e.oci.max_days,
             "suspended_days": e.suspended_days,
             "paused_since": at(e.paused_t) if e.paused_t is not None else None,

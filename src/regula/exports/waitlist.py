@@ -340,7 +340,6 @@ def _statement(flt: WaitlistFilter, order: Order) -> Select[*tuple[Any, ...]]:
             col(e.requesting_cnes),
             col(e.requested_at),
             col(e.authorized_at),
-            col(e.deadline_date),
             col(e.max_days),
             col(e.suspended_days),
             col(e.paused_since),

@@ -138,7 +138,6 @@ class WaitlistEntry(SQLModel, table=True):
     external_id: str | None = Field(default=None, sa_column=Column(String(64)))
     requested_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
     authorized_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
-    deadline_date: date | None = Field(default=None, sa_column=Column(Date))
     max_days: int = Field(sa_column=Column(Integer, nullable=False))
     suspended_days: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
     paused_since: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))

@@ -244,7 +244,7 @@ def entry_sorts(today: date, tz: str, *, under_review: bool = False) -> Sorts:
         SortKey("espera", wait, int, descending_first=True),
         SortKey("solicitacao", col(e.requested_at), datetime),
         SortKey("risco", _RISK_ORDER, int),
-        SortKey("prazo", func.coalesce(col(e.deadline_date), _NO_DATE), date),
+        SortKey("prazo", func.coalesce(measures.EntrySql.of(e).deadline(today, tz), _NO_DATE), date),
         SortKey("atualizacao", col(e.status_changed_at), datetime, descending_first=True),
         SortKey("protocolo", col(e.protocol), str),
     )
@@ -643,7 +643,6 @@ class EntryReadout:
     status_changed_at: datetime
     requested_at: datetime
     authorized_at: datetime | None
-    deadline_date: date | None
     max_days: int
     suspended_days: int
     paused_since: datetime | None

@@ -80,7 +80,7 @@ def entry_public(
         queue=f"{e.oci_code}:{e.scope_kind}:{e.scope_code}",
         requested_at=e.requested_at,
         authorized_at=e.authorized_at,
-        deadline_date=e.deadline_date,
+        deadline_date=wl.tm_deadline(e, today, tz),
         max_days=e.max_days,
         days_waiting=wl.days_waiting(e, today, tz),
         score=shown.value if shown is not None else e.score,

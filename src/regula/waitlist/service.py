@@ -699,7 +699,6 @@ class _MovedColumns:
     suspended_days: int = field(metadata={"pg": "int"})
     paused_since: datetime | None = field(metadata={"pg": "timestamptz"})
     authorized_at: datetime | None = field(metadata={"pg": "timestamptz"})
-    deadline_date: date | None = field(metadata={"pg": "date"})
     status: str = field(metadata={"pg": "text"})
     status_changed_at: datetime = field(metadata={"pg": "timestamptz"})
     updated_at: datetime = field(metadata={"pg": "timestamptz"})
@@ -831,14 +830,10 @@ def _apply_move(entry: _MovedColumns, move: _Move, settings: Settings) -> None:
         paused_on = measures.local_date(entry.paused_since, settings.timezone)
         entry.suspended_days = measures.paused_days(entry.suspended_days, paused_on, today)
         entry.paused_since = None
-        if entry.authorized_at is not None:
-            authorized_on = measures.local_date(entry.authorized_at, settings.timezone)
-            entry.deadline_date = measures.tm_deadline(authorized_on, entry.max_days, entry.suspended_days)
     if clock_paused(wanted) and entry.authorized_at is not None:
         entry.paused_since = now
     if wanted is EntryStatus.AUTORIZADA and entry.authorized_at is None:
         entry.authorized_at = now
-        entry.deadline_date = measures.tm_deadline(today, entry.max_days, entry.suspended_days)
     entry.status = wanted.value
     entry.status_changed_at = now
     entry.updated_at = now
@@ -1241,6 +1236,13 @@ def days_waiting(entry: Any, today: date, tz: str) -> int | None:
     entry-like, as ``measures.entry_clock`` takes it (a ``WaitlistEntry``, a ``repository.EntryReadout``)."""
     clock = measures.entry_clock(entry, today, tz)
     return clock.days if clock is not None else None
+
+
+def tm_deadline(entry: Any, today: date, tz: str) -> date | None:
+    """The day the entry's days waited reach tM (``measures.EntryClock.deadline``), None before authorization.
+    Computed, never stored (decision 0032): every paused day moves it, the current pause counted to ``today``."""
+    clock = measures.entry_clock(entry, today, tz)
+    return clock.deadline if clock is not None else None
 
 
 def group_by_queue(entries: Iterable[WaitlistEntry]) -> dict[QueueKey, list[WaitlistEntry]]:

@@ -223,6 +223,19 @@ def tm_clock(days: int | None, max_days: int) -> dict[str, Any] | None:
     return {"days": days, "max_days": max_days, "percent": percent, "bar": min(percent, 100), "level": level}
 
 
+def entry_tm_clock(entry: Any, today: date, tz: str) -> dict[str, Any] | None:
+    """:func:`tm_clock` of an entry-like row (``measures.entry_clock``) on ``today``, with its ``deadline``: the
+    day days waited reaches tM, later by each day the clock was paused, the current pause counted to today (so a
+    suspended entry's deadline moves a day for each day it stays suspended, as its clock stands still)."""
+    clock = measures.entry_clock(entry, today, tz)
+    if clock is None:
+        return None
+    view = tm_clock(clock.days, clock.max_days)
+    if view is not None:
+        view["deadline"] = clock.deadline
+    return view
+
+
 def fmt_int(n: int | float | None) -> str:
     if n is None:
         return "—"

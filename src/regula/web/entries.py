@@ -130,7 +130,7 @@ async def list_entries(
     out = []
     for h in hits:
         days = wl.days_waiting(h.entry, today, settings.timezone)
-        clock = common.tm_clock(days, h.entry.max_days)
+        clock = common.entry_tm_clock(h.entry, today, settings.timezone)
         out.append(EntryRow(h.entry, h.social_name or h.name, days, clock, appointments.get(h.entry.id or 0)))
     return out, pg
 
@@ -260,7 +260,7 @@ async def load_entry_view(
         cpf_masked=documents.mask_cpf(citizen.cpf) if citizen.cpf else None,
         cns_masked=documents.mask_cns(citizen.cns) if citizen.cns else None,
         days_waiting=days,
-        clock=common.tm_clock(days, entry.max_days),
+        clock=common.entry_tm_clock(entry, today, settings.timezone),
         score=shown.value if shown is not None else entry.score,
         score_rows=score_rows,
         explanation=explanation,

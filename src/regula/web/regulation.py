@@ -256,7 +256,7 @@ async def _entries_page(
                 e,
                 h.social_name or h.name,
                 days,
-                common.tm_clock(days, e.max_days),
+                common.entry_tm_clock(e, today, settings.timezone),
                 measures.days_since_request(e.requested_at, today, settings.timezone),
                 appointments.get(e.id or 0),
                 standings.get(e.id or 0),

@@ -27,7 +27,7 @@ from regula.config import Settings
 from regula.core.errors import FieldError
 from regula.db.base import utcnow
 from regula.territory.reference import Municipality
-from regula.waitlist import measures, service
+from regula.waitlist import service
 from regula.waitlist.importer.reading import Format, RawRow, RowSource, open_rows
 from regula.waitlist.importer.report import ImportFileError, ImportProgress, ImportReport, ProgressCallback, RowError
 from regula.waitlist.importer.validation import Refused, Valid, Validator
@@ -128,7 +128,6 @@ _ENTRY_COLUMNS: Final = (
     "external_id",
     "requested_at",
     "authorized_at",
-    "deadline_date",
     "max_days",
 )
 _STAGING_SQL: Final = (
@@ -144,7 +143,7 @@ _STAGING_SQL: Final = (
         professional_cbo text,
         municipality_ibge text, uf text, scope_kind text, scope_code text, status text,
         status_changed_at timestamptz, external_id text, requested_at timestamptz, authorized_at timestamptz,
-        deadline_date date, max_days int)""",
+        max_days int)""",
 )
 # Literal statements (no interpolation): the column lists are _CITIZEN_COLUMNS and _ENTRY_COLUMNS. No audit row per
 # record: the import is audited as one event naming the ids created (decision 0025).
@@ -170,14 +169,14 @@ WITH ins AS (
         protocol, citizen_id, oci_code, catalog_competencia, requested_procedure_code, cid_code, risk_class,
         risk_justification, checklist, protocol_version, exams, requesting_cnes, requesting_ine, professional_cns,
         professional_cbo, municipality_ibge, uf, scope_kind, scope_code, status, status_changed_at, external_id,
-        requested_at, authorized_at, deadline_date, max_days, external_source, suspended_days, created_by,
+        requested_at, authorized_at, max_days, external_source, suspended_days, created_by,
         created_at, updated_at
     )
     SELECT
         protocol, citizen_id, oci_code, catalog_competencia, requested_procedure_code, cid_code, risk_class,
         risk_justification, checklist, protocol_version, exams, requesting_cnes, requesting_ine, professional_cns,
         professional_cbo, municipality_ibge, uf, scope_kind, scope_code, status, status_changed_at, external_id,
-        requested_at, authorized_at, deadline_date, max_days,
+        requested_at, authorized_at, max_days,
         $1, 0, $2, $3, $3
     FROM _regula_import_entry
     ON CONFLICT (protocol) DO NOTHING
@@ -573,11 +572,6 @@ class Importer:
     def _entry_record(self, seq: int, p: Planned, citizen_id: int) -> tuple[Any, ...]:
         v = p.valid
         authorized = v.authorized_at
-        deadline = None
-        if authorized is not None:
-            # the tM deadline of waitlist.measures (an imported entry starts with no paused days)
-            authorized_on = authorized.astimezone(self.validator.tz).date()
-            deadline = measures.tm_deadline(authorized_on, p.max_days, 0)
         return (
             seq,
             p.protocol,
@@ -604,7 +598,6 @@ class Importer:
             v.external_id,
             v.requested_at,
             authorized,
-            deadline,
             p.max_days,
         )
 
