@@ -25,7 +25,7 @@ from regula.people import documents
 from regula.people.models import Citizen
 from regula.providers.models import AgendaSlot, Establishment, EstablishmentOffer, SlotBooking
 from regula.territory.reference import territory
-from regula.waitlist import service
+from regula.waitlist import service, standing
 from regula.waitlist.models import EntryEvent, QueueCapacity, RegulationScope, WaitlistEntry
 from regula.waitlist.states import ACTIVE_STATUSES, TERMINAL_STATUSES, EntryStatus, check_transition
 
@@ -409,3 +409,16 @@ async def test_care_loop_demo_on_a_fixed_day(
         if x.read_at is None and x.sent_at < morning - timedelta(days=settings.counter_referral_unread_days)
     }
     assert kinds["contrarreferencia_nao_lida"] == len(unread_old) > 0
+
+
+async def test_entries_that_left_the_queue_keep_the_score_of_their_last_day_in_it(
+    session: AsyncSession, settings: Settings, demo_on_a_fixed_day: DemoSummary
+) -> None:
+    # As in production: scored on authorization and every night while waiting, an entry keeps its last score and
+    # policy when it leaves the queue, and its page shows that score explained (standing.score_day).
+    authorized = [e for e in await _entries(session) if e.authorized_at is not None]
+    assert all(e.score is not None and e.policy_id is not None for e in authorized)
+    left = [e for e in authorized if e.status != EntryStatus.AUTORIZADA]
+    assert {"agendada", "suspensa", "concluida", "cancelada"} <= {e.status for e in left}
+    shown = await standing.shown_scores(session, settings, left, FIXED_DAY)
+    assert {e.id: e.score for e in left} == {entry_id: score.value for entry_id, score in shown.items()}

@@ -116,15 +116,20 @@ async def _check_territory(session: AsyncSession) -> None:
 
 
 async def _score(session: AsyncSession, gen: Generator) -> None:
-    """Score every waiting entry with its queue's policy, exactly as ``service.rescore`` would on authorization
-    (same facts, same policy), so the entries carry a score from the start (its explanation is computed when shown,
-    decision 0031); the refresh that follows finds nothing to change and only computes positions and estimates."""
+    """Score every entry that was authorized with its queue's policy, exactly as ``service.rescore`` would on
+    authorization and the nightly refresh every night after (same facts, same policy), so the entries carry a score
+    from the start (its explanation is computed when shown, decision 0031). A waiting entry is scored for today (the
+    refresh that follows finds nothing to change and only computes positions and estimates); one that left the
+    queue (scheduled, suspended, closed) keeps, as in production, the score and policy of its last day in it
+    (``standing.score_day``), so its page shows the score it had rather than "calculated on authorization"."""
     latest = await service.latest_policies(session)
     compiled: dict[int, priority.PriorityPolicy] = {}
-    today = gen.clock.today
     for e in gen.entries:
-        if e.status != Status.AUTORIZADA or e.authorized_t is None:
+        if e.authorized_t is None:
             continue
+        today = gen.clock.today
+        if e.status != Status.AUTORIZADA:
+            today = min(today, gen.clock.day(e.status_t))
         pol = service.resolve_policy(latest, service.QueueKey(e.oci.code, e.scope_kind, e.scope_code))
         assert pol.id is not None
         if pol.id not in compiled:
