@@ -70,10 +70,15 @@ async def test_after_the_nightly_refresh_the_explanation_is_the_refreshed_score_
     page = await browser.get(f"/regulacao/entradas/{entry['id']}")
     assert f"Pontuação: {_points(stored)}" in page.text
     assert "Esperando há 40 dias" in page.text
+    assert "o último dia da solicitação na fila" not in page.text  # waiting: today's score, no day to name
 
 
 async def test_an_entry_that_left_the_queue_shows_the_score_of_its_last_day_in_it(
-    client: httpx.AsyncClient, session: AsyncSession, settings: Settings, make_user: MakeUser
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    settings: Settings,
+    make_user: MakeUser,
+    browser_for: BrowserFor,
 ) -> None:
     aps = await make_user("solicitante", f"municipality:{FLORIANOPOLIS}")
     reg = await make_user("regulador", "uf:SC")
@@ -93,3 +98,8 @@ async def test_an_entry_that_left_the_queue_shows_the_score_of_its_last_day_in_i
     assert standing.score_day(row, today, settings.timezone) == today - timedelta(days=10)
     shown = (await standing.shown_scores(session, settings, [row], today))[entry["id"]]
     assert shown.breakdown["dias_de_espera"] == 20
+    # The page says which day that score is of: beside it the tM clock of a suspended entry is its own measure.
+    page = await (await browser_for(reg)).get(f"/regulacao/entradas/{entry['id']}")
+    left_on = (today - timedelta(days=10)).strftime("%d/%m/%Y")
+    assert f"Pontuação de {left_on}, o último dia da solicitação na fila de espera." in page.text
+    assert "Esperando há 20 dias" in page.text

@@ -5,7 +5,7 @@ user's role may take, as forms."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -173,6 +173,10 @@ class EntryView:
     extra: dict[str, Any] = field(default_factory=dict)
     # Under review: where the referral would stand if authorized today, as the analysis list shows it.
     standing: Standing | None = None
+    #: the day the shown score is computed for when it is not today: the entry left the queue that day
+    #: (``standing.score_day``), so its score and "days waited" in the explanation stop there while the tM clock
+    #: beside them may still run
+    score_day: date | None = None
 
 
 def action_forms(status: str, role: str) -> list[ActionForm]:
@@ -225,6 +229,7 @@ async def load_entry_view(
         pass
     provisional: Standing | None = None
     shown: priority.Score | None = None
+    score_day: date | None = None
     if entry.status in repo.UNDER_REVIEW and entry.id is not None:
         # Not scored until authorized: the page shows the provisional figures the analysis list shows, from the
         # same rule (waitlist.standing), labelled as such.
@@ -236,6 +241,8 @@ async def load_entry_view(
         # The score with its explanation, computed now from the rule (decision 0031): never a stored explanation
         # beside a score the nightly refresh has moved on since.
         shown = (await standing.shown_scores(session, settings, [entry], today)).get(entry.id)
+        if shown is not None and (day := standing.score_day(entry, today, settings.timezone)) != today:
+            score_day = day
     breakdown = dict(shown.breakdown) if shown is not None else {}
     score_rows = [
         (label, int(breakdown.get(key, 0)))
@@ -268,6 +275,7 @@ async def load_entry_view(
         history=[_event_view(ev) for ev in events],
         actions=action_forms(entry.status, p.role.value),
         booking=await active_booking(session, entry_id),
+        score_day=score_day,
         pendency=pendency,
         standing=provisional,
     )
