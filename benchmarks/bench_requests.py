@@ -343,7 +343,10 @@ def _cpu_seconds() -> dict[str, float]:
             continue
         comm = text[text.index("(") + 1 : text.rindex(")")]
         fields = text[text.rindex(")") + 2 :].split()
-        used = (int(fields[11]) + int(fields[12])) / TICK  # utime + stime
+        # utime + stime, and cutime + cstime: the CPU of children that ended and were waited for. PostgreSQL's
+        # backends end with their connections and the postmaster reaps them, so without the children's time a
+        # backend that ended during a run took its CPU out of the sum (the split came out negative).
+        used = sum(int(x) for x in fields[11:15]) / TICK
         if comm == "postgres" or comm.startswith("postgres:"):
             by_group["postgres"] += used
         else:
