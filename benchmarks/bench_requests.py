@@ -30,6 +30,7 @@ Measured, per worker count, ``--runs`` times, alternating baseline and regula:
 (c) ``public``: ``GET /public/position`` open loop at ``--public-rate`` (1,000/s), every request a different
     protocol (with its birth date) from a different address, so the rate limit is checked on every request and
     refuses none, and no answer can come from a cache of a previous one. Target p99 ≤ 20 ms on 2 workers.
+    ``--only-health`` measures (a) alone.
 
 (d) ``public_repeat``: the same at the same rate, but each protocol asked ``--public-repeat`` times (4 by
     default, inside the per-protocol limit of 5) within about a second, every time from a new address: what the
@@ -442,6 +443,10 @@ def run(a: argparse.Namespace) -> dict[str, Any]:
                 out["bare_health"].append(r)
                 r = drive(plan, mode="open", base=app.base, requests=health, rate=a.health_rate, seconds=a.seconds)
                 out["health"].append(r)
+                if a.only_health:
+                    for name in ("bare_health", "health"):
+                        print(f"  {workers}w run {i + 1} {name}: {out[name][-1]}", flush=True)
+                    continue
                 r = drive(
                     plan, mode="closed", base=bare.base, requests=health, connections=a.connections, seconds=a.seconds
                 )
@@ -475,10 +480,13 @@ def run(a: argparse.Namespace) -> dict[str, Any]:
                 for name in NAMES:
                     print(f"  {workers}w run {i + 1} {name}: {out[name][-1]}", flush=True)
             out["median"] = {
-                name: {k: _median([r[k] for r in out[name]]) for k in ("rps", "p50_ms", "p99_ms")} for name in NAMES
+                name: {k: _median([r[k] for r in out[name]]) for k in ("rps", "p50_ms", "p99_ms")}
+                for name in NAMES
+                if out[name]
             }
-            out["audit_complete"] = all(r["audit_complete"] for r in out["read"])
-            out["public_all_200"] = all(set(r["statuses"]) == {"200"} for r in out["public"] + out["public_repeat"])
+            if not a.only_health:
+                out["audit_complete"] = all(r["audit_complete"] for r in out["read"])
+                out["public_all_200"] = all(set(r["statuses"]) == {"200"} for r in out["public"] + out["public_repeat"])
             print(f"  {workers}w medians: {json.dumps(out['median'])}", flush=True)
             app.stop()
             bare.stop()
@@ -526,6 +534,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--port", type=int, default=8791)
     p.add_argument("--server", default=os.environ.get("REGULA_BENCH_DATABASE_URL", DEFAULT_SERVER))
     p.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
+    p.add_argument(
+        "--only-health",
+        action="store_true",
+        help="measure (a) only: /health and the bare app's route, alternated, nothing else per run",
+    )
     p.add_argument(
         "--stored-explanation",
         action="store_true",

@@ -51,6 +51,12 @@ class Settings(BaseSettings):
     )
     # /metrics answers only a bearer with this token; unset, /metrics does not exist (404).
     metrics_token: SecretStr | None = Field(default=None, description="Bearer token for /metrics; unset = 404")
+    health_check_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        le=60,
+        description="How long /health repeats its last check of the database before asking it again (0 = every call)",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_json: bool = True
     session_max_age_minutes: int = Field(default=8 * 60, ge=5)

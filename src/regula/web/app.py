@@ -37,6 +37,7 @@ from regula.inputs import MAX_BODY_BYTES
 from regula.models import load_all_models
 from regula.waitlist.public_answers import install as install_public_answers
 from regula.web.guards import AuthenticationMiddleware, access_guard, deny, user_for_routing_errors
+from regula.web.health import HEALTH_KEY, HealthMemory
 from regula.web.openapi import declare_problem_responses
 from regula.web.problems import EXCEPTION_HANDLERS
 from regula.web.security import LocalRedocRenderPlugin, LocalSwaggerRenderPlugin, security_headers
@@ -128,7 +129,13 @@ def create_app(
             engine=JinjaTemplateEngine,
             engine_callback=lambda engine: configure_templates(engine, settings),
         ),
-        state=State({SESSIONMAKER_KEY: sessionmaker, SETTINGS_KEY: settings}),
+        state=State(
+            {
+                SESSIONMAKER_KEY: sessionmaker,
+                SETTINGS_KEY: settings,
+                HEALTH_KEY: HealthMemory(ttl=settings.health_check_seconds),
+            }
+        ),
         on_startup=[freeze_startup_objects],
         response_cache_config=ResponseCacheConfig(),
         debug=False,
