@@ -27,3 +27,39 @@ async def test_models_and_migrations_do_not_drift(connection: AsyncConnection) -
 def test_single_head() -> None:
     heads = ScriptDirectory.from_config(alembic_config("postgresql+asyncpg://")).get_heads()
     assert len(heads) == 1, f"several migration heads {heads}: add a merge revision"
+
+
+def test_every_migration_downgrades_and_upgrades_again(fresh_database_url: str) -> None:
+    """A deployment rolled back runs the downgrades: each must run on a database at head, leave nothing of regula's
+    behind at the base, and the upgrades after them must build the models' schema again."""
+    import asyncio
+
+    from alembic import command
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from regula.db import migrate
+
+    async def tables_and_diff() -> tuple[list[str], list[Any]]:
+        engine = create_async_engine(fresh_database_url)
+        try:
+            async with engine.connect() as connection:
+                tables = list(
+                    (
+                        await connection.execute(
+                            text("SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1")
+                        )
+                    ).scalars()
+                )
+                return tables, await connection.run_sync(_diff)
+        finally:
+            await engine.dispose()
+
+    command.downgrade(alembic_config(fresh_database_url), "base")
+    tables, _ = asyncio.run(tables_and_diff())
+    assert tables == ["alembic_version"], f"left behind at the base: {tables}"
+
+    migrate.upgrade(fresh_database_url)
+    tables, diff = asyncio.run(tables_and_diff())
+    assert len(tables) > 30
+    assert diff == [], f"the schema rebuilt after the downgrades differs from the models: {diff}"
