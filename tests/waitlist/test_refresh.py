@@ -184,6 +184,37 @@ async def test_bulk_refresh_equals_the_per_entry_path(session: AsyncSession, set
     assert await service.recompute_positions(session, settings) == 0
 
 
+async def test_the_update_gets_the_memory_of_one_hash_batch_and_gives_the_caller_its_own_back(
+    session: AsyncSession, settings: Settings
+) -> None:
+    """The refresh's UPDATE raises ``work_mem`` for itself (one hash batch: each page visited about once) and puts
+    back the setting of the caller's transaction, which the import and the weekly cycle run it inside."""
+    await populate(session, settings, 120, seed=11)
+    await session.execute(text("SET LOCAL work_mem = '5MB'"))
+    sent: list[tuple[str, Any]] = []
+    conn = (await (await session.connection()).get_raw_connection()).driver_connection
+
+    def log(q: Any) -> None:
+        sent.append((q.query, q.args))
+
+    conn.add_query_logger(log)
+    try:
+        result = await refresh.refresh_all(session, settings)
+    finally:
+        conn.remove_query_logger(log)
+    assert result.written == 116
+    around = [
+        "update" if query == refresh._UPDATE_SQL else args[0]
+        for query, args in sent
+        if query == refresh._UPDATE_SQL or "set_config('work_mem'" in query
+    ]
+    assert around == ["4096kB", "update", "5MB"]
+    assert (await session.execute(text("SHOW work_mem"))).scalar_one() == "5MB"
+    assert refresh._work_mem_kb(116) == 4 * 1024  # never below PostgreSQL's default
+    assert refresh._work_mem_kb(1_000_000) == 93_750  # ~92 MB: the measured hash of a million ids fits
+    assert refresh._work_mem_kb(10**9) == 1024 * 1024  # capped at 1 GB
+
+
 async def test_positions_are_gapless_in_queue_order(session: AsyncSession, settings: Settings) -> None:
     await populate(session, settings, 300, seed=2)
     await refresh.refresh_all(session, settings)
