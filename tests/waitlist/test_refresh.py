@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from regula.config import Settings
 from regula.db.engine import Database
+from regula.db.work_mem import kb_for
 from regula.people.models import Citizen
 from regula.territory.reference import territory
 from regula.waitlist import refresh, service
@@ -184,6 +185,41 @@ async def test_bulk_refresh_equals_the_per_entry_path(session: AsyncSession, set
     assert await service.recompute_positions(session, settings) == 0
 
 
+class Sent:
+    """The statements a block sends, in order: through the session (SQLAlchemy's event) and on the driver's own
+    connection (asyncpg's query logger), as (text, parameters)."""
+
+    def __init__(self) -> None:
+        self.statements: list[tuple[str, Any]] = []
+
+    def session_statement(self, _conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        self.statements.append((statement, parameters))
+
+    def driver_statement(self, q: Any) -> None:
+        self.statements.append((q.query, q.args))
+
+    def around(self, marker: str, name: str) -> list[Any]:
+        """Each work_mem setting sent (its value) and each statement containing ``marker`` (as ``name``)."""
+        return [
+            name if marker in query else args[0]
+            for query, args in self.statements
+            if marker in query or "set_config('work_mem'" in query
+        ]
+
+
+async def _sending(session: AsyncSession, sent: Sent, work: Any) -> Any:
+    sync = (await session.connection()).sync_connection
+    driver = (await (await session.connection()).get_raw_connection()).driver_connection
+    assert sync is not None and driver is not None
+    event.listen(sync, "before_cursor_execute", sent.session_statement)
+    driver.add_query_logger(sent.driver_statement)
+    try:
+        return await work()
+    finally:
+        driver.remove_query_logger(sent.driver_statement)
+        event.remove(sync, "before_cursor_execute", sent.session_statement)
+
+
 async def test_the_update_gets_the_memory_of_one_hash_batch_and_gives_the_caller_its_own_back(
     session: AsyncSession, settings: Settings
 ) -> None:
@@ -191,28 +227,29 @@ async def test_the_update_gets_the_memory_of_one_hash_batch_and_gives_the_caller
     back the setting of the caller's transaction, which the import and the weekly cycle run it inside."""
     await populate(session, settings, 120, seed=11)
     await session.execute(text("SET LOCAL work_mem = '5MB'"))
-    sent: list[tuple[str, Any]] = []
-    conn = (await (await session.connection()).get_raw_connection()).driver_connection
-
-    def log(q: Any) -> None:
-        sent.append((q.query, q.args))
-
-    conn.add_query_logger(log)
-    try:
-        result = await refresh.refresh_all(session, settings)
-    finally:
-        conn.remove_query_logger(log)
+    sent = Sent()
+    result = await _sending(session, sent, lambda: refresh.refresh_all(session, settings))
     assert result.written == 116
-    around = [
-        "update" if query == refresh._UPDATE_SQL else args[0]
-        for query, args in sent
-        if query == refresh._UPDATE_SQL or "set_config('work_mem'" in query
-    ]
-    assert around == ["4096kB", "update", "5MB"]
+    assert sent.around(refresh._UPDATE_SQL, "update") == ["4096kB", "update", "5MB"]
     assert (await session.execute(text("SHOW work_mem"))).scalar_one() == "5MB"
-    assert refresh._work_mem_kb(116) == 4 * 1024  # never below PostgreSQL's default
-    assert refresh._work_mem_kb(1_000_000) == 93_750  # ~92 MB: the measured hash of a million ids fits
-    assert refresh._work_mem_kb(10**9) == 1024 * 1024  # capped at 1 GB
+    assert kb_for(116, refresh._HASH_BYTES_PER_ROW) == 4 * 1024  # never below PostgreSQL's default
+    assert kb_for(1_000_000, refresh._HASH_BYTES_PER_ROW) == 93_750  # ~92 MB: a million ids' hash fits
+    assert kb_for(10**9, refresh._HASH_BYTES_PER_ROW) == 1024 * 1024  # capped at 1 GB
+
+
+async def test_recompute_positions_sizes_its_memory_by_the_table_and_gives_the_caller_its_own_back(
+    session: AsyncSession, settings: Settings
+) -> None:
+    await populate(session, settings, 150, seed=12)
+    await refresh.refresh_all(session, settings)
+    await session.execute(text("SET LOCAL work_mem = '5MB'"))
+    await session.execute(update(entry_table).where(entry_table.c.status == "autorizada").values(position=None))
+    sent = Sent()
+    written = await _sending(session, sent, lambda: service.recompute_positions(session, settings))
+    assert written == 146
+    assert sent.around("row_number() OVER w", "positions") == ["4096kB", "positions", "5MB"]  # 150 rows: the floor
+    assert (await session.execute(text("SHOW work_mem"))).scalar_one() == "5MB"
+    assert await service.recompute_positions(session, settings) == 0  # the positions it wrote are right
 
 
 async def test_positions_are_gapless_in_queue_order(session: AsyncSession, settings: Settings) -> None:

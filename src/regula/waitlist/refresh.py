@@ -49,6 +49,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from regula.catalog.schemas import OciSummary
 from regula.config import Settings
 from regula.db.engine import Database
+from regula.db.work_mem import kb_for, work_mem
 from regula.waitlist import measures, priority, service
 from regula.waitlist.models import PriorityPolicyVersion
 from regula.waitlist.queues import QueueKey
@@ -361,33 +362,21 @@ WHERE e.id = t.id AND e.status = 'autorizada'"""
 
 
 #: Memory for the UPDATE's hash join per row written (the hash of the waiting rows' ids measured 55–63 MB for a
-#: million), so the join runs in one batch whatever the server's ``work_mem`` (4 MB by default: 8 batches at a
-#: million rows, each a pass over the whole table in the order of the ids' hashes).
+#: million), so the join runs in one batch whatever the server's ``work_mem``.
 _HASH_BYTES_PER_ROW: Final = 96
-_WORK_MEM_FLOOR_KB: Final = 4 * 1024
-_WORK_MEM_CAP_KB: Final = 1024 * 1024
-
-
-def _work_mem_kb(rows: int) -> int:
-    return min(max(rows * _HASH_BYTES_PER_ROW // 1024, _WORK_MEM_FLOOR_KB), _WORK_MEM_CAP_KB)
 
 
 async def _write(conn: Any, values: dict[str, npt.NDArray[Any]], today: date) -> int:
     """One UPDATE of the rows in ``values`` (in id order), joined to a temporary table filled by binary COPY.
 
-    Measured at a million rows on the 2-core machine with PostgreSQL's defaults (``docs/benchmarks.md``, "the
-    nightly UPDATE's order on disk"): in the queues' order and with 8 hash batches the UPDATE read 4.3 GB and
-    wrote 3.7 GB of buffers for a 547 MB table; in id order in one batch, about one pass."""
+    Measured at a million rows on the 2-core machine with PostgreSQL's defaults (``docs/benchmarks.md``, "the bulk
+    UPDATEs in the table's order"): in the queues' order and in 8 hash batches the UPDATE read 4.3 GB and wrote
+    3.7 GB of buffers for a 547 MB table; in id order in one batch (the caller's ``work_mem``), about one pass."""
     columns = ", ".join(f"{name} {sql_type} NOT NULL" for name, _, sql_type in _WRITE_COLUMNS)
     await conn.execute(f"DROP TABLE IF EXISTS {_TMP}; CREATE TEMP TABLE {_TMP} ({columns}) ON COMMIT DROP")
     payload = _copy_payload(values)
     await conn.copy_to_table(_TMP, source=io.BytesIO(payload), format="binary")
-    # For this statement only: the setting of the caller's transaction is put back after it.
-    before = await conn.fetchval("SELECT current_setting('work_mem')")
-    wanted = _work_mem_kb(len(values["id"]))
-    await conn.execute("SELECT set_config('work_mem', $1, true)", f"{wanted}kB")
     status: str = await conn.execute(_UPDATE_SQL, today)
-    await conn.execute("SELECT set_config('work_mem', $1, true)", before)
     await conn.execute(f"DROP TABLE {_TMP}")
     return int(status.split()[-1])
 
@@ -485,7 +474,11 @@ async def refresh_all(
     # Decoding and computing a million rows is a couple of seconds of CPU: keep the event loop free meanwhile.
     rows, values, scores_changed, n_policies = await asyncio.to_thread(compute)
     t2 = time.perf_counter()
-    written = await _write(conn, values, today) if values and len(values["id"]) else 0
+    written = 0
+    if values and len(values["id"]):
+        # One hash batch for the UPDATE's join (regula.db.work_mem), for this statement only.
+        async with work_mem(session, kb_for(len(values["id"]), _HASH_BYTES_PER_ROW)):
+            written = await _write(conn, values, today)
     t3 = time.perf_counter()
     cleared = await _clear(conn, keys) if keys is None or keys else 0
     t4 = time.perf_counter()

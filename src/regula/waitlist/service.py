@@ -37,6 +37,7 @@ from regula.core.clock import local_today as local_today
 from regula.core.errors import Conflict, FieldError, NotFound, ValidationFailed
 from regula.db.base import utcnow
 from regula.db.bulk import unnest_insert, unnest_params
+from regula.db.work_mem import estimated_rows, kb_for, work_mem
 from regula.people import documents
 from regula.people.models import Citizen
 from regula.people.schemas import CitizenCreate
@@ -1115,6 +1116,10 @@ async def rescore(
 # only 80% of them do (no-shows, urgent entries arriving ahead, slots lost), plus the week in progress.
 ESTIMATE_USABLE_SHARE = 0.8
 
+#: ``work_mem`` per row of ``waitlist_entry`` for :func:`recompute_positions`: its window sort of a million
+#: waiting rows took 134 MB in memory, its hashes 53–55 MB each (``docs/benchmarks.md``).
+_POSITIONS_BYTES_PER_ROW = 160
+
 _POSITIONS_SQL = """
 WITH ranked AS (
     SELECT id, oci_code, scope_kind, scope_code, position, queue_size, estimate_from, estimate_to,
@@ -1143,6 +1148,9 @@ WITH ranked AS (
     WHERE x.position IS DISTINCT FROM x.pos OR x.queue_size IS DISTINCT FROM x.n
        OR x.estimate_from IS DISTINCT FROM x.est_from OR x.estimate_to IS DISTINCT FROM x.est_to
        OR x.position_updated_at IS NULL OR x.position_updated_at < CAST(:today AS date)
+    -- in id order, about the rows' order on disk: the lock and the UPDATE then visit each page about once (in
+    -- the queues' order, at a million rows, they read and wrote ~13 GB of buffers for a 547 MB table)
+    ORDER BY x.id
 ), free AS (
     -- the rows to write, locked in the same pass that joins them to their new figures (a separate lock pass by id
     -- and a second look-up by id for the UPDATE took 24–26 s for a million changed rows; this takes 19 s)
@@ -1197,7 +1205,11 @@ async def recompute_positions(
         )
     if queues is None:
         await session.execute(text(_CLEAR_SQL))
-    result = await session.execute(text(_POSITIONS_SQL.format(queue_filter=queue_filter)), params)
+    # Sorts in memory and hash joins in one batch, so the rows keep their id order to the UPDATE
+    # (regula.db.work_mem): a ceiling from the table's size; ranking one small queue uses what it needs.
+    rows = await estimated_rows(session, "waitlist_entry")
+    async with work_mem(session, kb_for(rows, _POSITIONS_BYTES_PER_ROW)):
+        result = await session.execute(text(_POSITIONS_SQL.format(queue_filter=queue_filter)), params)
     expire_entries(session)
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
