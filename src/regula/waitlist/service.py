@@ -37,7 +37,7 @@ from regula.core.clock import local_today as local_today
 from regula.core.errors import Conflict, FieldError, NotFound, ValidationFailed
 from regula.db.base import utcnow
 from regula.db.bulk import unnest_insert, unnest_params
-from regula.db.work_mem import estimated_rows, kb_for, work_mem
+from regula.db.work_mem import work_mem_for_table
 from regula.people import documents
 from regula.people.models import Citizen
 from regula.people.schemas import CitizenCreate
@@ -1207,8 +1207,7 @@ async def recompute_positions(
         await session.execute(text(_CLEAR_SQL))
     # Sorts in memory and hash joins in one batch, so the rows keep their id order to the UPDATE
     # (regula.db.work_mem): a ceiling from the table's size; ranking one small queue uses what it needs.
-    rows = await estimated_rows(session, "waitlist_entry")
-    async with work_mem(session, kb_for(rows, _POSITIONS_BYTES_PER_ROW)):
+    async with work_mem_for_table(session, "waitlist_entry", _POSITIONS_BYTES_PER_ROW):
         result = await session.execute(text(_POSITIONS_SQL.format(queue_filter=queue_filter)), params)
     expire_entries(session)
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
