@@ -77,6 +77,39 @@ def test_a_municipality_known_only_by_an_unrelated_distance_is_refused_naming_it
     ]
 
 
+def test_the_first_entry_living_in_a_municipality_without_coordinates_is_named() -> None:
+    from tests.optimizer.factory import bucket, entry, instance
+
+    # entries 1 and 3 live in Palhoça (no coordinates); entry 0 and the bucket in Joinville and Florianópolis have them
+    data = json.loads(
+        instance(
+            [
+                entry("e0", "4205407", scope_kind="uf", scope_code="42"),
+                entry("e1", "4211900", scope_kind="uf", scope_code="42"),
+                entry("e2", "4205407", scope_kind="uf", scope_code="42"),
+                entry("e3", "4211900", scope_kind="uf", scope_code="42"),
+            ],
+            [bucket("b1", "4209102")],
+        ).model_dump_json()
+    )
+    data["municipalities"] = {"4205407": [-27.59, -48.55], "4209102": [-26.30, -48.85]}
+    with pytest.raises(ValidationFailed) as info:
+        load_instance(json.dumps(data))
+    assert [(e.field, e.code) for e in info.value.errors] == [
+        ("entries[1].municipality_ibge", "municipio_sem_coordenadas")
+    ]
+
+
+def test_the_second_of_two_repeated_entry_ids_is_named() -> None:
+    from tests.optimizer.factory import bucket, entry, instance
+
+    data = json.loads(instance([entry("e1"), entry("e2"), entry("e3")], [bucket("b1")]).model_dump_json())
+    data["entries"][2]["id"] = "e2"
+    with pytest.raises(ValidationFailed) as info:
+        load_instance(json.dumps(data))
+    assert [(e.field, e.code) for e in info.value.errors] == [("entries[2].id", "id_repetido")]
+
+
 def test_a_teleconsultation_bucket_needs_no_coordinates() -> None:
     from regula.optimizer.flow import solve
     from tests.optimizer.factory import bucket, entry, instance

@@ -37,3 +37,18 @@ def test_objective_is_recomputed_and_unassigned_checked() -> None:
     violations = validate(inst, broken)
     assert sorted(v.code for v in violations) == ["nao_alocadas_inconsistente", "objetivo_divergente"]
     assert all(v.message[0].isupper() for v in violations)  # sentences for people, in Portuguese
+
+
+def test_an_unassigned_entry_listed_twice_is_a_violation() -> None:
+    # the unassigned are compared as sets (a million ids are not sorted twice): a repeated id must still count
+    inst, sol = _case()
+    assert validate(inst, sol) == []
+    if sol.unassigned:
+        twice = sol.model_copy(update={"unassigned": [*sol.unassigned, sol.unassigned[0]]})
+    else:
+        served = sol.assignments[0]
+        twice = sol.model_copy(
+            update={"assignments": sol.assignments[1:], "unassigned": [served.entry_id, served.entry_id]}
+        )
+    codes = {v.code for v in validate(inst, twice, check_objective=False)}
+    assert "nao_alocadas_inconsistente" in codes

@@ -15,7 +15,7 @@ from regula.core import collector
 from regula.optimizer.flow import solve
 from regula.optimizer.greedy import solve_greedy
 from regula.optimizer.instance import Instance, Solution, load_instance
-from regula.optimizer.problem import escalate
+from regula.optimizer.problem import escalate, from_instance
 from regula.optimizer.validate import validate
 
 
@@ -39,11 +39,14 @@ def solve_instance(canonical: bytes, instance: Instance | None = None) -> Solved
         if instance is None:
             instance = load_instance(canonical)
         started = time.perf_counter()
-        solution = solve(instance)
+        # The instance's columns (a representation, no rule applied) are made once for the solver and the
+        # preparation below: ~2.5 s each at a million entries (docs/benchmarks.md, the weekly cycle's allocate phase).
+        columns = from_instance(instance)
+        solution = solve(instance, columns=columns)
         elapsed = time.perf_counter() - started
         # The validator and the greedy baseline start from the same preparation (escalated scopes); made once, it
         # is the instance's own, never the solver's structures (issue 18 item 7: seconds each at a million entries).
-        preparation = escalate(instance)
+        preparation = escalate(instance, columns=columns)
         violations = validate(instance, solution, preparation=preparation)
         greedy = solve_greedy(instance, preparation=preparation)
     return Solved(solution, greedy, len(violations), elapsed)

@@ -221,10 +221,11 @@ def _solve_network(
     return "OPTIMAL", int(smcf.optimal_cost()), np.asarray(flows, dtype=np.int64)
 
 
-def solve(instance: Instance, *, workers: int | None = None) -> Solution:
-    """Solve an instance exactly; the canonical part of the result depends only on the instance."""
+def solve(instance: Instance, *, workers: int | None = None, columns: Problem | None = None) -> Solution:
+    """Solve an instance exactly; the canonical part of the result depends only on the instance. ``columns``:
+    ``from_instance(instance)`` when the caller already has it (only read, never written)."""
     t0 = time.perf_counter()
-    problem = from_instance(instance)
+    problem = columns if columns is not None else from_instance(instance)
     allocation = solve_problem(problem, workers=workers)
     solution = to_solution(allocation, explain=instance.params.explain)
     meta = allocation.meta.model_copy(update={"total_seconds": round(time.perf_counter() - t0, 6)})

@@ -13,7 +13,7 @@ and at what cost) and the escalation rule, both vectorized.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from datetime import date
 from typing import Any, Final
 
@@ -317,50 +317,62 @@ def from_instance(instance: Instance) -> Problem:
     b_muni = b_scope[:, 0].copy()
     b_tele = np.array([b.teleconsultation for b in buckets], dtype=np.bool_)
     km_row, km_col, km = build_km(codes, e_muni, b_muni, Travel(instance), b_muni[~b_tele])
-    return Problem(
-        params=instance.params,
-        codes=codes,
-        ocis=ocis,
-        providers=providers,
-        e_id=np.array(e_ids, dtype=np.str_),
-        e_muni=e_muni,
-        e_priority=column(e_prios, np.int64),
-        e_authorized=column(e_auth, np.int32, date.toordinal),
-        e_deadline=column(e_dead, np.int32, date.toordinal),
-        e_oci=column(e_ocis, np.int32, oci_ix.__getitem__),
-        e_sex=column(e_sexes, np.int8, SEX_CODES.__getitem__),
-        e_age=column(e_ages, np.int16),
-        e_scope_kind=column(e_kinds, np.int8, kinds.__getitem__),
-        e_scope_code=column(e_scopes, np.int32, code_ix.__getitem__),
-        e_macro=column(e_macros, np.int32, code_or_none.__getitem__),
-        e_uf=column(e_ufs, np.int32, code_or_none.__getitem__),
-        e_short=column(e_shorts, np.bool_),
-        e_unav_ptr=unav_ptr,
-        e_unav=np.array(unav, dtype=np.int32),
-        b_id=np.array([b.id for b in buckets], dtype=np.str_),
-        b_provider=np.array([prov_ix[b.provider_cnes] for b in buckets], dtype=np.int32),
-        b_scope=np.ascontiguousarray(b_scope.T),
-        b_date=np.array([b.date.toordinal() for b in buckets], dtype=np.int32),
-        b_days=np.array([b.days for b in buckets], dtype=np.int16),
-        b_oci=np.array([oci_ix[b.oci_code] for b in buckets], dtype=np.int32),
-        b_cap=np.array([b.capacity for b in buckets], dtype=np.int64),
-        b_tele=b_tele,
-        b_age_min=np.array([b.age_min or 0 for b in buckets], dtype=np.int16),
-        b_age_max=np.array([NO_AGE_MAX if b.age_max is None else b.age_max for b in buckets], dtype=np.int16),
-        b_sex=np.array([SEX_CODES[b.sex] for b in buckets], dtype=np.int8),
-        q_id=np.array([q.id for q in quotas], dtype=np.str_),
-        q_muni=np.array([code_ix[q.municipality_ibge] for q in quotas], dtype=np.int32),
-        q_provider=np.array([prov_ix[q.provider_cnes] for q in quotas], dtype=np.int32),
-        q_oci=np.array([oci_ix[q.oci_code] for q in quotas], dtype=np.int32),
-        q_start=np.array([q.start.toordinal() for q in quotas], dtype=np.int32),
-        q_end=np.array([q.end.toordinal() for q in quotas], dtype=np.int32),
-        q_limit=np.array([q.limit for q in quotas], dtype=np.int64),
-        km_row=km_row,
-        km_col=km_col,
-        km=km,
-        e_pinned=_carried(instance.pinned, entries, buckets),
-        e_incumbent=_carried(instance.incumbents, entries, buckets),
+    return _read_only(
+        Problem(
+            params=instance.params,
+            codes=codes,
+            ocis=ocis,
+            providers=providers,
+            e_id=np.array(e_ids, dtype=np.str_),
+            e_muni=e_muni,
+            e_priority=column(e_prios, np.int64),
+            e_authorized=column(e_auth, np.int32, date.toordinal),
+            e_deadline=column(e_dead, np.int32, date.toordinal),
+            e_oci=column(e_ocis, np.int32, oci_ix.__getitem__),
+            e_sex=column(e_sexes, np.int8, SEX_CODES.__getitem__),
+            e_age=column(e_ages, np.int16),
+            e_scope_kind=column(e_kinds, np.int8, kinds.__getitem__),
+            e_scope_code=column(e_scopes, np.int32, code_ix.__getitem__),
+            e_macro=column(e_macros, np.int32, code_or_none.__getitem__),
+            e_uf=column(e_ufs, np.int32, code_or_none.__getitem__),
+            e_short=column(e_shorts, np.bool_),
+            e_unav_ptr=unav_ptr,
+            e_unav=np.array(unav, dtype=np.int32),
+            b_id=np.array([b.id for b in buckets], dtype=np.str_),
+            b_provider=np.array([prov_ix[b.provider_cnes] for b in buckets], dtype=np.int32),
+            b_scope=np.ascontiguousarray(b_scope.T),
+            b_date=np.array([b.date.toordinal() for b in buckets], dtype=np.int32),
+            b_days=np.array([b.days for b in buckets], dtype=np.int16),
+            b_oci=np.array([oci_ix[b.oci_code] for b in buckets], dtype=np.int32),
+            b_cap=np.array([b.capacity for b in buckets], dtype=np.int64),
+            b_tele=b_tele,
+            b_age_min=np.array([b.age_min or 0 for b in buckets], dtype=np.int16),
+            b_age_max=np.array([NO_AGE_MAX if b.age_max is None else b.age_max for b in buckets], dtype=np.int16),
+            b_sex=np.array([SEX_CODES[b.sex] for b in buckets], dtype=np.int8),
+            q_id=np.array([q.id for q in quotas], dtype=np.str_),
+            q_muni=np.array([code_ix[q.municipality_ibge] for q in quotas], dtype=np.int32),
+            q_provider=np.array([prov_ix[q.provider_cnes] for q in quotas], dtype=np.int32),
+            q_oci=np.array([oci_ix[q.oci_code] for q in quotas], dtype=np.int32),
+            q_start=np.array([q.start.toordinal() for q in quotas], dtype=np.int32),
+            q_end=np.array([q.end.toordinal() for q in quotas], dtype=np.int32),
+            q_limit=np.array([q.limit for q in quotas], dtype=np.int64),
+            km_row=km_row,
+            km_col=km_col,
+            km=km,
+            e_pinned=_carried(instance.pinned, entries, buckets),
+            e_incumbent=_carried(instance.incumbents, entries, buckets),
+        )
     )
+
+
+def _read_only(p: Problem) -> Problem:
+    """The instance's columns are shared by the solver and the validator's preparation (``allocation.solving``):
+    nothing may write to them, and numpy refuses any write (a view of them is read-only too)."""
+    for f in fields(p):
+        value = getattr(p, f.name)
+        if isinstance(value, np.ndarray):
+            value.flags.writeable = False
+    return p
 
 
 def _carried(pairs: list[Fixed], entries: list[Entry], buckets: list[Bucket]) -> I64 | None:
@@ -621,10 +633,14 @@ def escalate_problem(p: Problem, sig: Signatures | None = None) -> tuple[Problem
     return replace(p, e_scope_kind=kind, e_scope_code=code), escalated
 
 
-def escalate(instance: Instance) -> tuple[Instance, list[str]]:
+def escalate(instance: Instance, *, columns: Problem | None = None) -> tuple[Instance, list[str]]:
     """Instance preparation: the same instance with the escalated entries' scopes widened, and their ids. Pinned
-    entries are never escalated, and the capacity and quota units they hold are not there for the others."""
-    p, _ = without_pinned(from_instance(instance))
+    entries are never escalated, and the capacity and quota units they hold are not there for the others.
+
+    ``columns``: ``from_instance(instance)`` when the caller already has it (``allocation.solving`` hands the one it
+    gave the solver: the columns are a representation of the instance, not the solver's model, and nothing writes to
+    them; at a million entries each ``from_instance`` takes seconds)."""
+    p, _ = without_pinned(columns if columns is not None else from_instance(instance))
     widened, rows = escalate_problem(p)
     if rows.size == 0:
         return instance, []
