@@ -68,6 +68,35 @@ async def propose_and_solve(
     return result
 
 
+async def test_a_proposal_names_whom_the_greedy_baseline_would_have_put_in_the_slot(
+    client: httpx.AsyncClient, session: AsyncSession, settings: Settings, make_user: MakeUser
+) -> None:
+    """Ana (more urgent) and Beto wait in Florianópolis; one slot there for anyone, one in São José for women only.
+    The greedy baseline gives Ana the nearest slot and leaves Beto without one; the optimizer sends Ana to São José
+    and Beto to Florianópolis, so Beto's row names Ana as the one the baseline would have put in his slot."""
+    gestor = await make_user("gestor", "uf:SC")
+    reg = await make_user("regulador", "uf:SC")
+    aps = await make_user("solicitante", "municipality:4205407")
+    await _provider_with_agenda(client, gestor, "7000011", "4205407", places=1)  # Florianópolis, anyone
+    await _provider_with_agenda(client, gestor, "7000012", "4216602", places=1)  # São José
+    r = await client.put(
+        "/api/v1/establishments/7000012/offers", json={"oci_code": OCI, "sex": "F"}, headers=gestor.headers
+    )
+    assert r.status_code == 200, r.text
+    ana = await refer(client, aps, citizen_body(name="Ana Urgente", sex="F", cpf=_cpf()), risk="vermelho")
+    beto = await refer(client, aps, citizen_body(name="Beto Eletivo", sex="M", cpf=_cpf()), risk="azul")
+    for e in (ana, beto):
+        await authorize(client, reg, e["id"])
+
+    run = await propose_and_solve(client, session, settings, reg)
+    assert run["run"]["status"] == "proposta"
+    assert run["run"]["counts"]["assigned"] == 2 and run["run"]["counts"]["greedy_assigned"] == 1
+    by_entry = {a["entry_id"]: a for a in run["assignments"]}
+    assert by_entry[ana["id"]]["cnes"] == "7000012" and by_entry[ana["id"]]["displaced_entry_id"] is None
+    assert by_entry[beto["id"]]["cnes"] == "7000011"
+    assert by_entry[beto["id"]]["displaced_entry_id"] == ana["id"]
+
+
 async def test_propose_review_approve_commit(
     client: httpx.AsyncClient, session: AsyncSession, settings: Settings, make_user: MakeUser
 ) -> None:
@@ -89,6 +118,13 @@ async def test_propose_review_approve_commit(
     served = {a["protocol"] for a in run["assignments"]}
     assert served == {entries[0]["protocol"], entries[1]["protocol"]}  # the two most urgent
     assert all(a["explanation"] is not None for a in run["assignments"])
+    # The rows as written in one statement (record_solution): pending outcome, the explanation's figures read back,
+    # and no displacement where the greedy baseline chose the same two people.
+    for a in run["assignments"]:
+        assert a["outcome"] == "proposta"
+        assert a["travel_km"] is not None and a["days_until"] is not None and a["late_days"] == 0
+        assert a["displaced_entry_id"] is None
+    assert sorted(a["entry_id"] for a in run["assignments"]) == sorted([entries[0]["id"], entries[1]["id"]])
     assert run["summary"]["by_provider"] == {"7000001": 2}
     run_id = run["run"]["id"]
 
