@@ -22,7 +22,8 @@ is due at start + i / rate whatever happened to the others, latency counted from
 Measured, per worker count, ``--runs`` times, alternating baseline and regula:
 
 (a) ``health``: ``GET /health`` open loop at ``--health-rate`` (p50 / p99), beside the bare app's route at the same
-    rate. Target ≤ 2 ms.
+    rate. Target ≤ 2 ms. With ``--only-health`` also the floor below the framework (``raw_app``: a bare ASGI
+    callable, no routing), at the same rate, alternated with the other two.
 (b) ``read``: ``GET /api/v1/entries/{id}`` with the token (authenticated, audited: one ``read`` audit row per
     answer, counted in the database afterwards), closed loop: req/s. Target ≥ 1,000 req/s. Beside it: the bare
     app's closed-loop req/s. Where its CPU went (``cpu_per_request``): milliseconds per answer used by the app's
@@ -92,6 +93,29 @@ def bare_health() -> dict[str, str]:
 def bare_app() -> Litestar:
     """The framework's own floor: one JSON route, no middleware, no database, no logging."""
     return Litestar(route_handlers=[bare_health], debug=False, logging_config=None)
+
+
+_RAW_BODY = json.dumps({"status": "ok"}).encode()
+_RAW_HEADERS = [(b"content-type", b"application/json"), (b"content-length", str(len(_RAW_BODY)).encode())]
+
+
+async def _raw_asgi(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+    await send({"type": "http.response.start", "status": 200, "headers": _RAW_HEADERS})
+    await send({"type": "http.response.body", "body": _RAW_BODY})
+
+
+def raw_app() -> Any:
+    """The server's own floor, below any framework: a bare ASGI callable answering every request with the same
+    fixed JSON (no routing, no request object). What no application code served by uvicorn can beat here."""
+    return _raw_asgi
 
 
 def regula_app() -> Litestar:
@@ -323,7 +347,7 @@ async def _lookups(dsn: str, seed: int = 18) -> list[tuple[str, str]]:
     return [(r["protocol"], r["birth_date"].isoformat()) for r in rows]
 
 
-NAMES = ("bare_health", "health", "bare_max", "read", "public", "public_repeat")
+NAMES = ("raw_health", "bare_health", "health", "bare_max", "read", "public", "public_repeat")
 READS_SQL = "SELECT count(*) FROM audit_event WHERE action = 'read' AND entity_type = 'WaitlistEntry'"
 
 
@@ -428,6 +452,11 @@ def run(a: argparse.Namespace) -> dict[str, Any]:
             results[key] = out
             bare = Server("benchmarks.bench_requests:bare_app", a.port, workers, env, tmp / f"bare-{workers}.log")
             servers.append(bare)
+            raw = None
+            if a.only_health:
+                raw = Server("benchmarks.bench_requests:raw_app", a.port + 2, workers, env, tmp / f"raw-{workers}.log")
+                servers.append(raw)
+                raw.wait_healthy()
             app = Server("benchmarks.bench_requests:regula_app", a.port + 1, workers, env, tmp / f"app-{workers}.log")
             servers.append(app)
             bare.wait_healthy()
@@ -437,14 +466,19 @@ def run(a: argparse.Namespace) -> dict[str, Any]:
             drive(plan, mode="closed", base=app.base, requests=reads, connections=a.connections, seconds=3)
             drive(plan, mode="open", base=app.base, requests=public[-2000:], rate=500, seconds=2)
             drive(plan, mode="closed", base=bare.base, requests=health, connections=a.connections, seconds=2)
+            if raw is not None:
+                drive(plan, mode="closed", base=raw.base, requests=health, connections=a.connections, seconds=2)
             cursor = 0  # each public run takes fresh protocols: every one is looked up once in the whole benchmark
             for i in range(a.runs):
+                if raw is not None:
+                    r = drive(plan, mode="open", base=raw.base, requests=health, rate=a.health_rate, seconds=a.seconds)
+                    out["raw_health"].append(r)
                 r = drive(plan, mode="open", base=bare.base, requests=health, rate=a.health_rate, seconds=a.seconds)
                 out["bare_health"].append(r)
                 r = drive(plan, mode="open", base=app.base, requests=health, rate=a.health_rate, seconds=a.seconds)
                 out["health"].append(r)
                 if a.only_health:
-                    for name in ("bare_health", "health"):
+                    for name in ("raw_health", "bare_health", "health"):
                         print(f"  {workers}w run {i + 1} {name}: {out[name][-1]}", flush=True)
                     continue
                 r = drive(
@@ -490,6 +524,8 @@ def run(a: argparse.Namespace) -> dict[str, Any]:
             print(f"  {workers}w medians: {json.dumps(out['median'])}", flush=True)
             app.stop()
             bare.stop()
+            if raw is not None:
+                raw.stop()
     finally:
         for server in servers:
             server.stop()
