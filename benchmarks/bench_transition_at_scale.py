@@ -1,7 +1,7 @@
 """What one regulator's click costs in a São Paulo-sized queue (issue 18 items 1 and 7), run by hand (never by
 pytest)::
 
-    .venv/bin/python -m benchmarks.bench_transition_at_scale URL [--queues 5]
+    .venv/bin/python -m benchmarks.bench_transition_at_scale URL [--queues 5] [--note-during-repositioning]
 
 ``URL`` is a database holding a state's waitlist, e.g. a copy of ``bench_cycle``'s template (``CREATE DATABASE x
 TEMPLATE regula_bench_cycle_…``; a million waiting entries in ~580 queues). It is changed: use a copy.
@@ -13,6 +13,13 @@ wherever the entry stood. Per queue, the ``--queues`` largest: the entry at the 
 suspended then resumed through ``service.transition``, one transaction per click as the page and the API run it.
 The baseline, in the same run: the same clicks in the ``--queues`` smallest queues (the cost of a click without a
 large rewrite). Printed: each click's wall seconds, and the medians.
+
+Then, with ``--note-during-repositioning``: what a navigator waits for while a state's allocation commit
+repositions every queue. Every waiting entry's ``position_updated_at`` is cleared (so the repositioning rewrites all
+of them), one transaction runs ``service.recompute_positions`` of every queue and stays open ``--hold`` seconds after
+it, as a commit's does while it writes its bookings and messages; ``--after`` seconds after the repositioning's
+statement, another connection writes a note on a waiting entry (a row of ``waitlist_entry_event``, which refers to
+the entry). Printed: the repositioning's seconds, its rows, and how long the note waited.
 """
 
 from __future__ import annotations
@@ -101,17 +108,76 @@ async def run(url: str, k: int) -> dict[str, Any]:
     return out
 
 
+_NOTE = "INSERT INTO waitlist_entry_event (entry_id, kind, reason_text) VALUES ($1, 'note', 'contato registrado')"
+
+
+async def note_during_repositioning(url: str, after: float, hold: float) -> dict[str, Any]:
+    import asyncpg  # type: ignore[import-untyped]
+
+    settings = Settings(
+        home=Path(mkdtemp(prefix="bench-transition-")),
+        database_url=SecretStr(url),
+        environment="test",
+        log_json=False,
+        log_level="WARNING",
+    )
+    db = make_database(url, pool_size=2)
+    dsn = url.replace("postgresql+asyncpg://", "postgresql://")
+    try:
+        async with db.transaction() as session:
+            await session.execute(
+                text("UPDATE waitlist_entry SET position_updated_at = NULL WHERE status = 'autorizada'")
+            )
+            entry_id = (
+                await session.execute(text("SELECT min(id) FROM waitlist_entry WHERE status = 'autorizada'"))
+            ).scalar_one()
+        out: dict[str, Any] = {}
+
+        repositioned = asyncio.Event()
+
+        async def reposition() -> None:
+            async with db.transaction() as session:
+                set_context(session, AuditContext.system("bench", "bench_transition_at_scale"))
+                t0 = time.perf_counter()
+                out["rows"] = await wl.recompute_positions(session, settings, None)
+                out["repositioning_s"] = round(time.perf_counter() - t0, 2)
+                repositioned.set()
+                await asyncio.sleep(hold)
+
+        async def note() -> None:
+            await repositioned.wait()
+            await asyncio.sleep(after)
+            conn = await asyncpg.connect(dsn)
+            try:
+                t0 = time.perf_counter()
+                await conn.execute(_NOTE, entry_id)
+                out["note_waited_s"] = round(time.perf_counter() - t0, 3)
+            finally:
+                await conn.close()
+
+        await asyncio.gather(reposition(), note())
+        return out
+    finally:
+        await db.dispose()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("url", help="postgresql+asyncpg://… of a copy of a state's database (it is changed)")
     ap.add_argument("--queues", type=int, default=5)
+    ap.add_argument("--note-during-repositioning", action="store_true")
+    ap.add_argument("--after", type=float, default=1.0, help="seconds after the repositioning the note is written")
+    ap.add_argument("--hold", type=float, default=5.0, help="seconds the transaction stays open after it")
     args = ap.parse_args()
     load_all_models()
     wire()
     install_audit()
     install_length_limits()
     print(json.dumps({"machine": machine()}), flush=True)
-    print(json.dumps(asyncio.run(run(args.url, args.queues))), flush=True)
+    if args.queues:
+        print(json.dumps(asyncio.run(run(args.url, args.queues))), flush=True)
+    if args.note_during_repositioning:
+        print(json.dumps(asyncio.run(note_during_repositioning(args.url, args.after, args.hold))), flush=True)
 
 
 if __name__ == "__main__":

@@ -462,3 +462,82 @@ async def test_the_scheduler_queues_its_runs_and_with_auto_approval_commits_them
             await conn.execute(text("SELECT status FROM waitlist_entry WHERE id = ANY(:ids)"), {"ids": entries})
         ).scalars()
         assert set(statuses) == {"agendada"}
+
+
+# -- the locks of a repositioning ----------------------------------------------------------------------------------
+# ``recompute_positions`` locks the rows it rewrites until its transaction ends: a queue's in a transition, about a
+# million in a state's allocation commit (~15 s at São Paulo's size, docs/benchmarks.md). Eleven tables refer to a
+# waiting entry (its history, contact attempts, navigation tasks, messages, bookings…), and inserting into any of
+# them checks the foreign key with FOR KEY SHARE on the entry.
+
+
+async def _queue_rows(world: World, n: int) -> tuple[list[int], Any]:
+    """``n`` waiting entries of one queue with their stored positions cleared (committed), so that a recompute of
+    the queue rewrites every one of them."""
+    from regula.waitlist.queues import QueueKey
+
+    ids = await _waiting_entries(world, n)
+    async with world.engine.begin() as conn:
+        keys = (
+            await conn.execute(
+                text("SELECT DISTINCT oci_code, scope_kind, scope_code FROM waitlist_entry WHERE id = ANY(:ids)"),
+                {"ids": ids},
+            )
+        ).all()
+        assert len(keys) == 1, keys
+        await conn.execute(text("UPDATE waitlist_entry SET position = NULL WHERE id = ANY(:ids)"), {"ids": ids})
+    return ids, QueueKey(*keys[0])
+
+
+async def _positions(world: World, ids: list[int]) -> dict[int, int | None]:
+    async with world.engine.connect() as conn:
+        rows = await conn.execute(text("SELECT id, position FROM waitlist_entry WHERE id = ANY(:ids)"), {"ids": ids})
+        return {int(i): p for i, p in rows}
+
+
+_NOTE = "INSERT INTO waitlist_entry_event (entry_id, kind, reason_text) VALUES (:e, 'note', 'contato registrado')"
+
+
+async def test_a_repositioning_holds_up_nothing_that_only_refers_to_its_entries(world: World, tmp_path: Path) -> None:
+    """While a repositioning's transaction is open, a note on one of its entries (any row that refers to a waiting
+    entry) is written at once: the rows are locked as the UPDATE itself locks them (FOR NO KEY UPDATE), which a
+    foreign key check does not wait for. With FOR UPDATE it waited for the whole commit."""
+    from regula.waitlist.service import recompute_positions
+
+    ids, key = await _queue_rows(world, 3)
+    async with make_sessionmaker(world.engine)() as holder, holder.begin():
+        assert await recompute_positions(holder, _settings(world, tmp_path), [key]) == 3
+        async with world.engine.connect() as other, other.begin():
+            await other.execute(text("SET LOCAL lock_timeout = '3s'"))
+            await other.execute(text(_NOTE), {"e": ids[1]})  # LockNotAvailable here if it had to wait
+    assert all(p is not None for p in (await _positions(world, ids)).values())
+
+
+async def test_a_repositioning_writes_an_entry_a_note_is_being_added_to(world: World, tmp_path: Path) -> None:
+    """The other way round: a note being written (its transaction still open) does not make the repositioning skip
+    the entry, whose position is then written like the others'."""
+    from regula.waitlist.service import recompute_positions
+
+    ids, key = await _queue_rows(world, 3)
+    async with world.engine.connect() as other, other.begin():
+        await other.execute(text(_NOTE), {"e": ids[1]})
+        async with make_sessionmaker(world.engine)() as s, s.begin():
+            await s.execute(text("SET LOCAL lock_timeout = '3s'"))
+            assert await recompute_positions(s, _settings(world, tmp_path), [key]) == 3
+    assert all(p is not None for p in (await _positions(world, ids)).values())
+
+
+async def test_a_repositioning_skips_an_entry_a_transition_holds(world: World, tmp_path: Path) -> None:
+    """An entry held by a transition in progress (``get_entry(for_update=True)``) is skipped, never waited for
+    (issue 11: waiting here deadlocked a suspension with a commit); the transition's own recompute writes it."""
+    from regula.waitlist.service import recompute_positions
+
+    ids, key = await _queue_rows(world, 3)
+    async with world.engine.connect() as other, other.begin():
+        await other.execute(text("SELECT id FROM waitlist_entry WHERE id = :e FOR UPDATE"), {"e": ids[1]})
+        async with make_sessionmaker(world.engine)() as s, s.begin():
+            await s.execute(text("SET LOCAL lock_timeout = '3s'"))
+            assert await recompute_positions(s, _settings(world, tmp_path), [key]) == 2
+    positions = await _positions(world, ids)
+    assert positions[ids[1]] is None
+    assert positions[ids[0]] is not None and positions[ids[2]] is not None

@@ -1153,10 +1153,11 @@ WITH ranked AS (
     ORDER BY x.id
 ), free AS (
     -- the rows to write, locked in the same pass that joins them to their new figures (a separate lock pass by id
-    -- and a second look-up by id for the UPDATE took 24–26 s for a million changed rows; this takes 19 s)
+    -- and a second look-up by id for the UPDATE took 24–26 s for a million changed rows; this takes 19 s), and
+    -- locked as the UPDATE locks them, FOR NO KEY UPDATE (see recompute_positions)
     SELECT e.id, x.pos, x.n, x.est_from, x.est_to
     FROM waitlist_entry e JOIN changed x ON x.id = e.id
-    FOR UPDATE OF e SKIP LOCKED
+    FOR NO KEY UPDATE OF e SKIP LOCKED
 )
 UPDATE waitlist_entry e
 SET position = f.pos, queue_size = f.n, estimate_from = f.est_from, estimate_to = f.est_to,
@@ -1173,7 +1174,7 @@ UPDATE waitlist_entry SET position = NULL, queue_size = NULL, estimate_from = NU
 WHERE id IN (
     SELECT id FROM waitlist_entry
     WHERE status <> 'autorizada' AND position IS NOT NULL
-    FOR UPDATE SKIP LOCKED
+    FOR NO KEY UPDATE SKIP LOCKED
 )
 """
 
@@ -1187,7 +1188,14 @@ async def recompute_positions(
     Rows another transaction holds are skipped (``SKIP LOCKED``), never waited for: a transition holds its own
     entry and then rewrites its whole queue, so waiting here is how a suspension and an allocation commit touching
     the same queue deadlocked (issue 11). A skipped row belongs to a change still in progress, whose own
-    recompute (or the next change of the queue, or the nightly refresh) writes it."""
+    recompute (or the next change of the queue, or the nightly refresh) writes it.
+
+    The rows are locked ``FOR NO KEY UPDATE``, as the UPDATE locks them (no key column changes), not ``FOR UPDATE``:
+    until this transaction ends — about a million rows for ~15 s in a state's allocation commit — a row that only
+    *refers* to a waiting entry (its history, a contact attempt, a navigation task, a message: the foreign key check
+    takes ``FOR KEY SHARE`` on the entry) is written at once instead of waiting, and an entry such a row is being
+    written for is not skipped. A transition's ``FOR UPDATE`` still conflicts, so its entry is still skipped
+    (``tests/allocation/test_allocation_concurrency.py``, the repositioning's locks)."""
     params: dict[str, Any] = {"today": local_today(settings), "share": ESTIMATE_USABLE_SHARE}
     queue_filter = ""
     if queues is not None:
