@@ -68,7 +68,7 @@ async def _click(db: Any, settings: Settings, actor: wl.Actor, entry_id: int, ta
     return time.perf_counter() - t0
 
 
-async def run(url: str, k: int) -> dict[str, Any]:
+def _open(url: str) -> tuple[Settings, Any]:
     settings = Settings(
         home=Path(mkdtemp(prefix="bench-transition-")),
         database_url=SecretStr(url),
@@ -76,7 +76,11 @@ async def run(url: str, k: int) -> dict[str, Any]:
         log_json=False,
         log_level="WARNING",
     )
-    db = make_database(url, pool_size=2)
+    return settings, make_database(url, pool_size=2)
+
+
+async def run(url: str, k: int) -> dict[str, Any]:
+    settings, db = _open(url)
     actor = wl.Actor("bench.regulador", "regulador", None, Jurisdiction.parse("uf:SC", "scope"))
     rows: list[dict[str, Any]] = []
     try:
@@ -114,14 +118,7 @@ _NOTE = "INSERT INTO waitlist_entry_event (entry_id, kind, reason_text) VALUES (
 async def note_during_repositioning(url: str, after: float, hold: float) -> dict[str, Any]:
     import asyncpg  # type: ignore[import-untyped]
 
-    settings = Settings(
-        home=Path(mkdtemp(prefix="bench-transition-")),
-        database_url=SecretStr(url),
-        environment="test",
-        log_json=False,
-        log_level="WARNING",
-    )
-    db = make_database(url, pool_size=2)
+    settings, db = _open(url)
     dsn = url.replace("postgresql+asyncpg://", "postgresql://")
     try:
         async with db.transaction() as session:
