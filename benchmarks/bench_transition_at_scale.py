@@ -2,6 +2,7 @@
 pytest)::
 
     .venv/bin/python -m benchmarks.bench_transition_at_scale URL [--queues 5] [--note-during-repositioning]
+        [--note-during-click N]
 
 ``URL`` is a database holding a state's waitlist, e.g. a copy of ``bench_cycle``'s template (``CREATE DATABASE x
 TEMPLATE regula_bench_cycle_…``; a million waiting entries in ~580 queues). It is changed: use a copy.
@@ -20,6 +21,13 @@ of them), one transaction runs ``service.recompute_positions`` of every queue an
 it, as a commit's does while it writes its bookings and messages; ``--after`` seconds after the repositioning's
 statement, another connection writes a note on a waiting entry (a row of ``waitlist_entry_event``, which refers to
 the entry). Printed: the repositioning's seconds, its rows, and how long the note waited.
+
+And with ``--note-during-click``: what a navigator waits for while a regulator suspends the same entry in a large
+queue (decision 0008, the entry's own lock). In the largest queue, the head is suspended through
+``service.transition`` (its lock, its history, its queue's repositioning, then the commit); as soon as the click's
+transaction holds the entry (``lock_entries``, taken first in the same transaction, as ``transition`` takes it), a
+second connection writes a note on that entry. Printed: the click's seconds and how long the note waited. The entry
+is resumed afterwards (a second click, not timed).
 """
 
 from __future__ import annotations
@@ -158,11 +166,51 @@ async def note_during_repositioning(url: str, after: float, hold: float) -> dict
         await db.dispose()
 
 
+async def note_during_click(url: str) -> dict[str, Any]:
+    import asyncpg  # type: ignore[import-untyped]
+
+    settings, db = _open(url)
+    dsn = url.replace("postgresql+asyncpg://", "postgresql://")
+    actor = wl.Actor("bench.regulador", "regulador", None, Jurisdiction.parse("uf:SC", "scope"))
+    try:
+        async with db.transaction() as session:
+            oci, kind, code, n = (await session.execute(text(_QUEUES.format(order="DESC")), {"k": 1})).one()
+            head, _ = (await session.execute(text(_ENDS), {"o": oci, "sk": kind, "sc": code})).one()
+        out: dict[str, Any] = {"queue": f"{oci}:{kind}:{code}", "waiting": int(n)}
+        locked = asyncio.Event()
+
+        async def click() -> None:
+            t0 = time.perf_counter()
+            async with db.transaction() as session:
+                set_context(session, AuditContext.system("bench", "bench_transition_at_scale"))
+                await wl.lock_entries(session, [head])
+                locked.set()
+                await wl.transition(session, head, "suspensa", actor, settings, reason_code="adiamento_pelo_paciente")
+            out["click_s"] = round(time.perf_counter() - t0, 3)
+
+        async def note() -> None:
+            await locked.wait()
+            conn = await asyncpg.connect(dsn)
+            try:
+                t0 = time.perf_counter()
+                await conn.execute(_NOTE, head)
+                out["note_waited_s"] = round(time.perf_counter() - t0, 3)
+            finally:
+                await conn.close()
+
+        await asyncio.gather(click(), note())
+        await _click(db, settings, actor, head, "autorizada")
+        return out
+    finally:
+        await db.dispose()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("url", help="postgresql+asyncpg://… of a copy of a state's database (it is changed)")
     ap.add_argument("--queues", type=int, default=5)
     ap.add_argument("--note-during-repositioning", action="store_true")
+    ap.add_argument("--note-during-click", type=int, default=0, metavar="N", help="N clicks with a note each")
     ap.add_argument("--after", type=float, default=1.0, help="seconds after the repositioning the note is written")
     ap.add_argument("--hold", type=float, default=5.0, help="seconds the transaction stays open after it")
     args = ap.parse_args()
@@ -175,6 +223,8 @@ def main() -> None:
         print(json.dumps(asyncio.run(run(args.url, args.queues))), flush=True)
     if args.note_during_repositioning:
         print(json.dumps(asyncio.run(note_during_repositioning(args.url, args.after, args.hold))), flush=True)
+    for _ in range(args.note_during_click):
+        print(json.dumps(asyncio.run(note_during_click(args.url))), flush=True)
 
 
 if __name__ == "__main__":

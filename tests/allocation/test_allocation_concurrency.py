@@ -541,3 +541,56 @@ async def test_a_repositioning_skips_an_entry_a_transition_holds(world: World, t
     positions = await _positions(world, ids)
     assert positions[ids[1]] is None
     assert positions[ids[0]] is not None and positions[ids[2]] is not None
+
+
+# The entry's own lock (decision 0008, amended): ``lock_entries`` — what a transition, a commit, the backfill and
+# production take on an entry — is FOR NO KEY UPDATE. Exclusive among lockers of the entry; not a wall for rows that
+# only refer to it.
+
+
+async def test_a_note_on_an_entry_being_suspended_is_written_at_once(world: World, tmp_path: Path) -> None:
+    """A suspension in progress (its lock, its history event, its queue's repositioning, not committed yet) does
+    not hold up a navigator's note on the same entry: the note's foreign key check needs only FOR KEY SHARE. With
+    the entry locked FOR UPDATE the note waited for the suspension's commit (lock_timeout: LockNotAvailable)."""
+    from regula.access.actor import Actor
+    from regula.waitlist.service import transition
+
+    ids, _ = await _queue_rows(world, 3)
+    regulador = Actor("regulador", "regulador", world.regulador.user_id)
+    async with make_sessionmaker(world.engine)() as holder, holder.begin():
+        entry = await transition(
+            holder, ids[1], "suspensa", regulador, _settings(world, tmp_path), reason_code="adiamento_pelo_paciente"
+        )
+        assert entry.status == "suspensa"
+        async with world.engine.connect() as other, other.begin():
+            await other.execute(text("SET LOCAL lock_timeout = '3s'"))
+            await other.execute(text(_NOTE), {"e": ids[1]})  # LockNotAvailable here if it had to wait
+    async with world.engine.connect() as conn:
+        status = (await conn.execute(text("SELECT status FROM waitlist_entry WHERE id = :e"), {"e": ids[1]})).scalar()
+        kinds = (
+            await conn.execute(text("SELECT kind FROM waitlist_entry_event WHERE entry_id = :e"), {"e": ids[1]})
+        ).scalars()
+        assert status == "suspensa"
+        assert "note" in list(kinds)
+
+
+async def test_the_entry_lock_still_excludes_another_locker_and_a_repositioning(world: World, tmp_path: Path) -> None:
+    """What the weaker mode keeps: a second ``lock_entries`` of the same entry waits (here: gives up after its
+    lock_timeout), and a repositioning skips the held entry (issue 11's deadlock stays impossible)."""
+    from sqlalchemy.exc import DBAPIError
+
+    from regula.waitlist.service import lock_entries, recompute_positions
+
+    ids, key = await _queue_rows(world, 3)
+    async with make_sessionmaker(world.engine)() as holder, holder.begin():
+        assert set(await lock_entries(holder, [ids[1]])) == {ids[1]}
+        async with make_sessionmaker(world.engine)() as s, s.begin():
+            await s.execute(text("SET LOCAL lock_timeout = '300ms'"))
+            with pytest.raises(DBAPIError, match="lock"):
+                await lock_entries(s, [ids[1]])
+        async with make_sessionmaker(world.engine)() as s, s.begin():
+            await s.execute(text("SET LOCAL lock_timeout = '3s'"))
+            assert await recompute_positions(s, _settings(world, tmp_path), [key]) == 2
+    positions = await _positions(world, ids)
+    assert positions[ids[1]] is None
+    assert positions[ids[0]] is not None and positions[ids[2]] is not None

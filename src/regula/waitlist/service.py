@@ -554,12 +554,13 @@ async def get_entry(session: AsyncSession, entry_id: int, *, for_update: bool = 
 
 async def try_lock_entry(session: AsyncSession, entry_id: int) -> WaitlistEntry | None:
     """The entry, locked — or None when another transaction holds it (``SKIP LOCKED``: never waits). For callers
-    that already hold a slot (backfill): waiting for an entry there would invert the entries-then-slots order."""
+    that already hold a slot (backfill): waiting for an entry there would invert the entries-then-slots order.
+    Locked ``FOR NO KEY UPDATE``, as :func:`lock_entries` explains."""
     await session.flush()
     stmt = (
         select(WaitlistEntry)
         .where(col(WaitlistEntry.id) == entry_id)
-        .with_for_update(skip_locked=True)
+        .with_for_update(skip_locked=True, key_share=True)
         .execution_options(populate_existing=True)
     )
     return (await session.execute(stmt)).scalar_one_or_none()
@@ -569,7 +570,14 @@ async def lock_entries(session: AsyncSession, entry_ids: Iterable[int]) -> dict[
     """Lock entries for a change, in the one order every writer uses: ascending id, in one statement (the rows
     are locked as the sorted rows come out, so two lockers of overlapping sets never wait on each other in a
     cycle). Entries the caller's transaction already holds come back at once; the state returned is the latest
-    committed one (READ COMMITTED re-reads a row it had to wait for), refreshed in the identity map."""
+    committed one (READ COMMITTED re-reads a row it had to wait for), refreshed in the identity map.
+
+    The rows are locked ``FOR NO KEY UPDATE`` (decision 0008): exclusive against every other locker of an entry —
+    a transition, a commit, the backfill, a repositioning — but not against the ``FOR KEY SHARE`` a foreign key
+    check takes. No writer changes an entry's key (its id; nothing is hard-deleted), so a row that only *refers* to
+    the entry — a history note, a contact attempt, a message, a booking — has nothing to wait for; with
+    ``FOR UPDATE`` it waited for the locker's whole transaction (a suspension in a large queue, a state's commit).
+    A statement that did change a key column would take the stronger lock itself."""
     ids = sorted(set(entry_ids))
     if not ids:
         return {}
@@ -578,7 +586,7 @@ async def lock_entries(session: AsyncSession, entry_ids: Iterable[int]) -> dict[
         select(WaitlistEntry)
         .where(col(WaitlistEntry.id) == any_(bindparam("lock_ids", ids, type_=ARRAY(BigInteger))))
         .order_by(col(WaitlistEntry.id))
-        .with_for_update()
+        .with_for_update(key_share=True)
         .execution_options(populate_existing=True)
     )
     return {e.id: e for e in (await session.execute(stmt)).scalars() if e.id is not None}
@@ -1194,8 +1202,8 @@ async def recompute_positions(
     until this transaction ends — about a million rows for ~15 s in a state's allocation commit — a row that only
     *refers* to a waiting entry (its history, a contact attempt, a navigation task, a message: the foreign key check
     takes ``FOR KEY SHARE`` on the entry) is written at once instead of waiting, and an entry such a row is being
-    written for is not skipped. A transition's ``FOR UPDATE`` still conflicts, so its entry is still skipped
-    (``tests/allocation/test_allocation_concurrency.py``, the repositioning's locks)."""
+    written for is not skipped. A transition's lock (``lock_entries``, also ``FOR NO KEY UPDATE``) still conflicts,
+    so its entry is still skipped (``tests/allocation/test_allocation_concurrency.py``, the repositioning's locks)."""
     params: dict[str, Any] = {"today": local_today(settings), "share": ESTIMATE_USABLE_SHARE}
     queue_filter = ""
     if queues is not None:
