@@ -594,3 +594,34 @@ async def test_the_entry_lock_still_excludes_another_locker_and_a_repositioning(
     positions = await _positions(world, ids)
     assert positions[ids[1]] is None
     assert positions[ids[0]] is not None and positions[ids[2]] is not None
+
+
+async def test_a_row_referring_to_a_slot_being_booked_is_written_at_once(world: World) -> None:
+    """``book_many`` (a commit's booking) locks its slots as its UPDATE does: an insert that only refers to one of
+    them (here a released booking row; in production another scope's proposal writing its assignments) passes its
+    foreign key check at once instead of waiting for the commit. A second booker of the slot still waits."""
+    from sqlalchemy.exc import DBAPIError
+
+    from regula.providers.service import book_many
+
+    await _agenda(world, "7000001", 2)
+    ids = await _waiting_entries(world, 2)
+    async with world.engine.connect() as conn:
+        slot = (await conn.execute(text("SELECT min(id) FROM agenda_slot"))).scalar_one()
+    async with make_sessionmaker(world.engine)() as holder, holder.begin():
+        booked, refused = await book_many(holder, [(slot, ids[0])])
+        assert booked == [(slot, ids[0])] and refused == []
+        async with world.engine.connect() as other, other.begin():
+            await other.execute(text("SET LOCAL lock_timeout = '3s'"))
+            await other.execute(
+                text(
+                    "INSERT INTO slot_booking (slot_id, entry_id, status, booked_at, released_at, release_reason) "
+                    "VALUES (:s, :e, 'liberada', now(), now(), 'teste')"
+                ),
+                {"s": slot, "e": ids[1]},
+            )  # LockNotAvailable here if it had to wait
+            await other.rollback()
+        async with make_sessionmaker(world.engine)() as s, s.begin():
+            await s.execute(text("SET LOCAL lock_timeout = '300ms'"))
+            with pytest.raises(DBAPIError, match="lock"):
+                await book_many(s, [(slot, ids[1])])

@@ -394,14 +394,18 @@ async def book_many(
     """Book many (slot id, entry id) pairs at once (committing an allocation run): the slots are locked in
     ascending id order in one statement — after the entries, the order every writer follows — and each slot's
     free places go to the pairs in the order given. One UPDATE moves the counters and one insert writes the
-    bookings; the CHECK ``booked <= capacity`` stays the last word. Returns (booked pairs, refused pairs)."""
+    bookings; the CHECK ``booked <= capacity`` stays the last word. Returns (booked pairs, refused pairs).
+
+    The slots are locked ``FOR NO KEY UPDATE``, the mode the counters' UPDATE takes anyway (decision 0008): it
+    excludes every other booker of the slot, but not a row that only refers to it — another scope's proposal
+    writing its assignments — which with ``FOR UPDATE`` waited for the rest of a state's commit."""
     slot_ids = sorted({slot_id for slot_id, _ in wanted})
     if not slot_ids:
         return [], []
     rows = await session.execute(
         text(
             "SELECT id, capacity - booked AS free, status FROM agenda_slot "
-            "WHERE id = ANY(CAST(:ids AS bigint[])) ORDER BY id FOR UPDATE"
+            "WHERE id = ANY(CAST(:ids AS bigint[])) ORDER BY id FOR NO KEY UPDATE"
         ),
         {"ids": slot_ids},
     )
