@@ -284,6 +284,31 @@ async def test_positions_are_gapless_in_queue_order(session: AsyncSession, setti
     ).scalar_one() == 0
 
 
+async def test_recompute_of_given_queues_writes_what_the_whole_table_pass_writes(
+    session: AsyncSession, settings: Settings
+) -> None:
+    """The per-queue form (the queues numbered from the keys given; a key given twice ranked once) and the
+    whole-table form rank alike, estimates included (queues with and without a weekly capacity)."""
+    await populate(session, settings, 300, seed=5)
+    await refresh.refresh_all(session, settings)
+    assert await service.recompute_positions(session, settings) == 0  # the whole-table pass agrees with the refresh
+    whole = await snapshot(session)
+    keys = [
+        QueueKey(*r)
+        for r in await session.execute(
+            text("SELECT DISTINCT oci_code, scope_kind, scope_code FROM waitlist_entry WHERE status = 'autorizada'")
+        )
+    ]
+    assert len(keys) == 9
+    await session.execute(
+        update(entry_table).values(position=None, queue_size=None, estimate_from=None, estimate_to=None)
+    )
+    assert await service.recompute_positions(session, settings, [*keys, keys[0], keys[3]]) == 296
+    assert await snapshot(session) == whole
+    estimated = {row[6] is not None for row in whole.values() if row[0] == "autorizada"}
+    assert estimated == {True, False}  # both kinds of queue were ranked
+
+
 async def test_second_refresh_the_same_day_writes_nothing(session: AsyncSession, settings: Settings) -> None:
     await populate(session, settings, 200, seed=3)
     first = await refresh.refresh_all(session, settings)
