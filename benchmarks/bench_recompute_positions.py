@@ -40,18 +40,13 @@ async def _prepare(db: BenchDb, entries: int) -> None:
     try:
         async with database.transaction() as session:
             await refresh.refresh_all(session, db.settings())
-            await session.execute(
-                text(
-                    "UPDATE waitlist_entry SET position_updated_at = position_updated_at - interval '1 day' "
-                    "WHERE status = 'autorizada'"
-                )
-            )
     finally:
         await database.dispose()
-    await _vacuum(db)
+    await _mark(db)
 
 
 async def _mark(db: BenchDb) -> None:
+    """Every position as computed yesterday (committed), so each run rewrites every row; then VACUUM."""
     from regula.db.engine import make_database
 
     database = make_database(db.url, pool_size=1)

@@ -528,13 +528,14 @@ async def test_a_repositioning_writes_an_entry_a_note_is_being_added_to(world: W
 
 
 async def test_a_repositioning_skips_an_entry_a_transition_holds(world: World, tmp_path: Path) -> None:
-    """An entry held by a transition in progress (``get_entry(for_update=True)``) is skipped, never waited for
-    (issue 11: waiting here deadlocked a suspension with a commit); the transition's own recompute writes it."""
-    from regula.waitlist.service import recompute_positions
+    """An entry held by a transition in progress (``get_entry(for_update=True)``, i.e. ``lock_entries``) is
+    skipped, never waited for (issue 11: waiting here deadlocked a suspension with a commit); the transition's own
+    recompute writes it."""
+    from regula.waitlist.service import lock_entries, recompute_positions
 
     ids, key = await _queue_rows(world, 3)
-    async with world.engine.connect() as other, other.begin():
-        await other.execute(text("SELECT id FROM waitlist_entry WHERE id = :e FOR UPDATE"), {"e": ids[1]})
+    async with make_sessionmaker(world.engine)() as holder, holder.begin():
+        assert set(await lock_entries(holder, [ids[1]])) == {ids[1]}
         async with make_sessionmaker(world.engine)() as s, s.begin():
             await s.execute(text("SET LOCAL lock_timeout = '3s'"))
             assert await recompute_positions(s, _settings(world, tmp_path), [key]) == 2
@@ -574,26 +575,20 @@ async def test_a_note_on_an_entry_being_suspended_is_written_at_once(world: Worl
         assert "note" in list(kinds)
 
 
-async def test_the_entry_lock_still_excludes_another_locker_and_a_repositioning(world: World, tmp_path: Path) -> None:
+async def test_the_entry_lock_still_excludes_another_locker(world: World) -> None:
     """What the weaker mode keeps: a second ``lock_entries`` of the same entry waits (here: gives up after its
-    lock_timeout), and a repositioning skips the held entry (issue 11's deadlock stays impossible)."""
+    lock_timeout). That a repositioning still skips the held entry is the test above."""
     from sqlalchemy.exc import DBAPIError
 
-    from regula.waitlist.service import lock_entries, recompute_positions
+    from regula.waitlist.service import lock_entries
 
-    ids, key = await _queue_rows(world, 3)
+    ids = await _waiting_entries(world, 1)
     async with make_sessionmaker(world.engine)() as holder, holder.begin():
-        assert set(await lock_entries(holder, [ids[1]])) == {ids[1]}
+        assert set(await lock_entries(holder, ids)) == set(ids)
         async with make_sessionmaker(world.engine)() as s, s.begin():
             await s.execute(text("SET LOCAL lock_timeout = '300ms'"))
             with pytest.raises(DBAPIError, match="lock"):
-                await lock_entries(s, [ids[1]])
-        async with make_sessionmaker(world.engine)() as s, s.begin():
-            await s.execute(text("SET LOCAL lock_timeout = '3s'"))
-            assert await recompute_positions(s, _settings(world, tmp_path), [key]) == 2
-    positions = await _positions(world, ids)
-    assert positions[ids[1]] is None
-    assert positions[ids[0]] is not None and positions[ids[2]] is not None
+                await lock_entries(s, ids)
 
 
 async def test_a_row_referring_to_a_slot_being_booked_is_written_at_once(world: World) -> None:
