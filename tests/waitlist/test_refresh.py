@@ -309,6 +309,24 @@ async def test_recompute_of_given_queues_writes_what_the_whole_table_pass_writes
     assert estimated == {True, False}  # both kinds of queue were ranked
 
 
+async def test_the_estimates_in_integers_equal_the_decimal_formula(session: AsyncSession) -> None:
+    """``recompute_positions`` computes the estimated weeks in integers (as the refresh does): the same figures as
+    floor((pos - 1) / capacity) and ceil(pos / (capacity * share)) in PostgreSQL's numeric, for every position up
+    to 3,000 and every weekly capacity up to 60."""
+    from fractions import Fraction
+
+    share = Fraction(str(service.ESTIMATE_USABLE_SHARE))
+    differing = await session.execute(
+        text(
+            "SELECT count(*) FROM generate_series(1, 3000) AS pos, generate_series(1, 60) AS cap "
+            "WHERE (pos - 1) / cap <> floor((pos - 1) / cap::numeric) "
+            "OR (pos * :den + cap * :num - 1) / (cap * :num) <> ceil(pos / (cap * CAST(:share AS numeric)))"
+        ),
+        {"num": share.numerator, "den": share.denominator, "share": service.ESTIMATE_USABLE_SHARE},
+    )
+    assert differing.scalar_one() == 0
+
+
 async def test_second_refresh_the_same_day_writes_nothing(session: AsyncSession, settings: Settings) -> None:
     await populate(session, settings, 200, seed=3)
     first = await refresh.refresh_all(session, settings)

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, fields
 from datetime import date, datetime
+from fractions import Fraction
 from typing import Any
 
 from sqlalchemy import BigInteger, any_, bindparam, func, select, text, update
@@ -1157,13 +1158,15 @@ WITH keys AS ({queues}
     WHERE e.status = 'autorizada'
     WINDOW w AS (PARTITION BY q.n ORDER BY e.score DESC NULLS LAST, e.authorized_at, e.id)
 ), estimated AS (
+    -- in exact integers, as waitlist.refresh computes them: the earliest week floor((pos - 1) / capacity), the
+    -- latest ceil(pos / (capacity * share)) with share = share_num / share_den (numeric division cost ~2 µs a row)
     SELECT r.*,
            CASE WHEN r.weekly_capacity > 0
-                THEN CAST(:today AS date) + CAST(floor((r.pos - 1) / r.weekly_capacity::numeric) * 7 AS int) END
-               AS est_from,
+                THEN CAST(:today AS date) + CAST((r.pos - 1) / r.weekly_capacity * 7 AS int) END AS est_from,
            CASE WHEN r.weekly_capacity > 0
                 THEN CAST(:today AS date)
-                     + CAST(ceil(r.pos / (r.weekly_capacity * CAST(:share AS numeric))) * 7 + 6 AS int) END AS est_to
+                     + CAST((r.pos * :share_den + r.weekly_capacity * :share_num - 1)
+                            / (r.weekly_capacity * :share_num) * 7 + 6 AS int) END AS est_to
     FROM ranked r
 ), changed AS MATERIALIZED (
     -- the figures the rows have now come from the same read that ranked them: no second look-up per row.
@@ -1221,7 +1224,12 @@ async def recompute_positions(
     takes ``FOR KEY SHARE`` on the entry) is written at once instead of waiting, and an entry such a row is being
     written for is not skipped. A transition's lock (``lock_entries``, also ``FOR NO KEY UPDATE``) still conflicts,
     so its entry is still skipped (``tests/allocation/test_allocation_concurrency.py``, the repositioning's locks)."""
-    params: dict[str, Any] = {"today": local_today(settings), "share": ESTIMATE_USABLE_SHARE}
+    share = Fraction(str(ESTIMATE_USABLE_SHARE))
+    params: dict[str, Any] = {
+        "today": local_today(settings),
+        "share_num": share.numerator,
+        "share_den": share.denominator,
+    }
     which = _EVERY_QUEUE
     if queues is not None:
         keys = list(dict.fromkeys(queues))  # each queue once: a key given twice would rank its entries twice
