@@ -453,3 +453,16 @@ def test_separate_process(receiver: Receiver) -> None:
         assert stats["accepted"] == 1
         assert stats["callbacks"]["responses"] == {"204": 2}
         assert receiver.all_valid()
+
+
+def test_a_create_that_stalls_past_a_reset_is_not_counted_after_it(fake: FakeTwilio) -> None:
+    """A stalled create whose client gave up finishes after the next test's ``reset``: it must not appear in that
+    test's counters (the suite once saw ``{"503": 2}`` where one 503 was injected, under load)."""
+    impatient = Client(ACCOUNT_SID, AUTH_TOKEN, http_client=TwilioHttpClient(timeout=0.1))
+    impatient.api.base_url = fake.base_url
+    fake.stall_next(1, 0.5, accept=False)
+    with pytest.raises(requests.exceptions.Timeout):
+        impatient.messages.create(to=CITIZEN, from_=SENDER, body="atrasada")
+    fake.reset(config=True)
+    time.sleep(0.8)  # the stalled create answers its 503 meanwhile
+    assert fake.stats()["create_responses"] == {}

@@ -1077,6 +1077,10 @@ class FakeTwilio:
                 media_urls.append(value)
             form.setdefault(name, value)
         record = self._record_request(request, form)
+        with self._lock:
+            # The counters of the records this request belongs to: a create that stalls past a ``reset`` (a
+            # client that timed out, the test over) is counted in the records it started in, not the next test's.
+            statuses = self._create_statuses
         response = self._guard(request)
         if response is None:
             try:
@@ -1085,7 +1089,7 @@ class FakeTwilio:
                 response = _error_response(rejection.status, rejection.code, rejection.message, rejection.headers)
         with self._lock:
             record.status = response.status
-            self._create_statuses[response.status] += 1
+            statuses[response.status] += 1
         return response
 
     def _draw_fault(self) -> tuple[str, int] | None:
