@@ -313,9 +313,7 @@ async def test_the_estimates_in_integers_equal_the_decimal_formula(session: Asyn
     """``recompute_positions`` computes the estimated weeks in integers (as the refresh does): the same figures as
     floor((pos - 1) / capacity) and ceil(pos / (capacity * share)) in PostgreSQL's numeric, for every position up
     to 3,000 and every weekly capacity up to 60."""
-    from fractions import Fraction
-
-    share = Fraction(str(service.ESTIMATE_USABLE_SHARE))
+    share = service.ESTIMATE_USABLE_FRACTION
     differing = await session.execute(
         text(
             "SELECT count(*) FROM generate_series(1, 3000) AS pos, generate_series(1, 60) AS cap "

@@ -38,7 +38,6 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
-from fractions import Fraction
 from typing import Any, Final
 
 import numpy as np
@@ -318,7 +317,7 @@ def _positions(rows: _Rows, scores: I64, capacity: I64) -> tuple[I64, I64, I64, 
     cap = capacity[queue]
     # est_from = today + floor((pos - 1) / cap) weeks; est_to = today + ceil(pos / (cap * share)) weeks + 6 days,
     # in exact integers (the share is a decimal, as PostgreSQL's numeric takes it).
-    share = Fraction(str(service.ESTIMATE_USABLE_SHARE))
+    share = service.ESTIMATE_USABLE_FRACTION
     has = cap > 0
     safe = np.where(has, cap, 1)
     est_from = np.where(has, (position - 1) // safe * 7, _NULL_INT)

@@ -1124,6 +1124,9 @@ async def rescore(
 # An honest range: the earliest date assumes every slot offered goes to this queue in order; the latest assumes
 # only 80% of them do (no-shows, urgent entries arriving ahead, slots lost), plus the week in progress.
 ESTIMATE_USABLE_SHARE = 0.8
+#: The same share as an exact fraction (4/5): the estimates are computed in integers from it, here and in
+#: ``waitlist.refresh``.
+ESTIMATE_USABLE_FRACTION = Fraction(str(ESTIMATE_USABLE_SHARE))
 
 #: ``work_mem`` per row of ``waitlist_entry`` for :func:`recompute_positions`: its window sort of a million
 #: waiting rows took 134 MB in memory, its hashes 53–55 MB each (``docs/benchmarks.md``).
@@ -1224,7 +1227,7 @@ async def recompute_positions(
     takes ``FOR KEY SHARE`` on the entry) is written at once instead of waiting, and an entry such a row is being
     written for is not skipped. A transition's lock (``lock_entries``, also ``FOR NO KEY UPDATE``) still conflicts,
     so its entry is still skipped (``tests/allocation/test_allocation_concurrency.py``, the repositioning's locks)."""
-    share = Fraction(str(ESTIMATE_USABLE_SHARE))
+    share = ESTIMATE_USABLE_FRACTION
     params: dict[str, Any] = {
         "today": local_today(settings),
         "share_num": share.numerator,
