@@ -296,7 +296,7 @@ async def _baseline(url: str, csv_path: Path) -> dict[str, float]:
         t = time.perf_counter()
         await conn.fetch(
             "SELECT id, rank() OVER (PARTITION BY oci_code, scope_kind, scope_code ORDER BY score DESC, authorized_at,"
-            " id) FROM waitlist_entry WHERE status = 'autorizada'"
+            " id) FROM waitlist_entry JOIN waitlist_standing ON entry_id = id WHERE status = 'autorizada'"
         )
         rank_seconds = time.perf_counter() - t
     finally:

@@ -54,8 +54,8 @@ async def _mark(db: BenchDb) -> None:
         async with database.transaction() as session:
             await session.execute(
                 text(
-                    "UPDATE waitlist_entry SET position_updated_at = position_updated_at - interval '1 day' "
-                    "WHERE status = 'autorizada'"
+                    "UPDATE waitlist_standing s SET position_updated_at = s.position_updated_at - interval '1 day' "
+                    "FROM waitlist_entry e WHERE e.id = s.entry_id AND e.status = 'autorizada'"
                 )
             )
     finally:

@@ -3,6 +3,10 @@ item 1), run by hand (never by pytest)::
 
     .venv/bin/python -m benchmarks.bench_standing_table URL [--runs 3]
 
+*Since migration 0026 (decision 0034) the refresh writes such a table,* ``waitlist_standing``: *this benchmark
+compares the two layouts on the schema before it (a database at migration 0025 and the tree of that time, e.g.*
+``git worktree add /tmp/before 247b5f9``*); it does not run on a later schema.*
+
 ``URL`` is a copy of a state's database, e.g. of ``bench_cycle``'s template (``CREATE DATABASE x TEMPLATE
 regula_bench_cycle_…``: a million waiting entries as the cycle leaves them). It is changed: use a copy.
 

@@ -60,10 +60,10 @@ SELECT oci_code, scope_kind, scope_code, count(*) AS n FROM waitlist_entry WHERE
 GROUP BY 1, 2, 3 HAVING count(*) >= 2 ORDER BY n {order} LIMIT :k
 """
 _ENDS = """
-SELECT (SELECT id FROM waitlist_entry WHERE status = 'autorizada' AND oci_code = :o AND scope_kind = :sk
-          AND scope_code = :sc ORDER BY position ASC LIMIT 1),
-       (SELECT id FROM waitlist_entry WHERE status = 'autorizada' AND oci_code = :o AND scope_kind = :sk
-          AND scope_code = :sc ORDER BY position DESC LIMIT 1)
+SELECT (SELECT id FROM waitlist_entry JOIN waitlist_standing ON entry_id = id WHERE status = 'autorizada'
+          AND oci_code = :o AND scope_kind = :sk AND scope_code = :sc ORDER BY position ASC LIMIT 1),
+       (SELECT id FROM waitlist_entry JOIN waitlist_standing ON entry_id = id WHERE status = 'autorizada'
+          AND oci_code = :o AND scope_kind = :sk AND scope_code = :sc ORDER BY position DESC LIMIT 1)
 """
 
 
@@ -131,7 +131,10 @@ async def note_during_repositioning(url: str, after: float, hold: float) -> dict
     try:
         async with db.transaction() as session:
             await session.execute(
-                text("UPDATE waitlist_entry SET position_updated_at = NULL WHERE status = 'autorizada'")
+                text(
+                    "UPDATE waitlist_standing s SET position_updated_at = NULL FROM waitlist_entry e "
+                    "WHERE e.id = s.entry_id AND e.status = 'autorizada'"
+                )
             )
             entry_id = (
                 await session.execute(text("SELECT min(id) FROM waitlist_entry WHERE status = 'autorizada'"))

@@ -320,7 +320,7 @@ async def machine(db: BenchDb) -> dict[str, Any]:
 
 BASELINE_SQL = (
     "SELECT id, rank() OVER (PARTITION BY oci_code, scope_kind, scope_code ORDER BY score DESC, authorized_at, id) "
-    "FROM waitlist_entry WHERE status = 'autorizada'"
+    "FROM waitlist_entry JOIN waitlist_standing ON entry_id = id WHERE status = 'autorizada'"
 )
 
 
@@ -385,8 +385,8 @@ async def two_step(session: AsyncSession, settings: Settings, today: date) -> di
     await conn.execute(f"CREATE TEMP TABLE bench_scores ({columns}) ON COMMIT DROP")
     await conn.copy_to_table("bench_scores", source=io.BytesIO(payload), format="binary")
     await conn.execute(
-        "UPDATE waitlist_entry e SET score = t.score, policy_id = t.policy_id FROM bench_scores t "
-        "WHERE e.id = t.id AND (e.score IS DISTINCT FROM t.score OR e.policy_id IS DISTINCT FROM t.policy_id)"
+        "UPDATE waitlist_standing s SET score = t.score, policy_id = t.policy_id FROM bench_scores t "
+        "WHERE s.entry_id = t.id AND (s.score IS DISTINCT FROM t.score OR s.policy_id IS DISTINCT FROM t.policy_id)"
     )
     t3 = time.perf_counter()
     original = service.local_today
@@ -541,7 +541,8 @@ async def read_costs(db: BenchDb, runs: int) -> dict[str, Any]:
                 rows = (
                     await session.execute(
                         text(
-                            "SELECT id, score FROM waitlist_entry WHERE status = 'autorizada' AND oci_code = :o "
+                            "SELECT id, score FROM waitlist_entry JOIN waitlist_standing ON entry_id = id "
+                            "WHERE status = 'autorizada' AND oci_code = :o "
                             "AND scope_kind = :k AND scope_code = :c ORDER BY id LIMIT 50"
                         ),
                         {"o": oci, "k": kind, "c": code},

@@ -485,13 +485,17 @@ async def _queue_rows(world: World, n: int) -> tuple[list[int], Any]:
             )
         ).all()
         assert len(keys) == 1, keys
-        await conn.execute(text("UPDATE waitlist_entry SET position = NULL WHERE id = ANY(:ids)"), {"ids": ids})
+        await conn.execute(
+            text("UPDATE waitlist_standing SET position = NULL WHERE entry_id = ANY(:ids)"), {"ids": ids}
+        )
     return ids, QueueKey(*keys[0])
 
 
 async def _positions(world: World, ids: list[int]) -> dict[int, int | None]:
     async with world.engine.connect() as conn:
-        rows = await conn.execute(text("SELECT id, position FROM waitlist_entry WHERE id = ANY(:ids)"), {"ids": ids})
+        rows = await conn.execute(
+            text("SELECT entry_id, position FROM waitlist_standing WHERE entry_id = ANY(:ids)"), {"ids": ids}
+        )
         return {int(i): p for i, p in rows}
 
 

@@ -167,8 +167,14 @@ async def test_the_column_builder_gives_the_orm_builders_bytes_on_the_demonstrat
         text(
             "UPDATE waitlist_entry SET suspended_days = id % 7, "
             "paused_since = CASE WHEN id % 5 = 0 THEN now() - make_interval(days => (id % 11)::int) END, "
-            "authorized_at = authorized_at - make_interval(days => (id % 90)::int), score = (id * 37) % 40000 "
+            "authorized_at = authorized_at - make_interval(days => (id % 90)::int) "
             "WHERE status = 'autorizada'"
+        )
+    )
+    await session.execute(
+        text(
+            "UPDATE waitlist_standing s SET score = (e.id * 37) % 40000 FROM waitlist_entry e "
+            "WHERE e.id = s.entry_id AND e.status = 'autorizada'"
         )
     )
     other = (await session.execute(text("SELECT min(id) FROM waitlist_entry WHERE status = 'autorizada'"))).scalar_one()

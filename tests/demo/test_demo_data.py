@@ -351,8 +351,9 @@ async def _digest(engine: AsyncEngine, settings: Settings) -> str:
             await load_demo_data(session, settings, seed=SEED, citizens=400)
             rows = await session.execute(
                 text(
-                    "SELECT c.cpf, c.cns, c.name, c.birth_date, e.protocol, e.oci_code, e.status, e.position "
+                    "SELECT c.cpf, c.cns, c.name, c.birth_date, e.protocol, e.oci_code, e.status, s.position "
                     "FROM waitlist_entry e JOIN citizen c ON c.id = e.citizen_id "
+                    "JOIN waitlist_standing s ON s.entry_id = e.id "
                     "WHERE e.external_source = 'demo' ORDER BY e.protocol"
                 )
             )

@@ -45,16 +45,19 @@ WITH m AS (SELECT ibge_code, health_region_code, row_number() OVER (ORDER BY ibg
        RETURNING id, municipality_ibge)
 INSERT INTO waitlist_entry (protocol, citizen_id, oci_code, catalog_competencia, cid_code, risk_class,
     risk_justification, checklist, requesting_cnes, municipality_ibge, uf, scope_kind, scope_code, status,
-    status_changed_at, requested_at, authorized_at, max_days, suspended_days, position, queue_size,
-    created_at, updated_at)
+    status_changed_at, requested_at, authorized_at, max_days, suspended_days, created_at, updated_at)
 SELECT 'SC26' || lpad(c.id::text, 8, '0'), c.id, o.code, '202601', 'I209',
        (ARRAY['vermelho','amarelo','verde','azul'])[1 + c.id % 4], 'Sintético para medir a exportação.', '{}',
        '2691868', c.municipality_ibge, 'SC', 'region', coalesce(m.health_region_code, '42007'),
        CASE WHEN c.id % 20 = 0 THEN 'agendada' WHEN c.id % 4 = 1 THEN 'solicitada' ELSE 'autorizada' END,
        now(), now() - interval '30 days', CASE WHEN c.id % 4 <> 1 THEN now() - interval '20 days' END,
-       60, 0,
-       CASE WHEN c.id % 4 <> 1 THEN c.id END, CASE WHEN c.id % 4 <> 1 THEN :n END, now(), now()
+       60, 0, now(), now()
 FROM c JOIN o ON o.i = c.id % 10 JOIN m ON m.ibge_code = c.municipality_ibge
+"""
+# The standing rows the entries' trigger made (decision 0034): stand-in positions for the waiting ones.
+POSITIONS = """
+UPDATE waitlist_standing s SET position = e.citizen_id, queue_size = :n
+FROM waitlist_entry e WHERE e.id = s.entry_id AND e.status <> 'solicitada'
 """
 BOOK = """
 WITH s AS (INSERT INTO agenda_slot (cnes, oci_code, starts_at, modality, capacity, booked, status, created_at)
@@ -81,6 +84,7 @@ async def _fill(url: str, settings: Settings, n: int) -> None:
                 )
             )
             await s.execute(text(FILL), {"n": n})
+            await s.execute(text(POSITIONS), {"n": n})
             await s.execute(text(BOOK))
         async with db.engine.connect() as conn:
             await conn.execution_options(isolation_level="AUTOCOMMIT")

@@ -24,17 +24,20 @@ async def test_counts_equal_a_count_in_python(session: AsyncSession, settings: S
     await populate(session, settings, 300, seed=7)
     await refresh.refresh_all(session, settings)
     # Few distinct scores, so ties with the wanted scores are common.
-    await session.execute(text("UPDATE waitlist_entry SET score = score % 7 WHERE status = 'autorizada'"))
+    await session.execute(text("UPDATE waitlist_standing SET score = score % 7 WHERE score IS NOT NULL"))
     # One entry not scored yet: in its queue's size, above nobody.
     await session.execute(
         text(
-            "UPDATE waitlist_entry SET score = NULL "
-            "WHERE id = (SELECT min(id) FROM waitlist_entry WHERE status = 'autorizada')"
+            "UPDATE waitlist_standing SET score = NULL "
+            "WHERE entry_id = (SELECT min(id) FROM waitlist_entry WHERE status = 'autorizada')"
         )
     )
     rows = (
         await session.execute(
-            text("SELECT oci_code, scope_kind, scope_code, score FROM waitlist_entry WHERE status = 'autorizada'")
+            text(
+                "SELECT oci_code, scope_kind, scope_code, score FROM waitlist_entry "
+                "JOIN waitlist_standing ON entry_id = id WHERE status = 'autorizada'"
+            )
         )
     ).all()
     queues: dict[QueueKey, list[int | None]] = defaultdict(list)

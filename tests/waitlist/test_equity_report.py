@@ -72,7 +72,14 @@ async def test_with_the_weights_is_the_real_queue_order(session: AsyncSession, s
     report = await equity.equity_report(session, settings, NATIONAL, today)
     assert report.queues and sum(q.size for q in report.queues) > 100
     stored = dict(
-        (await session.execute(text("SELECT id, position FROM waitlist_entry WHERE status = 'autorizada'"))).all()
+        (
+            await session.execute(
+                text(
+                    "SELECT id, position FROM waitlist_entry JOIN waitlist_standing ON entry_id = id "
+                    "WHERE status = 'autorizada'"
+                )
+            )
+        ).all()
     )
     facts = await repo.waiting_facts(session, NATIONAL, today, settings.timezone)
     latest = await service.latest_policies(session)

@@ -432,7 +432,10 @@ async def test_authorized_row_keeps_its_waiting_time_and_gets_a_position(
         (3, "status", "status_nao_importavel"),
     }
     entry = (
-        await session.execute(text("SELECT * FROM waitlist_entry WHERE external_id = :e"), {"e": rows[0]["id_externo"]})
+        await session.execute(
+            text("SELECT * FROM waitlist_entry JOIN waitlist_standing ON entry_id = id WHERE external_id = :e"),
+            {"e": rows[0]["id_externo"]},
+        )
     ).one()
     assert entry.status == "autorizada"
     assert entry.authorized_at.astimezone(TZ) == datetime(

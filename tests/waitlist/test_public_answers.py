@@ -3,7 +3,7 @@ an answer, and the bound on one that nothing in this process invalidated."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import httpx
@@ -12,7 +12,7 @@ from sqlalchemy import text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from tests.waitlist import test_waitlist_api as api
 
-from regula.waitlist.models import WaitlistEntry
+from regula.waitlist.models import WaitlistEntry, WaitlistStanding
 from regula.waitlist.public_answers import ANSWERS, PUBLIC_ANSWER_SECONDS, AnswerCache
 
 pytestmark = pytest.mark.usefixtures("reference_data")
@@ -59,18 +59,24 @@ async def test_a_write_in_this_process_shows_on_the_next_look_up(
     entry = await _entry(client, make_user)
     protocol = entry["protocol"]
     assert await _position(client, protocol) == 1
-    # A Core UPDATE through a session (as the queue recomputes run)…
-    await session.execute(update(WaitlistEntry).where(WaitlistEntry.id == entry["id"]).values(position=7))  # type: ignore[arg-type]
+    # A Core UPDATE of the standing row through a session (as the queue recomputes run)…
+    await session.execute(
+        update(WaitlistStanding).where(WaitlistStanding.entry_id == entry["id"]).values(position=7)  # type: ignore[arg-type]
+    )
     await session.commit()
     assert await _position(client, protocol.lower()) == 7  # the protocol as typed: normalized before the key
     # …a textual one…
-    await session.execute(text("UPDATE waitlist_entry SET position = 8 WHERE id = :id"), {"id": entry["id"]})
+    await session.execute(text("UPDATE waitlist_standing SET position = 8 WHERE entry_id = :id"), {"id": entry["id"]})
     await session.commit()
     assert await _position(client, protocol) == 8
-    # …and an ORM flush of the entry.
+    # …and an ORM flush of the entry: a position written where no session sees it shows once the flush has run.
+    connection = await session.connection()
+    await connection.exec_driver_sql(f"UPDATE waitlist_standing SET position = 9 WHERE entry_id = {int(entry['id'])}")
+    await session.commit()
+    assert await _position(client, protocol) == 8  # remembered
     row = await session.get(WaitlistEntry, entry["id"])
     assert row is not None
-    row.position = 9
+    row.updated_at = row.updated_at + timedelta(seconds=1)
     await session.commit()
     assert await _position(client, protocol) == 9
 
@@ -85,7 +91,7 @@ async def test_a_write_elsewhere_shows_within_the_bound(
     assert await _position(client, protocol) == 1
     # Another process's write (another worker, the scheduler's refresh): no session event of this one sees it.
     connection = await session.connection()
-    await connection.exec_driver_sql(f"UPDATE waitlist_entry SET position = 4 WHERE id = {int(entry['id'])}")
+    await connection.exec_driver_sql(f"UPDATE waitlist_standing SET position = 4 WHERE entry_id = {int(entry['id'])}")
     clock.now += PUBLIC_ANSWER_SECONDS - 0.5
     assert await _position(client, protocol) == 1  # remembered: at most the bound behind
     clock.now += 0.5

@@ -72,7 +72,9 @@ async def test_analysis_list_shows_provisional_standing_that_authorization_confi
 
     await authorize(client, reg_login, yellow["id"])
     position, score = (
-        await session.execute(text("SELECT position, score FROM waitlist_entry WHERE id = :e"), {"e": yellow["id"]})
+        await session.execute(
+            text("SELECT position, score FROM waitlist_standing WHERE entry_id = :e"), {"e": yellow["id"]}
+        )
     ).one()
     assert (position, score) == (2, predicted)  # the projection is the rule itself, applied the same day
 

@@ -48,7 +48,7 @@ async def test_after_the_nightly_refresh_the_explanation_is_the_refreshed_score_
     )
     await refresh_all(session, settings)
     stored = (
-        await session.execute(text("SELECT score FROM waitlist_entry WHERE id = :id"), {"id": entry["id"]})
+        await session.execute(text("SELECT score FROM waitlist_standing WHERE entry_id = :id"), {"id": entry["id"]})
     ).scalar_one()
     assert stored > authorized["score"]
 

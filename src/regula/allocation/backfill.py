@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import contains_eager
 from sqlmodel import col
 
 from regula.config import Settings
@@ -25,7 +26,7 @@ from regula.providers.models import AgendaSlot, Establishment, EstablishmentOffe
 from regula.territory.reference import territory
 from regula.waitlist import service as wl
 from regula.waitlist.events import EntryLeftBooking
-from regula.waitlist.models import WaitlistEntry
+from regula.waitlist.models import WaitlistEntry, WaitlistStanding
 from regula.waitlist.states import EntryStatus
 
 BOOKED_STATUSES = frozenset({EntryStatus.AGENDADA.value, EntryStatus.CONFIRMADA.value})
@@ -128,6 +129,8 @@ async def backfill_slot(
         await session.execute(
             select(WaitlistEntry, Citizen)
             .join(Citizen, col(Citizen.id) == col(WaitlistEntry.citizen_id))
+            .join(WaitlistStanding, col(WaitlistStanding.entry_id) == col(WaitlistEntry.id))
+            .options(contains_eager(WaitlistEntry.standing))  # type: ignore[arg-type]
             .where(
                 col(WaitlistEntry.status) == EntryStatus.AUTORIZADA.value,
                 col(WaitlistEntry.oci_code) == slot.oci_code,
@@ -139,7 +142,9 @@ async def backfill_slot(
                 .exists(),
             )
             .order_by(
-                col(WaitlistEntry.score).desc().nulls_last(), col(WaitlistEntry.authorized_at), col(WaitlistEntry.id)
+                col(WaitlistStanding.score).desc().nulls_last(),
+                col(WaitlistEntry.authorized_at),
+                col(WaitlistEntry.id),
             )
             .limit(500)
         )

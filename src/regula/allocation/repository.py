@@ -288,7 +288,7 @@ ASSIGNMENT_SORTS = Sorts(
         ),
         SortKey("prestador", col(Establishment.name), str),
         SortKey("protocolo", col(WaitlistEntry.protocol), str),
-        SortKey("pontuacao", func.coalesce(col(WaitlistEntry.score), 0), int, descending_first=True),
+        SortKey("pontuacao", func.coalesce(WaitlistEntry.score, 0), int, descending_first=True),
     ),
     default="data",
     default_descending=False,

@@ -43,7 +43,7 @@ from regula.providers.models import AgendaSlot, Establishment, EstablishmentOffe
 from regula.territory.reference import territory
 from regula.waitlist import measures
 from regula.waitlist import service as wl
-from regula.waitlist.models import WaitlistEntry
+from regula.waitlist.models import WaitlistEntry, WaitlistStanding
 from regula.waitlist.states import EntryStatus
 
 DEFAULT_HORIZON_DAYS = 60
@@ -126,7 +126,7 @@ async def build_instance(
         select(
             col(WaitlistEntry.id),
             col(WaitlistEntry.municipality_ibge),
-            col(WaitlistEntry.score),
+            col(WaitlistStanding.score),
             col(WaitlistEntry.oci_code),
             col(WaitlistEntry.scope_kind),
             col(WaitlistEntry.scope_code),
@@ -135,6 +135,7 @@ async def build_instance(
             col(Citizen.sex),
             col(Citizen.birth_date),
         )
+        .join(WaitlistStanding, col(WaitlistStanding.entry_id) == col(WaitlistEntry.id))
         .join(Citizen, col(Citizen.id) == col(WaitlistEntry.citizen_id))
         .where(
             col(WaitlistEntry.status) == EntryStatus.AUTORIZADA.value,

@@ -1251,8 +1251,10 @@ ENTRY_COLUMNS: Final = (
     "professional_cbo",
     "municipality_ibge", "uf", "scope_kind", "scope_code", "status", "status_changed_at", "external_source",
     "external_id", "requested_at", "authorized_at", "max_days", "suspended_days", "paused_since",
-    "score", "policy_id", "created_by", "created_at", "updated_at",
+    "created_by", "created_at", "updated_at",
 )  # fmt: skip
+#: An entry's daily figures live in ``waitlist_standing`` (decision 0034): its score and policy, written with it.
+STANDING_COLUMNS: Final = ("entry_id", "score", "policy_id")
 EVENT_COLUMNS: Final = (
     "entry_id", "occurred_at", "kind", "from_status", "to_status", "reason_code", "reason_text", "actor_username",
     "actor_role", "data",
@@ -1337,14 +1339,16 @@ def entry_rows(gen: Generator) -> list[tuple[Any, ...]]:
             "max_days": e.oci.max_days,
             "suspended_days": e.suspended_days,
             "paused_since": at(e.paused_t) if e.paused_t is not None else None,
-            "score": e.score,
-            "policy_id": e.policy_id,
             "created_by": e.requester[0],
             "created_at": requested,
             "updated_at": changed,
         }
         rows.append(pick(row))
     return rows
+
+
+def standing_rows(gen: Generator) -> list[tuple[Any, ...]]:
+    return [(e.id, e.score, e.policy_id) for e in gen.entries]
 
 
 def event_rows(gen: Generator) -> list[tuple[Any, ...]]:

@@ -38,6 +38,7 @@ from regula.demo.generation import (
     EVENT_COLUMNS,
     MACRO_SCOPE_MACROS,
     SLOT_COLUMNS,
+    STANDING_COLUMNS,
     UF,
     Clock,
     DemoRandom,
@@ -46,6 +47,7 @@ from regula.demo.generation import (
     citizen_rows,
     entry_rows,
     event_rows,
+    standing_rows,
     years_old,
 )
 from regula.demo.programs import seed_demo_par
@@ -86,8 +88,8 @@ async def _foreign_keys_trusted(session: AsyncSession) -> AsyncIterator[None]:
     the database role may (a superuser, or the embedded server's owner role, which ``regula demo`` loads as and
     which is granted the setting), the copies run with ``session_replication_role = replica``, as ``pg_restore
     --disable-triggers`` does, and the setting is put back right after (``SET LOCAL``: on an error the rollback puts
-    it back). These tables have no insert trigger besides those checks. Other roles (the app's) just pay for the
-    checks."""
+    it back). These tables have no insert trigger besides those checks but the one making the entries' standing
+    rows, which ``_standing`` writes either way. Other roles (the app's) just pay for the checks."""
     trusted = await _may_set_replication_role(session)
     if trusted:
         await session.execute(text("SET LOCAL session_replication_role = replica"))
@@ -156,6 +158,23 @@ async def _score(session: AsyncSession, gen: Generator) -> None:
         )
         score = priority.compute_score(facts, compiled[pol.id])
         e.score, e.policy_id = score.value, pol.id
+
+
+async def _standing(session: AsyncSession, gen: Generator) -> None:
+    """The entries' standing rows with their scores (decision 0034). The insert trigger made them (empty) unless
+    the copies ran with triggers off (``_foreign_keys_trusted``): one upsert covers both."""
+    await session.execute(
+        text("CREATE TEMP TABLE demo_standing (entry_id bigint, score bigint, policy_id bigint) ON COMMIT DROP")
+    )
+    await _copy(session, "demo_standing", STANDING_COLUMNS, standing_rows(gen))
+    await session.execute(
+        text(
+            "INSERT INTO waitlist_standing (entry_id, score, policy_id) "
+            "SELECT entry_id, score, policy_id FROM demo_standing ORDER BY entry_id "
+            "ON CONFLICT (entry_id) DO UPDATE SET score = EXCLUDED.score, policy_id = EXCLUDED.policy_id"
+        )
+    )
+    await session.execute(text("DROP TABLE demo_standing"))
 
 
 async def _new_ids(session: AsyncSession, table: str, n: int) -> list[int]:
@@ -307,6 +326,7 @@ async def load_demo_data(
         await _copy(session, "citizen", CITIZEN_COLUMNS, citizen_rows(gen))
         await _copy(session, "waitlist_entry", ENTRY_COLUMNS, entry_rows(gen))
         await _copy(session, "waitlist_entry_event", EVENT_COLUMNS, events)
+    await _standing(session, gen)
     capacities = await _capacities(session, gen)
     say(f"Gravando {len(network.establishments)} estabelecimentos, suas agendas e os agendamentos…")
     provided = await _providers(session, gen, network)

@@ -49,7 +49,7 @@ from regula.people.models import Citizen
 from regula.providers.models import AgendaSlot, Establishment, SlotBooking
 from regula.territory.reference import UFS, territory
 from regula.waitlist import measures
-from regula.waitlist.models import WaitlistEntry
+from regula.waitlist.models import WaitlistEntry, WaitlistStanding
 from regula.waitlist.states import ACTIVE_STATUSES, EntryStatus
 
 FORMATS: Final[tuple[str, ...]] = ("csv", "json", "fhir")
@@ -313,7 +313,7 @@ Order = Literal["queue", "citizen"]
 
 
 def _statement(flt: WaitlistFilter, order: Order) -> Select[*tuple[Any, ...]]:
-    e, c = WaitlistEntry, Citizen
+    e, c, st = WaitlistEntry, Citizen, WaitlistStanding
     stmt: Select[*tuple[Any, ...]] = (
         select(
             col(e.id).label("entry_id"),
@@ -343,10 +343,10 @@ def _statement(flt: WaitlistFilter, order: Order) -> Select[*tuple[Any, ...]]:
             col(e.max_days),
             col(e.suspended_days),
             col(e.paused_since),
-            col(e.position),
-            col(e.queue_size),
-            col(e.estimate_from),
-            col(e.estimate_to),
+            col(st.position),
+            col(st.queue_size),
+            col(st.estimate_from),
+            col(st.estimate_to),
             col(SlotBooking.id).label("booking_id"),
             col(SlotBooking.booked_at),
             col(AgendaSlot.cnes).label("booking_cnes"),
@@ -356,6 +356,7 @@ def _statement(flt: WaitlistFilter, order: Order) -> Select[*tuple[Any, ...]]:
         )
         .select_from(e)
         .join(c, col(c.id) == col(e.citizen_id))
+        .join(st, col(st.entry_id) == col(e.id))
         # Only the current booking: one per entry at most (partial unique index on entry_id WHERE status = 'ativa').
         .outerjoin(SlotBooking, and_(col(SlotBooking.entry_id) == col(e.id), col(SlotBooking.status) == "ativa"))
         .outerjoin(AgendaSlot, col(AgendaSlot.id) == col(SlotBooking.slot_id))
@@ -375,7 +376,7 @@ def _statement(flt: WaitlistFilter, order: Order) -> Select[*tuple[Any, ...]]:
         col(e.oci_code),
         col(e.scope_kind),
         col(e.scope_code),
-        col(e.position).asc().nulls_last(),
+        col(st.position).asc().nulls_last(),
         col(e.requested_at),
         col(e.id),
     )

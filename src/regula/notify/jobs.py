@@ -115,13 +115,13 @@ async def plan_position_updates(session: AsyncSession, settings: Settings) -> in
     """Tell waiting citizens where they stand: monthly, or sooner when the estimate moved by more than 14 days."""
     due = await session.execute(
         text(
-            "SELECT e.id FROM waitlist_entry e "
+            "SELECT e.id FROM waitlist_entry e JOIN waitlist_standing s ON s.entry_id = e.id "
             "LEFT JOIN LATERAL (SELECT m.created_at, (m.variables->>'estimate_from')::date AS told "
             "  FROM message m WHERE m.entry_id = e.id AND m.kind IN ('fila_entrada', 'posicao') "
             "  ORDER BY m.created_at DESC LIMIT 1) last ON true "
-            "WHERE e.status = 'autorizada' AND e.position IS NOT NULL AND ("
+            "WHERE e.status = 'autorizada' AND s.position IS NOT NULL AND ("
             "  last.created_at IS NULL OR last.created_at < now() - make_interval(days => :days) "
-            "  OR (e.estimate_from IS NOT NULL AND last.told IS NOT NULL AND abs(e.estimate_from - last.told) > 14)) "
+            "  OR (s.estimate_from IS NOT NULL AND last.told IS NOT NULL AND abs(s.estimate_from - last.told) > 14)) "
             "ORDER BY e.id LIMIT :n"
         ),
         {"days": settings.notify_position_days, "n": PLANNING_BATCH},

@@ -4,8 +4,9 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Optional
 
+from pydantic import ConfigDict
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -18,10 +19,15 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    select,
     text,
 )
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlmodel import Field, SQLModel
+from sqlalchemy.ext.hybrid import hybrid_property
+from sqlalchemy.orm import relationship
+from sqlalchemy.sql.elements import ColumnElement
+from sqlmodel import Field, Relationship, SQLModel
 
 from regula.db.base import utcnow
 
@@ -83,6 +89,8 @@ class QueueCapacity(SQLModel, table=True):
 class WaitlistEntry(SQLModel, table=True):
     __tablename__ = "waitlist_entry"
     __audited__ = True
+    # the daily figures below are SQLAlchemy hybrids (an instance's value, a query's expression), not fields
+    model_config = ConfigDict(ignored_types=(hybrid_property,))  # type: ignore[assignment]
     __table_args__ = (
         Index(
             "uq_waitlist_entry_active_citizen_oci",
@@ -141,6 +149,108 @@ class WaitlistEntry(SQLModel, table=True):
     max_days: int = Field(sa_column=Column(Integer, nullable=False))
     suspended_days: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
     paused_since: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    escalated_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    created_by: str | None = Field(default=None, sa_column=Column(String(64)))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
+
+    # Its daily figures (score, position, queue size, estimates), in their own narrow row (decision 0034), loaded
+    # with the entry. Read them through the properties below; they are written in SQL only (the refresh,
+    # ``service.recompute_positions``, ``service.rescore``).
+    standing: Optional["WaitlistStanding"] = Relationship(  # noqa: UP037, UP045 (SQLModel resolves the name)
+        sa_relationship=relationship("WaitlistStanding", lazy="joined", uselist=False, viewonly=True)
+    )
+
+    def audit_place(self) -> tuple[str | None, str | None]:
+        return self.uf, self.municipality_ibge
+
+    @hybrid_property
+    def score(self) -> int | None:
+        s = self._standing()
+        return s.score if s is not None else None
+
+    @score.inplace.expression
+    @classmethod
+    def _score_sql(cls) -> ColumnElement[int | None]:
+        return _standing_sql("score")
+
+    @hybrid_property
+    def policy_id(self) -> int | None:
+        s = self._standing()
+        return s.policy_id if s is not None else None
+
+    @policy_id.inplace.expression
+    @classmethod
+    def _policy_id_sql(cls) -> ColumnElement[int | None]:
+        return _standing_sql("policy_id")
+
+    @hybrid_property
+    def position(self) -> int | None:
+        s = self._standing()
+        return s.position if s is not None else None
+
+    @position.inplace.expression
+    @classmethod
+    def _position_sql(cls) -> ColumnElement[int | None]:
+        return _standing_sql("position")
+
+    @hybrid_property
+    def queue_size(self) -> int | None:
+        s = self._standing()
+        return s.queue_size if s is not None else None
+
+    @queue_size.inplace.expression
+    @classmethod
+    def _queue_size_sql(cls) -> ColumnElement[int | None]:
+        return _standing_sql("queue_size")
+
+    @hybrid_property
+    def estimate_from(self) -> date | None:
+        s = self._standing()
+        return s.estimate_from if s is not None else None
+
+    @estimate_from.inplace.expression
+    @classmethod
+    def _estimate_from_sql(cls) -> ColumnElement[date | None]:
+        return _standing_sql("estimate_from")
+
+    @hybrid_property
+    def estimate_to(self) -> date | None:
+        s = self._standing()
+        return s.estimate_to if s is not None else None
+
+    @estimate_to.inplace.expression
+    @classmethod
+    def _estimate_to_sql(cls) -> ColumnElement[date | None]:
+        return _standing_sql("estimate_to")
+
+    @hybrid_property
+    def position_updated_at(self) -> datetime | None:
+        s = self._standing()
+        return s.position_updated_at if s is not None else None
+
+    @position_updated_at.inplace.expression
+    @classmethod
+    def _position_updated_at_sql(cls) -> ColumnElement[datetime | None]:
+        return _standing_sql("position_updated_at")
+
+    def _standing(self) -> WaitlistStanding | None:
+        """The loaded standing row, or None before it was ever loaded (an entry just inserted: its row is made by
+        the database's trigger, and an async session cannot load it lazily)."""
+        loaded = sa_inspect(self).attrs.standing.loaded_value
+        return loaded if isinstance(loaded, WaitlistStanding) else None
+
+
+class WaitlistStanding(SQLModel, table=True):
+    """A waiting entry's daily figures, one row per entry (decision 0034): what the nightly refresh and every
+    repositioning rewrite, kept apart from the entry's ~400-byte row so that each rewrite copies ~60 bytes. Made
+    with the entry by a trigger (migration 0026, for every writer at once); cleared of its position by another when
+    the entry leaves its queue. Half-full pages and no index but the key keep the rewrites heap-only."""
+
+    __tablename__ = "waitlist_standing"
+    __table_args__ = ({"postgresql_with": {"fillfactor": 50}},)
+
+    entry_id: int = Field(sa_column=Column(BigInteger, ForeignKey("waitlist_entry.id"), primary_key=True))
     score: int | None = Field(default=None, sa_column=Column(BigInteger))
     policy_id: int | None = Field(default=None, sa_column=Column(BigInteger, ForeignKey("priority_policy.id")))
     position: int | None = Field(default=None, sa_column=Column(Integer))
@@ -148,13 +258,15 @@ class WaitlistEntry(SQLModel, table=True):
     estimate_from: date | None = Field(default=None, sa_column=Column(Date))
     estimate_to: date | None = Field(default=None, sa_column=Column(Date))
     position_updated_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
-    escalated_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
-    created_by: str | None = Field(default=None, sa_column=Column(String(64)))
-    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
-    updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
 
-    def audit_place(self) -> tuple[str | None, str | None]:
-        return self.uf, self.municipality_ibge
+
+def _standing_sql(name: str) -> ColumnElement[Any]:
+    """A daily figure of the entry in a query: a correlated look-up of its standing row by the key. Statements that
+    read the figures of many entries join ``waitlist_standing`` themselves instead."""
+    table = WaitlistStanding.__table__  # type: ignore[attr-defined]
+    entry = WaitlistEntry.__table__  # type: ignore[attr-defined]
+    expression: ColumnElement[Any] = select(table.c[name]).where(table.c.entry_id == entry.c.id).scalar_subquery()
+    return expression
 
 
 class EntryEvent(SQLModel, table=True):

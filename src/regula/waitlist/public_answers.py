@@ -13,8 +13,9 @@ What a remembered answer may cost, and the bound on it:
   after it was read from the database, however often it is served. So a position is never older than the last
   recompute by more than 5 s — well inside the refresh's own granularity (once a night) and the ``updated_at``
   the answer carries.
-* **In this process**, a write to ``waitlist_entry`` through a session (an ORM flush of an entry, a Core or
-  textual INSERT/UPDATE/DELETE of the table run through a session) empties the memory when it is run and again
+* **In this process**, a write to ``waitlist_entry`` or ``waitlist_standing`` (the entry's position and estimates,
+  decision 0034) through a session (an ORM flush of an entry, a Core or textual INSERT/UPDATE/DELETE of either
+  table run through a session) empties the memory when it is run and again
   when it is committed, so a transition or a recompute made here shows on the next look-up here. This is a
   courtesy; the 5 s above is the bound that holds whatever wrote the row.
 * Only found answers are remembered: a wrong protocol or birth date goes to the database every time, so probing
@@ -35,14 +36,15 @@ from sqlalchemy import TextClause, event
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 
 from regula.core.expiring import ExpiringMap
-from regula.waitlist.models import WaitlistEntry
+from regula.waitlist.models import WaitlistEntry, WaitlistStanding
 
 PUBLIC_ANSWER_SECONDS = 5.0
 MAX_ANSWERS = 100_000  # past that the memory starts over (5 s of look-ups at 1,000/s is 5,000)
 _TOUCHED = "regula.public_answers.touched"
-_ENTRY_TABLE = WaitlistEntry.__table__  # type: ignore[attr-defined]
-#: A textual statement that writes entries (the queue recomputes are SQL text).
-_WRITES_ENTRIES = re.compile(r"\b(?:update|insert\s+into|delete\s+from)\s+waitlist_entry\b", re.IGNORECASE)
+#: The tables an answer is read from: the entry and its standing row (position, queue size, estimates).
+_TABLES = frozenset({WaitlistEntry.__tablename__, WaitlistStanding.__tablename__})
+#: A textual statement that writes either (the queue recomputes are SQL text).
+_WRITES_ENTRIES = re.compile(r"\b(?:update|insert\s+into|delete\s+from)\s+waitlist_(?:entry|standing)\b", re.IGNORECASE)
 
 V = TypeVar("V")
 
@@ -76,7 +78,9 @@ ANSWERS: AnswerCache[Any] = AnswerCache()
 
 
 def _after_flush(session: Session, flush_context: UOWTransaction) -> None:
-    if any(isinstance(obj, WaitlistEntry) for obj in (*session.new, *session.dirty, *session.deleted)):
+    if any(
+        isinstance(obj, WaitlistEntry | WaitlistStanding) for obj in (*session.new, *session.dirty, *session.deleted)
+    ):
         session.info[_TOUCHED] = True
         ANSWERS.clear()
 
@@ -85,7 +89,7 @@ def _on_execute(state: ORMExecuteState) -> None:
     statement = state.statement
     if state.is_insert or state.is_update or state.is_delete:
         # An ORM ``update(WaitlistEntry)`` names an annotated copy of the table: compare names, not identities.
-        touched = getattr(getattr(statement, "table", None), "name", None) == _ENTRY_TABLE.name
+        touched = getattr(getattr(statement, "table", None), "name", None) in _TABLES
     else:
         touched = isinstance(statement, TextClause) and _WRITES_ENTRIES.search(statement.text) is not None
     if touched:

@@ -44,7 +44,7 @@ from regula.db.listing import Slice, SortKey, Sorts, Window, fetch
 from regula.people.models import Citizen
 from regula.territory.reference import search_key
 from regula.waitlist import measures
-from regula.waitlist.models import EntryEvent, PriorityPolicyVersion, WaitlistEntry
+from regula.waitlist.models import EntryEvent, PriorityPolicyVersion, WaitlistEntry, WaitlistStanding
 from regula.waitlist.queues import QueueKey
 from regula.waitlist.states import EntryStatus
 
@@ -163,7 +163,7 @@ def _order_by(order: Order) -> list[Any]:
                 col(e.oci_code),
                 col(e.scope_kind),
                 col(e.scope_code),
-                col(e.position).asc().nulls_last(),
+                e.position.asc().nulls_last(),
                 col(e.id),
             ]
         case "oldest":
@@ -236,11 +236,11 @@ def entry_sorts(today: date, tz: str, *, under_review: bool = False) -> Sorts:
         ":",
         col(e.scope_code),
         ":",
-        func.lpad(cast(func.coalesce(col(e.position), 999_999_999), String), 10, "0"),
+        func.lpad(cast(func.coalesce(e.position, 999_999_999), String), 10, "0"),
     )
     keys: tuple[SortKey, ...] = (
         SortKey("fila", queue_order, str),
-        SortKey("pontuacao", func.coalesce(col(e.score), -1), int, descending_first=True),
+        SortKey("pontuacao", func.coalesce(e.score, -1), int, descending_first=True),
         SortKey("espera", wait, int, descending_first=True),
         SortKey("solicitacao", col(e.requested_at), datetime),
         SortKey("risco", _RISK_ORDER, int),
@@ -310,16 +310,18 @@ async def waiting_at_or_above(
     v = values(column("oci", String), column("sk", String), column("sc", String), name="queues").data(
         [(k.oci_code, k.scope_kind, k.scope_code) for k in keys]
     )
-    e = WaitlistEntry
+    e, st = WaitlistEntry, WaitlistStanding
     per_score = (
-        select(col(e.score).label("score"), func.count().label("n"))
+        select(col(st.score).label("score"), func.count().label("n"))
+        .select_from(e)
+        .join(st, col(st.entry_id) == col(e.id))
         .where(
             col(e.status) == S.AUTORIZADA.value,
             col(e.oci_code) == v.c.oci,
             col(e.scope_kind) == v.c.sk,
             col(e.scope_code) == v.c.sc,
         )
-        .group_by(col(e.score))
+        .group_by(col(st.score))
         .lateral("per_score")
     )
     stmt = select(v.c.oci, v.c.sk, v.c.sc, per_score.c.score, per_score.c.n).select_from(v.join(per_score, true()))
@@ -679,6 +681,8 @@ class PolicyReadout:
 
 
 _READOUT_FIELDS = tuple(f.name for f in fields(EntryReadout))
+_STANDING = WaitlistStanding.__table__  # type: ignore[attr-defined]
+_ENTRY = WaitlistEntry.__table__  # type: ignore[attr-defined]
 _FACT_FIELDS = tuple(f.name for f in fields(CitizenFacts))
 _POLICY = PriorityPolicyVersion.__table__  # type: ignore[attr-defined]
 _OCI_SEX = (
@@ -691,7 +695,7 @@ _OCI_SEX = (
 )
 _ENTRY_FOR_READING = DriverStatement.of(
     select(
-        *(WaitlistEntry.__table__.c[name] for name in _READOUT_FIELDS),  # type: ignore[attr-defined]
+        *(_STANDING.c[name] if name in _STANDING.c else _ENTRY.c[name] for name in _READOUT_FIELDS),
         col(Citizen.name),
         _HISTORY,
         *(Citizen.__table__.c[name] for name in _FACT_FIELDS),  # type: ignore[attr-defined]
@@ -700,8 +704,9 @@ _ENTRY_FOR_READING = DriverStatement.of(
         cast(_POLICY.c.params, Text),
         _OCI_SEX,
     )
+    .join(_STANDING, _STANDING.c.entry_id == col(WaitlistEntry.id))
     .join(Citizen, col(Citizen.id) == col(WaitlistEntry.citizen_id))
-    .outerjoin(_POLICY, _POLICY.c.id == col(WaitlistEntry.policy_id))
+    .outerjoin(_POLICY, _POLICY.c.id == _STANDING.c.policy_id)
     .where(col(WaitlistEntry.id) == bindparam("entry_id"))
 )
 
@@ -749,14 +754,15 @@ _PUBLIC_ANSWER = DriverStatement.of(
     select(
         col(WaitlistEntry.protocol),
         col(WaitlistEntry.status),
-        col(WaitlistEntry.position),
-        col(WaitlistEntry.queue_size),
-        col(WaitlistEntry.estimate_from),
-        col(WaitlistEntry.estimate_to),
-        col(WaitlistEntry.position_updated_at),
+        _STANDING.c.position,
+        _STANDING.c.queue_size,
+        _STANDING.c.estimate_from,
+        _STANDING.c.estimate_to,
+        _STANDING.c.position_updated_at,
         col(Citizen.name),
         col(Citizen.social_name),
     )
+    .join(_STANDING, _STANDING.c.entry_id == col(WaitlistEntry.id))
     .join(Citizen, col(Citizen.id) == col(WaitlistEntry.citizen_id))
     .where(col(WaitlistEntry.protocol) == bindparam("protocol"), col(Citizen.birth_date) == bindparam("birth_date"))
     .limit(1)

@@ -22,6 +22,7 @@ from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import contains_eager
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col
 
@@ -54,6 +55,7 @@ from regula.waitlist.models import (
     QueueCapacity,
     RegulationScope,
     WaitlistEntry,
+    WaitlistStanding,
 )
 from regula.waitlist.plans import PAR_APPROVAL
 from regula.waitlist.queues import SCOPE_KINDS as SCOPE_KINDS
@@ -560,6 +562,8 @@ async def try_lock_entry(session: AsyncSession, entry_id: int) -> WaitlistEntry 
     await session.flush()
     stmt = (
         select(WaitlistEntry)
+        .join(WaitlistStanding, col(WaitlistStanding.entry_id) == col(WaitlistEntry.id))
+        .options(contains_eager(WaitlistEntry.standing))  # type: ignore[arg-type]
         .where(col(WaitlistEntry.id) == entry_id)
         .with_for_update(skip_locked=True, key_share=True)
         .execution_options(populate_existing=True)
@@ -585,6 +589,10 @@ async def lock_entries(session: AsyncSession, entry_ids: Iterable[int]) -> dict[
     await session.flush()  # populate_existing below must not overwrite changes not yet written
     stmt = (
         select(WaitlistEntry)
+        # with its standing row, locked too: the repositioning locks the standing rows it writes SKIP LOCKED, and so
+        # skips an entry held here (decision 0034)
+        .join(WaitlistStanding, col(WaitlistStanding.entry_id) == col(WaitlistEntry.id))
+        .options(contains_eager(WaitlistEntry.standing))  # type: ignore[arg-type]
         .where(col(WaitlistEntry.id) == any_(bindparam("lock_ids", ids, type_=ARRAY(BigInteger))))
         .order_by(col(WaitlistEntry.id))
         .with_for_update(key_share=True)
@@ -1102,10 +1110,10 @@ async def rescore(
                 )
     if updates:
         # Core executemany: derived data, audited through the entry's history events below, not row by row.
-        table = WaitlistEntry.__table__  # type: ignore[attr-defined]
+        table = WaitlistStanding.__table__  # type: ignore[attr-defined]
         await session.execute(
             update(table)
-            .where(table.c.id == bindparam("b_id"))
+            .where(table.c.entry_id == bindparam("b_id"))
             .values(score=bindparam("b_score"), policy_id=bindparam("b_policy")),
             updates,
             execution_options={"synchronize_session": False},
@@ -1152,14 +1160,15 @@ WITH keys AS ({queues}
     LEFT JOIN queue_capacity c
       ON c.oci_code = k.oci_code AND c.scope_kind = k.scope_kind AND c.scope_code = k.scope_code
 ), ranked AS (
-    SELECT e.id, e.position, e.queue_size, e.estimate_from, e.estimate_to, e.position_updated_at,
+    SELECT e.id, s.position, s.queue_size, s.estimate_from, s.estimate_to, s.position_updated_at,
            q.weekly_capacity,
            row_number() OVER w AS pos,
            count(*) OVER (PARTITION BY q.n) AS n
     FROM waitlist_entry e
     JOIN queues q ON e.oci_code = q.oci_code AND e.scope_kind = q.scope_kind AND e.scope_code = q.scope_code
+    JOIN waitlist_standing s ON s.entry_id = e.id
     WHERE e.status = 'autorizada'
-    WINDOW w AS (PARTITION BY q.n ORDER BY e.score DESC NULLS LAST, e.authorized_at, e.id)
+    WINDOW w AS (PARTITION BY q.n ORDER BY s.score DESC NULLS LAST, e.authorized_at, e.id)
 ), estimated AS (
     -- in exact integers, as waitlist.refresh computes them: the earliest week floor((pos - 1) / capacity), the
     -- latest ceil(pos / (capacity * share)) with share = share_num / share_den (numeric division cost ~2 µs a row)
@@ -1185,27 +1194,28 @@ WITH keys AS ({queues}
 ), free AS (
     -- the rows to write, locked in the same pass that joins them to their new figures (a separate lock pass by id
     -- and a second look-up by id for the UPDATE took 24–26 s for a million changed rows; this takes 19 s), and
-    -- locked as the UPDATE locks them, FOR NO KEY UPDATE (see recompute_positions)
-    SELECT e.id, x.pos, x.n, x.est_from, x.est_to
-    FROM waitlist_entry e JOIN changed x ON x.id = e.id
-    FOR NO KEY UPDATE OF e SKIP LOCKED
+    -- locked as the UPDATE locks them, FOR NO KEY UPDATE (see recompute_positions). An entry's lockers
+    -- (lock_entries) lock its standing row with it, so an entry held by a transition is skipped here.
+    SELECT s.entry_id AS id, x.pos, x.n, x.est_from, x.est_to
+    FROM waitlist_standing s JOIN changed x ON x.id = s.entry_id
+    FOR NO KEY UPDATE OF s SKIP LOCKED
 )
-UPDATE waitlist_entry e
+UPDATE waitlist_standing s
 SET position = f.pos, queue_size = f.n, estimate_from = f.est_from, estimate_to = f.est_to,
     position_updated_at = now()
 FROM free f
-WHERE e.id = f.id
+WHERE s.entry_id = f.id
 """
 
 #: The whole-table pass only (``queues=None``): entries no longer waiting that still show a position. A status
 #: change clears them itself (trigger ``waitlist_entry_left_queue``, migration 0023), so a per-queue recompute does
 #: not look for them: no index serves ``status <> 'autorizada'``, and the scan took 264 ms at a million entries.
 _CLEAR_SQL = """
-UPDATE waitlist_entry SET position = NULL, queue_size = NULL, estimate_from = NULL, estimate_to = NULL
-WHERE id IN (
-    SELECT id FROM waitlist_entry
-    WHERE status <> 'autorizada' AND position IS NOT NULL
-    FOR NO KEY UPDATE SKIP LOCKED
+UPDATE waitlist_standing SET position = NULL, queue_size = NULL, estimate_from = NULL, estimate_to = NULL
+WHERE entry_id IN (
+    SELECT s.entry_id FROM waitlist_standing s JOIN waitlist_entry e ON e.id = s.entry_id
+    WHERE e.status <> 'autorizada' AND s.position IS NOT NULL
+    FOR NO KEY UPDATE OF s SKIP LOCKED
 )
 """
 
@@ -1258,7 +1268,7 @@ def expire_entries(session: AsyncSession) -> None:
     """After a Core UPDATE of scores or positions: reload waiting entries on next access, and nothing else
     (expiring every object would make the caller's other objects lazy-load, which async sessions cannot do)."""
     for obj in list(session.sync_session.identity_map.values()):
-        if isinstance(obj, WaitlistEntry):
+        if isinstance(obj, WaitlistEntry | WaitlistStanding):
             session.expire(obj)
 
 

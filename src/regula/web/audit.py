@@ -125,6 +125,7 @@ _ENTITIES: Final = (
     ("UfRecord", "uf", "UF"),
     ("User", "app_user", "Usuário"),
     ("WaitlistEntry", "waitlist_entry", "Solicitação"),
+    ("WaitlistStanding", "waitlist_standing", "Posição na fila"),
     ("WebSession", "web_session", "Sessão"),
     ("waitlist_export", "waitlist_export", "Exportação"),
     ("simulation_runner", "simulation_runner", "Tarefa de simulação"),
