@@ -556,3 +556,20 @@ async def test_an_entry_that_leaves_its_queue_loses_its_position_at_once(
         .all()
     )
     assert positions == list(range(1, len(positions) + 1))
+
+
+async def test_the_safety_net_joins_the_entries_only_when_a_stray_position_exists(
+    session: AsyncSession, settings: Settings
+) -> None:
+    """The refresh's clear of positions left on entries no longer waiting is a safety net (the status change clears
+    them itself): a count over the standing rows decides whether the entries need joining at all."""
+    await populate(session, settings, 90, seed=13)  # with 4 stray positions
+    clears = (refresh._CLEAR_SQL, refresh._POSITIONED_SQL)
+    sent = Sent()
+    result = await _sending(session, sent, lambda: refresh.refresh_all(session, settings))
+    assert result.cleared == 4
+    assert [q for q, _ in sent.statements if q in clears] == [refresh._POSITIONED_SQL, refresh._CLEAR_SQL]
+    sent = Sent()
+    result = await _sending(session, sent, lambda: refresh.refresh_all(session, settings))
+    assert result.cleared == 0
+    assert [q for q, _ in sent.statements if q in clears] == [refresh._POSITIONED_SQL]  # no join
