@@ -4,9 +4,8 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, Optional
+from typing import Any, ClassVar, Optional, TypeVar, cast
 
-from pydantic import ConfigDict
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -86,11 +85,25 @@ class QueueCapacity(SQLModel, table=True):
     updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
 
 
+_T = TypeVar("_T")
+
+
+def _daily(name: str, kind: type[_T]) -> hybrid_property[_T | None]:
+    """``WaitlistEntry.<name>``, one of the daily figures kept in ``waitlist_standing`` (``kind`` types it)."""
+
+    def get(entry: WaitlistEntry) -> _T | None:
+        standing = entry._standing()
+        return cast("_T | None", getattr(standing, name)) if standing is not None else None
+
+    def expression(cls: Any) -> ColumnElement[_T | None]:
+        return _standing_sql(name)
+
+    return hybrid_property(get, expr=expression)
+
+
 class WaitlistEntry(SQLModel, table=True):
     __tablename__ = "waitlist_entry"
     __audited__ = True
-    # the daily figures below are SQLAlchemy hybrids (an instance's value, a query's expression), not fields
-    model_config = ConfigDict(ignored_types=(hybrid_property,))  # type: ignore[assignment]
     __table_args__ = (
         Index(
             "uq_waitlist_entry_active_citizen_oci",
@@ -99,9 +112,8 @@ class WaitlistEntry(SQLModel, table=True):
             unique=True,
             postgresql_where=text(ACTIVE_STATUS_SQL),
         ),
-        # A queue's waiting entries. Nothing the daily work rewrites (score, position, estimates) is indexed, and
-        # the table's pages are half full (fillfactor 50, migration 0022), so those rewrites are heap-only updates
-        # that write no index entry.
+        # A queue's waiting entries. What the daily work rewrites (score, position, estimates) is not here at all but
+        # in ``waitlist_standing`` (decision 0034), whose own pages keep room for heap-only rewrites.
         Index(
             "ix_waitlist_entry_queue",
             "oci_code",
@@ -164,75 +176,15 @@ class WaitlistEntry(SQLModel, table=True):
     def audit_place(self) -> tuple[str | None, str | None]:
         return self.uf, self.municipality_ibge
 
-    @hybrid_property
-    def score(self) -> int | None:
-        s = self._standing()
-        return s.score if s is not None else None
-
-    @score.inplace.expression
-    @classmethod
-    def _score_sql(cls) -> ColumnElement[int | None]:
-        return _standing_sql("score")
-
-    @hybrid_property
-    def policy_id(self) -> int | None:
-        s = self._standing()
-        return s.policy_id if s is not None else None
-
-    @policy_id.inplace.expression
-    @classmethod
-    def _policy_id_sql(cls) -> ColumnElement[int | None]:
-        return _standing_sql("policy_id")
-
-    @hybrid_property
-    def position(self) -> int | None:
-        s = self._standing()
-        return s.position if s is not None else None
-
-    @position.inplace.expression
-    @classmethod
-    def _position_sql(cls) -> ColumnElement[int | None]:
-        return _standing_sql("position")
-
-    @hybrid_property
-    def queue_size(self) -> int | None:
-        s = self._standing()
-        return s.queue_size if s is not None else None
-
-    @queue_size.inplace.expression
-    @classmethod
-    def _queue_size_sql(cls) -> ColumnElement[int | None]:
-        return _standing_sql("queue_size")
-
-    @hybrid_property
-    def estimate_from(self) -> date | None:
-        s = self._standing()
-        return s.estimate_from if s is not None else None
-
-    @estimate_from.inplace.expression
-    @classmethod
-    def _estimate_from_sql(cls) -> ColumnElement[date | None]:
-        return _standing_sql("estimate_from")
-
-    @hybrid_property
-    def estimate_to(self) -> date | None:
-        s = self._standing()
-        return s.estimate_to if s is not None else None
-
-    @estimate_to.inplace.expression
-    @classmethod
-    def _estimate_to_sql(cls) -> ColumnElement[date | None]:
-        return _standing_sql("estimate_to")
-
-    @hybrid_property
-    def position_updated_at(self) -> datetime | None:
-        s = self._standing()
-        return s.position_updated_at if s is not None else None
-
-    @position_updated_at.inplace.expression
-    @classmethod
-    def _position_updated_at_sql(cls) -> ColumnElement[datetime | None]:
-        return _standing_sql("position_updated_at")
+    # Its daily figures, read through its standing row (decision 0034): on an entry, the loaded row's value; in a
+    # query, a correlated look-up by the key. Never written through the ORM.
+    score: ClassVar[hybrid_property[int | None]] = _daily("score", int)
+    policy_id: ClassVar[hybrid_property[int | None]] = _daily("policy_id", int)
+    position: ClassVar[hybrid_property[int | None]] = _daily("position", int)
+    queue_size: ClassVar[hybrid_property[int | None]] = _daily("queue_size", int)
+    estimate_from: ClassVar[hybrid_property[date | None]] = _daily("estimate_from", date)
+    estimate_to: ClassVar[hybrid_property[date | None]] = _daily("estimate_to", date)
+    position_updated_at: ClassVar[hybrid_property[datetime | None]] = _daily("position_updated_at", datetime)
 
     def _standing(self) -> WaitlistStanding | None:
         """The loaded standing row, or None before it was ever loaded (an entry just inserted: its row is made by
