@@ -16,7 +16,8 @@ and 3.2–3.6 s on a table of the seven columns, below a ``rank()`` of the same 
   an ``AFTER UPDATE`` statement trigger that clears the standing rows of the updated entries that are no longer
   waiting (statement level: a commit that books 5,500 entries pays one join, not 5,500 calls);
 * the table's pages are half full (fillfactor 50) and nothing it holds is indexed but its key, so the daily
-  rewrites stay heap-only (decision 0027).
+  rewrites stay heap-only (decision 0027); the entries' own table goes back to full pages, since nothing rewrites
+  its rows daily any more.
 
 Revision ID: 0026_waitlist_standing
 Revises: 0025_waitlist_no_deadline
@@ -96,12 +97,17 @@ def upgrade() -> None:
         "REFERENCING NEW TABLE AS updated_entries FOR EACH STATEMENT EXECUTE FUNCTION regula_waitlist_left_queue()"
     )
     op.execute("ANALYZE waitlist_standing")
-    # The entries lost seven columns: rewrite the table once so its pages get the room back (as migration 0022).
+    # The entries' rows are no longer rewritten daily, and what does rewrite them (a status change) changes an indexed
+    # column, never a heap-only update: the half-empty pages of migration 0022 bought nothing more and doubled every
+    # scan of the table (the refresh's read 3.7-4.5 s -> 3.0-3.3 s at a million, docs/benchmarks.md). Full pages,
+    # rewritten once, which also drops the seven columns' bytes.
+    op.execute("ALTER TABLE waitlist_entry RESET (fillfactor)")
     op.execute("CLUSTER waitlist_entry USING pk_waitlist_entry")
     op.execute("ANALYZE waitlist_entry")
 
 
 def downgrade() -> None:
+    op.execute("ALTER TABLE waitlist_entry SET (fillfactor = 50)")  # migration 0022's, rewritten at the end
     op.execute("DROP TRIGGER waitlist_entry_left_queue ON waitlist_entry")
     op.execute("DROP FUNCTION regula_waitlist_left_queue()")
     op.execute("DROP TRIGGER waitlist_entry_standing ON waitlist_entry")
@@ -143,3 +149,4 @@ def downgrade() -> None:
         "OR NEW.estimate_from IS NOT NULL OR NEW.estimate_to IS NOT NULL)) "
         "EXECUTE FUNCTION regula_waitlist_left_queue()"
     )
+    op.execute("CLUSTER waitlist_entry USING pk_waitlist_entry")
