@@ -166,9 +166,9 @@ class WaitlistEntry(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
     updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
 
-    # Its daily figures (score, position, queue size, estimates), in their own narrow row (decision 0034), loaded
-    # with the entry. Read them through the properties below; they are written in SQL only (the refresh,
-    # ``service.recompute_positions``, ``service.rescore``).
+    # Its standing row (decision 0034), loaded with the entry (a LEFT join: an entry outer-joined in a query stays
+    # optional). View-only: the figures are written in SQL only (the refresh, ``service.recompute_positions``,
+    # ``service.rescore``).
     standing: Optional["WaitlistStanding"] = Relationship(  # noqa: UP037, UP045 (SQLModel resolves the name)
         sa_relationship=relationship("WaitlistStanding", lazy="joined", uselist=False, viewonly=True)
     )
@@ -176,8 +176,8 @@ class WaitlistEntry(SQLModel, table=True):
     def audit_place(self) -> tuple[str | None, str | None]:
         return self.uf, self.municipality_ibge
 
-    # Its daily figures, read through its standing row (decision 0034): on an entry, the loaded row's value; in a
-    # query, a correlated look-up by the key. Never written through the ORM.
+    # Its daily figures, through the standing row: on an entry, the loaded row's value; in a query, a correlated
+    # look-up by the key.
     score: ClassVar[hybrid_property[int | None]] = _daily("score", int)
     policy_id: ClassVar[hybrid_property[int | None]] = _daily("policy_id", int)
     position: ClassVar[hybrid_property[int | None]] = _daily("position", int)
