@@ -123,9 +123,20 @@ async def run(url: str, k: int) -> dict[str, Any]:
 _NOTE = "INSERT INTO waitlist_entry_event (entry_id, kind, reason_text) VALUES ($1, 'note', 'contato registrado')"
 
 
-async def note_during_repositioning(url: str, after: float, hold: float) -> dict[str, Any]:
+async def _timed_note(dsn: str, entry_id: int) -> float:
+    """Seconds a navigator's note on ``entry_id`` takes from its own connection (the wait for any lock included)."""
     import asyncpg  # type: ignore[import-untyped]
 
+    conn = await asyncpg.connect(dsn)
+    try:
+        t0 = time.perf_counter()
+        await conn.execute(_NOTE, entry_id)
+        return round(time.perf_counter() - t0, 3)
+    finally:
+        await conn.close()
+
+
+async def note_during_repositioning(url: str, after: float, hold: float) -> dict[str, Any]:
     settings, db = _open(url)
     dsn = url.replace("postgresql+asyncpg://", "postgresql://")
     try:
@@ -155,13 +166,7 @@ async def note_during_repositioning(url: str, after: float, hold: float) -> dict
         async def note() -> None:
             await repositioned.wait()
             await asyncio.sleep(after)
-            conn = await asyncpg.connect(dsn)
-            try:
-                t0 = time.perf_counter()
-                await conn.execute(_NOTE, entry_id)
-                out["note_waited_s"] = round(time.perf_counter() - t0, 3)
-            finally:
-                await conn.close()
+            out["note_waited_s"] = await _timed_note(dsn, entry_id)
 
         await asyncio.gather(reposition(), note())
         return out
@@ -170,8 +175,6 @@ async def note_during_repositioning(url: str, after: float, hold: float) -> dict
 
 
 async def note_during_click(url: str) -> dict[str, Any]:
-    import asyncpg  # type: ignore[import-untyped]
-
     settings, db = _open(url)
     dsn = url.replace("postgresql+asyncpg://", "postgresql://")
     actor = wl.Actor("bench.regulador", "regulador", None, Jurisdiction.parse("uf:SC", "scope"))
@@ -193,13 +196,7 @@ async def note_during_click(url: str) -> dict[str, Any]:
 
         async def note() -> None:
             await locked.wait()
-            conn = await asyncpg.connect(dsn)
-            try:
-                t0 = time.perf_counter()
-                await conn.execute(_NOTE, head)
-                out["note_waited_s"] = round(time.perf_counter() - t0, 3)
-            finally:
-                await conn.close()
+            out["note_waited_s"] = await _timed_note(dsn, head)
 
         await asyncio.gather(click(), note())
         await _click(db, settings, actor, head, "autorizada")
